@@ -1,0 +1,69 @@
+/**
+ * `npm start`: the whole shop locally on embedded defaults (no Postgres, Redis, Meta or Stripe
+ * account needed). Set DATABASE_URL, UPSTASH_*, WHATSAPP_* or STRIPE_* to use real ones instead.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { localSecrets, secretNames } from './local-env.js';
+import { projectRoot, startLocalStack } from './stack.js';
+
+const started = Date.now();
+const pgliteDir = process.env.PGLITE_DIR ?? path.join(projectRoot, '.data', 'pglite');
+mkdirSync(pgliteDir, { recursive: true });
+const stack = await startLocalStack({
+  port: Number(process.env.PORT ?? 8888),
+  data: 'embedded',
+  pgliteDir,
+  external: process.env,
+  autoStatuses: true,
+}).catch((error) => {
+  console.error(`Could not start the shop: ${(error as Error).message}`);
+  process.exit(1);
+});
+
+const shown = (name: string) => {
+  const value = stack.env[name] ?? '';
+  const local = (localSecrets as Record<string, string>)[name] === value;
+  return secretNames.has(name) && !local ? '(set)' : value;
+};
+const wa = stack.env.WHATSAPP_BUSINESS_NUMBER_E164;
+console.log(`
+WhatsApp shop running at ${stack.url}  (started in ${Date.now() - started} ms)
+
+Using:
+  Postgres   ${stack.uses.postgres}
+  Redis      ${stack.uses.redis}
+  WhatsApp   ${stack.uses.whatsapp}
+  Stripe     ${stack.uses.stripe}
+
+Local values (only ever used locally):
+  WHATSAPP_VERIFY_TOKEN  ${shown('WHATSAPP_VERIFY_TOKEN')}
+  WHATSAPP_APP_SECRET    ${shown('WHATSAPP_APP_SECRET')}
+  STRIPE_WEBHOOK_SECRET  ${shown('STRIPE_WEBHOOK_SECRET')}
+  ADMIN_API_KEY          ${shown('ADMIN_API_KEY')}
+  Business number        ${wa}
+
+Try:
+  curl '${stack.url}/.netlify/functions/webhook?hub.mode=subscribe&hub.verify_token=${shown('WHATSAPP_VERIFY_TOKEN')}&hub.challenge=42'
+${stack.graph ? `  curl -X POST ${stack.graph.baseUrl.replace(/\/v[\d.]+$/, '')}/_standin/inbound -H 'content-type: application/json' -d '{"from":"4915112345678","name":"Ada","text":"menu"}'
+  curl ${stack.graph.baseUrl.replace(/\/v[\d.]+$/, '')}/_standin/messages` : ''}
+
+Endpoints:
+  ${stack.url}/.netlify/functions/webhook             Meta webhook (GET verify, POST signed)
+  ${stack.url}/.netlify/functions/payment-callback    Stripe webhook
+  ${stack.url}/.netlify/functions/create-order-proxy  order API
+  ${stack.url}/w/invite/:token                        invite redirect
+  ${stack.url}/.netlify/functions/reservation-cleanup scheduled cleanup (POST to run now)
+
+Ctrl-C to stop.`);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\nStopping…');
+    await stack.stop();
+    process.exit(0);
+  });
+}

@@ -1,0 +1,254 @@
+/**
+ * The whole shop on one machine: Postgres and Redis (real Debian servers, or embedded PGlite
+ * and redis-server/ioredis-mock), the Neon and Upstash bridges in front of them, the Meta Graph
+ * and Stripe stand-ins, and Netlify's own local runtime (@netlify/dev) serving netlify/functions
+ * behind a small node:http server. Used by `npm start` and by the tests. Local-only: nothing in
+ * netlify/ or lib/ imports this folder.
+ */
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NetlifyDev } from '@netlify/dev';
+import { startNeonHttpBridge, type NeonHttpBridge } from './bridges/neon-http.js';
+import { pgBackend } from './bridges/pg-backend.js';
+import { pgliteBackend } from './bridges/pglite-backend.js';
+import { startUpstashBridge, type UpstashBridge } from './bridges/upstash-rest.js';
+import { startPostgres } from './services/postgres.js';
+import { startRedis, type RedisKind } from './services/redis.js';
+import { startGraphStandIn, type GraphStandIn } from './standins/graph.js';
+import { startStripeStandIn, type StripeStandIn } from './standins/stripe.js';
+import { localSecrets } from './local-env.js';
+import { demoCatalog } from './demo-catalog.js';
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export type StackOptions = {
+  /** Port of the shop's HTTP server; 0 picks a free one. */
+  port?: number;
+  host?: string;
+  /** 'real': Debian postgres + redis-server (tests). 'embedded': PGlite + redis-server if on PATH, else ioredis-mock. */
+  data: 'real' | 'embedded';
+  /** Persist embedded Postgres here (npm start); in memory when absent. */
+  pgliteDir?: string;
+  /** Use DATABASE_URL / UPSTASH_* / WHATSAPP_API_BASE / STRIPE_API_BASE and secrets from this env when set. */
+  external?: Record<string, string | undefined>;
+  /** Extra variables for the functions (e.g. BACKEND_MODE). */
+  env?: Record<string, string>;
+  seedDemoCatalog?: boolean;
+  /** Graph stand-in posts sent → delivered → read after each message. */
+  autoStatuses?: boolean;
+  /** Extra routes served before the functions (e.g. the sandbox page). */
+  routes?: (request: Request, stack: LocalStack) => Promise<Response | undefined>;
+};
+
+export type LocalStack = {
+  url: string;
+  port: number;
+  env: Record<string, string>;
+  uses: Record<string, string>;
+  graph?: GraphStandIn;
+  stripe?: StripeStandIn;
+  neonBridge?: NeonHttpBridge;
+  upstashBridge?: UpstashBridge;
+  redisKind?: RedisKind;
+  dev: NetlifyDev;
+  stop(): Promise<void>;
+};
+
+export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
+  const ext = opts.external ?? {};
+  const host = opts.host ?? '127.0.0.1';
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+  };
+  const env: Record<string, string> = {};
+  const uses: Record<string, string> = {};
+  const pick = (...names: string[]) => names.map((n) => ext[n]).find((v) => v !== undefined && v !== '');
+
+  try {
+    // The shop's HTTP server listens first: its URL is part of the configuration.
+    let handler: (req: Request) => Promise<Response> = async () => new Response('starting', { status: 503 });
+    const server = http.createServer((req, res) => void serveNode(req, res, host, (r) => handler(r)));
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(opts.port ?? 0, host, () => resolve()));
+    const port = (server.address() as { port: number }).port;
+    const url = `http://${host === '127.0.0.1' ? 'localhost' : host}:${port}`;
+    stops.push(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+
+    // Postgres, reached through the Neon HTTP bridge unless a real Neon URL is configured.
+    const externalDb = pick('DATABASE_URL', 'NETLIFY_DATABASE_URL');
+    let neonBridge: NeonHttpBridge | undefined;
+    if (externalDb && !/@(localhost|127\.0\.0\.1)[:/]/.test(externalDb)) {
+      env.DATABASE_URL = externalDb;
+      uses.postgres = 'DATABASE_URL (Neon)';
+    } else {
+      let backend;
+      if (externalDb) {
+        backend = pgBackend(externalDb);
+        uses.postgres = 'local Postgres from DATABASE_URL via the Neon HTTP bridge';
+      } else if (opts.data === 'real') {
+        const pg = await startPostgres();
+        stops.push(pg.stop);
+        backend = pgBackend(pg.connectionString);
+        uses.postgres = `postgres (Debian) on 127.0.0.1:${pg.port} via the Neon HTTP bridge`;
+      } else {
+        backend = pgliteBackend(opts.pgliteDir);
+        uses.postgres = `embedded PGlite${opts.pgliteDir ? ` in ${path.relative(process.cwd(), opts.pgliteDir) || '.'}` : ' (in memory)'} via the Neon HTTP bridge`;
+      }
+      stops.push(() => backend.close());
+      neonBridge = await startNeonHttpBridge({ backend, host });
+      stops.push(neonBridge.close);
+      env.DATABASE_URL = externalDb ?? 'postgresql://shop:local@localhost/shop';
+      env.NEON_FETCH_ENDPOINT = neonBridge.url;
+    }
+
+    // Redis, reached through the Upstash REST bridge unless Upstash is configured.
+    let upstashBridge: UpstashBridge | undefined;
+    let redisKind: RedisKind | undefined;
+    if (pick('UPSTASH_REDIS_REST_URL') && pick('UPSTASH_REDIS_REST_TOKEN')) {
+      env.UPSTASH_REDIS_REST_URL = pick('UPSTASH_REDIS_REST_URL')!;
+      env.UPSTASH_REDIS_REST_TOKEN = pick('UPSTASH_REDIS_REST_TOKEN')!;
+      uses.redis = 'UPSTASH_REDIS_REST_URL';
+    } else {
+      const redis = await startRedis(opts.data === 'real' ? 'real' : 'auto');
+      stops.push(redis.stop);
+      redisKind = redis.kind;
+      upstashBridge = await startUpstashBridge({ redis: redis.client, token: localSecrets.UPSTASH_REDIS_REST_TOKEN, host });
+      stops.push(upstashBridge.close);
+      env.UPSTASH_REDIS_REST_URL = upstashBridge.url;
+      env.UPSTASH_REDIS_REST_TOKEN = localSecrets.UPSTASH_REDIS_REST_TOKEN;
+      uses.redis = `${redis.kind === 'redis-server' ? 'redis-server' : 'in-process ioredis-mock (no redis-server on PATH)'} via the Upstash REST bridge`;
+    }
+
+    // Secrets: configured ones win; otherwise the local development values.
+    for (const [name, value] of Object.entries(localSecrets)) {
+      if (name === 'UPSTASH_REDIS_REST_TOKEN') continue;
+      const aliases: Record<string, string[]> = { WHATSAPP_ACCESS_TOKEN: ['WHATSAPP_TOKEN'], WHATSAPP_VERIFY_TOKEN: ['VERIFY_TOKEN'], STRIPE_SECRET_KEY: ['STRIPE_SECRET'] };
+      env[name] = pick(name, ...(aliases[name] ?? [])) ?? value;
+    }
+    env.APP_BASE_URL = pick('APP_BASE_URL', 'BASE_URL') ?? url;
+    for (const name of ['LOG_LEVEL', 'RESERVATION_TTL_SECONDS', 'MAX_QUANTITY_PER_LINE', 'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'SHOP_NAME', 'OPS_ALERT_WEBHOOK_URL', 'BACKEND_MODE', 'BACKEND_URL', 'TEMPLATE_LANGUAGE']) {
+      const v = pick(name);
+      if (v) env[name] = v;
+    }
+
+    // Meta Graph stand-in unless a real Graph API base is configured.
+    let graph: GraphStandIn | undefined;
+    if (pick('WHATSAPP_API_BASE')) {
+      env.WHATSAPP_API_BASE = pick('WHATSAPP_API_BASE')!;
+      uses.whatsapp = `Graph API at ${env.WHATSAPP_API_BASE}`;
+    } else {
+      graph = await startGraphStandIn({
+        accessToken: env.WHATSAPP_ACCESS_TOKEN!,
+        appSecret: env.WHATSAPP_APP_SECRET!,
+        phoneNumberId: env.WHATSAPP_PHONE_NUMBER_ID!,
+        businessNumber: env.WHATSAPP_BUSINESS_NUMBER_E164!,
+        webhookUrl: `${url}/.netlify/functions/webhook`,
+        autoStatuses: opts.autoStatuses ?? false,
+        host,
+      });
+      stops.push(graph.close);
+      env.WHATSAPP_API_BASE = graph.baseUrl;
+      uses.whatsapp = `Meta Graph stand-in at ${graph.baseUrl}`;
+    }
+
+    // Stripe stand-in unless a real Stripe API base / live key is configured.
+    let stripe: StripeStandIn | undefined;
+    if (pick('STRIPE_API_BASE') || pick('STRIPE_SECRET_KEY', 'STRIPE_SECRET')) {
+      if (pick('STRIPE_API_BASE')) env.STRIPE_API_BASE = pick('STRIPE_API_BASE')!;
+      uses.stripe = pick('STRIPE_API_BASE') ? `Stripe API at ${env.STRIPE_API_BASE}` : 'Stripe (api.stripe.com)';
+    } else {
+      stripe = await startStripeStandIn({
+        secretKey: env.STRIPE_SECRET_KEY!,
+        webhookSecret: env.STRIPE_WEBHOOK_SECRET!,
+        webhookUrl: `${url}/.netlify/functions/payment-callback`,
+        host,
+      });
+      stops.push(stripe.close);
+      env.STRIPE_API_BASE = stripe.url;
+      uses.stripe = `Stripe stand-in at ${stripe.url}`;
+    }
+
+    Object.assign(env, opts.env ?? {});
+    // Functions run in this process (NetlifyDev) and read process.env through lib/config.
+    Object.assign(process.env, env, { UPSTASH_DISABLE_TELEMETRY: '1' });
+
+    const { migrate } = await import('../lib/migrations.js');
+    await migrate(path.join(projectRoot, 'migrations'));
+    if (opts.seedDemoCatalog ?? true) await seedWhenEmpty();
+    const { rebuildRedisStock } = await import('../lib/stock-sync.js');
+    await rebuildRedisStock();
+
+    const dev = new NetlifyDev({
+      projectRoot,
+      functions: { enabled: true },
+      blobs: { enabled: false },
+      edgeFunctions: { enabled: false },
+      database: { enabled: false },
+      environmentVariables: { enabled: false },
+    } as ConstructorParameters<typeof NetlifyDev>[0]);
+    await dev.start();
+    stops.push(async () => {
+      await (dev as unknown as { stop?: () => Promise<void> }).stop?.();
+    });
+
+    const stack: LocalStack = { url, port, env, uses, graph, stripe, neonBridge, upstashBridge, redisKind, dev, stop: stopAll };
+    handler = async (request) => {
+      const custom = await opts.routes?.(request, stack);
+      if (custom) return custom;
+      return (await dev.handle(request)) ?? new Response(JSON.stringify({ error: 'not found' }), { status: 404, headers: { 'content-type': 'application/json' } });
+    };
+    return stack;
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+async function seedWhenEmpty(): Promise<void> {
+  const { db } = await import('../lib/db.js');
+  const { upsertCatalogProduct } = await import('../lib/catalog.js');
+  const [row] = await db()`SELECT count(*)::int AS n FROM variants`;
+  if (Number(row?.n) > 0) return;
+  for (const product of demoCatalog) await upsertCatalogProduct(product);
+}
+
+/** node:http ⇄ fetch Request/Response, keeping the raw body bytes exactly as received. */
+async function serveNode(req: http.IncomingMessage, res: http.ServerResponse, host: string, handle: (r: Request) => Promise<Response>) {
+  try {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (Array.isArray(v)) v.forEach((x) => headers.append(k, x));
+      else if (v !== undefined) headers.set(k, v);
+    }
+    const method = req.method ?? 'GET';
+    const request = new Request(`http://${req.headers.host ?? host}${req.url ?? '/'}`, {
+      method,
+      headers,
+      body: method === 'GET' || method === 'HEAD' || chunks.length === 0 ? undefined : Buffer.concat(chunks),
+      redirect: 'manual',
+    });
+    const response = await handle(request);
+    const out: Record<string, string | string[]> = {};
+    response.headers.forEach((value, key) => {
+      if (key === 'set-cookie') out[key] = [...((out[key] as string[]) ?? []), value];
+      else if (key !== 'content-encoding' && key !== 'transfer-encoding') out[key] = value;
+    });
+    res.writeHead(response.status, out);
+    if (response.body) {
+      const reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        res.write(value);
+      }
+    }
+    res.end();
+  } catch (error) {
+    console.error('local server error', error);
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: 'local server error' }));
+  }
+}

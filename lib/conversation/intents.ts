@@ -1,0 +1,60 @@
+/**
+ * What a customer's free text asks for. Case- and accent-insensitive, tolerant of extra words.
+ */
+export type Intent =
+  | { type: 'invite'; token: string }
+  | { type: 'buy'; query: string; quantity: number }
+  | { type: 'menu' }
+  | { type: 'status' }
+  | { type: 'cancel' }
+  | { type: 'help' }
+  | { type: 'unknown' };
+
+export function normalizeText(text: string): string {
+  return text
+    .normalize('NFD')
+    .replace(/\p{Diacritic}/gu, '')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s-]/gu, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+const GREETINGS = new Set(['hi', 'hello', 'hey', 'hola', 'ola', 'oi', 'bonjour', 'salut', 'hallo', 'ciao', 'namaste', 'salaam', 'start', 'good morning', 'good evening']);
+const MENU_WORDS = new Set(['menu', 'catalog', 'catalogue', 'products', 'shop', 'list', 'browse', 'carta', 'katalog']);
+const FILLER = new Set(['please', 'pls', 'plz', 'thanks', 'thank', 'you', 'i', 'want', 'to', 'would', 'like', 'id', 'some', 'of', 'the', 'a', 'an', 'me', 'can', 'get', 'order', 'units', 'unit', 'pcs', 'pieces', 'x']);
+const NUMBER_WORDS: Record<string, number> = { one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10 };
+export const TOKEN_PATTERN = /Token:\s*([A-Za-z0-9_-]{16,64})/;
+
+export function parseIntent(raw: string): Intent {
+  const token = TOKEN_PATTERN.exec(raw);
+  if (token) return { type: 'invite', token: token[1]! };
+  const text = normalizeText(raw);
+  const words = text.split(' ').filter(Boolean);
+  if (words.length === 0) return { type: 'unknown' };
+
+  const buyAt = words.findIndex((w) => w === 'buy' || w === 'purchase' || w === 'comprar' || w === 'acheter');
+  if (buyAt >= 0) return buyIntent(words.slice(buyAt + 1));
+  // "<qty> x <name>" and "<qty>x <name>"
+  const times = /^(\d{1,3})\s*x\s+(.+)$/.exec(text);
+  if (times) return buyIntent([times[1]!, ...times[2]!.split(' ')]);
+
+  const has = (set: Set<string>) => words.some((w) => set.has(w)) || set.has(text);
+  if (words.includes('cancel') || words.includes('cancelar') || words.includes('annuler')) return { type: 'cancel' };
+  if (words.includes('status') || words.includes('track') || /\bwhere is my order\b/.test(text)) return { type: 'status' };
+  if (words.includes('help') || words.includes('ajuda') || words.includes('ayuda') || words.includes('aide')) return { type: 'help' };
+  if (has(MENU_WORDS) || has(GREETINGS)) return { type: 'menu' };
+  return { type: 'unknown' };
+}
+
+function buyIntent(rest: string[]): Intent {
+  let quantity = 1;
+  const quantityAt = rest.findIndex((w) => /^\d{1,3}$/.test(w) || w in NUMBER_WORDS);
+  if (quantityAt >= 0) {
+    const w = rest[quantityAt]!;
+    quantity = NUMBER_WORDS[w] ?? Number(w);
+    rest = rest.filter((_, i) => i !== quantityAt);
+  }
+  const query = rest.filter((w) => !FILLER.has(w)).join(' ');
+  return query ? { type: 'buy', query, quantity } : { type: 'menu' };
+}

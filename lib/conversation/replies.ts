@@ -1,0 +1,143 @@
+import type { Variant } from '../catalog.js';
+import { getConfig } from '../config.js';
+import { formatMoney } from '../money.js';
+import type { Order, PlaceOrderResult } from '../orders.js';
+import { LIMITS, type OutgoingMessage } from '../whatsapp/messages.js';
+
+/** The texts and interactive messages the shop sends in the conversation. */
+
+const PAGE_ROWS = LIMITS.listRows;
+
+export const rowIdForVariant = (sku: string) => `variant:${sku}`;
+export const rowIdForPage = (page: number) => `page:${page}`;
+export const buttonIdForQuantity = (sku: string, quantity: number) => `qty:${quantity}:${sku}`;
+
+function statusText(v: Variant, available: number | undefined): string {
+  const price = formatMoney(v.priceMinor, v.currency);
+  if (available === undefined) return price;
+  return available > 0 ? `${price} · ${available} left` : `${price} · sold out`;
+}
+
+/** The catalog as an interactive list, paginated within Meta's 10-row limit. */
+export function catalogList(variants: Variant[], available: Map<string, number>, page: number, intro?: string): OutgoingMessage {
+  const shop = getConfig().SHOP_NAME;
+  if (variants.length === 0) return { type: 'text', body: `Welcome to ${shop}! Our catalog is empty right now, please check back soon.` };
+  const pages = variants.length <= PAGE_ROWS ? 1 : Math.ceil(variants.length / (PAGE_ROWS - 1));
+  const current = Math.min(Math.max(page, 1), pages);
+  const perPage = pages === 1 ? PAGE_ROWS : PAGE_ROWS - 1;
+  const slice = variants.slice((current - 1) * perPage, current * perPage);
+  const rows = slice.map((v) => ({ id: rowIdForVariant(v.sku), title: v.displayName, description: statusText(v, available.get(v.sku)) }));
+  if (pages > 1) {
+    const next = current < pages ? current + 1 : 1;
+    rows.push({ id: rowIdForPage(next), title: current < pages ? 'More products ›' : '‹ Back to start', description: `Page ${next} of ${pages}` });
+  }
+  return {
+    type: 'list',
+    header: shop,
+    body: `${intro ?? `Welcome to ${shop}!`} Tap "View products" to pick something, or type e.g. "buy ${variants[0]!.sku} 2".`,
+    footer: pages > 1 ? `Page ${current} of ${pages}` : 'Type "help" for all commands',
+    button: 'View products',
+    sections: [{ title: 'Products', rows }],
+  };
+}
+
+export function quantityQuestion(v: Variant, available: number): OutgoingMessage {
+  if (available <= 0) return { type: 'text', body: `Sorry, ${v.displayName} is sold out right now. Type "menu" to see what is in stock.` };
+  const options = [1, 2, 3].filter((n) => n <= Math.min(available, getConfig().MAX_QUANTITY_PER_LINE));
+  return {
+    type: 'buttons',
+    body: `How many ${v.displayName} would you like? ${formatMoney(v.priceMinor, v.currency)} each.`,
+    footer: `For more, type "buy ${v.sku} <quantity>"`,
+    buttons: options.map((n) => ({ id: buttonIdForQuantity(v.sku, n), title: `${n}` })),
+  };
+}
+
+export function orderSummaryLines(order: Order): string {
+  const lines = order.items.map((i) => `• ${i.quantity} × ${i.name}: ${formatMoney(i.lineTotalMinor, order.currency)}`);
+  return `${lines.join('\n')}\nTotal: ${formatMoney(order.totalMinor, order.currency)}`;
+}
+
+function timeOf(d: Date): string {
+  return `${d.toISOString().slice(11, 16)} UTC`;
+}
+
+export function paymentLink(order: Order, url: string): OutgoingMessage {
+  const until = order.holdExpiresAt ? `\n\nWe are holding these for you until ${timeOf(order.holdExpiresAt)}.` : '';
+  return {
+    type: 'cta_url',
+    header: `Order ${order.reference}`,
+    body: `${orderSummaryLines(order)}${until}\nPay securely with the button below.`,
+    footer: 'Reply "cancel" to cancel this order',
+    displayText: 'Pay now',
+    url,
+  };
+}
+
+export function orderProblem(result: Exclude<PlaceOrderResult, { status: 'created' | 'existing' }>): OutgoingMessage {
+  switch (result.status) {
+    case 'out_of_stock':
+      return {
+        type: 'text',
+        body: `Sorry, we can't hold that order: ${result.shortages
+          .map((s) => (s.available > 0 ? `only ${s.available} × ${s.name} left` : `${s.name} is sold out`))
+          .join('; ')}. Nothing was reserved. Type "menu" to see what is available.`,
+      };
+    case 'unknown_skus':
+      return { type: 'text', body: `Sorry, we don't sell ${result.skus.map((s) => `"${s}"`).join(', ')}. Type "menu" to see our products.` };
+    case 'invalid_quantity':
+      return { type: 'text', body: `You can order between 1 and ${result.max} of each item (${result.sku}). Please try again with a smaller quantity.` };
+    case 'mixed_currency':
+      return { type: 'text', body: 'These items are priced in different currencies, so please order them separately.' };
+    case 'too_many_open_orders':
+      return {
+        type: 'text',
+        body: `You already have ${result.max} orders waiting for payment. Please pay or cancel one (reply "cancel") before placing another.`,
+      };
+  }
+}
+
+export function notFound(query: string): OutgoingMessage {
+  return { type: 'text', body: `Sorry, I couldn't find "${query}" in our catalog. Type "menu" to see everything we sell.` };
+}
+
+const STATUS_WORDS: Record<Order['paymentStatus'], string> = {
+  pending: 'waiting for payment',
+  awaiting_payment: 'payment is being processed',
+  paid: 'paid',
+  expired: 'expired (the hold lapsed before payment)',
+  cancelled: 'cancelled',
+  payment_failed: 'payment failed',
+  refunded: 'refunded',
+};
+
+export function orderStatus(order: Order | null): OutgoingMessage {
+  if (!order) return { type: 'text', body: 'You have no orders yet. Type "menu" to start shopping.' };
+  const shipping = order.fulfillmentStatus === 'shipped' ? '\nShipping: on its way' : '';
+  const pay = order.paymentStatus === 'pending' && order.checkoutUrl ? `\nPay here: ${order.checkoutUrl}` : '';
+  return { type: 'text', body: `Order ${order.reference}: ${STATUS_WORDS[order.paymentStatus]}.${shipping}\n${orderSummaryLines(order)}${pay}` };
+}
+
+export function cancelled(order: Order | null): OutgoingMessage {
+  if (!order) return { type: 'text', body: 'You have no order waiting for payment, so there is nothing to cancel.' };
+  return { type: 'text', body: `Order ${order.reference} is cancelled and the items are released. Type "menu" to order again.` };
+}
+
+export function help(): OutgoingMessage {
+  return {
+    type: 'text',
+    body: [
+      `Here is what I can do at ${getConfig().SHOP_NAME}:`,
+      '• "menu": see our products',
+      '• "buy <product> <quantity>", e.g. "buy green tea 2", or "2 x green tea"',
+      '• "status": your latest order',
+      '• "cancel": cancel the order waiting for payment',
+      'You can also order straight from our WhatsApp catalog.',
+    ].join('\n'),
+  };
+}
+
+export const DID_NOT_UNDERSTAND = "Sorry, I didn't quite get that. Here is our menu (type \"help\" for everything I can do).";
+
+export function choiceExpired(): OutgoingMessage {
+  return { type: 'text', body: 'That choice is no longer available. Type "menu" to see our products again.' };
+}

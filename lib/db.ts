@@ -1,0 +1,25 @@
+import { neon, neonConfig, type NeonQueryFunction } from '@neondatabase/serverless';
+import { getConfig } from './config.js';
+
+/**
+ * Postgres through Neon's HTTP driver only: one HTTP round trip per statement or per
+ * non-interactive transaction (`sql.transaction([...])`). Every state change in lib/ is
+ * written as a single statement (CTEs) or one batch, so no interactive transaction is needed.
+ */
+export type Sql = NeonQueryFunction<false, false>;
+
+let current: { url: string; endpoint: string | undefined; sql: Sql } | undefined;
+
+export function db(): Sql {
+  const { DATABASE_URL: url, NEON_FETCH_ENDPOINT: endpoint } = getConfig();
+  if (current && current.url === url && current.endpoint === endpoint) return current.sql;
+  // Locally the driver talks to a bridge in front of a real Postgres (see dev/bridges).
+  if (endpoint) neonConfig.fetchEndpoint = endpoint;
+  current = { url, endpoint, sql: neon(url) };
+  return current.sql;
+}
+
+/** Postgres error code of a failed query (e.g. '23505' unique violation), if any. */
+export function pgErrorCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : undefined;
+}

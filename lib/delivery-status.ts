@@ -1,0 +1,43 @@
+import { db } from './db.js';
+import { log } from './log.js';
+import type { DeliveryStatus } from './whatsapp/inbound-payload.js';
+
+/**
+ * Applies one of Meta's delivery statuses to its outbox row, found by wamid or, when the
+ * send's reply was lost, by the outbox key echoed in biz_opaque_callback_data. Every status is
+ * kept with its time; the summary state only moves forward (sent → delivered → read), and a
+ * `failed` after delivered/read is recorded without overriding it.
+ */
+export async function applyDeliveryStatus(s: DeliveryStatus): Promise<{ matched: boolean; failedNow: boolean }> {
+  const entry = JSON.stringify([{ status: s.status, at: s.at.toISOString(), errors: s.errors }]);
+  const error = s.errors[0];
+  const rows = await db()`
+    WITH target AS (
+      SELECT id, delivery_status AS previous FROM outbound_messages
+      WHERE wamid = ${s.wamid} OR (wamid IS NULL AND ${s.callbackKey}::text IS NOT NULL AND idempotency_key = ${s.callbackKey})
+      LIMIT 1 FOR UPDATE
+    )
+    UPDATE outbound_messages m SET
+      wamid = COALESCE(m.wamid, ${s.wamid}),
+      status = CASE WHEN m.status IN ('pending', 'sending') THEN 'sent' ELSE m.status END,
+      sent_at = COALESCE(m.sent_at, ${s.at.toISOString()}::timestamptz),
+      locked_until = NULL,
+      delivery_statuses = m.delivery_statuses || ${entry}::jsonb,
+      delivery_status = CASE
+        WHEN ${s.status} = 'failed' THEN CASE WHEN m.delivery_status IN ('delivered', 'read') THEN m.delivery_status ELSE 'failed' END
+        WHEN m.delivery_status IS NULL OR m.delivery_status = 'failed' THEN ${s.status}
+        WHEN array_position(ARRAY['sent', 'delivered', 'read'], ${s.status}::text) > array_position(ARRAY['sent', 'delivered', 'read'], m.delivery_status)
+          THEN ${s.status}
+        ELSE m.delivery_status END,
+      error_code = CASE WHEN ${s.status} = 'failed' THEN ${error?.code ?? null}::int ELSE m.error_code END,
+      error_title = CASE WHEN ${s.status} = 'failed' THEN ${error?.title ?? null}::text ELSE m.error_title END,
+      updated_at = now()
+    FROM target WHERE m.id = target.id
+    RETURNING m.id, target.previous`;
+  if (!rows[0]) {
+    log.info('whatsapp.status_unmatched', { status: s.status });
+    return { matched: false, failedNow: false };
+  }
+  const previous = rows[0].previous as string | null;
+  return { matched: true, failedNow: s.status === 'failed' && previous !== 'delivered' && previous !== 'read' && previous !== 'failed' };
+}

@@ -1,0 +1,39 @@
+import { getConfig } from './config.js';
+
+/**
+ * Structured JSON logs, one line per event. Callers pass facts, never secrets:
+ * use maskPhone() for numbers and never log tokens or raw payloads.
+ */
+type Level = 'debug' | 'info' | 'warn' | 'error';
+const order: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+
+function threshold(): number {
+  try {
+    return order[getConfig().LOG_LEVEL];
+  } catch {
+    return order[(process.env.LOG_LEVEL as Level) ?? 'info'] ?? order.info;
+  }
+}
+
+function write(level: Level, event: string, fields: Record<string, unknown> = {}): void {
+  if (order[level] < threshold()) return;
+  const line = JSON.stringify({ level, event, time: new Date().toISOString(), ...fields }, (_k, v) =>
+    v instanceof Error ? { name: v.name, message: v.message, code: (v as { code?: unknown }).code } : v,
+  );
+  (level === 'error' || level === 'warn' ? console.error : console.log)(line);
+}
+
+export const log = {
+  debug: (event: string, fields?: Record<string, unknown>) => write('debug', event, fields),
+  info: (event: string, fields?: Record<string, unknown>) => write('info', event, fields),
+  warn: (event: string, fields?: Record<string, unknown>) => write('warn', event, fields),
+  error: (event: string, fields?: Record<string, unknown>) => write('error', event, fields),
+};
+
+/** +4915112345678 → +49******5678: enough to tell customers apart in logs, not enough to call them. */
+export function maskPhone(phone: string | null | undefined): string {
+  if (!phone) return '';
+  const digits = phone.replace(/\D/g, '');
+  if (digits.length <= 6) return '***';
+  return `+${digits.slice(0, 2)}${'*'.repeat(digits.length - 6)}${digits.slice(-4)}`;
+}

@@ -1,0 +1,89 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { db, pgErrorCode } from './db.js';
+
+/**
+ * Applies migrations/NNN_name.sql in order, each in one transaction together with its
+ * schema_migrations row. Safe to run twice and concurrently: a file applied meanwhile by
+ * another runner makes this batch fail on the row's primary key and roll back.
+ */
+export async function migrate(dir: string): Promise<{ applied: string[]; skipped: string[] }> {
+  const sql = db();
+  await sql`CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`;
+  const done = new Set((await sql`SELECT name FROM schema_migrations`).map((r) => r.name as string));
+  const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
+  const applied: string[] = [];
+  const skipped: string[] = [];
+  for (const file of files) {
+    if (done.has(file)) {
+      skipped.push(file);
+      continue;
+    }
+    const statements = splitSqlStatements(await readFile(path.join(dir, file), 'utf8'));
+    try {
+      await sql.transaction([
+        sql`INSERT INTO schema_migrations (name) VALUES (${file})`,
+        ...statements.map((s) => sql.query(s)),
+      ]);
+      applied.push(file);
+    } catch (error) {
+      if (pgErrorCode(error) === '23505') {
+        skipped.push(file);
+        continue;
+      }
+      throw new Error(`migration ${file} failed: ${(error as Error).message}`);
+    }
+  }
+  return { applied, skipped };
+}
+
+/**
+ * Splits a SQL file into statements (Neon's HTTP endpoint runs one statement per query).
+ * Knows quotes, identifiers, dollar-quoted bodies and comments, so `;` inside them is safe.
+ */
+export function splitSqlStatements(text: string): string[] {
+  const out: string[] = [];
+  let current = '';
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i]!;
+    const rest = text.slice(i);
+    if (rest.startsWith('--')) {
+      const end = text.indexOf('\n', i);
+      i = end === -1 ? text.length : end + 1;
+      current += '\n';
+      continue;
+    }
+    if (rest.startsWith('/*')) {
+      const end = text.indexOf('*/', i + 2);
+      i = end === -1 ? text.length : end + 2;
+      current += ' ';
+      continue;
+    }
+    const dollar = /^\$[A-Za-z_]*\$/.exec(rest);
+    if (dollar) {
+      const end = text.indexOf(dollar[0], i + dollar[0].length);
+      const stop = end === -1 ? text.length : end + dollar[0].length;
+      current += text.slice(i, stop);
+      i = stop;
+      continue;
+    }
+    if (ch === "'" || ch === '"') {
+      let j = i + 1;
+      while (j < text.length && !(text[j] === ch && text[j + 1] !== ch)) j += text[j] === ch ? 2 : 1;
+      current += text.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
+    if (ch === ';') {
+      if (current.trim()) out.push(current.trim());
+      current = '';
+      i++;
+      continue;
+    }
+    current += ch;
+    i++;
+  }
+  if (current.trim()) out.push(current.trim());
+  return out;
+}

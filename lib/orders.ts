@@ -1,0 +1,204 @@
+import { createHash } from 'node:crypto';
+import { customAlphabet } from 'nanoid';
+import { findVariantsBySku, type Variant } from './catalog.js';
+import { getConfig } from './config.js';
+import { db, pgErrorCode } from './db.js';
+import { log } from './log.js';
+import { releaseHold, reserveStock, type Shortage } from './reservations.js';
+
+export type OrderItem = { sku: string; name: string; quantity: number; unitPriceMinor: number; lineTotalMinor: number };
+export type PaymentStatus = 'pending' | 'awaiting_payment' | 'paid' | 'expired' | 'cancelled' | 'payment_failed' | 'refunded';
+export type Order = {
+  id: string;
+  reference: string;
+  customerId: string;
+  customerWaId: string;
+  customerName: string | null;
+  source: 'whatsapp' | 'api';
+  items: OrderItem[];
+  totalMinor: number;
+  currency: string;
+  paymentStatus: PaymentStatus;
+  fulfillmentStatus: 'unfulfilled' | 'shipped';
+  stripeSessionId: string | null;
+  checkoutUrl: string | null;
+  holdExpiresAt: Date | null;
+  createdAt: Date;
+};
+
+export type OrderCustomer = { waId: string; phone: string; profileName: string | null };
+export type RequestedLine = { sku: string; quantity: number };
+
+export type PlaceOrderResult =
+  | { status: 'created' | 'existing'; order: Order }
+  | { status: 'unknown_skus'; skus: string[] }
+  | { status: 'invalid_quantity'; sku: string; max: number }
+  | { status: 'mixed_currency' }
+  | { status: 'too_many_open_orders'; max: number }
+  | { status: 'out_of_stock'; shortages: (Shortage & { name: string })[] };
+
+const reference = customAlphabet('23456789ABCDEFGHJKLMNPQRSTUVWXYZ', 8);
+
+/** Order ids derive from the business event (wamid, API idempotency key), so a replay holds nothing twice. */
+export function orderIdFor(sourceKey: string): string {
+  const h = createHash('sha256').update(`order:${sourceKey}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** The columns toOrder() reads, for an orders alias joined with customers as c. */
+export const orderColumns = (o = 'o') =>
+  `${o}.id, ${o}.reference, ${o}.customer_id, c.wa_id AS customer_wa_id, c.profile_name AS customer_name, ${o}.source, ${o}.items,
+   ${o}.total_minor, ${o}.currency, ${o}.payment_status, ${o}.fulfillment_status, ${o}.stripe_session_id, ${o}.checkout_url,
+   ${o}.hold_expires_at, ${o}.created_at`;
+
+export function toOrder(r: Record<string, unknown>): Order {
+  return {
+    id: r.id as string,
+    reference: r.reference as string,
+    customerId: r.customer_id as string,
+    customerWaId: r.customer_wa_id as string,
+    customerName: (r.customer_name as string | null) ?? null,
+    source: r.source as Order['source'],
+    items: r.items as OrderItem[],
+    totalMinor: Number(r.total_minor),
+    currency: (r.currency as string).trim(),
+    paymentStatus: r.payment_status as PaymentStatus,
+    fulfillmentStatus: r.fulfillment_status as Order['fulfillmentStatus'],
+    stripeSessionId: (r.stripe_session_id as string | null) ?? null,
+    checkoutUrl: (r.checkout_url as string | null) ?? null,
+    holdExpiresAt: r.hold_expires_at ? new Date(r.hold_expires_at as string) : null,
+    createdAt: new Date(r.created_at as string),
+  };
+}
+
+export async function getOrder(orderId: string): Promise<Order | null> {
+  const rows = await db().query(`SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $1`, [orderId]);
+  return rows[0] ? toOrder(rows[0]) : null;
+}
+
+export async function latestOrderOf(waId: string): Promise<Order | null> {
+  const rows = await db().query(
+    `SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.wa_id = $1 ORDER BY o.created_at DESC LIMIT 1`,
+    [waId],
+  );
+  return rows[0] ? toOrder(rows[0]) : null;
+}
+
+/**
+ * Validates the lines against our catalog and prices, holds all of them atomically in Redis,
+ * then records the pending order. Idempotent per sourceKey. Prices always come from Postgres.
+ */
+export async function placeOrder(input: { customer: OrderCustomer; source: Order['source']; sourceKey: string; lines: RequestedLine[] }): Promise<PlaceOrderResult> {
+  const config = getConfig();
+  const orderId = orderIdFor(input.sourceKey);
+  const skus = [...new Set(input.lines.map((l) => l.sku))];
+
+  // One round trip: the catalog rows, the customer's open orders, and an existing order for this event.
+  const [catalog, context] = await Promise.all([
+    findVariantsBySku(skus),
+    db()`
+      SELECT (SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer_id
+              WHERE c.wa_id = ${input.customer.waId} AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> ${orderId}) AS open_orders,
+             EXISTS (SELECT 1 FROM orders WHERE id = ${orderId}) AS existing`,
+  ]);
+  if (context[0]?.existing) return { status: 'existing', order: (await getOrder(orderId))! };
+
+  const unknown = skus.filter((s) => !catalog.has(s));
+  if (unknown.length) return { status: 'unknown_skus', skus: unknown };
+  const merged = new Map<string, number>();
+  for (const l of input.lines) merged.set(l.sku, (merged.get(l.sku) ?? 0) + l.quantity);
+  for (const [sku, quantity] of merged) {
+    if (!Number.isInteger(quantity) || quantity < 1 || quantity > config.MAX_QUANTITY_PER_LINE)
+      return { status: 'invalid_quantity', sku, max: config.MAX_QUANTITY_PER_LINE };
+  }
+  const variants = [...merged.keys()].map((s) => catalog.get(s)!);
+  const currency = variants[0]!.currency;
+  if (variants.some((v) => v.currency !== currency)) return { status: 'mixed_currency' };
+  if (Number(context[0]?.open_orders ?? 0) >= config.MAX_ACTIVE_HOLDS_PER_CUSTOMER)
+    return { status: 'too_many_open_orders', max: config.MAX_ACTIVE_HOLDS_PER_CUSTOMER };
+
+  const items = [...merged].map(([sku, quantity]) => lineOf(catalog.get(sku)!, quantity));
+  const holdExpiresAt = new Date(Date.now() + config.RESERVATION_TTL_SECONDS * 1000);
+  const hold = await reserveStock(orderId, items, holdExpiresAt);
+  if (hold.status === 'short')
+    return { status: 'out_of_stock', shortages: hold.shortages.map((s) => ({ ...s, name: catalog.get(s.sku)?.displayName ?? s.sku })) };
+
+  try {
+    const order = await insertPendingOrder(orderId, input, items, currency, holdExpiresAt);
+    return { status: order.created ? 'created' : 'existing', order: order.order };
+  } catch (error) {
+    // Nothing half-done: the hold goes back when the order could not be recorded.
+    if (hold.status === 'held') await releaseHold(orderId).catch((e) => log.error('hold.release_failed', { orderId, error: e }));
+    throw error;
+  }
+}
+
+function lineOf(v: Variant, quantity: number): OrderItem {
+  return { sku: v.sku, name: v.displayName, quantity, unitPriceMinor: v.priceMinor, lineTotalMinor: v.priceMinor * quantity };
+}
+
+async function insertPendingOrder(
+  orderId: string,
+  input: { customer: OrderCustomer; source: Order['source']; sourceKey: string },
+  items: OrderItem[],
+  currency: string,
+  holdExpiresAt: Date,
+): Promise<{ created: boolean; order: Order }> {
+  const total = items.reduce((s, i) => s + i.lineTotalMinor, 0);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const rows = await db().query(
+        `WITH customer AS (
+           INSERT INTO customers (wa_id, phone_e164, profile_name) VALUES ($2, $3, $4)
+           ON CONFLICT (wa_id) DO UPDATE SET profile_name = COALESCE(excluded.profile_name, customers.profile_name)
+           RETURNING id, wa_id, profile_name
+         ), inserted AS (
+           INSERT INTO orders (id, reference, customer_id, source, source_key, items, total_minor, currency, hold_expires_at)
+           SELECT $1, $5, customer.id, $6, $7, $8::jsonb, $9, $10, $11 FROM customer
+           ON CONFLICT (id) DO NOTHING
+           RETURNING *
+         ), event AS (
+           INSERT INTO order_events (order_id, type, data)
+           SELECT id, 'created', jsonb_build_object('source', source, 'holdExpiresAt', hold_expires_at) FROM inserted
+         )
+         SELECT ${orderColumns()} FROM inserted o, customer c`,
+        [orderId, input.customer.waId, input.customer.phone, input.customer.profileName, reference(), input.source, input.sourceKey,
+          JSON.stringify(items), total, currency, holdExpiresAt.toISOString()],
+      );
+      if (rows[0]) return { created: true, order: toOrder(rows[0]) };
+      return { created: false, order: (await getOrder(orderId))! };
+    } catch (error) {
+      // A reference collision (8 chars of 32) is rare; draw another once or twice.
+      if (pgErrorCode(error) === '23505' && attempt < 2 && String((error as { constraint?: string }).constraint).includes('reference')) continue;
+      throw error;
+    }
+  }
+}
+
+/** Stores the Checkout Session on a still-open order. */
+export async function attachCheckoutSession(orderId: string, sessionId: string, url: string): Promise<void> {
+  await db()`UPDATE orders SET stripe_session_id = ${sessionId}, checkout_url = ${url}, updated_at = now()
+             WHERE id = ${orderId} AND stripe_session_id IS NULL`;
+}
+
+/** Customer-initiated cancel of their latest open order: the hold goes back, the order is cancelled. */
+export async function cancelOpenOrder(waId: string): Promise<Order | null> {
+  const rows = await db().query(
+    `WITH target AS (
+       SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id
+       WHERE c.wa_id = $1 AND o.payment_status = 'pending' ORDER BY o.created_at DESC LIMIT 1
+     ), updated AS (
+       UPDATE orders o SET payment_status = 'cancelled', updated_at = now() FROM target
+       WHERE o.id = target.id AND o.payment_status = 'pending' RETURNING o.*
+     ), event AS (
+       INSERT INTO order_events (order_id, type, data) SELECT id, 'cancelled', '{"by":"customer"}'::jsonb FROM updated
+     )
+     SELECT ${orderColumns('u')}
+     FROM updated u JOIN customers c ON c.id = u.customer_id`,
+    [waId],
+  );
+  if (!rows[0]) return null;
+  const order = toOrder(rows[0]);
+  await releaseHold(order.id);
+  return order;
+}

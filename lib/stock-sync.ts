@@ -1,0 +1,22 @@
+import { db } from './db.js';
+import type { OrderItem } from './orders.js';
+import { restoreHold, setAvailableStock } from './reservations.js';
+
+/**
+ * Rebuilds Redis's side of stock from Postgres after a Redis loss: first the holds of
+ * pending orders whose hold has not lapsed (kept if they still exist), then every SKU's
+ * available counter = on hand − active holds. Safe to run at any time.
+ */
+export async function rebuildRedisStock(): Promise<{ skus: number; holdsRestored: number }> {
+  const [pending, variants] = await Promise.all([
+    db()`SELECT id, items, hold_expires_at FROM orders WHERE payment_status = 'pending' AND hold_expires_at > now()`,
+    db()`SELECT sku, stock FROM variants`,
+  ]);
+  const restored = await Promise.all(
+    pending.map((o) =>
+      restoreHold(o.id as string, (o.items as OrderItem[]).map((i) => ({ sku: i.sku, quantity: i.quantity })), new Date(o.hold_expires_at as string)),
+    ),
+  );
+  await Promise.all(variants.map((v) => setAvailableStock(v.sku as string, Number(v.stock))));
+  return { skus: variants.length, holdsRestored: restored.filter(Boolean).length };
+}

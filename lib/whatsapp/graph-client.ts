@@ -1,0 +1,46 @@
+import { getConfig } from '../config.js';
+
+/** A failed Graph API send, classified: retryable (throttling, Meta-side errors) or final. */
+export class WhatsAppSendError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: number | null,
+    readonly title: string,
+    readonly retryable: boolean,
+  ) {
+    super(`WhatsApp send failed: HTTP ${status}${code ? ` code ${code}` : ''} ${title}`.trim());
+    this.name = 'WhatsAppSendError';
+  }
+}
+
+// 130429 throughput, 131056 pair rate limit, 131000/131016 Meta-side trouble, 2/4/80007 API throttling.
+const RETRYABLE_CODES = new Set([2, 4, 80007, 130429, 131000, 131016, 131056]);
+
+export function isRetryable(status: number, code: number | null): boolean {
+  return status === 429 || status >= 500 || (code !== null && RETRYABLE_CODES.has(code));
+}
+
+/** POST {WHATSAPP_API_BASE}/{phone-number-id}/messages: one HTTP round trip, no retry (the outbox retries). */
+export async function postGraphMessage(body: Record<string, unknown>): Promise<{ wamid: string }> {
+  const config = getConfig();
+  let response: Response;
+  try {
+    response = await fetch(`${config.WHATSAPP_API_BASE}/${config.WHATSAPP_PHONE_NUMBER_ID}/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${config.WHATSAPP_ACCESS_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (error) {
+    throw new WhatsAppSendError(0, null, `network: ${(error as Error).message}`, true);
+  }
+  const json = (await response.json().catch(() => null)) as {
+    messages?: { id: string }[];
+    error?: { code?: number; message?: string; error_data?: { details?: string } };
+  } | null;
+  const wamid = json?.messages?.[0]?.id;
+  if (response.ok && wamid) return { wamid };
+  const code = json?.error?.code ?? null;
+  const title = json?.error?.message ?? response.statusText;
+  throw new WhatsAppSendError(response.status, code, title, isRetryable(response.status, code));
+}

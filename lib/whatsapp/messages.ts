@@ -1,0 +1,115 @@
+/**
+ * The messages the shop sends, and their translation into Graph API bodies.
+ * Meta's limits are enforced here (text is shortened, never rejected at Meta).
+ */
+export const LIMITS = {
+  textBody: 4096,
+  interactiveBody: 1024,
+  headerText: 60,
+  footerText: 60,
+  listButton: 20,
+  listRows: 10,
+  rowTitle: 24,
+  rowDescription: 72,
+  sectionTitle: 24,
+  replyButtons: 3,
+  buttonTitle: 20,
+  ctaDisplayText: 20,
+} as const;
+
+export type TemplateParameter = { type: 'text'; text: string };
+export type TemplateComponent =
+  | { type: 'header' | 'body'; parameters: TemplateParameter[] }
+  | { type: 'button'; sub_type: 'url' | 'quick_reply'; index: number; parameters: TemplateParameter[] };
+
+export type OutgoingMessage =
+  | { type: 'text'; body: string; previewUrl?: boolean }
+  | {
+      type: 'list';
+      body: string;
+      button: string;
+      header?: string;
+      footer?: string;
+      sections: { title: string; rows: { id: string; title: string; description?: string }[] }[];
+    }
+  | { type: 'buttons'; body: string; buttons: { id: string; title: string }[]; footer?: string }
+  | { type: 'cta_url'; body: string; displayText: string; url: string; header?: string; footer?: string }
+  | { type: 'template'; name: string; language: string; components: TemplateComponent[] };
+
+export function clip(text: string, max: number): string {
+  const chars = [...text];
+  return chars.length <= max ? text : chars.slice(0, max - 1).join('') + '…';
+}
+
+/** Graph API body for POST /{phone-number-id}/messages. */
+export function toGraphBody(to: string, message: OutgoingMessage, callbackKey?: string): Record<string, unknown> {
+  const base: Record<string, unknown> = { messaging_product: 'whatsapp', recipient_type: 'individual', to };
+  if (callbackKey) base.biz_opaque_callback_data = callbackKey;
+  const footer = (t?: string) => (t ? { footer: { text: clip(t, LIMITS.footerText) } } : {});
+  const header = (t?: string) => (t ? { header: { type: 'text', text: clip(t, LIMITS.headerText) } } : {});
+  switch (message.type) {
+    case 'text':
+      return { ...base, type: 'text', text: { body: clip(message.body, LIMITS.textBody), preview_url: message.previewUrl ?? false } };
+    case 'list': {
+      let budget: number = LIMITS.listRows;
+      const sections = message.sections
+        .map((s) => {
+          const rows = s.rows.slice(0, Math.max(0, budget));
+          budget -= rows.length;
+          return {
+            title: clip(s.title, LIMITS.sectionTitle),
+            rows: rows.map((r) => ({
+              id: r.id,
+              title: clip(r.title, LIMITS.rowTitle),
+              ...(r.description ? { description: clip(r.description, LIMITS.rowDescription) } : {}),
+            })),
+          };
+        })
+        .filter((s) => s.rows.length > 0);
+      return {
+        ...base,
+        type: 'interactive',
+        interactive: {
+          type: 'list',
+          ...header(message.header),
+          body: { text: clip(message.body, LIMITS.interactiveBody) },
+          ...footer(message.footer),
+          action: { button: clip(message.button, LIMITS.listButton), sections },
+        },
+      };
+    }
+    case 'buttons':
+      return {
+        ...base,
+        type: 'interactive',
+        interactive: {
+          type: 'button',
+          body: { text: clip(message.body, LIMITS.interactiveBody) },
+          ...footer(message.footer),
+          action: {
+            buttons: message.buttons
+              .slice(0, LIMITS.replyButtons)
+              .map((b) => ({ type: 'reply', reply: { id: b.id, title: clip(b.title, LIMITS.buttonTitle) } })),
+          },
+        },
+      };
+    case 'cta_url':
+      return {
+        ...base,
+        type: 'interactive',
+        interactive: {
+          type: 'cta_url',
+          ...header(message.header),
+          body: { text: clip(message.body, LIMITS.interactiveBody) },
+          ...footer(message.footer),
+          action: { name: 'cta_url', parameters: { display_text: clip(message.displayText, LIMITS.ctaDisplayText), url: message.url } },
+        },
+      };
+    case 'template':
+      return {
+        ...base,
+        type: 'template',
+        template: { name: message.name, language: { code: message.language }, components: message.components },
+      };
+  }
+}

@@ -1,0 +1,53 @@
+import type { Context } from '@netlify/functions';
+import { json, secretsEqual, text, withConfig } from '../../lib/http.js';
+import { log } from '../../lib/log.js';
+import { parseWebhookPayload } from '../../lib/whatsapp/inbound-payload.js';
+import { processRecordedEvents, recordWebhookEvents } from '../../lib/whatsapp/inbound.js';
+import { verifyMetaSignature } from '../../lib/whatsapp/signature.js';
+
+/**
+ * Meta's WhatsApp Cloud API webhook.
+ * GET: the verification handshake. POST: verify the signature on the raw bytes, record every
+ * message and status durably, answer 200, then do the slow work (Stripe, Graph) after the response.
+ */
+export default (req: Request, context: Context) =>
+  withConfig('webhook', async (config) => {
+    if (req.method === 'GET') {
+      const q = new URL(req.url).searchParams;
+      if (q.get('hub.mode') === 'subscribe' && secretsEqual(q.get('hub.verify_token'), config.WHATSAPP_VERIFY_TOKEN))
+        return text(q.get('hub.challenge') ?? '');
+      log.warn('webhook.verification_refused');
+      return text('verification failed', 403);
+    }
+    if (req.method !== 'POST') return text('method not allowed', 405);
+
+    const raw = new Uint8Array(await req.arrayBuffer());
+    if (!verifyMetaSignature(raw, req.headers.get('x-hub-signature-256'), config.WHATSAPP_APP_SECRET)) {
+      log.warn('webhook.bad_signature', { bytes: raw.length });
+      return json({ error: 'invalid signature' }, 401);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(new TextDecoder().decode(raw));
+    } catch {
+      log.warn('webhook.malformed', { reason: 'not JSON', bytes: raw.length });
+      return json({ received: true, ignored: 'not JSON' });
+    }
+    const parsed = parseWebhookPayload(body);
+    if ('error' in parsed) {
+      log.warn('webhook.malformed', { reason: parsed.error });
+      return json({ received: true, ignored: parsed.error });
+    }
+    if (parsed.rejected.length) log.warn('webhook.items_rejected', { reasons: parsed.rejected });
+
+    let recorded;
+    try {
+      recorded = await recordWebhookEvents(parsed);
+    } catch (error) {
+      // Nothing was recorded: let Meta retry.
+      log.error('webhook.record_failed', { error });
+      return json({ error: 'temporarily unavailable' }, 503);
+    }
+    context.waitUntil(processRecordedEvents(recorded));
+    return json({ received: true, new: recorded.length });
+  });
