@@ -6,9 +6,12 @@
  * netlify/ or lib/ imports this folder.
  */
 import http from 'node:http';
+import { syncBuiltinESMExports } from 'node:module';
+import workerThreads from 'node:worker_threads';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NetlifyDev } from '@netlify/dev';
+import { FunctionsHandler } from '@netlify/functions-dev';
 import { startNeonHttpBridge, type NeonHttpBridge } from './bridges/neon-http.js';
 import { pgBackend } from './bridges/pg-backend.js';
 import { pgliteBackend } from './bridges/pglite-backend.js';
@@ -179,6 +182,8 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
     const { rebuildRedisStock } = await import('../lib/stock-sync.js');
     await rebuildRedisStock();
 
+    loaderFreeFunctionWorkers();
+    reuseFunctionBuilds();
     const dev = new NetlifyDev({
       projectRoot,
       functions: { enabled: true },
@@ -203,6 +208,47 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * NetlifyDev runs every invocation in a fresh worker thread, which by default inherits the parent's
+ * exec arguments: under tsx or vitest that boots their TypeScript loader in each worker (~2.5 s per
+ * request). Functions are already bundled to plain JS, so their workers need no loader.
+ */
+function loaderFreeFunctionWorkers(): void {
+  const Original = workerThreads.Worker;
+  if ((Original as { loaderFree?: boolean }).loaderFree) return;
+  class FunctionWorker extends Original {
+    static loaderFree = true;
+    constructor(filename: string | URL, options: workerThreads.WorkerOptions = {}) {
+      super(filename, { execArgv: [], ...options });
+    }
+  }
+  workerThreads.Worker = FunctionWorker;
+  syncBuiltinESMExports();
+}
+
+/**
+ * @netlify/dev builds a function anew for every request, into a throwaway directory (~2 s for a
+ * function that bundles stripe). Its registry already builds each function once at start into
+ * .netlify/functions-serve and rebuilds it when a source file changes, so invocations reuse that
+ * build: the same code, edits still picked up, and requests as fast as the function itself.
+ */
+function reuseFunctionBuilds(): void {
+  type Invoke = (options: { buildDirectory?: string }) => Promise<Response>;
+  type Func = { invoke: Invoke; buildData?: { buildPath?: string }; reusesBuild?: boolean };
+  const proto = FunctionsHandler.prototype as unknown as { invoke: (...args: unknown[]) => Promise<Response>; reusesBuilds?: boolean };
+  if (proto.reusesBuilds) return;
+  const original = proto.invoke;
+  proto.invoke = function (this: unknown, request: unknown, route: unknown, func: Func, buildDirectory: unknown) {
+    if (!func.reusesBuild) {
+      const invoke = func.invoke.bind(func);
+      func.invoke = (options) => invoke(func.buildData?.buildPath ? { ...options, buildDirectory: undefined } : options);
+      func.reusesBuild = true;
+    }
+    return original.call(this, request, route, func, buildDirectory);
+  };
+  proto.reusesBuilds = true;
 }
 
 async function seedWhenEmpty(): Promise<void> {

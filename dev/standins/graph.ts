@@ -1150,10 +1150,10 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
       stats.requests = 0;
     },
     messages: (filter) =>
-      messages.filter((x) => (!filter?.to || x.to === digitsOnly(filter.to)) && (!filter?.status || x.status === filter.status)),
-    reads: () => [...reads],
-    catalogBatches: () => [...batches],
-    inbound: () => [...inboundLog],
+      structuredClone(messages.filter((x) => (!filter?.to || x.to === digitsOnly(filter.to)) && (!filter?.status || x.status === filter.status))),
+    reads: () => structuredClone(reads),
+    catalogBatches: () => structuredClone(batches),
+    inbound: () => structuredClone(inboundLog),
     setWebhookUrl: (u) => {
       webhookUrl = u;
     },

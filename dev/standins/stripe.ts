@@ -1159,9 +1159,9 @@ ${
     resetStats: () => {
       stats.requests = 0;
     },
-    sessions: () => [...sessions.values()].map((r) => r.session),
-    refunds: () => [...refunds.values()],
-    events: () => [...events.values()],
+    sessions: () => [...sessions.values()].map((r) => structuredClone(r.session)),
+    refunds: () => [...refunds.values()].map((r) => structuredClone(r)),
+    events: () => [...events.values()].map((e) => structuredClone(e)),
     setWebhookUrl: (u) => {
       webhookUrl = u;
     },

@@ -1,0 +1,66 @@
+/**
+ * Test support: every test file starts its own shop (real postgres + redis-server, the bridges,
+ * the stand-ins and Netlify's local runtime) in its own worker process, so files never share
+ * a database or environment. Tests drive it over HTTP like Meta, Stripe and a shop would.
+ */
+import { afterAll, beforeAll } from 'vitest';
+import { startLocalStack, type LocalStack, type StackOptions } from '../../dev/stack.js';
+import type { RecordedMessage } from '../../dev/standins/graph.js';
+
+export type TestStack = LocalStack & {
+  graph: NonNullable<LocalStack['graph']>;
+  stripe: NonNullable<LocalStack['stripe']>;
+};
+
+export function useStack(options: Partial<StackOptions> = {}): () => TestStack {
+  let stack: TestStack | undefined;
+  beforeAll(async () => {
+    stack = (await startLocalStack({ data: 'real', seedDemoCatalog: false, ...options, env: { LOG_LEVEL: 'warn', ...options.env } })) as TestStack;
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+  }, 60_000);
+  return () => {
+    if (!stack) throw new Error('stack not started');
+    return stack;
+  };
+}
+
+/** Polls until `check` returns a truthy value (or throws the last assertion error after the timeout). */
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_000, intervalMs = 50): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value as NonNullable<T>;
+      lastError = new Error('condition not met');
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) throw lastError;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Messages the Graph stand-in accepted for this WhatsApp id. */
+export function sentTo(stack: TestStack, waId: string): RecordedMessage[] {
+  return stack.graph.messages({ to: waId, status: 'accepted' });
+}
+
+/** Waits until `count` messages were sent to waId, then a short quiet period to catch any extra (a duplicate). */
+export async function waitForMessages(stack: TestStack, waId: string, count: number, quietMs = 400): Promise<RecordedMessage[]> {
+  await eventually(() => sentTo(stack, waId).length >= count);
+  await new Promise((r) => setTimeout(r, quietMs));
+  return sentTo(stack, waId);
+}
+
+let phoneCounter = 0;
+/** A fresh customer wa_id (digits of an E.164 number) per call, unique within a test file. */
+export function newCustomer(prefix = '4915'): string {
+  phoneCounter++;
+  return `${prefix}${String(process.pid % 10000).padStart(4, '0')}${String(phoneCounter).padStart(4, '0')}`;
+}
+
+export type Body = Record<string, unknown>;
+export const bodyOf = (m: RecordedMessage) => m.body as Body & { interactive?: Body & { action?: Body }; text?: { body: string }; template?: Body };
