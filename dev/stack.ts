@@ -237,7 +237,7 @@ function loaderFreeFunctionWorkers(): void {
 function reuseFunctionBuilds(): void {
   type Invoke = (options: { buildDirectory?: string }) => Promise<Response>;
   type Func = { invoke: Invoke; buildData?: { buildPath?: string }; reusesBuild?: boolean };
-  const proto = FunctionsHandler.prototype as unknown as { invoke: (...args: unknown[]) => Promise<Response>; reusesBuilds?: boolean };
+  const proto = FunctionsHandler.prototype as unknown as { invoke: (request: unknown, route: unknown, func: Func, buildDirectory: unknown) => Promise<Response>; reusesBuilds?: boolean };
   if (proto.reusesBuilds) return;
   const original = proto.invoke;
   proto.invoke = function (this: unknown, request: unknown, route: unknown, func: Func, buildDirectory: unknown) {

@@ -3,18 +3,21 @@ import { attachCheckoutSession, type Order } from '../orders.js';
 import { sendOnce } from '../outbox.js';
 import { createCheckoutSession } from './checkout.js';
 
-/**
- * Makes sure a pending order has its Checkout Session, then sends its link once
- * (outbox key "payment-link:<orderId>"). Safe to call again for the same order.
- */
+/** Makes sure a pending order has its Checkout Session; returns its URL (null once the order is no longer pending). */
+export async function ensureCheckoutSession(order: Order): Promise<string | null> {
+  if (order.checkoutUrl) return order.checkoutUrl;
+  if (order.paymentStatus !== 'pending') return null;
+  const session = await createCheckoutSession(order);
+  await attachCheckoutSession(order.id, session.id, session.url!);
+  order.stripeSessionId = session.id;
+  order.checkoutUrl = session.url!;
+  return session.url!;
+}
+
+/** Ensures the Checkout Session, then sends its link on WhatsApp once (outbox key "payment-link:<orderId>"). */
 export async function sendPaymentLink(order: Order): Promise<{ checkoutUrl: string | null }> {
-  if (order.paymentStatus !== 'pending') return { checkoutUrl: order.checkoutUrl };
-  let url = order.checkoutUrl;
-  if (!url) {
-    const session = await createCheckoutSession(order);
-    url = session.url!;
-    await attachCheckoutSession(order.id, session.id, url);
-  }
+  const url = await ensureCheckoutSession(order);
+  if (!url || order.paymentStatus !== 'pending') return { checkoutUrl: url };
   await sendOnce({ eventKey: `payment-link:${order.id}`, kind: 'payment_link', toWaId: order.customerWaId, orderId: order.id, message: paymentLink(order, url) });
   return { checkoutUrl: url };
 }
