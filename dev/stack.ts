@@ -31,6 +31,8 @@ export type StackOptions = {
   host?: string;
   /** 'real': Debian postgres + redis-server (tests). 'embedded': PGlite + redis-server if on PATH, else ioredis-mock. */
   data: 'real' | 'embedded';
+  /** Which Redis to start when Upstash is not configured (default: 'real' with data 'real', else 'auto'). */
+  redis?: 'real' | 'embedded' | 'auto';
   /** Persist embedded Postgres here (npm start); in memory when absent. */
   pgliteDir?: string;
   /** Use DATABASE_URL / UPSTASH_* / WHATSAPP_API_BASE / STRIPE_API_BASE and secrets from this env when set. */
@@ -113,7 +115,7 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
       env.UPSTASH_REDIS_REST_TOKEN = pick('UPSTASH_REDIS_REST_TOKEN')!;
       uses.redis = 'UPSTASH_REDIS_REST_URL';
     } else {
-      const redis = await startRedis(opts.data === 'real' ? 'real' : 'auto');
+      const redis = await startRedis(opts.redis ?? (opts.data === 'real' ? 'real' : 'auto'));
       stops.push(redis.stop);
       redisKind = redis.kind;
       upstashBridge = await startUpstashBridge({ redis: redis.client, token: localSecrets.UPSTASH_REDIS_REST_TOKEN, host });

@@ -39,17 +39,19 @@ local function purge_expired(sku, now)
 end
 
 -- Takes qty of every (sku, qty) pair in args from position start, or nothing.
+-- Returns nil on success, else {'short', sku, available, sku, available, ...}.
 local function take(now, args, start)
   for i = start, #args, 2 do purge_expired(args[i], now) end
-  local short = {}
+  local short = {'short'}
   for i = start, #args, 2 do
     local avail = tonumber(redis.call('GET', 'stock:' .. args[i]) or '0')
     if avail < tonumber(args[i + 1]) then
-      table.insert(short, args[i])
-      table.insert(short, avail)
+      short[#short + 1] = args[i]
+      short[#short + 1] = avail
     end
   end
-  if #short > 0 then return short end
+  -- {unpack(t)}: some Lua hosts (ioredis-mock) only convert constructor-built tables.
+  if #short > 1 then return {unpack(short)} end
   for i = start, #args, 2 do redis.call('DECRBY', 'stock:' .. args[i], tonumber(args[i + 1])) end
   return nil
 end
@@ -68,7 +70,7 @@ local hk = 'hold:' .. oid
 local state = redis.call('HGET', hk, 'state')
 if state then return {'exists', state} end
 local short = take(now, ARGV, 4)
-if short then table.insert(short, 1, 'short'); return short end
+if short then return short end
 write_lines(hk, ARGV, 4)
 for i = 4, #ARGV, 2 do redis.call('ZADD', 'holds:sku:' .. ARGV[i], exp, oid) end
 redis.call('HSET', hk, 'state', 'held', 'exp', exp)
@@ -96,7 +98,7 @@ if state == 'held' then
   return {'committed'}
 end
 local short = take(now, ARGV, 3)
-if short then table.insert(short, 1, 'short'); return short end
+if short then return short end
 write_lines(hk, ARGV, 3)
 redis.call('HSET', hk, 'state', 'committed')
 redis.call('PEXPIRE', hk, KEEP_MS)
