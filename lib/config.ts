@@ -30,6 +30,8 @@ const schema = z.object({
   BACKEND_URL: url.optional(),
   BACKEND_SHARED_SECRET: nonEmpty.optional(),
   ADMIN_API_KEY: nonEmpty.optional(),
+  /** Listening port of the dedicated backend (`npm run backend`); unused by functions. */
+  PORT: z.coerce.number().int().min(0).max(65535).default(8787),
   RESERVATION_TTL_SECONDS: positiveInt(600),
   MAX_QUANTITY_PER_LINE: positiveInt(10),
   MAX_ACTIVE_HOLDS_PER_CUSTOMER: positiveInt(3),

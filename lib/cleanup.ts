@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto';
+import { db } from './db.js';
+import { log } from './log.js';
+import { getOrder, type Order } from './orders.js';
+import { retryDueMessages } from './outbox.js';
+import { expireCheckoutSession } from './payments/checkout.js';
+import { closeUnpaidOrder, settleCheckoutSession } from './payments/settle.js';
+import { stripe } from './payments/stripe-client.js';
+import { redis } from './redis.js';
+import { forgetLapsedHold, lapsedHolds, releaseHold } from './reservations.js';
+import { redriveUnprocessed } from './whatsapp/inbound.js';
+
+/**
+ * The reservation cleanup (scheduled every minute; also callable locally):
+ *  1. lapsed holds, oldest first, from Redis's expiry index (cost grows with the number expired,
+ *     not with all holds). For each order: expire its Checkout Session first so it can no longer
+ *     be paid; if Stripe says the customer already paid, hand the session to the payment path
+ *     (settleCheckoutSession) instead; otherwise closeUnpaidOrder(…, 'expired') releases the hold,
+ *     marks the order expired with an order_events row and tells the customer once. Then the
+ *     index entry is forgotten. Orders already paid or closed are only forgotten.
+ *  2. reconcile: pending orders whose hold lapsed in Postgres but that Redis no longer knows
+ *     (Redis lost its data) are closed the same way (partial index orders_open_by_expiry).
+ *  3. outbox messages due for a retry; 4. Meta events recorded but never processed.
+ * Bounded: at most `maxOrders` orders per run, and no new work starts after `budgetMs` (Netlify
+ * ends scheduled functions at 30 s). Safe concurrently with itself and with payments: a short
+ * per-order Redis lock keeps two runs off the same order, the Lua release returns a hold's units
+ * at most once whatever its state, and closeUnpaidOrder / the payment path only change an order
+ * with conditional UPDATEs, so a paid order is never released.
+ */
+
+export type CleanupSummary = {
+  /** Orders whose hold lapsed that this run marked expired. */
+  expired: number;
+  /** Holds whose units this run returned to the available counters. */
+  released: number;
+  /** Checkout Sessions made (or found) expired at Stripe. */
+  stripeExpired: number;
+  /** Lapsed orders Stripe reported paid: handed to the payment path instead of being released. */
+  settled: number;
+  /** Pending orders with a lapsed hold Redis no longer knew, closed from Postgres. */
+  reconciled: number;
+  retriedMessages: number;
+  redriven: number;
+  /** Orders another run was handling (locked), left for it. */
+  skipped: number;
+  /** Orders whose handling failed (left in place for the next run). */
+  failed: number;
+  /** True when the time budget or the order cap stopped the run before it ran out of work. */
+  truncated: boolean;
+  durationMs: number;
+};
+
+export type CleanupOptions = {
+  batchSize?: number;
+  maxOrders?: number;
+  budgetMs?: number;
+  concurrency?: number;
+  messageLimit?: number;
+  redriveLimit?: number;
+};
+
+const DEFAULTS: Required<CleanupOptions> = { batchSize: 100, maxOrders: 500, budgetMs: 20_000, concurrency: 8, messageLimit: 50, redriveLimit: 25 };
+const LOCK_MS = 30_000;
+const OPEN = new Set<Order['paymentStatus']>(['pending', 'awaiting_payment']);
+const CLOSED = new Set<Order['paymentStatus']>(['expired', 'cancelled', 'payment_failed']);
+
+// Keys of lib/reservations.ts's documented layout that cleanup reads.
+const holdKey = (orderId: string) => `hold:${orderId}`;
+const EXPIRY_INDEX = 'holds:exp';
+
+/** Pending orders whose hold lapsed per Postgres, oldest first (served by the partial index orders_open_by_expiry). */
+export const RECONCILE_SQL = `SELECT id FROM orders WHERE payment_status = 'pending' AND hold_expires_at < now() ORDER BY hold_expires_at LIMIT $1`;
+
+const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+async function withOrderLock<T>(orderId: string, work: () => Promise<T>): Promise<T | 'locked'> {
+  const key = `lock:order:${orderId}`;
+  const token = randomUUID();
+  const got = await redis().set(key, token, { nx: true, px: LOCK_MS });
+  if (got !== 'OK') return 'locked';
+  try {
+    return await work();
+  } finally {
+    await redis()
+      .eval(UNLOCK, [key], [token])
+      .catch((error) => log.warn('cleanup.unlock_failed', { orderId, error }));
+  }
+}
+
+async function holdState(orderId: string): Promise<string | null> {
+  return (await redis().hget<string>(holdKey(orderId), 'state')) ?? null;
+}
+
+type Origin = 'index' | 'reconcile';
+
+/** Handles one order whose hold lapsed. Returns what happened, for the summary. */
+async function handleLapsedOrder(orderId: string, origin: Origin, summary: CleanupSummary): Promise<void> {
+  const outcome = await withOrderLock(orderId, async () => {
+    const order = await getOrder(orderId);
+    if (!order) {
+      // A hold without an order: placeOrder took it but could not record the order (nor give it back).
+      if ((await holdState(orderId)) === 'held' && (await releaseHold(orderId)) === 'released') summary.released++;
+      await forgetLapsedHold(orderId);
+      log.warn('cleanup.orphan_hold', { orderId });
+      return;
+    }
+
+    if (OPEN.has(order.paymentStatus)) {
+      if (order.stripeSessionId) {
+        // Expire first: after this Stripe accepts no payment for the session, so releasing is safe.
+        const session = await expireCheckoutSession(order.stripeSessionId);
+        if (session === 'complete') {
+          const outcome = await settleCheckoutSession(await stripe().checkout.sessions.retrieve(order.stripeSessionId));
+          summary.settled++;
+          log.info('cleanup.paid_before_expiry', { orderId, outcome: outcome.status });
+          await forgetLapsedHold(orderId);
+          return;
+        }
+        summary.stripeExpired++;
+      }
+      if (order.paymentStatus === 'awaiting_payment') {
+        // Payment under way without a completed session (e.g. recorded offline): the payment path owns it.
+        await forgetLapsedHold(orderId);
+        return;
+      }
+      const before = await holdState(orderId);
+      const { closed } = await closeUnpaidOrder(orderId, 'expired', 'hold lapsed');
+      if (closed) {
+        if (origin === 'index') summary.expired++;
+        else summary.reconciled++;
+        if (before === 'held') summary.released++;
+      }
+      await forgetLapsedHold(orderId);
+      return;
+    }
+
+    if (CLOSED.has(order.paymentStatus) && (await holdState(orderId)) === 'held') {
+      // Closed in Postgres but its units still held (the closer died in between): give them back.
+      if ((await releaseHold(orderId)) === 'released') summary.released++;
+    }
+    // Paid or refunded orders: the payment path committed (or re-held) their stock; nothing to release.
+    await forgetLapsedHold(orderId);
+  });
+  if (outcome === 'locked') summary.skipped++;
+}
+
+/** Runs `work` over `ids` with bounded concurrency; starts nothing once `stop()` says so. */
+async function forEachBounded(ids: string[], concurrency: number, stop: () => boolean, work: (id: string) => Promise<void>): Promise<boolean> {
+  let next = 0;
+  let stopped = false;
+  const worker = async () => {
+    while (next < ids.length) {
+      if (stop()) {
+        stopped = true;
+        return;
+      }
+      await work(ids[next++]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, worker));
+  return stopped;
+}
+
+export async function runReservationCleanup(options: CleanupOptions = {}): Promise<CleanupSummary> {
+  const o = { ...DEFAULTS, ...options };
+  const started = Date.now();
+  const deadline = started + o.budgetMs;
+  const outOfTime = () => Date.now() >= deadline;
+  const summary: CleanupSummary = {
+    expired: 0, released: 0, stripeExpired: 0, settled: 0, reconciled: 0,
+    retriedMessages: 0, redriven: 0, skipped: 0, failed: 0, truncated: false, durationMs: 0,
+  };
+  const attempted = new Set<string>();
+  const handle = (origin: Origin) => async (orderId: string) => {
+    attempted.add(orderId);
+    try {
+      await handleLapsedOrder(orderId, origin, summary);
+    } catch (error) {
+      summary.failed++;
+      log.error('cleanup.order_failed', { orderId, origin, error });
+    }
+  };
+
+  // 1. Lapsed holds from the expiry index, in batches, skipping the ones this run already tried.
+  try {
+    for (;;) {
+      if (attempted.size >= o.maxOrders || outOfTime()) {
+        summary.truncated = true;
+        break;
+      }
+      // Entries this run could not finish stay in the index; ask for that many more, skip them.
+      const limit = attempted.size + o.batchSize;
+      const window = await lapsedHolds(new Date(), limit);
+      const batch = window.filter((id) => !attempted.has(id)).slice(0, o.maxOrders - attempted.size);
+      if (batch.length === 0) break;
+      if (await forEachBounded(batch, o.concurrency, outOfTime, handle('index'))) {
+        summary.truncated = true;
+        break;
+      }
+      if (window.length < limit) break; // that was everything lapsed
+    }
+  } catch (error) {
+    summary.failed++;
+    log.error('cleanup.index_failed', { error });
+  }
+
+  // 2. Reconcile: pending orders whose hold lapsed per Postgres but that Redis's index does not know.
+  if (!outOfTime()) {
+    try {
+      const rows = await db().query(RECONCILE_SQL, [o.batchSize]);
+      const ids = rows.map((r) => r.id as string).filter((id) => !attempted.has(id));
+      if (ids.length) {
+        const scores = (await redis().zmscore(EXPIRY_INDEX, ids)) as (number | null)[] | null;
+        const vanished = ids.filter((_, i) => scores?.[i] === null || scores?.[i] === undefined);
+        if (await forEachBounded(vanished, o.concurrency, outOfTime, handle('reconcile'))) summary.truncated = true;
+      }
+    } catch (error) {
+      summary.failed++;
+      log.error('cleanup.reconcile_failed', { error });
+    }
+  }
+
+  // 3. Outbox messages whose send failed transiently or whose sender died.
+  if (!outOfTime()) {
+    try {
+      summary.retriedMessages = await retryDueMessages(o.messageLimit);
+    } catch (error) {
+      summary.failed++;
+      log.error('cleanup.outbox_failed', { error });
+    }
+  }
+
+  // 4. Meta events recorded (and acknowledged) but never processed.
+  if (!outOfTime()) {
+    try {
+      summary.redriven = await redriveUnprocessed(o.redriveLimit);
+    } catch (error) {
+      summary.failed++;
+      log.error('cleanup.redrive_failed', { error });
+    }
+  } else summary.truncated = true;
+
+  summary.durationMs = Date.now() - started;
+  log.info('cleanup.run', summary);
+  return summary;
+}

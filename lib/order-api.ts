@@ -1,0 +1,196 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { getConfig } from './config.js';
+import { log, maskPhone } from './log.js';
+import { placeOrder, type Order, type RequestedLine } from './orders.js';
+import { ensureCheckoutSession, sendPaymentLink } from './payments/payment-link.js';
+import { e164ToWaId, normalizePhone } from './phone.js';
+
+/**
+ * The order API for storefronts and integrations (server to server): request schema and the
+ * inline create, shared by the create-order-proxy function (BACKEND_MODE=inline) and the
+ * dedicated backend's POST /create-order (BACKEND_MODE=proxy), so both answer identically.
+ *
+ *   201 { orderId, reference, status, totalMinor, currency, checkoutUrl, holdExpiresAt }
+ *       A replay with the same idempotency key answers 201 with the same order (its current
+ *       state) and the header `Idempotent-Replayed: true`; no second order or hold is made.
+ *   409 { error: 'out_of_stock', shortages: [{ sku, available }] }
+ *   409 { error: 'too_many_open_orders', max }
+ *   422 { error: 'invalid_request', fields: [{ path, message }] }   (bad input, unknown SKU,
+ *       quantity over the limit, mixed currencies, an idempotency key reused for another order)
+ *   400 { error: 'invalid_json' }   413 { error: 'payload_too_large' }
+ *   502 { error: 'payment_provider_unavailable', orderId } when Stripe failed after the hold was
+ *       taken: retrying with the same idempotency key completes the same order.
+ */
+
+export const MAX_BODY_BYTES = 64 * 1024;
+export const MAX_ITEMS = 50;
+
+const idempotencyKey = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+export const createOrderRequestSchema = z.object({
+  customerPhone: z.string().transform((value, ctx) => {
+    const phone = normalizePhone(value);
+    if (!phone) {
+      ctx.addIssue({ code: 'custom', message: 'must be a phone number in E.164 format, e.g. +14155550100' });
+      return z.NEVER;
+    }
+    return phone;
+  }),
+  customerName: z.string().trim().min(1).max(100).optional(),
+  items: z
+    .array(z.object({ sku: z.string().trim().min(1).max(100), quantity: z.number().int().min(1).max(1_000_000) }))
+    .min(1)
+    .max(MAX_ITEMS),
+  idempotencyKey: idempotencyKey.optional(),
+  notify: z.boolean().optional(),
+});
+
+export type CreateOrderRequest = z.output<typeof createOrderRequestSchema>;
+
+/** A reply independent of the transport: the function and the backend both turn it into a Response. */
+export type ApiReply = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
+
+export type FieldError = { path: string; message: string };
+
+const invalid = (fields: FieldError[]): ApiReply => ({ status: 422, body: { error: 'invalid_request', fields } });
+
+/**
+ * Parses and validates a raw request body. The key may come in the body (`idempotencyKey`) or in
+ * the `Idempotency-Key` header; both given and different is an error.
+ */
+export function parseCreateOrderRequest(raw: string, idempotencyHeader: string | null): { ok: true; request: CreateOrderRequest } | { ok: false; reply: ApiReply } {
+  if (Buffer.byteLength(raw, 'utf8') > MAX_BODY_BYTES) return { ok: false, reply: { status: 413, body: { error: 'payload_too_large', maxBytes: MAX_BODY_BYTES } } };
+  let body: unknown;
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    return { ok: false, reply: { status: 400, body: { error: 'invalid_json', message: 'The request body must be a JSON object.' } } };
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return { ok: false, reply: invalid([{ path: '', message: 'must be a JSON object' }]) };
+
+  const result = createOrderRequestSchema.safeParse(body);
+  const fields: FieldError[] = result.success ? [] : result.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+  let headerKey: string | undefined;
+  if (idempotencyHeader !== null) {
+    const parsedHeader = idempotencyKey.safeParse(idempotencyHeader);
+    if (!parsedHeader.success) fields.push({ path: 'Idempotency-Key', message: parsedHeader.error.issues[0]!.message });
+    else headerKey = parsedHeader.data;
+  }
+  if (!result.success || fields.length) return { ok: false, reply: invalid(fields) };
+
+  const request = result.data;
+  if (headerKey && request.idempotencyKey && headerKey !== request.idempotencyKey)
+    return { ok: false, reply: invalid([{ path: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }]) };
+  const key = request.idempotencyKey ?? headerKey;
+  return { ok: true, request: { ...request, ...(key ? { idempotencyKey: key } : {}) } };
+}
+
+/** The body the proxy forwards: the validated request, normalised (phone in E.164, key resolved). */
+export function serializeForBackend(request: CreateOrderRequest): string {
+  return JSON.stringify(request);
+}
+
+function orderReply(order: Order, checkoutUrl: string | null, status: number, replayed: boolean): ApiReply {
+  return {
+    status,
+    body: {
+      orderId: order.id,
+      reference: order.reference,
+      status: order.paymentStatus,
+      totalMinor: order.totalMinor,
+      currency: order.currency,
+      checkoutUrl: order.paymentStatus === 'pending' ? checkoutUrl : null,
+      holdExpiresAt: order.holdExpiresAt?.toISOString() ?? null,
+    },
+    headers: replayed ? { 'idempotent-replayed': 'true' } : {},
+  };
+}
+
+/** Quantities per SKU, as placeOrder merges them. */
+function merged(lines: { sku: string; quantity: number }[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const l of lines) m.set(l.sku, (m.get(l.sku) ?? 0) + l.quantity);
+  return m;
+}
+
+function sameRequest(order: Order, waId: string, lines: RequestedLine[]): boolean {
+  if (order.customerWaId !== waId || order.source !== 'api') return false;
+  const a = merged(order.items);
+  const b = merged(lines);
+  return a.size === b.size && [...a].every(([sku, q]) => b.get(sku) === q);
+}
+
+/**
+ * Creates (or, for a known idempotency key, finds) the order: holds the stock atomically through
+ * placeOrder (sourceKey "api:<key>", so the order id derives from the key; without a key every
+ * request is a new order), then makes sure it has its Checkout Session, or with `notify: true`
+ * also sends the payment link on WhatsApp (once per order).
+ */
+export async function createOrderFromApi(request: CreateOrderRequest): Promise<ApiReply> {
+  const config = getConfig();
+  const lines: RequestedLine[] = request.items.map((i) => ({ sku: i.sku, quantity: i.quantity }));
+
+  const tooMany = request.items.flatMap((item, index) =>
+    item.quantity > config.MAX_QUANTITY_PER_LINE ? [{ path: `items.${index}.quantity`, message: `must be at most ${config.MAX_QUANTITY_PER_LINE}` }] : [],
+  );
+  if (tooMany.length) return invalid(tooMany);
+
+  const waId = e164ToWaId(request.customerPhone);
+  const sourceKey = `api:${request.idempotencyKey ?? `anonymous:${randomUUID()}`}`;
+  const result = await placeOrder({
+    customer: { waId, phone: request.customerPhone, profileName: request.customerName ?? null },
+    source: 'api',
+    sourceKey,
+    lines,
+  });
+
+  const indexesOf = (sku: string) => request.items.flatMap((item, index) => (item.sku === sku ? [index] : []));
+  switch (result.status) {
+    case 'unknown_skus':
+      return invalid(result.skus.flatMap((sku) => indexesOf(sku).map((i) => ({ path: `items.${i}.sku`, message: `unknown SKU "${sku}"` }))));
+    case 'invalid_quantity':
+      return invalid(indexesOf(result.sku).map((i) => ({ path: `items.${i}.quantity`, message: `at most ${result.max} of ${result.sku} per order` })));
+    case 'mixed_currency':
+      return invalid([{ path: 'items', message: 'all items of one order must be priced in the same currency' }]);
+    case 'too_many_open_orders':
+      return { status: 409, body: { error: 'too_many_open_orders', message: `This customer already has ${result.max} unpaid orders.`, max: result.max } };
+    case 'out_of_stock':
+      return { status: 409, body: { error: 'out_of_stock', shortages: result.shortages.map((s) => ({ sku: s.sku, available: s.available })) } };
+    case 'created':
+    case 'existing':
+      break;
+  }
+
+  const order = result.order;
+  const replayed = result.status === 'existing';
+  if (replayed && !sameRequest(order, waId, lines))
+    return invalid([{ path: 'idempotencyKey', message: 'was already used for a different order request' }]);
+
+  let checkoutUrl: string | null;
+  try {
+    checkoutUrl = await ensureCheckoutSession(order);
+  } catch (error) {
+    log.error('order_api.checkout_failed', { orderId: order.id, error });
+    return {
+      status: 502,
+      body: {
+        error: 'payment_provider_unavailable',
+        message: 'The order is held but its payment link could not be created. Retry with the same Idempotency-Key.',
+        orderId: order.id,
+      },
+    };
+  }
+  if (request.notify && order.paymentStatus === 'pending') {
+    // The outbox sends the link once per order; a replay after a crash completes a missing send.
+    await sendPaymentLink(order).catch((error) => log.error('order_api.notify_failed', { orderId: order.id, error }));
+  }
+  log.info(replayed ? 'order_api.replayed' : 'order_api.created', { orderId: order.id, to: maskPhone(request.customerPhone), lines: lines.length });
+  return orderReply(order, checkoutUrl, 201, replayed);
+}

@@ -1,0 +1,14 @@
+import type { Config } from '@netlify/functions';
+import { runReservationCleanup } from '../../lib/cleanup.js';
+import { json, withConfig } from '../../lib/http.js';
+
+/**
+ * Every minute: lapsed holds → expire their Checkout Session, release the stock, mark the order
+ * expired and tell the customer; reconcile orders Redis forgot; retry the outbox; re-drive
+ * unprocessed Meta events. Bounded (stops starting work after 20 s of Netlify's 30 s) and safe to
+ * overlap with itself and with payments. Answers (and logs) the JSON summary; locally it runs on
+ * POST /.netlify/functions/reservation-cleanup.
+ */
+export default () => withConfig('reservation-cleanup', async () => json(await runReservationCleanup()));
+
+export const config: Config = { schedule: '* * * * *' };
