@@ -21,6 +21,7 @@ import { startRedis, type RedisKind } from './services/redis.js';
 import { startGraphStandIn, type GraphStandIn } from './standins/graph.js';
 import { startStripeStandIn, type StripeStandIn } from './standins/stripe.js';
 import { localSecrets } from './local-env.js';
+import { delayedUrl } from './delay-proxy.js';
 import { demoCatalog } from './demo-catalog.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,6 +43,8 @@ export type StackOptions = {
   seedDemoCatalog?: boolean;
   /** Graph stand-in posts sent → delivered → read after each message. */
   autoStatuses?: boolean;
+  /** Benchmarks: one-way delay added to every connection to Postgres, Redis, Meta and Stripe. */
+  networkDelayMs?: number;
   /** Extra routes served before the functions (e.g. the sandbox page). */
   routes?: (request: Request, stack: LocalStack) => Promise<Response | undefined>;
 };
@@ -175,6 +178,10 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
     }
 
     Object.assign(env, opts.env ?? {});
+    if (opts.networkDelayMs) {
+      for (const name of ['NEON_FETCH_ENDPOINT', 'UPSTASH_REDIS_REST_URL', 'WHATSAPP_API_BASE', 'STRIPE_API_BASE'])
+        if (env[name]) env[name] = await delayedUrl(env[name]!, opts.networkDelayMs, stops);
+    }
     // Functions run in this process (NetlifyDev) and read process.env through lib/config.
     Object.assign(process.env, env, { UPSTASH_DISABLE_TELEMETRY: '1' });
 

@@ -18,9 +18,20 @@ function threshold(): number {
 function write(level: Level, event: string, fields: Record<string, unknown> = {}): void {
   if (order[level] < threshold()) return;
   const line = JSON.stringify({ level, event, time: new Date().toISOString(), ...fields }, (_k, v) =>
-    v instanceof Error ? { name: v.name, message: v.message, code: (v as { code?: unknown }).code } : v,
+    v instanceof Error ? { name: v.name, message: v.message, code: (v as { code?: unknown }).code, cause: causeOf(v) } : v,
   );
   (level === 'error' || level === 'warn' ? console.error : console.log)(line);
+}
+
+/** The innermost cause's message (e.g. ECONNREFUSED behind "fetch failed"), without stack or data. */
+function causeOf(error: Error): string | undefined {
+  let cause = (error as { cause?: unknown; sourceError?: unknown }).cause ?? (error as { sourceError?: unknown }).sourceError;
+  let last: string | undefined;
+  for (let depth = 0; cause instanceof Error && depth < 5; depth++) {
+    last = `${(cause as { code?: string }).code ?? cause.name}: ${cause.message}`;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return last;
 }
 
 export const log = {

@@ -59,22 +59,23 @@ end
 local function write_lines(hk, args, start)
   for i = start, #args, 2 do redis.call('HSET', hk, 'sku:' .. args[i], args[i + 1]) end
 end
-
-local KEEP_MS = 30 * 24 * 3600 * 1000
 `;
+// Timestamps (ms) stay strings inside the scripts: no Lua arithmetic on them, so hosts with
+// 32-bit Lua integers (ioredis-mock's fengari) behave like Redis.
+const KEEP_MS = 30 * 24 * 3600 * 1000;
 
-// ARGV: orderId, nowMs, expMs, sku1, qty1, sku2, qty2, ...
+// ARGV: orderId, nowMs, expMs, keepUntilMs, sku1, qty1, sku2, qty2, ...
 const reserveScript = `${common}
-local oid, now, exp = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local oid, now, exp, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local hk = 'hold:' .. oid
 local state = redis.call('HGET', hk, 'state')
 if state then return {'exists', state} end
-local short = take(now, ARGV, 4)
+local short = take(now, ARGV, 5)
 if short then return short end
-write_lines(hk, ARGV, 4)
-for i = 4, #ARGV, 2 do redis.call('ZADD', 'holds:sku:' .. ARGV[i], exp, oid) end
+write_lines(hk, ARGV, 5)
+for i = 5, #ARGV, 2 do redis.call('ZADD', 'holds:sku:' .. ARGV[i], exp, oid) end
 redis.call('HSET', hk, 'state', 'held', 'exp', exp)
-redis.call('PEXPIREAT', hk, exp + KEEP_MS)
+redis.call('PEXPIREAT', hk, keep)
 redis.call('ZADD', 'holds:exp', exp, oid)
 return {'held'}`;
 
@@ -82,9 +83,9 @@ return {'held'}`;
 const releaseScript = `${common}
 return release_hold(ARGV[1])`;
 
-// ARGV: orderId, nowMs, sku1, qty1, ... (the order's lines, to hold again if the hold lapsed)
+// ARGV: orderId, nowMs, keepMs, sku1, qty1, ... (the order's lines, to hold again if the hold lapsed)
 const commitScript = `${common}
-local oid, now = ARGV[1], tonumber(ARGV[2])
+local oid, now, keep = ARGV[1], ARGV[2], ARGV[3]
 local hk = 'hold:' .. oid
 local state = redis.call('HGET', hk, 'state')
 if state == 'committed' then return {'already'} end
@@ -97,17 +98,17 @@ if state == 'held' then
   redis.call('ZREM', 'holds:exp', oid)
   return {'committed'}
 end
-local short = take(now, ARGV, 3)
+local short = take(now, ARGV, 4)
 if short then return short end
-write_lines(hk, ARGV, 3)
+write_lines(hk, ARGV, 4)
 redis.call('HSET', hk, 'state', 'committed')
-redis.call('PEXPIRE', hk, KEEP_MS)
+redis.call('PEXPIRE', hk, keep)
 redis.call('ZREM', 'holds:exp', oid)
 return {'reheld'}`;
 
 // ARGV: sku, onHand, nowMs → sets available = onHand − active holds of the sku; returns it
 const setStockScript = `${common}
-local sku, onhand, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local sku, onhand, now = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 purge_expired(sku, now)
 local held = 0
 for _, oid in ipairs(redis.call('ZRANGE', 'holds:sku:' .. sku, 0, -1)) do
@@ -118,16 +119,16 @@ if avail < 0 then avail = 0 end
 redis.call('SET', 'stock:' .. sku, avail)
 return avail`;
 
-// ARGV: orderId, expMs, sku1, qty1, ... → recreates a hold lost with Redis (no stock change:
-// setStock afterwards subtracts it). Leaves an existing hold untouched.
+// ARGV: orderId, expMs, keepUntilMs, sku1, qty1, ... → recreates a hold lost with Redis (no stock
+// change: setStock afterwards subtracts it). Leaves an existing hold untouched.
 const restoreScript = `${common}
-local oid, exp = ARGV[1], tonumber(ARGV[2])
+local oid, exp, keep = ARGV[1], ARGV[2], ARGV[3]
 local hk = 'hold:' .. oid
 if redis.call('EXISTS', hk) == 1 then return 0 end
-write_lines(hk, ARGV, 3)
-for i = 3, #ARGV, 2 do redis.call('ZADD', 'holds:sku:' .. ARGV[i], exp, oid) end
+write_lines(hk, ARGV, 4)
+for i = 4, #ARGV, 2 do redis.call('ZADD', 'holds:sku:' .. ARGV[i], exp, oid) end
 redis.call('HSET', hk, 'state', 'held', 'exp', exp)
-redis.call('PEXPIREAT', hk, exp + KEEP_MS)
+redis.call('PEXPIREAT', hk, keep)
 redis.call('ZADD', 'holds:exp', exp, oid)
 return 1`;
 
@@ -167,7 +168,7 @@ export type ReserveResult = { status: 'held' } | { status: 'exists'; state: stri
 
 /** Holds every line for the order until expiresAt, or nothing. Idempotent per order id. */
 export async function reserveStock(orderId: string, lines: HoldLine[], expiresAt: Date): Promise<ReserveResult> {
-  const reply = (await script('reserve').exec([], [orderId, String(Date.now()), String(expiresAt.getTime()), ...flatten(lines)])) as unknown[];
+  const reply = (await script('reserve').exec([], [orderId, String(Date.now()), String(expiresAt.getTime()), String(expiresAt.getTime() + KEEP_MS), ...flatten(lines)])) as unknown[];
   if (reply[0] === 'held') return { status: 'held' };
   if (reply[0] === 'exists') return { status: 'exists', state: String(reply[1]) };
   return { status: 'short', shortages: shortages(reply) };
@@ -182,7 +183,7 @@ export type CommitResult = { status: 'committed' | 'reheld' | 'already' } | { st
 
 /** Turns a paid order's hold into a sale (units leave for good). If the hold lapsed, tries to take the units again. */
 export async function commitHold(orderId: string, lines: HoldLine[]): Promise<CommitResult> {
-  const reply = (await script('commit').exec([], [orderId, String(Date.now()), ...flatten(lines)])) as unknown[];
+  const reply = (await script('commit').exec([], [orderId, String(Date.now()), String(KEEP_MS), ...flatten(lines)])) as unknown[];
   if (reply[0] === 'short') return { status: 'short', shortages: shortages(reply) };
   return { status: reply[0] as 'committed' | 'reheld' | 'already' };
 }
@@ -194,7 +195,7 @@ export async function setAvailableStock(sku: string, onHand: number): Promise<nu
 
 /** Recreates a hold that Redis lost (after a flush), without touching counters. */
 export async function restoreHold(orderId: string, lines: HoldLine[], expiresAt: Date): Promise<boolean> {
-  return Number(await script('restore').exec([], [orderId, String(expiresAt.getTime()), ...flatten(lines)])) === 1;
+  return Number(await script('restore').exec([], [orderId, String(expiresAt.getTime()), String(expiresAt.getTime() + KEEP_MS), ...flatten(lines)])) === 1;
 }
 
 /** Order ids whose hold expired by `now`, oldest first, at most `limit`. */
