@@ -1,14 +1,25 @@
 import { db } from './db.js';
 import { log } from './log.js';
+import { handleFailedMessage, type FailureHandling } from './outbox.js';
 import type { DeliveryStatus } from './whatsapp/inbound-payload.js';
+import type { OutgoingMessage } from './whatsapp/messages.js';
 
 /**
  * Applies one of Meta's delivery statuses to its outbox row, found by wamid or, when the
  * send's reply was lost, by the outbox key echoed in biz_opaque_callback_data. Every status is
  * kept with its time; the summary state only moves forward (sent → delivered → read), and a
  * `failed` after delivered/read is recorded without overriding it.
+ *
+ * A `failed` then goes through the outbox's failure handling (`handleFailedMessage`): Meta's
+ * code and title are recorded, one ops alert is raised per message, and — only when the
+ * message had not been delivered or read before — the customer-facing fallback runs
+ * (re-engagement template for 131047, unreachable mark for not-on-WhatsApp / invalid number).
+ * A failed after delivered/read (a customer with several devices) still alerts once, flagged
+ * `deliveredBefore: true`, but neither re-sends nor marks the customer.
  */
-export async function applyDeliveryStatus(s: DeliveryStatus): Promise<{ matched: boolean; failedNow: boolean }> {
+export async function applyDeliveryStatus(
+  s: DeliveryStatus,
+): Promise<{ matched: boolean; failedNow: boolean; fallback?: FailureHandling }> {
   const entry = JSON.stringify([{ status: s.status, at: s.at.toISOString(), errors: s.errors }]);
   const error = s.errors[0];
   const rows = await db()`
@@ -33,11 +44,29 @@ export async function applyDeliveryStatus(s: DeliveryStatus): Promise<{ matched:
       error_title = CASE WHEN ${s.status} = 'failed' THEN ${error?.title ?? null}::text ELSE m.error_title END,
       updated_at = now()
     FROM target WHERE m.id = target.id
-    RETURNING m.id, target.previous`;
-  if (!rows[0]) {
+    RETURNING m.id, m.idempotency_key, m.kind, m.order_id, m.to_wa_id, m.template, m.fallback_payload, target.previous`;
+  const row = rows[0];
+  if (!row) {
     log.info('whatsapp.status_unmatched', { status: s.status });
     return { matched: false, failedNow: false };
   }
-  const previous = rows[0].previous as string | null;
-  return { matched: true, failedNow: s.status === 'failed' && previous !== 'delivered' && previous !== 'read' && previous !== 'failed' };
+  const previous = row.previous as string | null;
+  const deliveredBefore = previous === 'delivered' || previous === 'read';
+  const failedNow = s.status === 'failed' && !deliveredBefore && previous !== 'failed';
+  if (s.status !== 'failed') return { matched: true, failedNow };
+  // A repeated `failed` (another device, a replay) only reaches the once-per-message alert.
+  const fallback = await handleFailedMessage(
+    {
+      id: row.id as string,
+      key: row.idempotency_key as string,
+      kind: row.kind as string,
+      orderId: (row.order_id as string | null) ?? null,
+      toWaId: row.to_wa_id as string,
+      template: (row.template as string | null) ?? null,
+      fallback: (row.fallback_payload as OutgoingMessage | null) ?? null,
+    },
+    { code: error?.code ?? null, title: error?.title ?? 'failed' },
+    { deliveredBefore, repeated: previous === 'failed', source: 'status' },
+  );
+  return { matched: true, failedNow, fallback };
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { db } from './db.js';
 import { log, maskPhone } from './log.js';
+import { raiseOpsAlert } from './ops-alerts.js';
 import { postGraphMessage, WhatsAppSendError } from './whatsapp/graph-client.js';
 import { toGraphBody, type OutgoingMessage } from './whatsapp/messages.js';
 
@@ -12,6 +13,16 @@ import { toGraphBody, type OutgoingMessage } from './whatsapp/messages.js';
  * only the claimer sends, and a claim left by a crashed sender is retaken only after
  * its lock lapses, by which time Meta's status webhook (tagged with the key in
  * biz_opaque_callback_data) has normally reconciled it to `sent`.
+ *
+ * Failures (see `handleFailedMessage`, shared with the status webhook):
+ *  - 429 / 130429 / 131056 / 5xx / network: retried with exponential backoff and jitter,
+ *    a few times in process, then by `retryDueMessages` (the cleanup run), up to MAX_ATTEMPTS.
+ *  - other 4xx: not retried; Meta's code and title are recorded on the row.
+ *  - 131047 (outside the 24-hour window): the message's template version (`fallback`), when
+ *    the sender gave one, is sent instead (outbox key "reengage:<key>").
+ *  - recipient not on WhatsApp / invalid number: the customer is marked unreachable; later
+ *    sends to them skip Meta and go straight to the ops alert, until they write to us again.
+ *  - any final failure: one ops alert per message.
  */
 
 export type OutboxMessage = {
@@ -20,56 +31,111 @@ export type OutboxMessage = {
   toWaId: string;
   message: OutgoingMessage;
   orderId?: string | null;
+  /** The approved-template version of a free-form message, sent if Meta answers 131047 (outside the 24-hour window). */
+  fallback?: OutgoingMessage | null;
 };
 
-export type SendOutcome = 'sent' | 'duplicate' | 'retry_later' | 'failed';
+export type SendOutcome = 'sent' | 'duplicate' | 'retry_later' | 'failed' | 'skipped';
 
 const CLAIM_SECONDS = 120;
 const MAX_ATTEMPTS = 8;
 const IN_PROCESS_TRIES = 3;
 
+/** Meta codes meaning the number can't receive WhatsApp messages (not on WhatsApp, invalid, or cannot be reached). */
+export const UNREACHABLE_CODES = new Set([131026, 1013, 131021]);
+/** Re-engagement: free-form message outside the 24-hour customer-service window. */
+export const REENGAGEMENT_CODE = 131047;
+
 export function outboxKey(eventKey: string): string {
   return createHash('sha256').update(eventKey).digest('hex');
 }
+
+/** The customer counts as unreachable if Meta said so after their last message to us. */
+const UNREACHABLE_SQL = (toParam: string) => `
+  (SELECT c.unreachable_at FROM customers c
+   WHERE c.wa_id = ${toParam} AND c.unreachable_at IS NOT NULL AND (c.last_inbound_at IS NULL OR c.last_inbound_at < c.unreachable_at))`;
 
 /** Records the message (if new) and sends it unless it was already sent or is being sent. */
 export async function sendOnce(m: OutboxMessage): Promise<SendOutcome> {
   const key = outboxKey(m.eventKey);
   const template = m.message.type === 'template' ? m.message.name : null;
-  const [claimed] = await db()`
-    INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, template, payload, status, attempts, locked_until)
-    VALUES (${key}, ${m.kind}, ${m.orderId ?? null}, ${m.toWaId}, ${template}, ${JSON.stringify(m.message)}::jsonb,
-            'sending', 1, now() + make_interval(secs => ${CLAIM_SECONDS}))
-    ON CONFLICT (idempotency_key) DO UPDATE
-      SET status = 'sending', attempts = outbound_messages.attempts + 1,
-          locked_until = now() + make_interval(secs => ${CLAIM_SECONDS}), updated_at = now()
-      WHERE (outbound_messages.status = 'pending' AND outbound_messages.next_attempt_at <= now())
-         OR (outbound_messages.status = 'sending' AND outbound_messages.locked_until < now())
-    RETURNING id, attempts`;
+  const rows = await db().query(
+    `WITH claimed AS (
+       INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, template, payload, fallback_payload, status, attempts, locked_until)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 'sending', 1, now() + make_interval(secs => $8))
+       ON CONFLICT (idempotency_key) DO UPDATE
+         SET status = 'sending', attempts = outbound_messages.attempts + 1,
+             locked_until = now() + make_interval(secs => $8), updated_at = now()
+         WHERE (outbound_messages.status = 'pending' AND outbound_messages.next_attempt_at <= now())
+            OR (outbound_messages.status = 'sending' AND outbound_messages.locked_until < now())
+       RETURNING id, attempts, fallback_payload
+     )
+     SELECT id, attempts, fallback_payload, ${UNREACHABLE_SQL('$4')} AS unreachable_at FROM claimed`,
+    [key, m.kind, m.orderId ?? null, m.toWaId, template, JSON.stringify(m.message), m.fallback ? JSON.stringify(m.fallback) : null, CLAIM_SECONDS],
+  );
+  const claimed = rows[0];
   if (!claimed) return 'duplicate';
-  return deliver(claimed.id as string, key, m.toWaId, m.kind, m.message, claimed.attempts as number);
+  return deliver({
+    id: claimed.id as string,
+    key,
+    to: m.toWaId,
+    kind: m.kind,
+    orderId: m.orderId ?? null,
+    message: m.message,
+    fallback: (claimed.fallback_payload as OutgoingMessage | null) ?? null,
+    attempts: claimed.attempts as number,
+    unreachableAt: claimed.unreachable_at ? new Date(claimed.unreachable_at as string) : null,
+  });
 }
 
 /** Sends messages whose earlier attempt failed transiently or whose sender died. Used by the cleanup run. */
 export async function retryDueMessages(limit: number): Promise<number> {
-  const due = await db()`
-    UPDATE outbound_messages SET status = 'sending', attempts = attempts + 1,
-           locked_until = now() + make_interval(secs => ${CLAIM_SECONDS}), updated_at = now()
-    WHERE id IN (
-      SELECT id FROM outbound_messages
-      WHERE (status = 'pending' AND next_attempt_at <= now()) OR (status = 'sending' AND locked_until < now())
-      ORDER BY next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
-    RETURNING id, idempotency_key, to_wa_id, kind, payload, attempts`;
+  const due = await db().query(
+    `WITH due AS (
+       UPDATE outbound_messages SET status = 'sending', attempts = attempts + 1,
+              locked_until = now() + make_interval(secs => $1), updated_at = now()
+       WHERE id IN (
+         SELECT id FROM outbound_messages
+         WHERE (status = 'pending' AND next_attempt_at <= now()) OR (status = 'sending' AND locked_until < now())
+         ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+       RETURNING id, idempotency_key, to_wa_id, kind, order_id, payload, fallback_payload, attempts
+     )
+     SELECT due.*, ${UNREACHABLE_SQL('due.to_wa_id')} AS unreachable_at FROM due`,
+    [CLAIM_SECONDS, limit],
+  );
   await Promise.all(
     due.map((r) =>
-      deliver(r.id as string, r.idempotency_key as string, r.to_wa_id as string, r.kind as string, r.payload as OutgoingMessage, r.attempts as number),
+      deliver({
+        id: r.id as string,
+        key: r.idempotency_key as string,
+        to: r.to_wa_id as string,
+        kind: r.kind as string,
+        orderId: (r.order_id as string | null) ?? null,
+        message: r.payload as OutgoingMessage,
+        fallback: (r.fallback_payload as OutgoingMessage | null) ?? null,
+        attempts: r.attempts as number,
+        unreachableAt: r.unreachable_at ? new Date(r.unreachable_at as string) : null,
+      }),
     ),
   );
   return due.length;
 }
 
-async function deliver(id: string, key: string, to: string, kind: string, message: OutgoingMessage, attempts: number): Promise<SendOutcome> {
-  const body = toGraphBody(to, message, key);
+type Claimed = {
+  id: string;
+  key: string;
+  to: string;
+  kind: string;
+  orderId: string | null;
+  message: OutgoingMessage;
+  fallback: OutgoingMessage | null;
+  attempts: number;
+  unreachableAt: Date | null;
+};
+
+async function deliver(c: Claimed): Promise<SendOutcome> {
+  if (c.unreachableAt) return skipUnreachable(c);
+  const body = toGraphBody(c.to, c.message, c.key);
   let lastError: WhatsAppSendError | undefined;
   for (let i = 0; i < IN_PROCESS_TRIES; i++) {
     if (i > 0) await sleep(backoffMs(i));
@@ -79,8 +145,8 @@ async function deliver(id: string, key: string, to: string, kind: string, messag
         UPDATE outbound_messages
         SET status = 'sent', wamid = ${wamid}, sent_at = now(), locked_until = NULL, error_code = NULL, error_title = NULL,
             delivery_status = COALESCE(delivery_status, 'sent'), updated_at = now()
-        WHERE id = ${id}`;
-      log.info('whatsapp.sent', { kind, to: maskPhone(to), attempt: attempts + i });
+        WHERE id = ${c.id}`;
+      log.info('whatsapp.sent', { kind: c.kind, to: maskPhone(c.to), attempt: c.attempts + i });
       return 'sent';
     } catch (error) {
       lastError = error instanceof WhatsAppSendError ? error : new WhatsAppSendError(0, null, String(error), true);
@@ -88,23 +154,117 @@ async function deliver(id: string, key: string, to: string, kind: string, messag
     }
   }
   const e = lastError!;
-  if (!e.retryable || attempts >= MAX_ATTEMPTS) {
+  const code = e.code ?? e.status;
+  if (!e.retryable || c.attempts >= MAX_ATTEMPTS) {
     await db()`
-      UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = ${e.code ?? e.status}, error_title = ${e.title}, updated_at = now()
-      WHERE id = ${id}`;
-    log.warn('whatsapp.send_failed', { kind, to: maskPhone(to), status: e.status, code: e.code, title: e.title });
+      UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = ${code}, error_title = ${e.title}, updated_at = now()
+      WHERE id = ${c.id}`;
+    log.warn('whatsapp.send_failed', { kind: c.kind, to: maskPhone(c.to), status: e.status, code: e.code, title: e.title });
+    await handleFailedMessage(
+      { id: c.id, key: c.key, kind: c.kind, orderId: c.orderId, toWaId: c.to, template: templateOf(c.message), fallback: c.fallback },
+      { code, title: e.title },
+      { deliveredBefore: false, source: 'send', httpStatus: e.status },
+    );
     return 'failed';
   }
   await db()`
     UPDATE outbound_messages
-    SET status = 'pending', locked_until = NULL, next_attempt_at = now() + make_interval(secs => ${backoffMs(attempts + 2) / 1000}),
-        error_code = ${e.code ?? e.status}, error_title = ${e.title}, updated_at = now()
-    WHERE id = ${id}`;
-  log.warn('whatsapp.send_deferred', { kind, to: maskPhone(to), status: e.status, code: e.code });
+    SET status = 'pending', locked_until = NULL, next_attempt_at = now() + make_interval(secs => ${backoffMs(c.attempts + 2) / 1000}),
+        error_code = ${code}, error_title = ${e.title}, updated_at = now()
+    WHERE id = ${c.id}`;
+  log.warn('whatsapp.send_deferred', { kind: c.kind, to: maskPhone(c.to), status: e.status, code: e.code });
   return 'retry_later';
 }
 
-/** Exponential backoff with full jitter: ~250 ms, 500 ms, 1 s, … capped at 60 s. */
+async function skipUnreachable(c: Claimed): Promise<SendOutcome> {
+  const title = `not sent: customer unreachable on WhatsApp since ${c.unreachableAt!.toISOString()}`;
+  await db()`
+    UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = NULL, error_title = ${title}, updated_at = now()
+    WHERE id = ${c.id}`;
+  log.warn('whatsapp.send_skipped', { kind: c.kind, to: maskPhone(c.to), reason: 'unreachable' });
+  await raiseOpsAlert({
+    key: `failed:${c.id}`,
+    kind: 'message_skipped',
+    orderId: c.orderId,
+    messageId: c.id,
+    details: {
+      message: { id: c.id, kind: c.kind, template: templateOf(c.message) },
+      error: { code: null, title },
+      to: maskPhone(c.to),
+      reason: 'customer_unreachable',
+    },
+  }).catch((error) => log.error('ops.alert_failed', { error }));
+  return 'skipped';
+}
+
+export type FailedMessage = {
+  id: string;
+  key: string;
+  kind: string;
+  orderId: string | null;
+  toWaId: string;
+  template: string | null;
+  fallback: OutgoingMessage | null;
+};
+
+export type FailureHandling = 'reengaged' | 'alerted';
+
+/**
+ * The fallback for a message that failed for good, whether the Graph API refused it (source
+ * 'send') or Meta reported `failed` later (source 'status'). When the message had already been
+ * delivered or read (a customer with several devices), or when this is a repeated `failed`,
+ * only the (once-per-message) alert is raised: the customer did get it, so they are neither
+ * marked unreachable nor sent the template again.
+ */
+export async function handleFailedMessage(
+  m: FailedMessage,
+  error: { code: number | null; title: string },
+  ctx: { deliveredBefore: boolean; source: 'send' | 'status'; httpStatus?: number; repeated?: boolean },
+): Promise<FailureHandling> {
+  // The template send is keyed by the message, so a repeated failure never sends it twice.
+  if (!ctx.deliveredBefore && error.code === REENGAGEMENT_CODE && m.fallback) {
+    log.info('whatsapp.reengage_with_template', { kind: m.kind, to: maskPhone(m.toWaId) });
+    await sendOnce({ eventKey: `reengage:${m.key}`, kind: m.kind, toWaId: m.toWaId, orderId: m.orderId, message: m.fallback });
+    return 'reengaged';
+  }
+  let markedUnreachable = false;
+  if (!ctx.deliveredBefore && !ctx.repeated && error.code !== null && UNREACHABLE_CODES.has(error.code)) {
+    await markCustomerUnreachable(m.toWaId);
+    markedUnreachable = true;
+  }
+  await raiseOpsAlert({
+    key: `failed:${m.id}`,
+    kind: 'message_failed',
+    orderId: m.orderId,
+    messageId: m.id,
+    details: {
+      message: { id: m.id, kind: m.kind, template: m.template },
+      error: { code: error.code, title: error.title, ...(ctx.httpStatus ? { httpStatus: ctx.httpStatus } : {}) },
+      to: maskPhone(m.toWaId),
+      source: ctx.source,
+      deliveredBefore: ctx.deliveredBefore,
+      customerMarkedUnreachable: markedUnreachable,
+    },
+  }).catch((e) => log.error('ops.alert_failed', { error: e }));
+  return 'alerted';
+}
+
+async function markCustomerUnreachable(waId: string): Promise<void> {
+  try {
+    await db()`
+      INSERT INTO customers (wa_id, phone_e164, unreachable_at) VALUES (${waId}, ${`+${waId}`}, now())
+      ON CONFLICT (wa_id) DO UPDATE SET unreachable_at = now()`;
+    log.warn('customer.unreachable', { to: maskPhone(waId) });
+  } catch (error) {
+    log.error('customer.mark_unreachable_failed', { to: maskPhone(waId), error });
+  }
+}
+
+function templateOf(message: OutgoingMessage): string | null {
+  return message.type === 'template' ? message.name : null;
+}
+
+/** Exponential backoff with jitter: ~250 ms, 500 ms, 1 s, … capped at 60 s (half fixed, half random). */
 function backoffMs(attempt: number): number {
   const cap = Math.min(60_000, 250 * 2 ** (attempt - 1));
   return Math.round(cap / 2 + Math.random() * (cap / 2));

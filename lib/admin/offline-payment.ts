@@ -1,0 +1,166 @@
+import { z } from 'zod';
+import { db } from '../db.js';
+import { log } from '../log.js';
+import { formatMoney } from '../money.js';
+import { getOrder, type Order } from '../orders.js';
+import { sendOnce } from '../outbox.js';
+import { markOrderPaid, type SettleOutcome } from '../payments/settle.js';
+import { e164ToWaId, normalizePhone } from '../phone.js';
+import { buildTemplate, TemplateParameterError } from '../whatsapp/templates.js';
+import { AdminError, conflict, invalidRequest, notFound, type AdminResult } from './errors.js';
+import { requestHash, sha256, storeAnswer, storedAnswer } from './idempotency.js';
+import { firstName } from './shipped.js';
+import { isUuid } from './order-view.js';
+
+/**
+ * POST /api/offline-payments — a payment the shop received itself (bank transfer, cash).
+ *
+ * Idempotent by the shop's `reference` (unique in `payments`): the first call records the
+ * payment, pays the linked order through the same path as Stripe (markOrderPaid: stock
+ * committed, confirmation + invite link once), sends the offline_payment template
+ * (outbox key "offline-payment:<reference>") and stores its answer; a replay answers that
+ * stored body (`replayed`). A crash midway is resumed by the retry: the payments row keeps the
+ * order it was linked to, and both the payment path and the outbox are idempotent.
+ *
+ * The linked order is `orderId`, or else the latest pending order of `customerPhone`; without
+ * either the payment is recorded and acknowledged to the phone only. A linked order must be in
+ * the payment's currency and total exactly its amount (what markOrderPaid accepts).
+ */
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** "25 Nov 2026" (UTC date of the payment): unambiguous in every locale. */
+export function formatPaidDate(d: Date): string {
+  return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}`;
+}
+
+export const offlinePaymentRequest = z
+  .object({
+    orderId: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an order id').optional(),
+    customerPhone: z.string().trim().min(1).max(32).optional(),
+    customerName: z.string().trim().min(1).max(60).optional(),
+    amountMinor: z.number().int().positive().max(100_000_000),
+    currency: z.string().regex(/^[A-Za-z]{3}$/, 'must be an ISO 4217 code, e.g. EUR').transform((c) => c.toUpperCase()),
+    paidAt: z.union([z.iso.datetime({ offset: true }), z.iso.date()], { error: 'must be an ISO date or date-time, e.g. 2026-11-25' }),
+    reference: z.string().trim().min(1).max(120),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (!v.orderId && !v.customerPhone) ctx.addIssue({ code: 'custom', path: ['orderId'], message: 'give orderId or customerPhone' });
+  });
+export type OfflinePaymentRequest = z.infer<typeof offlinePaymentRequest>;
+
+export const offlinePaymentEventKey = (reference: string) => `offline-payment:${reference}`;
+
+type PaymentRow = { id: string; orderId: string | null; waId: string | null; name: string | null; amountMinor: number; currency: string; paidAt: Date };
+
+export async function recordOfflinePayment(input: OfflinePaymentRequest): Promise<AdminResult> {
+  const paidAt = new Date(input.paidAt);
+  if (paidAt.getTime() > Date.now() + 24 * 3600 * 1000) throw invalidRequest([{ path: 'paidAt', message: 'is in the future' }]);
+  let phoneWaId: string | null = null;
+  if (input.customerPhone) {
+    const e164 = normalizePhone(input.customerPhone);
+    if (!e164) throw invalidRequest([{ path: 'customerPhone', message: 'must be a phone number in E.164, e.g. +4915112345678' }]);
+    phoneWaId = e164ToWaId(e164);
+  }
+  const eventKey = offlinePaymentEventKey(input.reference);
+  const key = sha256(eventKey);
+  const hash = requestHash({
+    orderId: input.orderId ?? null,
+    waId: phoneWaId,
+    customerName: input.customerName ?? null,
+    amountMinor: input.amountMinor,
+    currency: input.currency,
+    paidAt: paidAt.toISOString(),
+  });
+  const stored = await storedAnswer(key, hash);
+  if (stored) return stored;
+
+  const payment = (await findPayment(input.reference)) ?? (await insertPayment(input, paidAt, phoneWaId));
+  if (payment.amountMinor !== input.amountMinor || payment.currency !== input.currency || payment.paidAt.getTime() !== paidAt.getTime())
+    throw conflict('idempotency_conflict', 'a payment with this reference was recorded with different details');
+
+  const order = payment.orderId ? await getOrder(payment.orderId) : null;
+  let settled: SettleOutcome | null = null;
+  if (order) {
+    settled = await markOrderPaid(order.id, { method: 'offline', amountMinor: payment.amountMinor, currency: payment.currency, reference: input.reference, paidAt });
+    log.info('payment.offline_recorded', { orderId: order.id, outcome: settled.status });
+  }
+  const toWaId = order?.customerWaId ?? payment.waId!;
+  const name = payment.name ?? firstName(order?.customerName ?? (await profileName(toWaId)));
+  let message;
+  try {
+    message = buildTemplate('offline_payment', { body: [name, formatMoney(payment.amountMinor, payment.currency), formatPaidDate(payment.paidAt)] });
+  } catch (error) {
+    if (error instanceof TemplateParameterError) throw new AdminError(422, 'template_parameters', error.message);
+    throw error;
+  }
+  await sendOnce({ eventKey, kind: 'offline_payment', toWaId, orderId: order?.id ?? null, message });
+
+  const body = {
+    payment: {
+      id: payment.id,
+      reference: input.reference,
+      method: 'offline',
+      amountMinor: payment.amountMinor,
+      currency: payment.currency,
+      paidAt: payment.paidAt.toISOString(),
+    },
+    order: order ? { id: order.id, reference: order.reference, outcome: settled?.status ?? null } : null,
+    notification: { eventKey, template: message.type === 'template' ? message.name : null },
+  };
+  return storeAnswer(key, hash, 200, body);
+}
+
+async function findPayment(reference: string): Promise<PaymentRow | null> {
+  const [r] = await db()`SELECT * FROM payments WHERE reference = ${reference}`;
+  return r ? toPayment(r) : null;
+}
+
+function toPayment(r: Record<string, unknown>): PaymentRow {
+  return {
+    id: r.id as string,
+    orderId: (r.order_id as string | null) ?? null,
+    waId: (r.customer_wa_id as string | null) ?? null,
+    name: (r.customer_name as string | null) ?? null,
+    amountMinor: Number(r.amount_minor),
+    currency: String(r.currency).trim(),
+    paidAt: new Date(r.paid_at as string),
+  };
+}
+
+/** Resolves the linked order, checks it can take this payment, then records the payment (one row per reference). */
+async function insertPayment(input: OfflinePaymentRequest, paidAt: Date, phoneWaId: string | null): Promise<PaymentRow> {
+  let order: Order | null = null;
+  if (input.orderId) {
+    if (!isUuid(input.orderId)) throw notFound('order');
+    order = await getOrder(input.orderId);
+    if (!order) throw notFound('order');
+    if (phoneWaId && phoneWaId !== order.customerWaId)
+      throw invalidRequest([{ path: 'customerPhone', message: "is not the order's customer" }]);
+  } else if (phoneWaId) {
+    const [latest] = await db()`
+      SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id
+      WHERE c.wa_id = ${phoneWaId} AND o.payment_status IN ('pending', 'awaiting_payment')
+      ORDER BY o.created_at DESC LIMIT 1`;
+    order = latest ? await getOrder(latest.id as string) : null;
+  }
+  if (order) {
+    if (order.currency !== input.currency)
+      throw invalidRequest([{ path: 'currency', message: `must be the order's currency (${order.currency})` }]);
+    if (order.paymentStatus !== 'paid' && input.amountMinor !== order.totalMinor)
+      throw invalidRequest([{ path: 'amountMinor', message: `must be the order total (${order.totalMinor} = ${formatMoney(order.totalMinor, order.currency)})` }]);
+  }
+  const [row] = await db()`
+    INSERT INTO payments (reference, method, order_id, customer_wa_id, customer_name, amount_minor, currency, paid_at)
+    VALUES (${input.reference}, 'offline', ${order?.id ?? null}, ${order?.customerWaId ?? phoneWaId}, ${input.customerName ?? null},
+            ${input.amountMinor}, ${input.currency}, ${paidAt.toISOString()})
+    ON CONFLICT (reference) DO NOTHING
+    RETURNING *`;
+  return row ? toPayment(row) : (await findPayment(input.reference))!;
+}
+
+async function profileName(waId: string): Promise<string | null> {
+  const [c] = await db()`SELECT profile_name FROM customers WHERE wa_id = ${waId}`;
+  return (c?.profile_name as string | null) ?? null;
+}

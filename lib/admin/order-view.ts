@@ -1,0 +1,122 @@
+import { db } from '../db.js';
+import { maskPhone } from '../log.js';
+import { formatMoney } from '../money.js';
+import type { OrderItem } from '../orders.js';
+import { notFound } from './errors.js';
+import { readHold, type HoldView } from './holds.js';
+
+/**
+ * Everything the shop needs to answer "what happened to this order?": the order and its items,
+ * its event history, the Redis hold, every outbound WhatsApp message with its delivery history,
+ * offline payments, and who opened the invite link. Phones are masked unless `full`.
+ */
+export type OrderView = {
+  order: Record<string, unknown>;
+  customer: Record<string, unknown>;
+  items: OrderItem[];
+  statuses: { type: string; data: unknown; at: string }[];
+  holds: HoldView | null;
+  messages: Record<string, unknown>[];
+  payments: Record<string, unknown>[];
+  invite: Record<string, unknown> | null;
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (s: string) => UUID.test(s);
+
+const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
+
+export async function getOrderView(orderId: string, opts: { full?: boolean } = {}): Promise<OrderView> {
+  if (!isUuid(orderId)) throw notFound('order');
+  const phone = (waId: string | null | undefined) => (!waId ? null : opts.full ? `+${waId}` : maskPhone(waId));
+  const sql = db();
+  // One round trip for the Postgres side (a read-only batch), in parallel with the Redis hold.
+  const [batch, hold] = await Promise.all([
+    sql.transaction(
+      [
+        sql`SELECT o.*, c.wa_id, c.profile_name, c.last_inbound_at, c.unreachable_at
+            FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ${orderId}`,
+        sql`SELECT type, data, created_at FROM order_events WHERE order_id = ${orderId} ORDER BY id`,
+        sql`SELECT id, kind, template, to_wa_id, status, attempts, delivery_status, delivery_statuses, error_code, error_title, sent_at, created_at
+            FROM outbound_messages WHERE order_id = ${orderId} ORDER BY created_at, id`,
+        sql`SELECT reference, method, amount_minor, currency, paid_at, created_at FROM payments WHERE order_id = ${orderId} ORDER BY created_at`,
+        sql`SELECT t.id, t.expires_at, t.consumed_at, t.clicks, t.last_clicked_at, t.created_at,
+                   COALESCE((SELECT jsonb_agg(jsonb_build_object('waId', ic.wa_id, 'name', ic.profile_name,
+                             'firstSeenAt', ic.first_seen_at, 'lastSeenAt', ic.last_seen_at) ORDER BY ic.first_seen_at)
+                             FROM invite_contacts ic WHERE ic.invite_id = t.id), '[]'::jsonb) AS contacts
+            FROM invite_tokens t WHERE t.order_id = ${orderId}`,
+      ],
+      { readOnly: true },
+    ),
+    readHold(orderId),
+  ]);
+  const [orders = [], events = [], messages = [], payments = [], invites = []] = batch;
+  const o = orders[0];
+  if (!o) throw notFound('order');
+  const currency = String(o.currency).trim();
+  const invite = invites[0];
+  return {
+    order: {
+      id: o.id,
+      reference: o.reference,
+      source: o.source,
+      paymentStatus: o.payment_status,
+      fulfillmentStatus: o.fulfillment_status,
+      totalMinor: Number(o.total_minor),
+      currency,
+      total: formatMoney(Number(o.total_minor), currency),
+      createdAt: iso(o.created_at),
+      paidAt: iso(o.paid_at),
+      holdExpiresAt: iso(o.hold_expires_at),
+      stripeSessionId: o.stripe_session_id ?? null,
+      checkoutUrl: o.checkout_url ?? null,
+      shipping: o.shipped_at
+        ? { shippedAt: iso(o.shipped_at), carrier: o.carrier ?? null, trackingUrl: o.tracking_url ?? null, trackingSlug: o.tracking_slug ?? null }
+        : null,
+    },
+    customer: {
+      phone: phone(o.wa_id as string),
+      name: o.profile_name ?? null,
+      lastInboundAt: iso(o.last_inbound_at),
+      unreachableAt: iso(o.unreachable_at),
+    },
+    items: o.items as OrderItem[],
+    statuses: events.map((e) => ({ type: e.type as string, data: e.data, at: iso(e.created_at)! })),
+    holds: hold,
+    messages: messages.map((m) => ({
+      id: m.id,
+      kind: m.kind,
+      template: m.template ?? null,
+      to: phone(m.to_wa_id as string),
+      status: m.status,
+      attempts: Number(m.attempts),
+      deliveryStatus: m.delivery_status ?? null,
+      deliveryStatuses: m.delivery_statuses,
+      error: m.error_code !== null || m.error_title !== null ? { code: m.error_code ?? null, title: m.error_title ?? null } : null,
+      sentAt: iso(m.sent_at),
+      createdAt: iso(m.created_at),
+    })),
+    payments: payments.map((p) => ({
+      reference: p.reference,
+      method: p.method,
+      amountMinor: Number(p.amount_minor),
+      currency: String(p.currency).trim(),
+      paidAt: iso(p.paid_at),
+      recordedAt: iso(p.created_at),
+    })),
+    invite: invite
+      ? {
+          clicks: Number(invite.clicks),
+          lastClickedAt: iso(invite.last_clicked_at),
+          expiresAt: iso(invite.expires_at),
+          consumedAt: iso(invite.consumed_at),
+          contacts: (invite.contacts as { waId: string; name: string | null; firstSeenAt: string; lastSeenAt: string }[]).map((c) => ({
+            phone: phone(c.waId),
+            name: c.name,
+            firstSeenAt: iso(c.firstSeenAt),
+            lastSeenAt: iso(c.lastSeenAt),
+          })),
+        }
+      : null,
+  };
+}

@@ -1,0 +1,135 @@
+import { createHash } from 'node:crypto';
+import { readCounters } from './catalog-import.js';
+import { getConfig } from './config.js';
+import { db } from './db.js';
+import { log } from './log.js';
+import { currencyDigits } from './money.js';
+import { redis } from './redis.js';
+
+/**
+ * Pushes each variant's price and availability to the shop's Meta catalog (WHATSAPP_CATALOG_ID)
+ * through the Graph API's catalog batch endpoint, POST /{catalog-id}/items_batch, with
+ * retailer id = our SKU, so customers can't order from the WhatsApp catalog what is sold out.
+ *
+ * Only rows that changed since the last push are sent: catalog_push_state keeps, per SKU, a
+ * fingerprint of what Meta was last told (price, currency, availability — `in stock` when the
+ * Redis available counter is above zero, `out of stock` otherwise or when the variant is
+ * inactive). Requests are UPDATEs of price and availability only: the items themselves (title,
+ * image, link) live in the Meta catalog under the same retailer ids (Commerce Manager or a feed).
+ * Batches hold at most BATCH_SIZE requests (Meta's limit is 5 000 per call, 3 000
+ * recommended); a batch's fingerprints are stored only after Meta accepted it, so a failed
+ * batch is simply sent again by the next push. A Redis lock keeps two pushes (admin + cleanup)
+ * from overlapping. Callers: POST /api/catalog/sync and the cleanup run (pushCatalogChanges()).
+ */
+
+export const BATCH_SIZE = 3000;
+const LOCK_KEY = 'lock:catalog-push';
+const LOCK_SECONDS = 120;
+
+export type Availability = 'in stock' | 'out of stock';
+export type PushItem = { sku: string; price: string; priceMinor: number; currency: string; availability: Availability; fingerprint: string };
+export type PushResult =
+  | { status: 'pushed'; pushed: number; batches: number; unchanged: number; handles: string[] }
+  | { status: 'skipped'; reason: 'no_catalog_configured' | 'push_in_progress' }
+  | { status: 'failed'; pushed: number; batches: number; error: string };
+
+/** "12.99 EUR": the price format of Meta's catalog fields. */
+export function metaPrice(minor: number, currency: string): string {
+  const digits = currencyDigits(currency);
+  return `${(minor / 10 ** digits).toFixed(digits)} ${currency}`;
+}
+
+const fingerprintOf = (priceMinor: number, currency: string, availability: Availability) =>
+  createHash('sha256').update(`${priceMinor}|${currency}|${availability}`).digest('hex').slice(0, 32);
+
+/** The variants whose price/currency/availability differ from what Meta was last told. */
+export async function pendingCatalogChanges(): Promise<{ changed: PushItem[]; total: number }> {
+  const rows = await db()`
+    SELECT v.sku, v.price_minor, v.currency, v.stock, v.active, s.fingerprint AS pushed
+    FROM variants v LEFT JOIN catalog_push_state s ON s.sku = v.sku
+    ORDER BY v.sku`;
+  const counters = await readCounters(rows.map((r) => r.sku as string));
+  const changed: PushItem[] = [];
+  for (const r of rows) {
+    const sku = r.sku as string;
+    const currency = String(r.currency).trim();
+    const priceMinor = Number(r.price_minor);
+    // A missing counter (Redis lost, not yet rebuilt) falls back to the stock on hand.
+    const available = counters.get(sku) ?? Number(r.stock);
+    const availability: Availability = r.active && available > 0 ? 'in stock' : 'out of stock';
+    const fingerprint = fingerprintOf(priceMinor, currency, availability);
+    if (fingerprint !== r.pushed) changed.push({ sku, price: metaPrice(priceMinor, currency), priceMinor, currency, availability, fingerprint });
+  }
+  return { changed, total: rows.length };
+}
+
+/** Pushes the changed rows to Meta's catalog in batches; see the header. */
+export async function pushCatalogChanges(opts: { batchSize?: number } = {}): Promise<PushResult> {
+  const config = getConfig();
+  if (!config.WHATSAPP_CATALOG_ID) return { status: 'skipped', reason: 'no_catalog_configured' };
+  const lockToken = createHash('sha256').update(`${process.pid}:${Date.now()}:${Math.random()}`).digest('hex').slice(0, 16);
+  const locked = await redis().set(LOCK_KEY, lockToken, { nx: true, ex: LOCK_SECONDS });
+  if (locked !== 'OK') return { status: 'skipped', reason: 'push_in_progress' };
+  try {
+    const { changed, total } = await pendingCatalogChanges();
+    const size = Math.min(Math.max(1, opts.batchSize ?? BATCH_SIZE), 5000);
+    const handles: string[] = [];
+    let pushed = 0;
+    let batches = 0;
+    for (let i = 0; i < changed.length; i += size) {
+      const batch = changed.slice(i, i + size);
+      let answer;
+      try {
+        answer = await postItemsBatch(config.WHATSAPP_CATALOG_ID, batch);
+      } catch (error) {
+        log.error('catalog.push_failed', { batch: batches + 1, items: batch.length, error });
+        return { status: 'failed', pushed, batches, error: (error as Error).message };
+      }
+      handles.push(...answer.handles);
+      // Items Meta refused at once are not recorded: the next push sends them again.
+      const invalid = new Set(answer.invalid);
+      if (invalid.size) log.warn('catalog.push_items_refused', { skus: [...invalid].slice(0, 50), count: invalid.size });
+      await recordPushed(batch.filter((b) => !invalid.has(b.sku)));
+      pushed += batch.length - invalid.size;
+      batches++;
+    }
+    log.info('catalog.pushed', { pushed, batches, unchanged: total - changed.length });
+    return { status: 'pushed', pushed, batches, unchanged: total - changed.length, handles };
+  } finally {
+    // Release only our own lock (it may have lapsed and been taken by another push).
+    await redis()
+      .eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", [LOCK_KEY], [lockToken])
+      .catch(() => {});
+  }
+}
+
+async function postItemsBatch(catalogId: string, items: PushItem[]): Promise<{ handles: string[]; invalid: string[] }> {
+  const config = getConfig();
+  const response = await fetch(`${config.WHATSAPP_API_BASE}/${catalogId}/items_batch`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${config.WHATSAPP_ACCESS_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      item_type: 'PRODUCT_ITEM',
+      requests: items.map((it) => ({ method: 'UPDATE', data: { id: it.sku, price: it.price, availability: it.availability } })),
+    }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const json = (await response.json().catch(() => null)) as {
+    handles?: string[];
+    validation_status?: { retailer_id?: string; errors?: unknown[] }[];
+    error?: { code?: number; message?: string };
+  } | null;
+  if (!response.ok) throw new Error(`items_batch HTTP ${response.status}${json?.error?.code ? ` code ${json.error.code}` : ''}: ${json?.error?.message ?? response.statusText}`);
+  const invalid = (json?.validation_status ?? []).filter((v) => v.retailer_id && v.errors?.length).map((v) => v.retailer_id!);
+  return { handles: json?.handles ?? [], invalid };
+}
+
+async function recordPushed(items: PushItem[]): Promise<void> {
+  if (items.length === 0) return;
+  await db()`
+    INSERT INTO catalog_push_state (sku, fingerprint, availability, pushed_at)
+    SELECT x.sku, x.fingerprint, x.availability, now()
+    FROM jsonb_to_recordset(${JSON.stringify(items.map((i) => ({ sku: i.sku, fingerprint: i.fingerprint, availability: i.availability })))}::jsonb)
+      AS x(sku text, fingerprint text, availability text)
+    ON CONFLICT (sku) DO UPDATE SET fingerprint = excluded.fingerprint, availability = excluded.availability, pushed_at = excluded.pushed_at`;
+}
