@@ -1,12 +1,171 @@
+import { nanoid } from 'nanoid';
+import { getConfig } from './config.js';
+import { orderStatus } from './conversation/replies.js';
+import { SERVICE_WINDOW_MS } from './customers.js';
+import { db } from './db.js';
+import { log } from './log.js';
+import { orderColumns, toOrder } from './orders.js';
 import { sendOnce } from './outbox.js';
 import type { InboundWhatsAppMessage } from './whatsapp/inbound-payload.js';
 
+/**
+ * Order invites: when an order is paid, its customer gets a link to forward (to an elder, a
+ * colleague) that opens a WhatsApp chat with the shop, prefilled with the order reference and
+ * the invite token. The token row is created with the paid transition (lib/payments/settle.ts);
+ * this module builds the links, serves the redirect and links the contact who writes in.
+ *
+ *   invite_tokens    one per order: token (nanoid(32), 192 bits), expires_at, clicks, consumed_at
+ *   invite_contacts  (invite, wa_id) of everyone who wrote in with the token
+ *
+ * Tokens never appear in logs; phones only masked.
+ */
+
+/** nanoid's alphabet (A-Za-z0-9_-), 6 bits a character: 32 characters carry 192 bits. */
+export const INVITE_TOKEN_LENGTH = 32;
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{16,64}$/;
+
+export function newInviteToken(): string {
+  return nanoid(INVITE_TOKEN_LENGTH);
+}
+
+export function inviteExpiry(now = new Date()): Date {
+  return new Date(now.getTime() + getConfig().INVITE_TTL_DAYS * 24 * 3600 * 1000);
+}
+
+/** The forwardable link: APP_BASE_URL/w/invite/<token> (redirects to inviteChatUrl). */
+export function inviteUrl(token: string): string {
+  return `${getConfig().APP_BASE_URL}/w/invite/${token}`;
+}
+
+const businessDigits = () => getConfig().WHATSAPP_BUSINESS_NUMBER_E164.replace(/\D/g, '');
+
+/** The prefilled text the contact sends; the conversation recognises `Token: <token>` in it. */
+export function invitePrefill(reference: string, token: string): string {
+  return `Hi, I'm contacting on behalf of order ${reference}. Token: ${token}`;
+}
+
+/** https://wa.me/<business number>?text=<prefill>: a chat with the shop, on wa.me only. */
+export function inviteChatUrl(reference: string, token: string): string {
+  return `https://wa.me/${businessDigits()}?text=${encodeURIComponent(invitePrefill(reference, token))}`;
+}
+
+/** A plain chat with the shop, without any token (offered when an invite has expired). */
+export function shopChatUrl(text?: string): string {
+  return `https://wa.me/${businessDigits()}${text ? `?text=${encodeURIComponent(text)}` : ''}`;
+}
+
+export type InviteFollow = { status: 'valid'; location: string; orderId: string } | { status: 'expired' } | { status: 'unknown' };
+
+/** GET /w/invite/:token — counts the click (one statement) and says where to send the browser. */
+export async function followInvite(token: string): Promise<InviteFollow> {
+  if (!TOKEN_SHAPE.test(token)) return { status: 'unknown' };
+  const rows = await db()`
+    WITH hit AS (
+      UPDATE invite_tokens t SET clicks = t.clicks + 1, last_clicked_at = now()
+      FROM orders o
+      WHERE t.token = ${token} AND t.expires_at > now() AND o.id = t.order_id
+      RETURNING t.order_id, o.reference, t.clicks
+    )
+    SELECT 'valid'::text AS state, order_id, reference, clicks FROM hit
+    UNION ALL
+    SELECT 'expired'::text, order_id, NULL::text, clicks FROM invite_tokens
+    WHERE token = ${token} AND NOT EXISTS (SELECT 1 FROM hit)`;
+  const row = rows[0];
+  if (!row) {
+    log.info('invite.unknown');
+    return { status: 'unknown' };
+  }
+  if (row.state === 'expired') {
+    log.info('invite.expired', { orderId: row.order_id });
+    return { status: 'expired' };
+  }
+  const location = inviteChatUrl(row.reference as string, token);
+  if (new URL(location).hostname !== 'wa.me') throw new Error('invite redirect must point at wa.me');
+  log.info('invite.clicked', { orderId: row.order_id, clicks: row.clicks });
+  return { status: 'valid', location, orderId: row.order_id as string };
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/** The small pages of the redirect when the token is unknown or expired. */
+export function invitePage(kind: 'unknown' | 'expired'): string {
+  const shop = escapeHtml(getConfig().SHOP_NAME);
+  const [title, text] =
+    kind === 'expired'
+      ? [
+          'This order link has expired',
+          `Order links stay valid for ${getConfig().INVITE_TTL_DAYS} days. You can still reach ${shop} on WhatsApp, and we'll gladly help with the order.`,
+        ]
+      : ['We could not find this link', `Please check that the whole link was copied, or ask the person who sent it to forward it again. You can also write to ${shop} on WhatsApp.`];
+  const contact = escapeHtml(shopChatUrl(kind === 'expired' ? 'Hi, my order link has expired. Could you help me?' : undefined));
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title>
+<style>body{margin:0;font:16px/1.5 system-ui,sans-serif;background:#f4f6f5;color:#1c2321}main{max-width:420px;margin:15vh auto;padding:24px;background:#fff;border-radius:12px}
+h1{font-size:20px;margin:0 0 8px}a.button{display:inline-block;margin-top:12px;padding:10px 16px;border-radius:8px;background:#128c7e;color:#fff;text-decoration:none}</style>
+</head><body><main><h1>${escapeHtml(title)}</h1><p>${text}</p><a class="button" href="${contact}">Chat with ${shop}</a></main></body></html>`;
+}
+
 /** A contact who opened an order's invite link and sent its prefilled text. */
-export async function handleInviteMessage(msg: InboundWhatsAppMessage, _token: string): Promise<void> {
+export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: string): Promise<void> {
+  const reply = (body: string) => sendOnce({ eventKey: `reply:${msg.wamid}`, kind: 'reply', toWaId: msg.waId, message: { type: 'text', body } });
+  const shop = getConfig().SHOP_NAME;
+
+  const rows = TOKEN_SHAPE.test(token)
+    ? await db().query(
+        `WITH t AS (
+           UPDATE invite_tokens SET consumed_at = COALESCE(consumed_at, now())
+           WHERE token = $1 AND expires_at > now()
+           RETURNING id, order_id
+         ), contact AS (
+           INSERT INTO invite_contacts (invite_id, wa_id, profile_name)
+           SELECT id, $2, $3 FROM t
+           ON CONFLICT (invite_id, wa_id) DO UPDATE
+             SET last_seen_at = now(), profile_name = COALESCE(excluded.profile_name, invite_contacts.profile_name)
+           RETURNING (xmax = 0) AS first_time
+         ), event AS (
+           INSERT INTO order_events (order_id, type, data)
+           SELECT t.order_id, 'invite_contact_joined', '{}'::jsonb FROM t, contact WHERE contact.first_time
+         )
+         SELECT ${orderColumns()}, c.last_inbound_at AS customer_last_inbound_at, (SELECT first_time FROM contact) AS first_time
+         FROM t JOIN orders o ON o.id = t.order_id JOIN customers c ON c.id = o.customer_id`,
+        [token, msg.waId, msg.profileName],
+      )
+    : [];
+  const row = rows[0];
+  if (!row) {
+    const [known] = TOKEN_SHAPE.test(token) ? await db()`SELECT 1 AS known FROM invite_tokens WHERE token = ${token}` : [];
+    log.info('invite.message_refused', { reason: known ? 'expired' : 'unknown' });
+    await reply(
+      known
+        ? `Thanks for your message! That order link has expired, so we can't show the order here. Just tell us how we can help, or ask the person who placed the order to contact ${shop}.`
+        : `Thanks for reaching out! We couldn't find an order for that link. Please ask the person who sent it to check it, or tell us here how we can help (type "menu" to see our products).`,
+    );
+    return;
+  }
+
+  const order = toOrder(row);
+  log.info('invite.contact_linked', { orderId: order.id, firstTime: row.first_time === true });
+  const status = orderStatus(order);
+  const summary = status.type === 'text' ? status.body : '';
+  await reply(`Hello${msg.profileName ? ` ${msg.profileName}` : ''}! You're now connected with ${shop} about this order.\n\n${summary}\n\nJust write here if you have any questions.`);
+
+  // Tell the customer who forwarded the link, once per order (not when they opened it themselves).
+  if (msg.waId === order.customerWaId) return;
+  const last = row.customer_last_inbound_at ? new Date(row.customer_last_inbound_at as string) : null;
+  if (!last || Date.now() - last.getTime() >= SERVICE_WINDOW_MS) {
+    // Free-form text needs the customer's 24-hour window and no approved template says this.
+    log.info('invite.joined_notice_skipped', { orderId: order.id, reason: 'outside_service_window' });
+    return;
+  }
   await sendOnce({
-    eventKey: `reply:${msg.wamid}`,
-    kind: 'reply',
-    toWaId: msg.waId,
-    message: { type: 'text', body: 'Thanks for reaching out! We could not find that order link. Type "menu" to see our products.' },
+    eventKey: `invite-joined:${order.id}`,
+    kind: 'invite_joined',
+    toWaId: order.customerWaId,
+    orderId: order.id,
+    message: {
+      type: 'text',
+      body: `${msg.profileName ?? 'Someone'} joined the chat about your order ${order.reference} through the link you shared. We'll take good care of them.`,
+    },
   });
 }
