@@ -3,6 +3,7 @@ import { upsertCatalogProduct, type CatalogProductInput } from './catalog.js';
 import { db } from './db.js';
 import { log } from './log.js';
 import { redis } from './redis.js';
+import { setAvailableStock } from './reservations.js';
 
 /**
  * Catalog import (PUT /api/catalog, `npm run catalog:import -- <file.json|file.csv>`).
@@ -14,8 +15,10 @@ import { redis } from './redis.js';
  * default variant (SKU = the product's, `stock` its stock). Product fields come from its first row.
  *
  * Every row is checked on its own (zod): a bad row is rejected with its reason and the others are
- * still imported. Each product is then upserted with `upsertCatalogProduct` (Postgres stock and
- * the Redis available counter = stock − active holds, consistently); a product imported with
+ * still imported. Products are upserted like `upsertCatalogProduct` does, but CHUNK products per
+ * statement (a 1 000-row import must fit a function's time limit; a chunk whose statement fails
+ * falls back to upsertCatalogProduct product by product); then each SKU's Redis available counter
+ * is set from its stock on hand minus active holds (setAvailableStock). A product imported with
  * variants stops selling its other variants (e.g. its earlier default variant) unless they were
  * in this import as rejected rows. Result: { created, updated, variants, rejected: [{ index, sku, reason }] }
  * (JSON: index of the product; CSV: index of the data row, 0-based, and its file line).
@@ -25,7 +28,10 @@ export type Rejection = { index: number; sku: string | null; reason: string; lin
 export type ImportResult = { created: number; updated: number; variants: number; rejected: Rejection[] };
 
 const MAX_ROWS = 20_000;
-const CONCURRENCY = 8;
+/** Products per upsert statement: a 1 000-row import is a few Postgres round trips, not a thousand. */
+const CHUNK = 250;
+/** Redis counter updates in flight at once (one small Lua script per SKU). */
+const REDIS_CONCURRENCY = 32;
 
 const sku = z.string().trim().min(1).max(100).regex(/^[A-Za-z0-9][A-Za-z0-9._\-/]*$/, 'may contain letters, digits and . _ - / only');
 const money = z.number({ error: 'must be a whole number' }).int('must be a whole number (minor units)');
@@ -70,11 +76,15 @@ export function candidatesFromJson(body: z.infer<typeof importRequest>): { candi
   const rejected: Rejection[] = [];
   const candidates: Candidate[] = [];
   const seen = new Map<string, number>();
+  const products = new Map<string, number>();
   body.products.forEach((raw, index) => {
     const rawSku = typeof (raw as { sku?: unknown })?.sku === 'string' ? ((raw as { sku: string }).sku.trim() || null) : null;
     const p = productFields.safeParse(raw);
     if (!p.success) return rejected.push({ index, sku: rawSku, reason: describe(p.error) });
     const product = p.data;
+    const earlier = products.get(product.sku);
+    if (earlier !== undefined) return rejected.push({ index, sku: product.sku, reason: `sku: duplicate product in this import (first at index ${earlier})` });
+    products.set(product.sku, index);
     const variants: VariantIn[] = [];
     const rejectedSkus: string[] = [];
     for (const [vi, rawVariant] of (product.variants ?? []).entries()) {
@@ -282,27 +292,87 @@ export function candidatesFromCsv(text: string): { candidates: Candidate[]; reje
 export async function importCandidates(parsed: { candidates: Candidate[]; rejected: Rejection[] }): Promise<ImportResult> {
   const result: ImportResult = { created: 0, updated: 0, variants: 0, rejected: [...parsed.rejected] };
   const done: Candidate[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < parsed.candidates.length) {
-      const c = parsed.candidates[next++]!;
-      try {
-        const { created } = await upsertCatalogProduct(c.input);
-        if (created) result.created++;
-        else result.updated++;
-        result.variants += c.input.variants?.length ?? 1;
-        done.push(c);
-      } catch (error) {
-        log.error('catalog.import_row_failed', { sku: c.input.sku, error });
-        result.rejected.push({ index: c.index, ...(c.line ? { line: c.line } : {}), sku: c.input.sku, reason: 'could not be saved' });
+  for (let i = 0; i < parsed.candidates.length; i += CHUNK) {
+    const chunk = parsed.candidates.slice(i, i + CHUNK);
+    let created: Set<string>;
+    try {
+      created = await upsertChunk(chunk);
+    } catch (error) {
+      // One statement for the chunk failed: upsert its products one by one so only the bad one is rejected.
+      log.warn('catalog.import_chunk_failed', { products: chunk.length, error });
+      created = new Set();
+      const ok: Candidate[] = [];
+      for (const c of chunk) {
+        try {
+          if ((await upsertCatalogProduct(c.input)).created) created.add(c.input.sku);
+          ok.push(c);
+        } catch (e) {
+          log.error('catalog.import_row_failed', { sku: c.input.sku, error: e });
+          result.rejected.push({ index: c.index, ...(c.line ? { line: c.line } : {}), sku: c.input.sku, reason: 'could not be saved' });
+        }
       }
+      chunk.splice(0, chunk.length, ...ok);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, parsed.candidates.length) }, worker));
+    for (const c of chunk) {
+      if (created.has(c.input.sku)) result.created++;
+      else result.updated++;
+      result.variants += variantsOf(c.input).length;
+      done.push(c);
+    }
+  }
+  // Redis follows Postgres for every imported SKU: available = stock on hand − active holds.
+  const counters = done.flatMap((c) => variantsOf(c.input).map((v) => ({ sku: v.sku, stock: v.stock })));
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(REDIS_CONCURRENCY, counters.length) }, async () => {
+      while (next < counters.length) {
+        const v = counters[next++]!;
+        await setAvailableStock(v.sku, v.stock);
+      }
+    }),
+  );
   await retireUnlistedVariants(done);
   result.rejected.sort((a, b) => a.index - b.index);
   log.info('catalog.imported', { created: result.created, updated: result.updated, variants: result.variants, rejected: result.rejected.length });
   return result;
+}
+
+/** The sellable units of a product input, as upsertCatalogProduct defines them (a product without variants is one default variant). */
+function variantsOf(p: CatalogProductInput): { sku: string; name: string; priceMinor: number; stock: number; position: number }[] {
+  return p.variants?.length
+    ? p.variants.map((v, position) => ({ sku: v.sku, name: v.name, priceMinor: p.priceMinor + (v.priceDeltaMinor ?? 0), stock: v.stock, position }))
+    : [{ sku: p.sku, name: p.name, priceMinor: p.priceMinor, stock: p.stock ?? 0, position: 0 }];
+}
+
+/**
+ * upsertCatalogProduct's statement for many products at once (same columns, same conflict rules),
+ * so an import costs one Postgres round trip per CHUNK products. Returns the SKUs of new products.
+ */
+async function upsertChunk(chunk: Candidate[]): Promise<Set<string>> {
+  const products = chunk.map((c) => ({ sku: c.input.sku, name: c.input.name, description: c.input.description ?? '', image_url: c.input.imageUrl ?? null }));
+  const variants = chunk.flatMap((c) =>
+    variantsOf(c.input).map((v) => ({ product_sku: c.input.sku, sku: v.sku, name: v.name, price_minor: v.priceMinor, currency: c.input.currency, stock: v.stock, position: v.position })),
+  );
+  const rows = await db()`
+    WITH product AS (
+      INSERT INTO products (sku, name, description, image_url)
+      SELECT p.sku, p.name, p.description, p.image_url
+      FROM jsonb_to_recordset(${JSON.stringify(products)}::jsonb) AS p(sku text, name text, description text, image_url text)
+      ON CONFLICT (sku) DO UPDATE SET name = excluded.name, description = excluded.description, image_url = excluded.image_url, updated_at = now()
+      RETURNING id, sku, (xmax = 0) AS inserted
+    ), upserted AS (
+      INSERT INTO variants (product_id, sku, name, price_minor, currency, stock, position)
+      SELECT product.id, v.sku, v.name, v.price_minor, v.currency, v.stock, v.position
+      FROM jsonb_to_recordset(${JSON.stringify(variants)}::jsonb)
+        AS v(product_sku text, sku text, name text, price_minor integer, currency text, stock integer, position integer)
+      JOIN product ON product.sku = v.product_sku
+      ON CONFLICT (sku) DO UPDATE SET product_id = excluded.product_id, name = excluded.name, price_minor = excluded.price_minor,
+        currency = excluded.currency, stock = excluded.stock, position = excluded.position, active = true, updated_at = now()
+      RETURNING sku
+    )
+    SELECT sku, inserted, (SELECT count(*) FROM upserted)::int AS variants FROM product`;
+  if (Number(rows[0]?.variants ?? 0) !== variants.length) throw new Error(`upserted ${rows[0]?.variants ?? 0} of ${variants.length} variants`);
+  return new Set(rows.filter((r) => r.inserted).map((r) => r.sku as string));
 }
 
 /** A product imported with an explicit variant list stops selling the variants it no longer lists. */
