@@ -33,7 +33,8 @@ export async function applyDeliveryStatus(
       status = CASE WHEN m.status IN ('pending', 'sending') THEN 'sent' ELSE m.status END,
       sent_at = COALESCE(m.sent_at, ${s.at.toISOString()}::timestamptz),
       locked_until = NULL,
-      delivery_statuses = m.delivery_statuses || ${entry}::jsonb,
+      -- A redriven event (processing failed after this update) is not recorded twice.
+      delivery_statuses = CASE WHEN m.delivery_statuses @> ${entry}::jsonb THEN m.delivery_statuses ELSE m.delivery_statuses || ${entry}::jsonb END,
       delivery_status = CASE
         WHEN ${s.status} = 'failed' THEN CASE WHEN m.delivery_status IN ('delivered', 'read') THEN m.delivery_status ELSE 'failed' END
         WHEN m.delivery_status IS NULL OR m.delivery_status = 'failed' THEN ${s.status}
