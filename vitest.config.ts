@@ -1,6 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Tests run against real postgres + redis-server (Debian packages), started per test file.
+// Files run one at a time: every stack's Netlify runtime builds functions into the same
+// .netlify/functions-serve folder, so two at once would rebuild each other's functions.
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
@@ -8,6 +10,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    maxWorkers: 2,
+    fileParallelism: false,
   },
 });
