@@ -144,6 +144,9 @@ describe('checkout.session.completed (paid)', () => {
     const prefill = `Hi, I'm contacting on behalf of order ${o.reference}. Token: ${token}`;
     expect(text).toContain(`https://wa.me/15550100001?text=${encodeURIComponent(prefill)}`);
     expect(bodyOf(link!).biz_opaque_callback_data).toBe(sha256(`invite-link:${o.orderId}`));
+    // Should the window close before Meta sees the text (131047), the outbox sends the template instead.
+    const [linkRow] = await db()`SELECT fallback_payload FROM outbound_messages WHERE idempotency_key = ${sha256(`invite-link:${o.orderId}`)}`;
+    expect(linkRow!.fallback_payload).toMatchObject({ type: 'template', name: 'order_invite_link' });
 
     await until(async () => (await orderRow(o.orderId)).last_confirmation_sent_at instanceof Date);
 
@@ -315,6 +318,7 @@ describe('verification and cross-checks', () => {
     expect(await tokensOf(o.orderId)).toHaveLength(0);
     await sleep(300);
     expect(sentTo(stack(), o.waId)).toHaveLength(1);
+    await until(async () => (await db()`SELECT 1 FROM ops_alerts WHERE kind = 'payment_mismatch' AND order_id = ${o.orderId}`).length === 1);
   });
 
   it('acknowledges and ignores event types it does not handle', async () => {
@@ -421,6 +425,7 @@ describe('late payments', () => {
     await waitFor(late.waId, 2);
     expect(textsTo(late.waId)[1]).toContain(`We've refunded the full €84.00`);
     expect(confirmations(late.waId)).toHaveLength(0);
+    await until(async () => (await db()`SELECT 1 FROM ops_alerts WHERE kind = 'late_payment_refunded' AND order_id = ${late.orderId}`).length === 1);
 
     // A replay and a second completed event refund nothing twice and say nothing twice.
     await Promise.all([replay(d.eventId), sendEvent('checkout.session.completed', late.sessionId)]);

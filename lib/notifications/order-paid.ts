@@ -20,7 +20,8 @@ import { buildTemplate } from '../whatsapp/templates.js';
  * up by the next replay of the event (deliverPendingNotices) or by the cleanup run's retry.
  */
 
-export type OrderNotice = { eventKey: string; kind: string; toWaId: string; orderId: string; message: OutgoingMessage };
+/** `fallback`: the approved-template version of a free-form text, sent by the outbox if Meta still answers 131047 (window closed meanwhile). */
+export type OrderNotice = { eventKey: string; kind: string; toWaId: string; orderId: string; message: OutgoingMessage; fallback?: OutgoingMessage | null };
 
 export const noticeKeys = (orderId: string) => ({
   confirmation: `confirmation:${orderId}`,
@@ -44,13 +45,19 @@ export function confirmationNotice(order: Order): OrderNotice {
 
 export function inviteLinkNotice(order: Order, token: string, insideWindow: boolean): OrderNotice {
   const link = inviteUrl(token);
-  const message: OutgoingMessage = insideWindow
-    ? {
-        type: 'text',
-        body: `${INVITE_TEXT_PREFIX}${link}\n\nOr they can open the chat directly: ${inviteChatUrl(order.reference, token)}`,
-      }
-    : buildTemplate('order_invite_link', { body: [order.reference, link] });
-  return { eventKey: noticeKeys(order.id).inviteLink, kind: 'invite_link', toWaId: order.customerWaId, orderId: order.id, message };
+  const template = buildTemplate('order_invite_link', { body: [order.reference, link] });
+  const text: OutgoingMessage = {
+    type: 'text',
+    body: `${INVITE_TEXT_PREFIX}${link}\n\nOr they can open the chat directly: ${inviteChatUrl(order.reference, token)}`,
+  };
+  return {
+    eventKey: noticeKeys(order.id).inviteLink,
+    kind: 'invite_link',
+    toWaId: order.customerWaId,
+    orderId: order.id,
+    message: insideWindow ? text : template,
+    fallback: insideWindow ? template : null,
+  };
 }
 
 /** Outside the window no free-form text may go out; hold_expired is the approved template that says the items were released. */
@@ -63,6 +70,7 @@ export function refundNotice(order: Order, insideWindow: boolean): OrderNotice {
     kind: 'refund_notice',
     toWaId: order.customerWaId,
     orderId: order.id,
+    fallback: insideWindow ? releasedTemplate(order) : null,
     message: insideWindow
       ? {
           type: 'text',
@@ -86,10 +94,11 @@ export function closedNotice(order: Order, status: ClosedStatus, insideWindow: b
     toWaId: order.customerWaId,
     orderId: order.id,
     message: insideWindow ? { type: 'text', body: text[status] } : releasedTemplate(order),
+    fallback: insideWindow ? releasedTemplate(order) : null,
   };
 }
 
-/** Outbox rows for the state-changing statement: jsonb_to_recordset(key, kind, to_wa_id, template, payload). */
+/** Outbox rows for the state-changing statement: jsonb_to_recordset(key, kind, to_wa_id, template, payload, fallback_payload). */
 export function outboxRows(notices: OrderNotice[]): string {
   return JSON.stringify(
     notices.map((n) => ({
@@ -98,6 +107,7 @@ export function outboxRows(notices: OrderNotice[]): string {
       to_wa_id: n.toWaId,
       template: n.message.type === 'template' ? n.message.name : null,
       payload: n.message,
+      fallback_payload: n.fallback ?? null,
     })),
   );
 }
@@ -122,7 +132,7 @@ export async function deliverPendingNotices(orderId: string): Promise<number> {
   const keys = Object.values(noticeKeys(orderId));
   const byHash = new Map(keys.map((k, i) => [outboxKey(k), { eventKey: k, position: i }]));
   const rows = await db()`
-    SELECT idempotency_key, kind, to_wa_id, payload FROM outbound_messages
+    SELECT idempotency_key, kind, to_wa_id, payload, fallback_payload FROM outbound_messages
     WHERE order_id = ${orderId} AND idempotency_key = ANY(${[...byHash.keys()]}::text[])
       AND ((status = 'pending' AND next_attempt_at <= now()) OR (status = 'sending' AND locked_until < now()))`;
   const notices = rows
@@ -134,6 +144,7 @@ export async function deliverPendingNotices(orderId: string): Promise<number> {
       toWaId: row.to_wa_id as string,
       orderId,
       message: row.payload as OutgoingMessage,
+      fallback: (row.fallback_payload as OutgoingMessage | null) ?? null,
     }));
   await deliverNotices(notices);
   return notices.length;

@@ -14,6 +14,7 @@ import {
   type ClosedStatus,
   type OrderNotice,
 } from '../notifications/order-paid.js';
+import { raiseOpsAlert, type OpsAlertInput } from '../ops-alerts.js';
 import { orderColumns, toOrder, type Order, type PaymentStatus } from '../orders.js';
 import { commitHold, releaseHold, type Shortage } from '../reservations.js';
 import { stripe } from './stripe-client.js';
@@ -116,6 +117,11 @@ const quietly = (what: string, orderId: string, fn: () => Promise<unknown>) => a
 const sendNotices = (orderId: string, notices: OrderNotice[]) => quietly('notices', orderId, () => deliverNotices(notices));
 const sendPending = (orderId: string) => quietly('pending', orderId, () => deliverPendingNotices(orderId));
 const nothing = async () => {};
+/** Operators hear about money that arrived for an order we could not fulfil as paid (once per key). */
+const alert = (a: OpsAlertInput) => quietly('ops_alert', a.orderId ?? '', () => raiseOpsAlert(a));
+const both = (...steps: (() => Promise<void>)[]) => async () => {
+  for (const step of steps) await step();
+};
 
 function ignored(reason: string): Settlement {
   return { outcome: { status: 'ignored', reason }, summary: `ignored: ${reason}`, deliver: nothing };
@@ -136,8 +142,11 @@ function mismatchOf(order: SettleOrder, payment: PaymentRecord): string | null {
 export async function applyPayment(orderId: string, payment: PaymentRecord): Promise<Settlement> {
   const order = await loadOrder(orderId);
   if (!order) {
-    log.error('payment.unknown_order', { orderId, method: payment.method });
-    return ignored('unknown_order');
+    log.error('payment.unknown_order', { method: payment.method });
+    return {
+      ...ignored('unknown_order'),
+      deliver: alert({ key: `payment-unknown-order:${payment.reference}`, kind: 'payment_unknown_order', details: { method: payment.method, reference: payment.reference } }),
+    };
   }
   if (order.paymentStatus === 'paid') return { outcome: { status: 'already_paid', orderId }, summary: 'already_paid', deliver: sendPending(orderId) };
   if (order.paymentStatus === 'refunded') {
@@ -161,7 +170,15 @@ export async function applyPayment(orderId: string, payment: PaymentRecord): Pro
       amountMinor: payment.amountMinor,
       currency: payment.currency.toUpperCase(),
     });
-    return ignored(mismatch);
+    return {
+      ...ignored(mismatch),
+      deliver: alert({
+        key: `payment-mismatch:${orderId}:${payment.reference}`,
+        kind: 'payment_mismatch',
+        orderId,
+        details: { reason: mismatch, method: payment.method, expectedMinor: order.totalMinor, gotMinor: payment.amountMinor, gotCurrency: payment.currency.toUpperCase() },
+      }),
+    };
   }
 
   const hold = await commitHold(orderId, order.items.map((i) => ({ sku: i.sku, quantity: i.quantity })));
@@ -169,7 +186,10 @@ export async function applyPayment(orderId: string, payment: PaymentRecord): Pro
     if (payment.method === 'stripe' && payment.stripePaymentIntent) return refundLatePayment(order, payment, hold.shortages);
     log.error('payment.stock_gone', { orderId, method: payment.method, shortages: hold.shortages });
     await recordOrderEvent(orderId, 'payment_unfulfillable', { method: payment.method, reference: payment.reference, shortages: hold.shortages });
-    return ignored('out_of_stock');
+    return {
+      ...ignored('out_of_stock'),
+      deliver: alert({ key: `payment-unfulfillable:${orderId}:${payment.reference}`, kind: 'payment_unfulfillable', orderId, details: { method: payment.method, shortages: hold.shortages } }),
+    };
   }
 
   const token = newInviteToken();
@@ -208,9 +228,9 @@ export async function applyPayment(orderId: string, payment: PaymentRecord): Pro
        ON CONFLICT (order_id) DO NOTHING
        RETURNING id
      ), outbox AS (
-       INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, template, payload)
-       SELECT m.key, m.kind, updated.id, m.to_wa_id, m.template, m.payload
-       FROM updated, jsonb_to_recordset($9::jsonb) AS m(key text, kind text, to_wa_id text, template text, payload jsonb)
+       INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, template, payload, fallback_payload)
+       SELECT m.key, m.kind, updated.id, m.to_wa_id, m.template, m.payload, m.fallback_payload
+       FROM updated, jsonb_to_recordset($9::jsonb) AS m(key text, kind text, to_wa_id text, template text, payload jsonb, fallback_payload jsonb)
        WHERE m.kind <> 'invite_link' OR EXISTS (SELECT 1 FROM invite)
        ON CONFLICT (idempotency_key) DO NOTHING
      )
@@ -290,9 +310,9 @@ async function finishRefund(order: SettleOrder, paymentIntent: string): Promise<
      ), event AS (
        INSERT INTO order_events (order_id, type, data) SELECT id, 'refunded', $2::jsonb FROM updated
      ), outbox AS (
-       INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, template, payload)
-       SELECT m.key, m.kind, updated.id, m.to_wa_id, m.template, m.payload
-       FROM updated, jsonb_to_recordset($3::jsonb) AS m(key text, kind text, to_wa_id text, template text, payload jsonb)
+       INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, template, payload, fallback_payload)
+       SELECT m.key, m.kind, updated.id, m.to_wa_id, m.template, m.payload, m.fallback_payload
+       FROM updated, jsonb_to_recordset($3::jsonb) AS m(key text, kind text, to_wa_id text, template text, payload jsonb, fallback_payload jsonb)
        ON CONFLICT (idempotency_key) DO NOTHING
      )
      SELECT id FROM updated`,
@@ -302,7 +322,12 @@ async function finishRefund(order: SettleOrder, paymentIntent: string): Promise<
   return {
     outcome: { status: 'refunded', orderId: order.id },
     summary: rows[0] ? 'refunded' : 'already_refunded',
-    deliver: rows[0] ? sendNotices(order.id, [notice]) : sendPending(order.id),
+    deliver: rows[0]
+      ? both(
+          sendNotices(order.id, [notice]),
+          alert({ key: `late-payment-refunded:${order.id}`, kind: 'late_payment_refunded', orderId: order.id, details: { refundId, amountMinor: order.totalMinor, currency: order.currency } }),
+        )
+      : sendPending(order.id),
   };
 }
 
@@ -364,7 +389,10 @@ async function applyAwaitingPayment(orderId: string, s: CheckoutSessionFacts): P
   if (mismatch) {
     log.error('payment.mismatch', { orderId, reason: mismatch, sessionId: s.id });
     await recordOrderEvent(orderId, 'payment_mismatch', { reason: mismatch, sessionId: s.id, amountMinor: s.amountTotal, currency: s.currency?.toUpperCase() });
-    return ignored(mismatch);
+    return {
+      ...ignored(mismatch),
+      deliver: alert({ key: `payment-mismatch:${orderId}:${s.id}`, kind: 'payment_mismatch', orderId, details: { reason: mismatch, method: 'stripe', gotMinor: s.amountTotal } }),
+    };
   }
   const rows = await db().query(
     `WITH updated AS (
@@ -414,9 +442,9 @@ export async function applyClose(orderId: string, status: ClosedStatus, reason: 
      ), event AS (
        INSERT INTO order_events (order_id, type, data) SELECT id, $2, jsonb_build_object('reason', $4::text) FROM updated
      ), outbox AS (
-       INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, template, payload)
-       SELECT m.key, m.kind, updated.id, m.to_wa_id, m.template, m.payload
-       FROM updated, jsonb_to_recordset($5::jsonb) AS m(key text, kind text, to_wa_id text, template text, payload jsonb)
+       INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, template, payload, fallback_payload)
+       SELECT m.key, m.kind, updated.id, m.to_wa_id, m.template, m.payload, m.fallback_payload
+       FROM updated, jsonb_to_recordset($5::jsonb) AS m(key text, kind text, to_wa_id text, template text, payload jsonb, fallback_payload jsonb)
        ON CONFLICT (idempotency_key) DO NOTHING
      )
      SELECT id FROM updated`,
