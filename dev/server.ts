@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { localSecrets, secretNames } from './local-env.js';
 import { projectRoot, startLocalStack } from './stack.js';
+import { sandboxRoutes } from './sandbox/routes.js';
 
 const started = Date.now();
 const pgliteDir = process.env.PGLITE_DIR ?? path.join(projectRoot, '.data', 'pglite');
@@ -16,6 +17,7 @@ const stack = await startLocalStack({
   pgliteDir,
   external: process.env,
   autoStatuses: true,
+  routes: sandboxRoutes,
 }).catch((error) => {
   console.error(`Could not start the shop: ${(error as Error).message}`);
   process.exit(1);
