@@ -5,7 +5,7 @@
  * load balancer.
  *
  *   POST /create-order         the order API forwarded by create-order-proxy (BACKEND_MODE=proxy);
- *                              401 unless X-Backend-Timestamp / X-Backend-Signature are right,
+ *                              401 unless X-Backend-Timestamp / -Nonce / -Signature are right,
  *                              fresh (5 min) and not replayed (lib/backend-proxy.ts)
  *   GET  /healthz              200 {ok:true}; 503 while draining
  *   the Netlify functions webhook, payment-callback and invite-redirect, at their Netlify paths

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ConfigError, type Config } from './config.js';
 import { json } from './http.js';
 import { log } from './log.js';
@@ -8,14 +8,17 @@ import { redis } from './redis.js';
  * The signed hop from the create-order-proxy function (BACKEND_MODE=proxy) to the dedicated
  * backend (`npm run backend`). Each forward carries
  *   X-Backend-Timestamp: <unix seconds>
- *   X-Backend-Signature: sha256=<hex HMAC-SHA256(BACKEND_SHARED_SECRET, timestamp + "." + raw body)>
+ *   X-Backend-Nonce:     <32 hex chars, random per forward>
+ *   X-Backend-Signature: sha256=<hex HMAC-SHA256(BACKEND_SHARED_SECRET, timestamp + "." + nonce + "." + raw body)>
  * The backend refuses (401) a missing, malformed, wrong or stale (more than 5 minutes off its
- * clock, either way) signature, and a signature it has already accepted (Redis, 10 minutes), so
- * a captured forward cannot be replayed. The forward gives up well before Netlify's synchronous
+ * clock, either way) signature, and a nonce it has already accepted (Redis, 10 minutes), so a
+ * captured forward cannot be replayed, while two identical requests (no idempotency key, same
+ * second) are still two forwards. The forward gives up well before Netlify's synchronous
  * function limit: no answer in 8 s → 504, backend unreachable → 502, always as JSON.
  */
 
 export const TIMESTAMP_HEADER = 'x-backend-timestamp';
+export const NONCE_HEADER = 'x-backend-nonce';
 export const SIGNATURE_HEADER = 'x-backend-signature';
 export const SIGNATURE_TOLERANCE_SECONDS = 5 * 60;
 export const FORWARD_TIMEOUT_MS = 8_000;
@@ -24,17 +27,17 @@ const REPLAY_WINDOW_SECONDS = 2 * SIGNATURE_TOLERANCE_SECONDS;
 type Bytes = Uint8Array | string;
 const bytes = (b: Bytes): Buffer => (typeof b === 'string' ? Buffer.from(b, 'utf8') : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
-function hmacHex(secret: string, timestamp: string, body: Bytes): string {
-  return createHmac('sha256', secret).update(`${timestamp}.`).update(bytes(body)).digest('hex');
+function hmacHex(secret: string, timestamp: string, nonce: string, body: Bytes): string {
+  return createHmac('sha256', secret).update(`${timestamp}.${nonce}.`).update(bytes(body)).digest('hex');
 }
 
-/** The two headers for a body sent now (or at `nowMs`). */
-export function signBackendRequest(secret: string, body: Bytes, nowMs = Date.now()): Record<string, string> {
+/** The three headers for a body sent now (or at `nowMs`). */
+export function signBackendRequest(secret: string, body: Bytes, nowMs = Date.now(), nonce = randomBytes(16).toString('hex')): Record<string, string> {
   const timestamp = String(Math.floor(nowMs / 1000));
-  return { [TIMESTAMP_HEADER]: timestamp, [SIGNATURE_HEADER]: `sha256=${hmacHex(secret, timestamp, body)}` };
+  return { [TIMESTAMP_HEADER]: timestamp, [NONCE_HEADER]: nonce, [SIGNATURE_HEADER]: `sha256=${hmacHex(secret, timestamp, nonce, body)}` };
 }
 
-export type SignatureVerdict = { ok: true; signature: string } | { ok: false; reason: 'missing' | 'malformed' | 'stale' | 'mismatch' | 'replayed' };
+export type SignatureVerdict = { ok: true; nonce: string } | { ok: false; reason: 'missing' | 'malformed' | 'stale' | 'mismatch' | 'replayed' };
 
 /** Checks the signature over the exact bytes received, in constant time, and the timestamp's age. */
 export function verifyBackendSignature(
@@ -45,26 +48,28 @@ export function verifyBackendSignature(
   toleranceSeconds = SIGNATURE_TOLERANCE_SECONDS,
 ): SignatureVerdict {
   const timestamp = headers.get(TIMESTAMP_HEADER);
+  const nonce = headers.get(NONCE_HEADER);
   const signature = headers.get(SIGNATURE_HEADER);
-  if (!timestamp || !signature) return { ok: false, reason: 'missing' };
+  if (!timestamp || !nonce || !signature) return { ok: false, reason: 'missing' };
   const hex = /^sha256=([0-9a-f]{64})$/i.exec(signature.trim())?.[1];
-  if (!/^\d{1,12}$/.test(timestamp) || !hex) return { ok: false, reason: 'malformed' };
+  if (!/^\d{1,12}$/.test(timestamp) || !/^[0-9a-f]{16,64}$/.test(nonce) || !hex) return { ok: false, reason: 'malformed' };
   const given = Buffer.from(hex, 'hex');
-  const expected = Buffer.from(hmacHex(secret, timestamp, body), 'hex');
+  const expected = Buffer.from(hmacHex(secret, timestamp, nonce, body), 'hex');
   if (!timingSafeEqual(given, expected)) return { ok: false, reason: 'mismatch' };
   // Judged only once the signature is right, so nobody learns anything from forged timestamps.
   if (Math.abs(nowMs / 1000 - Number(timestamp)) > toleranceSeconds) return { ok: false, reason: 'stale' };
-  return { ok: true, signature: hex.toLowerCase() };
+  return { ok: true, nonce };
 }
 
 /**
- * verifyBackendSignature plus replay protection: the first request with a given signature claims
- * it in Redis (SET NX, shared by every backend instance); the same signed bytes again are refused.
+ * verifyBackendSignature plus replay protection: the first request with a given nonce claims it
+ * in Redis (SET NX, shared by every backend instance, kept past the 5-minute window); the same
+ * signed request again is refused.
  */
 export async function verifyForward(secret: string, body: Bytes, headers: Headers, nowMs = Date.now()): Promise<SignatureVerdict> {
   const verdict = verifyBackendSignature(secret, body, headers, nowMs);
   if (!verdict.ok) return verdict;
-  const fresh = await redis().set(`backend-sig:${verdict.signature}`, 1, { nx: true, ex: REPLAY_WINDOW_SECONDS });
+  const fresh = await redis().set(`backend-nonce:${verdict.nonce}`, 1, { nx: true, ex: REPLAY_WINDOW_SECONDS });
   return fresh === 'OK' ? verdict : { ok: false, reason: 'replayed' };
 }
 
