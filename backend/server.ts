@@ -16,6 +16,7 @@
  * they handed to waitUntil (at most 25 s), then exit.
  */
 import http from 'node:http';
+import { sendWebResponse, toWebRequest } from '../lib/node-http.js';
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { Config as FunctionConfig, Context } from '@netlify/functions';
@@ -183,38 +184,10 @@ function createOrder(request: Request): Promise<Response> {
 /** node:http ⇄ fetch Request/Response, keeping the raw body bytes exactly as received (signatures). */
 async function serve(req: http.IncomingMessage, res: http.ServerResponse, handle: (r: Request, ip: string) => Promise<Response>): Promise<void> {
   try {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (Array.isArray(v)) v.forEach((x) => headers.append(k, x));
-      else if (v !== undefined) headers.set(k, v);
-    }
-    const method = req.method ?? 'GET';
-    const request = new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, {
-      method,
-      headers,
-      body: method === 'GET' || method === 'HEAD' || chunks.length === 0 ? undefined : Buffer.concat(chunks),
-      redirect: 'manual',
-    });
+    const request = await toWebRequest(req);
     const forwarded = req.headers['x-forwarded-for'];
     const ip = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim() || req.socket.remoteAddress || '';
-    const response = await handle(request, ip);
-    const out: Record<string, string | string[]> = {};
-    response.headers.forEach((value, key) => {
-      if (key === 'set-cookie') out[key] = [...((out[key] as string[]) ?? []), value];
-      else if (key !== 'content-encoding' && key !== 'transfer-encoding' && key !== 'content-length') out[key] = value;
-    });
-    res.writeHead(response.status, out);
-    if (response.body && method !== 'HEAD') {
-      const reader = response.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        res.write(value);
-      }
-    }
-    res.end();
+    await sendWebResponse(res, await handle(request, ip), request.method);
   } catch (error) {
     log.error('backend.request_failed', { path: req.url?.split('?')[0], error });
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });

@@ -21,6 +21,7 @@ import { startRedis, type RedisKind } from './services/redis.js';
 import { startGraphStandIn, type GraphStandIn } from './standins/graph.js';
 import { startStripeStandIn, type StripeStandIn } from './standins/stripe.js';
 import { localSecrets } from './local-env.js';
+import { sendWebResponse, toWebRequest } from '../lib/node-http.js';
 import { delayedUrl } from './delay-proxy.js';
 import { demoCatalog } from './demo-catalog.js';
 
@@ -271,36 +272,8 @@ async function seedWhenEmpty(): Promise<void> {
 /** node:http ⇄ fetch Request/Response, keeping the raw body bytes exactly as received. */
 async function serveNode(req: http.IncomingMessage, res: http.ServerResponse, host: string, handle: (r: Request) => Promise<Response>) {
   try {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (Array.isArray(v)) v.forEach((x) => headers.append(k, x));
-      else if (v !== undefined) headers.set(k, v);
-    }
-    const method = req.method ?? 'GET';
-    const request = new Request(`http://${req.headers.host ?? host}${req.url ?? '/'}`, {
-      method,
-      headers,
-      body: method === 'GET' || method === 'HEAD' || chunks.length === 0 ? undefined : Buffer.concat(chunks),
-      redirect: 'manual',
-    });
-    const response = await handle(request);
-    const out: Record<string, string | string[]> = {};
-    response.headers.forEach((value, key) => {
-      if (key === 'set-cookie') out[key] = [...((out[key] as string[]) ?? []), value];
-      else if (key !== 'content-encoding' && key !== 'transfer-encoding') out[key] = value;
-    });
-    res.writeHead(response.status, out);
-    if (response.body) {
-      const reader = response.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        res.write(value);
-      }
-    }
-    res.end();
+    const request = await toWebRequest(req, host);
+    await sendWebResponse(res, await handle(request), request.method);
   } catch (error) {
     console.error('local server error', error);
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });

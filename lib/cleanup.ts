@@ -9,6 +9,8 @@ import { stripe } from './payments/stripe-client.js';
 import { redis } from './redis.js';
 import { forgetLapsedHold, lapsedHolds, releaseHold } from './reservations.js';
 import { redriveUnprocessed } from './whatsapp/inbound.js';
+import { pushCatalogChanges } from './catalog-push.js';
+import { retryUndeliveredAlerts } from './ops-alerts.js';
 
 /**
  * The reservation cleanup (scheduled every minute; also callable locally):
@@ -41,6 +43,10 @@ export type CleanupSummary = {
   reconciled: number;
   retriedMessages: number;
   redriven: number;
+  /** Ops alerts re-posted after an earlier POST failed. */
+  alertsRetried: number;
+  /** Catalog rows pushed to Meta (changed price or availability). */
+  catalogPushed: number;
   /** Orders another run was handling (locked), left for it. */
   skipped: number;
   /** Orders whose handling failed (left in place for the next run). */
@@ -166,9 +172,22 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
   const started = Date.now();
   const deadline = started + o.budgetMs;
   const outOfTime = () => Date.now() >= deadline;
+  /** Runs one independent step unless time is up; a failure is counted and logged, and the run goes on. */
+  const step = async (name: string, work: () => Promise<void>) => {
+    if (outOfTime()) {
+      summary.truncated = true;
+      return;
+    }
+    try {
+      await work();
+    } catch (error) {
+      summary.failed++;
+      log.error(`cleanup.${name}_failed`, { error });
+    }
+  };
   const summary: CleanupSummary = {
     expired: 0, released: 0, stripeExpired: 0, settled: 0, reconciled: 0,
-    retriedMessages: 0, redriven: 0, skipped: 0, failed: 0, truncated: false, durationMs: 0,
+    retriedMessages: 0, redriven: 0, alertsRetried: 0, catalogPushed: 0, skipped: 0, failed: 0, truncated: false, durationMs: 0,
   };
   const attempted = new Set<string>();
   const handle = (origin: Origin) => async (orderId: string) => {
@@ -221,24 +240,17 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
   }
 
   // 3. Outbox messages whose send failed transiently or whose sender died.
-  if (!outOfTime()) {
-    try {
-      summary.retriedMessages = await retryDueMessages(o.messageLimit);
-    } catch (error) {
-      summary.failed++;
-      log.error('cleanup.outbox_failed', { error });
-    }
-  }
-
+  await step('outbox', async () => void (summary.retriedMessages = await retryDueMessages(o.messageLimit)));
   // 4. Meta events recorded (and acknowledged) but never processed.
-  if (!outOfTime()) {
-    try {
-      summary.redriven = await redriveUnprocessed(o.redriveLimit);
-    } catch (error) {
-      summary.failed++;
-      log.error('cleanup.redrive_failed', { error });
-    }
-  } else summary.truncated = true;
+  await step('redrive', async () => void (summary.redriven = await redriveUnprocessed(o.redriveLimit)));
+  // 5. Ops alerts whose POST did not get through.
+  await step('alerts', async () => void (summary.alertsRetried = await retryUndeliveredAlerts()));
+  // 6. Prices and availability that changed since the last push to Meta's catalog.
+  await step('catalog_push', async () => {
+    const push = await pushCatalogChanges();
+    summary.catalogPushed = push.status === 'pushed' ? push.pushed : 0;
+    if (push.status === 'failed') throw new Error(push.error);
+  });
 
   summary.durationMs = Date.now() - started;
   log.info('cleanup.run', summary);
