@@ -207,6 +207,10 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
       await (dev as unknown as { stop?: () => Promise<void> }).stop?.();
     });
 
+    // The first request waits for the initial build of every function; take that wait here, so the
+    // shop is ready when start-up returns (and a test's first request doesn't time out).
+    await dev.handle(new Request(`${url}/.netlify/functions/webhook`, { method: "OPTIONS" }));
+
     const stack: LocalStack = { url, port, env, uses, graph, stripe, neonBridge, upstashBridge, redisKind, dev, stop: stopAll };
     handler = async (request) => {
       const custom = await opts.routes?.(request, stack);
