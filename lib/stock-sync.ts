@@ -9,7 +9,7 @@ import { restoreHold, setAvailableStock } from './reservations.js';
  */
 export async function rebuildRedisStock(): Promise<{ skus: number; holdsRestored: number }> {
   const [pending, variants] = await Promise.all([
-    db()`SELECT id, items, hold_expires_at FROM orders WHERE payment_status = 'pending' AND hold_expires_at > now()`,
+    db()`SELECT id, items, hold_expires_at FROM orders WHERE payment_status IN ('pending', 'awaiting_payment') AND hold_expires_at > now()`,
     db()`SELECT sku, stock FROM variants`,
   ]);
   const restored = await Promise.all(

@@ -17,36 +17,9 @@ async function waitFor(waId: string, count: number, quietMs = 400): Promise<Reco
   return sentTo(stack(), waId);
 }
 
-/**
- * Every test process's local runtime builds the functions into the shared .netlify/functions-serve;
- * another process starting its stack rebuilds them, and an invocation in that instant fails before
- * the function runs (a 500 whose body is not one of ours, which all start with {"error":). Only that
- * answer is retried, as Meta and Stripe would retry it.
- */
-const harnessFailure = (status: number, body: string) => status === 500 && !body.startsWith('{"error":');
-async function invoke(url: string, init: RequestInit = {}): Promise<Response> {
-  for (let attempt = 1; ; attempt++) {
-    const r = await fetch(url, init);
-    const text = await r.text();
-    if (harnessFailure(r.status, text) && attempt < 6) {
-      await sleep(500 * attempt);
-      continue;
-    }
-    return new Response(r.status === 302 || r.status === 204 ? null : text, { status: r.status, headers: r.headers });
-  }
-}
-/** A customer's WhatsApp message, delivered by the Graph stand-in (redelivered like Meta after a harness failure). */
-async function inbound(input: InboundInput) {
-  const wamid = input.wamid ?? makeWamid(input.from);
-  for (let attempt = 1; ; attempt++) {
-    const d = await stack().graph.sendInbound({ ...input, wamid });
-    if (harnessFailure(d.status, d.body) && attempt < 6) {
-      await sleep(500 * attempt);
-      continue;
-    }
-    return d;
-  }
-}
+const invoke = (url: string, init: RequestInit = {}): Promise<Response> => fetch(url, init);
+/** A customer's WhatsApp message, delivered by the Graph stand-in. */
+const inbound = (input: InboundInput) => stack().graph.sendInbound({ ...input, wamid: input.wamid ?? makeWamid(input.from) });
 
 /**
  * Completes a Checkout Session at the Stripe stand-in and delivers its event to payment-callback as

@@ -101,16 +101,10 @@ async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Pr
  * retried, for up to ~30 s.
  */
 async function invokeFunction(url: string, init: RequestInit): Promise<{ response: Response; text: string; ms: number }> {
-  for (let attempt = 1; ; attempt++) {
-    const started = Date.now();
-    const response = await fetch(url, init);
-    const text = await response.text();
-    if (response.status === 500 && attempt < 30 && /Cannot find (module|package) .*\.netlify\/functions-serve/.test(text)) {
-      await new Promise((r) => setTimeout(r, 1_000));
-      continue;
-    }
-    return { response, text, ms: Date.now() - started };
-  }
+  const started = Date.now();
+  const response = await fetch(url, init);
+  const text = await response.text();
+  return { response, text, ms: Date.now() - started };
 }
 
 async function call(mode: Mode, body: unknown, headers: Record<string, string> = {}): Promise<Reply> {

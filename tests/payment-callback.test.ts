@@ -30,36 +30,9 @@ async function control(path: string, body: unknown = {}): Promise<{ eventId: str
 const stripeEvents = async () => (await (await fetch(`${stack().stripe.url}/_standin/events`)).json()) as { id: string; payload: string }[];
 const signature = (payload: string, opts: { secret?: string; timestamp?: number } = {}) =>
   new Stripe('sk_test_x').webhooks.generateTestHeaderString({ payload, secret: opts.secret ?? stack().env.STRIPE_WEBHOOK_SECRET!, ...(opts.timestamp ? { timestamp: opts.timestamp } : {}) });
-/**
- * Every test process's local runtime builds the functions into the shared .netlify/functions-serve;
- * another process starting its stack rebuilds them, and an invocation in that instant fails before
- * the function runs (a 500 whose body is not one of ours, which all start with {"error":). Only that
- * answer is retried, as Meta and Stripe would retry it.
- */
-const harnessFailure = (status: number, body: string) => status === 500 && !body.startsWith('{"error":');
-async function invoke(url: string, init: RequestInit = {}): Promise<Response> {
-  for (let attempt = 1; ; attempt++) {
-    const r = await fetch(url, init);
-    const text = await r.text();
-    if (harnessFailure(r.status, text) && attempt < 6) {
-      await sleep(500 * attempt);
-      continue;
-    }
-    return new Response(r.status === 302 || r.status === 204 ? null : text, { status: r.status, headers: r.headers });
-  }
-}
-/** A customer's WhatsApp message, delivered by the Graph stand-in (redelivered like Meta after a harness failure). */
-async function inbound(input: InboundInput) {
-  const wamid = input.wamid ?? makeWamid(input.from);
-  for (let attempt = 1; ; attempt++) {
-    const d = await stack().graph.sendInbound({ ...input, wamid });
-    if (harnessFailure(d.status, d.body) && attempt < 6) {
-      await sleep(500 * attempt);
-      continue;
-    }
-    return d;
-  }
-}
+const invoke = (url: string, init: RequestInit = {}): Promise<Response> => fetch(url, init);
+/** A customer's WhatsApp message, delivered by the Graph stand-in. */
+const inbound = (input: InboundInput) => stack().graph.sendInbound({ ...input, wamid: input.wamid ?? makeWamid(input.from) });
 const post = (payload: string, stripeSignature: string | null) =>
   invoke(callbackUrl(), {
     method: 'POST',
