@@ -142,7 +142,7 @@ async function staticFile(name: string): Promise<Response> {
 type TemplateView = { header?: string; body: string; button?: { text: string; url?: string } };
 
 /** The approved template texts (lib/whatsapp/templates.ts) split into what WhatsApp renders. */
-async function templateViews(): Promise<Record<string, TemplateView>> {
+export async function templateViews(): Promise<Record<string, TemplateView>> {
   const { templateRegistry } = await import('../../lib/whatsapp/templates.js');
   const out: Record<string, TemplateView> = {};
   for (const spec of Object.values(templateRegistry)) {
