@@ -161,6 +161,27 @@ export class ChatHub {
       }),
       (e) => e,
     );
+    if (!i.name && !this.names.has(i.from)) void this.learnName(i.wamid);
+  }
+
+  /** The events stream carries no contact names: read the one of a message posted by someone else (curl, Postman) from the inbound log. */
+  private async learnName(wamid: string): Promise<void> {
+    try {
+      const inbound = (await fetch(`${this.graphUrl}/_standin/inbound`).then((r) => r.json())) as { entry?: { changes?: { value?: { contacts?: { profile?: { name?: string }; wa_id?: string }[]; messages?: { id?: string }[] } }[] }[] }[];
+      for (const payload of inbound.reverse()) {
+        const value = payload.entry?.[0]?.changes?.[0]?.value;
+        if (value?.messages?.[0]?.id !== wamid) continue;
+        const name = value.contacts?.[0]?.profile?.name;
+        const item = this.items.get(wamid);
+        if (name && item && !item.name) {
+          this.names.set(item.wa, name);
+          this.upsert(wamid, () => item, (e) => ({ ...e, name }));
+        }
+        return;
+      }
+    } catch {
+      /* the stand-in is gone: no name then */
+    }
   }
 
   private onRead(r: { messageId: string }): void {

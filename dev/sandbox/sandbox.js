@@ -64,7 +64,7 @@
     const wa = digits(phone);
     let found = state.identities.find((i) => i.wa === wa);
     if (!found) {
-      found = { name: name || `+${wa}`, phone: `+${wa}`, wa };
+      found = { name: name || `+${wa}`, phone: `+${wa}`, wa, created: Date.now() };
       state.identities.push(found);
     } else if (name) found.name = name;
     saveIdentities();
@@ -274,7 +274,11 @@
   const renderChatList = () => {
     const list = $('chat-list');
     list.textContent = '';
-    for (const who of state.identities) {
+    const lastAt = (who) => {
+      const items = chatItems(who.wa);
+      return items.length ? items[items.length - 1].at : who.created || 0;
+    };
+    for (const who of [...state.identities].sort((a, b) => lastAt(b) - lastAt(a))) {
       const items = chatItems(who.wa);
       const last = items[items.length - 1];
       const unread = Math.max(0, items.filter((i) => i.dir === 'out').length - (state.seen.get(who.wa) || 0));
@@ -514,9 +518,20 @@
 
   // ---- events ------------------------------------------------------------------------------
 
+  /** Every number seen in the stand-in is a chat; its name is the WhatsApp profile name it wrote with. */
+  const learnIdentity = (item) => {
+    const known = state.identities.find((i) => i.wa === item.wa);
+    if (!known) identity(item.dir === 'in' ? item.name || '' : '', `+${item.wa}`);
+    else if (item.dir === 'in' && item.name && known.name === known.phone) {
+      known.name = item.name;
+      saveIdentities();
+      if (state.current && state.current.wa === known.wa) $('me-name').textContent = known.name;
+    }
+  };
+
   const onItem = (item) => {
     state.items.set(item.key, item);
-    if (!state.identities.some((i) => i.wa === item.wa)) identity(item.name || '', `+${item.wa}`);
+    learnIdentity(item);
     upsertNode(item);
     renderChatList();
     refreshSoon();
@@ -537,8 +552,10 @@
     $('shop-name').textContent = state.config.shopName;
     $('shop-number').textContent = `${state.config.businessNumber} · business account`;
     state.identities = loadIdentities();
-    for (const item of snapshot.body.items || []) state.items.set(item.key, item);
-    for (const item of snapshot.body.items || []) if (!state.identities.some((i) => i.wa === item.wa)) identity(item.dir === 'in' ? item.name : '', `+${item.wa}`);
+    for (const item of snapshot.body.items || []) {
+      state.items.set(item.key, item);
+      learnIdentity(item);
+    }
     await loadCatalog();
 
     const params = new URLSearchParams(location.search);
