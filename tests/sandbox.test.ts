@@ -26,6 +26,8 @@ const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disabl
 
 let profileDir: string;
 let browser: BrowserContext;
+/** Every http(s) URL any page asked for: the sandbox must work with nothing beyond localhost. */
+const requested = new Set<string>();
 
 beforeAll(async () => {
   profileDir = mkdtempSync(path.join(os.tmpdir(), 'sandbox-chromium-'));
@@ -37,6 +39,9 @@ beforeAll(async () => {
     timeout: WAIT,
   });
   browser.setDefaultTimeout(WAIT);
+  browser.on('request', (r) => {
+    if (/^https?:/.test(r.url())) requested.add(r.url());
+  });
   mkdirSync(screenshots, { recursive: true });
 }, 120_000);
 
@@ -170,7 +175,23 @@ describe('the browser sandbox', () => {
     expect(contacts.map((c) => c.wa_id)).toEqual(['4915187654321']);
     await elderPage.close();
     await page.close();
+
+    // No CDN, no fonts, no analytics: every request stayed on this machine.
+    expect(requested.size).toBeGreaterThan(10);
+    expect([...requested].filter((u) => !['localhost', '127.0.0.1'].includes(new URL(u).hostname))).toEqual([]);
   }, 420_000);
+
+  it('an unknown invite link shows the shop’s page; its wa.me chat link stays in the sandbox', async () => {
+    const link = `${stack().url}/w/invite/${'x'.repeat(32)}`;
+    const r = await fetch(`${stack().url}/sandbox/open?url=${encodeURIComponent(link)}`, { redirect: 'manual' });
+    expect(r.status).toBe(404);
+    const html = await r.text();
+    expect(html).toContain('We could not find this link');
+    const chat = /href="(\/sandbox\/open\?url=[^"]+)"/.exec(html)![1]!;
+    const landing = await fetch(`${stack().url}${chat}`, { redirect: 'manual' });
+    expect(landing.status).toBe(302);
+    expect(landing.headers.get('location')).toBe('/sandbox?as=elder');
+  });
 
   it('shows a refused send in red with Meta’s error, then the retry that went through', async () => {
     const page = await openSandbox();

@@ -92,8 +92,11 @@ export async function sandboxRoutes(request: Request, stack: LocalStack): Promis
   } catch (error) {
     if (error instanceof SandboxError) return json({ error: error.message }, error.status);
     if (error instanceof z.ZodError) return json({ error: z.prettifyError(error) }, 400);
-    console.error('sandbox error', error);
-    return json({ error: (error as Error).message }, 502);
+    // A stand-in or function that could not be reached (the shop stopping, say) answers 502; anything else is a bug here.
+    const unreachable = error instanceof TypeError && error.message === 'fetch failed';
+    if (!unreachable) console.error('sandbox error', error);
+    const cause = (error as { cause?: { message?: string } }).cause?.message;
+    return json({ error: `${(error as Error).message}${cause ? `: ${cause}` : ''}` }, 502);
   }
 }
 
@@ -418,7 +421,9 @@ async function openLink(url: URL, stack: LocalStack): Promise<Response> {
       target = new URL(location, target);
       continue;
     }
-    return relay(r);
+    // An expired or unknown link answers a small page offering a wa.me chat: keep that in the sandbox too.
+    const html = (await r.text()).replace(/href="(https:\/\/wa\.me\/[^"]*)"/g, (_, u: string) => `href="/sandbox/open?url=${encodeURIComponent(u.replace(/&amp;/g, '&'))}"`);
+    return new Response(html, { status: r.status, headers: { 'content-type': r.headers.get('content-type') ?? 'text/html; charset=utf-8', 'cache-control': 'no-store' } });
   }
   throw new SandboxError(508, 'too many redirects');
 }
