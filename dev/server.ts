@@ -56,6 +56,7 @@ Endpoints:
   ${stack.url}/.netlify/functions/create-order-proxy  order API
   ${stack.url}/w/invite/:token                        invite redirect
   ${stack.url}/.netlify/functions/reservation-cleanup scheduled cleanup (POST to run now)
+  ${stack.url}/sandbox                                browser sandbox: chat as a customer
 
 Ctrl-C to stop.`);
 

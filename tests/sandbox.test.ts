@@ -13,7 +13,8 @@ import { useStack } from './support/stack.js';
  * downloaded browser), against a full local stack: what the page sends goes through the Graph
  * stand-in to the real webhook, the payment link opens the Stripe stand-in's checkout page, the
  * invite link goes through the real /w/invite/:token redirect. Assertions are on what the page
- * shows and on Postgres. Screenshots of the chat and the checkout page go to docs/screenshots/.
+ * shows and on Postgres. Screenshots of the chat and the checkout page go to test-artifacts/screenshots/
+ * (docs/screenshots/ with UPDATE_SCREENSHOTS=1).
  */
 
 const stack = useStack({ routes: sandboxRoutes, autoStatuses: true, seedDemoCatalog: true });
@@ -21,7 +22,8 @@ const stack = useStack({ routes: sandboxRoutes, autoStatuses: true, seedDemoCata
 const WAIT = 90_000; // the machine running the tests may be busy
 /** Polls until the matcher passes (patiently: the machine may be busy). */
 const until = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: WAIT, interval: 250 });
-const screenshots = path.join(projectRoot, 'docs', 'screenshots');
+// Test artifacts go to test-artifacts/ (ignored); UPDATE_SCREENSHOTS=1 refreshes the ones the README shows.
+const screenshots = path.join(projectRoot, process.env.UPDATE_SCREENSHOTS ? 'docs/screenshots' : 'test-artifacts/screenshots');
 const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let profileDir: string;
