@@ -112,6 +112,18 @@ export function outboxRows(notices: OrderNotice[]): string {
   );
 }
 
+/**
+ * The CTE body that writes outboxRows() (bound as `param`) for the order in the statement's `updated` CTE,
+ * so the notices are recorded in the same statement as the state change that causes them.
+ */
+export function outboxInsertSql(param: string, where = ''): string {
+  return `INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, template, payload, fallback_payload)
+       SELECT m.key, m.kind, updated.id, m.to_wa_id, m.template, m.payload, m.fallback_payload
+       FROM updated, jsonb_to_recordset(${param}::jsonb) AS m(key text, kind text, to_wa_id text, template text, payload jsonb, fallback_payload jsonb)
+       ${where}
+       ON CONFLICT (idempotency_key) DO NOTHING`;
+}
+
 /** Sends the notices in order (confirmation before the link); each at most once. */
 export async function deliverNotices(notices: OrderNotice[]): Promise<SendOutcome[]> {
   const outcomes: SendOutcome[] = [];

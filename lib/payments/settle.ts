@@ -9,6 +9,7 @@ import {
   deliverNotices,
   deliverPendingNotices,
   inviteLinkNotice,
+  outboxInsertSql,
   outboxRows,
   refundNotice,
   type ClosedStatus,
@@ -228,11 +229,7 @@ export async function applyPayment(orderId: string, payment: PaymentRecord): Pro
        ON CONFLICT (order_id) DO NOTHING
        RETURNING id
      ), outbox AS (
-       INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, template, payload, fallback_payload)
-       SELECT m.key, m.kind, updated.id, m.to_wa_id, m.template, m.payload, m.fallback_payload
-       FROM updated, jsonb_to_recordset($9::jsonb) AS m(key text, kind text, to_wa_id text, template text, payload jsonb, fallback_payload jsonb)
-       WHERE m.kind <> 'invite_link' OR EXISTS (SELECT 1 FROM invite)
-       ON CONFLICT (idempotency_key) DO NOTHING
+       ${outboxInsertSql('$9', "WHERE m.kind <> 'invite_link' OR EXISTS (SELECT 1 FROM invite)")}
      )
      SELECT id, (SELECT count(*) FROM stock)::int AS skus FROM updated`,
     [
@@ -310,10 +307,7 @@ async function finishRefund(order: SettleOrder, paymentIntent: string): Promise<
      ), event AS (
        INSERT INTO order_events (order_id, type, data) SELECT id, 'refunded', $2::jsonb FROM updated
      ), outbox AS (
-       INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, template, payload, fallback_payload)
-       SELECT m.key, m.kind, updated.id, m.to_wa_id, m.template, m.payload, m.fallback_payload
-       FROM updated, jsonb_to_recordset($3::jsonb) AS m(key text, kind text, to_wa_id text, template text, payload jsonb, fallback_payload jsonb)
-       ON CONFLICT (idempotency_key) DO NOTHING
+       ${outboxInsertSql('$3')}
      )
      SELECT id FROM updated`,
     [order.id, JSON.stringify({ refundId, paymentIntent, amountMinor: order.totalMinor, currency: order.currency }), outboxRows([notice])],
@@ -442,10 +436,7 @@ export async function applyClose(orderId: string, status: ClosedStatus, reason: 
      ), event AS (
        INSERT INTO order_events (order_id, type, data) SELECT id, $2, jsonb_build_object('reason', $4::text) FROM updated
      ), outbox AS (
-       INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, template, payload, fallback_payload)
-       SELECT m.key, m.kind, updated.id, m.to_wa_id, m.template, m.payload, m.fallback_payload
-       FROM updated, jsonb_to_recordset($5::jsonb) AS m(key text, kind text, to_wa_id text, template text, payload jsonb, fallback_payload jsonb)
-       ON CONFLICT (idempotency_key) DO NOTHING
+       ${outboxInsertSql('$5')}
      )
      SELECT id FROM updated`,
     [orderId, status, CLOSABLE, reason, outboxRows([notice])],
