@@ -1,10 +1,27 @@
 import { db } from './db.js';
+import type { WaIdentity } from './identity.js';
 
 /** Free-form messages are allowed only within 24 hours of the customer's last inbound message. */
 export const SERVICE_WINDOW_MS = 24 * 3600 * 1000;
 
-export async function isInsideServiceWindow(waId: string, now = new Date()): Promise<boolean> {
-  const [row] = await db()`SELECT last_inbound_at FROM customers WHERE wa_id = ${waId}`;
+export async function isInsideServiceWindow(customerId: string, now = new Date()): Promise<boolean> {
+  const [row] = await db()`SELECT last_inbound_at FROM customers WHERE id = ${customerId}`;
   const last = row?.last_inbound_at ? new Date(row.last_inbound_at as string) : null;
   return last !== null && now.getTime() - last.getTime() < SERVICE_WINDOW_MS;
+}
+
+/** The customer of an identity (created, linked or merged as needed): one statement. */
+export async function customerIdOf(
+  identity: WaIdentity & { parentUserId?: string | null; username?: string | null; profileName?: string | null },
+): Promise<string> {
+  const [row] = await db()`
+    SELECT link_customer(${identity.waId}, ${identity.userId}, ${identity.parentUserId ?? null}, ${identity.username ?? null},
+                         ${identity.profileName ?? null}, NULL) AS id`;
+  return row!.id as string;
+}
+
+/** A customer's identity change (Meta's user_changed_number / user_changed_user_id): one statement. */
+export async function changeCustomerIdentity(customerId: string, change: { newWaId: string | null; newUserId: string | null; type: string }): Promise<boolean> {
+  const [row] = await db()`SELECT change_customer_identity(${customerId}, ${change.newWaId}, ${change.newUserId}, ${change.type}) AS id`;
+  return !!row?.id;
 }

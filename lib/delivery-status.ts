@@ -1,7 +1,7 @@
 import { db } from './db.js';
 import { log } from './log.js';
 import { handleFailedMessage, type FailureHandling } from './outbox.js';
-import type { DeliveryStatus } from './whatsapp/inbound-payload.js';
+import { TRACKED_STATUSES, type DeliveryStatus } from './whatsapp/inbound-payload.js';
 import type { OutgoingMessage } from './whatsapp/messages.js';
 
 /**
@@ -16,18 +16,23 @@ import type { OutgoingMessage } from './whatsapp/messages.js';
  * (re-engagement template for 131047, unreachable mark for not-on-WhatsApp / invalid number).
  * A failed after delivered/read (a customer with several devices) still alerts once, flagged
  * `deliveredBefore: true`, but neither re-sends nor marks the customer.
+ *
+ * Statuses the shop does not act on (`played`, `deleted`, future ones) are kept in the history
+ * without touching the summary. A status naming the recipient's BSUID (`recipient_user_id`) links
+ * it to the message's customer when that customer has none yet (a phone send reveals the BSUID).
  */
 export async function applyDeliveryStatus(
   s: DeliveryStatus,
 ): Promise<{ matched: boolean; failedNow: boolean; fallback?: FailureHandling }> {
   const entry = JSON.stringify([{ status: s.status, at: s.at.toISOString(), errors: s.errors }]);
   const error = s.errors[0];
+  const tracked = (TRACKED_STATUSES as readonly string[]).includes(s.status);
   const rows = await db()`
     WITH target AS (
       SELECT id, delivery_status AS previous FROM outbound_messages
       WHERE wamid = ${s.wamid} OR (wamid IS NULL AND ${s.callbackKey}::text IS NOT NULL AND idempotency_key = ${s.callbackKey})
       LIMIT 1 FOR UPDATE
-    )
+    ), updated AS (
     UPDATE outbound_messages m SET
       wamid = COALESCE(m.wamid, ${s.wamid}),
       status = CASE WHEN m.status IN ('pending', 'sending') THEN 'sent' ELSE m.status END,
@@ -36,6 +41,7 @@ export async function applyDeliveryStatus(
       -- A redriven event (processing failed after this update) is not recorded twice.
       delivery_statuses = CASE WHEN m.delivery_statuses @> ${entry}::jsonb THEN m.delivery_statuses ELSE m.delivery_statuses || ${entry}::jsonb END,
       delivery_status = CASE
+        WHEN NOT ${tracked}::boolean THEN m.delivery_status
         WHEN ${s.status} = 'failed' THEN CASE WHEN m.delivery_status IN ('delivered', 'read') THEN m.delivery_status ELSE 'failed' END
         WHEN m.delivery_status IS NULL OR m.delivery_status = 'failed' THEN ${s.status}
         WHEN array_position(ARRAY['sent', 'delivered', 'read'], ${s.status}::text) > array_position(ARRAY['sent', 'delivered', 'read'], m.delivery_status)
@@ -45,7 +51,14 @@ export async function applyDeliveryStatus(
       error_title = CASE WHEN ${s.status} = 'failed' THEN ${error?.title ?? null}::text ELSE m.error_title END,
       updated_at = now()
     FROM target WHERE m.id = target.id
-    RETURNING m.id, m.idempotency_key, m.kind, m.order_id, m.to_wa_id, m.template, m.fallback_payload, target.previous`;
+    RETURNING m.id, m.idempotency_key, m.kind, m.order_id, m.customer_id, m.to_wa_id, m.to_user_id, m.template, m.fallback_payload, target.previous
+  ), linked AS (
+    UPDATE customers c SET bsuid = ${s.recipientUserId}
+    FROM updated u
+    WHERE ${s.recipientUserId}::text IS NOT NULL AND c.id = u.customer_id AND c.bsuid IS NULL
+      AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.bsuid = ${s.recipientUserId})
+  )
+  SELECT * FROM updated`;
   const row = rows[0];
   if (!row) {
     log.info('whatsapp.status_unmatched', { status: s.status });
@@ -55,6 +68,7 @@ export async function applyDeliveryStatus(
   const deliveredBefore = previous === 'delivered' || previous === 'read';
   const failedNow = s.status === 'failed' && !deliveredBefore && previous !== 'failed';
   if (s.status !== 'failed') return { matched: true, failedNow };
+  const to = { waId: (row.to_wa_id as string | null) ?? null, userId: (row.to_user_id as string | null) ?? s.recipientUserId };
   // A repeated `failed` (another device, a replay) only reaches the once-per-message alert.
   const fallback = await handleFailedMessage(
     {
@@ -62,7 +76,8 @@ export async function applyDeliveryStatus(
       key: row.idempotency_key as string,
       kind: row.kind as string,
       orderId: (row.order_id as string | null) ?? null,
-      toWaId: row.to_wa_id as string,
+      customerId: (row.customer_id as string | null) ?? null,
+      to,
       template: (row.template as string | null) ?? null,
       fallback: (row.fallback_payload as OutgoingMessage | null) ?? null,
     },

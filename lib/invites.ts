@@ -15,7 +15,7 @@ import type { InboundWhatsAppMessage } from './whatsapp/inbound-payload.js';
  * this module builds the links, serves the redirect and links the contact who writes in.
  *
  *   invite_tokens    one per order: token (nanoid(32), 192 bits), expires_at, clicks, consumed_at
- *   invite_contacts  (invite, wa_id) of everyone who wrote in with the token
+ *   invite_contacts  (invite, customer) of everyone who wrote in with the token (phone and/or BSUID)
  *
  * Tokens never appear in logs; phones only masked.
  */
@@ -107,8 +107,8 @@ h1{font-size:20px;margin:0 0 8px}a.button{display:inline-block;margin-top:12px;p
 }
 
 /** A contact who opened an order's invite link and sent its prefilled text. */
-export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: string): Promise<void> {
-  const reply = (body: string) => sendOnce({ eventKey: `reply:${msg.wamid}`, kind: 'reply', toWaId: msg.waId, message: { type: 'text', body } });
+export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: string, customerId: string): Promise<void> {
+  const reply = (body: string) => sendOnce({ eventKey: `reply:${msg.wamid}`, kind: 'reply', customerId, message: { type: 'text', body } });
   const shop = getConfig().SHOP_NAME;
 
   const rows = TOKEN_SHAPE.test(token)
@@ -118,9 +118,9 @@ export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: st
            WHERE token = $1 AND expires_at > now()
            RETURNING id, order_id
          ), contact AS (
-           INSERT INTO invite_contacts (invite_id, wa_id, profile_name)
-           SELECT id, $2, $3 FROM t
-           ON CONFLICT (invite_id, wa_id) DO UPDATE
+           INSERT INTO invite_contacts (invite_id, customer_id, wa_id, profile_name)
+           SELECT id, $2, $4, $3 FROM t
+           ON CONFLICT (invite_id, customer_id) DO UPDATE
              SET last_seen_at = now(), profile_name = COALESCE(excluded.profile_name, invite_contacts.profile_name)
            RETURNING (xmax = 0) AS first_time
          ), event AS (
@@ -129,7 +129,7 @@ export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: st
          )
          SELECT ${orderColumns()}, c.last_inbound_at AS customer_last_inbound_at, (SELECT first_time FROM contact) AS first_time
          FROM t JOIN orders o ON o.id = t.order_id JOIN customers c ON c.id = o.customer_id`,
-        [token, msg.waId, msg.profileName],
+        [token, customerId, msg.profileName, msg.waId],
       )
     : [];
   const row = rows[0];
@@ -151,7 +151,7 @@ export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: st
   await reply(`Hello${msg.profileName ? ` ${msg.profileName}` : ''}! You're now connected with ${shop} about this order.\n\n${summary}\n\nJust write here if you have any questions.`);
 
   // Tell the customer who forwarded the link, once per order (not when they opened it themselves).
-  if (msg.waId === order.customerWaId) return;
+  if (customerId === order.customerId) return;
   const last = row.customer_last_inbound_at ? new Date(row.customer_last_inbound_at as string) : null;
   if (!last || Date.now() - last.getTime() >= SERVICE_WINDOW_MS) {
     // Free-form text needs the customer's 24-hour window and no approved template says this.
@@ -161,7 +161,7 @@ export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: st
   await sendOnce({
     eventKey: `invite-joined:${order.id}`,
     kind: 'invite_joined',
-    toWaId: order.customerWaId,
+    customerId: order.customerId,
     orderId: order.id,
     message: {
       type: 'text',

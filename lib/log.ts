@@ -41,10 +41,25 @@ export const log = {
   error: (event: string, fields?: Record<string, unknown>) => write('error', event, fields),
 };
 
-/** +4915112345678 → +49******5678: enough to tell customers apart in logs, not enough to call them. */
+/** +4915112345678 → +49******5678: enough to tell customers apart in logs, not enough to call them. A BSUID is masked too. */
 export function maskPhone(phone: string | null | undefined): string {
   if (!phone) return '';
+  if (/[A-Za-z]/.test(phone)) return maskBsuid(phone);
   const digits = phone.replace(/\D/g, '');
   if (digits.length <= 6) return '***';
   return `+${digits.slice(0, 2)}${'*'.repeat(digits.length - 6)}${digits.slice(-4)}`;
+}
+
+/** US.13491208655302741918 → US.****************1918 (a BSUID identifies a person like a phone does). */
+export function maskBsuid(bsuid: string | null | undefined): string {
+  if (!bsuid) return '';
+  const dot = bsuid.lastIndexOf('.');
+  const prefix = bsuid.slice(0, dot + 1);
+  const id = bsuid.slice(dot + 1);
+  return id.length <= 6 ? `${prefix}***` : `${prefix}${'*'.repeat(id.length - 4)}${id.slice(-4)}`;
+}
+
+/** The masked phone when known, else the masked BSUID. */
+export function maskIdentity(identity: { waId?: string | null; userId?: string | null }): string {
+  return identity.waId ? maskPhone(identity.waId) : maskBsuid(identity.userId);
 }

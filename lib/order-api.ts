@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { getConfig } from './config.js';
-import { log, maskPhone } from './log.js';
+import { BSUID_PATTERN, type WaIdentity } from './identity.js';
+import { log, maskIdentity } from './log.js';
 import { placeOrder, type Order, type RequestedLine } from './orders.js';
 import { ensureCheckoutSession, sendPaymentLink } from './payments/payment-link.js';
 import { e164ToWaId, normalizePhone } from './phone.js';
@@ -33,15 +34,21 @@ const idempotencyKey = z
   .max(200)
   .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
-export const createOrderRequestSchema = z.object({
-  customerPhone: z.string().transform((value, ctx) => {
-    const phone = normalizePhone(value);
-    if (!phone) {
-      ctx.addIssue({ code: 'custom', message: 'must be a phone number in E.164 format, e.g. +14155550100' });
-      return z.NEVER;
-    }
-    return phone;
-  }),
+export const createOrderRequestSchema = z
+  .object({
+  customerPhone: z
+    .string()
+    .transform((value, ctx) => {
+      const phone = normalizePhone(value);
+      if (!phone) {
+        ctx.addIssue({ code: 'custom', message: 'must be a phone number in E.164 format, e.g. +14155550100' });
+        return z.NEVER;
+      }
+      return phone;
+    })
+    .optional(),
+  /** The customer's WhatsApp business-scoped user ID (for customers known only by their username). */
+  customerUserId: z.string().trim().regex(BSUID_PATTERN, 'must be a WhatsApp business-scoped user ID, e.g. US.13491208655302741918').optional(),
   customerName: z.string().trim().min(1).max(100).optional(),
   items: z
     .array(z.object({ sku: z.string().trim().min(1).max(100), quantity: z.number().int().min(1).max(1_000_000) }))
@@ -49,7 +56,11 @@ export const createOrderRequestSchema = z.object({
     .max(MAX_ITEMS),
   idempotencyKey: idempotencyKey.optional(),
   notify: z.boolean().optional(),
-});
+  })
+  .superRefine((v, ctx) => {
+    if (!v.customerPhone && !v.customerUserId)
+      ctx.addIssue({ code: 'custom', path: ['customerPhone'], message: 'give customerPhone or customerUserId (or both)' });
+  });
 
 export type CreateOrderRequest = z.output<typeof createOrderRequestSchema>;
 
@@ -120,8 +131,10 @@ function merged(lines: { sku: string; quantity: number }[]): Map<string, number>
   return m;
 }
 
-function sameRequest(order: Order, waId: string, lines: RequestedLine[]): boolean {
-  if (order.customerWaId !== waId || order.source !== 'api') return false;
+function sameRequest(order: Order, customer: WaIdentity, lines: RequestedLine[]): boolean {
+  if (order.source !== 'api') return false;
+  if (customer.waId && order.customerWaId !== customer.waId) return false;
+  if (customer.userId && order.customerUserId !== customer.userId) return false;
   const a = merged(order.items);
   const b = merged(lines);
   return a.size === b.size && [...a].every(([sku, q]) => b.get(sku) === q);
@@ -142,10 +155,10 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
   );
   if (tooMany.length) return invalid(tooMany);
 
-  const waId = e164ToWaId(request.customerPhone);
+  const customer: WaIdentity = { waId: request.customerPhone ? e164ToWaId(request.customerPhone) : null, userId: request.customerUserId ?? null };
   const sourceKey = `api:${request.idempotencyKey ?? `anonymous:${randomUUID()}`}`;
   const result = await placeOrder({
-    customer: { waId, phone: request.customerPhone, profileName: request.customerName ?? null },
+    customer: { ...customer, profileName: request.customerName ?? null },
     source: 'api',
     sourceKey,
     lines,
@@ -170,7 +183,7 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
 
   const order = result.order;
   const replayed = result.status === 'existing';
-  if (replayed && !sameRequest(order, waId, lines))
+  if (replayed && !sameRequest(order, customer, lines))
     return invalid([{ path: 'idempotencyKey', message: 'was already used for a different order request' }]);
 
   let checkoutUrl: string | null;
@@ -191,6 +204,6 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
     // The outbox sends the link once per order; a replay after a crash completes a missing send.
     await sendPaymentLink(order).catch((error) => log.error('order_api.notify_failed', { orderId: order.id, error }));
   }
-  log.info(replayed ? 'order_api.replayed' : 'order_api.created', { orderId: order.id, to: maskPhone(request.customerPhone), lines: lines.length });
+  log.info(replayed ? 'order_api.replayed' : 'order_api.created', { orderId: order.id, to: maskIdentity(customer), lines: lines.length });
   return orderReply(order, checkoutUrl, 201, replayed);
 }

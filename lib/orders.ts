@@ -3,6 +3,7 @@ import { customAlphabet } from 'nanoid';
 import { findVariantsBySku, type Variant } from './catalog.js';
 import { getConfig } from './config.js';
 import { db, pgErrorCode } from './db.js';
+import { customerIdOf } from './customers.js';
 import { log } from './log.js';
 import { releaseHold, reserveStock, type Shortage } from './reservations.js';
 
@@ -12,7 +13,9 @@ export type Order = {
   id: string;
   reference: string;
   customerId: string;
-  customerWaId: string;
+  /** The customer's phone (wa_id digits) and business-scoped user ID: at least one is known. */
+  customerWaId: string | null;
+  customerUserId: string | null;
   customerName: string | null;
   source: 'whatsapp' | 'api';
   items: OrderItem[];
@@ -26,7 +29,8 @@ export type Order = {
   createdAt: Date;
 };
 
-export type OrderCustomer = { waId: string; phone: string; profileName: string | null };
+/** A known customer (`id`), or an identity to link to one (phone digits and/or BSUID). */
+export type OrderCustomer = { id?: string; waId: string | null; userId: string | null; profileName: string | null };
 export type RequestedLine = { sku: string; quantity: number };
 
 export type PlaceOrderResult =
@@ -47,7 +51,7 @@ export function orderIdFor(sourceKey: string): string {
 
 /** The columns toOrder() reads, for an orders alias joined with customers as c. */
 export const orderColumns = (o = 'o') =>
-  `${o}.id, ${o}.reference, ${o}.customer_id, c.wa_id AS customer_wa_id, c.profile_name AS customer_name, ${o}.source, ${o}.items,
+  `${o}.id, ${o}.reference, ${o}.customer_id, c.wa_id AS customer_wa_id, c.bsuid AS customer_user_id, c.profile_name AS customer_name, ${o}.source, ${o}.items,
    ${o}.total_minor, ${o}.currency, ${o}.payment_status, ${o}.fulfillment_status, ${o}.stripe_session_id, ${o}.checkout_url,
    ${o}.hold_expires_at, ${o}.created_at`;
 
@@ -56,7 +60,8 @@ export function toOrder(r: Record<string, unknown>): Order {
     id: r.id as string,
     reference: r.reference as string,
     customerId: r.customer_id as string,
-    customerWaId: r.customer_wa_id as string,
+    customerWaId: (r.customer_wa_id as string | null) ?? null,
+    customerUserId: (r.customer_user_id as string | null) ?? null,
     customerName: (r.customer_name as string | null) ?? null,
     source: r.source as Order['source'],
     items: r.items as OrderItem[],
@@ -76,10 +81,10 @@ export async function getOrder(orderId: string): Promise<Order | null> {
   return rows[0] ? toOrder(rows[0]) : null;
 }
 
-export async function latestOrderOf(waId: string): Promise<Order | null> {
+export async function latestOrderOf(customerId: string): Promise<Order | null> {
   const rows = await db().query(
-    `SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.wa_id = $1 ORDER BY o.created_at DESC LIMIT 1`,
-    [waId],
+    `SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.customer_id = $1 ORDER BY o.created_at DESC LIMIT 1`,
+    [customerId],
   );
   return rows[0] ? toOrder(rows[0]) : null;
 }
@@ -92,13 +97,15 @@ export async function placeOrder(input: { customer: OrderCustomer; source: Order
   const config = getConfig();
   const orderId = orderIdFor(input.sourceKey);
   const skus = [...new Set(input.lines.map((l) => l.sku))];
+  // An API order names a phone and/or BSUID: find, link or create that customer first.
+  const customerId = input.customer.id ?? (await customerIdOf(input.customer));
 
   // One round trip: the catalog rows, the customer's open orders, and an existing order for this event.
   const [catalog, context] = await Promise.all([
     findVariantsBySku(skus),
     db()`
       SELECT (SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer_id
-              WHERE c.wa_id = ${input.customer.waId} AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> ${orderId}) AS open_orders,
+              WHERE c.id = ${customerId} AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> ${orderId}) AS open_orders,
              EXISTS (SELECT 1 FROM orders WHERE id = ${orderId}) AS existing`,
   ]);
   if (context[0]?.existing) return { status: 'existing', order: (await getOrder(orderId))! };
@@ -124,7 +131,7 @@ export async function placeOrder(input: { customer: OrderCustomer; source: Order
     return { status: 'out_of_stock', shortages: hold.shortages.map((s) => ({ ...s, name: catalog.get(s.sku)?.displayName ?? s.sku })) };
 
   try {
-    const order = await insertPendingOrder(orderId, input, items, currency, holdExpiresAt);
+    const order = await insertPendingOrder(orderId, customerId, input, items, currency, holdExpiresAt);
     return { status: order.created ? 'created' : 'existing', order: order.order };
   } catch (error) {
     // Nothing half-done: the hold goes back when the order could not be recorded.
@@ -139,7 +146,8 @@ function lineOf(v: Variant, quantity: number): OrderItem {
 
 async function insertPendingOrder(
   orderId: string,
-  input: { customer: OrderCustomer; source: Order['source']; sourceKey: string },
+  customerId: string,
+  input: { source: Order['source']; sourceKey: string },
   items: OrderItem[],
   currency: string,
   holdExpiresAt: Date,
@@ -149,12 +157,10 @@ async function insertPendingOrder(
     try {
       const rows = await db().query(
         `WITH customer AS (
-           INSERT INTO customers (wa_id, phone_e164, profile_name) VALUES ($2, $3, $4)
-           ON CONFLICT (wa_id) DO UPDATE SET profile_name = COALESCE(excluded.profile_name, customers.profile_name)
-           RETURNING id, wa_id, profile_name
+           SELECT * FROM customers WHERE id = $2::uuid
          ), inserted AS (
            INSERT INTO orders (id, reference, customer_id, source, source_key, items, total_minor, currency, hold_expires_at)
-           SELECT $1, $5, customer.id, $6, $7, $8::jsonb, $9, $10, $11 FROM customer
+           SELECT $1, $3, customer.id, $4, $5, $6::jsonb, $7, $8, $9 FROM customer
            ON CONFLICT (id) DO NOTHING
            RETURNING *
          ), event AS (
@@ -162,8 +168,7 @@ async function insertPendingOrder(
            SELECT id, 'created', jsonb_build_object('source', source, 'holdExpiresAt', hold_expires_at) FROM inserted
          )
          SELECT ${orderColumns()} FROM inserted o, customer c`,
-        [orderId, input.customer.waId, input.customer.phone, input.customer.profileName, reference(), input.source, input.sourceKey,
-          JSON.stringify(items), total, currency, holdExpiresAt.toISOString()],
+        [orderId, customerId, reference(), input.source, input.sourceKey, JSON.stringify(items), total, currency, holdExpiresAt.toISOString()],
       );
       if (rows[0]) return { created: true, order: toOrder(rows[0]) };
       return { created: false, order: (await getOrder(orderId))! };
@@ -182,11 +187,11 @@ export async function attachCheckoutSession(orderId: string, sessionId: string, 
 }
 
 /** Customer-initiated cancel of their latest open order: the hold goes back, the order is cancelled. */
-export async function cancelOpenOrder(waId: string): Promise<Order | null> {
+export async function cancelOpenOrder(customerId: string): Promise<Order | null> {
   const rows = await db().query(
     `WITH target AS (
        SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id
-       WHERE c.wa_id = $1 AND o.payment_status = 'pending' ORDER BY o.created_at DESC LIMIT 1
+       WHERE o.customer_id = $1 AND o.payment_status = 'pending' ORDER BY o.created_at DESC LIMIT 1
      ), updated AS (
        UPDATE orders o SET payment_status = 'cancelled', updated_at = now() FROM target
        WHERE o.id = target.id AND o.payment_status = 'pending' RETURNING o.*
@@ -195,7 +200,7 @@ export async function cancelOpenOrder(waId: string): Promise<Order | null> {
      )
      SELECT ${orderColumns('u')}
      FROM updated u JOIN customers c ON c.id = u.customer_id`,
-    [waId],
+    [customerId],
   );
   if (!rows[0]) return null;
   const order = toOrder(rows[0]);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { db } from './db.js';
-import { log, maskPhone } from './log.js';
+import { sendAddressOf, type WaIdentity } from './identity.js';
+import { log, maskIdentity } from './log.js';
 import { raiseOpsAlert } from './ops-alerts.js';
 import { postGraphMessage, WhatsAppSendError } from './whatsapp/graph-client.js';
 import { toGraphBody, type OutgoingMessage } from './whatsapp/messages.js';
@@ -20,15 +21,20 @@ import { toGraphBody, type OutgoingMessage } from './whatsapp/messages.js';
  *  - other 4xx: not retried; Meta's code and title are recorded on the row.
  *  - 131047 (outside the 24-hour window): the message's template version (`fallback`), when
  *    the sender gave one, is sent instead (outbox key "reengage:<key>").
- *  - recipient not on WhatsApp / invalid number: the customer is marked unreachable; later
+ *  - recipient not on WhatsApp / invalid number / BSUID not supported for this message (131062):
+ *    the customer is marked unreachable; later
  *    sends to them skip Meta and go straight to the ops alert, until they write to us again.
  *  - any final failure: one ops alert per message.
+ *
+ * A row addresses a customer (customer_id), not a number: each attempt reads the customer's
+ * current phone (Meta's `to`, preferred) or else BSUID (`recipient`), so a number change or a
+ * merge re-addresses pending and retried sends. to_wa_id / to_user_id record the last address used.
  */
 
 export type OutboxMessage = {
   eventKey: string;
   kind: string;
-  toWaId: string;
+  customerId: string;
   message: OutgoingMessage;
   orderId?: string | null;
   /** The approved-template version of a free-form message, sent if Meta answers 131047 (outside the 24-hour window). */
@@ -42,7 +48,8 @@ const MAX_ATTEMPTS = 8;
 const IN_PROCESS_TRIES = 3;
 
 /** Meta codes meaning the number can't receive WhatsApp messages (not on WhatsApp, invalid, or cannot be reached). */
-export const UNREACHABLE_CODES = new Set([131026, 1013, 131021]);
+/** 131062: a BSUID recipient is not supported for this message (e.g. authentication templates need a phone). */
+export const UNREACHABLE_CODES = new Set([131026, 1013, 131021, 131062]);
 /** Re-engagement: free-form message outside the 24-hour customer-service window. */
 export const REENGAGEMENT_CODE = 131047;
 
@@ -50,10 +57,14 @@ export function outboxKey(eventKey: string): string {
   return createHash('sha256').update(eventKey).digest('hex');
 }
 
-/** The customer counts as unreachable if Meta said so after their last message to us. */
-const UNREACHABLE_SQL = (toParam: string) => `
-  (SELECT c.unreachable_at FROM customers c
-   WHERE c.wa_id = ${toParam} AND c.unreachable_at IS NOT NULL AND (c.last_inbound_at IS NULL OR c.last_inbound_at < c.unreachable_at))`;
+/**
+ * The claimed rows with their customer's current address. The customer counts as unreachable if
+ * Meta said so after their last message to us. Rows written before customer_id existed keep to_wa_id.
+ */
+const ADDRESSED_SQL = (claimed: string) => `
+  SELECT ${claimed}.*, COALESCE(c.wa_id, CASE WHEN c.id IS NULL THEN ${claimed}.to_wa_id END) AS address_wa_id, c.bsuid AS address_user_id,
+         CASE WHEN c.unreachable_at IS NOT NULL AND (c.last_inbound_at IS NULL OR c.last_inbound_at < c.unreachable_at) THEN c.unreachable_at END AS unreachable_at
+  FROM ${claimed} LEFT JOIN customers c ON c.id = ${claimed}.customer_id`;
 
 /** Records the message (if new) and sends it unless it was already sent or is being sent. */
 export async function sendOnce(m: OutboxMessage): Promise<SendOutcome> {
@@ -61,24 +72,25 @@ export async function sendOnce(m: OutboxMessage): Promise<SendOutcome> {
   const template = m.message.type === 'template' ? m.message.name : null;
   const rows = await db().query(
     `WITH claimed AS (
-       INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, template, payload, fallback_payload, status, attempts, locked_until)
+       INSERT INTO outbound_messages (idempotency_key, kind, order_id, customer_id, template, payload, fallback_payload, status, attempts, locked_until)
        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 'sending', 1, now() + make_interval(secs => $8))
        ON CONFLICT (idempotency_key) DO UPDATE
          SET status = 'sending', attempts = outbound_messages.attempts + 1,
              locked_until = now() + make_interval(secs => $8), updated_at = now()
          WHERE (outbound_messages.status = 'pending' AND outbound_messages.next_attempt_at <= now())
             OR (outbound_messages.status = 'sending' AND outbound_messages.locked_until < now())
-       RETURNING id, attempts, fallback_payload
+       RETURNING id, attempts, fallback_payload, customer_id, to_wa_id
      )
-     SELECT id, attempts, fallback_payload, ${UNREACHABLE_SQL('$4')} AS unreachable_at FROM claimed`,
-    [key, m.kind, m.orderId ?? null, m.toWaId, template, JSON.stringify(m.message), m.fallback ? JSON.stringify(m.fallback) : null, CLAIM_SECONDS],
+     ${ADDRESSED_SQL('claimed')}`,
+    [key, m.kind, m.orderId ?? null, m.customerId, template, JSON.stringify(m.message), m.fallback ? JSON.stringify(m.fallback) : null, CLAIM_SECONDS],
   );
   const claimed = rows[0];
   if (!claimed) return 'duplicate';
   return deliver({
     id: claimed.id as string,
     key,
-    to: m.toWaId,
+    customerId: m.customerId,
+    to: addressOf(claimed),
     kind: m.kind,
     orderId: m.orderId ?? null,
     message: m.message,
@@ -98,9 +110,9 @@ export async function retryDueMessages(limit: number): Promise<number> {
          SELECT id FROM outbound_messages
          WHERE (status = 'pending' AND next_attempt_at <= now()) OR (status = 'sending' AND locked_until < now())
          ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-       RETURNING id, idempotency_key, to_wa_id, kind, order_id, payload, fallback_payload, attempts
+       RETURNING id, idempotency_key, customer_id, to_wa_id, kind, order_id, payload, fallback_payload, attempts
      )
-     SELECT due.*, ${UNREACHABLE_SQL('due.to_wa_id')} AS unreachable_at FROM due`,
+     ${ADDRESSED_SQL('due')}`,
     [CLAIM_SECONDS, limit],
   );
   await Promise.all(
@@ -108,7 +120,8 @@ export async function retryDueMessages(limit: number): Promise<number> {
       deliver({
         id: r.id as string,
         key: r.idempotency_key as string,
-        to: r.to_wa_id as string,
+        customerId: (r.customer_id as string | null) ?? null,
+        to: addressOf(r),
         kind: r.kind as string,
         orderId: (r.order_id as string | null) ?? null,
         message: r.payload as OutgoingMessage,
@@ -121,10 +134,15 @@ export async function retryDueMessages(limit: number): Promise<number> {
   return due.length;
 }
 
+function addressOf(r: Record<string, unknown>): WaIdentity {
+  return { waId: (r.address_wa_id as string | null) ?? null, userId: (r.address_user_id as string | null) ?? null };
+}
+
 type Claimed = {
   id: string;
   key: string;
-  to: string;
+  customerId: string | null;
+  to: WaIdentity;
   kind: string;
   orderId: string | null;
   message: OutgoingMessage;
@@ -135,7 +153,9 @@ type Claimed = {
 
 async function deliver(c: Claimed): Promise<SendOutcome> {
   if (c.unreachableAt) return skipUnreachable(c);
-  const body = toGraphBody(c.to, c.message, c.key);
+  const address = sendAddressOf(c.to);
+  if (!address) return failWithoutAddress(c);
+  const body = toGraphBody(address, c.message, c.key);
   let lastError: WhatsAppSendError | undefined;
   for (let i = 0; i < IN_PROCESS_TRIES; i++) {
     if (i > 0) await sleep(backoffMs(i));
@@ -144,9 +164,10 @@ async function deliver(c: Claimed): Promise<SendOutcome> {
       await db()`
         UPDATE outbound_messages
         SET status = 'sent', wamid = ${wamid}, sent_at = now(), locked_until = NULL, error_code = NULL, error_title = NULL,
+            to_wa_id = ${'to' in address ? address.to : null}, to_user_id = ${'recipient' in address ? address.recipient : null},
             delivery_status = COALESCE(delivery_status, 'sent'), updated_at = now()
         WHERE id = ${c.id}`;
-      log.info('whatsapp.sent', { kind: c.kind, to: maskPhone(c.to), attempt: c.attempts + i });
+      log.info('whatsapp.sent', { kind: c.kind, to: maskIdentity(c.to), attempt: c.attempts + i });
       return 'sent';
     } catch (error) {
       lastError = error instanceof WhatsAppSendError ? error : new WhatsAppSendError(0, null, String(error), true);
@@ -159,9 +180,9 @@ async function deliver(c: Claimed): Promise<SendOutcome> {
     await db()`
       UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = ${code}, error_title = ${e.title}, updated_at = now()
       WHERE id = ${c.id}`;
-    log.warn('whatsapp.send_failed', { kind: c.kind, to: maskPhone(c.to), status: e.status, code: e.code, title: e.title });
+    log.warn('whatsapp.send_failed', { kind: c.kind, to: maskIdentity(c.to), status: e.status, code: e.code, title: e.title });
     await handleFailedMessage(
-      { id: c.id, key: c.key, kind: c.kind, orderId: c.orderId, toWaId: c.to, template: templateOf(c.message), fallback: c.fallback },
+      { id: c.id, key: c.key, kind: c.kind, orderId: c.orderId, customerId: c.customerId, to: c.to, template: templateOf(c.message), fallback: c.fallback },
       { code, title: e.title },
       { deliveredBefore: false, source: 'send', httpStatus: e.status },
     );
@@ -172,8 +193,17 @@ async function deliver(c: Claimed): Promise<SendOutcome> {
     SET status = 'pending', locked_until = NULL, next_attempt_at = now() + make_interval(secs => ${backoffMs(c.attempts + 2) / 1000}),
         error_code = ${code}, error_title = ${e.title}, updated_at = now()
     WHERE id = ${c.id}`;
-  log.warn('whatsapp.send_deferred', { kind: c.kind, to: maskPhone(c.to), status: e.status, code: e.code });
+  log.warn('whatsapp.send_deferred', { kind: c.kind, to: maskIdentity(c.to), status: e.status, code: e.code });
   return 'retry_later';
+}
+
+/** A customer row without phone or BSUID cannot exist (CHECK), but a legacy row may have lost both. */
+async function failWithoutAddress(c: Claimed): Promise<SendOutcome> {
+  await db()`
+    UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = NULL, error_title = 'no phone or BSUID to address', updated_at = now()
+    WHERE id = ${c.id}`;
+  log.error('whatsapp.send_unaddressed', { kind: c.kind, messageId: c.id });
+  return 'failed';
 }
 
 async function skipUnreachable(c: Claimed): Promise<SendOutcome> {
@@ -181,7 +211,7 @@ async function skipUnreachable(c: Claimed): Promise<SendOutcome> {
   await db()`
     UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = NULL, error_title = ${title}, updated_at = now()
     WHERE id = ${c.id}`;
-  log.warn('whatsapp.send_skipped', { kind: c.kind, to: maskPhone(c.to), reason: 'unreachable' });
+  log.warn('whatsapp.send_skipped', { kind: c.kind, to: maskIdentity(c.to), reason: 'unreachable' });
   await raiseOpsAlert({
     key: `failed:${c.id}`,
     kind: 'message_skipped',
@@ -190,7 +220,7 @@ async function skipUnreachable(c: Claimed): Promise<SendOutcome> {
     details: {
       message: { id: c.id, kind: c.kind, template: templateOf(c.message) },
       error: { code: null, title },
-      to: maskPhone(c.to),
+      to: maskIdentity(c.to),
       reason: 'customer_unreachable',
     },
   }).catch((error) => log.error('ops.alert_failed', { error }));
@@ -202,7 +232,9 @@ export type FailedMessage = {
   key: string;
   kind: string;
   orderId: string | null;
-  toWaId: string;
+  customerId: string | null;
+  /** The address the message went to (for logs and alerts, masked). */
+  to: WaIdentity;
   template: string | null;
   fallback: OutgoingMessage | null;
 };
@@ -222,14 +254,14 @@ export async function handleFailedMessage(
   ctx: { deliveredBefore: boolean; source: 'send' | 'status'; httpStatus?: number; repeated?: boolean },
 ): Promise<FailureHandling> {
   // The template send is keyed by the message, so a repeated failure never sends it twice.
-  if (!ctx.deliveredBefore && error.code === REENGAGEMENT_CODE && m.fallback) {
-    log.info('whatsapp.reengage_with_template', { kind: m.kind, to: maskPhone(m.toWaId) });
-    await sendOnce({ eventKey: `reengage:${m.key}`, kind: m.kind, toWaId: m.toWaId, orderId: m.orderId, message: m.fallback });
+  if (!ctx.deliveredBefore && error.code === REENGAGEMENT_CODE && m.fallback && m.customerId) {
+    log.info('whatsapp.reengage_with_template', { kind: m.kind, to: maskIdentity(m.to) });
+    await sendOnce({ eventKey: `reengage:${m.key}`, kind: m.kind, customerId: m.customerId, orderId: m.orderId, message: m.fallback });
     return 'reengaged';
   }
   let markedUnreachable = false;
-  if (!ctx.deliveredBefore && !ctx.repeated && error.code !== null && UNREACHABLE_CODES.has(error.code)) {
-    await markCustomerUnreachable(m.toWaId);
+  if (!ctx.deliveredBefore && !ctx.repeated && error.code !== null && UNREACHABLE_CODES.has(error.code) && m.customerId) {
+    await markCustomerUnreachable(m.customerId, m.to);
     markedUnreachable = true;
   }
   await raiseOpsAlert({
@@ -240,7 +272,7 @@ export async function handleFailedMessage(
     details: {
       message: { id: m.id, kind: m.kind, template: m.template },
       error: { code: error.code, title: error.title, ...(ctx.httpStatus ? { httpStatus: ctx.httpStatus } : {}) },
-      to: maskPhone(m.toWaId),
+      to: maskIdentity(m.to),
       source: ctx.source,
       deliveredBefore: ctx.deliveredBefore,
       customerMarkedUnreachable: markedUnreachable,
@@ -249,14 +281,12 @@ export async function handleFailedMessage(
   return 'alerted';
 }
 
-async function markCustomerUnreachable(waId: string): Promise<void> {
+async function markCustomerUnreachable(customerId: string, to: WaIdentity): Promise<void> {
   try {
-    await db()`
-      INSERT INTO customers (wa_id, phone_e164, unreachable_at) VALUES (${waId}, ${`+${waId}`}, now())
-      ON CONFLICT (wa_id) DO UPDATE SET unreachable_at = now()`;
-    log.warn('customer.unreachable', { to: maskPhone(waId) });
+    await db()`UPDATE customers SET unreachable_at = now() WHERE id = ${customerId}`;
+    log.warn('customer.unreachable', { to: maskIdentity(to) });
   } catch (error) {
-    log.error('customer.mark_unreachable_failed', { to: maskPhone(waId), error });
+    log.error('customer.mark_unreachable_failed', { to: maskIdentity(to), error });
   }
 }
 

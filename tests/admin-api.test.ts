@@ -31,7 +31,7 @@ let seq = 0;
 async function newOrder(opts: { name?: string | null; paid?: boolean; quantity?: number } = {}): Promise<{ waId: string; order: Order }> {
   const waId = newCustomer();
   const r = await placeOrder({
-    customer: { waId, phone: `+${waId}`, profileName: opts.name === undefined ? 'Ada Lovelace' : opts.name },
+    customer: { waId, userId: null, profileName: opts.name === undefined ? 'Ada Lovelace' : opts.name },
     source: 'api',
     sourceKey: `admin-test:${waId}:${seq++}`,
     lines: [{ sku: 'TEA-1', quantity: opts.quantity ?? 2 }],

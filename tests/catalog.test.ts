@@ -35,7 +35,7 @@ const metaCatalog = async () => (await (await fetch(`${stack().graph.url}/_stand
 let orderSeq = 0;
 async function hold(sku: string, quantity: number) {
   const waId = newCustomer();
-  const r = await placeOrder({ customer: { waId, phone: `+${waId}`, profileName: null }, source: 'api', sourceKey: `cat-test:${orderSeq++}`, lines: [{ sku, quantity }] });
+  const r = await placeOrder({ customer: { waId, userId: null, profileName: null }, source: 'api', sourceKey: `cat-test:${orderSeq++}`, lines: [{ sku, quantity }] });
   if (r.status !== 'created') throw new Error(r.status);
   return r.order;
 }

@@ -41,7 +41,7 @@ let sourceCounter = 0;
 async function order(lines: { sku: string; quantity: number }[]): Promise<Order> {
   const waId = newCustomer('4477');
   const result = await placeOrder({
-    customer: { waId, phone: `+${waId}`, profileName: null },
+    customer: { waId, userId: null, profileName: null },
     source: 'api',
     sourceKey: `cleanup-test:${process.pid}:${++sourceCounter}`,
     lines,
@@ -138,11 +138,11 @@ describe('reservation-cleanup', () => {
 
     // Each customer is told once, and a second run finds nothing to do.
     await new Promise((r) => setTimeout(r, 300));
-    for (const o of lapsing) expect(sentTo(stack(), o.customerWaId)).toHaveLength(1);
+    for (const o of lapsing) expect(sentTo(stack(), o.customerWaId!)).toHaveLength(1);
     const again = await runCleanup();
     expect(again).toMatchObject({ expired: 0, released: 0, stripeExpired: 0, reconciled: 0 });
     expect(await availableStock(SKUS)).toEqual(plus(before, qtyBySku(lapsing)));
-    for (const o of lapsing) expect(sentTo(stack(), o.customerWaId)).toHaveLength(1);
+    for (const o of lapsing) expect(sentTo(stack(), o.customerWaId!)).toHaveLength(1);
   }, 180_000);
 
   it('two cleanups racing each other and payments arriving mid-run: nothing released twice, no paid order released', async () => {

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { upsertCatalogProduct } from '../lib/catalog.js';
+import { customerIdOf } from '../lib/customers.js';
 import { db } from '../lib/db.js';
 import { placeOrder, type Order } from '../lib/orders.js';
 import { outboxKey, sendOnce } from '../lib/outbox.js';
@@ -32,7 +33,7 @@ const alertsFor = (messageId: string) => alerts.filter((a) => a.message?.id === 
 let seq = 0;
 async function paidOrder(name: string | null = 'Ada Lovelace'): Promise<{ waId: string; order: Order }> {
   const waId = newCustomer();
-  const r = await placeOrder({ customer: { waId, phone: `+${waId}`, profileName: name }, source: 'api', sourceKey: `ds-test:${waId}:${seq++}`, lines: [{ sku: 'TEA-1', quantity: 1 }] });
+  const r = await placeOrder({ customer: { waId, userId: null, profileName: name }, source: 'api', sourceKey: `ds-test:${waId}:${seq++}`, lines: [{ sku: 'TEA-1', quantity: 1 }] });
   if (r.status !== 'created') throw new Error(r.status);
   await db()`UPDATE orders SET payment_status = 'paid', paid_at = now() WHERE id = ${r.order.id}`;
   return { waId, order: r.order };
@@ -145,7 +146,7 @@ describe('delivery statuses', () => {
   it('131047 (outside the 24-hour window) is retried as the template where one exists; without one it alerts', async () => {
     const waId = newCustomer();
     const fallback = buildTemplate('hold_expired', { body: ['REF12345'] });
-    await sendOnce({ eventKey: `test-reengage:${waId}`, kind: 'notice', toWaId: waId, message: { type: 'text', body: 'Your reservation lapsed.' }, fallback });
+    await sendOnce({ eventKey: `test-reengage:${waId}`, kind: 'notice', customerId: await customerIdOf({ waId, userId: null }), message: { type: 'text', body: 'Your reservation lapsed.' }, fallback });
     const [text] = await waitForMessages(stack(), waId, 1, 100);
     const [row] = await db()`SELECT id FROM outbound_messages WHERE wamid = ${text!.wamid}`;
     await postStatus(text!.wamid!, waId, 'failed', Math.floor(Date.now() / 1000), [{ code: 131047, title: 'Re-engagement message' }], row!.id as string);
@@ -159,7 +160,7 @@ describe('delivery statuses', () => {
     expect((await customerRow(waId).catch(() => null))?.unreachable_at ?? null).toBeNull();
 
     const other = newCustomer();
-    await sendOnce({ eventKey: `test-reengage:${other}`, kind: 'notice', toWaId: other, message: { type: 'text', body: 'No template for this one.' } });
+    await sendOnce({ eventKey: `test-reengage:${other}`, kind: 'notice', customerId: await customerIdOf({ waId: other, userId: null }), message: { type: 'text', body: 'No template for this one.' } });
     const [m] = await waitForMessages(stack(), other, 1, 100);
     const [r2] = await db()`SELECT id FROM outbound_messages WHERE wamid = ${m!.wamid}`;
     await postStatus(m!.wamid!, other, 'failed', Math.floor(Date.now() / 1000), [{ code: 131047, title: 'Re-engagement message' }], r2!.id as string);

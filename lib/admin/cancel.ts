@@ -135,11 +135,11 @@ async function refundPaidOrder(order: CancelOrder): Promise<Record<string, unkno
       SELECT id, 'refunded', ${JSON.stringify({ reason: 'cancelled_by_shop', method, refundId, amountMinor: order.totalMinor, currency: order.currency })}::jsonb
       FROM done
     )
-    INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, payload)
-    SELECT ${outboxKey(noticeKey)}, 'order_cancelled', id, ${order.customerWaId}, ${JSON.stringify(message)}::jsonb FROM done
+    INSERT INTO outbound_messages (idempotency_key, kind, order_id, customer_id, payload)
+    SELECT ${outboxKey(noticeKey)}, 'order_cancelled', id, ${order.customerId}::uuid, ${JSON.stringify(message)}::jsonb FROM done
     ON CONFLICT (idempotency_key) DO NOTHING`;
   log.warn('order.cancelled_refunded', { orderId: order.id, method, refundId });
   // Sent now; if this process dies first, the cleanup run's outbox retry sends the pending row.
-  await sendOnce({ eventKey: noticeKey, kind: 'order_cancelled', toWaId: order.customerWaId, orderId: order.id, message });
+  await sendOnce({ eventKey: noticeKey, kind: 'order_cancelled', customerId: order.customerId, orderId: order.id, message });
   return { method, id: refundId, amountMinor: order.totalMinor, currency: order.currency, status: method === 'stripe' ? 'refunded' : 'manual' };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { customerIdOf } from '../customers.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { formatMoney } from '../money.js';
@@ -86,8 +87,8 @@ export async function recordOfflinePayment(input: OfflinePaymentRequest): Promis
     settled = await markOrderPaid(order.id, { method: 'offline', amountMinor: payment.amountMinor, currency: payment.currency, reference: input.reference, paidAt });
     log.info('payment.offline_recorded', { orderId: order.id, outcome: settled.status });
   }
-  const toWaId = order?.customerWaId ?? payment.waId!;
-  const name = payment.name ?? firstName(order?.customerName ?? (await profileName(toWaId)));
+  const customerId = order?.customerId ?? (await customerIdOf({ waId: payment.waId!, userId: null }));
+  const name = payment.name ?? firstName(order?.customerName ?? (await profileName(customerId)));
   let message;
   try {
     message = buildTemplate('offline_payment', { body: [name, formatMoney(payment.amountMinor, payment.currency), formatPaidDate(payment.paidAt)] });
@@ -95,7 +96,7 @@ export async function recordOfflinePayment(input: OfflinePaymentRequest): Promis
     if (error instanceof TemplateParameterError) throw new AdminError(422, 'template_parameters', error.message);
     throw error;
   }
-  await sendOnce({ eventKey, kind: 'offline_payment', toWaId, orderId: order?.id ?? null, message });
+  await sendOnce({ eventKey, kind: 'offline_payment', customerId, orderId: order?.id ?? null, message });
 
   const body = {
     payment: {
@@ -160,7 +161,7 @@ async function insertPayment(input: OfflinePaymentRequest, paidAt: Date, phoneWa
   return row ? toPayment(row) : (await findPayment(input.reference))!;
 }
 
-async function profileName(waId: string): Promise<string | null> {
-  const [c] = await db()`SELECT profile_name FROM customers WHERE wa_id = ${waId}`;
+async function profileName(customerId: string): Promise<string | null> {
+  const [c] = await db()`SELECT profile_name FROM customers WHERE id = ${customerId}`;
   return (c?.profile_name as string | null) ?? null;
 }

@@ -1,5 +1,5 @@
 import { db } from '../db.js';
-import { maskPhone } from '../log.js';
+import { maskBsuid, maskPhone } from '../log.js';
 import { formatMoney } from '../money.js';
 import type { OrderItem } from '../orders.js';
 import { notFound } from './errors.js';
@@ -29,21 +29,22 @@ const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
 export async function getOrderView(orderId: string, opts: { full?: boolean } = {}): Promise<OrderView> {
   if (!isUuid(orderId)) throw notFound('order');
   const phone = (waId: string | null | undefined) => (!waId ? null : opts.full ? `+${waId}` : maskPhone(waId));
+  const userId = (bsuid: string | null | undefined) => (!bsuid ? null : opts.full ? bsuid : maskBsuid(bsuid));
   const sql = db();
   // One round trip for the Postgres side (a read-only batch), in parallel with the Redis hold.
   const [batch, hold] = await Promise.all([
     sql.transaction(
       [
-        sql`SELECT o.*, c.wa_id, c.profile_name, c.last_inbound_at, c.unreachable_at
+        sql`SELECT o.*, c.wa_id, c.bsuid, c.username, c.profile_name, c.last_inbound_at, c.unreachable_at
             FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ${orderId}`,
         sql`SELECT type, data, created_at FROM order_events WHERE order_id = ${orderId} ORDER BY id`,
-        sql`SELECT id, kind, template, to_wa_id, status, attempts, delivery_status, delivery_statuses, error_code, error_title, sent_at, created_at
+        sql`SELECT id, kind, template, to_wa_id, to_user_id, status, attempts, delivery_status, delivery_statuses, error_code, error_title, sent_at, created_at
             FROM outbound_messages WHERE order_id = ${orderId} ORDER BY created_at, id`,
         sql`SELECT reference, method, amount_minor, currency, paid_at, created_at FROM payments WHERE order_id = ${orderId} ORDER BY created_at`,
         sql`SELECT t.id, t.expires_at, t.consumed_at, t.clicks, t.last_clicked_at, t.created_at,
-                   COALESCE((SELECT jsonb_agg(jsonb_build_object('waId', ic.wa_id, 'name', ic.profile_name,
+                   COALESCE((SELECT jsonb_agg(jsonb_build_object('waId', cc.wa_id, 'userId', cc.bsuid, 'name', COALESCE(ic.profile_name, cc.profile_name),
                              'firstSeenAt', ic.first_seen_at, 'lastSeenAt', ic.last_seen_at) ORDER BY ic.first_seen_at)
-                             FROM invite_contacts ic WHERE ic.invite_id = t.id), '[]'::jsonb) AS contacts
+                             FROM invite_contacts ic JOIN customers cc ON cc.id = ic.customer_id WHERE ic.invite_id = t.id), '[]'::jsonb) AS contacts
             FROM invite_tokens t WHERE t.order_id = ${orderId}`,
       ],
       { readOnly: true },
@@ -75,7 +76,9 @@ export async function getOrderView(orderId: string, opts: { full?: boolean } = {
         : null,
     },
     customer: {
-      phone: phone(o.wa_id as string),
+      phone: phone(o.wa_id as string | null),
+      userId: userId(o.bsuid as string | null),
+      username: o.username ?? null,
       name: o.profile_name ?? null,
       lastInboundAt: iso(o.last_inbound_at),
       unreachableAt: iso(o.unreachable_at),
@@ -87,7 +90,7 @@ export async function getOrderView(orderId: string, opts: { full?: boolean } = {
       id: m.id,
       kind: m.kind,
       template: m.template ?? null,
-      to: phone(m.to_wa_id as string),
+      to: m.to_wa_id ? phone(m.to_wa_id as string) : userId(m.to_user_id as string | null),
       status: m.status,
       attempts: Number(m.attempts),
       deliveryStatus: m.delivery_status ?? null,
@@ -110,8 +113,9 @@ export async function getOrderView(orderId: string, opts: { full?: boolean } = {
           lastClickedAt: iso(invite.last_clicked_at),
           expiresAt: iso(invite.expires_at),
           consumedAt: iso(invite.consumed_at),
-          contacts: (invite.contacts as { waId: string; name: string | null; firstSeenAt: string; lastSeenAt: string }[]).map((c) => ({
+          contacts: (invite.contacts as { waId: string | null; userId: string | null; name: string | null; firstSeenAt: string; lastSeenAt: string }[]).map((c) => ({
             phone: phone(c.waId),
+            userId: userId(c.userId),
             name: c.name,
             firstSeenAt: iso(c.firstSeenAt),
             lastSeenAt: iso(c.lastSeenAt),

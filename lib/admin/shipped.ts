@@ -118,16 +118,16 @@ export async function markShipped(orderId: string, input: ShippedRequest): Promi
     throw conflict('order_not_paid', `only a paid order can ship (this one is ${now?.paymentStatus ?? order.paymentStatus})`);
   }
   log.info('order.shipped', { orderId, carrier: input.carrier ?? null });
-  await sendOnce({ eventKey, kind: 'order_shipped', toWaId: order.customerWaId, orderId, message });
+  await sendOnce({ eventKey, kind: 'order_shipped', customerId: order.customerId, orderId, message });
   return { status: 200, body, replayed: false };
 }
 
 /** Sends the shipped message if it is not sent yet (rebuilt from what the order stored). */
 async function ensureShippedMessage(orderId: string): Promise<void> {
   const [row] = await db()`
-    SELECT o.reference, o.tracking_slug, c.wa_id, c.profile_name FROM orders o JOIN customers c ON c.id = o.customer_id
+    SELECT o.reference, o.tracking_slug, o.customer_id, c.profile_name FROM orders o JOIN customers c ON c.id = o.customer_id
     WHERE o.id = ${orderId} AND o.fulfillment_status = 'shipped'`;
   if (!row?.tracking_slug) return;
   const message = shippedMessage({ reference: row.reference as string, customerName: (row.profile_name as string | null) ?? null }, row.tracking_slug as string);
-  await sendOnce({ eventKey: shippedEventKey(orderId), kind: 'order_shipped', toWaId: row.wa_id as string, orderId, message });
+  await sendOnce({ eventKey: shippedEventKey(orderId), kind: 'order_shipped', customerId: row.customer_id as string, orderId, message });
 }

@@ -1,12 +1,12 @@
 import { listSellableVariants } from '../catalog.js';
-import { log, maskPhone } from '../log.js';
+import { changeCustomerIdentity, SERVICE_WINDOW_MS } from '../customers.js';
+import { log, maskIdentity } from '../log.js';
 import { cancelOpenOrder, latestOrderOf, placeOrder, type RequestedLine } from '../orders.js';
 import { sendOnce } from '../outbox.js';
 import { availableStock } from '../reservations.js';
 import { expireCheckoutSession } from '../payments/checkout.js';
 import { sendPaymentLink } from '../payments/payment-link.js';
-import { waIdToE164 } from '../phone.js';
-import type { InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
+import type { InboundContent, InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
 import type { OutgoingMessage } from '../whatsapp/messages.js';
 import { handleInviteMessage } from '../invites.js';
 import { findVariant } from './find-variant.js';
@@ -14,80 +14,162 @@ import { parseIntent } from './intents.js';
 import * as reply from './replies.js';
 import { loadState, saveState } from './state.js';
 
+/** How often at most the media answer goes to one customer (an album of photos gets one answer). */
+const MEDIA_HELP_BUCKET_MS = 10 * 60 * 1000;
+
 /**
  * One inbound customer message → the shop's answer. Every reply is keyed by the inbound wamid,
  * so processing the same message twice (a retry, a re-drive) sends nothing twice.
+ * Returns the outcome recorded on the inbound event when it is not a plain request
+ * (null: handled as a request).
+ *
+ * What is not a request gets no answer: reactions (and removed reactions), deleted (`revoke`) and
+ * edited messages, Meta's `unsupported` messages and `system` notices; a number or BSUID change
+ * moves the customer row. A message older than the 24-hour window (Meta retries for 7 days) is
+ * recorded and never acted on: no free-form reply is allowed, and an order nobody confirmed is
+ * never placed from it.
  */
-export async function handleCustomerMessage(msg: InboundWhatsAppMessage): Promise<void> {
-  const send = (message: OutgoingMessage, kind = 'reply') => sendOnce({ eventKey: `reply:${msg.wamid}`, kind, toWaId: msg.waId, message });
-  const customer = { waId: msg.waId, phone: waIdToE164(msg.waId), profileName: msg.profileName };
+export async function handleCustomerMessage(msg: InboundWhatsAppMessage, customerId: string): Promise<string | null> {
   const content = msg.content;
+  const notARequest = await recordNonRequest(msg, customerId, content);
+  if (notARequest) return notARequest;
 
+  const age = Date.now() - msg.sentAt.getTime();
+  if (age >= SERVICE_WINDOW_MS) {
+    log.info('inbound.late_message', { type: content.type, ageHours: Math.round(age / 3_600_000), from: maskIdentity(msg) });
+    return `late: no reply (${Math.round(age / 3_600_000)} h old, outside the 24-hour window)`;
+  }
+
+  const send = (message: OutgoingMessage, kind = 'reply') => sendOnce({ eventKey: `reply:${msg.wamid}`, kind, customerId, message });
   const order = async (lines: RequestedLine[]) => {
-    const result = await placeOrder({ customer, source: 'whatsapp', sourceKey: msg.wamid, lines });
+    const result = await placeOrder({
+      customer: { id: customerId, waId: msg.waId, userId: msg.userId, profileName: msg.profileName },
+      source: 'whatsapp',
+      sourceKey: msg.wamid,
+      lines,
+    });
     if ('order' in result) {
       await sendPaymentLink(result.order);
-      return;
+      return null;
     }
-    log.info('order.refused', { reason: result.status, to: maskPhone(customer.phone) });
+    log.info('order.refused', { reason: result.status, to: maskIdentity(msg) });
     await send(reply.orderProblem(result));
+    return null;
   };
 
   switch (content.type) {
     case 'order':
       return order(content.items.map((i) => ({ sku: i.sku, quantity: i.quantity })));
     case 'list_reply':
-      return handleListReply(msg.waId, content.id, send);
+      await handleListReply(customerId, content.id, send);
+      return null;
     case 'button_reply': {
       const m = /^qty:(\d+):(.+)$/.exec(content.id);
-      if (!m) return void (await send(reply.choiceExpired()));
+      if (!m) {
+        await send(reply.choiceExpired());
+        return null;
+      }
       return order([{ sku: m[2]!, quantity: Number(m[1]) }]);
     }
-    case 'unsupported':
-      return showMenu(msg.waId, 1, send, reply.DID_NOT_UNDERSTAND);
+    case 'media': {
+      const bucket = Math.floor(msg.sentAt.getTime() / MEDIA_HELP_BUCKET_MS);
+      await sendOnce({ eventKey: `media-help:${customerId}:${bucket}`, kind: 'reply', customerId, message: reply.mediaHelp(content.kind) });
+      return `answered: ${content.kind} (what the shop can do)`;
+    }
     case 'text':
       break;
+    default:
+      return null;
   }
 
   const intent = parseIntent(content.body);
   switch (intent.type) {
     case 'invite':
-      return handleInviteMessage(msg, intent.token);
+      await handleInviteMessage(msg, intent.token, customerId);
+      return null;
     case 'menu':
-      return showMenu(msg.waId, 1, send);
+      await showMenu(customerId, 1, send);
+      return null;
     case 'help':
-      return void (await send(reply.help()));
+      await send(reply.help());
+      return null;
     case 'status':
-      return void (await send(reply.orderStatus(await latestOrderOf(msg.waId))));
+      await send(reply.orderStatus(await latestOrderOf(customerId)));
+      return null;
     case 'cancel': {
-      const cancelled = await cancelOpenOrder(msg.waId);
+      const cancelled = await cancelOpenOrder(customerId);
       if (cancelled?.stripeSessionId) await expireCheckoutSession(cancelled.stripeSessionId).catch((e) => log.warn('checkout.expire_failed', { error: e }));
-      return void (await send(reply.cancelled(cancelled)));
+      await send(reply.cancelled(cancelled));
+      return null;
     }
     case 'buy': {
       const variant = findVariant(await listSellableVariants(), intent.query);
-      if (!variant) return void (await send(reply.notFound(intent.query)));
+      if (!variant) {
+        await send(reply.notFound(intent.query));
+        return null;
+      }
       return order([{ sku: variant.sku, quantity: intent.quantity }]);
     }
     case 'unknown':
-      return showMenu(msg.waId, 1, send, reply.DID_NOT_UNDERSTAND);
+      await showMenu(customerId, 1, send, reply.DID_NOT_UNDERSTAND);
+      return null;
   }
+}
+
+/** Messages that ask nothing of the shop: recorded and logged, never answered. Returns their outcome, or null for a request. */
+async function recordNonRequest(msg: InboundWhatsAppMessage, customerId: string, content: InboundContent): Promise<string | null> {
+  const from = maskIdentity(msg);
+  switch (content.type) {
+    case 'reaction': {
+      const outcome = content.emoji ? 'recorded: reaction' : 'recorded: reaction removed';
+      log.info('inbound.reaction', { removed: !content.emoji, from });
+      return outcome;
+    }
+    case 'revoke':
+      log.info('inbound.revoked', { from });
+      return 'recorded: message deleted by the customer';
+    case 'edit':
+      log.info('inbound.edited', { editedType: content.editedType, from });
+      return 'recorded: message edited (not acted on)';
+    case 'unsupported':
+      log.info('inbound.unsupported', { kind: content.kind, from });
+      return `recorded: ${content.kind} message`;
+    case 'system':
+      return handleSystemNotice(customerId, content, from);
+    default:
+      return null;
+  }
+}
+
+async function handleSystemNotice(customerId: string, notice: Extract<InboundContent, { type: 'system' }>, from: string): Promise<string> {
+  if (notice.kind === 'user_changed_number' && notice.newWaId) {
+    await changeCustomerIdentity(customerId, { newWaId: notice.newWaId, newUserId: null, type: 'number_changed' });
+    log.info('customer.number_changed', { from, to: maskIdentity({ waId: notice.newWaId }) });
+    return 'recorded: user_changed_number (customer moved to the new number)';
+  }
+  if (notice.kind === 'user_changed_user_id' && notice.newUserId) {
+    await changeCustomerIdentity(customerId, { newWaId: null, newUserId: notice.newUserId, type: 'user_id_changed' });
+    log.info('customer.user_id_changed', { from, to: maskIdentity({ userId: notice.newUserId }) });
+    return 'recorded: user_changed_user_id (customer moved to the new BSUID)';
+  }
+  log.info('inbound.system_notice', { kind: notice.kind, from });
+  return `recorded: system ${notice.kind}`;
 }
 
 type Send = (message: OutgoingMessage) => Promise<unknown>;
 
-async function showMenu(waId: string, page: number, send: Send, intro?: string): Promise<void> {
+async function showMenu(customerId: string, page: number, send: Send, intro?: string): Promise<void> {
   const variants = await listSellableVariants();
   const available = await availableStock(variants.map((v) => v.sku));
-  await Promise.all([send(reply.catalogList(variants, available, page, intro)), saveState(waId, { page })]);
+  await Promise.all([send(reply.catalogList(variants, available, page, intro)), saveState(customerId, { page })]);
 }
 
-async function handleListReply(waId: string, id: string, send: Send): Promise<void> {
+async function handleListReply(customerId: string, id: string, send: Send): Promise<void> {
   const page = /^page:(\d+)$/.exec(id);
-  if (page) return showMenu(waId, Number(page[1]), send);
+  if (page) return showMenu(customerId, Number(page[1]), send);
   const sku = /^variant:(.+)$/.exec(id)?.[1];
   const variant = sku ? (await listSellableVariants()).find((v) => v.sku === sku) : undefined;
   if (!variant) return void (await send(reply.choiceExpired()));
-  const [available, state] = await Promise.all([availableStock([variant.sku]), loadState(waId)]);
-  await Promise.all([send(reply.quantityQuestion(variant, available.get(variant.sku) ?? 0)), saveState(waId, { ...state, selectedSku: variant.sku })]);
+  const [available, state] = await Promise.all([availableStock([variant.sku]), loadState(customerId)]);
+  await Promise.all([send(reply.quantityQuestion(variant, available.get(variant.sku) ?? 0)), saveState(customerId, { ...state, selectedSku: variant.sku })]);
 }

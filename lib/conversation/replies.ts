@@ -141,3 +141,20 @@ export const DID_NOT_UNDERSTAND = "Sorry, I didn't quite get that. Here is our m
 export function choiceExpired(): OutgoingMessage {
   return { type: 'text', body: 'That choice is no longer available. Type "menu" to see our products again.' };
 }
+
+const MEDIA_WORDS: Record<string, string> = {
+  image: 'photos', audio: 'voice messages', video: 'videos', document: 'files', sticker: 'stickers', location: 'locations', contacts: 'contact cards',
+};
+
+/** The one answer to media: what the shop can do, not "didn't understand". */
+export function mediaHelp(kind: string): OutgoingMessage {
+  return {
+    type: 'text',
+    body: [
+      `Thanks! I can't open ${MEDIA_WORDS[kind] ?? 'this kind of message'} here, but I can help you shop at ${getConfig().SHOP_NAME}:`,
+      '• "menu": see our products',
+      '• "buy <product> <quantity>", e.g. "buy green tea 2"',
+      '• "status": your latest order',
+    ].join('\n'),
+  };
+}

@@ -4,12 +4,13 @@ import { redis } from '../redis.js';
 export type ConversationState = { page?: number; selectedSku?: string };
 
 const TTL_SECONDS = 24 * 3600;
-const key = (waId: string) => `conv:${waId}`;
+/** Keyed by customer id: stable across a number change and a phone/BSUID merge. */
+const key = (customerId: string) => `conv:${customerId}`;
 
-export async function loadState(waId: string): Promise<ConversationState> {
-  return ((await redis().get<ConversationState>(key(waId))) ?? {}) as ConversationState;
+export async function loadState(customerId: string): Promise<ConversationState> {
+  return ((await redis().get<ConversationState>(key(customerId))) ?? {}) as ConversationState;
 }
 
-export async function saveState(waId: string, state: ConversationState): Promise<void> {
-  await redis().set(key(waId), state, { ex: TTL_SECONDS });
+export async function saveState(customerId: string, state: ConversationState): Promise<void> {
+  await redis().set(key(customerId), state, { ex: TTL_SECONDS });
 }

@@ -21,7 +21,7 @@ import { buildTemplate } from '../whatsapp/templates.js';
  */
 
 /** `fallback`: the approved-template version of a free-form text, sent by the outbox if Meta still answers 131047 (window closed meanwhile). */
-export type OrderNotice = { eventKey: string; kind: string; toWaId: string; orderId: string; message: OutgoingMessage; fallback?: OutgoingMessage | null };
+export type OrderNotice = { eventKey: string; kind: string; customerId: string; orderId: string; message: OutgoingMessage; fallback?: OutgoingMessage | null };
 
 export const noticeKeys = (orderId: string) => ({
   confirmation: `confirmation:${orderId}`,
@@ -37,7 +37,7 @@ export function confirmationNotice(order: Order): OrderNotice {
   return {
     eventKey: noticeKeys(order.id).confirmation,
     kind: 'order_confirmed',
-    toWaId: order.customerWaId,
+    customerId: order.customerId,
     orderId: order.id,
     message: buildTemplate('order_confirmed', { body: [order.reference, formatMoney(order.totalMinor, order.currency), CONFIRMATION_NOTE] }),
   };
@@ -53,7 +53,7 @@ export function inviteLinkNotice(order: Order, token: string, insideWindow: bool
   return {
     eventKey: noticeKeys(order.id).inviteLink,
     kind: 'invite_link',
-    toWaId: order.customerWaId,
+    customerId: order.customerId,
     orderId: order.id,
     message: insideWindow ? text : template,
     fallback: insideWindow ? template : null,
@@ -68,7 +68,7 @@ export function refundNotice(order: Order, insideWindow: boolean): OrderNotice {
   return {
     eventKey: noticeKeys(order.id).refund,
     kind: 'refund_notice',
-    toWaId: order.customerWaId,
+    customerId: order.customerId,
     orderId: order.id,
     fallback: insideWindow ? releasedTemplate(order) : null,
     message: insideWindow
@@ -91,20 +91,20 @@ export function closedNotice(order: Order, status: ClosedStatus, insideWindow: b
   return {
     eventKey: noticeKeys(order.id).closed,
     kind: 'order_closed',
-    toWaId: order.customerWaId,
+    customerId: order.customerId,
     orderId: order.id,
     message: insideWindow ? { type: 'text', body: text[status] } : releasedTemplate(order),
     fallback: insideWindow ? releasedTemplate(order) : null,
   };
 }
 
-/** Outbox rows for the state-changing statement: jsonb_to_recordset(key, kind, to_wa_id, template, payload, fallback_payload). */
+/** Outbox rows for the state-changing statement: jsonb_to_recordset(key, kind, customer_id, template, payload, fallback_payload). */
 export function outboxRows(notices: OrderNotice[]): string {
   return JSON.stringify(
     notices.map((n) => ({
       key: outboxKey(n.eventKey),
       kind: n.kind,
-      to_wa_id: n.toWaId,
+      customer_id: n.customerId,
       template: n.message.type === 'template' ? n.message.name : null,
       payload: n.message,
       fallback_payload: n.fallback ?? null,
@@ -117,9 +117,9 @@ export function outboxRows(notices: OrderNotice[]): string {
  * so the notices are recorded in the same statement as the state change that causes them.
  */
 export function outboxInsertSql(param: string, where = ''): string {
-  return `INSERT INTO outbound_messages (idempotency_key, kind, order_id, to_wa_id, template, payload, fallback_payload)
-       SELECT m.key, m.kind, updated.id, m.to_wa_id, m.template, m.payload, m.fallback_payload
-       FROM updated, jsonb_to_recordset(${param}::jsonb) AS m(key text, kind text, to_wa_id text, template text, payload jsonb, fallback_payload jsonb)
+  return `INSERT INTO outbound_messages (idempotency_key, kind, order_id, customer_id, template, payload, fallback_payload)
+       SELECT m.key, m.kind, updated.id, m.customer_id, m.template, m.payload, m.fallback_payload
+       FROM updated, jsonb_to_recordset(${param}::jsonb) AS m(key text, kind text, customer_id uuid, template text, payload jsonb, fallback_payload jsonb)
        ${where}
        ON CONFLICT (idempotency_key) DO NOTHING`;
 }
@@ -144,7 +144,7 @@ export async function deliverPendingNotices(orderId: string): Promise<number> {
   const keys = Object.values(noticeKeys(orderId));
   const byHash = new Map(keys.map((k, i) => [outboxKey(k), { eventKey: k, position: i }]));
   const rows = await db()`
-    SELECT idempotency_key, kind, to_wa_id, payload, fallback_payload FROM outbound_messages
+    SELECT idempotency_key, kind, customer_id, payload, fallback_payload FROM outbound_messages
     WHERE order_id = ${orderId} AND idempotency_key = ANY(${[...byHash.keys()]}::text[])
       AND ((status = 'pending' AND next_attempt_at <= now()) OR (status = 'sending' AND locked_until < now()))`;
   const notices = rows
@@ -153,7 +153,7 @@ export async function deliverPendingNotices(orderId: string): Promise<number> {
     .map(({ row, key }) => ({
       eventKey: key.eventKey,
       kind: row.kind as string,
-      toWaId: row.to_wa_id as string,
+      customerId: row.customer_id as string,
       orderId,
       message: row.payload as OutgoingMessage,
       fallback: (row.fallback_payload as OutgoingMessage | null) ?? null,

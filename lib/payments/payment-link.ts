@@ -18,6 +18,6 @@ export async function ensureCheckoutSession(order: Order): Promise<string | null
 export async function sendPaymentLink(order: Order): Promise<{ checkoutUrl: string | null }> {
   const url = await ensureCheckoutSession(order);
   if (!url || order.paymentStatus !== 'pending') return { checkoutUrl: url };
-  await sendOnce({ eventKey: `payment-link:${order.id}`, kind: 'payment_link', toWaId: order.customerWaId, orderId: order.id, message: paymentLink(order, url) });
+  await sendOnce({ eventKey: `payment-link:${order.id}`, kind: 'payment_link', customerId: order.customerId, orderId: order.id, message: paymentLink(order, url) });
   return { checkoutUrl: url };
 }

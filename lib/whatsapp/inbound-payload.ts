@@ -1,16 +1,33 @@
 import { z } from 'zod';
+import { WA_ID_PATTERN } from '../identity.js';
 
 /**
  * Meta's webhook payload, parsed once at the edge. One POST may carry several entries,
  * changes, messages and statuses: every one of them is returned. A malformed item is
  * reported in `rejected` instead of failing the whole batch.
+ *
+ * Identity (Meta's business-scoped user IDs, 2026): a message carries `from` (phone), `from_user_id`
+ * (BSUID) and `from_parent_user_id`, any of which may be missing; `contacts[]` carry `wa_id`,
+ * `user_id`, `parent_user_id` and `profile.username`; statuses carry `recipient_id` and/or
+ * `recipient_user_id`. Every one of these is optional here; a message with neither a phone nor a
+ * BSUID is rejected. Changes for another `metadata.phone_number_id` are returned in `foreign`.
  */
 
-const contactSchema = z.object({ wa_id: z.string(), profile: z.object({ name: z.string().optional() }).optional() });
+const bsuidLike = z.string().regex(/^\S{3,200}$/);
+const optionalText = z.string().optional().catch(undefined);
+
+const contactSchema = z.object({
+  wa_id: optionalText,
+  user_id: optionalText,
+  parent_user_id: optionalText,
+  profile: z.object({ name: optionalText, username: optionalText }).partial().optional().catch(undefined),
+});
 
 const messageSchema = z.object({
   id: z.string().min(1),
-  from: z.string().regex(/^[1-9]\d{7,14}$/, 'wa_id must be 8-15 digits'),
+  from: z.string().optional(),
+  from_user_id: z.string().optional(),
+  from_parent_user_id: z.string().optional(),
   timestamp: z.string().optional(),
   type: z.string(),
   text: z.object({ body: z.string() }).optional(),
@@ -36,13 +53,29 @@ const messageSchema = z.object({
       ),
     })
     .optional(),
+  reaction: z.object({ message_id: z.string().optional(), emoji: z.string().optional() }).optional(),
+  revoke: z.object({ original_message_id: z.string().optional() }).optional(),
+  edit: z.object({ original_message_id: z.string().optional(), message: z.object({ type: z.string().optional() }).passthrough().optional() }).optional(),
+  system: z
+    .object({
+      type: z.string().optional(),
+      body: z.string().optional(),
+      wa_id: z.string().optional(),
+      new_wa_id: z.string().optional(),
+      user_id: z.string().optional(),
+      previous_user_id: z.string().optional(),
+      parent_user_id: z.string().optional(),
+    })
+    .optional(),
 });
 
 const statusSchema = z.object({
   id: z.string().min(1),
-  status: z.enum(['sent', 'delivered', 'read', 'failed', 'deleted', 'warning']),
+  status: z.string().min(1),
   timestamp: z.string().optional(),
   recipient_id: z.string().optional(),
+  recipient_user_id: z.string().optional(),
+  recipient_parent_user_id: z.string().optional(),
   biz_opaque_callback_data: z.string().optional(),
   errors: z
     .array(z.object({ code: z.coerce.number(), title: z.string().optional(), message: z.string().optional() }).passthrough())
@@ -59,65 +92,99 @@ const envelopeSchema = z.object({
   ),
 });
 
+/** Media and other content the shop cannot act on but should answer once, helpfully. */
+export const MEDIA_KINDS = new Set(['image', 'audio', 'video', 'document', 'sticker', 'location', 'contacts']);
+
+export type InboundContent =
+  | { type: 'text'; body: string }
+  | { type: 'list_reply'; id: string; title: string }
+  | { type: 'button_reply'; id: string; title: string }
+  | { type: 'order'; catalogId: string | null; note: string | null; items: { sku: string; quantity: number; itemPrice: number | null; currency: string | null }[] }
+  | { type: 'media'; kind: string }
+  /** An emoji reaction to one of our messages; an empty emoji is a removed reaction. */
+  | { type: 'reaction'; emoji: string; messageId: string | null }
+  | { type: 'revoke'; originalMessageId: string | null }
+  | { type: 'edit'; originalMessageId: string | null; editedType: string | null }
+  | { type: 'system'; kind: string; newWaId: string | null; newUserId: string | null; previousUserId: string | null }
+  | { type: 'unsupported'; kind: string };
+
 export type InboundWhatsAppMessage = {
   wamid: string;
-  waId: string;
+  /** The sender's phone (wa_id digits), when Meta shared it. */
+  waId: string | null;
+  /** The sender's BSUID (`from_user_id`), when given. */
+  userId: string | null;
+  parentUserId: string | null;
+  username: string | null;
   profileName: string | null;
   sentAt: Date;
-  content:
-    | { type: 'text'; body: string }
-    | { type: 'list_reply'; id: string; title: string }
-    | { type: 'button_reply'; id: string; title: string }
-    | { type: 'order'; catalogId: string | null; note: string | null; items: { sku: string; quantity: number; itemPrice: number | null; currency: string | null }[] }
-    | { type: 'unsupported'; kind: string };
+  content: InboundContent;
 };
+
+/** Statuses the shop acts on; any other (`played`, `deleted`, future ones) is recorded and kept. */
+export const TRACKED_STATUSES = ['sent', 'delivered', 'read', 'failed'] as const;
+export type TrackedStatus = (typeof TRACKED_STATUSES)[number];
 
 export type DeliveryStatus = {
   wamid: string;
-  status: 'sent' | 'delivered' | 'read' | 'failed';
+  status: string;
   at: Date;
   callbackKey: string | null;
+  recipientWaId: string | null;
+  recipientUserId: string | null;
   errors: { code: number; title: string }[];
 };
 
-export type ParsedWebhook = { messages: InboundWhatsAppMessage[]; statuses: DeliveryStatus[]; rejected: string[] };
+/** A message or status addressed to another of the app's phone numbers: recorded, never processed. */
+export type ForeignItem = { kind: 'message' | 'status'; id: string; phoneNumberId: string; type: string };
 
-export function parseWebhookPayload(body: unknown): ParsedWebhook | { error: string } {
+export type ParsedWebhook = { messages: InboundWhatsAppMessage[]; statuses: DeliveryStatus[]; foreign: ForeignItem[]; rejected: string[] };
+
+export function parseWebhookPayload(body: unknown, ownPhoneNumberId?: string): ParsedWebhook | { error: string } {
   const envelope = envelopeSchema.safeParse(body);
   if (!envelope.success) return { error: 'not a WhatsApp webhook envelope' };
-  const out: ParsedWebhook = { messages: [], statuses: [], rejected: [] };
+  const out: ParsedWebhook = { messages: [], statuses: [], foreign: [], rejected: [] };
   for (const entry of envelope.data.entry) {
     for (const change of entry.changes) {
       if (change.field !== 'messages') continue;
       const value = change.value;
-      const contacts = z.array(contactSchema).safeParse(value.contacts ?? []);
-      const names = new Map((contacts.success ? contacts.data : []).map((c) => [c.wa_id, c.profile?.name ?? null]));
-      for (const raw of asArray(value.messages)) {
+      const phoneNumberId = phoneNumberIdOf(value.metadata);
+      if (ownPhoneNumberId && phoneNumberId && phoneNumberId !== ownPhoneNumberId) {
+        for (const raw of asArray(value.messages)) out.foreign.push({ kind: 'message', id: idOf(raw), phoneNumberId, type: typeOf(raw, 'type') });
+        for (const raw of asArray(value.statuses)) out.foreign.push({ kind: 'status', id: idOf(raw), phoneNumberId, type: typeOf(raw, 'status') });
+        continue;
+      }
+      const contacts = asArray(value.contacts).flatMap((c) => {
+        const parsed = contactSchema.safeParse(c);
+        return parsed.success ? [parsed.data] : [];
+      });
+      const rawMessages = asArray(value.messages);
+      for (const raw of rawMessages) {
         const m = messageSchema.safeParse(raw);
         if (!m.success) {
           out.rejected.push(`message: ${m.error.issues[0]?.path.join('.') ?? ''} ${m.error.issues[0]?.message ?? ''}`.trim());
           continue;
         }
-        out.messages.push({
-          wamid: m.data.id,
-          waId: m.data.from,
-          profileName: names.get(m.data.from) ?? null,
-          sentAt: unixSeconds(m.data.timestamp),
-          content: contentOf(m.data),
-        });
+        const message = toMessage(m.data, contacts, rawMessages.length === 1);
+        if (!message) {
+          out.rejected.push('message: neither a phone (from) nor a business-scoped user ID (from_user_id)');
+          continue;
+        }
+        out.messages.push(message);
       }
       for (const raw of asArray(value.statuses)) {
         const s = statusSchema.safeParse(raw);
         if (!s.success) {
-          out.rejected.push(`status: ${s.error.issues[0]?.message ?? 'invalid'}`);
+          out.rejected.push(`status: ${s.error.issues[0]?.path.join('.') ?? ''} ${s.error.issues[0]?.message ?? 'invalid'}`.trim());
           continue;
         }
-        if (s.data.status === 'deleted' || s.data.status === 'warning') continue;
         out.statuses.push({
           wamid: s.data.id,
           status: s.data.status,
           at: unixSeconds(s.data.timestamp),
           callbackKey: s.data.biz_opaque_callback_data ?? null,
+          recipientWaId: phoneOrNull(s.data.recipient_id),
+          recipientUserId: bsuidOrNull(s.data.recipient_user_id),
           errors: (s.data.errors ?? []).map((e) => ({ code: e.code, title: e.title ?? e.message ?? '' })),
         });
       }
@@ -126,7 +193,33 @@ export function parseWebhookPayload(body: unknown): ParsedWebhook | { error: str
   return out;
 }
 
-function contentOf(m: z.infer<typeof messageSchema>): InboundWhatsAppMessage['content'] {
+type Contact = z.infer<typeof contactSchema>;
+type RawMessage = z.infer<typeof messageSchema>;
+
+function toMessage(m: RawMessage, contacts: Contact[], onlyMessage: boolean): InboundWhatsAppMessage | null {
+  let waId = phoneOrNull(m.from);
+  let userId = bsuidOrNull(m.from_user_id);
+  // Meta's user_changed_user_id notice names the user only by their previous BSUID.
+  if (!waId && !userId && m.type === 'system') userId = bsuidOrNull(m.system?.previous_user_id);
+  const contact =
+    contacts.find((c) => (waId && c.wa_id === waId) || (userId && c.user_id === userId)) ??
+    (onlyMessage && contacts.length === 1 && !waId && !userId ? contacts[0] : undefined);
+  waId ??= phoneOrNull(contact?.wa_id);
+  userId ??= bsuidOrNull(contact?.user_id);
+  if (!waId && !userId) return null;
+  return {
+    wamid: m.id,
+    waId,
+    userId,
+    parentUserId: bsuidOrNull(m.from_parent_user_id) ?? bsuidOrNull(contact?.parent_user_id),
+    username: contact?.profile?.username ?? null,
+    profileName: contact?.profile?.name ?? null,
+    sentAt: unixSeconds(m.timestamp),
+    content: contentOf(m),
+  };
+}
+
+function contentOf(m: RawMessage): InboundContent {
   if (m.type === 'text' && m.text) return { type: 'text', body: m.text.body };
   if (m.type === 'interactive' && m.interactive?.list_reply)
     return { type: 'list_reply', id: m.interactive.list_reply.id, title: m.interactive.list_reply.title ?? '' };
@@ -145,7 +238,44 @@ function contentOf(m: z.infer<typeof messageSchema>): InboundWhatsAppMessage['co
         currency: i.currency ?? null,
       })),
     };
+  if (m.type === 'reaction') return { type: 'reaction', emoji: m.reaction?.emoji ?? '', messageId: m.reaction?.message_id ?? null };
+  if (m.type === 'revoke') return { type: 'revoke', originalMessageId: m.revoke?.original_message_id ?? null };
+  if (m.type === 'edit')
+    return { type: 'edit', originalMessageId: m.edit?.original_message_id ?? null, editedType: m.edit?.message?.type ?? null };
+  if (m.type === 'system')
+    return {
+      type: 'system',
+      kind: m.system?.type ?? 'unknown',
+      newWaId: phoneOrNull(m.system?.new_wa_id ?? (m.system?.type === 'user_changed_number' ? m.system?.wa_id : undefined)),
+      newUserId: bsuidOrNull(m.system?.type === 'user_changed_user_id' ? m.system?.user_id : undefined),
+      previousUserId: bsuidOrNull(m.system?.previous_user_id),
+    };
+  if (MEDIA_KINDS.has(m.type)) return { type: 'media', kind: m.type };
   return { type: 'unsupported', kind: m.type };
+}
+
+function phoneOrNull(v: string | undefined | null): string | null {
+  const digits = v?.replace(/^\+/, '');
+  return digits && WA_ID_PATTERN.test(digits) ? digits : null;
+}
+
+function bsuidOrNull(v: string | undefined | null): string | null {
+  return v && bsuidLike.safeParse(v).success ? v : null;
+}
+
+function phoneNumberIdOf(metadata: unknown): string | null {
+  const id = (metadata as { phone_number_id?: unknown } | undefined)?.phone_number_id;
+  return typeof id === 'string' || typeof id === 'number' ? String(id) : null;
+}
+
+function idOf(raw: unknown): string {
+  const id = (raw as { id?: unknown } | null)?.id;
+  return typeof id === 'string' && id ? id : 'unknown';
+}
+
+function typeOf(raw: unknown, field: 'type' | 'status'): string {
+  const v = (raw as Record<string, unknown> | null)?.[field];
+  return typeof v === 'string' ? v : 'unknown';
 }
 
 function asArray(v: unknown): unknown[] {

@@ -1,9 +1,10 @@
 import { handleCustomerMessage } from '../conversation/handle-message.js';
+import { customerIdOf } from '../customers.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { applyDeliveryStatus } from '../delivery-status.js';
 import { redis } from '../redis.js';
-import type { DeliveryStatus, InboundWhatsAppMessage, ParsedWebhook } from './inbound-payload.js';
+import type { DeliveryStatus, ForeignItem, InboundWhatsAppMessage, ParsedWebhook } from './inbound-payload.js';
 
 /**
  * Inbound WhatsApp events: recorded durably before Meta gets its 200, processed after.
@@ -11,24 +12,38 @@ import type { DeliveryStatus, InboundWhatsAppMessage, ParsedWebhook } from './in
  * (source, external_id) row in inbound_events is the durable guard, because Meta retries
  * for up to 7 days. The Redis key is only written once the row exists, so a crash can
  * never make a message look seen before it was recorded.
+ *
+ * The same statement links every sender to one customer row (`link_customer`: phone, BSUID or
+ * both; two rows of one person are merged), so processing works on a stable customer id.
+ * Items for another phone number of the app are recorded as processed with their outcome and
+ * never acted on.
  */
 
 export type RecordedEvent =
-  | { id: string; kind: 'message'; message: InboundWhatsAppMessage }
+  | { id: string; kind: 'message'; message: InboundWhatsAppMessage; customerId: string | null }
   | { id: string; kind: 'status'; status: DeliveryStatus };
+
+type Candidate =
+  | { kind: 'message'; message: InboundWhatsAppMessage }
+  | { kind: 'status'; status: DeliveryStatus }
+  | { kind: 'foreign'; item: ForeignItem };
 
 const SEEN_TTL_SECONDS = 24 * 3600;
 const seenKey = (externalId: string) => `seen:meta:${externalId}`;
+const identityKey = (m: { waId: string | null; userId: string | null }) => `${m.waId ?? ''}|${m.userId ?? ''}`;
 
-function externalIdOf(e: { kind: 'message'; message: InboundWhatsAppMessage } | { kind: 'status'; status: DeliveryStatus }): string {
-  return e.kind === 'message' ? e.message.wamid : `status:${e.status.wamid}:${e.status.status}:${e.status.at.getTime()}`;
+function externalIdOf(e: Candidate): string {
+  if (e.kind === 'message') return e.message.wamid;
+  if (e.kind === 'status') return `status:${e.status.wamid}:${e.status.status}:${e.status.at.getTime()}`;
+  return `other-number:${e.item.phoneNumberId}:${e.item.kind}:${e.item.id}:${e.item.type}`;
 }
 
 /** Records every new message and status of a webhook POST in one Postgres statement; returns the new ones. */
 export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<RecordedEvent[]> {
-  const candidates = [
+  const candidates: Candidate[] = [
     ...parsed.messages.map((message) => ({ kind: 'message' as const, message })),
     ...parsed.statuses.map((status) => ({ kind: 'status' as const, status })),
+    ...parsed.foreign.map((item) => ({ kind: 'foreign' as const, item })),
   ];
   const unique = [...new Map(candidates.map((c) => [externalIdOf(c), c])).entries()];
   if (unique.length === 0) return [];
@@ -37,40 +52,71 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
   const fresh = unique.filter((_, i) => seen[i] === null || seen[i] === undefined);
   if (fresh.length === 0) return [];
 
-  const rows = fresh.map(([externalId, e]) => ({ external_id: externalId, kind: e.kind, payload: e.kind === 'message' ? e.message : e.status }));
-  const customers = parsed.messages.map((m) => ({ wa_id: m.waId, profile_name: m.profileName, at: m.sentAt.toISOString() }));
-  const inserted = await db()`
+  const rows = fresh.map(([externalId, e]) =>
+    e.kind === 'foreign'
+      ? { external_id: externalId, kind: e.item.kind, payload: e.item, outcome: `ignored: for phone_number_id ${e.item.phoneNumberId}`, processed: true }
+      : { external_id: externalId, kind: e.kind, payload: e.kind === 'message' ? e.message : e.status, outcome: null, processed: false },
+  );
+  const customers = [...customersOf(parsed.messages).values()];
+  const result = await db()`
     WITH events AS (
-      INSERT INTO inbound_events (source, external_id, kind, payload)
-      SELECT 'meta', r.external_id, r.kind, r.payload FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(external_id text, kind text, payload jsonb)
+      INSERT INTO inbound_events (source, external_id, kind, payload, outcome, processed_at)
+      SELECT 'meta', r.external_id, r.kind, r.payload, r.outcome, CASE WHEN r.processed THEN now() END
+      FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(external_id text, kind text, payload jsonb, outcome text, processed boolean)
       ON CONFLICT (source, external_id) DO NOTHING
       RETURNING id, external_id
-    ), customers AS (
-      INSERT INTO customers (wa_id, phone_e164, profile_name, last_inbound_at)
-      SELECT DISTINCT ON (c.wa_id) c.wa_id, '+' || c.wa_id, c.profile_name, c.at
-      FROM jsonb_to_recordset(${JSON.stringify(customers)}::jsonb) AS c(wa_id text, profile_name text, at timestamptz)
-      ORDER BY c.wa_id, c.at DESC
-      ON CONFLICT (wa_id) DO UPDATE SET
-        last_inbound_at = GREATEST(customers.last_inbound_at, excluded.last_inbound_at),
-        profile_name = COALESCE(excluded.profile_name, customers.profile_name)
+    ), linked AS (
+      -- Senders known by both identities first, so a merge happens before the single-identity ones are looked up.
+      SELECT c.key, link_customer(c.wa_id, c.user_id, c.parent_user_id, c.username, c.profile_name, c.at) AS customer_id
+      FROM (SELECT * FROM jsonb_to_recordset(${JSON.stringify(customers)}::jsonb)
+              AS x(key text, wa_id text, user_id text, parent_user_id text, username text, profile_name text, at timestamptz)
+            ORDER BY (x.wa_id IS NOT NULL AND x.user_id IS NOT NULL) DESC, x.key) c
     )
-    SELECT id, external_id FROM events`;
+    SELECT 'event' AS what, id::text AS id, external_id AS key FROM events
+    UNION ALL
+    SELECT 'customer', customer_id::text, key FROM linked`;
+  const customerIds = new Map(result.filter((r) => r.what === 'customer').map((r) => [r.key as string, r.id as string]));
   const byExternalId = new Map(fresh);
-  return inserted.map((r) => {
-    const e = byExternalId.get(r.external_id as string)!;
-    return e.kind === 'message' ? { id: String(r.id), kind: 'message', message: e.message } : { id: String(r.id), kind: 'status', status: e.status };
-  });
+  return result
+    .filter((r) => r.what === 'event')
+    .flatMap((r): RecordedEvent[] => {
+      const e = byExternalId.get(r.key as string)!;
+      if (e.kind === 'message') return [{ id: r.id as string, kind: 'message', message: e.message, customerId: customerIds.get(identityKey(e.message)) ?? null }];
+      if (e.kind === 'status') return [{ id: r.id as string, kind: 'status', status: e.status }];
+      return [];
+    });
+}
+
+/** One row per sender identity: the newest profile data, and the newest time of a message that opens the 24-hour window. */
+function customersOf(messages: InboundWhatsAppMessage[]) {
+  const out = new Map<string, { key: string; wa_id: string | null; user_id: string | null; parent_user_id: string | null; username: string | null; profile_name: string | null; at: string | null }>();
+  for (const m of messages) {
+    const key = identityKey(m);
+    const prev = out.get(key);
+    // System notices are not the customer writing to us: they don't open the window.
+    const at = m.content.type === 'system' ? null : m.sentAt.toISOString();
+    out.set(key, {
+      key,
+      wa_id: m.waId,
+      user_id: m.userId,
+      parent_user_id: m.parentUserId ?? prev?.parent_user_id ?? null,
+      username: m.username ?? prev?.username ?? null,
+      profile_name: m.profileName ?? prev?.profile_name ?? null,
+      at: [prev?.at ?? null, at].filter((x): x is string => x !== null).sort().at(-1) ?? null,
+    });
+  }
+  return out;
 }
 
 /** Processes recorded events (after the 200): messages one customer at a time in order, statuses as they come. */
 export async function processRecordedEvents(events: RecordedEvent[]): Promise<void> {
   if (events.length === 0) return;
   const seen = redis().pipeline();
-  for (const e of events) seen.set(seenKey(externalIdOf(e)), 1, { ex: SEEN_TTL_SECONDS });
+  for (const e of events) seen.set(seenKey(e.kind === 'message' ? e.message.wamid : externalIdOf(e)), 1, { ex: SEEN_TTL_SECONDS });
   await seen.exec().catch((error) => log.warn('inbound.seen_mark_failed', { error }));
   const byCustomer = new Map<string, RecordedEvent[]>();
   for (const e of events) {
-    const k = e.kind === 'message' ? e.message.waId : `status:${e.id}`;
+    const k = e.kind === 'message' ? (e.customerId ?? identityKey(e.message)) : `status:${e.id}`;
     byCustomer.set(k, [...(byCustomer.get(k) ?? []), e]);
   }
   await Promise.all([...byCustomer.values()].map(async (list) => {
@@ -80,9 +126,15 @@ export async function processRecordedEvents(events: RecordedEvent[]): Promise<vo
 
 async function processOne(e: RecordedEvent): Promise<void> {
   try {
-    if (e.kind === 'message') await handleCustomerMessage(e.message);
-    else await applyDeliveryStatus(e.status);
-    await db()`UPDATE inbound_events SET processed_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ${e.id}`;
+    let outcome: string | null = null;
+    if (e.kind === 'message') {
+      const customerId = e.customerId ?? (await customerIdOf(e.message));
+      outcome = await handleCustomerMessage(e.message, customerId);
+    } else {
+      const applied = await applyDeliveryStatus(e.status);
+      outcome = applied.matched ? null : 'unmatched';
+    }
+    await db()`UPDATE inbound_events SET processed_at = now(), attempts = attempts + 1, last_error = NULL, outcome = COALESCE(${outcome}, outcome) WHERE id = ${e.id}`;
   } catch (error) {
     log.error('inbound.processing_failed', { eventId: e.id, kind: e.kind, error });
     await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${e.id}`.catch(() => {});
@@ -97,9 +149,21 @@ export async function redriveUnprocessed(limit: number, olderThanSeconds = 60): 
     ORDER BY received_at LIMIT ${limit}`;
   const events: RecordedEvent[] = rows.map((r) => {
     const p = r.payload as Record<string, unknown>;
-    return r.kind === 'message'
-      ? { id: String(r.id), kind: 'message', message: { ...(p as unknown as InboundWhatsAppMessage), sentAt: new Date(p.sentAt as string) } }
-      : { id: String(r.id), kind: 'status', status: { ...(p as unknown as DeliveryStatus), at: new Date(p.at as string) } };
+    if (r.kind === 'message') {
+      const m = p as unknown as InboundWhatsAppMessage;
+      // Rows recorded before BSUIDs existed carry only waId.
+      const message: InboundWhatsAppMessage = {
+        ...m,
+        waId: m.waId ?? null,
+        userId: m.userId ?? null,
+        parentUserId: m.parentUserId ?? null,
+        username: m.username ?? null,
+        sentAt: new Date(p.sentAt as string),
+      };
+      return { id: String(r.id), kind: 'message', message, customerId: null };
+    }
+    const s = p as unknown as DeliveryStatus;
+    return { id: String(r.id), kind: 'status', status: { ...s, recipientWaId: s.recipientWaId ?? null, recipientUserId: s.recipientUserId ?? null, at: new Date(p.at as string) } };
   });
   await processRecordedEvents(events);
   return events.length;

@@ -1,3 +1,5 @@
+import type { SendAddress } from '../identity.js';
+
 /**
  * The messages the shop sends, and their translation into Graph API bodies.
  * Meta's limits are enforced here (text is shortened, never rejected at Meta).
@@ -41,9 +43,12 @@ export function clip(text: string, max: number): string {
   return chars.length <= max ? text : chars.slice(0, max - 1).join('') + '…';
 }
 
-/** Graph API body for POST /{phone-number-id}/messages. */
-export function toGraphBody(to: string, message: OutgoingMessage, callbackKey?: string): Record<string, unknown> {
-  const base: Record<string, unknown> = { messaging_product: 'whatsapp', recipient_type: 'individual', to };
+/**
+ * Graph API body for POST /{phone-number-id}/messages, addressed by phone (`to`) or, for a customer
+ * known only by their business-scoped user ID, by `recipient` (Meta: when both are present `to` wins).
+ */
+export function toGraphBody(address: SendAddress, message: OutgoingMessage, callbackKey?: string): Record<string, unknown> {
+  const base: Record<string, unknown> = { messaging_product: 'whatsapp', recipient_type: 'individual', ...address };
   if (callbackKey) base.biz_opaque_callback_data = callbackKey;
   const footer = (t?: string) => (t ? { footer: { text: clip(t, LIMITS.footerText) } } : {});
   const header = (t?: string) => (t ? { header: { type: 'text', text: clip(t, LIMITS.headerText) } } : {});

@@ -33,12 +33,13 @@ export default (req: Request, context: Context) =>
       log.warn('webhook.malformed', { reason: 'not JSON', bytes: raw.length });
       return json({ received: true, ignored: 'not JSON' });
     }
-    const parsed = parseWebhookPayload(body);
+    const parsed = parseWebhookPayload(body, config.WHATSAPP_PHONE_NUMBER_ID);
     if ('error' in parsed) {
       log.warn('webhook.malformed', { reason: parsed.error });
       return json({ received: true, ignored: parsed.error });
     }
     if (parsed.rejected.length) log.warn('webhook.items_rejected', { reasons: parsed.rejected });
+    if (parsed.foreign.length) log.info('webhook.other_number', { items: parsed.foreign.length, phoneNumberIds: [...new Set(parsed.foreign.map((f) => f.phoneNumberId))] });
 
     let recorded;
     try {
