@@ -26,6 +26,13 @@
  *    parsed JSON does NOT reproduce the signed bytes (verify over the raw body).
  *  - Timestamps in webhooks are strings of unix seconds.
  *  - Interactive replies carry `context: {from, id}` pointing at the business message that was tapped.
+ *  - Business-scoped user IDs (2026): a user may be known by phone, by BSUID (`user_id`, e.g.
+ *    US.13491208655302741918) or both. Inbound messages then carry `from_user_id` (and `from` only when
+ *    the phone is shared), contacts carry `user_id` and `profile.username`; sends take `recipient` (a
+ *    BSUID) instead of `to` (`to` wins when both are given) and answer `contacts: [{input, wa_id}]` for a
+ *    phone or `[{input, user_id}]` for a BSUID; statuses carry `recipient_user_id` (for a phone send only
+ *    when the stand-in has seen that phone's BSUID; never on `failed` statuses of phone sends).
+ *    Error 131062: a BSUID recipient is not supported for the message (queue it with POST /_standin/fail).
  */
 import http from 'node:http';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -61,10 +68,12 @@ export type DeliveryStatus = 'sent' | 'delivered' | 'read' | 'failed';
 export interface RecordedMessage {
   /** null for rejected sends. */
   wamid: string | null;
-  /** Recipient, digits only. */
+  /** Recipient: phone digits, or the BSUID for a send addressed by `recipient`. */
   to: string;
-  /** `to` exactly as the request sent it. */
+  /** `to` (or `recipient`) exactly as the request sent it. */
   input: string;
+  /** Which field addressed the send. */
+  addressedBy?: 'to' | 'recipient';
   type: string;
   /** The request JSON as parsed. */
   body: unknown;
@@ -148,7 +157,17 @@ export interface MetaBusiness {
 }
 
 export interface InboundInput {
-  from: string;
+  /** The user's phone. Leave it out for a username user whose phone Meta does not share. */
+  from?: string;
+  /** The user's business-scoped user ID (`from_user_id`, contacts `user_id`). */
+  userId?: string;
+  parentUserId?: string;
+  /** contacts[].profile.username */
+  username?: string;
+  /** Post for another phone number of the app (metadata.phone_number_id). */
+  phoneNumberId?: string;
+  /** Any other message kind, as Meta sends it: `{type: 'reaction', reaction: {...}}`, `{type: 'system', system: {...}}`, ... */
+  raw?: Record<string, unknown>;
   name?: string;
   text?: string;
   interactive?:
@@ -171,7 +190,9 @@ export interface InboundInput {
 export interface StatusInput {
   wamid: string;
   status: DeliveryStatus;
-  recipient_id: string;
+  /** Phone digits; absent for a send addressed to a BSUID whose phone Meta does not share. */
+  recipient_id?: string;
+  recipient_user_id?: string;
   errors?: Array<{ code: number; title: string; message?: string; error_data?: { details: string }; href?: string }>;
   biz_opaque_callback_data?: string;
   /** unix seconds */
@@ -185,7 +206,7 @@ export interface StatusInput {
 export interface WebhookChangeValue {
   messaging_product: 'whatsapp';
   metadata: { display_phone_number: string; phone_number_id: string };
-  contacts?: Array<{ profile: { name: string }; wa_id: string }>;
+  contacts?: Array<{ profile: { name: string; username?: string }; wa_id?: string; user_id?: string; parent_user_id?: string }>;
   messages?: Array<Record<string, unknown>>;
   statuses?: Array<Record<string, unknown>>;
   errors?: Array<Record<string, unknown>>;
@@ -202,10 +223,14 @@ export interface WebhookPayload {
 }
 
 const digitsOnly = (s: string): string => s.replace(/\D/g, '');
+/** A BSUID (two letters, a dot, alphanumerics; parents have `ENT.`) as Meta accepts it in `recipient`. */
+const BSUID = /^[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}$/;
+/** How recorded sends are keyed: phone digits, or the BSUID as is. */
+const recipientKey = (s: string): string => (BSUID.test(s.trim()) ? s.trim() : digitsOnly(s));
 const unixNow = (): number => Math.floor(Date.now() / 1000);
 
 /** A wamid shaped like Meta's (`wamid.` + base64 of a small binary envelope). */
-export function makeWamid(toDigits: string): string {
+export function makeWamid(toDigits = '0'): string {
   const inner = Buffer.concat([
     Buffer.from([0x18, toDigits.length]),
     Buffer.from(toDigits, 'ascii'),
@@ -222,15 +247,20 @@ function fbtraceId(): string {
 
 /** The `value` of a messages-webhook change carrying one inbound message. */
 export function buildInboundMessageValue(biz: MetaBusiness, input: InboundInput): WebhookChangeValue {
-  const from = digitsOnly(input.from);
+  const from = input.from ? digitsOnly(input.from) : undefined;
+  if (!from && !input.userId) throw new Error('inbound needs from (a phone) or userId (a BSUID)');
   const message: Record<string, unknown> = {};
   if (input.context) message.context = { from: input.context.from ?? biz.displayPhoneNumber, id: input.context.id };
-  message.from = from;
-  message.id = input.wamid ?? makeWamid(from);
+  if (from) message.from = from;
+  if (input.userId) message.from_user_id = input.userId;
+  if (input.parentUserId) message.from_parent_user_id = input.parentUserId;
+  message.id = input.wamid ?? makeWamid(from ?? input.userId!);
   message.timestamp = String(input.timestamp ?? unixNow());
-  const kinds = [input.order, input.interactive, input.button, input.text].filter((k) => k !== undefined);
-  if (kinds.length !== 1) throw new Error('inbound needs exactly one of text, interactive, button, order');
-  if (input.order) {
+  const kinds = [input.order, input.interactive, input.button, input.text, input.raw].filter((k) => k !== undefined);
+  if (kinds.length !== 1) throw new Error('inbound needs exactly one of text, interactive, button, order, raw');
+  if (input.raw) {
+    Object.assign(message, input.raw);
+  } else if (input.order) {
     message.type = 'order';
     const order: Record<string, unknown> = { catalog_id: input.order.catalog_id };
     if (input.order.text !== undefined) order.text = input.order.text;
@@ -258,10 +288,16 @@ export function buildInboundMessageValue(biz: MetaBusiness, input: InboundInput)
     message.type = 'text';
     message.text = { body: input.text };
   }
+  const contact: NonNullable<WebhookChangeValue['contacts']>[number] = { profile: { name: input.name ?? 'Test User' } };
+  if (input.username) contact.profile.username = input.username;
+  if (from) contact.wa_id = from;
+  if (input.userId) contact.user_id = input.userId;
+  if (input.parentUserId) contact.parent_user_id = input.parentUserId;
   return {
     messaging_product: 'whatsapp',
-    metadata: { display_phone_number: biz.displayPhoneNumber, phone_number_id: biz.phoneNumberId },
-    contacts: [{ profile: { name: input.name ?? 'Test User' }, wa_id: from }],
+    metadata: { display_phone_number: biz.displayPhoneNumber, phone_number_id: input.phoneNumberId ?? biz.phoneNumberId },
+    // Meta: system messages carry no contacts array.
+    ...(message.type === 'system' ? {} : { contacts: [contact] }),
     messages: [message],
   };
 }
@@ -269,17 +305,15 @@ export function buildInboundMessageValue(biz: MetaBusiness, input: InboundInput)
 /** The `value` of a messages-webhook change carrying one status update. */
 export function buildStatusValue(biz: MetaBusiness, input: StatusInput): WebhookChangeValue {
   const ts = input.timestamp ?? unixNow();
-  const st: Record<string, unknown> = {
-    id: input.wamid,
-    status: input.status,
-    timestamp: String(ts),
-    recipient_id: digitsOnly(input.recipient_id),
-  };
+  const st: Record<string, unknown> = { id: input.wamid, status: input.status, timestamp: String(ts) };
+  if (input.recipient_id) st.recipient_id = digitsOnly(input.recipient_id);
+  if (input.recipient_user_id) st.recipient_user_id = input.recipient_user_id;
+  const who = input.recipient_id ?? input.recipient_user_id ?? input.wamid;
   if (input.biz_opaque_callback_data !== undefined) st.biz_opaque_callback_data = input.biz_opaque_callback_data;
   if (input.status === 'sent' || input.status === 'delivered') {
     const category = input.category ?? (input.template ? 'utility' : 'service');
     const billable = category !== 'service';
-    const conversation: Record<string, unknown> = { id: createHmac('md5', 'conv').update(input.recipient_id).digest('hex') };
+    const conversation: Record<string, unknown> = { id: createHmac('md5', 'conv').update(who).digest('hex') };
     if (input.status === 'sent') conversation.expiration_timestamp = String(ts + 24 * 3600);
     conversation.origin = { type: category };
     st.conversation = conversation;
@@ -515,7 +549,8 @@ const Template = z.looseObject({
 const base = {
   messaging_product: z.literal('whatsapp'),
   recipient_type: z.enum(['individual', 'group']).optional(),
-  to: z.string().regex(/^\+?\d{8,15}$/, 'must be 8-15 digits with an optional leading +'),
+  to: z.string().regex(/^\+?\d{8,15}$/, 'must be 8-15 digits with an optional leading +').optional(),
+  recipient: z.string().regex(BSUID, 'must be a business-scoped user ID such as US.13491208655302741918').optional(),
   biz_opaque_callback_data: z.string().max(512).optional(),
   context: z.looseObject({ message_id: z.string().min(1) }).optional(),
 };
@@ -673,6 +708,7 @@ const DEFAULT_ERROR_TEXT: Record<number, string> = {
   131008: 'Required parameter is missing',
   131009: 'Parameter value is not valid',
   131026: 'Message undeliverable',
+  131062: 'Business-scoped user ID recipients are not supported for this message',
   131047: 'Re-engagement message',
   131048: 'Spam rate limit hit',
   131056: '(Business Account, Consumer Account) pair rate limit hit',
@@ -710,6 +746,8 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
   let inboundLog: unknown[] = [];
   let failures: QueuedFailure[] = [];
   const catalogs = new Map<string, Map<string, Record<string, unknown>>>();
+  /** phone digits → BSUID, learned from inbound messages that carried both (Meta puts it on statuses). */
+  const userIdOfPhone = new Map<string, string>();
   const timers = new Set<NodeJS.Timeout>();
   const sseClients = new Set<http.ServerResponse>();
 
@@ -757,7 +795,13 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
   const sendStatus = async (input: StatusInput): Promise<WebhookDelivery> => {
     const rec = messages.find((m) => m.wamid === input.wamid);
     const body = rec?.body as { biz_opaque_callback_data?: string } | undefined;
+    const sentTo = rec?.addressedBy === 'recipient' ? { recipient_user_id: rec.to } : rec ? { recipient_id: rec.to } : {};
+    const phone = input.recipient_id ?? (sentTo as { recipient_id?: string }).recipient_id;
+    // Meta: failed statuses of phone sends carry no recipient_user_id; others do when the BSUID is known.
+    const learned = phone && !(input.status === 'failed' && rec?.addressedBy !== 'recipient') ? userIdOfPhone.get(digitsOnly(phone)) : undefined;
     const full: StatusInput = {
+      ...sentTo,
+      ...(learned ? { recipient_user_id: learned } : {}),
       ...input,
       biz_opaque_callback_data: input.biz_opaque_callback_data ?? body?.biz_opaque_callback_data,
       template: input.template ?? rec?.type === 'template',
@@ -765,16 +809,19 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
     const raw = serializeMetaPayload(buildStatusPayload(biz, full), escapeLikeMeta);
     const delivery = await deliverSigned(raw);
     if (rec) rec.statuses.push({ status: input.status, at: Date.now(), webhookStatus: delivery.status });
-    broadcast('status', { wamid: input.wamid, status: input.status, to: digitsOnly(input.recipient_id), webhookStatus: delivery.status, at: Date.now() });
+    broadcast('status', { wamid: input.wamid, status: input.status, to: rec?.to ?? recipientKey(full.recipient_id ?? full.recipient_user_id ?? ''), webhookStatus: delivery.status, at: Date.now() });
     return delivery;
   };
 
   const sendInbound = async (input: InboundInput): Promise<WebhookDelivery & { wamid: string }> => {
-    const from = digitsOnly(input.from);
+    const phone = input.from ? digitsOnly(input.from) : undefined;
+    if (phone && input.userId) userIdOfPhone.set(phone, input.userId);
+    // Who the shop's messages to this user are recorded under: the phone when the shop can know it, else the BSUID.
+    const from = phone ?? input.userId ?? '';
     let context = input.context;
     if (!context && (input.interactive || input.button)) {
       const wanted = input.interactive ? 'interactive' : 'template';
-      const last = [...messages].reverse().find((m) => m.to === from && m.status === 'accepted' && m.type === wanted);
+      const last = [...messages].reverse().find((m) => (m.to === from || (input.userId && m.to === input.userId)) && m.status === 'accepted' && m.type === wanted);
       if (last?.wamid) context = { id: last.wamid };
     }
     const wamid = input.wamid ?? makeWamid(from);
@@ -793,7 +840,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
       if (!status || !rec.wamid) return;
       const t = setTimeout(() => {
         timers.delete(t);
-        void sendStatus({ wamid: rec.wamid!, status, recipient_id: rec.to }).finally(() => step(i + 1));
+        void sendStatus({ wamid: rec.wamid!, status }).finally(() => step(i + 1));
       }, autoDelay);
       timers.add(t);
     };
@@ -812,8 +859,10 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
     const asObj = (parsed && typeof parsed === 'object' ? parsed : {}) as Record<string, unknown>;
     // Meta: `type` is optional and defaults to text.
     const body = asObj.type === undefined && asObj.status === undefined ? { ...asObj, type: 'text' } : asObj;
-    const input = typeof body.to === 'string' ? body.to : '';
-    const to = digitsOnly(input);
+    // Meta: `to` (a phone) wins over `recipient` (a BSUID) when both are given.
+    const addressedBy: 'to' | 'recipient' = typeof body.to === 'string' || typeof body.recipient !== 'string' ? 'to' : 'recipient';
+    const input = addressedBy === 'to' ? (typeof body.to === 'string' ? body.to : '') : (body.recipient as string);
+    const to = addressedBy === 'to' ? digitsOnly(input) : input;
 
     if (body.status === 'read') {
       const r = MarkRead.safeParse(body);
@@ -830,12 +879,16 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
 
     const type = typeof body.type === 'string' ? body.type : 'unknown';
     const reject = (err: MetaError, injected = false): void => {
-      const rec: RecordedMessage = { wamid: null, to, input, type, body: parsed, at: Date.now(), status: 'rejected', error: err, statuses: [] };
+      const rec: RecordedMessage = { wamid: null, to, input, addressedBy, type, body: parsed, at: Date.now(), status: 'rejected', error: err, statuses: [] };
       if (injected) rec.injected = true;
       messages.push(rec);
       broadcast('message', rec);
     };
 
+    if (typeof body.to !== 'string' && typeof body.recipient !== 'string') {
+      reject(metaError(400, { ...invalidParam('to or recipient is required'), code: 131008, message: '(#131008) Required parameter is missing' }, res));
+      return;
+    }
     const r = SendMessage.safeParse(body);
     if (!r.success) {
       const err = metaError(400, invalidParam(summarizeIssues(r.error.issues)), res);
@@ -849,12 +902,12 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
       return;
     }
     const wamid = makeWamid(to);
-    const rec: RecordedMessage = { wamid, to, input, type, body: parsed, at: Date.now(), status: 'accepted', statuses: [] };
+    const rec: RecordedMessage = { wamid, to, input, addressedBy, type, body: parsed, at: Date.now(), status: 'accepted', statuses: [] };
     messages.push(rec);
     broadcast('message', rec);
-    const resp: { messaging_product: 'whatsapp'; contacts: Array<{ input: string; wa_id: string }>; messages: Array<{ id: string; message_status?: string }> } = {
+    const resp: { messaging_product: 'whatsapp'; contacts: Array<{ input: string; wa_id?: string; user_id?: string }>; messages: Array<{ id: string; message_status?: string }> } = {
       messaging_product: 'whatsapp',
-      contacts: [{ input, wa_id: to }],
+      contacts: [addressedBy === 'to' ? { input, wa_id: to } : { input, user_id: to }],
       messages: [type === 'template' ? { id: wamid, message_status: 'accepted' } : { id: wamid }],
     };
     sendJson(res, 200, resp);
@@ -974,7 +1027,12 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
   });
   const ControlInbound = z
     .object({
-      from: z.string().regex(/^\+?\d{6,15}$/),
+      from: z.string().regex(/^\+?\d{6,15}$/).optional(),
+      userId: z.string().regex(BSUID).optional(),
+      parentUserId: z.string().regex(BSUID).optional(),
+      username: z.string().optional(),
+      phoneNumberId: z.string().optional(),
+      raw: z.looseObject({ type: z.string() }).optional(),
       name: z.string().optional(),
       text: z.string().optional(),
       interactive: z
@@ -997,11 +1055,13 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
       timestamp: z.number().int().optional(),
       context: z.object({ id: z.string(), from: z.string().optional() }).optional(),
     })
-    .refine((v) => [v.text, v.interactive, v.button, v.order].filter((x) => x !== undefined).length === 1, 'give exactly one of text, interactive, button, order');
+    .refine((v) => [v.text, v.interactive, v.button, v.order, v.raw].filter((x) => x !== undefined).length === 1, 'give exactly one of text, interactive, button, order, raw')
+    .refine((v) => v.from !== undefined || v.userId !== undefined, 'give from (a phone) or userId (a BSUID)');
   const ControlStatus = z.object({
     wamid: z.string().min(1),
     status: z.enum(['sent', 'delivered', 'read', 'failed']),
     recipient_id: z.string().optional(),
+    recipient_user_id: z.string().optional(),
     errors: z
       .array(z.object({ code: z.number().int(), title: z.string(), message: z.string().optional(), error_data: z.object({ details: z.string() }).optional(), href: z.string().optional() }))
       .optional(),
@@ -1023,7 +1083,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
     if (m === 'GET' && route === 'messages') {
       const to = url.searchParams.get('to');
       const status = url.searchParams.get('status');
-      sendJson(res, 200, messages.filter((x) => (!to || x.to === digitsOnly(to)) && (!status || x.status === status)), CORS);
+      sendJson(res, 200, messages.filter((x) => (!to || x.to === recipientKey(to)) && (!status || x.status === status)), CORS);
       return;
     }
     if (m === 'DELETE' && route === 'messages') {
@@ -1087,9 +1147,8 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
       const r = ControlStatus.safeParse(await readJson(req));
       if (!r.success) return bad(z.prettifyError(r.error));
       const rec = messages.find((x) => x.wamid === r.data.wamid);
-      const recipient = r.data.recipient_id ?? rec?.to;
-      if (!recipient) return bad(`unknown wamid ${r.data.wamid}; pass recipient_id`);
-      const input: StatusInput = { ...r.data, recipient_id: recipient } as StatusInput;
+      if (!rec && !r.data.recipient_id && !r.data.recipient_user_id) return bad(`unknown wamid ${r.data.wamid}; pass recipient_id or recipient_user_id`);
+      const input = r.data as StatusInput;
       const d = await sendStatus(input);
       deliveryReply(res, d, { wamid: r.data.wamid });
       return;
@@ -1150,7 +1209,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
       stats.requests = 0;
     },
     messages: (filter) =>
-      structuredClone(messages.filter((x) => (!filter?.to || x.to === digitsOnly(filter.to)) && (!filter?.status || x.status === filter.status))),
+      structuredClone(messages.filter((x) => (!filter?.to || x.to === recipientKey(filter.to)) && (!filter?.status || x.status === filter.status))),
     reads: () => structuredClone(reads),
     catalogBatches: () => structuredClone(batches),
     inbound: () => structuredClone(inboundLog),
