@@ -249,9 +249,10 @@ export class ChatHub {
       const value = (payload as { entry?: { changes?: { value?: { contacts?: { profile?: { name?: string }; wa_id?: string }[]; messages?: Record<string, unknown>[] } }[] }[] })
         .entry?.[0]?.changes?.[0]?.value;
       const message = value?.messages?.[0];
-      if (!message || typeof message.id !== 'string' || typeof message.from !== 'string') continue;
+      const from = message?.from ?? message?.from_user_id;
+      if (!message || typeof message.id !== 'string' || typeof from !== 'string') continue;
       const name = value?.contacts?.[0]?.profile?.name;
-      seeded.push({ at: Number(message.timestamp) * 1000, apply: () => this.onInbound({ wamid: message.id as string, from: message.from as string, message, name }) });
+      seeded.push({ at: Number(message.timestamp) * 1000, apply: () => this.onInbound({ wamid: message.id as string, from, message, name }) });
     }
     seeded.sort((a, b) => a.at - b.at).forEach((s) => s.apply());
   }

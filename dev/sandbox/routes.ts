@@ -230,7 +230,10 @@ async function events(request: Request, url: URL, stack: LocalStack): Promise<Re
 const phoneShape = z.string().regex(/^\+?[1-9]\d{7,14}$/, 'a phone number in E.164, e.g. +4915112345678');
 const SendBody = z
   .object({
-    from: phoneShape,
+    from: phoneShape.optional(),
+    /** A username-only customer: known to the shop only by this business-scoped user ID. */
+    userId: z.string().regex(/^[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}$/, 'a business-scoped user ID, e.g. US.13491208655302741918').optional(),
+    username: z.string().trim().min(1).max(60).optional(),
     name: z.string().trim().min(1).max(60).optional(),
     text: z.string().min(1).max(4096).optional(),
     interactive: z
@@ -251,17 +254,21 @@ const SendBody = z
       .optional(),
     context: z.object({ id: z.string() }).optional(),
   })
-  .refine((v) => [v.text, v.interactive, v.button, v.order].filter((x) => x !== undefined).length === 1, 'give exactly one of text, interactive, button, order');
+  .refine((v) => [v.text, v.interactive, v.button, v.order].filter((x) => x !== undefined).length === 1, 'give exactly one of text, interactive, button, order')
+  .refine((v) => v.from !== undefined || v.userId !== undefined, 'give from (a phone) or userId (a username-only customer)');
 
 /** The customer sends a message: through the Graph stand-in, signed, to the real webhook. */
 async function send(request: Request, stack: LocalStack): Promise<Response> {
   const hub = hubOf(stack);
   await hub.ensure();
   const body = SendBody.parse(await request.json());
-  const from = digits(body.from);
+  // The chat's key: the phone, or the BSUID of a username-only customer (what the shop addresses).
+  const from = body.from ? digits(body.from) : body.userId!;
   const wamid = makeWamid(from);
   const input: InboundInput = {
-    from,
+    ...(body.from ? { from } : {}),
+    ...(body.userId ? { userId: body.userId } : {}),
+    ...(body.username ? { username: body.username } : {}),
     ...(body.name ? { name: body.name } : {}),
     ...(body.text !== undefined ? { text: body.text } : {}),
     ...(body.interactive ? { interactive: body.interactive } : {}),

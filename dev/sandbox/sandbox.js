@@ -60,11 +60,18 @@
     if (!/^[1-9]\d{7,14}$/.test(d)) return null;
     return `+${d}`;
   };
-  const identity = (name, phone) => {
-    const wa = digits(phone);
+  /** A sandbox customer's business-scoped user ID (Meta's user_id), derived from their number. */
+  const bsuidFor = (phoneDigits) => `US.8${phoneDigits}`;
+  const isBsuid = (s) => /^[A-Z]{2}\.[A-Za-z0-9.]+$/.test(s);
+  /** A customer by phone, or (usernameOnly, or a BSUID seen in the chat) known to the shop only by their BSUID. */
+  const identity = (name, phone, usernameOnly = false) => {
+    const userId = isBsuid(phone) ? phone : usernameOnly ? bsuidFor(digits(phone)) : null;
+    const wa = userId || digits(phone);
     let found = state.identities.find((i) => i.wa === wa);
     if (!found) {
-      found = { name: name || `+${wa}`, phone: `+${wa}`, wa, created: Date.now() };
+      found = userId
+        ? { name: name || `@${userId}`, phone: `+${digits(phone)}`, wa, userId, usernameOnly: true, created: Date.now() }
+        : { name: name || `+${wa}`, phone: `+${wa}`, wa, created: Date.now() };
       state.identities.push(found);
     } else if (name) found.name = name;
     saveIdentities();
@@ -73,7 +80,7 @@
   const select = (who, prefill) => {
     state.current = who;
     $('me-name').textContent = who.name;
-    $('me-phone').textContent = who.phone;
+    $('me-phone').textContent = who.usernameOnly ? `username only · ${who.userId}` : who.phone;
     document.title = `${who.name} · WhatsApp shop sandbox`;
     const input = $('composer-input');
     input.value = prefill || '';
@@ -314,7 +321,9 @@
       $('customer-error').textContent = 'Pick or type a customer first.';
       return;
     }
-    const r = await api('send', { method: 'POST', body: JSON.stringify({ from: state.current.phone, name: state.current.name, ...content }) });
+    const who = state.current;
+    const address = who.usernameOnly ? { userId: who.userId, username: who.name.toLowerCase().replace(/[^a-z0-9._]/g, '') || 'user' } : { from: who.phone };
+    const r = await api('send', { method: 'POST', body: JSON.stringify({ ...address, name: who.name, ...content }) });
     if (!r.ok && r.status === 400) $('customer-error').textContent = r.body.error || 'could not send';
   };
 
@@ -521,7 +530,7 @@
   /** Every number seen in the stand-in is a chat; its name is the WhatsApp profile name it wrote with. */
   const learnIdentity = (item) => {
     const known = state.identities.find((i) => i.wa === item.wa);
-    if (!known) identity(item.dir === 'in' ? item.name || '' : '', `+${item.wa}`);
+    if (!known) identity(item.dir === 'in' ? item.name || '' : '', isBsuid(item.wa) ? item.wa : `+${item.wa}`);
     else if (item.dir === 'in' && item.name && known.name === known.phone) {
       known.name = item.name;
       saveIdentities();
@@ -582,7 +591,7 @@
       return;
     }
     $('customer-error').textContent = '';
-    select(identity($('customer-name').value.trim(), phone));
+    select(identity($('customer-name').value.trim(), phone, $('customer-username-only').checked));
   });
   $('composer').addEventListener('submit', (e) => {
     e.preventDefault();
