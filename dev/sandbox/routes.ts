@@ -304,11 +304,14 @@ export function plainText(item: ChatItem): string {
   return JSON.stringify(b.interactive ?? b.template ?? b);
 }
 
+/** A chat is keyed by phone digits, or by the BSUID of a username-only customer. */
+const chatKey = (raw: string): string => (/^[A-Z]{2}\./.test(raw.trim()) ? raw.trim() : digits(raw));
+
 /** GET /sandbox/api/messages?wa=&contains=&wait=: the shop's messages to wa (accepted ones), long-polling. */
 async function messages(url: URL, stack: LocalStack): Promise<Response> {
   const hub = hubOf(stack);
   await hub.ensure();
-  const wa = digits(url.searchParams.get('wa') ?? url.searchParams.get('phone') ?? '');
+  const wa = chatKey(url.searchParams.get('wa') ?? url.searchParams.get('phone') ?? '');
   if (!wa) throw new SandboxError(400, 'wa (digits or E.164) is required');
   const contains = url.searchParams.get('contains');
   const deadline = Date.now() + Math.min(Number(url.searchParams.get('wait') ?? 0) || 0, 60) * 1000;
@@ -360,13 +363,13 @@ async function listOrders(url: URL) {
   const { orderColumns, toOrder } = await import('../../lib/orders.js');
   const { readHold } = await import('../../lib/admin/holds.js');
   const { formatMoney } = await import('../../lib/money.js');
-  const wa = digits(url.searchParams.get('wa') ?? url.searchParams.get('phone') ?? '');
+  const wa = chatKey(url.searchParams.get('wa') ?? url.searchParams.get('phone') ?? '');
   const status = url.searchParams.get('status');
   const deadline = Date.now() + Math.min(Number(url.searchParams.get('wait') ?? 0) || 0, 60) * 1000;
   for (;;) {
     const rows = await db().query(
       `SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id
-       WHERE ($1 = '' OR c.wa_id = $1) AND ($2 = '' OR o.payment_status = $2)
+       WHERE ($1 = '' OR c.wa_id = $1 OR c.bsuid = $1) AND ($2 = '' OR o.payment_status = $2)
        ORDER BY o.created_at DESC LIMIT 30`,
       [wa, status ?? ''],
     );
@@ -377,7 +380,7 @@ async function listOrders(url: URL) {
         id: o.id,
         reference: o.reference,
         source: o.source,
-        customer: { waId: o.customerWaId, phone: `+${o.customerWaId}`, name: o.customerName },
+        customer: { waId: o.customerWaId, userId: o.customerUserId, phone: o.customerWaId ? `+${o.customerWaId}` : o.customerUserId, name: o.customerName },
         items: o.items,
         totalMinor: o.totalMinor,
         currency: o.currency,
