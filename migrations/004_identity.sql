@@ -140,3 +140,6 @@ BEGIN
   RETURN p_customer;
 END
 $$;
+
+-- Offline payments may name the customer by BSUID (admin API customerUserId).
+ALTER TABLE payments ADD COLUMN customer_user_id text;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { customerIdOf } from '../customers.js';
+import { BSUID_PATTERN } from '../identity.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { formatMoney } from '../money.js';
@@ -23,8 +24,9 @@ import { isUuid } from './order-view.js';
  * stored body (`replayed`). A crash midway is resumed by the retry: the payments row keeps the
  * order it was linked to, and both the payment path and the outbox are idempotent.
  *
- * The linked order is `orderId`, or else the latest pending order of `customerPhone`; without
- * either the payment is recorded and acknowledged to the phone only. A linked order must be in
+ * The linked order is `orderId`, or else the latest pending order of `customerPhone` /
+ * `customerUserId` (the customer's WhatsApp business-scoped user ID); without one the payment is
+ * recorded and acknowledged to that customer only. A linked order must be in
  * the payment's currency and total exactly its amount (what markOrderPaid accepts).
  */
 
@@ -39,6 +41,7 @@ export const offlinePaymentRequest = z
   .object({
     orderId: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an order id').optional(),
     customerPhone: z.string().trim().min(1).max(32).optional(),
+    customerUserId: z.string().trim().regex(BSUID_PATTERN, 'must be a WhatsApp business-scoped user ID, e.g. US.13491208655302741918').optional(),
     customerName: z.string().trim().min(1).max(60).optional(),
     amountMinor: z.number().int().positive().max(100_000_000),
     currency: z.string().regex(/^[A-Za-z]{3}$/, 'must be an ISO 4217 code, e.g. EUR').transform((c) => c.toUpperCase()),
@@ -47,13 +50,14 @@ export const offlinePaymentRequest = z
   })
   .strict()
   .superRefine((v, ctx) => {
-    if (!v.orderId && !v.customerPhone) ctx.addIssue({ code: 'custom', path: ['orderId'], message: 'give orderId or customerPhone' });
+    if (!v.orderId && !v.customerPhone && !v.customerUserId)
+      ctx.addIssue({ code: 'custom', path: ['orderId'], message: 'give orderId, customerPhone or customerUserId' });
   });
 export type OfflinePaymentRequest = z.infer<typeof offlinePaymentRequest>;
 
 export const offlinePaymentEventKey = (reference: string) => `offline-payment:${reference}`;
 
-type PaymentRow = { id: string; orderId: string | null; waId: string | null; name: string | null; amountMinor: number; currency: string; paidAt: Date };
+type PaymentRow = { id: string; orderId: string | null; waId: string | null; userId: string | null; name: string | null; amountMinor: number; currency: string; paidAt: Date };
 
 export async function recordOfflinePayment(input: OfflinePaymentRequest): Promise<AdminResult> {
   const paidAt = new Date(input.paidAt);
@@ -69,6 +73,7 @@ export async function recordOfflinePayment(input: OfflinePaymentRequest): Promis
   const hash = requestHash({
     orderId: input.orderId ?? null,
     waId: phoneWaId,
+    ...(input.customerUserId ? { userId: input.customerUserId } : {}),
     customerName: input.customerName ?? null,
     amountMinor: input.amountMinor,
     currency: input.currency,
@@ -87,7 +92,7 @@ export async function recordOfflinePayment(input: OfflinePaymentRequest): Promis
     settled = await markOrderPaid(order.id, { method: 'offline', amountMinor: payment.amountMinor, currency: payment.currency, reference: input.reference, paidAt });
     log.info('payment.offline_recorded', { orderId: order.id, outcome: settled.status });
   }
-  const customerId = order?.customerId ?? (await customerIdOf({ waId: payment.waId!, userId: null }));
+  const customerId = order?.customerId ?? (await customerIdOf({ waId: payment.waId, userId: payment.userId }));
   const name = payment.name ?? firstName(order?.customerName ?? (await profileName(customerId)));
   let message;
   try {
@@ -123,6 +128,7 @@ function toPayment(r: Record<string, unknown>): PaymentRow {
     id: r.id as string,
     orderId: (r.order_id as string | null) ?? null,
     waId: (r.customer_wa_id as string | null) ?? null,
+    userId: (r.customer_user_id as string | null) ?? null,
     name: (r.customer_name as string | null) ?? null,
     amountMinor: Number(r.amount_minor),
     currency: String(r.currency).trim(),
@@ -139,10 +145,12 @@ async function insertPayment(input: OfflinePaymentRequest, paidAt: Date, phoneWa
     if (!order) throw notFound('order');
     if (phoneWaId && phoneWaId !== order.customerWaId)
       throw invalidRequest([{ path: 'customerPhone', message: "is not the order's customer" }]);
-  } else if (phoneWaId) {
+    if (input.customerUserId && input.customerUserId !== order.customerUserId)
+      throw invalidRequest([{ path: 'customerUserId', message: "is not the order's customer" }]);
+  } else if (phoneWaId || input.customerUserId) {
     const [latest] = await db()`
       SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id
-      WHERE c.wa_id = ${phoneWaId} AND o.payment_status IN ('pending', 'awaiting_payment')
+      WHERE (c.wa_id = ${phoneWaId} OR c.bsuid = ${input.customerUserId ?? null}) AND o.payment_status IN ('pending', 'awaiting_payment')
       ORDER BY o.created_at DESC LIMIT 1`;
     order = latest ? await getOrder(latest.id as string) : null;
   }
@@ -153,8 +161,9 @@ async function insertPayment(input: OfflinePaymentRequest, paidAt: Date, phoneWa
       throw invalidRequest([{ path: 'amountMinor', message: `must be the order total (${order.totalMinor} = ${formatMoney(order.totalMinor, order.currency)})` }]);
   }
   const [row] = await db()`
-    INSERT INTO payments (reference, method, order_id, customer_wa_id, customer_name, amount_minor, currency, paid_at)
-    VALUES (${input.reference}, 'offline', ${order?.id ?? null}, ${order?.customerWaId ?? phoneWaId}, ${input.customerName ?? null},
+    INSERT INTO payments (reference, method, order_id, customer_wa_id, customer_user_id, customer_name, amount_minor, currency, paid_at)
+    VALUES (${input.reference}, 'offline', ${order?.id ?? null}, ${order ? order.customerWaId : phoneWaId},
+            ${order ? order.customerUserId : (input.customerUserId ?? null)}, ${input.customerName ?? null},
             ${input.amountMinor}, ${input.currency}, ${paidAt.toISOString()})
     ON CONFLICT (reference) DO NOTHING
     RETURNING *`;

@@ -15,7 +15,7 @@ import { log } from '../../lib/log.js';
  *   GET  /api/orders/:id[?full=1]     the order, its events, hold, messages, payments, invite
  *   POST /api/orders/:id/shipped      { trackingSlug | trackingUrl, carrier? }
  *   POST /api/orders/:id/cancel
- *   POST /api/offline-payments        { orderId? | customerPhone?, customerName?, amountMinor, currency, paidAt, reference }
+ *   POST /api/offline-payments        { orderId? | customerPhone? | customerUserId?, customerName?, amountMinor, currency, paidAt, reference }
  *   GET  /api/catalog                 every variant with stock (Postgres) and available (Redis)
  *   PUT  /api/catalog                 JSON { products: [...] } or text/csv
  *   POST /api/catalog/sync            push changed prices/availability to the Meta catalog
