@@ -161,6 +161,30 @@ describe('one person, two identities', () => {
   }, 120_000);
 });
 
+describe('sending to a BSUID', () => {
+  it('131062 (a BSUID recipient is not supported for the message) alerts the shop and marks the customer', async () => {
+    const bsuid = newBsuid();
+    const queued = await fetch(`${stack().graph.url}/_standin/fail`, { method: 'POST', body: JSON.stringify({ status: 400, code: 131062 }) });
+    expect(queued.status).toBe(200);
+    await inbound({ userId: bsuid, text: 'help' });
+    const row = await until(async () => {
+      const [m] = await db()`
+        SELECT m.id, m.status, m.error_code, c.unreachable_at FROM outbound_messages m JOIN customers c ON c.id = m.customer_id WHERE c.bsuid = ${bsuid}`;
+      return m?.status === 'failed' && m.unreachable_at ? m : null;
+    });
+    expect(row.error_code).toBe(131062);
+    const [alert] = await until(async () => {
+      const rows = await db()`SELECT kind, payload FROM ops_alerts WHERE message_id = ${row.id}`;
+      return rows.length ? rows : null;
+    });
+    expect(alert!.kind).toBe('message_failed');
+    const text = JSON.stringify(alert!.payload);
+    expect(text).toContain('"customerMarkedUnreachable":true');
+    expect(text).not.toContain(bsuid); // masked
+    expect(text).toContain(bsuid.slice(-4));
+  }, 120_000);
+});
+
 describe('order API', () => {
   const api = (body: unknown) =>
     fetch(`${stack().url}/.netlify/functions/create-order-proxy`, {
