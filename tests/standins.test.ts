@@ -296,6 +296,43 @@ describe('Graph stand-in', () => {
     });
   });
 
+  it('business-scoped user IDs: sends by recipient, username-only inbound, statuses with recipient_user_id, 131062', async () => {
+    const bsuid = 'US.13491208655302741918';
+    const r = await send({ messaging_product: 'whatsapp', recipient_type: 'individual', recipient: bsuid, type: 'text', text: { body: 'Hi' } });
+    expect(r.status).toBe(200);
+    const body = (await r.json()) as { contacts: unknown[]; messages: Array<{ id: string }> };
+    expect(body.contacts).toEqual([{ input: bsuid, user_id: bsuid }]);
+    expect(graph.messages({ to: bsuid })).toMatchObject([{ to: bsuid, input: bsuid, addressedBy: 'recipient', status: 'accepted' }]);
+    // `to` wins when both are present; neither is a missing parameter; a malformed BSUID is refused.
+    const both = (await (await send({ ...text('31612345678', 'x'), recipient: bsuid })).json()) as { contacts: unknown[] };
+    expect(both.contacts).toEqual([{ input: '31612345678', wa_id: '31612345678' }]);
+    const neither = await send({ messaging_product: 'whatsapp', type: 'text', text: { body: 'x' } });
+    expect(neither.status).toBe(400);
+    expect(((await neither.json()) as { error: { code: number } }).error.code).toBe(131008);
+    expect((await send({ messaging_product: 'whatsapp', recipient: 'not a bsuid', type: 'text', text: { body: 'x' } })).status).toBe(400);
+
+    // A status for the BSUID send names the BSUID, not a phone.
+    await ctl('statuses', json({ wamid: body.messages[0]!.id, status: 'read' }));
+    const status = JSON.parse(hook.received.at(-1)!.raw.toString('utf8')).entry[0].changes[0].value.statuses[0];
+    expect(status).toMatchObject({ id: body.messages[0]!.id, status: 'read', recipient_user_id: bsuid });
+    expect(status.recipient_id).toBeUndefined();
+
+    // A username-only user writes in: from_user_id, contacts with user_id and profile.username, no phone.
+    const inbound = await ctl('inbound', json({ userId: bsuid, username: 'zoe.tea', name: 'Zoë', text: 'hi', timestamp: 1760000000 }));
+    expect(inbound.status).toBe(200);
+    const value = JSON.parse(hook.received.at(-1)!.raw.toString('utf8')).entry[0].changes[0].value;
+    expect(value.contacts).toEqual([{ profile: { name: 'Zoë', username: 'zoe.tea' }, user_id: bsuid }]);
+    expect(value.messages[0]).toMatchObject({ from_user_id: bsuid, type: 'text', text: { body: 'hi' } });
+    expect(value.messages[0].from).toBeUndefined();
+    expect((await ctl('inbound', json({ text: 'nobody' }))).status).toBe(400);
+
+    // 131062: BSUID recipients not supported for this message.
+    await ctl('fail', json({ status: 400, code: 131062 }));
+    const refused = await send({ messaging_product: 'whatsapp', recipient: bsuid, type: 'text', text: { body: 'x' } });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { code: number; message: string } }).error).toMatchObject({ code: 131062 });
+  });
+
   it('fills context for interactive replies and builds order messages', async () => {
     const sent = (await (await send(list([2]))).json()) as { messages: Array<{ id: string }> };
     await ctl('inbound', json({ from: '31612345678', interactive: { type: 'list_reply', id: 's0r1', title: 'Row', description: 'desc' } }));
