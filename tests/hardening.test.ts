@@ -106,3 +106,86 @@ describe('Redis restarts empty', () => {
     expect(Number(await redis().get('stock:HR-C'))).toBe(996);
   }, 120_000);
 });
+
+describe('Checkout idempotency: every parameter derives from the order', () => {
+  it('10 concurrent order-API calls with one idempotency key: all 201, one order, one Checkout Session', async () => {
+    const body = { customerPhone: `+${newCustomer('4480')}`, items: [{ sku: 'HR-C', quantity: 2 }], idempotencyKey: `storm-${process.pid}` };
+    const replies = await Promise.all(Array.from({ length: 10 }, () => orderApi(body)));
+    expect(replies.map((r) => r.status), JSON.stringify(replies.find((r) => r.status !== 201)?.body)).toEqual(Array(10).fill(201));
+    expect(new Set(replies.map((r) => r.body.orderId)).size).toBe(1);
+    expect(new Set(replies.map((r) => r.body.checkoutUrl)).size).toBe(1);
+    expect(replies.filter((r) => r.headers.get('idempotent-replayed') !== 'true')).toHaveLength(1);
+    const orderId = replies[0]!.body.orderId as string;
+    expect(stack().stripe.sessions().filter((s) => s.client_reference_id === orderId)).toHaveLength(1);
+  }, 120_000);
+
+  it('a retry after a crash between creating the session and storing it gets the same session', async () => {
+    const body = { customerPhone: `+${newCustomer('4480')}`, items: [{ sku: 'HR-C', quantity: 1 }], idempotencyKey: `crash-${process.pid}` };
+    const first = await orderApi(body);
+    expect(first.status).toBe(201);
+    // The process died after Stripe created the session and before the order stored it; time passes.
+    await db()`UPDATE orders SET stripe_session_id = NULL, checkout_url = NULL WHERE id = ${first.body.orderId}`;
+    await sleep(2_100);
+    const retry = await orderApi(body);
+    expect(retry.status, JSON.stringify(retry.body)).toBe(201);
+    expect(retry.body.checkoutUrl).toBe(first.body.checkoutUrl);
+    expect(stack().stripe.sessions().filter((s) => s.client_reference_id === first.body.orderId)).toHaveLength(1);
+    expect((await orderRow(first.body.orderId)).checkout_url).toBe(first.body.checkoutUrl);
+  }, 120_000);
+});
+
+describe('bad input is a 4xx, never a 5xx', () => {
+  it('malformed percent-encoding in an admin path', async () => {
+    for (const path of ['/api/orders/%ED%A0%80', '/api/orders/%E0%A4%A', '/api/orders/%ff/shipped', '/api/orders/%00', '/api/orders/%C0%80/cancel']) {
+      const r = await admin(path, path.endsWith('/orders/%ED%A0%80') || path.endsWith('%00') || path.endsWith('%A') ? {} : { method: 'POST', body: '{}' });
+      expect(r.status, `${path}: ${JSON.stringify(r.body)}`).toBe(404);
+      expect(r.body.error).toBe('not_found');
+    }
+  }, 60_000);
+
+  it('NUL, lone surrogates, wrong types and huge strings on the order API: a clear 422 naming the field', async () => {
+    const phone = `+${newCustomer('4481')}`;
+    const item = { sku: 'HR-C', quantity: 1 };
+    const cases: [unknown, string][] = [
+      [{ customerPhone: phone, customerName: 'Ada\u0000', items: [item] }, 'customerName'],
+      [{ customerPhone: phone, customerName: 'Ada \ud83d', items: [item] }, 'customerName'],
+      [{ customerPhone: phone, customerName: '\udc00', items: [item] }, 'customerName'],
+      [{ customerPhone: phone, items: [{ sku: 'HR-C\u0000', quantity: 1 }] }, 'items.0.sku'],
+      [{ customerPhone: phone, items: [item], ['extra\u0000']: 1 }, 'extra\ufffd'],
+      [{ customerPhone: phone, customerName: 'x'.repeat(50_000), items: [item] }, 'customerName'],
+      [{ customerPhone: phone, customerName: 42, items: [item] }, 'customerName'],
+      [{ customerPhone: phone, items: [{ sku: 'HR-C', quantity: '2' }] }, 'items.0.quantity'],
+      [{ customerPhone: phone, items: [{ sku: 'HR-C', quantity: -1 }] }, 'items.0.quantity'],
+      [{ customerPhone: [phone], items: [item] }, 'customerPhone'],
+    ];
+    for (const [body, path] of cases) {
+      const r = await orderApi(body);
+      expect(r.status, `${JSON.stringify(body).slice(0, 120)} → ${JSON.stringify(r.body).slice(0, 300)}`).toBe(422);
+      expect(r.body.fields.map((f: { path: string }) => f.path)).toContain(path);
+    }
+    const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+    expect((await orderApi(`{"customerPhone":"${phone}","items":${deep}}`)).status).toBe(422);
+    // Nothing was recorded for this customer.
+    expect(await db()`SELECT 1 FROM customers WHERE wa_id = ${phone.slice(1)}`).toEqual([]);
+  }, 120_000);
+
+  it('NUL and lone surrogates in any admin body: 422 naming the field, nothing written', async () => {
+    const orderId = (await orderApi({ customerPhone: `+${newCustomer('4482')}`, items: [{ sku: 'HR-C', quantity: 1 }] })).body.orderId as string;
+    const cases: [string, string, string | Record<string, unknown>, string][] = [
+      ['POST', `/api/orders/${orderId}/shipped`, { trackingSlug: 'ABC\u0000', carrier: 'DHL' }, 'trackingSlug'],
+      ['POST', `/api/orders/${orderId}/shipped`, { trackingSlug: 'ABC', carrier: 'D\ud800HL' }, 'carrier'],
+      ['POST', '/api/offline-payments', { orderId, amountMinor: 300, currency: 'EUR', paidAt: '2026-11-25', reference: 'ref\u0000' }, 'reference'],
+      ['POST', '/api/offline-payments', { orderId, amountMinor: 300, currency: 'EUR', paidAt: '2026-11-25', reference: 'r', customerName: '\udfff' }, 'customerName'],
+      ['PUT', '/api/catalog', { products: [{ sku: 'HR-Z', name: 'Zed\u0000', priceMinor: 1, currency: 'EUR', stock: 1 }] }, 'products[0].name'],
+      ['PUT', '/api/catalog', 'sku,name,priceMinor,currency,stock\nHR-Z,Zed\u0000,1,EUR,1\n', '(body)'],
+    ];
+    for (const [method, path, body, field] of cases) {
+      const csv = typeof body === 'string';
+      const r = await admin(path, { method, body: csv ? body : JSON.stringify(body), headers: csv ? { 'content-type': 'text/csv' } : {} });
+      expect(r.status, `${method} ${path} → ${JSON.stringify(r.body).slice(0, 300)}`).toBe(422);
+      expect(r.body.fields.map((f: { path: string }) => f.path)).toContain(field);
+    }
+    expect((await orderRow(orderId)).payment_status).toBe('pending');
+    expect(await db()`SELECT 1 FROM variants WHERE sku = 'HR-Z'`).toEqual([]);
+  }, 120_000);
+});
