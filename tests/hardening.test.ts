@@ -189,3 +189,34 @@ describe('bad input is a 4xx, never a 5xx', () => {
     expect(await db()`SELECT 1 FROM variants WHERE sku = 'HR-Z'`).toEqual([]);
   }, 120_000);
 });
+
+describe('cleanup and a Checkout Session Stripe no longer knows', () => {
+  it('404 on expire/retrieve: the hold is released and the order closed, once; the next run has nothing to do', async () => {
+    const waId = newCustomer('4483');
+    const placed = await orderApi({ customerPhone: `+${waId}`, items: [{ sku: 'HR-B', quantity: 5 }], idempotencyKey: `forgotten-${process.pid}` });
+    expect(placed.status).toBe(201);
+    const orderId = placed.body.orderId as string;
+    const { stripe_session_id: sessionId } = await orderRow(orderId);
+    const forget = await fetch(`${stack().stripe.url}/_standin/sessions/${sessionId}`, { method: 'DELETE' });
+    expect(forget.status).toBe(200);
+    // The hold lapses (moved into the past where its own expiry would have put it).
+    const past = Date.now() - 60_000;
+    await db()`UPDATE orders SET hold_expires_at = ${new Date(past).toISOString()} WHERE id = ${orderId}`;
+    await redis().zadd('holds:exp', { xx: true }, { score: past, member: orderId });
+    await redis().zadd('holds:sku:HR-B', { xx: true }, { score: past, member: orderId });
+    await redis().hset(`hold:${orderId}`, { exp: past });
+    const before = Number(await redis().get('stock:HR-B'));
+
+    const first = await runCleanup();
+    expect(first).toMatchObject({ expired: 1, released: 1, failed: 0 });
+    expect((await orderRow(orderId)).payment_status).toBe('expired');
+    expect(await redis().hget(`hold:${orderId}`, 'state')).toBe('released');
+    expect(Number(await redis().get('stock:HR-B'))).toBe(before + 5);
+
+    const second = await runCleanup();
+    expect(second).toMatchObject({ expired: 0, released: 0, failed: 0 });
+    expect(Number(await redis().get('stock:HR-B'))).toBe(before + 5);
+    await sleep(300);
+    expect(sentTo(stack(), waId).filter((m) => JSON.stringify(m.body).includes(placed.body.reference))).toHaveLength(1);
+  }, 120_000);
+});

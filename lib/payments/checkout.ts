@@ -47,18 +47,32 @@ export async function createCheckoutSession(order: Order): Promise<Stripe.Checko
   );
 }
 
+/** Stripe answers 404 resource_missing for a session it does not know (deleted test data, another account). */
+function isMissing(error: unknown): boolean {
+  const e = error as { code?: string; statusCode?: number };
+  return e.code === 'resource_missing' && e.statusCode === 404;
+}
+
 /**
  * Expires an open Checkout Session so it can no longer be paid. Returns the session's state
- * afterwards: 'expired', or 'complete' when the customer paid first (the caller then takes
- * the payment path instead of releasing the hold).
+ * afterwards: 'expired', 'complete' when the customer paid first (the caller then takes the
+ * payment path instead of releasing the hold), or 'missing' when Stripe does not know the
+ * session at all: no payment can complete on it, so the caller may close the order.
  */
-export async function expireCheckoutSession(sessionId: string): Promise<'expired' | 'complete'> {
+export async function expireCheckoutSession(sessionId: string): Promise<'expired' | 'complete' | 'missing'> {
   try {
     const session = await stripe().checkout.sessions.expire(sessionId, {}, { idempotencyKey: `expire:${sessionId}` });
     return session.status === 'complete' ? 'complete' : 'expired';
   } catch (error) {
+    if (isMissing(error)) return 'missing';
     // Stripe refuses to expire a session that is no longer open: look at what it is.
-    const session = await stripe().checkout.sessions.retrieve(sessionId);
+    let session: Stripe.Checkout.Session;
+    try {
+      session = await stripe().checkout.sessions.retrieve(sessionId);
+    } catch (retrieveError) {
+      if (isMissing(retrieveError)) return 'missing';
+      throw retrieveError;
+    }
     if (session.status === 'complete') return 'complete';
     if (session.status === 'expired') return 'expired';
     throw error;
