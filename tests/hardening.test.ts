@@ -220,3 +220,70 @@ describe('cleanup and a Checkout Session Stripe no longer knows', () => {
     expect(sentTo(stack(), waId).filter((m) => JSON.stringify(m.body).includes(placed.body.reference))).toHaveLength(1);
   }, 120_000);
 });
+
+describe('outbox retries keep per-recipient order', () => {
+  const graphFail = (count: number) =>
+    fetch(`${stack().graph.url}/_standin/fail`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ count, status: 503 }) });
+  const rowsOf = async (orderId: string) =>
+    Object.fromEntries(
+      (await db()`SELECT kind, status, attempts, wamid FROM outbound_messages WHERE order_id = ${orderId} AND kind IN ('order_confirmed', 'invite_link')`).map((r) => [
+        r.kind as string,
+        r as { status: string; attempts: number; wamid: string | null },
+      ]),
+    );
+  const due = (orderId: string, kind: string, at: string) =>
+    db().query(`UPDATE outbound_messages SET next_attempt_at = now() + $3::interval WHERE order_id = $1 AND kind = $2`, [orderId, kind, at]);
+  /** The kinds in the order the Graph stand-in accepted them. */
+  const arrival = async (waId: string, orderId: string) => {
+    const byWamid = new Map(Object.entries(await rowsOf(orderId)).map(([kind, r]) => [r.wamid, kind]));
+    return sentTo(stack(), waId).map((m) => byWamid.get(m.wamid)).filter(Boolean);
+  };
+
+  /** A paid order whose confirmation and invite link both failed to send (Meta answered 503). */
+  async function paidWithUnsentNotices(): Promise<{ waId: string; orderId: string }> {
+    const waId = newCustomer('4484');
+    const placed = await orderApi({ customerPhone: `+${waId}`, items: [{ sku: 'HR-C', quantity: 1 }] });
+    expect(placed.status).toBe(201);
+    const orderId = placed.body.orderId as string;
+    await graphFail(6); // 3 in-process tries for each of the two notices
+    const paid = await standin(`sessions/${(await orderRow(orderId)).stripe_session_id}/complete`);
+    expect(paid.body.status).toBe(200);
+    await until(async () => {
+      const rows = await rowsOf(orderId);
+      return rows.order_confirmed?.status === 'pending' && rows.invite_link?.status === 'pending' && rows.invite_link.attempts === 1;
+    });
+    await fetch(`${stack().graph.url}/_standin/fail`, { method: 'DELETE' });
+    expect(sentTo(stack(), waId)).toEqual([]);
+    return { waId, orderId };
+  }
+
+  it('both due: the confirmation goes before the invite link, even when the link became due first', async () => {
+    const { waId, orderId } = await paidWithUnsentNotices();
+    await due(orderId, 'invite_link', '-2 minutes');
+    await due(orderId, 'order_confirmed', '-1 minute');
+    const summary = await runCleanup();
+    expect(summary.retriedMessages).toBeGreaterThanOrEqual(2);
+    expect(await arrival(waId, orderId)).toEqual(['order_confirmed', 'invite_link']);
+  }, 120_000);
+
+  it('the link waits while the confirmation backs off, and is given back unsent when the confirmation is deferred again', async () => {
+    const { waId, orderId } = await paidWithUnsentNotices();
+    await due(orderId, 'order_confirmed', '1 hour');
+    await due(orderId, 'invite_link', '-1 minute');
+    await runCleanup();
+    expect(sentTo(stack(), waId)).toEqual([]);
+    expect(await rowsOf(orderId)).toMatchObject({ invite_link: { status: 'pending', attempts: 1 } });
+
+    // Both due, Meta still failing for the confirmation: the link is not sent after it either.
+    await due(orderId, 'order_confirmed', '-1 minute');
+    await graphFail(3);
+    await runCleanup();
+    await fetch(`${stack().graph.url}/_standin/fail`, { method: 'DELETE' });
+    expect(sentTo(stack(), waId)).toEqual([]);
+    expect(await rowsOf(orderId)).toMatchObject({ order_confirmed: { status: 'pending', attempts: 2 }, invite_link: { status: 'pending', attempts: 1 } });
+
+    await due(orderId, 'order_confirmed', '-1 minute');
+    await runCleanup();
+    expect(await arrival(waId, orderId)).toEqual(['order_confirmed', 'invite_link']);
+  }, 120_000);
+});
