@@ -112,6 +112,7 @@ async function handleLapsedOrder(orderId: string, origin: Origin, summary: Clean
     }
 
     if (OPEN.has(order.paymentStatus)) {
+      let missingSession = false;
       if (order.stripeSessionId) {
         // Expire first: after this Stripe accepts no payment for the session, so releasing is safe.
         const session = await expireCheckoutSession(order.stripeSessionId);
@@ -122,9 +123,13 @@ async function handleLapsedOrder(orderId: string, origin: Origin, summary: Clean
           await forgetLapsedHold(orderId);
           return;
         }
-        summary.stripeExpired++;
+        if (session === 'missing') {
+          // Stripe does not know the session (404): no payment can complete on it, so the order closes.
+          log.warn('cleanup.session_unknown_to_stripe', { orderId });
+          missingSession = true;
+        } else summary.stripeExpired++;
       }
-      if (order.paymentStatus === 'awaiting_payment') {
+      if (order.paymentStatus === 'awaiting_payment' && !missingSession) {
         // Payment under way without a completed session (e.g. recorded offline): the payment path owns it.
         await forgetLapsedHold(orderId);
         return;

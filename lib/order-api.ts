@@ -6,6 +6,7 @@ import { log, maskIdentity } from './log.js';
 import { placeOrder, type Order, type RequestedLine } from './orders.js';
 import { ensureCheckoutSession, sendPaymentLink } from './payments/payment-link.js';
 import { e164ToWaId, normalizePhone } from './phone.js';
+import { describePath, UNSAFE_TEXT_MESSAGE, unsafeTextPath } from './safe-text.js';
 
 /**
  * The order API for storefronts and integrations (server to server): request schema and the
@@ -85,6 +86,8 @@ export function parseCreateOrderRequest(raw: string, idempotencyHeader: string |
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     return { ok: false, reply: invalid([{ path: '', message: 'must be a JSON object' }]) };
+  const unsafe = unsafeTextPath(body);
+  if (unsafe) return { ok: false, reply: invalid([{ path: describePath(unsafe), message: UNSAFE_TEXT_MESSAGE }]) };
 
   const result = createOrderRequestSchema.safeParse(body);
   const fields: FieldError[] = result.success ? [] : result.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));

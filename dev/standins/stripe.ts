@@ -17,6 +17,7 @@
  *   POST   /_standin/sessions/:id/async-succeeded {eventId?}
  *   POST   /_standin/sessions/:id/async-failed {eventId?}
  *   POST   /_standin/sessions/:id/expire {eventId?}
+ *   DELETE /_standin/sessions/:id   forget the session: the API answers 404 resource_missing for it
  *   POST   /_standin/events {type, object? (object | id of a session/refund/pi), id?}   send a signed event
  *   POST   /_standin/events/raw {payload, signature?, secret?, timestamp?}             send exact bytes
  *   GET    /_standin/events          events sent and their deliveries
@@ -974,6 +975,11 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
         reply(await sendEvent('checkout.session.expired', { ...s }, optEventId(b)), { session: s });
         return;
       }
+    }
+    if (m === 'DELETE' && segs[1] === 'sessions' && segs[2] && segs.length === 3) {
+      // Stripe forgets the session (test data deleted, another account): every call then answers 404.
+      const found = sessions.delete(segs[2]);
+      return sendJson(res, found ? 200 : 404, { deleted: found, id: segs[2] }, CORS);
     }
     if (m === 'GET' && route === 'sessions') return sendJson(res, 200, [...sessions.values()].map((r) => r.session), CORS);
     if (m === 'GET' && segs[1] === 'sessions' && segs[2] && segs.length === 3) {

@@ -3,17 +3,32 @@ import { getConfig } from '../config.js';
 import type { Order } from '../orders.js';
 import { stripe } from './stripe-client.js';
 
-/** Stripe refuses Checkout Sessions that expire sooner than 30 minutes from now. */
-const STRIPE_MIN_EXPIRY_SECONDS = 30 * 60 + 60;
+/** Stripe accepts `expires_at` from 30 minutes to 24 hours after the session is created. */
+const STRIPE_MIN_EXPIRY_SECONDS = 30 * 60;
+const STRIPE_MAX_EXPIRY_SECONDS = 24 * 3600;
+const MARGIN_SECONDS = 60;
 
 /**
- * One Checkout Session per order: the Stripe idempotency key is derived from the order id,
- * so a retried call returns the same session instead of a second one.
+ * `expires_at` derived from the order alone (never from "now"), so every call for one order
+ * sends the same parameters under the same idempotency key, as Stripe requires: the hold's
+ * expiry plus Stripe's 30-minute minimum, so a call made any time while the hold is live is
+ * accepted; capped below Stripe's 24-hour maximum from the order's creation. The cleanup run
+ * expires the session once the hold lapses, so the extra time is never payable for long.
+ */
+export function checkoutExpiresAt(order: Pick<Order, 'holdExpiresAt' | 'createdAt'>): number {
+  const created = Math.floor(order.createdAt.getTime() / 1000);
+  const hold = Math.floor((order.holdExpiresAt ?? order.createdAt).getTime() / 1000);
+  return Math.min(hold + STRIPE_MIN_EXPIRY_SECONDS + MARGIN_SECONDS, created + STRIPE_MAX_EXPIRY_SECONDS - MARGIN_SECONDS);
+}
+
+/**
+ * One Checkout Session per order: the Stripe idempotency key is derived from the order id and
+ * every parameter from the stored order, so a retried or concurrent call (within Stripe's 24-hour
+ * idempotency window) returns the same session instead of a second one or an idempotency_error.
  */
 export async function createCheckoutSession(order: Order): Promise<Stripe.Checkout.Session> {
   const config = getConfig();
-  const holdExpiry = Math.floor((order.holdExpiresAt?.getTime() ?? Date.now()) / 1000);
-  const expiresAt = Math.max(holdExpiry, Math.floor(Date.now() / 1000) + STRIPE_MIN_EXPIRY_SECONDS);
+  const expiresAt = checkoutExpiresAt(order);
   return stripe().checkout.sessions.create(
     {
       mode: 'payment',
@@ -32,18 +47,32 @@ export async function createCheckoutSession(order: Order): Promise<Stripe.Checko
   );
 }
 
+/** Stripe answers 404 resource_missing for a session it does not know (deleted test data, another account). */
+function isMissing(error: unknown): boolean {
+  const e = error as { code?: string; statusCode?: number };
+  return e.code === 'resource_missing' && e.statusCode === 404;
+}
+
 /**
  * Expires an open Checkout Session so it can no longer be paid. Returns the session's state
- * afterwards: 'expired', or 'complete' when the customer paid first (the caller then takes
- * the payment path instead of releasing the hold).
+ * afterwards: 'expired', 'complete' when the customer paid first (the caller then takes the
+ * payment path instead of releasing the hold), or 'missing' when Stripe does not know the
+ * session at all: no payment can complete on it, so the caller may close the order.
  */
-export async function expireCheckoutSession(sessionId: string): Promise<'expired' | 'complete'> {
+export async function expireCheckoutSession(sessionId: string): Promise<'expired' | 'complete' | 'missing'> {
   try {
     const session = await stripe().checkout.sessions.expire(sessionId, {}, { idempotencyKey: `expire:${sessionId}` });
     return session.status === 'complete' ? 'complete' : 'expired';
   } catch (error) {
+    if (isMissing(error)) return 'missing';
     // Stripe refuses to expire a session that is no longer open: look at what it is.
-    const session = await stripe().checkout.sessions.retrieve(sessionId);
+    let session: Stripe.Checkout.Session;
+    try {
+      session = await stripe().checkout.sessions.retrieve(sessionId);
+    } catch (retrieveError) {
+      if (isMissing(retrieveError)) return 'missing';
+      throw retrieveError;
+    }
     if (session.status === 'complete') return 'complete';
     if (session.status === 'expired') return 'expired';
     throw error;

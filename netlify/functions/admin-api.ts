@@ -1,7 +1,7 @@
 import type { Config, Context } from '@netlify/functions';
 import { z } from 'zod';
 import { cancelOrder } from '../../lib/admin/cancel.js';
-import { AdminError, zodFields, type AdminResult, type FieldError } from '../../lib/admin/errors.js';
+import { AdminError, fieldPath, zodFields, type AdminResult, type FieldError } from '../../lib/admin/errors.js';
 import { offlinePaymentRequest, recordOfflinePayment } from '../../lib/admin/offline-payment.js';
 import { getOrderView } from '../../lib/admin/order-view.js';
 import { markShipped, shippedRequest } from '../../lib/admin/shipped.js';
@@ -9,6 +9,7 @@ import { CsvFormatError, importCatalogCsv, importCatalogJson, importRequest, lis
 import { pushCatalogChanges } from '../../lib/catalog-push.js';
 import { json, secretsEqual, withConfig } from '../../lib/http.js';
 import { log } from '../../lib/log.js';
+import { forMessage, isSafeText, UNSAFE_TEXT_MESSAGE, unsafeTextPath } from '../../lib/safe-text.js';
 
 /**
  * The shop's admin API (Authorization: Bearer <ADMIN_API_KEY>, compared in constant time).
@@ -36,8 +37,8 @@ export default (req: Request, _context: Context) =>
       return json({ error: 'unauthorized', message: 'Authorization: Bearer <ADMIN_API_KEY> required' }, 401, { 'www-authenticate': 'Bearer' });
     }
     const url = new URL(req.url);
-    const segs = url.pathname.replace(/\/+$/, '').split('/').filter(Boolean).map(decodeURIComponent); // ['api', ...]
     try {
+      const segs = url.pathname.replace(/\/+$/, '').split('/').filter(Boolean).map(decodePathSegment); // ['api', ...]
       return await route(req, url, segs.slice(1));
     } catch (error) {
       if (error instanceof AdminError)
@@ -92,18 +93,35 @@ function parse<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
   return schema.parse(body);
 }
 
+/** A malformed percent-encoding (e.g. %ED%A0%80, an encoded lone surrogate) is the client's error. */
+function decodePathSegment(segment: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    throw new AdminError(404, 'not_found', 'no such admin route (malformed percent-encoding in the path)');
+  }
+  if (!isSafeText(decoded)) throw new AdminError(404, 'not_found', 'no such admin route');
+  return decoded;
+}
+
 async function readText(req: Request): Promise<string> {
   const text = await req.text();
   if (text.length > MAX_BODY_BYTES) throw new AdminError(422, 'invalid_request', 'the body is too large', [{ path: '(body)', message: `at most ${MAX_BODY_BYTES} bytes` }]);
+  if (!isSafeText(text)) throw new AdminError(422, 'invalid_request', 'the request is invalid', [{ path: '(body)', message: UNSAFE_TEXT_MESSAGE }]);
   return text;
 }
 
 async function readJson(req: Request): Promise<unknown> {
   const text = await readText(req);
   if (text.trim() === '') return {};
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch {
     throw new AdminError(422, 'invalid_request', 'the body is not valid JSON', [{ path: '(body)', message: 'must be JSON' }]);
   }
+  const unsafe = unsafeTextPath(body);
+  if (unsafe) throw new AdminError(422, 'invalid_request', 'the request is invalid', [{ path: forMessage(fieldPath(unsafe.slice(0, 50))), message: UNSAFE_TEXT_MESSAGE }]);
+  return body;
 }

@@ -1,0 +1,182 @@
+/**
+ * The Lua scripts behind lib/reservations.ts (key layout described there). Each runs atomically
+ * in Redis; keys are built inside the scripts (single-node Redis / Upstash).
+ */
+const common = `
+local function release_hold(oid)
+  local hk = 'hold:' .. oid
+  local state = redis.call('HGET', hk, 'state')
+  if state ~= 'held' then return state or 'missing' end
+  local fields = redis.call('HGETALL', hk)
+  for i = 1, #fields, 2 do
+    local f = fields[i]
+    if string.sub(f, 1, 4) == 'sku:' then
+      local sku = string.sub(f, 5)
+      -- A missing counter is unknown (Redis lost it), not zero: leave it for the rebuild to count.
+      if redis.call('EXISTS', 'stock:' .. sku) == 1 then redis.call('INCRBY', 'stock:' .. sku, tonumber(fields[i + 1])) end
+      redis.call('ZREM', 'holds:sku:' .. sku, oid)
+    end
+  end
+  redis.call('HSET', hk, 'state', 'released')
+  return 'released'
+end
+
+local function purge_expired(sku, now)
+  local lapsed = redis.call('ZRANGEBYSCORE', 'holds:sku:' .. sku, '-inf', now)
+  for _, oid in ipairs(lapsed) do release_hold(oid) end
+end
+
+-- Takes qty of every (sku, qty) pair in args from position start, or nothing.
+-- Returns nil on success, {'unknown', sku, ...} when a counter is missing (the caller rebuilds it
+-- from Postgres and retries), else {'short', sku, available, sku, available, ...}.
+local function take(now, args, start)
+  local unknown = {'unknown'}
+  for i = start, #args, 2 do
+    if redis.call('EXISTS', 'stock:' .. args[i]) == 0 then unknown[#unknown + 1] = args[i] end
+  end
+  if #unknown > 1 then return {unpack(unknown)} end
+  for i = start, #args, 2 do purge_expired(args[i], now) end
+  local short = {'short'}
+  for i = start, #args, 2 do
+    local avail = tonumber(redis.call('GET', 'stock:' .. args[i]))
+    if avail < tonumber(args[i + 1]) then
+      short[#short + 1] = args[i]
+      short[#short + 1] = avail
+    end
+  end
+  -- {unpack(t)}: some Lua hosts (ioredis-mock) only convert constructor-built tables.
+  if #short > 1 then return {unpack(short)} end
+  for i = start, #args, 2 do redis.call('DECRBY', 'stock:' .. args[i], tonumber(args[i + 1])) end
+  return nil
+end
+
+local function write_lines(hk, args, start)
+  for i = start, #args, 2 do redis.call('HSET', hk, 'sku:' .. args[i], args[i + 1]) end
+end
+`;
+// Timestamps (ms) stay strings inside the scripts: no Lua arithmetic on them, so hosts with
+// 32-bit Lua integers (ioredis-mock's fengari) behave like Redis.
+export const KEEP_MS = 30 * 24 * 3600 * 1000;
+
+// ARGV: orderId, nowMs, expMs, keepUntilMs, sku1, qty1, sku2, qty2, ...
+export const reserveScript = `${common}
+local oid, now, exp, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local hk = 'hold:' .. oid
+local state = redis.call('HGET', hk, 'state')
+if state then return {'exists', state} end
+local short = take(now, ARGV, 5)
+if short then return short end
+write_lines(hk, ARGV, 5)
+for i = 5, #ARGV, 2 do redis.call('ZADD', 'holds:sku:' .. ARGV[i], exp, oid) end
+redis.call('HSET', hk, 'state', 'held', 'exp', exp)
+redis.call('PEXPIREAT', hk, keep)
+redis.call('ZADD', 'holds:exp', exp, oid)
+return {'held'}`;
+
+// ARGV: orderId → released | missing | committed (nothing returned to stock twice)
+export const releaseScript = `${common}
+return release_hold(ARGV[1])`;
+
+// ARGV: orderId, nowMs, keepMs, sku1, qty1, ... (the order's lines, to hold again if the hold lapsed)
+export const commitScript = `${common}
+local oid, now, keep = ARGV[1], ARGV[2], ARGV[3]
+local hk = 'hold:' .. oid
+local state = redis.call('HGET', hk, 'state')
+if state == 'committed' then return {'already'} end
+if state == 'held' then
+  local fields = redis.call('HGETALL', hk)
+  for i = 1, #fields, 2 do
+    if string.sub(fields[i], 1, 4) == 'sku:' then redis.call('ZREM', 'holds:sku:' .. string.sub(fields[i], 5), oid) end
+  end
+  redis.call('HSET', hk, 'state', 'committed')
+  redis.call('ZREM', 'holds:exp', oid)
+  return {'committed'}
+end
+local short = take(now, ARGV, 4)
+if short then return short end
+write_lines(hk, ARGV, 4)
+redis.call('HSET', hk, 'state', 'committed')
+redis.call('PEXPIRE', hk, keep)
+redis.call('ZREM', 'holds:exp', oid)
+return {'reheld'}`;
+
+// ARGV: sku, onHand, nowMs → sets available = onHand − active holds of the sku; returns it
+export const setStockScript = `${common}
+local sku, onhand, now = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+purge_expired(sku, now)
+local held = 0
+for _, oid in ipairs(redis.call('ZRANGE', 'holds:sku:' .. sku, 0, -1)) do
+  held = held + tonumber(redis.call('HGET', 'hold:' .. oid, 'sku:' .. sku) or '0')
+end
+local avail = onhand - held
+if avail < 0 then avail = 0 end
+redis.call('SET', 'stock:' .. sku, avail)
+return avail`;
+
+// ARGV: orderId, expMs, keepUntilMs, sku1, qty1, ... → recreates a hold lost with Redis (no stock
+// change: setStock afterwards subtracts it). Leaves an existing hold untouched.
+export const restoreScript = `${common}
+local oid, exp, keep = ARGV[1], ARGV[2], ARGV[3]
+local hk = 'hold:' .. oid
+if redis.call('EXISTS', hk) == 1 then return 0 end
+write_lines(hk, ARGV, 4)
+for i = 4, #ARGV, 2 do redis.call('ZADD', 'holds:sku:' .. ARGV[i], exp, oid) end
+redis.call('HSET', hk, 'state', 'held', 'exp', exp)
+redis.call('PEXPIREAT', hk, keep)
+redis.call('ZADD', 'holds:exp', exp, oid)
+return 1`;
+
+// A missing stock:<sku> is "unknown" (Redis lost its data), never "sold out". Given Postgres's
+// units on hand and the pending orders whose hold is still live there, this recreates the lost
+// holds (taking their units from counters that already exist again, or skipping a hold that no
+// longer fits) and sets each still-missing counter to on hand − active holds. Counters present
+// are left alone, so concurrent rebuilds and holds stay consistent.
+// ARGV: nowMs, nSkus, sku1, onHand1, ..., then per order: orderId, expMs, keepUntilMs, nLines, sku, qty, ...
+export const rebuildScript = `${common}
+local now, n = ARGV[1], tonumber(ARGV[2])
+local missing, onhand, skus = {}, {}, {}
+local pos = 3
+for i = 1, n do
+  local sku = ARGV[pos]
+  if redis.call('EXISTS', 'stock:' .. sku) == 0 then
+    missing[sku] = true
+    onhand[sku] = tonumber(ARGV[pos + 1])
+    skus[#skus + 1] = sku
+  end
+  pos = pos + 2
+end
+if #skus == 0 then return 0 end
+while pos <= #ARGV do
+  local oid, exp, keep, m = ARGV[pos], ARGV[pos + 1], ARGV[pos + 2], tonumber(ARGV[pos + 3])
+  local first = pos + 4
+  pos = first + 2 * m
+  local hk = 'hold:' .. oid
+  local relevant, fits = false, true
+  for i = first, pos - 1, 2 do
+    local sku, counter = ARGV[i], 'stock:' .. ARGV[i]
+    if missing[sku] then relevant = true
+    elseif redis.call('EXISTS', counter) == 1 and tonumber(redis.call('GET', counter)) < tonumber(ARGV[i + 1]) then fits = false end
+  end
+  if relevant and fits and redis.call('EXISTS', hk) == 0 then
+    for i = first, pos - 1, 2 do
+      local sku, counter = ARGV[i], 'stock:' .. ARGV[i]
+      if not missing[sku] and redis.call('EXISTS', counter) == 1 then redis.call('DECRBY', counter, tonumber(ARGV[i + 1])) end
+      redis.call('HSET', hk, 'sku:' .. sku, ARGV[i + 1])
+      redis.call('ZADD', 'holds:sku:' .. sku, exp, oid)
+    end
+    redis.call('HSET', hk, 'state', 'held', 'exp', exp)
+    redis.call('PEXPIREAT', hk, keep)
+    redis.call('ZADD', 'holds:exp', exp, oid)
+  end
+end
+for _, sku in ipairs(skus) do
+  purge_expired(sku, now)
+  local held = 0
+  for _, oid in ipairs(redis.call('ZRANGE', 'holds:sku:' .. sku, 0, -1)) do
+    held = held + tonumber(redis.call('HGET', 'hold:' .. oid, 'sku:' .. sku) or '0')
+  end
+  local avail = onhand[sku] - held
+  if avail < 0 then avail = 0 end
+  redis.call('SET', 'stock:' .. sku, avail)
+end
+return #skus`;

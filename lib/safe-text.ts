@@ -1,0 +1,54 @@
+/**
+ * Postgres refuses NUL (U+0000) in `text` and `jsonb`, and unpaired UTF-16 surrogates in `jsonb`
+ * (JSON.parse accepts both, e.g. "\u0000" or "\ud83d"). Edges refuse such input with a 4xx naming
+ * the field instead of letting the database fail the request with a 5xx.
+ */
+const UNSAFE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+export const UNSAFE_TEXT_MESSAGE = 'must not contain NUL characters or unpaired UTF-16 surrogates';
+
+export function isSafeText(s: string): boolean {
+  return !UNSAFE.test(s);
+}
+
+/**
+ * The path (e.g. ['items', 0, 'sku']) of the first string or object key in a parsed JSON value that
+ * Postgres would refuse, or null. Iterative, so deeply nested input cannot overflow the stack.
+ */
+export function unsafeTextPath(value: unknown): (string | number)[] | null {
+  // Each entry links to its parent, so the walk stays linear however deep the nesting.
+  type Entry = { value: unknown; key: string | number | null; parent: Entry | null };
+  const pathOf = (e: Entry | null, last?: string): (string | number)[] => {
+    const out: (string | number)[] = [];
+    for (let x = e; x && x.key !== null; x = x.parent) out.push(x.key);
+    out.reverse();
+    return last === undefined ? out : [...out, last];
+  };
+  const stack: Entry[] = [{ value, key: null, parent: null }];
+  while (stack.length) {
+    const e = stack.pop()!;
+    const v = e.value;
+    if (typeof v === 'string') {
+      if (!isSafeText(v)) return pathOf(e);
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], key: i, parent: e });
+    } else if (v && typeof v === 'object') {
+      for (const [k, child] of Object.entries(v)) {
+        if (!isSafeText(k)) return pathOf(e, k);
+        stack.push({ value: child, key: k, parent: e });
+      }
+    }
+  }
+  return null;
+}
+
+/** Text safe to echo in an error message: unsafe characters replaced, at most 200 characters. */
+export function forMessage(text: string): string {
+  const safe = text.replace(new RegExp(UNSAFE.source, 'g'), '\ufffd');
+  return safe.length > 200 ? `${safe.slice(0, 200)}…` : safe;
+}
+
+/** A dotted path (`items.0.sku`) for an error message. */
+export function describePath(path: (string | number)[]): string {
+  return forMessage(path.slice(0, 50).map(String).join('.')) || '(body)';
+}
