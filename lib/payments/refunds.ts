@@ -215,7 +215,7 @@ export async function applyRefund(refund: RefundFacts): Promise<Settlement<unkno
     steps.push(
       alert({
         key: `refund:${refund.id}`,
-        kind: full ? 'order_refunded' : 'order_partially_refunded',
+        kind: full ? 'order_refunded' : recorded === 'partially_refunded' ? 'order_partially_refunded' : 'refund_recorded',
         orderId,
         details: { ...details, refundedMinor, totalMinor: order.totalMinor, orderStatus: row.payment_status, customerNotified: full ? notice !== null : false },
       }),
