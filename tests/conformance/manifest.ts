@@ -101,6 +101,11 @@ const pywaCases: MetaCase[] = [
   ),
 ];
 
+const metaDocsCases: MetaCase[] = [
+  meta('meta-docs/messages-text.json', 'text', text),
+  meta('meta-docs/reaction.json', 'reaction', silent, { warmup: true, ...needsIdentity('a reaction is recorded, not answered (issue 11 part 3)') }),
+];
+
 const waapi = 'whatsapp-api-js/payloads.test.json';
 const waapiCases: MetaCase[] = Object.entries(examplesOf(waapi)).map(([example, change]) => {
   const value = (change as { value: { messages?: { from?: string }[]; statuses?: unknown[] } }).value;
@@ -139,9 +144,10 @@ const stripeCases: StripeCase[] = stripeFixtures.flatMap((fixture): StripeCase[]
   ];
 });
 
-export const cases: Case[] = [...pywaCases, ...waapiCases, ...stripeCases];
+export const cases: Case[] = [...metaDocsCases, ...pywaCases, ...waapiCases, ...stripeCases];
 
-export function fixtureFile(path: string): { source: { repository: string; path: string; commit: string }; examples?: Record<string, unknown>; resources?: Record<string, Record<string, unknown>> } {
+export type FixtureSource = { repository: string; path: string; commit: string } | { url: string; retrieved: string; note: string };
+export function fixtureFile(path: string): { source: FixtureSource; examples?: Record<string, unknown>; resources?: Record<string, Record<string, unknown>> } {
   return JSON.parse(readFileSync(new URL(`./fixtures/${path}`, import.meta.url), 'utf8'));
 }
 function examplesOf(path: string): Record<string, unknown> {
