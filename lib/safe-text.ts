@@ -1,7 +1,8 @@
 /**
  * Postgres refuses NUL (U+0000) in `text` and `jsonb`, and unpaired UTF-16 surrogates in `jsonb`
- * (JSON.parse accepts both, e.g. "\u0000" or "\ud83d"). Edges refuse such input with a 4xx naming
- * the field instead of letting the database fail the request with a 5xx.
+ * (JSON.parse accepts both, e.g. "\u0000" or "\ud83d"). Our APIs refuse such input with a 4xx naming
+ * the field; signed webhooks (Meta, Stripe), which would redeliver the same bytes for days, are stored
+ * with each such character replaced by U+FFFD (`pgSafe`).
  */
 const UNSAFE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -9,6 +10,31 @@ export const UNSAFE_TEXT_MESSAGE = 'must not contain NUL characters or unpaired 
 
 export function isSafeText(s: string): boolean {
   return !UNSAFE.test(s);
+}
+
+const UNSAFE_ALL = new RegExp(UNSAFE.source, 'g');
+
+export function pgSafeText(s: string): string {
+  return s.replace(UNSAFE_ALL, '\ufffd');
+}
+
+/** The value with every unstorable character replaced by U+FFFD, in values and keys, at any depth. */
+export function pgSafe<T>(value: T): T {
+  if (typeof value === 'string') return pgSafeText(value) as T;
+  if (Array.isArray(value)) return value.map((v) => pgSafe(v)) as T;
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[pgSafeText(k)] = pgSafe(v);
+    return out as T;
+  }
+  return value;
+}
+
+/** A value fit for one log field: storable and at most `max` characters. */
+export function logSafe(value: unknown, max = 120): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const s = pgSafeText(typeof value === 'string' ? value : JSON.stringify(value) ?? String(value));
+  return s.length > max ? `${s.slice(0, max)}…(${s.length} chars)` : s;
 }
 
 /**
@@ -44,7 +70,7 @@ export function unsafeTextPath(value: unknown): (string | number)[] | null {
 
 /** Text safe to echo in an error message: unsafe characters replaced, at most 200 characters. */
 export function forMessage(text: string): string {
-  const safe = text.replace(new RegExp(UNSAFE.source, 'g'), '\ufffd');
+  const safe = pgSafeText(text);
   return safe.length > 200 ? `${safe.slice(0, 200)}…` : safe;
 }
 

@@ -88,9 +88,9 @@ const CLOSABLE: PaymentStatus[] = ['pending', 'awaiting_payment'];
 const CLOSED: PaymentStatus[] = ['expired', 'payment_failed', 'cancelled'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-type SettleOrder = Order & { stripePaymentIntent: string | null; refundedAt: Date | null; insideWindow: boolean };
+export type SettleOrder = Order & { stripePaymentIntent: string | null; refundedAt: Date | null; insideWindow: boolean };
 
-async function loadOrder(orderId: string): Promise<SettleOrder | null> {
+export async function loadOrder(orderId: string): Promise<SettleOrder | null> {
   if (!UUID.test(orderId)) return null;
   const [row] = await db().query(
     `SELECT ${orderColumns()}, o.stripe_payment_intent, o.refunded_at, c.last_inbound_at AS customer_last_inbound_at

@@ -1,10 +1,13 @@
+import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
 import { z } from 'zod';
 import { getConfig } from '../config.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { deliverPendingNotices } from '../notifications/order-paid.js';
+import { logSafe, pgSafe } from '../safe-text.js';
 import { redis } from '../redis.js';
+import { applyChargeRefunded, applyDispute, applyRefund, type ChargeFacts, type DisputeFacts, type RefundFacts } from './refunds.js';
 import { applyCheckoutSession, applyClose, type Settlement } from './settle.js';
 import { stripe } from './stripe-client.js';
 
@@ -19,7 +22,11 @@ import { stripe } from './stripe-client.js';
  * re-attempts the order's notices still unsent (after the answer).
  *
  * The answer is 2xx only once the order's new state is committed; a failure answers 5xx so
- * Stripe redelivers (it retries for up to 3 days).
+ * Stripe redelivers (it retries for up to 3 days). A validly signed body that is not an event we
+ * can use (no id/type/data, an object that is not what its type promises, an unknown type) is
+ * recorded and acknowledged with 200 and the reason: a retry would bring the same bytes.
+ * Strings go through pgSafe() before anything is stored (a NUL or a lone surrogate in, say,
+ * the payer's name would otherwise fail every delivery), and ids/types are logged size-capped.
  */
 
 const SEEN_TTL_SECONDS = 4 * 24 * 3600;
@@ -38,11 +45,57 @@ const sessionSchema = z.looseObject({
   payment_intent: z.union([z.string(), z.looseObject({ id: z.string() })]).nullable().optional(),
 });
 
-/** Verifies the `Stripe-Signature` header over the raw body (default tolerance, 300 s). Null when it does not verify. */
-export function verifyStripeEvent(raw: string, signature: string | null): Stripe.Event | null {
+const stripeId = z.string().min(1).max(255);
+const idRef = z.union([stripeId, z.looseObject({ id: stripeId })]).nullable().optional();
+const metadata = z.record(z.string(), z.string()).nullable().optional();
+
+/** What every event must carry to be applied; anything else is acknowledged and ignored. */
+const envelopeSchema = z.looseObject({
+  id: stripeId,
+  type: z.string().min(1).max(255),
+  data: z.looseObject({ object: z.looseObject({}) }),
+});
+
+const refundSchema = z.looseObject({
+  id: stripeId,
+  object: z.literal('refund'),
+  amount: z.number().int().nonnegative().max(2_147_483_647),
+  currency: z.string().length(3),
+  status: z.string().nullable(),
+  reason: z.string().nullable().optional(),
+  charge: idRef,
+  payment_intent: idRef,
+  metadata,
+});
+
+const chargeSchema = z.looseObject({
+  id: stripeId,
+  object: z.literal('charge'),
+  amount_refunded: z.number().int().nonnegative(),
+  refunded: z.boolean(),
+  payment_intent: idRef,
+  metadata,
+  refunds: z.looseObject({ data: z.array(refundSchema), has_more: z.boolean() }).nullable().optional(),
+});
+
+const disputeSchema = z.looseObject({
+  id: stripeId,
+  object: z.literal('dispute'),
+  amount: z.number().int().nonnegative(),
+  currency: z.string().length(3),
+  status: z.string(),
+  reason: z.string(),
+  charge: idRef,
+  payment_intent: idRef,
+  metadata,
+  evidence_details: z.looseObject({ due_by: z.number().nullable().optional() }).nullable().optional(),
+});
+
+/** Verifies the `Stripe-Signature` header over the raw body (default tolerance, 300 s): the parsed body, or null when it does not verify. */
+export function verifyStripeEvent(raw: string, signature: string | null): { body: unknown } | null {
   if (!signature) return null;
   try {
-    return stripe().webhooks.constructEvent(raw, signature, getConfig().STRIPE_WEBHOOK_SECRET);
+    return { body: stripe().webhooks.constructEvent(raw, signature, getConfig().STRIPE_WEBHOOK_SECRET) as unknown };
   } catch {
     return null;
   }
@@ -56,7 +109,7 @@ export type StripeEventResult = {
 };
 
 function orderIdOf(event: Stripe.Event): string | null {
-  const o = event.data.object as { object?: string; client_reference_id?: string | null; metadata?: Record<string, string> | null };
+  const o = event.data?.object as { object?: string; client_reference_id?: string | null; metadata?: Record<string, string> | null };
   if (o?.object !== 'checkout.session') return null;
   return o.client_reference_id ?? o.metadata?.order_id ?? null;
 }
@@ -74,8 +127,12 @@ function resendPending(orderId: string | null): (() => Promise<void>) | undefine
   };
 }
 
-/** Records, dedupes and applies one verified event. */
-export async function handleStripeEvent(event: Stripe.Event): Promise<StripeEventResult> {
+/** Records, dedupes and applies one verified event (the parsed, signed body). */
+export async function handleStripeEvent(body: unknown): Promise<StripeEventResult> {
+  const safe = pgSafe(body);
+  const envelope = envelopeSchema.safeParse(safe);
+  if (!envelope.success) return acknowledgeMalformed(safe, envelope.error.issues.map((i) => i.path.join('.') || '(root)').join(', '));
+  const event = safe as Stripe.Event;
   const orderId = orderIdOf(event);
   const seen = await redis()
     .get(seenKey(event.id))
@@ -84,7 +141,7 @@ export async function handleStripeEvent(event: Stripe.Event): Promise<StripeEven
       return null;
     });
   if (seen !== null && seen !== undefined) {
-    log.info('stripe.duplicate', { eventId: event.id, type: event.type, via: 'redis' });
+    log.info('stripe.duplicate', { eventId: logSafe(event.id), type: logSafe(event.type), via: 'redis' });
     return { status: 200, body: { received: true, duplicate: true }, after: resendPending(orderId) };
   }
 
@@ -97,12 +154,12 @@ export async function handleStripeEvent(event: Stripe.Event): Promise<StripeEven
       RETURNING id, processed_at`;
     recorded = { id: String(row!.id), processed: row!.processed_at !== null };
   } catch (error) {
-    log.error('stripe.record_failed', { eventId: event.id, error });
+    log.error('stripe.record_failed', { eventId: logSafe(event.id), error });
     return { status: 503, body: { error: 'temporarily unavailable' } };
   }
   if (recorded.processed) {
     await markSeen(event.id);
-    log.info('stripe.duplicate', { eventId: event.id, type: event.type, via: 'postgres' });
+    log.info('stripe.duplicate', { eventId: logSafe(event.id), type: logSafe(event.type), via: 'postgres' });
     return { status: 200, body: { received: true, duplicate: true }, after: resendPending(orderId) };
   }
 
@@ -110,7 +167,7 @@ export async function handleStripeEvent(event: Stripe.Event): Promise<StripeEven
   try {
     settled = await dispatch(event);
   } catch (error) {
-    log.error('stripe.processing_failed', { eventId: event.id, type: event.type, error });
+    log.error('stripe.processing_failed', { eventId: logSafe(event.id), type: logSafe(event.type), error });
     await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${recorded.id}`.catch(() => {});
     return { status: 500, body: { error: 'processing failed' } };
   }
@@ -118,8 +175,29 @@ export async function handleStripeEvent(event: Stripe.Event): Promise<StripeEven
     UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = ${settled.summary}
     WHERE id = ${recorded.id}`;
   await markSeen(event.id);
-  log.info('stripe.processed', { eventId: event.id, type: event.type, outcome: settled.summary });
+  log.info('stripe.processed', { eventId: logSafe(event.id), type: logSafe(event.type), outcome: settled.summary });
   return { status: 200, body: { received: true, outcome: settled.summary }, after: settled.deliver };
+}
+
+/**
+ * A signed body without a usable id/type/data: kept (keyed by the hash of what it says) so nothing
+ * is lost, logged with capped fields, and acknowledged: Stripe would redeliver the same bytes.
+ */
+async function acknowledgeMalformed(body: unknown, problems: string): Promise<StripeEventResult> {
+  const text = JSON.stringify(body) ?? 'null';
+  const key = `malformed:${createHash('sha256').update(text).digest('hex')}`;
+  const b = (body && typeof body === 'object' ? body : {}) as { id?: unknown; type?: unknown };
+  log.warn('stripe.malformed_event', { id: logSafe(b.id), type: logSafe(b.type), problems: logSafe(problems, 200) });
+  try {
+    await db()`
+      INSERT INTO inbound_events (source, external_id, kind, payload, processed_at, attempts, outcome)
+      VALUES ('stripe', ${key}, 'malformed', ${text}::jsonb, now(), 1, ${`ignored: malformed event (${problems})`.slice(0, 500)})
+      ON CONFLICT (source, external_id) DO NOTHING`;
+  } catch (error) {
+    log.error('stripe.record_failed', { eventId: key, error });
+    return { status: 503, body: { error: 'temporarily unavailable' } };
+  }
+  return { status: 200, body: { received: true, ignored: `malformed event: ${problems}`.slice(0, 300) } };
 }
 
 async function markSeen(eventId: string): Promise<void> {
@@ -130,6 +208,15 @@ async function markSeen(eventId: string): Promise<void> {
 
 const ignore = (reason: string): Settlement<unknown> => ({ outcome: null, summary: `ignored: ${reason}`, deliver: async () => {} });
 
+function withShape<T>(event: Stripe.Event, schema: z.ZodType<T>, apply: (object: T) => Promise<Settlement<unknown>>): Promise<Settlement<unknown>> {
+  const parsed = schema.safeParse(event.data.object);
+  if (!parsed.success) {
+    log.warn('stripe.malformed_object', { eventId: logSafe(event.id), type: logSafe(event.type), issues: parsed.error.issues.map((i) => i.path.join('.')).slice(0, 10) });
+    return Promise.resolve(ignore(`malformed ${logSafe((event.data.object as { object?: unknown }).object, 40) ?? 'object'} under ${event.type}`));
+  }
+  return apply(parsed.data);
+}
+
 async function dispatch(event: Stripe.Event): Promise<Settlement<unknown>> {
   switch (event.type) {
     case 'checkout.session.completed':
@@ -137,18 +224,28 @@ async function dispatch(event: Stripe.Event): Promise<Settlement<unknown>> {
     case 'checkout.session.async_payment_failed':
     case 'checkout.session.expired':
       break;
+    case 'charge.refunded':
+      return withShape(event, chargeSchema, (charge) => applyChargeRefunded(charge as ChargeFacts));
+    case 'refund.created':
+    case 'refund.updated':
+    case 'refund.failed':
+    case 'charge.refund.updated':
+      return withShape(event, refundSchema, (refund) => applyRefund(refund as RefundFacts));
+    case 'charge.dispute.created':
+    case 'charge.dispute.closed':
+      return withShape(event, disputeSchema, (dispute) => applyDispute(dispute as DisputeFacts, event.type === 'charge.dispute.created' ? 'created' : 'closed'));
     default:
-      return ignore(`unhandled type ${event.type}`);
+      return ignore(`unhandled type ${logSafe(event.type, 80)}`);
   }
   const parsed = sessionSchema.safeParse(event.data.object);
   if (!parsed.success) {
-    log.warn('stripe.malformed_session', { eventId: event.id, issues: parsed.error.issues.map((i) => i.path.join('.')) });
+    log.warn('stripe.malformed_session', { eventId: logSafe(event.id), issues: parsed.error.issues.map((i) => i.path.join('.')) });
     return ignore('malformed session');
   }
   const session = event.data.object as Stripe.Checkout.Session;
   const orderId = orderIdOf(event);
   if (!orderId || !UUID.test(orderId)) {
-    log.warn('stripe.session_without_order', { eventId: event.id });
+    log.warn('stripe.session_without_order', { eventId: logSafe(event.id) });
     return ignore('no order reference');
   }
   switch (event.type) {

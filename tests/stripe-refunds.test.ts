@@ -1,0 +1,191 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { upsertCatalogProduct } from '../lib/catalog.js';
+import { db } from '../lib/db.js';
+import { shop } from './support/shop.js';
+import { bodyOf, eventually, sentTo, useStack } from './support/stack.js';
+
+/** Stripe beyond Checkout: refunds made in the Stripe dashboard, disputes, and signed bodies of unexpected shape. */
+const stack = useStack();
+const s = shop(stack);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const texts = (waId: string) => sentTo(stack(), waId).map((m) => bodyOf(m).text?.body ?? '');
+const inboundOutcome = async (eventId: string) =>
+  (await db()`SELECT outcome FROM inbound_events WHERE source = 'stripe' AND external_id = ${eventId}`)[0]?.outcome as string | undefined;
+/** A charge as Stripe reports it in charge.refunded (API versions since 2022-11-15 leave `refunds` out). */
+const chargeObject = (o: { charge: string; paymentIntent: string; totalMinor: number }, refunded: number) => ({
+  id: o.charge,
+  object: 'charge',
+  amount: o.totalMinor,
+  amount_captured: o.totalMinor,
+  amount_refunded: refunded,
+  currency: 'eur',
+  paid: true,
+  payment_intent: o.paymentIntent,
+  refunded: refunded >= o.totalMinor,
+  status: 'succeeded',
+  metadata: {},
+});
+
+beforeAll(async () => {
+  await s.control('webhook-url', { url: '' });
+  await upsertCatalogProduct({ sku: 'REF-1', name: 'Hojicha', priceMinor: 1500, currency: 'EUR', stock: 100 });
+});
+
+describe('a refund made in the Stripe dashboard', () => {
+  it('full: order refunded, one event row, one alert, the customer told once — whichever events arrive, however often', async () => {
+    const o = await s.paidOrder('REF-1', 2);
+    const refund = await s.dashboard().refunds.create({ payment_intent: o.paymentIntent, reason: 'requested_by_customer' });
+    const created = s.eventOf('refund.created', refund);
+    const charged = s.eventOf('charge.refunded', chargeObject(o, 3000));
+    const updated = s.eventOf('refund.updated', { ...refund, status: 'succeeded' });
+
+    const r = await s.postStripe(created);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ outcome: 'refunded' });
+    const row = await s.orderRow(o.orderId);
+    expect(row).toMatchObject({ payment_status: 'refunded', refunded_minor: 3000 });
+    expect(row.refunded_at).toBeInstanceOf(Date);
+
+    const again = await Promise.all([s.postStripe(charged), s.postStripe(updated), s.postStripe(created), s.postStripe(charged)]);
+    expect(again.map((x) => x.status)).toEqual([200, 200, 200, 200]);
+    const refundEvents = (await s.eventsOf(o.orderId)).filter((e) => e.type.includes('refund'));
+    expect(refundEvents).toEqual([{ type: 'refunded', data: expect.objectContaining({ refundId: refund.id, amountMinor: 3000, refundedMinor: 3000, ours: false, stripeKey: `refund:${refund.id}` }) }]);
+    await eventually(async () => (await s.alertsOf(o.orderId)).includes('order_refunded'), 30_000);
+    expect((await s.alertsOf(o.orderId)).filter((k) => k.startsWith('order_') || k.startsWith('refund'))).toEqual(['order_refunded']);
+
+    const messages = await s.messagesTo(o.waId, 4);
+    expect(messages).toHaveLength(4);
+    expect(texts(o.waId)[3]).toBe(`Your payment of €30.00 for order ${o.reference} has been refunded in full. It can take a few days to show on your statement. If you have any questions, just reply here.`);
+  });
+
+  it('partial: the order stays paid with the refunded amount recorded; a second refund that completes it refunds the order', async () => {
+    const o = await s.paidOrder('REF-1', 2);
+    const first = await s.dashboard().refunds.create({ payment_intent: o.paymentIntent, amount: 1000 });
+    // charge.refunded without its refunds (current API versions): the shop lists them.
+    const r1 = await s.postStripe(s.eventOf('charge.refunded', chargeObject(o, 1000)));
+    expect(r1.status).toBe(200);
+    expect(await s.orderRow(o.orderId)).toMatchObject({ payment_status: 'paid', refunded_minor: 1000, refunded_at: null });
+    expect((await s.postStripe(s.eventOf('refund.created', first))).status).toBe(200);
+    expect((await s.eventsOf(o.orderId)).filter((e) => e.type.includes('refund')).map((e) => e.type)).toEqual(['partially_refunded']);
+    await eventually(async () => (await s.alertsOf(o.orderId)).includes('order_partially_refunded'), 30_000);
+    await sleep(500);
+    expect(sentTo(stack(), o.waId)).toHaveLength(3); // no notice for a partial refund
+
+    const second = await s.dashboard().refunds.create({ payment_intent: o.paymentIntent, amount: 2000 });
+    expect((await s.postStripe(s.eventOf('refund.created', second))).status).toBe(200);
+    expect(await s.orderRow(o.orderId)).toMatchObject({ payment_status: 'refunded', refunded_minor: 3000 });
+    expect((await s.eventsOf(o.orderId)).filter((e) => e.type.includes('refund')).map((e) => e.type)).toEqual(['partially_refunded', 'refunded']);
+    await s.messagesTo(o.waId, 4);
+    expect(sentTo(stack(), o.waId)).toHaveLength(4);
+  });
+
+  it('a refund that fails later is taken off the refunded amount and alerted', async () => {
+    const o = await s.paidOrder('REF-1', 1);
+    const refund = await s.dashboard().refunds.create({ payment_intent: o.paymentIntent, amount: 500 });
+    expect((await s.postStripe(s.eventOf('refund.created', { ...refund, status: 'pending' }))).status).toBe(200);
+    expect(await s.orderRow(o.orderId)).toMatchObject({ payment_status: 'paid', refunded_minor: 500 });
+    expect((await s.postStripe(s.eventOf('refund.failed', { ...refund, status: 'failed' }))).status).toBe(200);
+    expect(await s.orderRow(o.orderId)).toMatchObject({ payment_status: 'paid', refunded_minor: 0 });
+    expect((await s.eventsOf(o.orderId)).filter((e) => e.type.includes('refund')).map((e) => e.type)).toEqual(['partially_refunded', 'refund_failed']);
+    await eventually(async () => (await s.alertsOf(o.orderId)).includes('refund_failed'), 30_000);
+  });
+
+  it("our own refund (admin cancel) coming back as charge.refunded / refund.created notifies nobody twice", async () => {
+    const o = await s.paidOrder('REF-1', 1);
+    const cancel = await fetch(`${stack().url}/api/orders/${o.orderId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${stack().env.ADMIN_API_KEY}` } });
+    expect(cancel.status).toBe(200);
+    await s.messagesTo(o.waId, 4);
+    const alertsBefore = await s.alertsOf(o.orderId);
+    const [refund] = (await s.dashboard().refunds.list({ payment_intent: o.paymentIntent })).data;
+    expect(refund!.metadata).toMatchObject({ order_id: o.orderId });
+    const results = await Promise.all([s.postStripe(s.eventOf('charge.refunded', chargeObject(o, 1500))), s.postStripe(s.eventOf('refund.created', refund))]);
+    expect(results.map((r) => r.status)).toEqual([200, 200]);
+    expect(await s.orderRow(o.orderId)).toMatchObject({ payment_status: 'refunded', refunded_minor: 1500 });
+    expect((await s.eventsOf(o.orderId)).filter((e) => e.type.includes('refund')).map((e) => e.type)).toEqual(['refund_required', 'refunded']);
+    await sleep(800);
+    expect(sentTo(stack(), o.waId)).toHaveLength(4);
+    expect(await s.alertsOf(o.orderId)).toEqual(alertsBefore);
+  });
+
+  it('a refund of a payment that is not one of our orders is acknowledged and ignored', async () => {
+    const r = await s.postStripe(s.eventOf('refund.created', { id: 're_elsewhere', object: 'refund', amount: 100, currency: 'usd', status: 'succeeded', charge: 'ch_elsewhere', payment_intent: 'pi_elsewhere', metadata: {} }));
+    expect(r.status).toBe(200);
+    expect(r.body.outcome).toMatch(/^ignored: refund of a payment that is not an order/);
+  });
+});
+
+describe('disputes', () => {
+  it('created and closed: one order event and one alert each, however often delivered', async () => {
+    const o = await s.paidOrder('REF-1', 1);
+    const dispute = { id: `dp_${o.orderId.slice(0, 8)}`, object: 'dispute', amount: 1500, currency: 'eur', charge: o.charge, payment_intent: o.paymentIntent, reason: 'fraudulent', status: 'needs_response', evidence_details: { due_by: 1900000000 }, metadata: {} };
+    const created = s.eventOf('charge.dispute.created', dispute);
+    const closed = s.eventOf('charge.dispute.closed', { ...dispute, status: 'lost' });
+    const results = await Promise.all([s.postStripe(created), s.postStripe(created), s.postStripe(closed)]);
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect((await s.postStripe(closed)).status).toBe(200);
+    const events = (await s.eventsOf(o.orderId)).filter((e) => e.type.startsWith('dispute'));
+    expect(events.map((e) => e.type).sort()).toEqual(['dispute_closed', 'dispute_opened']);
+    expect(events.find((e) => e.type === 'dispute_closed')!.data).toMatchObject({ disputeId: dispute.id, status: 'lost', amountMinor: 1500, currency: 'EUR' });
+    await eventually(async () => (await s.alertsOf(o.orderId)).filter((k) => k.startsWith('dispute')).length === 2, 30_000);
+    expect((await s.orderRow(o.orderId)).payment_status).toBe('paid');
+    await sleep(300);
+    expect(sentTo(stack(), o.waId)).toHaveLength(3);
+  });
+});
+
+describe('signed bodies of unexpected shape never answer 5xx', () => {
+  const o = () => ({ id: 'cs_test_x', object: 'checkout.session' });
+  it.each([
+    ['no data', { id: 'evt_nodata', object: 'event', type: 'checkout.session.completed' }],
+    ['no id', { object: 'event', type: 'checkout.session.completed', data: { object: o() } }],
+    ['no type', { id: 'evt_notype', object: 'event', data: { object: o() } }],
+    ['data without object', { id: 'evt_noobj', object: 'event', type: 'checkout.session.completed', data: {} }],
+    ['id of the wrong type', { id: 42, object: 'event', type: 'checkout.session.completed', data: { object: o() } }],
+    ['a 100 KB id', { id: `evt_${'x'.repeat(100_000)}`, object: 'event', type: 'checkout.session.completed', data: { object: o() } }],
+    ['an array', [1, 2, 3]],
+    ['null', null],
+    ['a string', 'hello'],
+    ['a charge under a checkout.session type', { id: 'evt_charge_as_session', object: 'event', type: 'checkout.session.completed', data: { object: { id: 'ch_1', object: 'charge' } } }],
+    ['a session under charge.refunded', { id: 'evt_session_as_charge', object: 'event', type: 'charge.refunded', data: { object: o() } }],
+    ['a refund without amount', { id: 'evt_refund_noamount', object: 'event', type: 'refund.created', data: { object: { id: 're_1', object: 'refund' } } }],
+    ['an unknown type', { id: 'evt_unknown_type', object: 'event', type: 'something.new', data: { object: { id: 'x_1', object: 'x' } } }],
+  ])('%s → 200, ignored with a reason, recorded', async (_name, body) => {
+    const before = Number((await db()`SELECT count(*)::int AS n FROM inbound_events WHERE source = 'stripe'`)[0]!.n);
+    const r = await s.postStripe(JSON.stringify(body));
+    expect(r.status).toBe(200);
+    expect(JSON.stringify(r.body)).toMatch(/ignored/);
+    expect(Number((await db()`SELECT count(*)::int AS n FROM inbound_events WHERE source = 'stripe'`)[0]!.n)).toBe(before + 1);
+    const again = await s.postStripe(JSON.stringify(body));
+    expect(again.status).toBe(200);
+  });
+});
+
+describe('characters Postgres refuses (issue 14)', () => {
+  it.each([
+    ['a NUL', 'Ada\u0000Lovelace'],
+    ['a lone high surrogate', 'Ada \ud83d'],
+    ['a lone low surrogate', '\udc00Ada'],
+  ])('a completed session whose payer name holds %s still pays the order, once', async (_name, name) => {
+    const o = await s.orderOverWhatsApp('REF-1', 1);
+    const completed = await s.control(`sessions/${o.sessionId}/complete`);
+    const original = JSON.parse((await s.stripeEvents()).find((e) => e.id === completed.eventId)!.payload) as { data: { object: Record<string, unknown> } };
+    original.data.object.customer_details = { ...(original.data.object.customer_details as object), name };
+    original.data.object.metadata = { ...(original.data.object.metadata as object), ['note\u0000']: name };
+    const payload = JSON.stringify(original, null, 2);
+    expect(payload).toMatch(/\\u0000|\\ud83d|\\udc00/);
+    const r = await s.postStripe(payload);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ outcome: 'paid' });
+    expect((await s.orderRow(o.orderId)).payment_status).toBe('paid');
+    const [stored] = await db()`SELECT payload FROM inbound_events WHERE source = 'stripe' AND external_id = ${completed.eventId}`;
+    expect((stored!.payload as { data: { object: { customer_details: { name: string } } } }).data.object.customer_details.name).toContain('\ufffd');
+    expect((await s.postStripe(payload)).body).toMatchObject({ duplicate: true });
+    expect(await inboundOutcome(completed.eventId)).toBe('paid');
+  });
+
+  it('an event id with a NUL is stored and deduped, not refused', async () => {
+    const payload = JSON.stringify({ id: 'evt_nul\u0000id', object: 'event', type: 'customer.created', data: { object: { id: 'cus_1', object: 'customer', name: '\u0000' } } });
+    expect((await s.postStripe(payload)).status).toBe(200);
+    expect((await s.postStripe(payload)).body).toMatchObject({ duplicate: true });
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * Test support for flows that start with a paid order: a customer orders over WhatsApp (the Graph
+ * stand-in delivers the message), pays on the Stripe stand-in, and Stripe events are POSTed to
+ * payment-callback signed as Stripe signs them.
+ */
+import Stripe from 'stripe';
+import { expect } from 'vitest';
+import { makeWamid } from '../../dev/standins/graph.js';
+import { db } from '../../lib/db.js';
+import { bodyOf, eventually, newCustomer, sentTo, type TestStack } from './stack.js';
+
+export type PlacedOrder = { waId: string; orderId: string; reference: string; sessionId: string; totalMinor: number };
+export type PaidOrder = PlacedOrder & { paymentIntent: string; charge: string };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function shop(stack: () => TestStack) {
+  const callbackUrl = () => `${stack().url}/.netlify/functions/payment-callback`;
+  const signature = (payload: string, secret = stack().env.STRIPE_WEBHOOK_SECRET!) =>
+    new Stripe('sk_test_x').webhooks.generateTestHeaderString({ payload, secret });
+  /** The stripe library pointed at the stand-in, as the shop's own code is: plays "the Stripe dashboard". */
+  const dashboard = () => {
+    const u = new URL(stack().env.STRIPE_API_BASE!);
+    return new Stripe(stack().env.STRIPE_SECRET_KEY!, { host: u.hostname, port: Number(u.port), protocol: 'http' });
+  };
+  const control = async (path: string, body: unknown = {}) => {
+    const r = await fetch(`${stack().stripe.url}/_standin/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return (await r.json()) as { eventId: string; session?: Record<string, unknown> };
+  };
+  const stripeEvents = async () => (await (await fetch(`${stack().stripe.url}/_standin/events`)).json()) as { id: string; payload: string }[];
+  /** POSTs exact bytes with a valid Stripe-Signature, as Stripe does. */
+  const postStripe = async (payload: string) => {
+    const r = await fetch(callbackUrl(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8', 'stripe-signature': signature(payload) },
+      body: payload,
+    });
+    const text = await r.text();
+    let body: Record<string, unknown> = {};
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      /* not JSON: the status tells */
+    }
+    return { status: r.status, body, text };
+  };
+  /** An event wrapped as Stripe sends one (pretty-printed, api_version, request). */
+  const eventOf = (type: string, object: unknown, id = `evt_${Math.random().toString(36).slice(2, 14)}`) =>
+    JSON.stringify(
+      { id, object: 'event', api_version: '2025-09-30.clover', created: Math.floor(Date.now() / 1000), data: { object }, livemode: false, pending_webhooks: 1, request: { id: null, idempotency_key: null }, type },
+      null,
+      2,
+    );
+
+  async function orderOverWhatsApp(sku: string, quantity: number, waId = newCustomer()): Promise<PlacedOrder> {
+    const before = sentTo(stack(), waId).length;
+    await stack().graph.sendInbound({ from: waId, name: 'Ada', text: `buy ${sku} ${quantity}`, wamid: makeWamid(waId) });
+    await eventually(() => sentTo(stack(), waId).length >= before + 1, 60_000);
+    expect(bodyOf(sentTo(stack(), waId)[before]!).interactive?.type).toBe('cta_url');
+    const [row] = await db()`
+      SELECT o.id, o.reference, o.stripe_session_id, o.total_minor FROM orders o JOIN customers c ON c.id = o.customer_id
+      WHERE c.wa_id = ${waId} ORDER BY o.created_at DESC LIMIT 1`;
+    return { waId, orderId: row!.id as string, reference: row!.reference as string, sessionId: row!.stripe_session_id as string, totalMinor: Number(row!.total_minor) };
+  }
+
+  /** Ordered and paid (checkout.session.completed delivered); waits for the confirmation and the invite link. */
+  async function paidOrder(sku: string, quantity: number, waId?: string): Promise<PaidOrder> {
+    const o = await orderOverWhatsApp(sku, quantity, waId);
+    const completed = await control(`sessions/${o.sessionId}/complete`);
+    const payload = (await stripeEvents()).find((e) => e.id === completed.eventId)!.payload;
+    expect((await postStripe(payload)).status).toBe(200);
+    await eventually(() => sentTo(stack(), o.waId).length >= 3, 60_000);
+    const paymentIntent = (completed.session as { payment_intent: string }).payment_intent;
+    const pi = await dashboard().paymentIntents.retrieve(paymentIntent);
+    return { ...o, paymentIntent, charge: pi.latest_charge as string };
+  }
+
+  /** Waits until waId got `count` messages, then a quiet period to catch a duplicate. */
+  async function messagesTo(waId: string, count: number, quietMs = 500) {
+    await eventually(() => sentTo(stack(), waId).length >= count, 60_000);
+    await sleep(quietMs);
+    return sentTo(stack(), waId);
+  }
+
+  const orderRow = async (orderId: string) =>
+    (await db()`SELECT payment_status, refunded_minor, refunded_at, total_minor FROM orders WHERE id = ${orderId}`)[0]!;
+  const eventsOf = async (orderId: string) =>
+    (await db()`SELECT type, data FROM order_events WHERE order_id = ${orderId} ORDER BY id`).map((r) => ({ type: r.type as string, data: r.data as Record<string, unknown> }));
+  const alertsOf = async (orderId: string) =>
+    (await db()`SELECT kind, alert_key FROM ops_alerts WHERE order_id = ${orderId} ORDER BY id`).map((r) => r.kind as string);
+
+  return { signature, dashboard, control, stripeEvents, postStripe, eventOf, orderOverWhatsApp, paidOrder, messagesTo, orderRow, eventsOf, alertsOf };
+}
