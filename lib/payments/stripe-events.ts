@@ -6,7 +6,7 @@ import { log } from '../log.js';
 import { deliverPendingNotices } from '../notifications/order-paid.js';
 import { redis } from '../redis.js';
 import { applyCheckoutSession, applyClose, type Settlement } from './settle.js';
-import { stripe } from './stripe-client.js';
+import { stripeWebhooks } from './stripe-client.js';
 
 /**
  * Stripe webhook events: verified on the raw body, recorded durably, applied, then acknowledged.
@@ -39,10 +39,11 @@ const sessionSchema = z.looseObject({
 });
 
 /** Verifies the `Stripe-Signature` header over the raw body (default tolerance, 300 s). Null when it does not verify. */
-export function verifyStripeEvent(raw: string, signature: string | null): Stripe.Event | null {
+export async function verifyStripeEvent(raw: string, signature: string | null): Promise<Stripe.Event | null> {
   if (!signature) return null;
+  const webhooks = await stripeWebhooks();
   try {
-    return stripe().webhooks.constructEvent(raw, signature, getConfig().STRIPE_WEBHOOK_SECRET);
+    return webhooks.constructEvent(raw, signature, getConfig().STRIPE_WEBHOOK_SECRET);
   } catch {
     return null;
   }
