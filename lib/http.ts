@@ -1,6 +1,8 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { ConfigError, requireConfig, type Config, type ConfigName } from './config.js';
+import { loadDbDriver } from './db.js';
 import { log } from './log.js';
+import { loadRedisClient } from './redis.js';
 
 /** Small helpers for the HTTP edge (netlify/functions and the dedicated backend). */
 
@@ -28,12 +30,22 @@ export function secretsEqual(given: string | null | undefined, expected: string)
  */
 export async function withConfig(name: string, handler: (config: Config) => Promise<Response>, needs: readonly ConfigName[] = []): Promise<Response> {
   try {
-    return await handler(requireConfig(needs));
+    return await handler(await ready(needs));
   } catch (error) {
     if (error instanceof ConfigError) return configProblem(name, error);
     log.error('function.failed', { function: name, error });
     return json({ error: 'internal error' }, 500);
   }
+}
+
+/** Checks a path's variables up front and loads the clients they point at (Postgres, Redis). */
+export async function ready(needs: readonly ConfigName[]): Promise<Config> {
+  const config = requireConfig(needs);
+  await Promise.all([
+    needs.includes('DATABASE_URL') && loadDbDriver(),
+    needs.some((n) => n.startsWith('UPSTASH_')) && loadRedisClient(),
+  ]);
+  return config;
 }
 
 export function configProblem(name: string, error: ConfigError): Response {

@@ -5,7 +5,7 @@
  * path needs (lib/config-needs.ts). No network: every request here is answered before any I/O.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +69,17 @@ describe('the functions bundled as Netlify bundles them', () => {
         expect(entry, `${f.name}: ${entry}`).not.toMatch(/^(dev|tests|bench|scripts|backend)\//);
         for (const dep of devOnly) expect(entry.startsWith(`node_modules/${dep}/`), `${f.name}: ${entry}`).toBe(false);
       }
+    }
+  });
+
+  it('the drivers loaded on first use (lib/db.ts, lib/redis.ts, stripe) are in the zips and load from them', async () => {
+    for (const f of functions) {
+      // A module next to the function's own, resolving packages exactly as it does at run time.
+      const check = path.join(path.dirname(functionModule(f)), '__check.mjs');
+      await writeFile(check, `await import('@neondatabase/serverless');
+        ${f.name === 'invite-redirect' ? '' : "await import('@upstash/redis'); await import('stripe');"}`);
+      execFileSync(process.execPath, [check], { cwd: os.tmpdir(), env: { PATH: process.env.PATH! }, stdio: 'pipe' });
+      await rm(check);
     }
   });
 

@@ -7,9 +7,8 @@ import { getOrderView } from '../../lib/admin/order-view.js';
 import { markShipped, shippedRequest } from '../../lib/admin/shipped.js';
 import { CsvFormatError, importCatalogCsv, importCatalogJson, importRequest, listCatalog } from '../../lib/catalog-import.js';
 import { pushCatalogChanges } from '../../lib/catalog-push.js';
-import { requireConfig } from '../../lib/config.js';
 import { needs } from '../../lib/config-needs.js';
-import { adminKeyProblem, json, secretsEqual, withConfig } from '../../lib/http.js';
+import { adminKeyProblem, json, ready, secretsEqual, withConfig } from '../../lib/http.js';
 import { log } from '../../lib/log.js';
 
 /**
@@ -37,7 +36,7 @@ export default (req: Request, _context: Context) =>
     if (!secretsEqual(token, cfg.ADMIN_API_KEY)) {
       return json({ error: 'unauthorized', message: 'Authorization: Bearer <ADMIN_API_KEY> required' }, 401, { 'www-authenticate': 'Bearer' });
     }
-    requireConfig(needs.adminApi);
+    await ready(needs.adminApi);
     const url = new URL(req.url);
     const segs = url.pathname.replace(/\/+$/, '').split('/').filter(Boolean).map(decodeURIComponent); // ['api', ...]
     try {

@@ -1,7 +1,7 @@
-import { ConfigError, requireConfig } from '../../lib/config.js';
+import { ConfigError } from '../../lib/config.js';
 import { needs } from '../../lib/config-needs.js';
 import { forwardCreateOrder, proxyTarget } from '../../lib/backend-proxy.js';
-import { adminKeyProblem, configProblem, json, secretsEqual, withConfig } from '../../lib/http.js';
+import { adminKeyProblem, configProblem, json, ready, secretsEqual, withConfig } from '../../lib/http.js';
 import { log } from '../../lib/log.js';
 import { createOrderFromApi, parseCreateOrderRequest, serializeForBackend, type ApiReply } from '../../lib/order-api.js';
 
@@ -31,7 +31,7 @@ export default (req: Request) =>
       if (target instanceof ConfigError) return configProblem('create-order-proxy', target);
       return forwardCreateOrder(target, serializeForBackend(parsed.request), { idempotencyKey: parsed.request.idempotencyKey });
     }
-    requireConfig(needs.orderApiInline);
+    await ready(needs.orderApiInline);
     return reply(await createOrderFromApi(parsed.request));
   });
 
