@@ -23,5 +23,6 @@ export const needs = {
   migrate: ['DATABASE_URL'],
   stockSync: [...store],
   catalogImport: [...store],
-  backend: ['BACKEND_SHARED_SECRET'],
+  /** The dedicated backend (`npm run backend`, dist/backend.js): the signed order API, checked at start. */
+  backend: ['BACKEND_SHARED_SECRET', ...store, ...whatsappSend, 'STRIPE_SECRET_KEY', 'APP_BASE_URL'],
 } as const satisfies Record<string, readonly ConfigName[]>;
