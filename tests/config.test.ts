@@ -161,3 +161,29 @@ describe('lazy validation and per-path requirements', () => {
     expect(needs.webhookVerify).toEqual(['WHATSAPP_VERIFY_TOKEN']);
   });
 });
+
+describe('the README table of variables per function', () => {
+  it('lists exactly what each path checks up front (lib/config-needs.ts)', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const all = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const readme = all.slice(all.indexOf('### 1. What each function and script needs'));
+    const upFront = (label: string) => {
+      const row = readme.split('\n').find((l) => l.startsWith(`| ${label} |`));
+      expect(row, label).toBeDefined();
+      return new Set([...row!.split('|')[2]!.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]));
+    };
+    const rows: [string, readonly string[]][] = [
+      ["`webhook` GET (Meta's handshake)", needs.webhookVerify],
+      ['`webhook` POST', needs.webhookPost],
+      ['`payment-callback`', needs.paymentCallback],
+      ['`invite-redirect`', needs.inviteRedirect],
+      ['`create-order-proxy`', ['ADMIN_API_KEY', ...needs.orderApiInline, ...needs.orderApiProxy]],
+      ['`admin-api`', ['ADMIN_API_KEY', ...needs.adminApi]],
+      ['`reservation-cleanup` (scheduled)', needs.reservationCleanup],
+      ['`npm run migrate`', needs.migrate],
+      ['`npm run stock:sync`, `npm run catalog:import`', [...needs.stockSync, ...needs.catalogImport]],
+      ['dedicated backend (`dist/backend.js`)', needs.backend],
+    ];
+    for (const [label, expected] of rows) expect(upFront(label), label).toEqual(new Set(expected));
+  });
+});
