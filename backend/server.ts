@@ -12,7 +12,8 @@
  *   (/.netlify/functions/<name>, their config.path if any) and at /<name>: their default exports
  *   are called with a small Context shim (params, waitUntil, requestId, ip, url), no logic copied.
  *
- * PORT (default 8787). SIGTERM/SIGINT: stop accepting, finish requests in flight and the work
+ * Production: `npm run build:backend` bundles this file (not its packages) into dist/backend.js,
+ * started with plain `node` from an `npm ci --omit=dev` install (README). PORT (default 8787). SIGTERM/SIGINT: stop accepting, finish requests in flight and the work
  * they handed to waitUntil (at most 25 s), then exit.
  */
 import http from 'node:http';
@@ -20,7 +21,8 @@ import { sendWebResponse, toWebRequest } from '../lib/node-http.js';
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type { Config as FunctionConfig, Context } from '@netlify/functions';
-import { ConfigError, getConfig } from '../lib/config.js';
+import { ConfigError, requireConfig } from '../lib/config.js';
+import { needs } from '../lib/config-needs.js';
 import { verifyForward } from '../lib/backend-proxy.js';
 import { json, withConfig } from '../lib/http.js';
 import { log } from '../lib/log.js';
@@ -198,12 +200,10 @@ async function serve(req: http.IncomingMessage, res: http.ServerResponse, handle
 async function main(): Promise<void> {
   let port: number;
   try {
-    const config = getConfig();
-    if (!config.BACKEND_SHARED_SECRET) throw new ConfigError(['BACKEND_SHARED_SECRET is missing (the backend accepts only signed order requests)']);
-    port = config.PORT;
+    port = requireConfig(needs.backend).PORT;
   } catch (error) {
     if (error instanceof ConfigError) {
-      console.error(error.message);
+      console.error(`backend: ${error.variables.join('; ')}. Set ${error.variables.length > 1 ? 'these variables' : 'it'} in its environment (see .env.example).`);
       process.exit(1);
     }
     throw error;

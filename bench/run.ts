@@ -3,9 +3,11 @@
  * network delay injected on every connection to them (dev/delay-proxy.ts). Counts come from the
  * bridges and stand-ins, which count the HTTP requests they serve. Local function invocation
  * overhead (a worker thread per request in Netlify's local runtime) is measured separately as the
- * latency of a request that does no I/O, and subtracted.
+ * latency of a request that does no I/O, and subtracted. Then each function's cold start as bundled
+ * for Netlify (bench/cold-start.ts).
  */
 import { startLocalStack, type LocalStack } from '../dev/stack.js';
+import { coldStart } from './cold-start.js';
 
 const DELAYS = (process.env.BENCH_DELAYS_MS ?? '0,20').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -95,5 +97,6 @@ for (const delay of DELAYS) {
   out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) out.push(`| ${r.join(' | ')} |`);
 }
+out.push(await coldStart());
 console.log(out.join('\n'));
 process.exit(0);

@@ -1,29 +1,66 @@
 import { z } from 'zod';
 
 /**
- * The one place that reads process.env. Every value is validated with zod;
- * a missing or malformed variable fails with the variable's name only
- * (values are never echoed, so a secret can't leak into an error or a log).
+ * The one place that reads process.env, validated with zod. Lazily: reading `getConfig().X`
+ * validates X (and only X) the first time, so each function and script needs exactly the
+ * variables its code path reads; `requireConfig([...])` checks a path's declared list up front.
+ * A missing or malformed variable throws ConfigError naming the variable, never its value
+ * (a secret can't leak into an error or a log). Forms people really paste are accepted and
+ * normalised once here: numbers with or without +, spaces or dashes; URLs with or without a
+ * trailing slash; the Graph API base with or without its version.
  */
 
 const nonEmpty = z.string().trim().min(1);
-const url = z.url({ protocol: /^https?$/ });
-const e164 = z.string().regex(/^\+[1-9]\d{7,14}$/, 'must be E.164, e.g. +14155550100');
+const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const GRAPH_VERSION = 'v21.0';
+
+/** A token as pasted: a leading "Bearer " (copied from a curl example) is dropped. */
+const token = nonEmpty.transform((t) => t.replace(/^Bearer\s+/i, ''));
+
+/** 15550783881, +1 555-078-3881, 0015550783881 → +15550783881 (the spec writes it without +). */
+const e164 = z
+  .string()
+  .transform((s) => s.trim().replace(/[\s\-().]/g, '').replace(/^00/, '+'))
+  .transform((s) => (s.startsWith('+') ? s : `+${s}`))
+  .pipe(z.string().regex(/^\+[1-9]\d{7,14}$/, 'must be a phone number in international form, e.g. 15550783881 or +1 555 078 3881'));
+
+/** https://graph.facebook.com, …/, …/v21.0, …/v21.0/ → a base ending in the API version. */
+const graphBase = url.transform((u) => (/\/v\d+(\.\d+)?$/.test(u) ? u : `${u}/${GRAPH_VERSION}`));
+
+/**
+ * A postgres:// URL whose parts survive parsing. A `/`, `#`, `?` or `@` left raw in a password
+ * (common in generated ones) silently moves the rest into the path or host, and the driver's
+ * error would then print the whole string: refuse it here, explaining percent-encoding.
+ */
+const ENCODE_HINT = 'percent-encode special characters in the user name and password (/ → %2F, # → %23, ? → %3F, @ → %40, : → %3A)';
+const databaseUrl = z.string().trim().superRefine((value, ctx) => {
+  if (!/^postgres(ql)?:\/\//i.test(value)) return void ctx.addIssue({ code: 'custom', message: 'must be a postgres:// or postgresql:// connection string' });
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    return void ctx.addIssue({ code: 'custom', message: `is not a valid URL; ${ENCODE_HINT}` });
+  }
+  const rest = `${u.pathname}${u.search}${u.hash}`;
+  if (!u.hostname || /[@#]/.test(rest) || /[/#?@]/.test(u.password) || u.hash)
+    return void ctx.addIssue({ code: 'custom', message: `does not parse as user:password@host/database; ${ENCODE_HINT}` });
+  if (!/^\/[^/]+$/.test(u.pathname)) ctx.addIssue({ code: 'custom', message: 'must name a database, e.g. postgresql://user:password@host/shop' });
+});
 
 const schema = z.object({
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection string'),
+  DATABASE_URL: databaseUrl,
   UPSTASH_REDIS_REST_URL: url,
-  UPSTASH_REDIS_REST_TOKEN: nonEmpty,
-  WHATSAPP_PHONE_NUMBER_ID: nonEmpty,
-  WHATSAPP_ACCESS_TOKEN: nonEmpty,
+  UPSTASH_REDIS_REST_TOKEN: token,
+  WHATSAPP_PHONE_NUMBER_ID: nonEmpty.regex(/^\d+$/, 'must be the numeric phone number id (WhatsApp > API setup), not the phone number'),
+  WHATSAPP_ACCESS_TOKEN: token,
   WHATSAPP_APP_SECRET: nonEmpty,
   WHATSAPP_VERIFY_TOKEN: nonEmpty,
   WHATSAPP_BUSINESS_NUMBER_E164: e164,
-  WHATSAPP_API_BASE: url.default('https://graph.facebook.com/v21.0'),
+  WHATSAPP_API_BASE: graphBase.default(`https://graph.facebook.com/${GRAPH_VERSION}`),
   WHATSAPP_CATALOG_ID: nonEmpty.optional(),
-  STRIPE_SECRET_KEY: nonEmpty,
-  STRIPE_WEBHOOK_SECRET: nonEmpty,
+  STRIPE_SECRET_KEY: token.pipe(z.string().regex(/^(sk|rk)_/, 'must be a secret (sk_…) or restricted (rk_…) key, not the publishable pk_… key')),
+  STRIPE_WEBHOOK_SECRET: nonEmpty.regex(/^whsec_/, "must be the endpoint's signing secret (whsec_…)"),
   STRIPE_API_BASE: url.optional(),
   APP_BASE_URL: url,
   BACKEND_MODE: z.enum(['inline', 'proxy']).default('inline'),
@@ -49,10 +86,12 @@ const schema = z.object({
   NEON_FETCH_ENDPOINT: url.optional(),
 });
 
-export type Config = z.infer<typeof schema>;
+export type Config = Readonly<z.infer<typeof schema>>;
+export type ConfigName = keyof Config;
+export const configNames = Object.keys(schema.shape) as ConfigName[];
 
-/** Accepted aliases, in priority order after the canonical name. */
-const aliases: Record<string, string[]> = {
+/** Accepted aliases, in priority order after the canonical name (the spec's names, Netlify's own). */
+export const aliases: Partial<Record<ConfigName, string[]>> = {
   DATABASE_URL: ['NETLIFY_DATABASE_URL'],
   WHATSAPP_ACCESS_TOKEN: ['WHATSAPP_TOKEN'],
   WHATSAPP_VERIFY_TOKEN: ['VERIFY_TOKEN'],
@@ -67,42 +106,115 @@ export class ConfigError extends Error {
   }
 }
 
-export function parseConfig(env: Record<string, string | undefined>): Config {
-  const input: Record<string, string | undefined> = {};
-  for (const key of Object.keys(schema.shape)) {
-    const names = [key, ...(aliases[key] ?? [])];
-    const name = names.find((n) => env[n] !== undefined && env[n] !== '');
-    input[key] = name ? env[name] : undefined;
-  }
-  const result = schema.safeParse(input);
-  if (!result.success) {
-    const names = [...new Set(result.error.issues.map((i) => String(i.path[0])))];
-    throw new ConfigError(names.map((n) => describe(n, result.error.issues.find((i) => i.path[0] === n)!.message)));
-  }
-  return Object.freeze({ ...result.data, APP_BASE_URL: result.data.APP_BASE_URL.replace(/\/+$/, '') });
+type Env = Record<string, string | undefined>;
+
+/** The raw value of a variable or its first alias set; one pair of surrounding quotes (from a pasted .env line) dropped. */
+function rawValue(env: Env, name: ConfigName): string | undefined {
+  const found = [name, ...(aliases[name] ?? [])].map((n) => env[n]).find((v) => v !== undefined && v.trim() !== '');
+  return found === undefined ? undefined : found.trim().replace(/^(["'])(.*)\1$/s, '$2');
 }
 
-function describe(name: string, message: string): string {
+function describe(name: ConfigName, issue: z.core.$ZodIssue | undefined, raw: string | undefined): string {
   const alt = aliases[name];
   const label = alt ? `${name} (or ${alt.join(', ')})` : name;
-  return message.startsWith('Invalid input: expected') && message.endsWith('received undefined') ? `${label} is missing` : `${label}: ${message}`;
+  return raw === undefined ? `${label} is missing` : `${label}: ${issue?.message ?? 'is invalid'}`;
 }
 
-let cached: { env: NodeJS.ProcessEnv; snapshot: string; config: Config } | undefined;
+type Parsed = { ok: true; value: unknown } | { ok: false; problem: string };
 
-/** Parsed config for this process; re-parsed when process.env changed (tests, local runtime). */
-export function getConfig(): Config {
-  const snapshot = envSnapshot();
-  if (cached && cached.snapshot === snapshot) return cached.config;
-  const config = parseConfig(process.env);
-  cached = { env: process.env, snapshot, config };
-  return config;
+function parseOne(env: Env, name: ConfigName): Parsed {
+  const raw = rawValue(env, name);
+  const result = schema.shape[name].safeParse(raw);
+  return result.success ? { ok: true, value: result.data } : { ok: false, problem: describe(name, result.error.issues[0], raw) };
 }
 
-function envSnapshot(): string {
-  let s = '';
-  for (const key of Object.keys(schema.shape)) {
-    for (const n of [key, ...(aliases[key] ?? [])]) s += `${n}=${process.env[n] ?? ''}\n`;
+/** Validates the named variables (all of them by default) at once; every problem in one ConfigError. */
+export function parseConfig(env: Env, names: readonly ConfigName[] = configNames): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const name of names) {
+    const r = parseOne(env, name);
+    if (r.ok) out[name] = r.value;
+    else problems.push(r.problem);
   }
-  return s;
+  if (problems.length) throw new ConfigError(problems);
+  return Object.freeze(out) as Config;
+}
+
+// Per variable, the last raw value seen and its parsed value: re-parsed only when process.env changes.
+const cache = new Map<ConfigName, { raw: string | undefined; parsed: Parsed }>();
+
+function readVariable(name: ConfigName): unknown {
+  const raw = rawValue(process.env, name);
+  let entry = cache.get(name);
+  if (!entry || entry.raw !== raw) {
+    entry = { raw, parsed: parseOne(process.env, name) };
+    cache.set(name, entry);
+  }
+  if (!entry.parsed.ok) throw new ConfigError([entry.parsed.problem]);
+  return entry.parsed.value;
+}
+
+const isName = (prop: string | symbol): prop is ConfigName => typeof prop === 'string' && Object.hasOwn(schema.shape, prop);
+
+const lazyConfig = new Proxy({} as Config, {
+  get: (_t, prop) => (isName(prop) ? readVariable(prop) : undefined),
+  has: (_t, prop) => isName(prop),
+  ownKeys: () => configNames,
+  getOwnPropertyDescriptor: (_t, prop) =>
+    isName(prop) ? { enumerable: true, configurable: true, value: readVariable(prop as ConfigName) } : undefined,
+  set: () => false,
+});
+
+/**
+ * This process's config. Reading a variable validates it (ConfigError naming it when missing or
+ * malformed); values follow process.env (tests, the local runtime).
+ */
+export function getConfig(): Config {
+  return lazyConfig;
+}
+
+/** Checks a code path's declared variables up front (every problem at once), then returns the lazy config. */
+export function requireConfig(names: readonly ConfigName[]): Config {
+  const problems: string[] = [];
+  for (const name of names) {
+    try {
+      readVariable(name);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.variables);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return lazyConfig;
+}
+
+/** Variables whose values are secrets (with their aliases): lib/log.ts redacts these values from every line. */
+export const secretVariables = [
+  'DATABASE_URL', 'NETLIFY_DATABASE_URL', 'UPSTASH_REDIS_REST_TOKEN', 'WHATSAPP_ACCESS_TOKEN', 'WHATSAPP_TOKEN',
+  'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'VERIFY_TOKEN', 'STRIPE_SECRET_KEY', 'STRIPE_SECRET',
+  'STRIPE_WEBHOOK_SECRET', 'BACKEND_SHARED_SECRET', 'ADMIN_API_KEY',
+] as const;
+
+/**
+ * The raw configured secret values (unvalidated: a malformed one must be redacted too), with the
+ * password of any connection string on its own, raw and percent-decoded.
+ */
+export function configuredSecrets(env: Env = process.env): { name: string; value: string }[] {
+  const out: { name: string; value: string }[] = [];
+  for (const name of secretVariables) {
+    const value = env[name]?.trim();
+    if (!value) continue;
+    out.push({ name, value });
+    const password = /^[a-z][a-z0-9+.-]*:\/\/[^:/?#]*:(.*)@[^@]*$/i.exec(value)?.[1];
+    if (password) {
+      out.push({ name: `${name} password`, value: password });
+      try {
+        out.push({ name: `${name} password`, value: decodeURIComponent(password) });
+      } catch {
+        // not percent-encoded
+      }
+    }
+  }
+  return out;
 }

@@ -1,5 +1,17 @@
-import { neon, neonConfig, type NeonQueryFunction } from '@neondatabase/serverless';
+import type { NeonQueryFunction } from '@neondatabase/serverless';
 import { getConfig } from './config.js';
+import { requirePackage } from './lazy-require.js';
+
+// The driver is loaded when a code path first needs it, not at import: a path that never queries
+// (the webhook handshake, a refused request) doesn't pay for it in its cold start. Functions load
+// it up front (lib/http.ts withConfig → loadDbDriver, a dynamic import Netlify's bundler follows);
+// anywhere else (scripts, tests, the backend) the first db() requires it synchronously.
+type Driver = typeof import('@neondatabase/serverless');
+let driver: Driver | undefined;
+export async function loadDbDriver(): Promise<void> {
+  driver ??= await import('@neondatabase/serverless');
+}
+const neonDriver = () => (driver ??= requirePackage('@neondatabase/serverless') as Driver);
 
 /**
  * Postgres through Neon's HTTP driver only: one HTTP round trip per statement or per
@@ -14,6 +26,7 @@ export function db(): Sql {
   const { DATABASE_URL: url, NEON_FETCH_ENDPOINT: endpoint } = getConfig();
   if (current && current.url === url && current.endpoint === endpoint) return current.sql;
   // Locally the driver talks to a bridge in front of a real Postgres (see dev/bridges).
+  const { neon, neonConfig } = neonDriver();
   if (endpoint) neonConfig.fetchEndpoint = endpoint;
   current = { url, endpoint, sql: neon(url) };
   return current.sql;

@@ -1,6 +1,8 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
-import { ConfigError, getConfig, type Config } from './config.js';
+import { ConfigError, requireConfig, type Config, type ConfigName } from './config.js';
+import { loadDbDriver } from './db.js';
 import { log } from './log.js';
+import { loadRedisClient } from './redis.js';
 
 /** Small helpers for the HTTP edge (netlify/functions and the dedicated backend). */
 
@@ -21,24 +23,41 @@ export function secretsEqual(given: string | null | undefined, expected: string)
 }
 
 /**
- * Runs an edge handler with validated config. A configuration problem answers 500 naming the
- * variables (never their values); any other unexpected error answers 500 without details.
+ * Runs an edge handler. `needs` (lib/config-needs.ts) is checked up front; any other variable is
+ * validated when the handler first reads it. A configuration problem answers 500 naming the
+ * variables (never their values): the function can't work until it's fixed, and Meta and Stripe
+ * retry. Any other unexpected error answers 500 without details.
  */
-export async function withConfig(name: string, handler: (config: Config) => Promise<Response>): Promise<Response> {
-  let config: Config;
+export async function withConfig(name: string, handler: (config: Config) => Promise<Response>, needs: readonly ConfigName[] = []): Promise<Response> {
   try {
-    config = getConfig();
+    return await handler(await ready(needs));
   } catch (error) {
-    if (error instanceof ConfigError) {
-      log.error('config.invalid', { function: name, variables: error.variables });
-      return json({ error: error.message }, 500);
-    }
-    throw error;
-  }
-  try {
-    return await handler(config);
-  } catch (error) {
+    if (error instanceof ConfigError) return configProblem(name, error);
     log.error('function.failed', { function: name, error });
     return json({ error: 'internal error' }, 500);
   }
+}
+
+/** Checks a path's variables up front and loads the clients they point at (Postgres, Redis). */
+export async function ready(needs: readonly ConfigName[]): Promise<Config> {
+  const config = requireConfig(needs);
+  await Promise.all([
+    needs.includes('DATABASE_URL') && loadDbDriver(),
+    needs.some((n) => n.startsWith('UPSTASH_')) && loadRedisClient(),
+  ]);
+  return config;
+}
+
+export function configProblem(name: string, error: ConfigError): Response {
+  log.error('config.invalid', { function: name, variables: error.variables });
+  return json({ error: error.message, variables: error.variables }, 500);
+}
+
+/**
+ * The order API and the admin API without ADMIN_API_KEY: one answer for both, 503 (the server is
+ * not set up; no key the caller could send would help), never a 401 that blames the caller.
+ */
+export function adminKeyProblem(name: string): Response {
+  log.error('config.invalid', { function: name, variables: ['ADMIN_API_KEY is not set'] });
+  return json({ error: 'not_configured', message: 'ADMIN_API_KEY is not set' }, 503);
 }

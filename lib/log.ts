@@ -1,8 +1,10 @@
-import { getConfig } from './config.js';
+import { configuredSecrets, getConfig } from './config.js';
 
 /**
- * Structured JSON logs, one line per event. Callers pass facts, never secrets:
- * use maskPhone() for numbers and never log tokens or raw payloads.
+ * Structured JSON logs, one line per event. Callers pass facts, never secrets: use maskPhone()
+ * for numbers and never log tokens or raw payloads. As a last line of defence every line goes
+ * through redact(): a third-party error that quotes a connection string, a token or a key
+ * (the Neon driver, fetch, stripe) is logged without it.
  */
 type Level = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
@@ -17,9 +19,9 @@ function threshold(): number {
 
 function write(level: Level, event: string, fields: Record<string, unknown> = {}): void {
   if (order[level] < threshold()) return;
-  const line = JSON.stringify({ level, event, time: new Date().toISOString(), ...fields }, (_k, v) =>
+  const line = redact(JSON.stringify({ level, event, time: new Date().toISOString(), ...fields }, (_k, v) =>
     v instanceof Error ? { name: v.name, message: v.message, code: (v as { code?: unknown }).code, cause: causeOf(v) } : v,
-  );
+  ));
   (level === 'error' || level === 'warn' ? console.error : console.log)(line);
 }
 
@@ -32,6 +34,32 @@ function causeOf(error: Error): string | undefined {
     cause = (cause as { cause?: unknown }).cause;
   }
   return last;
+}
+
+/** Credentials in URLs, bearer/basic tokens, API keys of Stripe and Meta, secret query parameters. */
+const patterns: [RegExp, string][] = [
+  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s"'<>@]*@/gi, '$1[redacted]@'],
+  [/\b(postgres(?:ql)?:\/\/)[^\s"'<>]*/gi, '$1[redacted]'],
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, '$1 [redacted]'],
+  [/\b(sk|rk|pk)_(live|test)_[A-Za-z0-9_]+/g, '$1_$2_[redacted]'],
+  [/\b(sk|rk)_[A-Za-z0-9]{16,}/g, '$1_[redacted]'],
+  [/\bwhsec_[A-Za-z0-9_]+/g, 'whsec_[redacted]'],
+  [/\bEAA[A-Za-z0-9]{16,}/g, 'EAA[redacted]'],
+  [/([?&](?:access_token|token|key|api_key|apikey|password|secret|signature|client_secret)=)[^&\s"'#]+/gi, '$1[redacted]'],
+];
+
+/**
+ * Removes secrets from a text: the configured secret values (lib/config.ts `secretVariables`),
+ * raw and as they appear inside JSON, then anything that looks like a credential.
+ */
+export function redact(text: string): string {
+  let out = text;
+  for (const { name, value } of configuredSecrets()) {
+    if (value.length < 6) continue;
+    for (const form of new Set([value, JSON.stringify(value).slice(1, -1)])) out = out.split(form).join(`[redacted ${name}]`);
+  }
+  for (const [pattern, replacement] of patterns) out = out.replace(pattern, replacement);
+  return out;
 }
 
 export const log = {

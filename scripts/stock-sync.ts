@@ -1,5 +1,9 @@
 // npm run stock:sync: rebuilds Redis's available counters and holds from Postgres (after a Redis loss).
-import { rebuildRedisStock } from '../lib/stock-sync.js';
+import { needs } from '../lib/config-needs.js';
+import { runScript } from './cli.js';
 
-const result = await rebuildRedisStock();
-console.log(`stock synced: ${result.skus} SKUs, ${result.holdsRestored} holds restored`);
+await runScript('npm run stock:sync', needs.stockSync, async () => {
+  const { rebuildRedisStock } = await import('../lib/stock-sync.js');
+  const result = await rebuildRedisStock();
+  console.log(`stock synced: ${result.skus} SKUs, ${result.holdsRestored} holds restored`);
+});

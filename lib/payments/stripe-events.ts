@@ -9,7 +9,7 @@ import { logSafe, pgSafe } from '../safe-text.js';
 import { redis } from '../redis.js';
 import { applyChargeRefunded, applyDispute, applyRefund, type ChargeFacts, type DisputeFacts, type RefundFacts } from './refunds.js';
 import { applyCheckoutSession, applyClose, type Settlement } from './settle.js';
-import { stripe } from './stripe-client.js';
+import { stripeWebhooks } from './stripe-client.js';
 
 /**
  * Stripe webhook events: verified on the raw body, recorded durably, applied, then acknowledged.
@@ -92,10 +92,11 @@ const disputeSchema = z.looseObject({
 });
 
 /** Verifies the `Stripe-Signature` header over the raw body (default tolerance, 300 s): the parsed body, or null when it does not verify. */
-export function verifyStripeEvent(raw: string, signature: string | null): { body: unknown } | null {
+export async function verifyStripeEvent(raw: string, signature: string | null): Promise<{ body: unknown } | null> {
   if (!signature) return null;
+  const webhooks = await stripeWebhooks();
   try {
-    return { body: stripe().webhooks.constructEvent(raw, signature, getConfig().STRIPE_WEBHOOK_SECRET) as unknown };
+    return { body: webhooks.constructEvent(raw, signature, getConfig().STRIPE_WEBHOOK_SECRET) as unknown };
   } catch {
     return null;
   }

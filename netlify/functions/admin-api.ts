@@ -7,7 +7,8 @@ import { getOrderView } from '../../lib/admin/order-view.js';
 import { markShipped, shippedRequest } from '../../lib/admin/shipped.js';
 import { CsvFormatError, importCatalogCsv, importCatalogJson, importRequest, listCatalog } from '../../lib/catalog-import.js';
 import { pushCatalogChanges } from '../../lib/catalog-push.js';
-import { json, secretsEqual, withConfig } from '../../lib/http.js';
+import { needs } from '../../lib/config-needs.js';
+import { adminKeyProblem, json, ready, secretsEqual, withConfig } from '../../lib/http.js';
 import { log } from '../../lib/log.js';
 import { forMessage, isSafeText, UNSAFE_TEXT_MESSAGE, unsafeTextPath } from '../../lib/safe-text.js';
 
@@ -20,7 +21,7 @@ import { forMessage, isSafeText, UNSAFE_TEXT_MESSAGE, unsafeTextPath } from '../
  *   GET  /api/catalog                 every variant with stock (Postgres) and available (Redis)
  *   PUT  /api/catalog                 JSON { products: [...] } or text/csv
  *   POST /api/catalog/sync            push changed prices/availability to the Meta catalog
- * Errors are JSON: 401, 404, 405, 409 {error, message}, 422 {error: 'invalid_request', fields: [{path, message}]}.
+ * Errors are JSON: 503 {error: 'not_configured'} without ADMIN_API_KEY, 401, 404, 405, 409 {error, message}, 422 {error: 'invalid_request', fields: [{path, message}]}.
  * Idempotent replays answer the first response with `Idempotent-Replayed: true`.
  */
 export const config: Config = {
@@ -32,10 +33,11 @@ const MAX_BODY_BYTES = 5 * 1024 * 1024;
 export default (req: Request, _context: Context) =>
   withConfig('admin-api', async (cfg) => {
     const token = req.headers.get('authorization')?.match(/^Bearer\s+(.+)$/i)?.[1];
-    if (!cfg.ADMIN_API_KEY || !secretsEqual(token, cfg.ADMIN_API_KEY)) {
-      if (!cfg.ADMIN_API_KEY) log.warn('admin.disabled', { reason: 'ADMIN_API_KEY is not set' });
+    if (!cfg.ADMIN_API_KEY) return adminKeyProblem('admin-api');
+    if (!secretsEqual(token, cfg.ADMIN_API_KEY)) {
       return json({ error: 'unauthorized', message: 'Authorization: Bearer <ADMIN_API_KEY> required' }, 401, { 'www-authenticate': 'Bearer' });
     }
+    await ready(needs.adminApi);
     const url = new URL(req.url);
     try {
       const segs = url.pathname.replace(/\/+$/, '').split('/').filter(Boolean).map(decodePathSegment); // ['api', ...]

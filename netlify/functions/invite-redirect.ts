@@ -1,6 +1,6 @@
 import type { Config, Context } from '@netlify/functions';
+import { needs } from '../../lib/config-needs.js';
 import { text, withConfig } from '../../lib/http.js';
-import { followInvite, invitePage } from '../../lib/invites.js';
 
 /**
  * GET /w/invite/:token — the forwardable order link. A valid token redirects (302) to a wa.me
@@ -14,10 +14,11 @@ const noStore = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer',
 export default (req: Request, context: Context) =>
   withConfig('invite-redirect', async () => {
     if (req.method !== 'GET') return text('method not allowed', 405);
+    const { followInvite, invitePage } = await import('../../lib/invites.js');
     const result = await followInvite(context.params.token ?? '');
     if (result.status === 'valid') return new Response(null, { status: 302, headers: { location: result.location, ...noStore } });
     return new Response(invitePage(result.status), {
       status: result.status === 'expired' ? 410 : 404,
       headers: { 'content-type': 'text/html; charset=utf-8', ...noStore },
     });
-  });
+  }, needs.inviteRedirect);

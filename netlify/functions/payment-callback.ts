@@ -1,7 +1,7 @@
 import type { Context } from '@netlify/functions';
+import { needs } from '../../lib/config-needs.js';
 import { json, text, withConfig } from '../../lib/http.js';
 import { log } from '../../lib/log.js';
-import { handleStripeEvent, verifyStripeEvent } from '../../lib/payments/stripe-events.js';
 
 /**
  * Stripe's webhook (Checkout Session, refund and dispute events). Verify the signature on the raw body, then record
@@ -12,7 +12,9 @@ export default (req: Request, context: Context) =>
   withConfig('payment-callback', async () => {
     if (req.method !== 'POST') return text('method not allowed', 405);
     const raw = await req.text();
-    const verified = verifyStripeEvent(raw, req.headers.get('stripe-signature'));
+    // Loaded here, not at import: keeps stripe out of the cold start of a request that isn't a POST.
+    const { handleStripeEvent, verifyStripeEvent } = await import('../../lib/payments/stripe-events.js');
+    const verified = await verifyStripeEvent(raw, req.headers.get('stripe-signature'));
     if (!verified) {
       log.warn('stripe.bad_signature', { bytes: raw.length });
       return json({ error: 'invalid signature' }, 400);
@@ -20,4 +22,4 @@ export default (req: Request, context: Context) =>
     const result = await handleStripeEvent(verified.body);
     if (result.after) context.waitUntil(result.after());
     return json(result.body, result.status);
-  });
+  }, needs.paymentCallback);

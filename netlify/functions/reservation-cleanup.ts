@@ -1,5 +1,5 @@
 import type { Config } from '@netlify/functions';
-import { runReservationCleanup } from '../../lib/cleanup.js';
+import { needs } from '../../lib/config-needs.js';
 import { json, withConfig } from '../../lib/http.js';
 
 /**
@@ -9,6 +9,10 @@ import { json, withConfig } from '../../lib/http.js';
  * overlap with itself and with payments. Answers (and logs) the JSON summary; locally it runs on
  * POST /.netlify/functions/reservation-cleanup.
  */
-export default () => withConfig('reservation-cleanup', async () => json(await runReservationCleanup()));
+export default () =>
+  withConfig('reservation-cleanup', async () => {
+    const { runReservationCleanup } = await import('../../lib/cleanup.js');
+    return json(await runReservationCleanup());
+  }, needs.reservationCleanup);
 
 export const config: Config = { schedule: '* * * * *' };

@@ -1,14 +1,15 @@
 import type { Context } from '@netlify/functions';
+import { needs } from '../../lib/config-needs.js';
 import { json, secretsEqual, text, withConfig } from '../../lib/http.js';
 import { log } from '../../lib/log.js';
-import { parseWebhookPayload } from '../../lib/whatsapp/inbound-payload.js';
-import { processRecordedEvents, recordWebhookEvents } from '../../lib/whatsapp/inbound.js';
 import { verifyMetaSignature } from '../../lib/whatsapp/signature.js';
 
 /**
  * Meta's WhatsApp Cloud API webhook.
  * GET: the verification handshake. POST: verify the signature on the raw bytes, record every
  * message and status durably, answer 200, then do the slow work (Stripe, Graph) after the response.
+ * The handshake needs only WHATSAPP_VERIFY_TOKEN and loads nothing else; the POST path loads its
+ * modules (Postgres, Redis, the conversation) on first use, keeping the cold start small.
  */
 export default (req: Request, context: Context) =>
   withConfig('webhook', async (config) => {
@@ -33,6 +34,7 @@ export default (req: Request, context: Context) =>
       log.warn('webhook.malformed', { reason: 'not JSON', bytes: raw.length });
       return json({ received: true, ignored: 'not JSON' });
     }
+    const { parseWebhookPayload } = await import('../../lib/whatsapp/inbound-payload.js');
     const parsed = parseWebhookPayload(body, config.WHATSAPP_PHONE_NUMBER_ID);
     if ('error' in parsed) {
       log.warn('webhook.malformed', { reason: parsed.error });
@@ -41,6 +43,7 @@ export default (req: Request, context: Context) =>
     if (parsed.rejected.length) log.warn('webhook.items_rejected', { reasons: parsed.rejected });
     if (parsed.foreign.length) log.info('webhook.other_number', { items: parsed.foreign.length, phoneNumberIds: [...new Set(parsed.foreign.map((f) => f.phoneNumberId))] });
 
+    const { processRecordedEvents, recordWebhookEvents } = await import('../../lib/whatsapp/inbound.js');
     let recorded;
     try {
       recorded = await recordWebhookEvents(parsed);
@@ -51,4 +54,4 @@ export default (req: Request, context: Context) =>
     }
     context.waitUntil(processRecordedEvents(recorded));
     return json({ received: true, new: recorded.length });
-  });
+  }, req.method === 'POST' ? needs.webhookPost : needs.webhookVerify);
