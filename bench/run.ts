@@ -6,6 +6,7 @@
  * latency of a request that does no I/O, and subtracted.
  */
 import { startLocalStack, type LocalStack } from '../dev/stack.js';
+import { benchOrdersList } from './orders-list.js';
 
 const DELAYS = (process.env.BENCH_DELAYS_MS ?? '0,20').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -95,5 +96,6 @@ for (const delay of DELAYS) {
   out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) out.push(`| ${r.join(' | ')} |`);
 }
+out.push(...(await benchOrdersList(DELAYS, RUNS)));
 console.log(out.join('\n'));
 process.exit(0);

@@ -6,7 +6,7 @@ import { loadCatalog, setUpCatalog } from './catalog.js';
 import { loadAlerts, setUpAlerts } from './alerts.js';
 
 const views = ['orders', 'catalog', 'alerts'];
-const state = { cursor: null, query: {}, loading: false };
+const state = { cursor: null, query: {}, loading: false, seq: 0 };
 
 function show(signedIn) {
   byTestId('signin').hidden = signedIn;
@@ -68,8 +68,10 @@ function filterQuery() {
   return q;
 }
 
+/** Loads the first page of the current filters (or the next page); an answer overtaken by a newer load is dropped. */
 export async function loadOrders({ append = false } = {}) {
-  if (state.loading) return;
+  if (append && state.loading) return;
+  const seq = ++state.seq;
   state.loading = true;
   const list = byTestId('order-list');
   const error = byTestId('filter-error');
@@ -78,6 +80,7 @@ export async function loadOrders({ append = false } = {}) {
   if (!append) state.query = filterQuery();
   try {
     const { data } = await request('GET', '/orders', { query: { ...state.query, limit: 50, cursor: append ? state.cursor : undefined } });
+    if (seq !== state.seq) return;
     error.hidden = true;
     state.cursor = data.nextCursor;
     renderTotals(data.totals);
@@ -86,13 +89,15 @@ export async function loadOrders({ append = false } = {}) {
     else clear(list, data.orders.length ? table(rows) : h('p', { class: 'empty card', testid: 'no-orders' }, 'No orders match these filters.'));
     more.hidden = !state.cursor;
   } catch (e) {
-    if (e.status === 401) return;
+    if (e.status === 401 || seq !== state.seq) return;
     error.textContent = describeError(e);
     error.hidden = false;
     if (!append) { clear(list); clear(byTestId('totals')); }
   } finally {
-    state.loading = false;
-    more.disabled = false;
+    if (seq === state.seq) {
+      state.loading = false;
+      more.disabled = false;
+    }
   }
 }
 
