@@ -72,6 +72,11 @@ beforeAll(async () => {
   const past = [{ waId: newCustomer('4917'), name: 'Grace Hopper' }, { waId: newCustomer('4917'), name: 'Alan Turing' }];
   await seedOrders({ count: 40, prefix: 'HIST', customers: past, newest: new Date(Date.now() - 3600_000), stepMs: 3 * 3600_000 });
   toPay = await place('Ada Lovelace', 'TEA-CHAI', 2);
+  // A customer whose number is not on WhatsApp: Meta refuses the confirmation (131026), later messages are skipped.
+  const undeliverable = await place('Dora Nowhere', 'HONEY-250', 1);
+  const graphControl = stack().graph.baseUrl.replace(/\/v[\d.]+$/, '');
+  await fetch(`${graphControl}/_standin/fail`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ count: 1, status: 400, code: 131026 }) });
+  await api('POST', '/offline-payments', { orderId: undeliverable.order.id, amountMinor: 900, currency: 'EUR', paidAt: new Date().toISOString().slice(0, 10), reference: `setup-${undeliverable.order.reference}` });
   toShip = await place('Carl Friedrich', 'TEA-GREEN', 1);
   await api('POST', '/offline-payments', { orderId: toShip.order.id, amountMinor: 1299, currency: 'EUR', paidAt: new Date().toISOString().slice(0, 10), reference: `setup-${toShip.order.reference}` });
   // An alert the shop should act on: a payment that did not match its order.
@@ -120,7 +125,7 @@ describe('the shop console', () => {
     expect(page.url()).toBe(`${stack().url}/admin`);
     expect(await page.evaluate(() => Object.values(sessionStorage))).toEqual([key]);
     expect((await browser.cookies()).length).toBe(0);
-    await until(() => page.getByTestId('total-all').getAttribute('data-count')).toBe('42');
+    await until(() => page.getByTestId('total-all').getAttribute('data-count')).toBe('43');
     expect(await rows(page).first().getAttribute('data-reference')).toBe(toShip.order.reference);
     // Phones are masked in the list.
     expect(await page.getByTestId('order-list').textContent()).not.toContain(toPay.waId);
@@ -196,6 +201,11 @@ describe('the shop console', () => {
     await alert.waitFor();
     expect(await alert.getByTestId('alert-order').textContent()).toBe(toPay.order.reference);
     expect(await alert.getByTestId('alert-advice').textContent()).toContain('Check the payment in Stripe');
+    const undelivered = page.locator('[data-testid="alert"][data-kind="message_failed"]');
+    await undelivered.first().waitFor();
+    expect(await undelivered.first().getByTestId('alert-error').textContent()).toContain('131026');
+    expect(await undelivered.first().getByTestId('alert-advice').textContent()).toContain('not on WhatsApp');
+    await page.locator('[data-testid="alert"][data-kind="message_skipped"]').first().waitFor();
     await saveScreenshot(page, 'console-alerts.png');
 
     // Catalog: stock and availability; an import with a bad row shows the rejected row.
@@ -230,6 +240,9 @@ describe('the shop console', () => {
     // A new tab has its own sessionStorage: sign in again.
     await signIn(page, stack().env.ADMIN_API_KEY!);
     await rows(page).first().waitFor();
+    const overflowing = await page.evaluate(() =>
+      [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 390.5).map((e) => `${e.tagName}.${e.className}[${e.getAttribute('data-testid') ?? ''}]`));
+    expect(overflowing).toEqual([]);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     expect(await page.locator('thead').first().isHidden()).toBe(true);
     await saveScreenshot(page, 'console-phone.png');
