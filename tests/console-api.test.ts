@@ -1,4 +1,5 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { getOrderView } from '../lib/admin/order-view.js';
 import { seededStatus, seededTotalMinor, seedOrders } from '../dev/seed-orders.js';
 import { upsertCatalogProduct } from '../lib/catalog.js';
 import { db } from '../lib/db.js';
@@ -280,5 +281,28 @@ describe('POST /api/orders/:id/cleanup', () => {
     const again = await post(`/orders/${id}/cleanup`);
     expect(again).toEqual({ status: 200, body: expect.objectContaining({ outcome: 'nothing_to_do', paymentStatus: 'expired' }) });
     expect((await post('/orders/00000000-0000-4000-8000-000000000000/cleanup')).status).toBe(404);
+  });
+});
+
+describe('revealing phones', () => {
+  it('is logged with the order and the masked number, never the number; a masked view logs nothing', async () => {
+    const [order] = await db()`SELECT id, reference FROM orders WHERE reference = 'LIST000004'`;
+    const waId = customers[1]!.waId;
+    const level = process.env.LOG_LEVEL;
+    process.env.LOG_LEVEL = 'info';
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, 'log').mockImplementation((line: unknown) => void lines.push(String(line)));
+    try {
+      await getOrderView(order!.id as string);
+      expect(lines.filter((l) => l.includes('admin.phones_revealed'))).toEqual([]);
+      const view = await getOrderView(order!.id as string, { full: true });
+      expect(view.customer.phone).toBe(`+${waId}`);
+    } finally {
+      spy.mockRestore();
+      process.env.LOG_LEVEL = level;
+    }
+    const reveals = lines.filter((l) => l.includes('admin.phones_revealed')).map((l) => JSON.parse(l));
+    expect(reveals).toEqual([expect.objectContaining({ level: 'info', event: 'admin.phones_revealed', orderId: order!.id, reference: 'LIST000004', customer: expect.stringMatching(/^\+\d\d\*+\d{4}$/) })]);
+    expect(lines.join('\n')).not.toContain(waId);
   });
 });
