@@ -40,13 +40,14 @@ const TITLES = {
 };
 
 function card(a) {
-  const details = Object.entries(a.details).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' · ');
+  const shown = Object.entries(a.details).filter(([k]) => !(k === 'error' && a.message?.error));
+  const details = shown.map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' · ');
   return h('article', { class: 'card alert', testid: 'alert', dataset: { kind: a.kind, key: a.key } },
     h('div', { class: 'row' }, h('strong', {}, TITLES[a.kind] ?? a.kind.replace(/_/g, ' ')), h('time', { class: 'detail' }, when(a.at))),
     a.order ? h('div', {}, 'Order ', h('button', { type: 'button', class: 'link', testid: 'alert-order', onclick: () => openOrder(a.order.id) }, a.order.reference), ' ',
       pill(a.order.paymentStatus), ' ', pill(a.order.fulfillmentStatus)) : null,
     a.message ? h('div', { class: 'detail' }, `${a.message.template ?? a.message.kind} to ${a.message.to}`,
-      a.message.error ? h('span', { class: 'error', testid: 'alert-error' }, ` — Meta error ${a.message.error.code ?? ''}: ${a.message.error.title ?? ''}`) : null) : null,
+      a.message.error ? h('span', { class: 'error', testid: 'alert-error' }, a.message.error.code === null ? ` — ${a.message.error.title ?? 'not sent'}` : ` — Meta error ${a.message.error.code}: ${a.message.error.title ?? ''}`) : null) : null,
     details ? h('div', { class: 'detail' }, details) : null,
     h('div', { class: 'advice', testid: 'alert-advice' }, a.advice),
     a.delivery ? h('div', { class: 'detail' }, a.delivery.deliveredAt ? `Alert webhook notified ${when(a.delivery.deliveredAt)}` : a.delivery.lastError ? `Alert webhook not reached yet (${a.delivery.lastError}); retried by the cleanup run` : 'Recorded here (no alert webhook configured or not yet sent)') : null);

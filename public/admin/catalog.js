@@ -37,12 +37,12 @@ async function importFile(event) {
     clear(out,
       h('p', { class: d.rejected.length ? 'result error' : 'result ok', testid: 'import-summary' },
         `${d.created} products created, ${d.updated} updated, ${d.variants} variants; ${d.rejected.length} rows rejected.`),
-      d.rejected.length ? h('table', { testid: 'import-rejected' },
+      d.rejected.length ? h('div', { class: 'list' }, h('table', { testid: 'import-rejected' },
         h('thead', {}, h('tr', {}, h('th', {}, csv ? 'Line' : 'Product #'), h('th', {}, 'SKU'), h('th', {}, 'Why'))),
         h('tbody', {}, d.rejected.map((x) => h('tr', { testid: 'rejected-row' },
           h('td', { 'data-label': csv ? 'Line' : 'Product #' }, csv ? x.line ?? x.index : x.index),
           h('td', { 'data-label': 'SKU' }, x.sku ?? '—'),
-          h('td', { 'data-label': 'Why' }, x.reason))))) : null);
+          h('td', { 'data-label': 'Why' }, x.reason)))))) : null);
     form.reset();
     loadCatalog();
   } catch (e) {

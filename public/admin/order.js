@@ -195,7 +195,7 @@ function timeline(v) {
       h('span', {}, 'WhatsApp ', h('strong', {}, m.template ?? m.kind.replace(/_/g, ' ')), ` → ${m.to}`),
       tick ? h('span', { class: `ticks ${tick}`, testid: 'ticks', dataset: { status: tick }, title: tick }, TICKS[tick] ?? tick) : h('span', { class: 'detail' }, ` (${m.status})`),
       h('div', { class: 'detail' }, [`${m.status}${m.attempts > 1 ? `, ${m.attempts} attempts` : ''}`, ...(m.deliveryStatuses ?? []).map((s) => `${s.status} ${when(s.at)}`)].join(' · ')),
-      m.error ? h('div', { class: 'error', testid: 'message-error' }, `Meta error ${m.error.code ?? ''}: ${m.error.title ?? ''}`) : null);
+      m.error ? h('div', { class: 'error', testid: 'message-error' }, m.error.code === null ? m.error.title : `Meta error ${m.error.code}: ${m.error.title ?? ''}`) : null);
   }
   for (const p of v.payments) add(p.paidAt, 'event', 'tl-payment', h('strong', {}, `${p.method} payment ${money(p.amountMinor, p.currency)}`), h('div', { class: 'detail' }, `reference ${p.reference} · recorded ${when(p.recordedAt)}`));
   if (v.invite) {
