@@ -70,7 +70,8 @@ function actions(v) {
   const box = h('div', { class: 'actions' });
   const button = (label, testid, form, cls = 'secondary') => box.append(h('button', { type: 'button', class: cls, testid, onclick: () => showForm(form(v)) }, label));
   if (o.paymentStatus === 'paid' && o.fulfillmentStatus === 'unfulfilled') button('Mark shipped', 'action-ship', shipForm, '');
-  if (open || o.paymentStatus === 'expired') button('Record offline payment', 'action-offline-pay', offlinePaymentForm);
+  // The payment path also takes a late payment for a closed order (re-holding its stock, or refunding if it sold out).
+  if (open || ['expired', 'cancelled', 'payment_failed'].includes(o.paymentStatus)) button('Record offline payment', 'action-offline-pay', offlinePaymentForm);
   if (o.fulfillmentStatus !== 'shipped' && (open || o.paymentStatus === 'paid')) button(o.paymentStatus === 'paid' ? 'Cancel and refund' : 'Cancel order', 'action-cancel', cancelForm);
   button('Re-run cleanup', 'action-cleanup', cleanupForm);
   return box;
