@@ -8,6 +8,7 @@
  */
 import { startLocalStack, type LocalStack } from '../dev/stack.js';
 import { coldStart } from './cold-start.js';
+import { benchOrdersList } from './orders-list.js';
 
 const DELAYS = (process.env.BENCH_DELAYS_MS ?? '0,20').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -98,5 +99,6 @@ for (const delay of DELAYS) {
   for (const r of rows) out.push(`| ${r.join(' | ')} |`);
 }
 out.push(await coldStart());
+out.push(...(await benchOrdersList(DELAYS, RUNS)));
 console.log(out.join('\n'));
 process.exit(0);

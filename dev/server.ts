@@ -57,6 +57,7 @@ Endpoints:
   ${stack.url}/w/invite/:token                        invite redirect
   ${stack.url}/.netlify/functions/reservation-cleanup scheduled cleanup (POST to run now)
   ${stack.url}/sandbox                                browser sandbox: chat as a customer
+  ${stack.url}/admin                                  shop console (sign in with ADMIN_API_KEY)
 
 Ctrl-C to stop.`);
 

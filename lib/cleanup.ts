@@ -155,6 +155,25 @@ async function handleLapsedOrder(orderId: string, origin: Origin, summary: Clean
   if (outcome === 'locked') summary.skipped++;
 }
 
+const emptySummary = (): CleanupSummary => ({
+  expired: 0, released: 0, stripeExpired: 0, settled: 0, reconciled: 0,
+  retriedMessages: 0, redriven: 0, alertsRetried: 0, catalogPushed: 0, skipped: 0, failed: 0, truncated: false, durationMs: 0,
+});
+
+/**
+ * One order, on demand (the shop console's "re-run cleanup"): exactly what a run does for an order
+ * whose hold lapsed (same lock, same steps). The caller decides that it lapsed (or that the order is
+ * no longer open): an open order whose hold is still running must not be handed here.
+ */
+export async function cleanupLapsedOrder(orderId: string): Promise<CleanupSummary> {
+  const started = Date.now();
+  const summary = emptySummary();
+  await handleLapsedOrder(orderId, 'index', summary);
+  summary.durationMs = Date.now() - started;
+  log.info('cleanup.order', { orderId, ...summary });
+  return summary;
+}
+
 /** Runs `work` over `ids` with bounded concurrency; starts nothing once `stop()` says so. */
 async function forEachBounded(ids: string[], concurrency: number, stop: () => boolean, work: (id: string) => Promise<void>): Promise<boolean> {
   let next = 0;
@@ -190,10 +209,7 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
       log.error(`cleanup.${name}_failed`, { error });
     }
   };
-  const summary: CleanupSummary = {
-    expired: 0, released: 0, stripeExpired: 0, settled: 0, reconciled: 0,
-    retriedMessages: 0, redriven: 0, alertsRetried: 0, catalogPushed: 0, skipped: 0, failed: 0, truncated: false, durationMs: 0,
-  };
+  const summary = emptySummary();
   const attempted = new Set<string>();
   const handle = (origin: Origin) => async (orderId: string) => {
     attempted.add(orderId);

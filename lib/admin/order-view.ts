@@ -1,5 +1,5 @@
 import { db } from '../db.js';
-import { maskBsuid, maskPhone } from '../log.js';
+import { log, maskBsuid, maskIdentity, maskPhone } from '../log.js';
 import { formatMoney } from '../money.js';
 import type { OrderItem } from '../orders.js';
 import { notFound } from './errors.js';
@@ -54,6 +54,8 @@ export async function getOrderView(orderId: string, opts: { full?: boolean } = {
   const [orders = [], events = [], messages = [], payments = [], invites = []] = batch;
   const o = orders[0];
   if (!o) throw notFound('order');
+  // Staff asked to see the numbers: recorded, with the order and the masked number only.
+  if (opts.full) log.info('admin.phones_revealed', { orderId, reference: o.reference, customer: maskIdentity({ waId: o.wa_id as string | null, userId: o.bsuid as string | null }) });
   const currency = String(o.currency).trim();
   const invite = invites[0];
   return {

@@ -4,6 +4,10 @@ import { cancelOrder } from '../../lib/admin/cancel.js';
 import { AdminError, fieldPath, zodFields, type AdminResult, type FieldError } from '../../lib/admin/errors.js';
 import { offlinePaymentRequest, recordOfflinePayment } from '../../lib/admin/offline-payment.js';
 import { getOrderView } from '../../lib/admin/order-view.js';
+import { alertListQuery, listAlerts } from '../../lib/admin/alerts.js';
+import { rerunOrderCleanup } from '../../lib/admin/order-cleanup.js';
+import { listOrders, orderListQuery, toFilter } from '../../lib/admin/order-list.js';
+import { ordersCsvStream } from '../../lib/admin/orders-csv.js';
 import { markShipped, shippedRequest } from '../../lib/admin/shipped.js';
 import { CsvFormatError, importCatalogCsv, importCatalogJson, importRequest, listCatalog } from '../../lib/catalog-import.js';
 import { pushCatalogChanges } from '../../lib/catalog-push.js';
@@ -14,7 +18,12 @@ import { forMessage, isSafeText, UNSAFE_TEXT_MESSAGE, unsafeTextPath } from '../
 
 /**
  * The shop's admin API (Authorization: Bearer <ADMIN_API_KEY>, compared in constant time).
+ *   GET  /api/orders                  ?paymentStatus=&fulfillmentStatus=&createdFrom=&createdTo=&customer=&reference=&limit=&cursor=
+ *                                     newest first, { orders, nextCursor, totals } in one Postgres round trip
+ *   GET  /api/orders.csv              the same filters, streamed as CSV
  *   GET  /api/orders/:id[?full=1]     the order, its events, hold, messages, payments, invite
+ *   POST /api/orders/:id/cleanup      the cleanup run's work for this one order, now
+ *   GET  /api/alerts                  ops alerts and failed messages, newest first (?limit=&cursor=)
  *   POST /api/orders/:id/shipped      { trackingSlug | trackingUrl, carrier? }
  *   POST /api/orders/:id/cancel
  *   POST /api/offline-payments        { orderId? | customerPhone? | customerUserId?, customerName?, amountMinor, currency, paidAt, reference }
@@ -25,7 +34,7 @@ import { forMessage, isSafeText, UNSAFE_TEXT_MESSAGE, unsafeTextPath } from '../
  * Idempotent replays answer the first response with `Idempotent-Replayed: true`.
  */
 export const config: Config = {
-  path: ['/api/orders/:id', '/api/orders/:id/shipped', '/api/orders/:id/cancel', '/api/offline-payments', '/api/catalog', '/api/catalog/sync'],
+  path: ['/api/orders', '/api/orders.csv', '/api/alerts', '/api/orders/:id/cleanup', '/api/orders/:id', '/api/orders/:id/shipped', '/api/orders/:id/cancel', '/api/offline-payments', '/api/catalog', '/api/catalog/sync'],
 };
 
 const MAX_BODY_BYTES = 5 * 1024 * 1024;
@@ -53,6 +62,21 @@ export default (req: Request, _context: Context) =>
 
 async function route(req: Request, url: URL, p: string[]): Promise<Response> {
   const m = req.method;
+  if ((p[0] === 'orders' || p[0] === 'orders.csv' || p[0] === 'alerts') && p.length === 1) {
+    if (m !== 'GET') return notAllowed('GET');
+    if (p[0] === 'alerts') return json(await listAlerts(parse(alertListQuery, query(url))));
+    const { filter, cursor, limit } = toFilter(parse(orderListQuery, query(url)));
+    if (p[0] === 'orders') return json(await listOrders(filter, cursor, limit));
+    const stream = ordersCsvStream(filter, (error) => log.error('admin.orders_csv_failed', { error }));
+    const day = new Date().toISOString().slice(0, 10);
+    return new Response(stream, {
+      headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="orders-${day}.csv"`, 'cache-control': 'no-store' },
+    });
+  }
+  if (p[0] === 'orders' && p[1] && p[2] === 'cleanup' && p.length === 3) {
+    if (m !== 'POST') return notAllowed('POST');
+    return answer(await rerunOrderCleanup(p[1]));
+  }
   if (p[0] === 'orders' && p[1] && p.length === 2) {
     if (m !== 'GET') return notAllowed('GET');
     return json(await getOrderView(p[1], { full: url.searchParams.get('full') === '1' }));
@@ -83,6 +107,9 @@ async function route(req: Request, url: URL, p: string[]): Promise<Response> {
   }
   return json({ error: 'not_found', message: 'no such admin route' }, 404);
 }
+
+/** Query parameters as an object; empty values count as absent (a form's blank field). */
+const query = (url: URL) => Object.fromEntries([...url.searchParams].filter(([, v]) => v !== ''));
 
 function answer(r: AdminResult): Response {
   return json(r.body, r.status, r.replayed ? { 'idempotent-replayed': 'true' } : {});
