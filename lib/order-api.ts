@@ -35,8 +35,7 @@ const idempotencyKey = z
   .max(200)
   .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
-export const createOrderRequestSchema = z
-  .object({
+export const createOrderRequestSchema = z.object({
   customerPhone: z
     .string()
     .transform((value, ctx) => {
@@ -57,11 +56,7 @@ export const createOrderRequestSchema = z
     .max(MAX_ITEMS),
   idempotencyKey: idempotencyKey.optional(),
   notify: z.boolean().optional(),
-  })
-  .superRefine((v, ctx) => {
-    if (!v.customerPhone && !v.customerUserId)
-      ctx.addIssue({ code: 'custom', path: ['customerPhone'], message: 'give customerPhone or customerUserId (or both)' });
-  });
+});
 
 export type CreateOrderRequest = z.output<typeof createOrderRequestSchema>;
 
@@ -91,6 +86,10 @@ export function parseCreateOrderRequest(raw: string, idempotencyHeader: string |
 
   const result = createOrderRequestSchema.safeParse(body);
   const fields: FieldError[] = result.success ? [] : result.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+  // A customer is a phone, a WhatsApp business-scoped user ID, or both: at least one.
+  const given = body as { customerPhone?: unknown; customerUserId?: unknown };
+  if (given.customerPhone === undefined && given.customerUserId === undefined)
+    fields.unshift({ path: 'customerPhone', message: 'give customerPhone or customerUserId (or both)' });
   let headerKey: string | undefined;
   if (idempotencyHeader !== null) {
     const parsedHeader = idempotencyKey.safeParse(idempotencyHeader);

@@ -89,7 +89,7 @@ export async function sendOnce(m: OutboxMessage): Promise<SendOutcome> {
   return deliver({
     id: claimed.id as string,
     key,
-    customerId: m.customerId,
+    customerId: (claimed.customer_id as string | null) ?? m.customerId,
     to: addressOf(claimed),
     kind: m.kind,
     orderId: m.orderId ?? null,

@@ -106,8 +106,9 @@ describe('GET /api/orders/:id', () => {
     const contact = newCustomer('4477');
     await db()`
       WITH t AS (INSERT INTO invite_tokens (order_id, token, expires_at, clicks, last_clicked_at)
-                 VALUES (${order.id}, ${`tok-${order.id}`}, now() + interval '90 days', 3, now()) RETURNING id)
-      INSERT INTO invite_contacts (invite_id, wa_id, profile_name) SELECT id, ${contact}, 'Grandma' FROM t`;
+                 VALUES (${order.id}, ${`tok-${order.id}`}, now() + interval '90 days', 3, now()) RETURNING id),
+           c AS (INSERT INTO customers (wa_id, phone_e164) VALUES (${contact}, ${`+${contact}`}) RETURNING id)
+      INSERT INTO invite_contacts (invite_id, customer_id, wa_id, profile_name) SELECT t.id, c.id, ${contact}, 'Grandma' FROM t, c`;
     const v = (await call('GET', `/orders/${order.id}`)).body!;
     expect(v.invite).toMatchObject({ clicks: 3, contacts: [{ name: 'Grandma' }] });
     expect(v.invite.contacts[0].phone).not.toContain(contact);

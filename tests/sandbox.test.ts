@@ -213,6 +213,23 @@ describe('the browser sandbox', () => {
     await page.close();
   }, 240_000);
 
+  it('a username-only customer: known to the shop by a business-scoped user ID, answered by recipient', async () => {
+    const page = await openSandbox();
+    await page.getByTestId('customer-name').fill('Uma');
+    await page.getByTestId('customer-phone').fill('+4915144445555');
+    await page.getByTestId('customer-username-only').check();
+    await page.getByTestId('customer-start').click();
+    await until(() => page.getByTestId('whoami').textContent()).toContain('username only');
+    await say(page, 'help');
+    await until(() => shopMessages(page).last().textContent()).toContain('Here is what I can do');
+    const sent = stack().graph.messages({ status: 'accepted' }).filter((m) => m.addressedBy === 'recipient');
+    expect(sent.at(-1)!.to).toBe('US.84915144445555');
+    expect((sent.at(-1)!.body as { to?: string }).to).toBeUndefined();
+    const [customer] = await db()`SELECT wa_id, bsuid, username FROM customers WHERE bsuid = 'US.84915144445555'`;
+    expect(customer).toMatchObject({ wa_id: null, username: 'uma' });
+    await page.close();
+  }, 240_000);
+
   it('catalog cart order, stock in the shop panel, offline payment and "mark shipped" from the panel, cleanup on demand', async () => {
     const waId = '4915144445555';
     const page = await openSandbox();
