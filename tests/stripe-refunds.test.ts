@@ -1,7 +1,7 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { upsertCatalogProduct } from '../lib/catalog.js';
 import { db } from '../lib/db.js';
-import { shop } from './support/shop.js';
+import { invokeInProcess, shop } from './support/shop.js';
 import { bodyOf, eventually, sentTo, useStack } from './support/stack.js';
 
 /** Stripe beyond Checkout: refunds made in the Stripe dashboard, disputes, and signed bodies of unexpected shape. */
@@ -157,6 +157,30 @@ describe('signed bodies of unexpected shape never answer 5xx', () => {
     expect(Number((await db()`SELECT count(*)::int AS n FROM inbound_events WHERE source = 'stripe'`)[0]!.n)).toBe(before + 1);
     const again = await s.postStripe(JSON.stringify(body));
     expect(again.status).toBe(200);
+  });
+});
+
+describe('logging a signed event (issue 14)', () => {
+  it('caps a 100 KB event id and type in every log line', async () => {
+    // The handler is called in this process so that its log lines pass through this console.
+    const lines: string[] = [];
+    const capture = (...args: unknown[]) => void lines.push(args.map(String).join(' '));
+    const spies = [vi.spyOn(console, 'error').mockImplementation(capture), vi.spyOn(console, 'log').mockImplementation(capture), vi.spyOn(console, 'warn').mockImplementation(capture)];
+    try {
+      const huge = 'y'.repeat(100_000);
+      for (const body of [
+        { id: `evt_${huge}`, object: 'event', type: `checkout.session.${huge}`, data: { object: { id: 'cs_1', object: 'checkout.session' } } },
+        { id: `evt_ok_${Date.now()}`, object: 'event', type: `x.${huge.slice(0, 200)}`, data: { object: { id: 'x_1', object: 'x' } } },
+      ]) {
+        const payload = JSON.stringify(body);
+        const init = { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': s.signature(payload) }, body: payload };
+        expect((await invokeInProcess('payment-callback', `${stack().url}/.netlify/functions/payment-callback`, init)).status).toBe(200);
+      }
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    expect(lines.some((l) => l.includes('stripe.'))).toBe(true);
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThan(2_000);
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import Stripe from 'stripe';
 import { expect } from 'vitest';
-import { makeWamid } from '../../dev/standins/graph.js';
+import { buildEntry, buildInboundMessageValue, buildWebhookPayload, makeWamid, signMetaPayload, type InboundInput } from '../../dev/standins/graph.js';
 import { db } from '../../lib/db.js';
 import { bodyOf, eventually, newCustomer, sentTo, type TestStack } from './stack.js';
 
@@ -14,7 +14,8 @@ export type PaidOrder = PlacedOrder & { paymentIntent: string; charge: string };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function shop(stack: () => TestStack) {
+/** `inProcess`: setup requests call the function handlers in this process instead of going through the local runtime. */
+export function shop(stack: () => TestStack, options: { inProcess?: boolean } = {}) {
   const callbackUrl = () => `${stack().url}/.netlify/functions/payment-callback`;
   const signature = (payload: string, secret = stack().env.STRIPE_WEBHOOK_SECRET!) =>
     new Stripe('sk_test_x').webhooks.generateTestHeaderString({ payload, secret });
@@ -28,14 +29,20 @@ export function shop(stack: () => TestStack) {
     return (await r.json()) as { eventId: string; session?: Record<string, unknown> };
   };
   const stripeEvents = async () => (await (await fetch(`${stack().stripe.url}/_standin/events`)).json()) as { id: string; payload: string }[];
+  /** A customer's WhatsApp message: through the Graph stand-in's webhook delivery, or signed and handed to the handler in process. */
+  const inbound = async (input: InboundInput) => {
+    if (!options.inProcess) return void (await stack().graph.sendInbound(input));
+    const biz = { wabaId: '102290129340398', phoneNumberId: stack().env.WHATSAPP_PHONE_NUMBER_ID!, displayPhoneNumber: stack().env.WHATSAPP_BUSINESS_NUMBER_E164!.replace(/\D/g, '') };
+    const raw = JSON.stringify(buildWebhookPayload([buildEntry(biz.wabaId, [buildInboundMessageValue(biz, input)])]));
+    const headers = { 'content-type': 'application/json', 'x-hub-signature-256': signMetaPayload(raw, stack().env.WHATSAPP_APP_SECRET!) };
+    const r = await invokeInProcess('webhook', `${stack().url}/.netlify/functions/webhook`, { method: 'POST', headers, body: raw });
+    expect(r.status).toBe(200);
+  };
   /** POSTs exact bytes with a valid Stripe-Signature, as Stripe does. */
   const postStripe = async (payload: string) => {
-    const r = await fetch(callbackUrl(), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json; charset=utf-8', 'stripe-signature': signature(payload) },
-      body: payload,
-    });
-    const text = await r.text();
+    const init = { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8', 'stripe-signature': signature(payload) }, body: payload };
+    const r = options.inProcess ? await invokeInProcess('payment-callback', callbackUrl(), init) : await fetch(callbackUrl(), init);
+    const text = typeof r.text === 'string' ? r.text : await r.text();
     let body: Record<string, unknown> = {};
     try {
       body = JSON.parse(text) as Record<string, unknown>;
@@ -54,7 +61,7 @@ export function shop(stack: () => TestStack) {
 
   async function orderOverWhatsApp(sku: string, quantity: number, waId = newCustomer()): Promise<PlacedOrder> {
     const before = sentTo(stack(), waId).length;
-    await stack().graph.sendInbound({ from: waId, name: 'Ada', text: `buy ${sku} ${quantity}`, wamid: makeWamid(waId) });
+    await inbound({ from: waId, name: 'Ada', text: `buy ${sku} ${quantity}`, wamid: makeWamid(waId) });
     await eventually(() => sentTo(stack(), waId).length >= before + 1, 60_000);
     expect(bodyOf(sentTo(stack(), waId)[before]!).interactive?.type).toBe('cta_url');
     const [row] = await db()`
@@ -89,5 +96,24 @@ export function shop(stack: () => TestStack) {
   const alertsOf = async (orderId: string) =>
     (await db()`SELECT kind, alert_key FROM ops_alerts WHERE order_id = ${orderId} ORDER BY id`).map((r) => r.kind as string);
 
-  return { signature, dashboard, control, stripeEvents, postStripe, eventOf, orderOverWhatsApp, paidOrder, messagesTo, orderRow, eventsOf, alertsOf };
+  return { signature, dashboard, control, inbound, stripeEvents, postStripe, eventOf, orderOverWhatsApp, paidOrder, messagesTo, orderRow, eventsOf, alertsOf };
+}
+
+/**
+ * Calls a function's handler in this process, as Netlify's runtime does (a Request and a v2
+ * context), without the local runtime's per-request cost; the work handed to `waitUntil` is
+ * awaited before returning, so effects are as complete as after an HTTP answer plus its tail.
+ */
+export async function invokeInProcess(name: 'webhook' | 'payment-callback', url: string, init: RequestInit): Promise<{ status: number; text: string }> {
+  const handlers = {
+    webhook: () => import('../../netlify/functions/webhook.js'),
+    'payment-callback': () => import('../../netlify/functions/payment-callback.js'),
+  };
+  const handler = (await handlers[name]()).default as (req: Request, context: unknown) => Promise<Response>;
+  const pending: Promise<unknown>[] = [];
+  const context = { waitUntil: (p: Promise<unknown>) => void pending.push(p), requestId: `conformance-${Date.now()}`, params: {}, site: {}, deploy: {}, server: {}, geo: {}, ip: '127.0.0.1' };
+  const response = await handler(new Request(url, init), context);
+  const text = await response.text();
+  await Promise.allSettled(pending);
+  return { status: response.status, text };
 }
