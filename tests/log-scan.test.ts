@@ -61,7 +61,8 @@ describe('log lines of a whole run', () => {
     await s.graph.sendInbound({ from: waId, name: 'Ada', text: 'menu' });
     await s.graph.sendInbound({ from: waId, name: 'Ada', text: 'buy SCAN-1 1' });
     await eventually(() => sentTo(s, waId).length >= 2, 30_000);
-    const [order] = await db()`SELECT stripe_session_id FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.phone = ${`+${waId}`}`;
+    // The only order so far (no customer columns here: the customer's identity is another issue's to change).
+    const [order] = await db()`SELECT stripe_session_id FROM orders WHERE stripe_session_id IS NOT NULL ORDER BY created_at DESC LIMIT 1`;
     await fetch(`${s.stripe.url}/_standin/sessions/${order!.stripe_session_id}/complete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     await eventually(() => sentTo(s, waId).length >= 4, 30_000);
 
