@@ -84,7 +84,8 @@ describe('log lines of a whole run', () => {
     expect(secrets.map((s) => s.name)).toEqual(expect.arrayContaining(['DATABASE_URL', 'DATABASE_URL password', 'WHATSAPP_ACCESS_TOKEN', 'STRIPE_SECRET_KEY', 'ADMIN_API_KEY']));
     const lines = captured.join('').split('\n').filter((l) => l.trim());
     expect(lines.filter((l) => l.includes('"level":"error"') || l.includes('"level":"warn"')).length).toBeGreaterThan(3);
-    const leaks = lines.flatMap((line) => secrets.filter((s) => line.includes(s.value)).map((s) => `${s.name} in: ${line.slice(0, 300)}`));
-    expect(leaks).toEqual([]);
+    const leaksIn = (ls: string[]) => ls.flatMap((line) => secrets.filter((s) => line.includes(s.value)).map((s) => `${s.name} in: ${line.slice(0, 300)}`));
+    expect(leaksIn([`{"error":"connect to ${DATABASE_URL} failed"}`])).not.toEqual([]); // the scan itself can fail
+    expect(leaksIn(lines)).toEqual([]);
   });
 });
