@@ -179,7 +179,8 @@ export function requireConfig(names: readonly ConfigName[]): Config {
   const problems: string[] = [];
   for (const name of names) {
     try {
-      readVariable(name);
+      // Declared means required, even where the schema allows it unset (ADMIN_API_KEY, BACKEND_*).
+      if (readVariable(name) === undefined) problems.push(describe(name, undefined, undefined));
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       problems.push(...error.variables);

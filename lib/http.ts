@@ -1,5 +1,5 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
-import { ConfigError, requireConfig, type Config, type ConfigName } from './config.js';
+import { ConfigError, getConfig, requireConfig, type Config, type ConfigName } from './config.js';
 import { loadDbDriver } from './db.js';
 import { log } from './log.js';
 import { loadRedisClient } from './redis.js';
@@ -28,9 +28,10 @@ export function secretsEqual(given: string | null | undefined, expected: string)
  * variables (never their values): the function can't work until it's fixed, and Meta and Stripe
  * retry. Any other unexpected error answers 500 without details.
  */
-export async function withConfig(name: string, handler: (config: Config) => Promise<Response>, needs: readonly ConfigName[] = []): Promise<Response> {
+export async function withConfig(name: string, handler: (config: Config) => Promise<Response>, needs?: readonly ConfigName[]): Promise<Response> {
   try {
-    return await handler(await ready(needs));
+    // A handler that declares nothing may touch anything: its clients are loaded before it runs.
+    return await handler(needs ? await ready(needs) : await loadClients(['DATABASE_URL', 'UPSTASH_REDIS_REST_URL']).then(() => getConfig()));
   } catch (error) {
     if (error instanceof ConfigError) return configProblem(name, error);
     log.error('function.failed', { function: name, error });
@@ -41,11 +42,16 @@ export async function withConfig(name: string, handler: (config: Config) => Prom
 /** Checks a path's variables up front and loads the clients they point at (Postgres, Redis). */
 export async function ready(needs: readonly ConfigName[]): Promise<Config> {
   const config = requireConfig(needs);
-  await Promise.all([
-    needs.includes('DATABASE_URL') && loadDbDriver(),
-    needs.some((n) => n.startsWith('UPSTASH_')) && loadRedisClient(),
-  ]);
+  await loadClients(needs);
   return config;
+}
+
+/**
+ * Loads the Postgres and Redis clients by dynamic import, which Netlify's bundler follows (db()
+ * and redis() would otherwise require them synchronously: fine in node_modules, not in a bundle).
+ */
+async function loadClients(names: readonly ConfigName[]): Promise<void> {
+  await Promise.all([names.includes('DATABASE_URL') && loadDbDriver(), names.some((n) => n.startsWith('UPSTASH_')) && loadRedisClient()]);
 }
 
 export function configProblem(name: string, error: ConfigError): Response {

@@ -155,6 +155,13 @@ describe('lazy validation and per-path requirements', () => {
     });
   });
 
+  it('a declared variable is required even where the schema lets it be unset', () => {
+    withEnv({}, () => {
+      expect(getConfig().BACKEND_SHARED_SECRET).toBeUndefined();
+      expect(() => requireConfig(['BACKEND_SHARED_SECRET'])).toThrow(/BACKEND_SHARED_SECRET is missing/);
+    });
+  });
+
   it('the migrate and stock-sync scripts need only their store variables', () => {
     expect(needs.migrate).toEqual(['DATABASE_URL']);
     expect(needs.inviteRedirect).not.toContain('STRIPE_SECRET_KEY');

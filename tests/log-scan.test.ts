@@ -61,7 +61,8 @@ describe('log lines of a whole run', () => {
     await s.graph.sendInbound({ from: waId, name: 'Ada', text: 'menu' });
     await s.graph.sendInbound({ from: waId, name: 'Ada', text: 'buy SCAN-1 1' });
     await eventually(() => sentTo(s, waId).length >= 2, 30_000);
-    const [order] = await db()`SELECT stripe_session_id FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.phone = ${`+${waId}`}`;
+    // The only order so far (no customer columns here: the customer's identity is another issue's to change).
+    const [order] = await db()`SELECT stripe_session_id FROM orders WHERE stripe_session_id IS NOT NULL ORDER BY created_at DESC LIMIT 1`;
     await fetch(`${s.stripe.url}/_standin/sessions/${order!.stripe_session_id}/complete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     await eventually(() => sentTo(s, waId).length >= 4, 30_000);
 
@@ -83,7 +84,8 @@ describe('log lines of a whole run', () => {
     expect(secrets.map((s) => s.name)).toEqual(expect.arrayContaining(['DATABASE_URL', 'DATABASE_URL password', 'WHATSAPP_ACCESS_TOKEN', 'STRIPE_SECRET_KEY', 'ADMIN_API_KEY']));
     const lines = captured.join('').split('\n').filter((l) => l.trim());
     expect(lines.filter((l) => l.includes('"level":"error"') || l.includes('"level":"warn"')).length).toBeGreaterThan(3);
-    const leaks = lines.flatMap((line) => secrets.filter((s) => line.includes(s.value)).map((s) => `${s.name} in: ${line.slice(0, 300)}`));
-    expect(leaks).toEqual([]);
+    const leaksIn = (ls: string[]) => ls.flatMap((line) => secrets.filter((s) => line.includes(s.value)).map((s) => `${s.name} in: ${line.slice(0, 300)}`));
+    expect(leaksIn([`{"error":"connect to ${DATABASE_URL} failed"}`])).not.toEqual([]); // the scan itself can fail
+    expect(leaksIn(lines)).toEqual([]);
   });
 });
