@@ -1,11 +1,7 @@
 /**
  * The conformance cases: one per real fixture (tests/conformance/fixtures/, each file naming its
  * repository, path and commit). conformance.test.ts runs every case through the real functions.
- *
- * `needs: 'identity'` marks the behaviour issue 11 parts 2–5 require and another branch builds
- * (username/BSUID-only senders, reactions, revokes, edits, system notices, media answers, statuses
- * kept without acting). Those cases are skipped until that branch is merged; then drop the mark.
- * CONFORMANCE_ALL=1 runs them anyway (to see where the product stands).
+ * `why` says which rule of the product a case checks (e.g. a reaction is recorded, not answered).
  */
 import { readFileSync } from 'node:fs';
 
@@ -28,7 +24,7 @@ export type MetaCase = {
   /** The customer first says "menu", so the fixture's referenced wamid (status, reaction, reply context) is a message this shop sent. */
   warmup?: boolean;
   expect: { status: number; replies: Replies; effects?: readonly MetaEffect[] };
-  needs?: 'identity';
+  /** The rule of the product the case checks, where the expectation alone does not say it. */
   why?: string;
 };
 
@@ -54,7 +50,6 @@ export type StripeCase = {
 
 export type Case = MetaCase | StripeCase;
 
-const IDENTITY = 'identity' as const;
 const meta = (fixture: string, example: string, expect: MetaCase['expect'], extra: Partial<MetaCase> = {}): MetaCase => ({
   kind: 'meta',
   name: `${fixture} › ${example}`,
@@ -69,24 +64,24 @@ const silent = { status: 200, replies: 'none', effects: ['recorded'] } as const;
 const media = { status: 200, replies: 'one', effects: ['recorded', 'not_didnt_understand'] } as const;
 const notForUs = { status: 200, replies: 'none', effects: ['nothing_recorded'] } as const;
 const delivered = { status: 200, replies: 'none', effects: ['delivery'] } as const;
-const needsIdentity = (why: string) => ({ needs: IDENTITY, why });
+const because = (why: string) => ({ why });
 
 const pywaMessage = 'pywa/message.json';
 const pywaCases: MetaCase[] = [
   meta(pywaMessage, 'text', text),
   ...['image', 'media_with_url', 'video', 'document', 'audio', 'voice', 'static_sticker', 'animated_sticker', 'current_location', 'chosen_location', 'contacts'].map((e) =>
-    meta(pywaMessage, e, media, needsIdentity('media/location/contacts get one short helpful answer (issue 11 part 3)')),
+    meta(pywaMessage, e, media, because('media/location/contacts get one short helpful answer (issue 11 part 3)')),
   ),
-  ...['reaction', 'unreaction_empty', 'unreaction_no_emoji'].map((e) => meta(pywaMessage, e, silent, { warmup: true, ...needsIdentity('a reaction is recorded, not answered (issue 11 part 3)') })),
+  ...['reaction', 'unreaction_empty', 'unreaction_no_emoji'].map((e) => meta(pywaMessage, e, silent, { warmup: true, ...because('a reaction is recorded, not answered (issue 11 part 3)') })),
   meta(pywaMessage, 'order', { status: 200, replies: 'some', effects: ['recorded', 'order_created'] }),
-  ...['unsupported', 'unsupported_with_type', 'interactive_message_with_err'].map((e) => meta(pywaMessage, e, silent, needsIdentity('an unsupported message is recorded, not answered (issue 11 part 3)'))),
+  ...['unsupported', 'unsupported_with_type', 'interactive_message_with_err'].map((e) => meta(pywaMessage, e, silent, because('an unsupported message is recorded, not answered (issue 11 part 3)'))),
   ...['reply', 'forwarded', 'forwarded_many_times', 'referral'].map((e) => meta(pywaMessage, e, text, { warmup: true })),
   ...['sent', 'delivered', 'read', 'failed', 'with_tracker', 'group'].map((e) => meta('pywa/message_status.json', e, delivered, { warmup: true })),
-  meta('pywa/message_status.json', 'played', { status: 200, replies: 'none', effects: ['recorded'] }, { warmup: true, ...needsIdentity('status values we do not act on are kept without a warning (issue 11 part 3)') }),
-  meta('pywa/system.json', 'phone_number_change', silent, needsIdentity('user_changed_number moves the customer; nothing is sent to the old number (issue 11 part 3)')),
-  meta('pywa/system.json', 'identity_change', silent, needsIdentity('customer_identity_changed is recorded, nothing sent (issue 11 part 3)')),
-  meta('pywa/deleted_message.json', 'revoke', silent, { warmup: true, ...needsIdentity('a revoke is recorded, not answered (issue 11 part 3)') }),
-  meta('pywa/edited_message.json', 'image', silent, { warmup: true, ...needsIdentity('an edit is recorded, not answered (issue 11 part 3)') }),
+  meta('pywa/message_status.json', 'played', { status: 200, replies: 'none', effects: ['recorded'] }, { warmup: true, ...because('status values we do not act on are kept without a warning (issue 11 part 3)') }),
+  meta('pywa/system.json', 'phone_number_change', silent, because('user_changed_number moves the customer; nothing is sent to the old number (issue 11 part 3)')),
+  meta('pywa/system.json', 'identity_change', silent, because('customer_identity_changed is recorded, nothing sent (issue 11 part 3)')),
+  meta('pywa/deleted_message.json', 'revoke', silent, { warmup: true, ...because('a revoke is recorded, not answered (issue 11 part 3)') }),
+  meta('pywa/edited_message.json', 'image', silent, { warmup: true, ...because('an edit is recorded, not answered (issue 11 part 3)') }),
   meta('pywa/callback_button.json', 'button', { status: 200, replies: 'some', effects: ['recorded', 'order_created'] }, { warmup: true }),
   meta('pywa/callback_button.json', 'quick_reply', text, { warmup: true }),
   meta('pywa/callback_button.json', 'quick_reply_without_context', text),
@@ -104,7 +99,7 @@ const pywaCases: MetaCase[] = [
 
 const metaDocsCases: MetaCase[] = [
   meta('meta-docs/messages-text.json', 'text', text),
-  meta('meta-docs/reaction.json', 'reaction', silent, { warmup: true, ...needsIdentity('a reaction is recorded, not answered (issue 11 part 3)') }),
+  meta('meta-docs/reaction.json', 'reaction', silent, { warmup: true, ...because('a reaction is recorded, not answered (issue 11 part 3)') }),
 ];
 
 const waapi = 'whatsapp-api-js/payloads.test.json';
@@ -114,7 +109,7 @@ const waapiCases: MetaCase[] = Object.entries(examplesOf(waapi)).map(([example, 
   if (value.messages?.[0]?.from) return meta(waapi, example, text, { wrap: 'complete_payload' });
   return meta(waapi, example, { status: 200, replies: 'some', effects: ['recorded', 'answered_via_recipient'] }, {
     wrap: 'complete_payload',
-    ...needsIdentity('a username-only sender (no phone) is answered via `recipient` (issue 11 part 2)'),
+    ...because('a username-only sender (no phone) is answered via `recipient` (issue 11 part 2)'),
   });
 });
 
