@@ -30,6 +30,19 @@ export function pgSafe<T>(value: T): T {
   return value;
 }
 
+/**
+ * JSON.parse for a signed webhook body: every string value and key comes out storable (see pgSafe),
+ * so one customer's NUL or broken emoji cannot make Postgres refuse the whole batch forever.
+ */
+export function parseStorableJson(text: string): unknown {
+  return JSON.parse(text, function (_key, value: unknown) {
+    if (typeof value === 'string') return pgSafeText(value);
+    if (value && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).some((k) => !isSafeText(k)))
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [pgSafeText(k), v]));
+    return value;
+  });
+}
+
 /** A value fit for one log field: storable and at most `max` characters. */
 export function logSafe(value: unknown, max = 120): string | undefined {
   if (value === undefined || value === null) return undefined;

@@ -126,6 +126,18 @@ describe('inbound messages', () => {
     expect(bodyOf(statusReply!).text!.body).toContain('no orders yet');
   });
 
+  it('a NUL or a lone surrogate in one message loses nothing: the whole batch is recorded and answered', async () => {
+    const [a, b] = [newCustomer(), newCustomer()];
+    const bad = buildInboundMessageValue(biz(), { from: a, name: 'Nul\u0000 \ud83d', text: 'menu\u0000\ud83d' });
+    const good = buildInboundMessageValue(biz(), { from: b, name: 'B', text: 'menu' });
+    const r = await postSigned(buildWebhookPayload([buildEntry('1', [bad, good])]));
+    expect(r.status).toBe(200);
+    expect((await waitForMessages(stack(), a, 1)).length).toBe(1);
+    expect((await waitForMessages(stack(), b, 1)).length).toBe(1);
+    const [row] = await db()`SELECT profile_name FROM customers WHERE wa_id = ${a}`;
+    expect(row!.profile_name).toBe('Nul\ufffd \ufffd');
+  });
+
   it('acknowledges a signed but malformed payload with 200 and records nothing', async () => {
     const before = await inboundCount();
     const notJson = '{"object": "whatsapp_business_account", "entry": [';

@@ -2,6 +2,7 @@ import type { Context } from '@netlify/functions';
 import { needs } from '../../lib/config-needs.js';
 import { json, secretsEqual, text, withConfig } from '../../lib/http.js';
 import { log } from '../../lib/log.js';
+import { parseStorableJson } from '../../lib/safe-text.js';
 import { verifyMetaSignature } from '../../lib/whatsapp/signature.js';
 
 /**
@@ -29,7 +30,7 @@ export default (req: Request, context: Context) =>
     }
     let body: unknown;
     try {
-      body = JSON.parse(new TextDecoder().decode(raw));
+      body = parseStorableJson(new TextDecoder().decode(raw));
     } catch {
       log.warn('webhook.malformed', { reason: 'not JSON', bytes: raw.length });
       return json({ received: true, ignored: 'not JSON' });
