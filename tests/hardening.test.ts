@@ -239,23 +239,29 @@ describe('outbox retries keep per-recipient order', () => {
     return sentTo(stack(), waId).map((m) => byWamid.get(m.wamid)).filter(Boolean);
   };
 
-  /** A paid order whose confirmation and invite link both failed to send (Meta answered 503). */
+  /** A paid order whose confirmation failed to send (Meta answered 503): the invite link waits unsent behind it. */
   async function paidWithUnsentNotices(): Promise<{ waId: string; orderId: string }> {
     const waId = newCustomer('4484');
     const placed = await orderApi({ customerPhone: `+${waId}`, items: [{ sku: 'HR-C', quantity: 1 }] });
     expect(placed.status).toBe(201);
     const orderId = placed.body.orderId as string;
-    await graphFail(6); // 3 in-process tries for each of the two notices
+    await graphFail(3); // the confirmation's 3 in-process tries
     const paid = await standin(`sessions/${(await orderRow(orderId)).stripe_session_id}/complete`);
     expect(paid.body.status).toBe(200);
-    await until(async () => {
-      const rows = await rowsOf(orderId);
-      return rows.order_confirmed?.status === 'pending' && rows.invite_link?.status === 'pending' && rows.invite_link.attempts === 1;
-    });
+    await until(async () => (await rowsOf(orderId)).order_confirmed?.attempts === 1);
+    await sleep(1_000); // time for a (wrong) invite send to happen
     await fetch(`${stack().graph.url}/_standin/fail`, { method: 'DELETE' });
     expect(sentTo(stack(), waId)).toEqual([]);
+    expect(await rowsOf(orderId)).toMatchObject({ order_confirmed: { status: 'pending' }, invite_link: { status: 'pending', attempts: 0 } });
     return { waId, orderId };
   }
+
+  it('the confirmation fails at payment time: the invite link is not sent ahead of it; the retry sends both in order', async () => {
+    const { waId, orderId } = await paidWithUnsentNotices();
+    await due(orderId, 'order_confirmed', '-1 minute');
+    await runCleanup();
+    expect(await arrival(waId, orderId)).toEqual(['order_confirmed', 'invite_link']);
+  }, 120_000);
 
   it('both due: the confirmation goes before the invite link, even when the link became due first', async () => {
     const { waId, orderId } = await paidWithUnsentNotices();
@@ -272,7 +278,7 @@ describe('outbox retries keep per-recipient order', () => {
     await due(orderId, 'invite_link', '-1 minute');
     await runCleanup();
     expect(sentTo(stack(), waId)).toEqual([]);
-    expect(await rowsOf(orderId)).toMatchObject({ invite_link: { status: 'pending', attempts: 1 } });
+    expect(await rowsOf(orderId)).toMatchObject({ invite_link: { status: 'pending', attempts: 0 } });
 
     // Both due, Meta still failing for the confirmation: the link is not sent after it either.
     await due(orderId, 'order_confirmed', '-1 minute');
@@ -280,7 +286,7 @@ describe('outbox retries keep per-recipient order', () => {
     await runCleanup();
     await fetch(`${stack().graph.url}/_standin/fail`, { method: 'DELETE' });
     expect(sentTo(stack(), waId)).toEqual([]);
-    expect(await rowsOf(orderId)).toMatchObject({ order_confirmed: { status: 'pending', attempts: 2 }, invite_link: { status: 'pending', attempts: 1 } });
+    expect(await rowsOf(orderId)).toMatchObject({ order_confirmed: { status: 'pending', attempts: 2 }, invite_link: { status: 'pending', attempts: 0 } });
 
     await due(orderId, 'order_confirmed', '-1 minute');
     await runCleanup();

@@ -230,23 +230,30 @@ describe('WhatsApp send failures', () => {
     ]);
   });
 
-  it('leaves a message Meta keeps refusing for later; the next delivery of the event sends it, once', async () => {
+  it('leaves a message Meta keeps refusing for later (the invite link waits behind it); the next delivery of the event sends both, once, in order', async () => {
     const o = await orderOverWhatsApp('TEA-1', 1);
-    await graphFail({ count: 4, status: 503, code: 131000 });
+    await graphFail({ count: 3, status: 503, code: 131000 });
     const d = await complete(o.sessionId);
     expect(d.status).toBe(200);
-    await until(() => inviteLinks(o.waId).length === 1);
-    expect(confirmations(o.waId)).toHaveLength(0);
-    const [pending] = await db()`SELECT status, error_code FROM outbound_messages WHERE idempotency_key = ${sha256(`confirmation:${o.orderId}`)}`;
+    const [pending] = await until(async () => {
+      const rows = await db()`SELECT status, error_code FROM outbound_messages WHERE idempotency_key = ${sha256(`confirmation:${o.orderId}`)}`;
+      return rows[0]?.error_code === 131000 ? rows : null;
+    });
     expect(pending).toMatchObject({ status: 'pending', error_code: 131000 });
+    await sleep(500);
+    // The invite link refers to the confirmation: it is recorded but does not go out ahead of it.
+    expect(confirmations(o.waId)).toHaveLength(0);
+    expect(inviteLinks(o.waId)).toHaveLength(0);
     expect((await orderRow(o.orderId)).last_confirmation_sent_at).toBeNull();
 
     await sleep(1100); // the backoff before the next attempt (≤ 1 s)
     await Promise.all([replay(d.eventId), replay(d.eventId), replay(d.eventId)]);
-    await until(() => confirmations(o.waId).length === 1);
+    await until(() => inviteLinks(o.waId).length === 1);
     await sleep(500);
     expect(confirmations(o.waId)).toHaveLength(1);
     expect(inviteLinks(o.waId)).toHaveLength(1);
+    const accepted = sentTo(stack(), o.waId).map((m) => m.wamid);
+    expect(accepted.indexOf(confirmations(o.waId)[0]!.wamid)).toBeLessThan(accepted.indexOf(inviteLinks(o.waId)[0]!.wamid));
     await until(async () => (await orderRow(o.orderId)).last_confirmation_sent_at instanceof Date);
   });
 

@@ -124,19 +124,32 @@ export function outboxInsertSql(param: string, where = ''): string {
        ON CONFLICT (idempotency_key) DO NOTHING`;
 }
 
-/** Sends the notices in order (confirmation before the link); each at most once. */
+/**
+ * Sends the notices in order (confirmation before the link); each at most once. While one is unsent
+ * (deferred, or being sent by a concurrent replay) the rest wait in the outbox, so the link never
+ * arrives before the confirmation: whoever sends the earlier one, or the cleanup run's retry
+ * (which keeps per-recipient order), sends them next.
+ */
 export async function deliverNotices(notices: OrderNotice[]): Promise<SendOutcome[]> {
   const outcomes: SendOutcome[] = [];
   for (const n of notices) {
+    let outcome: SendOutcome;
     try {
-      outcomes.push(await sendOnce(n));
+      outcome = await sendOnce(n);
     } catch (error) {
       // The row stays pending: the next replay or the cleanup run sends it.
       log.error('notice.send_failed', { kind: n.kind, orderId: n.orderId, error });
-      outcomes.push('retry_later');
+      outcome = 'retry_later';
     }
+    outcomes.push(outcome);
+    if (outcome === 'retry_later' || (outcome === 'duplicate' && (await stillUnsent(n)))) break;
   }
   return outcomes;
+}
+
+async function stillUnsent(n: OrderNotice): Promise<boolean> {
+  const rows = await db()`SELECT status FROM outbound_messages WHERE idempotency_key = ${outboxKey(n.eventKey)}`;
+  return rows[0]?.status === 'pending' || rows[0]?.status === 'sending';
 }
 
 /** (Re)sends this order's payment-path notices that are recorded but not sent yet (a replay after a failed send). */
