@@ -186,24 +186,12 @@ export async function attachCheckoutSession(orderId: string, sessionId: string, 
              WHERE id = ${orderId} AND stripe_session_id IS NULL`;
 }
 
-/** Customer-initiated cancel of their latest open order: the hold goes back, the order is cancelled. */
-export async function cancelOpenOrder(customerId: string): Promise<Order | null> {
-  const rows = await db().query(
-    `WITH target AS (
-       SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id
-       WHERE o.customer_id = $1 AND o.payment_status = 'pending' ORDER BY o.created_at DESC LIMIT 1
-     ), updated AS (
-       UPDATE orders o SET payment_status = 'cancelled', updated_at = now() FROM target
-       WHERE o.id = target.id AND o.payment_status = 'pending' RETURNING o.*
-     ), event AS (
-       INSERT INTO order_events (order_id, type, data) SELECT id, 'cancelled', '{"by":"customer"}'::jsonb FROM updated
-     )
-     SELECT ${orderColumns('u')}
-     FROM updated u JOIN customers c ON c.id = u.customer_id`,
+/** The customer's latest order still waiting for payment, if any. */
+export async function openOrderOf(customerId: string): Promise<Order | null> {
+  const [row] = await db().query(
+    `SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id
+     WHERE o.customer_id = $1 AND o.payment_status = 'pending' ORDER BY o.created_at DESC LIMIT 1`,
     [customerId],
   );
-  if (!rows[0]) return null;
-  const order = toOrder(rows[0]);
-  await releaseHold(order.id);
-  return order;
+  return row ? toOrder(row) : null;
 }

@@ -90,6 +90,25 @@ describe('text intents', () => {
     expect(bodyOf((await waitForMessages(stack(), waId, 4)).at(-1)!).text!.body).toContain('nothing to cancel');
   });
 
+  it('a payment racing the customer\'s cancel: the Checkout Session is expired first, so the paid order is kept, never released', async () => {
+    const waId = newCustomer();
+    const before = (await availableStock(['TEA-1'])).get('TEA-1')!;
+    await stack().graph.sendInbound({ from: waId, text: 'buy green tea 2' });
+    const { order } = await expectPaymentLink(waId, 2598);
+    // The customer pays; Stripe's webhook has not arrived when they type "cancel".
+    const webhookUrl = `${stack().url}/.netlify/functions/payment-callback`;
+    stack().stripe.setWebhookUrl(null);
+    await fetch(`${stack().stripe.url}/_standin/sessions/${order.stripe_session_id}/complete`, { method: 'POST', body: '{}' });
+    stack().stripe.setWebhookUrl(webhookUrl);
+
+    await stack().graph.sendInbound({ from: waId, text: 'cancel' });
+    await eventually(() => sentTo(stack(), waId).some((m) => bodyOf(m).text?.body.includes('was already paid')));
+    expect((await ordersOf(waId))[0]!.payment_status).toBe('paid');
+    // The units stay sold: committed with the payment, never released by the cancel.
+    expect((await availableStock(['TEA-1'])).get('TEA-1')).toBe(before - 2);
+    expect(stack().stripe.refunds().filter((r) => r.metadata.order_id === order.id)).toHaveLength(0);
+  });
+
   it('help, and anything else gets the menu with a short explanation, never silence', async () => {
     const waId = newCustomer();
     await stack().graph.sendInbound({ from: waId, text: 'help' });

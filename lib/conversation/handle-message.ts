@@ -1,10 +1,10 @@
 import { listSellableVariants } from '../catalog.js';
 import { changeCustomerIdentity, SERVICE_WINDOW_MS } from '../customers.js';
 import { log, maskIdentity } from '../log.js';
-import { cancelOpenOrder, latestOrderOf, placeOrder, type RequestedLine } from '../orders.js';
+import { latestOrderOf, openOrderOf, placeOrder, type RequestedLine } from '../orders.js';
 import { sendOnce } from '../outbox.js';
 import { availableStock } from '../reservations.js';
-import { expireCheckoutSession } from '../payments/checkout.js';
+import { expireThenClose } from '../payments/settle.js';
 import { sendPaymentLink } from '../payments/payment-link.js';
 import type { InboundContent, InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
 import type { OutgoingMessage } from '../whatsapp/messages.js';
@@ -97,9 +97,10 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
       await send(reply.orderStatus(await latestOrderOf(customerId)));
       return null;
     case 'cancel': {
-      const cancelled = await cancelOpenOrder(customerId);
-      if (cancelled?.stripeSessionId) await expireCheckoutSession(cancelled.stripeSessionId).catch((e) => log.warn('checkout.expire_failed', { error: e }));
-      await send(reply.cancelled(cancelled));
+      // The one close path: the Checkout Session is expired before the stock is released.
+      const open = await openOrderOf(customerId);
+      const outcome = open ? await expireThenClose(open, 'cancelled', 'cancelled_by_customer', { notice: false }) : 'not_closed';
+      await send(outcome === 'paid' ? reply.alreadyPaid(open!) : reply.cancelled(outcome === 'closed' ? open : null));
       return null;
     }
     case 'buy': {

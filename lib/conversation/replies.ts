@@ -122,6 +122,11 @@ export function cancelled(order: Order | null): OutgoingMessage {
   return { type: 'text', body: `Order ${order.reference} is cancelled and the items are released. Type "menu" to order again.` };
 }
 
+/** The customer's "cancel" met a payment that had already gone through. */
+export function alreadyPaid(order: Order): OutgoingMessage {
+  return { type: 'text', body: `Order ${order.reference} was already paid, so it can't be cancelled here. Your confirmation is on its way; reply here if you need help with it.` };
+}
+
 export function help(): OutgoingMessage {
   return {
     type: 'text',

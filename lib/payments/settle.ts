@@ -18,6 +18,7 @@ import {
 import { raiseOpsAlert, type OpsAlertInput } from '../ops-alerts.js';
 import { orderColumns, toOrder, type Order, type PaymentStatus } from '../orders.js';
 import { commitHold, releaseHold, type Shortage } from '../reservations.js';
+import { expireCheckoutSession } from './checkout.js';
 import { stripe } from './stripe-client.js';
 
 /**
@@ -74,10 +75,28 @@ export async function settleCheckoutSession(session: Stripe.Checkout.Session): P
 }
 
 /** Closes an unpaid order (hold lapsed, session expired, async payment failed): releases its hold, records why, tells the customer once. */
-export async function closeUnpaidOrder(orderId: string, status: 'expired' | 'payment_failed' | 'cancelled', reason: string): Promise<{ closed: boolean }> {
-  const settled = await applyClose(orderId, status, reason);
+export async function closeUnpaidOrder(orderId: string, status: 'expired' | 'payment_failed' | 'cancelled', reason: string, opts: CloseOptions = {}): Promise<{ closed: boolean }> {
+  const settled = await applyClose(orderId, status, reason, undefined, opts);
   await settled.deliver();
   return settled.outcome;
+}
+
+/**
+ * Closes an open order the safe way round: its Checkout Session is expired first (after that Stripe
+ * accepts no payment for it, so releasing the stock cannot strand a payment); a session Stripe
+ * reports complete goes to the payment path instead, and the order ends paid.
+ */
+export async function expireThenClose(
+  order: Pick<Order, 'id' | 'stripeSessionId'>,
+  status: 'expired' | 'cancelled',
+  reason: string,
+  opts: CloseOptions = {},
+): Promise<'closed' | 'paid' | 'not_closed'> {
+  if (order.stripeSessionId && (await expireCheckoutSession(order.stripeSessionId)) === 'complete') {
+    await settleCheckoutSession(await stripe().checkout.sessions.retrieve(order.stripeSessionId));
+    return 'paid';
+  }
+  return (await closeUnpaidOrder(order.id, status, reason, opts)).closed ? 'closed' : 'not_closed';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -414,7 +433,10 @@ async function applyAwaitingPayment(orderId: string, s: CheckoutSessionFacts): P
  * outbox), then releases its hold. Only pending/awaiting_payment orders close; a paid one never
  * does. When `sessionId` is given it must be the order's session (a stale session closes nothing).
  */
-export async function applyClose(orderId: string, status: ClosedStatus, reason: string, sessionId?: string): Promise<Settlement<{ closed: boolean }>> {
+/** `notice: false` when the caller answers the customer itself (their own "cancel" gets the conversation's reply). */
+export type CloseOptions = { notice?: boolean };
+
+export async function applyClose(orderId: string, status: ClosedStatus, reason: string, sessionId?: string, opts: CloseOptions = {}): Promise<Settlement<{ closed: boolean }>> {
   const notClosed = (why: string, deliver = nothing): Settlement<{ closed: boolean }> => ({ outcome: { closed: false }, summary: `not closed: ${why}`, deliver });
   const order = await loadOrder(orderId);
   if (!order) return notClosed('unknown_order');
@@ -427,7 +449,7 @@ export async function applyClose(orderId: string, status: ClosedStatus, reason: 
     if (CLOSED.includes(order.paymentStatus)) await releaseHold(orderId);
     return notClosed(order.paymentStatus, CLOSED.includes(order.paymentStatus) ? sendPending(orderId) : nothing);
   }
-  const notice = closedNotice(order, status, order.insideWindow);
+  const notices = opts.notice === false ? [] : [closedNotice(order, status, order.insideWindow)];
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET payment_status = $2, updated_at = now()
@@ -439,7 +461,7 @@ export async function applyClose(orderId: string, status: ClosedStatus, reason: 
        ${outboxInsertSql('$5')}
      )
      SELECT id FROM updated`,
-    [orderId, status, CLOSABLE, reason, outboxRows([notice])],
+    [orderId, status, CLOSABLE, reason, outboxRows(notices)],
   );
   if (!rows[0]) {
     const now = await loadOrder(orderId);
@@ -448,5 +470,5 @@ export async function applyClose(orderId: string, status: ClosedStatus, reason: 
   }
   const released = await releaseHold(orderId);
   log.info('order.closed', { orderId, status, reason, hold: released });
-  return { outcome: { closed: true }, summary: `closed: ${status}`, deliver: sendNotices(orderId, [notice]) };
+  return { outcome: { closed: true }, summary: `closed: ${status}`, deliver: sendNotices(orderId, notices) };
 }
