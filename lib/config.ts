@@ -204,7 +204,11 @@ export const secretVariables = [
 export function configuredSecrets(env: Env = process.env): { name: string; value: string }[] {
   const out: { name: string; value: string }[] = [];
   for (const name of secretVariables) {
-    const value = env[name]?.trim();
+    const raw = env[name]?.trim();
+    if (!raw) continue;
+    // Also the value as config uses it (quotes and a `Bearer ` prefix dropped), which is what a log would quote.
+    const value = raw.replace(/^(["'])(.*)\1$/s, '$2').trim().replace(/^Bearer\s+/i, '');
+    if (value !== raw) out.push({ name, value: raw });
     if (!value) continue;
     out.push({ name, value });
     const password = /^[a-z][a-z0-9+.-]*:\/\/[^:/?#]*:(.*)@[^@]*$/i.exec(value)?.[1];

@@ -187,6 +187,11 @@ describe('bad input is a 4xx, never a 5xx', () => {
     }
     expect((await orderRow(orderId)).payment_status).toBe('pending');
     expect(await db()`SELECT 1 FROM variants WHERE sku = 'HR-Z'`).toEqual([]);
+    // The same in a query string: the console's filters.
+    for (const path of ['/api/orders?reference=%00', '/api/orders.csv?reference=A%00B', '/api/alerts?cursor=%ED%A0%80%00']) {
+      const r = await admin(path, { method: 'GET' });
+      expect(r.status, `GET ${path} → ${JSON.stringify(r.body).slice(0, 300)}`).toBe(422);
+    }
   }, 120_000);
 });
 

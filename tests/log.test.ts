@@ -92,6 +92,15 @@ describe('every log line is redacted', () => {
       expect(all).not.toContain(s);
   });
 
+  it('a secret configured in quotes or with a Bearer prefix is redacted as config uses it', () => {
+    process.env.ADMIN_API_KEY = '"quoted-admin-key-555"';
+    process.env.UPSTASH_REDIS_REST_TOKEN = "Bearer  prefixed-upstash-token-777";
+    log.error('upstream', { error: new Error('refused key quoted-admin-key-555 and token prefixed-upstash-token-777') });
+    const all = lines.join('\n');
+    expect(all).not.toContain('quoted-admin-key-555');
+    expect(all).not.toContain('prefixed-upstash-token-777');
+  });
+
   it('redact() leaves ordinary text alone', () => {
     const text = 'order ORD-123 paid, +49******5678, https://shop.example/w/invite/abc';
     expect(redact(text)).toBe(text);

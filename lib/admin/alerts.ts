@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { db } from '../db.js';
-import { maskPhone } from '../log.js';
+import { maskIdentity } from '../log.js';
 import { UNREACHABLE_CODES, REENGAGEMENT_CODE } from '../outbox.js';
+
+/** Meta: a BSUID recipient is not supported for this message. */
+const BSUID_UNSUPPORTED_CODE = 131062;
 import { invalidRequest } from './errors.js';
 
 /**
@@ -65,10 +68,12 @@ export async function listAlerts(q: AlertListQuery): Promise<{ alerts: AlertItem
      )
      SELECT i.*, to_char(i.at AT TIME ZONE 'UTC', ${TS}) AS cursor_t,
             o.reference, o.payment_status, o.fulfillment_status,
-            m.kind AS message_kind, m.template, m.status AS message_status, m.to_wa_id, m.error_code, m.error_title
+            m.kind AS message_kind, m.template, m.status AS message_status, m.error_code, m.error_title,
+            COALESCE(m.to_wa_id, CASE WHEN m.to_user_id IS NULL THEN mc.wa_id END) AS to_wa_id, COALESCE(m.to_user_id, mc.bsuid) AS to_user_id
      FROM items i
      LEFT JOIN orders o ON o.id = i.order_id
      LEFT JOIN outbound_messages m ON m.id = i.message_id
+     LEFT JOIN customers mc ON mc.id = m.customer_id
      ORDER BY i.at DESC, i.key DESC LIMIT $1`,
     params,
   );
@@ -91,7 +96,7 @@ function toItem(r: Record<string, unknown>): AlertItem {
       ? { id: r.order_id as string, reference: r.reference as string, paymentStatus: r.payment_status as string, fulfillmentStatus: r.fulfillment_status as string }
       : null,
     message: r.message_id && r.message_kind
-      ? { id: r.message_id as string, kind: r.message_kind as string, template: (r.template as string | null) ?? null, status: r.message_status as string, to: maskPhone(r.to_wa_id as string), error }
+      ? { id: r.message_id as string, kind: r.message_kind as string, template: (r.template as string | null) ?? null, status: r.message_status as string, to: maskIdentity({ waId: r.to_wa_id as string | null, userId: r.to_user_id as string | null }), error }
       : null,
     // Alert payloads hold facts only (masked phones, codes); the shop name and key are noise here.
     details: Object.fromEntries(Object.entries(payload).filter(([k]) => !['shop', 'key', 'alert', 'at', 'orderId', 'orderReference', 'message', 'to'].includes(k))),
@@ -118,6 +123,8 @@ export function adviceFor(a: Pick<AlertItem, 'kind' | 'message' | 'details'>): s
       return 'The customer paid after the hold lapsed and the stock had sold; the payment was refunded automatically and the customer told. Nothing to do unless you can restock and offer it again.';
   }
   if (a.kind === 'message_failed') {
+    if (code === BSUID_UNSUPPORTED_CODE)
+      return 'WhatsApp cannot deliver this message to a username-only customer (no phone number known). Contact them another way, or ask them to share their number.';
     if (code !== null && UNREACHABLE_CODES.has(code))
       return 'This number is not on WhatsApp (or cannot be reached). Contact the customer another way; later messages to them are skipped until they write again.';
     if (code === REENGAGEMENT_CODE)

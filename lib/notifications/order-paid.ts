@@ -152,14 +152,17 @@ async function stillUnsent(n: OrderNotice): Promise<boolean> {
   return rows[0]?.status === 'pending' || rows[0]?.status === 'sending';
 }
 
-/** (Re)sends this order's payment-path notices that are recorded but not sent yet (a replay after a failed send). */
+/**
+ * (Re)sends this order's payment-path notices that are recorded but not sent yet (a replay after a failed send).
+ * Every unsent one is taken, also those backing off or being sent elsewhere: deliverNotices stops at the first
+ * it cannot send now, so a later notice (the invite link) never overtakes an earlier one (the confirmation).
+ */
 export async function deliverPendingNotices(orderId: string): Promise<number> {
   const keys = Object.values(noticeKeys(orderId));
   const byHash = new Map(keys.map((k, i) => [outboxKey(k), { eventKey: k, position: i }]));
   const rows = await db()`
     SELECT idempotency_key, kind, customer_id, payload, fallback_payload FROM outbound_messages
-    WHERE order_id = ${orderId} AND idempotency_key = ANY(${[...byHash.keys()]}::text[])
-      AND ((status = 'pending' AND next_attempt_at <= now()) OR (status = 'sending' AND locked_until < now()))`;
+    WHERE order_id = ${orderId} AND idempotency_key = ANY(${[...byHash.keys()]}::text[]) AND status IN ('pending', 'sending')`;
   const notices = rows
     .map((r) => ({ row: r, key: byHash.get(r.idempotency_key as string)! }))
     .sort((a, b) => a.key.position - b.key.position)

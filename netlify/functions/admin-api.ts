@@ -108,8 +108,13 @@ async function route(req: Request, url: URL, p: string[]): Promise<Response> {
   return json({ error: 'not_found', message: 'no such admin route' }, 404);
 }
 
-/** Query parameters as an object; empty values count as absent (a form's blank field). */
-const query = (url: URL) => Object.fromEntries([...url.searchParams].filter(([, v]) => v !== ''));
+/** Query parameters as an object; empty values count as absent (a form's blank field). Text Postgres can't store is a 422. */
+function query(url: URL): Record<string, string> {
+  const params = [...url.searchParams].filter(([, v]) => v !== '');
+  const unsafe = params.filter(([k, v]) => !isSafeText(k) || !isSafeText(v)).map(([k]) => ({ path: forMessage(k), message: UNSAFE_TEXT_MESSAGE }));
+  if (unsafe.length) throw new AdminError(422, 'invalid_request', 'the request is invalid', unsafe);
+  return Object.fromEntries(params);
+}
 
 function answer(r: AdminResult): Response {
   return json(r.body, r.status, r.replayed ? { 'idempotent-replayed': 'true' } : {});

@@ -2,7 +2,7 @@ import type { Context } from '@netlify/functions';
 import { needs } from '../../lib/config-needs.js';
 import { json, secretsEqual, text, withConfig } from '../../lib/http.js';
 import { log } from '../../lib/log.js';
-import { parseStorableJson } from '../../lib/safe-text.js';
+import { logSafe, parseStorableJson } from '../../lib/safe-text.js';
 import { verifyMetaSignature } from '../../lib/whatsapp/signature.js';
 
 /**
@@ -42,7 +42,7 @@ export default (req: Request, context: Context) =>
       return json({ received: true, ignored: parsed.error });
     }
     if (parsed.rejected.length) log.warn('webhook.items_rejected', { reasons: parsed.rejected });
-    if (parsed.foreign.length) log.info('webhook.other_number', { items: parsed.foreign.length, phoneNumberIds: [...new Set(parsed.foreign.map((f) => f.phoneNumberId))] });
+    if (parsed.foreign.length) log.info('webhook.other_number', { items: parsed.foreign.length, phoneNumberIds: [...new Set(parsed.foreign.map((f) => f.phoneNumberId))].slice(0, 5).map((id) => logSafe(id, 40)) });
 
     const { processRecordedEvents, recordWebhookEvents } = await import('../../lib/whatsapp/inbound.js');
     let recorded;
