@@ -277,6 +277,19 @@ describe('outbox retries keep per-recipient order', () => {
     expect(await arrival(waId, orderId)).toEqual(['order_confirmed', 'invite_link']);
   }, 120_000);
 
+  it('Stripe redelivers the paid event while the confirmation backs off: the invite link still waits behind it', async () => {
+    const { waId, orderId } = await paidWithUnsentNotices();
+    const sessionId = (await orderRow(orderId)).stripe_session_id as string;
+    const event = stack().stripe.events().find((e) => e.type === 'checkout.session.completed' && e.payload.includes(sessionId))!;
+    await due(orderId, 'order_confirmed', '1 hour');
+    await due(orderId, 'invite_link', '-1 minute');
+    const again = await standin('events/raw', { body: JSON.stringify({ payload: event.payload }) }); // the same bytes, signed anew
+    expect(again.body.status).toBe(200);
+    await sleep(1_000);
+    expect(sentTo(stack(), waId)).toEqual([]);
+    expect(await rowsOf(orderId)).toMatchObject({ invite_link: { status: 'pending', attempts: 0 } });
+  }, 120_000);
+
   it('the link waits while the confirmation backs off, and is given back unsent when the confirmation is deferred again', async () => {
     const { waId, orderId } = await paidWithUnsentNotices();
     await due(orderId, 'order_confirmed', '1 hour');
