@@ -15,12 +15,19 @@ import { stripe } from './stripe-client.js';
  *
  * Refunds: every refund is kept by its id in stripe_refunds (refund.created / refund.updated /
  * charge.refunded all report the same refund), and the order's refunded_minor is the sum of its
- * refunds that are not failed/canceled. ONE statement records the refund, recomputes the sum,
- * moves a paid order to `refunded` once the sum reaches its total (a partial refund leaves it
- * paid), writes one order_events row per refund (unique by data.stripeKey = "refund:<id>") and,
- * on that paid → refunded transition only, the customer's notice (outbox key
- * refund-notice:<orderId>, the same key as the late-payment refund notice: one refund notice per
- * order whatever the route). The shop gets one ops alert per refund made outside the shop.
+ * refunds that are not failed/canceled. One round trip, a transaction of two statements: the first
+ * locks the order row, the second (a fresh snapshot at READ COMMITTED, so it sees a concurrent
+ * refund committed while it waited) records the refund, recomputes the sum, moves a paid order to
+ * `refunded` once the sum reaches its total (a partial refund leaves it paid), writes one
+ * order_events row per refund (unique by data.stripeKey = "refund:<id>") and, on that paid →
+ * refunded transition only, the customer's notice (outbox key refund-notice:<orderId>, the same
+ * key as the late-payment refund notice: one refund notice per order whatever the route). The shop
+ * gets one ops alert per refund made outside the shop.
+ *
+ * A refund failing after these refunds made the order `refunded` moves it back to `paid` (event
+ * refund_reverted; the refund_failed alert says reopened and whether the notice went out). The
+ * customer is not messaged again: the shop decides (refund another way, or explain). An order our
+ * own saga decided to refund (a `refund_required` event) stays `refunded`.
  *
  * Disputes: charge.dispute.created / charge.dispute.closed each record one order event (unique per
  * dispute and phase) and raise one alert. The order's status does not change: whether the goods
@@ -155,9 +162,8 @@ export async function applyRefund(refund: RefundFacts): Promise<Settlement<unkno
   const notice = fullRefundNotice(order);
   const details = { refundId: refund.id, amountMinor: refund.amount, currency: order.currency, status, reason: refund.reason ?? null, ours };
   const sql = db();
-  // The lock is taken by the first statement: at READ COMMITTED the second one starts after it with
-  // a fresh snapshot, so it sees the refunds a concurrent transaction (which held the lock) committed.
-  // Locking inside the one statement would leave its sum on the snapshot taken before the wait.
+  // Locked by a statement of its own: a lock taken inside the main statement would leave its sum on
+  // the snapshot from before the wait, blind to a concurrent refund committed meanwhile.
   const [, rows = []] = await sql.transaction(
     [
       sql`SELECT id FROM orders WHERE id = ${orderId} FOR UPDATE`,
