@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { upsertCatalogProduct } from '../lib/catalog.js';
 import { db } from '../lib/db.js';
@@ -25,6 +26,20 @@ const chargeObject = (o: { charge: string; paymentIntent: string; totalMinor: nu
   status: 'succeeded',
   metadata: {},
 });
+
+/** A session of its own on the test Postgres that holds the order row locked, as a concurrent refund's transaction would. */
+async function lockOrderRow(orderId: string) {
+  const [where] = await db()`SELECT inet_server_port() AS port, current_user AS usr, current_database() AS name`;
+  const client = new pg.Client({ connectionString: `postgresql://${where!.usr}@127.0.0.1:${where!.port}/${where!.name}` });
+  await client.connect();
+  await client.query('BEGIN');
+  await client.query('SELECT id FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
+  return { release: async () => void (await client.query('COMMIT'), await client.end()) };
+}
+const sessionsWaitingOnALock = async () =>
+  Number((await db()`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()`)[0]!.n);
+const alertPayload = async (orderId: string, kind: string) =>
+  (await db()`SELECT payload FROM ops_alerts WHERE order_id = ${orderId} AND kind = ${kind}`)[0]?.payload as Record<string, unknown> | undefined;
 
 beforeAll(async () => {
   await s.control('webhook-url', { url: '' });
@@ -88,6 +103,68 @@ describe('a refund made in the Stripe dashboard', () => {
     expect(await s.orderRow(o.orderId)).toMatchObject({ payment_status: 'paid', refunded_minor: 0 });
     expect((await s.eventsOf(o.orderId)).filter((e) => e.type.includes('refund')).map((e) => e.type)).toEqual(['partially_refunded', 'refund_failed']);
     await eventually(async () => (await s.alertsOf(o.orderId)).includes('refund_failed'), 30_000);
+  });
+
+  it('two refunds processed at the same time both count: each sees the other, the order is refunded and the customer told once', async () => {
+    const o = await s.paidOrder('REF-1', 2);
+    const first = await s.dashboard().refunds.create({ payment_intent: o.paymentIntent, amount: 1500 });
+    const second = await s.dashboard().refunds.create({ payment_intent: o.paymentIntent, amount: 1500 });
+    // Deterministic race: while the row is locked elsewhere both events start and wait for the lock;
+    // the one that gets it second must count the refund the first one committed.
+    const lock = await lockOrderRow(o.orderId);
+    const posted = Promise.all([s.postStripe(s.eventOf('refund.created', first)), s.postStripe(s.eventOf('refund.created', second))]);
+    try {
+      await eventually(async () => (await sessionsWaitingOnALock()) >= 2, 30_000);
+    } finally {
+      await lock.release();
+    }
+    expect((await posted).map((r) => r.status)).toEqual([200, 200]);
+    expect(await s.orderRow(o.orderId)).toMatchObject({ payment_status: 'refunded', refunded_minor: 3000 });
+    expect((await s.eventsOf(o.orderId)).filter((e) => e.type.includes('refund')).map((e) => e.type)).toEqual(['partially_refunded', 'refunded']);
+    await s.messagesTo(o.waId, 4);
+    expect(sentTo(stack(), o.waId)).toHaveLength(4);
+    expect(texts(o.waId)[3]).toMatch(/has been refunded in full/);
+  });
+
+  it('a full refund that fails afterwards makes the order paid again, recorded and alerted; the customer gets no contradicting message', async () => {
+    const o = await s.paidOrder('REF-1', 1);
+    const refund = await s.dashboard().refunds.create({ payment_intent: o.paymentIntent });
+    expect((await s.postStripe(s.eventOf('refund.created', { ...refund, status: 'pending' }))).body).toMatchObject({ outcome: 'refunded' });
+    await s.messagesTo(o.waId, 4);
+
+    const failed = s.eventOf('refund.failed', { ...refund, status: 'failed', failure_reason: 'expired_or_canceled_card' });
+    expect((await s.postStripe(failed)).status).toBe(200);
+    expect(await s.orderRow(o.orderId)).toMatchObject({ payment_status: 'paid', refunded_minor: 0, refunded_at: null });
+    expect((await s.postStripe(s.eventOf('refund.updated', { ...refund, status: 'failed' }))).status).toBe(200);
+    const refundEvents = (await s.eventsOf(o.orderId)).filter((e) => e.type.includes('refund'));
+    expect(refundEvents.map((e) => e.type)).toEqual(['refunded', 'refund_failed', 'refund_reverted']);
+    expect(refundEvents[2]!.data).toMatchObject({ refundId: refund.id, orderStatus: 'paid', refundedMinor: 0, refundNotice: 'sent' });
+    await eventually(async () => alertPayload(o.orderId, 'refund_failed'), 30_000);
+    expect(await alertPayload(o.orderId, 'refund_failed')).toMatchObject({ refundId: refund.id, orderStatus: 'paid', reopened: true, refundNotice: 'sent' });
+    await sleep(500);
+    expect(sentTo(stack(), o.waId)).toHaveLength(4);
+
+    // The shop refunds again (another way round): refunded once more, and the customer, already told, is not told twice.
+    const retry = { ...refund, id: `${refund.id}_retry`, status: 'succeeded' };
+    expect((await s.postStripe(s.eventOf('refund.created', retry))).body).toMatchObject({ outcome: 'refunded' });
+    expect(await s.orderRow(o.orderId)).toMatchObject({ payment_status: 'refunded', refunded_minor: 1500 });
+    await sleep(500);
+    expect(sentTo(stack(), o.waId)).toHaveLength(4);
+  });
+
+  it('our own refund (admin cancel) that fails leaves the order refunded: the shop decided it, the alert says the money did not go back', async () => {
+    const o = await s.paidOrder('REF-1', 1);
+    const cancel = await fetch(`${stack().url}/api/orders/${o.orderId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${stack().env.ADMIN_API_KEY}` } });
+    expect(cancel.status).toBe(200);
+    await s.messagesTo(o.waId, 4);
+    const refundedAt = (await s.orderRow(o.orderId)).refunded_at as Date;
+    const [refund] = (await s.dashboard().refunds.list({ payment_intent: o.paymentIntent })).data;
+    expect((await s.postStripe(s.eventOf('refund.created', refund))).status).toBe(200);
+    expect((await s.postStripe(s.eventOf('refund.failed', { ...refund, status: 'failed' }))).status).toBe(200);
+    expect(await s.orderRow(o.orderId)).toMatchObject({ payment_status: 'refunded', refunded_minor: 0, refunded_at: refundedAt });
+    expect((await s.eventsOf(o.orderId)).filter((e) => e.type.includes('refund')).map((e) => e.type)).toEqual(['refund_required', 'refunded', 'refund_failed']);
+    await eventually(async () => (await s.alertsOf(o.orderId)).includes('refund_failed'), 30_000);
+    expect(await alertPayload(o.orderId, 'refund_failed')).not.toHaveProperty('reopened');
   });
 
   it("our own refund (admin cancel) coming back as charge.refunded / refund.created notifies nobody twice", async () => {

@@ -3,6 +3,7 @@ import { log } from '../log.js';
 import { formatMoney } from '../money.js';
 import { deliverNotices, noticeKeys, outboxInsertSql, outboxRows, type OrderNotice } from '../notifications/order-paid.js';
 import { raiseOpsAlert, type OpsAlertInput } from '../ops-alerts.js';
+import { outboxKey } from '../outbox.js';
 import type { Settlement } from './settle.js';
 import { loadOrder, type SettleOrder } from './settle.js';
 import { stripe } from './stripe-client.js';
@@ -14,12 +15,19 @@ import { stripe } from './stripe-client.js';
  *
  * Refunds: every refund is kept by its id in stripe_refunds (refund.created / refund.updated /
  * charge.refunded all report the same refund), and the order's refunded_minor is the sum of its
- * refunds that are not failed/canceled. ONE statement records the refund, recomputes the sum,
- * moves a paid order to `refunded` once the sum reaches its total (a partial refund leaves it
- * paid), writes one order_events row per refund (unique by data.stripeKey = "refund:<id>") and,
- * on that paid → refunded transition only, the customer's notice (outbox key
- * refund-notice:<orderId>, the same key as the late-payment refund notice: one refund notice per
- * order whatever the route). The shop gets one ops alert per refund made outside the shop.
+ * refunds that are not failed/canceled. One round trip, a transaction of two statements: the first
+ * locks the order row, the second (a fresh snapshot at READ COMMITTED, so it sees a concurrent
+ * refund committed while it waited) records the refund, recomputes the sum, moves a paid order to
+ * `refunded` once the sum reaches its total (a partial refund leaves it paid), writes one
+ * order_events row per refund (unique by data.stripeKey = "refund:<id>") and, on that paid →
+ * refunded transition only, the customer's notice (outbox key refund-notice:<orderId>, the same
+ * key as the late-payment refund notice: one refund notice per order whatever the route). The shop
+ * gets one ops alert per refund made outside the shop.
+ *
+ * A refund failing after these refunds made the order `refunded` moves it back to `paid` (event
+ * refund_reverted; the refund_failed alert says reopened and whether the notice went out). The
+ * customer is not messaged again: the shop decides (refund another way, or explain). An order our
+ * own saga decided to refund (a `refund_required` event) stays `refunded`.
  *
  * Disputes: charge.dispute.created / charge.dispute.closed each record one order event (unique per
  * dispute and phase) and raise one alert. The order's status does not change: whether the goods
@@ -153,9 +161,17 @@ export async function applyRefund(refund: RefundFacts): Promise<Settlement<unkno
   const counted = COUNTED.includes(status);
   const notice = fullRefundNotice(order);
   const details = { refundId: refund.id, amountMinor: refund.amount, currency: order.currency, status, reason: refund.reason ?? null, ours };
-  const [row] = await db().query(
-    `WITH o AS (
-       SELECT id, payment_status FROM orders WHERE id = $1 FOR UPDATE
+  const sql = db();
+  // Locked by a statement of its own: a lock taken inside the main statement would leave its sum on
+  // the snapshot from before the wait, blind to a concurrent refund committed meanwhile.
+  const [, rows = []] = await sql.transaction(
+    [
+      sql`SELECT id FROM orders WHERE id = ${orderId} FOR UPDATE`,
+      sql.query(
+        `WITH o AS (
+       SELECT id, payment_status, total_minor,
+              EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = orders.id AND e.type = 'refund_required') AS ours_decided
+       FROM orders WHERE id = $1
      ), prev AS (
        SELECT status FROM stripe_refunds WHERE refund_id = $2
      ), refund AS (
@@ -166,15 +182,26 @@ export async function applyRefund(refund: RefundFacts): Promise<Settlement<unkno
      ), total AS (
        SELECT COALESCE((SELECT sum(amount_minor) FROM stripe_refunds WHERE order_id = $1 AND refund_id <> $2 AND status = ANY($8::text[])), 0)
               + CASE WHEN $5 = ANY($8::text[]) THEN $3 ELSE 0 END AS minor
+     ), next AS (
+       -- paid → refunded once the refunds reach the total; refunded → paid when a refund failed and the
+       -- order got there through these refunds (never an order our own refund saga decided to refund).
+       SELECT CASE WHEN o.payment_status = 'paid' AND total.minor >= o.total_minor THEN 'refunded'
+                   WHEN o.payment_status = 'refunded' AND total.minor < o.total_minor AND NOT o.ours_decided THEN 'paid'
+                   ELSE o.payment_status END AS status
+       FROM o, total
      ), updated AS (
        UPDATE orders SET refunded_minor = LEAST(total.minor, 2147483647),
-              payment_status = CASE WHEN payment_status = 'paid' AND total.minor >= total_minor THEN 'refunded' ELSE payment_status END,
-              refunded_at = CASE WHEN payment_status = 'paid' AND total.minor >= total_minor THEN now() ELSE refunded_at END,
+              payment_status = next.status,
+              refunded_at = CASE WHEN next.status = orders.payment_status THEN refunded_at WHEN next.status = 'refunded' THEN now() ELSE NULL END,
               updated_at = now()
-       FROM total, refund WHERE orders.id = $1
+       FROM total, refund, next WHERE orders.id = $1
        RETURNING orders.id, orders.payment_status, orders.refunded_minor
      ), transition AS (
-       SELECT (updated.payment_status = 'refunded' AND o.payment_status = 'paid') AS is_full FROM updated, o
+       SELECT (updated.payment_status = 'refunded' AND o.payment_status = 'paid') AS is_full,
+              (updated.payment_status = 'paid' AND o.payment_status = 'refunded') AS reopened
+       FROM updated, o
+     ), notice AS (
+       SELECT status FROM outbound_messages WHERE idempotency_key = $11
      ), event AS (
        INSERT INTO order_events (order_id, type, data)
        SELECT updated.id,
@@ -195,19 +222,34 @@ export async function applyRefund(refund: RefundFacts): Promise<Settlement<unkno
        WHERE prev.status = ANY($8::text[]) AND NOT $5 = ANY($8::text[])
        ON CONFLICT ((data->>'stripeKey')) WHERE data ? 'stripeKey' DO NOTHING
        RETURNING type
+     ), reverted AS (
+       INSERT INTO order_events (order_id, type, data)
+       SELECT updated.id, 'refund_reverted', $9::jsonb || jsonb_build_object('stripeKey', 'refund-reverted:' || $2::text, 'refundedMinor', updated.refunded_minor,
+              'orderStatus', updated.payment_status, 'refundNotice', COALESCE((SELECT status FROM notice), 'none'))
+       FROM updated, transition
+       WHERE transition.reopened
+       ON CONFLICT ((data->>'stripeKey')) WHERE data ? 'stripeKey' DO NOTHING
+       RETURNING type
      ), outbox AS (
        ${outboxInsertSql('$10', 'WHERE (SELECT is_full FROM transition)')}
      )
      SELECT updated.payment_status, updated.refunded_minor, (SELECT is_full FROM transition) AS is_full,
+            (SELECT reopened FROM transition) AS reopened, (SELECT status FROM notice) AS notice_status,
             (SELECT type FROM event) AS recorded, (SELECT type FROM failed) AS failed
      FROM updated`,
-    [orderId, refund.id, refund.amount, order.currency, status, refund.reason ?? null, ours, COUNTED, JSON.stringify(details), outboxRows(notice ? [notice] : [])],
+        [orderId, refund.id, refund.amount, order.currency, status, refund.reason ?? null, ours, COUNTED, JSON.stringify(details), outboxRows(notice ? [notice] : []), outboxKey(noticeKeys(orderId).refund)],
+      ),
+    ],
+    { isolationLevel: 'ReadCommitted' },
   );
+  const row = rows[0];
   if (!row) return ignored('order vanished');
   const recorded = row.recorded as string | null;
   const full = row.is_full === true;
+  const reopened = row.reopened === true;
   const refundedMinor = Number(row.refunded_minor);
   if (recorded || full) log.warn('order.refund_recorded', { orderId, refundId: refund.id, type: recorded, full, ours });
+  if (reopened) log.warn('order.refund_reverted', { orderId, refundId: refund.id, refundedMinor });
 
   const steps: (() => Promise<void>)[] = [];
   if (full && notice) steps.push(quietly('notice', () => deliverNotices([notice])));
@@ -221,8 +263,11 @@ export async function applyRefund(refund: RefundFacts): Promise<Settlement<unkno
       }),
     );
   }
-  if (recorded === 'refund_failed' || row.failed) {
-    steps.push(alert({ key: `refund-failed:${refund.id}`, kind: 'refund_failed', orderId, details: { ...details, refundedMinor } }));
+  if (recorded === 'refund_failed' || row.failed || reopened) {
+    // Reopened: the customer may have been told of a full refund (refundNotice 'sent'). No automatic
+    // correction goes out: the shop decides (refund again, or explain); a new full refund sends nothing twice.
+    const reopenedDetails = reopened ? { orderStatus: row.payment_status, reopened, refundNotice: (row.notice_status as string | null) ?? 'none' } : {};
+    steps.push(alert({ key: `refund-failed:${refund.id}`, kind: 'refund_failed', orderId, details: { ...details, refundedMinor, ...reopenedDetails } }));
   }
   return {
     outcome: { orderId, refundId: refund.id, refundedMinor, paymentStatus: row.payment_status },
