@@ -10,7 +10,10 @@ export async function isInsideServiceWindow(customerId: string, now = new Date()
   return last !== null && now.getTime() - last.getTime() < SERVICE_WINDOW_MS;
 }
 
-/** The customer of an identity (created, linked or merged as needed): one statement. */
+/**
+ * The customer of a Meta-signed identity (a webhook message or status), created, linked or merged
+ * as needed: one statement. Never for caller-supplied identities (see findOrCreateCustomer).
+ */
 export async function customerIdOf(
   identity: WaIdentity & { parentUserId?: string | null; username?: string | null; profileName?: string | null },
 ): Promise<string> {
@@ -18,6 +21,25 @@ export async function customerIdOf(
     SELECT link_customer(${identity.waId}, ${identity.userId}, ${identity.parentUserId ?? null}, ${identity.username ?? null},
                          ${identity.profileName ?? null}, NULL) AS id`;
   return row!.id as string;
+}
+
+export type ResolvedCustomer = { ok: true; id: string } | { ok: false; field: 'customerPhone' | 'customerUserId'; message: string };
+
+/**
+ * The customer an API caller names (order API, offline payments), found or created but never linked
+ * or merged: caller input is no proof that a phone and a BSUID are one person (only Meta's signed
+ * webhooks link them). By phone when given, else by BSUID; identities that belong to different
+ * customers are refused (`ok: false`, naming the field that does not fit). One statement.
+ */
+export async function findOrCreateCustomer(identity: WaIdentity & { profileName?: string | null }): Promise<ResolvedCustomer> {
+  const [row] = await db()`SELECT id, conflict FROM find_or_create_customer(${identity.waId}, ${identity.userId}, ${identity.profileName ?? null})`;
+  if (row?.id) return { ok: true, id: row.id as string };
+  const field = (row?.conflict as 'customerPhone' | 'customerUserId' | undefined) ?? 'customerUserId';
+  return {
+    ok: false,
+    field,
+    message: field === 'customerUserId' ? "belongs to a different customer than customerPhone" : "belongs to a different customer than customerUserId",
+  };
 }
 
 /** A customer's identity change (Meta's user_changed_number / user_changed_user_id): one statement. */

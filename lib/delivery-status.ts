@@ -18,8 +18,9 @@ import type { OutgoingMessage } from './whatsapp/messages.js';
  * `deliveredBefore: true`, but neither re-sends nor marks the customer.
  *
  * Statuses the shop does not act on (`played`, `deleted`, future ones) are kept in the history
- * without touching the summary. A status naming the recipient's BSUID (`recipient_user_id`) links
- * it to the message's customer when that customer has none yet (a phone send reveals the BSUID).
+ * without touching the summary. A status naming the recipient's BSUID (`recipient_user_id`) links it
+ * to the recipient's phone (`recipient_id`, else the message customer's phone) through link_customer:
+ * statuses are Meta-signed, so a separate row holding that BSUID is merged into the phone's.
  */
 export async function applyDeliveryStatus(
   s: DeliveryStatus,
@@ -52,17 +53,22 @@ export async function applyDeliveryStatus(
       updated_at = now()
     FROM target WHERE m.id = target.id
     RETURNING m.id, m.idempotency_key, m.kind, m.order_id, m.customer_id, m.to_wa_id, m.to_user_id, m.template, m.fallback_payload, target.previous
-  ), linked AS (
-    UPDATE customers c SET bsuid = ${s.recipientUserId}
-    FROM updated u
-    WHERE ${s.recipientUserId}::text IS NOT NULL AND c.id = u.customer_id AND c.bsuid IS NULL
-      AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.bsuid = ${s.recipientUserId})
   )
-  SELECT * FROM updated`;
+  SELECT u.*, c.wa_id AS customer_wa_id, c.bsuid AS customer_bsuid FROM updated u LEFT JOIN customers c ON c.id = u.customer_id`;
   const row = rows[0];
   if (!row) {
     log.info('whatsapp.status_unmatched', { status: s.status });
     return { matched: false, failedNow: false };
+  }
+  let customerId = (row.customer_id as string | null) ?? null;
+  const phone = s.recipientWaId ?? (row.customer_wa_id as string | null) ?? null;
+  if (s.recipientUserId && phone && !(phone === row.customer_wa_id && s.recipientUserId === row.customer_bsuid)) {
+    // Linking may merge the message's customer into another row: the send moves with it.
+    const [linked] = await db()`SELECT link_customer(${phone}, ${s.recipientUserId}, NULL, NULL, NULL, NULL) AS id`;
+    if (customerId && linked && customerId !== linked.id) {
+      const [m] = await db()`SELECT customer_id FROM outbound_messages WHERE id = ${row.id}`;
+      customerId = (m?.customer_id as string | null) ?? customerId;
+    }
   }
   const previous = row.previous as string | null;
   const deliveredBefore = previous === 'delivered' || previous === 'read';
@@ -76,7 +82,7 @@ export async function applyDeliveryStatus(
       key: row.idempotency_key as string,
       kind: row.kind as string,
       orderId: (row.order_id as string | null) ?? null,
-      customerId: (row.customer_id as string | null) ?? null,
+      customerId,
       to,
       template: (row.template as string | null) ?? null,
       fallback: (row.fallback_payload as OutgoingMessage | null) ?? null,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { getConfig } from './config.js';
+import { findOrCreateCustomer } from './customers.js';
 import { BSUID_PATTERN, type WaIdentity } from './identity.js';
 import { log, maskIdentity } from './log.js';
 import { placeOrder, type Order, type RequestedLine } from './orders.js';
@@ -133,10 +134,9 @@ function merged(lines: { sku: string; quantity: number }[]): Map<string, number>
   return m;
 }
 
-function sameRequest(order: Order, customer: WaIdentity, lines: RequestedLine[]): boolean {
+function sameRequest(order: Order, customerId: string, lines: RequestedLine[]): boolean {
   if (order.source !== 'api') return false;
-  if (customer.waId && order.customerWaId !== customer.waId) return false;
-  if (customer.userId && order.customerUserId !== customer.userId) return false;
+  if (order.customerId !== customerId) return false;
   const a = merged(order.items);
   const b = merged(lines);
   return a.size === b.size && [...a].every(([sku, q]) => b.get(sku) === q);
@@ -158,9 +158,12 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
   if (tooMany.length) return invalid(tooMany);
 
   const customer: WaIdentity = { waId: request.customerPhone ? e164ToWaId(request.customerPhone) : null, userId: request.customerUserId ?? null };
+  // Found or created, never linked: a phone and a BSUID of two different customers are refused.
+  const resolved = await findOrCreateCustomer({ ...customer, profileName: request.customerName ?? null });
+  if (!resolved.ok) return invalid([{ path: resolved.field, message: resolved.message }]);
   const sourceKey = `api:${request.idempotencyKey ?? `anonymous:${randomUUID()}`}`;
   const result = await placeOrder({
-    customer: { ...customer, profileName: request.customerName ?? null },
+    customer: { id: resolved.id, ...customer, profileName: request.customerName ?? null },
     source: 'api',
     sourceKey,
     lines,
@@ -185,7 +188,7 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
 
   const order = result.order;
   const replayed = result.status === 'existing';
-  if (replayed && !sameRequest(order, customer, lines))
+  if (replayed && !sameRequest(order, resolved.id, lines))
     return invalid([{ path: 'idempotencyKey', message: 'was already used for a different order request' }]);
 
   let checkoutUrl: string | null;

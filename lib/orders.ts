@@ -3,7 +3,7 @@ import { customAlphabet } from 'nanoid';
 import { findVariantsBySku, type Variant } from './catalog.js';
 import { getConfig } from './config.js';
 import { db, pgErrorCode } from './db.js';
-import { customerIdOf } from './customers.js';
+import { findOrCreateCustomer } from './customers.js';
 import { log } from './log.js';
 import { releaseHold, reserveStock, type Shortage } from './reservations.js';
 
@@ -29,7 +29,7 @@ export type Order = {
   createdAt: Date;
 };
 
-/** A known customer (`id`), or an identity to link to one (phone digits and/or BSUID). */
+/** A known customer (`id`), or an identity to find or create one by (never linked: see findOrCreateCustomer). */
 export type OrderCustomer = { id?: string; waId: string | null; userId: string | null; profileName: string | null };
 export type RequestedLine = { sku: string; quantity: number };
 
@@ -97,8 +97,7 @@ export async function placeOrder(input: { customer: OrderCustomer; source: Order
   const config = getConfig();
   const orderId = orderIdFor(input.sourceKey);
   const skus = [...new Set(input.lines.map((l) => l.sku))];
-  // An API order names a phone and/or BSUID: find, link or create that customer first.
-  const customerId = input.customer.id ?? (await customerIdOf(input.customer));
+  const customerId = input.customer.id ?? (await customerIdFor(input.customer));
 
   // One round trip: the catalog rows, the customer's open orders, and an existing order for this event.
   const [catalog, context] = await Promise.all([
@@ -140,6 +139,12 @@ export async function placeOrder(input: { customer: OrderCustomer; source: Order
   }
 }
 
+async function customerIdFor(identity: OrderCustomer): Promise<string> {
+  const resolved = await findOrCreateCustomer(identity);
+  if (!resolved.ok) throw new Error(`${resolved.field} ${resolved.message}`);
+  return resolved.id;
+}
+
 function lineOf(v: Variant, quantity: number): OrderItem {
   return { sku: v.sku, name: v.displayName, quantity, unitPriceMinor: v.priceMinor, lineTotalMinor: v.priceMinor * quantity };
 }
@@ -157,7 +162,14 @@ async function insertPendingOrder(
     try {
       const rows = await db().query(
         `WITH customer AS (
+           -- The customer may have been merged into another row meanwhile (a webhook linked their
+           -- phone and BSUID): the order goes to the survivor, whose 'merged' event names this id.
            SELECT * FROM customers WHERE id = $2::uuid
+           UNION ALL
+           SELECT c.* FROM customers c
+           WHERE NOT EXISTS (SELECT 1 FROM customers WHERE id = $2::uuid)
+             AND c.id = (SELECT e.customer_id FROM customer_identity_events e
+                         WHERE e.type = 'merged' AND e.data->>'from' = $2::text ORDER BY e.id DESC LIMIT 1)
          ), inserted AS (
            INSERT INTO orders (id, reference, customer_id, source, source_key, items, total_minor, currency, hold_expires_at)
            SELECT $1, $3, customer.id, $4, $5, $6::jsonb, $7, $8, $9 FROM customer
@@ -171,7 +183,10 @@ async function insertPendingOrder(
         [orderId, customerId, reference(), input.source, input.sourceKey, JSON.stringify(items), total, currency, holdExpiresAt.toISOString()],
       );
       if (rows[0]) return { created: true, order: toOrder(rows[0]) };
-      return { created: false, order: (await getOrder(orderId))! };
+      const existing = await getOrder(orderId);
+      // No customer row to record it for: the caller releases the hold.
+      if (!existing) throw new Error(`order ${orderId} not recorded: customer ${customerId} no longer exists`);
+      return { created: false, order: existing };
     } catch (error) {
       // A reference collision (8 chars of 32) is rare; draw another once or twice.
       if (pgErrorCode(error) === '23505' && attempt < 2 && String((error as { constraint?: string }).constraint).includes('reference')) continue;

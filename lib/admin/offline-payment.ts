@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { customerIdOf } from '../customers.js';
+import { findOrCreateCustomer } from '../customers.js';
 import { BSUID_PATTERN } from '../identity.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
@@ -26,7 +26,9 @@ import { isUuid } from './order-view.js';
  *
  * The linked order is `orderId`, or else the latest pending order of `customerPhone` /
  * `customerUserId` (the customer's WhatsApp business-scoped user ID); without one the payment is
- * recorded and acknowledged to that customer only. A linked order must be in
+ * recorded and acknowledged to that customer only. The customer is found or created by phone, else
+ * BSUID, and never linked or merged (caller input is no proof; see findOrCreateCustomer): a phone and
+ * a BSUID of two different customers are refused with 422. A linked order must be in
  * the payment's currency and total exactly its amount (what markOrderPaid accepts).
  */
 
@@ -82,7 +84,13 @@ export async function recordOfflinePayment(input: OfflinePaymentRequest): Promis
   const stored = await storedAnswer(key, hash);
   if (stored) return stored;
 
-  const payment = (await findPayment(input.reference)) ?? (await insertPayment(input, paidAt, phoneWaId));
+  let namedCustomer: string | null = null;
+  if (!input.orderId && (phoneWaId || input.customerUserId)) {
+    const resolved = await findOrCreateCustomer({ waId: phoneWaId, userId: input.customerUserId ?? null });
+    if (!resolved.ok) throw invalidRequest([{ path: resolved.field, message: resolved.message }]);
+    namedCustomer = resolved.id;
+  }
+  const payment = (await findPayment(input.reference)) ?? (await insertPayment(input, paidAt, phoneWaId, namedCustomer));
   if (payment.amountMinor !== input.amountMinor || payment.currency !== input.currency || payment.paidAt.getTime() !== paidAt.getTime())
     throw conflict('idempotency_conflict', 'a payment with this reference was recorded with different details');
 
@@ -92,7 +100,8 @@ export async function recordOfflinePayment(input: OfflinePaymentRequest): Promis
     settled = await markOrderPaid(order.id, { method: 'offline', amountMinor: payment.amountMinor, currency: payment.currency, reference: input.reference, paidAt });
     log.info('payment.offline_recorded', { orderId: order.id, outcome: settled.status });
   }
-  const customerId = order?.customerId ?? (await customerIdOf({ waId: payment.waId, userId: payment.userId }));
+  const customerId = order?.customerId ?? namedCustomer;
+  if (!customerId) throw notFound('order');
   const name = payment.name ?? firstName(order?.customerName ?? (await profileName(customerId)));
   let message;
   try {
@@ -137,7 +146,7 @@ function toPayment(r: Record<string, unknown>): PaymentRow {
 }
 
 /** Resolves the linked order, checks it can take this payment, then records the payment (one row per reference). */
-async function insertPayment(input: OfflinePaymentRequest, paidAt: Date, phoneWaId: string | null): Promise<PaymentRow> {
+async function insertPayment(input: OfflinePaymentRequest, paidAt: Date, phoneWaId: string | null, customerId: string | null): Promise<PaymentRow> {
   let order: Order | null = null;
   if (input.orderId) {
     if (!isUuid(input.orderId)) throw notFound('order');
@@ -147,10 +156,10 @@ async function insertPayment(input: OfflinePaymentRequest, paidAt: Date, phoneWa
       throw invalidRequest([{ path: 'customerPhone', message: "is not the order's customer" }]);
     if (input.customerUserId && input.customerUserId !== order.customerUserId)
       throw invalidRequest([{ path: 'customerUserId', message: "is not the order's customer" }]);
-  } else if (phoneWaId || input.customerUserId) {
+  } else if (customerId) {
     const [latest] = await db()`
-      SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id
-      WHERE (c.wa_id = ${phoneWaId} OR c.bsuid = ${input.customerUserId ?? null}) AND o.payment_status IN ('pending', 'awaiting_payment')
+      SELECT o.id FROM orders o
+      WHERE o.customer_id = ${customerId} AND o.payment_status IN ('pending', 'awaiting_payment')
       ORDER BY o.created_at DESC LIMIT 1`;
     order = latest ? await getOrder(latest.id as string) : null;
   }

@@ -13,8 +13,11 @@ import type { DeliveryStatus, ForeignItem, InboundWhatsAppMessage, ParsedWebhook
  * for up to 7 days. The Redis key is only written once the row exists, so a crash can
  * never make a message look seen before it was recorded.
  *
- * The same statement links every sender to one customer row (`link_customer`: phone, BSUID or
- * both; two rows of one person are merged), so processing works on a stable customer id.
+ * The same statement links the sender of every newly recorded message to one customer row
+ * (`link_customers`: phone, BSUID or both; two rows of one person are merged), so processing works
+ * on a stable customer id. A redelivered message (already recorded) links nothing: an old
+ * user_changed_number would otherwise recreate a row for the old number. All identity locks of the
+ * batch are taken in one global order first, so concurrent batches cannot deadlock.
  * Items for another phone number of the app are recorded as processed with their outcome and
  * never acted on.
  */
@@ -57,7 +60,7 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
       ? { external_id: externalId, kind: e.item.kind, payload: e.item, outcome: `ignored: for phone_number_id ${e.item.phoneNumberId}`, processed: true }
       : { external_id: externalId, kind: e.kind, payload: e.kind === 'message' ? e.message : e.status, outcome: null, processed: false },
   );
-  const customers = [...customersOf(parsed.messages).values()];
+  const senders = sendersOf(fresh.flatMap(([, e]) => (e.kind === 'message' ? [e.message] : [])));
   const result = await db()`
     WITH events AS (
       INSERT INTO inbound_events (source, external_id, kind, payload, outcome, processed_at)
@@ -65,12 +68,23 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
       FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(external_id text, kind text, payload jsonb, outcome text, processed boolean)
       ON CONFLICT (source, external_id) DO NOTHING
       RETURNING id, external_id
+    ), messages AS (
+      -- Only messages whose event row was inserted now (not redeliveries), in batch order.
+      SELECT m.* FROM jsonb_to_recordset(${JSON.stringify(senders)}::jsonb)
+        AS m(ord int, wamid text, key text, wa_id text, user_id text, parent_user_id text, username text, profile_name text, at timestamptz)
+      JOIN events e ON e.external_id = m.wamid
+    ), senders AS (
+      -- One row per sender: the newest profile data, the newest window-opening time.
+      SELECT key, min(wa_id) AS wa_id, min(user_id) AS user_id,
+             (array_agg(parent_user_id ORDER BY ord DESC) FILTER (WHERE parent_user_id IS NOT NULL))[1] AS parent_user_id,
+             (array_agg(username ORDER BY ord DESC) FILTER (WHERE username IS NOT NULL))[1] AS username,
+             (array_agg(profile_name ORDER BY ord DESC) FILTER (WHERE profile_name IS NOT NULL))[1] AS profile_name,
+             max(at) AS at
+      FROM messages GROUP BY key
     ), linked AS (
       -- Senders known by both identities first, so a merge happens before the single-identity ones are looked up.
-      SELECT c.key, link_customer(c.wa_id, c.user_id, c.parent_user_id, c.username, c.profile_name, c.at) AS customer_id
-      FROM (SELECT * FROM jsonb_to_recordset(${JSON.stringify(customers)}::jsonb)
-              AS x(key text, wa_id text, user_id text, parent_user_id text, username text, profile_name text, at timestamptz)
-            ORDER BY (x.wa_id IS NOT NULL AND x.user_id IS NOT NULL) DESC, x.key) c
+      SELECT l.key, l.customer_id FROM link_customers((
+        SELECT jsonb_agg(to_jsonb(s) ORDER BY (s.wa_id IS NOT NULL AND s.user_id IS NOT NULL) DESC, s.key) FROM senders s)) l
     )
     SELECT 'event' AS what, id::text AS id, external_id AS key FROM events
     UNION ALL
@@ -87,25 +101,20 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
     });
 }
 
-/** One row per sender identity: the newest profile data, and the newest time of a message that opens the 24-hour window. */
-function customersOf(messages: InboundWhatsAppMessage[]) {
-  const out = new Map<string, { key: string; wa_id: string | null; user_id: string | null; parent_user_id: string | null; username: string | null; profile_name: string | null; at: string | null }>();
-  for (const m of messages) {
-    const key = identityKey(m);
-    const prev = out.get(key);
+/** One row per message for the recording statement, which keeps those recorded now and folds them per sender. */
+function sendersOf(messages: InboundWhatsAppMessage[]) {
+  return messages.map((m, ord) => ({
+    ord,
+    wamid: m.wamid,
+    key: identityKey(m),
+    wa_id: m.waId,
+    user_id: m.userId,
+    parent_user_id: m.parentUserId ?? null,
+    username: m.username ?? null,
+    profile_name: m.profileName ?? null,
     // System notices are not the customer writing to us: they don't open the window.
-    const at = m.content.type === 'system' ? null : m.sentAt.toISOString();
-    out.set(key, {
-      key,
-      wa_id: m.waId,
-      user_id: m.userId,
-      parent_user_id: m.parentUserId ?? prev?.parent_user_id ?? null,
-      username: m.username ?? prev?.username ?? null,
-      profile_name: m.profileName ?? prev?.profile_name ?? null,
-      at: [prev?.at ?? null, at].filter((x): x is string => x !== null).sort().at(-1) ?? null,
-    });
-  }
-  return out;
+    at: m.content.type === 'system' ? null : m.sentAt.toISOString(),
+  }));
 }
 
 /** Processes recorded events (after the 200): messages one customer at a time in order, statuses as they come. */
