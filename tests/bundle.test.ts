@@ -88,6 +88,7 @@ describe('the functions bundled as Netlify bundles them', () => {
     expect(m('reservation-cleanup').schedule).toBe('* * * * *');
     expect(m('invite-redirect').routes?.map((r) => r.pattern)).toEqual(['/w/invite/:token']);
     expect(m('admin-api').routes?.map((r) => r.pattern)).toEqual([
+      '/api/orders', '/api/orders.csv', '/api/alerts', '/api/orders/:id/cleanup',
       '/api/orders/:id', '/api/orders/:id/shipped', '/api/orders/:id/cancel', '/api/offline-payments', '/api/catalog', '/api/catalog/sync',
     ]);
   });
