@@ -136,6 +136,27 @@ describe('one person, two identities', () => {
     expect(await customersOf(phone, bsuid)).toHaveLength(1);
   }, 120_000);
 
+  it('a delivery status naming the recipient_user_id gives a phone-only customer their BSUID', async () => {
+    const phone = newCustomer();
+    const bsuid = newBsuid();
+    await inbound({ from: phone, text: 'help' });
+    const [reply] = await waitFor(phone, 1, 0);
+    const r = await fetch(`${stack().graph.url}/_standin/statuses`, {
+      method: 'POST',
+      body: JSON.stringify({ wamid: reply!.wamid, status: 'delivered', recipient_id: phone, recipient_user_id: bsuid }),
+    });
+    expect(r.status).toBe(200);
+    const [row] = await until(async () => {
+      const rows = await customersOf(phone, null);
+      return rows[0]?.bsuid === bsuid ? rows : null;
+    });
+    expect(row).toMatchObject({ wa_id: phone, bsuid });
+    // Now a username-only message from the same person finds the same customer.
+    await inbound({ userId: bsuid, text: 'status' });
+    await waitFor(phone, 2);
+    expect(await customersOf(phone, bsuid)).toHaveLength(1);
+  }, 120_000);
+
   it('a phone-only and a BSUID-only customer are merged when one message names both: orders and sends move', async () => {
     const phone = newCustomer();
     const bsuid = newBsuid();
