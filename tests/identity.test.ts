@@ -1,9 +1,8 @@
-import Stripe from 'stripe';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeWamid, type InboundInput, type RecordedMessage } from '../dev/standins/graph.js';
 import { upsertCatalogProduct } from '../lib/catalog.js';
 import { db } from '../lib/db.js';
-import { bodyOf, eventually, newCustomer, sentTo, useStack } from './support/stack.js';
+import { bodyOf, eventually, newCustomer, sentTo, useStack, payCheckoutSession } from './support/stack.js';
 
 /**
  * Customers known by phone, by business-scoped user ID (BSUID, Meta's `user_id`), or both: a
@@ -28,15 +27,7 @@ async function waitFor(who: string, count: number, quietMs = 400): Promise<Recor
 const customersOf = (waId: string | null, bsuid: string | null) =>
   db()`SELECT * FROM customers WHERE wa_id = ${waId} OR bsuid = ${bsuid} ORDER BY created_at`;
 
-async function pay(sessionId: string): Promise<void> {
-  const stripe = stack().stripe.url;
-  const { eventId } = (await (await fetch(`${stripe}/_standin/sessions/${sessionId}/complete`, { method: 'POST', body: '{}' })).json()) as { eventId: string };
-  const events = (await (await fetch(`${stripe}/_standin/events`)).json()) as { id: string; payload: string }[];
-  const payload = events.find((e) => e.id === eventId)!.payload;
-  const signature = new Stripe('sk_test_x').webhooks.generateTestHeaderString({ payload, secret: stack().env.STRIPE_WEBHOOK_SECRET! });
-  const r = await fetch(`${stack().url}/.netlify/functions/payment-callback`, { method: 'POST', headers: { 'stripe-signature': signature }, body: payload });
-  expect(r.status).toBe(200);
-}
+const pay = (sessionId: string) => payCheckoutSession(stack(), sessionId);
 
 beforeAll(async () => {
   await fetch(`${stack().stripe.url}/_standin/webhook-url`, { method: 'POST', body: JSON.stringify({ url: '' }) });

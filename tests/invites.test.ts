@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { makeWamid, type InboundInput, type RecordedMessage } from '../dev/standins/graph.js';
 import { upsertCatalogProduct } from '../lib/catalog.js';
 import { db } from '../lib/db.js';
-import { bodyOf, eventually, newCustomer, sentTo, useStack } from './support/stack.js';
+import { bodyOf, eventually, newCustomer, sentTo, useStack, payCheckoutSession } from './support/stack.js';
 
 // The business number as the spec's .env writes it (digits, no +): the shop starts and invite links use wa.me/<digits>.
 const stack = useStack({ env: { WHATSAPP_BUSINESS_NUMBER_E164: '15550100001' } });
@@ -27,15 +27,7 @@ const inbound = (input: InboundInput) => stack().graph.sendInbound({ ...input, w
  * Stripe does (exact bytes, fresh signature). The stand-in's own delivery is off in this file: it
  * gives up after 15 s, which a busy machine can exceed.
  */
-async function completeSession(sessionId: string): Promise<void> {
-  const stripe = stack().stripe.url;
-  const { eventId } = (await (await fetch(`${stripe}/_standin/sessions/${sessionId}/complete`, { method: 'POST', body: '{}' })).json()) as { eventId: string };
-  const events = (await (await fetch(`${stripe}/_standin/events`)).json()) as { id: string; payload: string }[];
-  const payload = events.find((e) => e.id === eventId)!.payload;
-  const signature = new Stripe('sk_test_x').webhooks.generateTestHeaderString({ payload, secret: stack().env.STRIPE_WEBHOOK_SECRET! });
-  const r = await invoke(`${stack().url}/.netlify/functions/payment-callback`, { method: 'POST', headers: { 'stripe-signature': signature }, body: payload });
-  expect(r.status).toBe(200);
-}
+const completeSession = (sessionId: string) => payCheckoutSession(stack(), sessionId, invoke);
 
 type PaidOrder = { waId: string; orderId: string; reference: string; token: string; link: string };
 

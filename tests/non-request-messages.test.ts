@@ -1,9 +1,8 @@
-import Stripe from 'stripe';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildStatusPayload, makeWamid, serializeMetaPayload, signMetaPayload, type InboundInput, type RecordedMessage } from '../dev/standins/graph.js';
 import { upsertCatalogProduct } from '../lib/catalog.js';
 import { db } from '../lib/db.js';
-import { bodyOf, eventually, newCustomer, sentTo, useStack } from './support/stack.js';
+import { bodyOf, eventually, newCustomer, sentTo, useStack, payCheckoutSession } from './support/stack.js';
 
 /**
  * What is not a request gets no answer (reactions, removed reactions, deleted and edited messages,
@@ -32,15 +31,7 @@ const outcomeOf = (wamid: string) =>
     return row?.processed_at ? (row.outcome as string | null) ?? 'none' : null;
   });
 
-async function pay(sessionId: string): Promise<void> {
-  const stripe = stack().stripe.url;
-  const { eventId } = (await (await fetch(`${stripe}/_standin/sessions/${sessionId}/complete`, { method: 'POST', body: '{}' })).json()) as { eventId: string };
-  const events = (await (await fetch(`${stripe}/_standin/events`)).json()) as { id: string; payload: string }[];
-  const payload = events.find((e) => e.id === eventId)!.payload;
-  const signature = new Stripe('sk_test_x').webhooks.generateTestHeaderString({ payload, secret: stack().env.STRIPE_WEBHOOK_SECRET! });
-  const r = await fetch(`${stack().url}/.netlify/functions/payment-callback`, { method: 'POST', headers: { 'stripe-signature': signature }, body: payload });
-  expect(r.status).toBe(200);
-}
+const pay = (sessionId: string) => payCheckoutSession(stack(), sessionId);
 
 /** A customer with an open order (its payment link sent). */
 async function customerWithOrder() {

@@ -3,7 +3,8 @@
  * the stand-ins and Netlify's local runtime) in its own worker process, so files never share
  * a database or environment. Tests drive it over HTTP like Meta, Stripe and a shop would.
  */
-import { afterAll, beforeAll } from 'vitest';
+import Stripe from 'stripe';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { startLocalStack, type LocalStack, type StackOptions } from '../../dev/stack.js';
 import type { RecordedMessage } from '../../dev/standins/graph.js';
 
@@ -64,3 +65,16 @@ export function newCustomer(prefix = '4915'): string {
 
 export type Body = Record<string, unknown>;
 export const bodyOf = (m: RecordedMessage) => m.body as Body & { interactive?: Body & { action?: Body }; text?: { body: string }; template?: Body };
+
+/**
+ * The customer pays a Checkout Session on the Stripe stand-in (whose own webhook delivery the test switched off) and
+ * the test posts the resulting `checkout.session.completed`, signed as Stripe signs it, with `post` (fetch by default).
+ */
+export async function payCheckoutSession(stack: TestStack, sessionId: string, post: (url: string, init: RequestInit) => Promise<{ status: number }> = fetch): Promise<void> {
+  const { eventId } = (await (await fetch(`${stack.stripe.url}/_standin/sessions/${sessionId}/complete`, { method: 'POST', body: '{}' })).json()) as { eventId: string };
+  const events = (await (await fetch(`${stack.stripe.url}/_standin/events`)).json()) as { id: string; payload: string }[];
+  const payload = events.find((e) => e.id === eventId)!.payload;
+  const signature = new Stripe('sk_test_x').webhooks.generateTestHeaderString({ payload, secret: stack.env.STRIPE_WEBHOOK_SECRET! });
+  const r = await post(`${stack.url}/.netlify/functions/payment-callback`, { method: 'POST', headers: { 'stripe-signature': signature }, body: payload });
+  expect(r.status).toBe(200);
+}
