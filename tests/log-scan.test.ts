@@ -44,7 +44,7 @@ const post = (path: string, body: string, headers: Record<string, string> = {}) 
 describe('log lines of a whole run', () => {
   it('go through happy and error paths', async () => {
     const s = stack();
-    await s.dev.handle(new Request(`${s.url}/.netlify/functions/webhook?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1`));
+    await s.dev!.handle(new Request(`${s.url}/.netlify/functions/webhook?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1`));
     await fetch(`${s.url}/.netlify/functions/webhook?hub.mode=subscribe&hub.verify_token=${s.env.WHATSAPP_VERIFY_TOKEN}&hub.challenge=1`);
     await post('/.netlify/functions/webhook', '{"object":"whatsapp_business_account"}', { 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` });
     await post('/.netlify/functions/payment-callback', '{"id":"evt_forged"}', { 'stripe-signature': 't=1,v1=00' });

@@ -6,6 +6,7 @@
 import Stripe from 'stripe';
 import { expect } from 'vitest';
 import { buildEntry, buildInboundMessageValue, buildWebhookPayload, makeWamid, signMetaPayload, type InboundInput } from '../../dev/standins/graph.js';
+import { loadFunctions, type InProcessFunctions } from '../../dev/invoke.js';
 import { db } from '../../lib/db.js';
 import { bodyOf, eventually, newCustomer, sentTo, type TestStack } from './stack.js';
 
@@ -99,21 +100,17 @@ export function shop(stack: () => TestStack, options: { inProcess?: boolean } = 
   return { signature, dashboard, control, inbound, stripeEvents, postStripe, eventOf, orderOverWhatsApp, paidOrder, messagesTo, orderRow, eventsOf, alertsOf };
 }
 
+let functions: Promise<InProcessFunctions> | undefined;
+
 /**
- * Calls a function's handler in this process, as Netlify's runtime does (a Request and a v2
- * context), without the local runtime's per-request cost; the work handed to `waitUntil` is
- * awaited before returning, so effects are as complete as after an HTTP answer plus its tail.
+ * Calls a function's handler in this process, as Netlify's runtime does (dev/invoke.ts), without the
+ * local runtime's per-request cost; the work handed to `waitUntil` is awaited before returning, so
+ * effects are as complete as after an HTTP answer plus its tail.
  */
-export async function invokeInProcess(name: 'webhook' | 'payment-callback', url: string, init: RequestInit): Promise<{ status: number; text: string }> {
-  const handlers = {
-    webhook: () => import('../../netlify/functions/webhook.js'),
-    'payment-callback': () => import('../../netlify/functions/payment-callback.js'),
-  };
-  const handler = (await handlers[name]()).default as (req: Request, context: unknown) => Promise<Response>;
-  const pending: Promise<unknown>[] = [];
-  const context = { waitUntil: (p: Promise<unknown>) => void pending.push(p), requestId: `conformance-${Date.now()}`, params: {}, site: {}, deploy: {}, server: {}, geo: {}, ip: '127.0.0.1' };
-  const response = await handler(new Request(url, init), context);
+export async function invokeInProcess(name: string, url: string, init: RequestInit): Promise<{ status: number; text: string }> {
+  functions ??= loadFunctions();
+  const { response, background } = await (await functions).invoke(name, new Request(url, init));
   const text = await response.text();
-  await Promise.allSettled(pending);
+  await background;
   return { status: response.status, text };
 }

@@ -1,0 +1,122 @@
+/**
+ * Calls the functions in netlify/functions in this process, the way Netlify's runtime calls a v2
+ * function: a `Request` and a `Context` (params from `config.path`, `waitUntil`). Routing follows
+ * Netlify's: a function's `config.path` patterns, else `/.netlify/functions/<name>`.
+ *
+ * The local runtime (@netlify/dev) runs each invocation in a fresh worker (~1 s); the reliability
+ * suite and the benchmark, which send thousands of requests, invoke here instead. Local-only.
+ */
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Context } from '@netlify/functions';
+
+const functionsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../netlify/functions');
+
+type Handler = (request: Request, context: Context) => Promise<Response> | Response;
+type FunctionModule = { default: Handler; config?: { path?: string | string[]; schedule?: string } };
+
+export type Invocation = {
+  response: Response;
+  /** Everything the function handed to `context.waitUntil` (work after the response), settled. */
+  background: Promise<void>;
+};
+
+type Route = { name: string; pattern: RegExp; keys: string[] };
+
+/** A `config.path` pattern (`/w/invite/:token`, `/api/*`) as a regular expression with named params. */
+function compile(pattern: string): { pattern: RegExp; keys: string[] } {
+  const keys: string[] = [];
+  const source = pattern
+    .split('/')
+    .map((part) => {
+      if (part === '*') return '(?:.*)';
+      const param = /^:(\w+)$/.exec(part);
+      if (param) {
+        keys.push(param[1]!);
+        return '([^/]+)';
+      }
+      return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('/');
+  return { pattern: new RegExp(`^${source}/?$`), keys };
+}
+
+export type InProcessFunctions = {
+  names: string[];
+  /** Routes a request as Netlify would and invokes the matching function; undefined when none matches. */
+  handle(request: Request): Promise<Invocation | undefined>;
+  /** Invokes one function by name (e.g. the scheduled cleanup), with explicit params. */
+  invoke(name: string, request: Request, params?: Record<string, string>): Promise<Invocation>;
+};
+
+/** Loads every function module once (through the caller's TypeScript loader: tsx or vitest). */
+export async function loadFunctions(): Promise<InProcessFunctions> {
+  const modules = new Map<string, FunctionModule>();
+  const routes: Route[] = [];
+  for (const file of readdirSync(functionsDir).filter((f) => /\.(ts|mts|js|mjs)$/.test(f)).sort()) {
+    const name = file.replace(/\.[^.]+$/, '');
+    const mod = (await import(pathToFileURL(path.join(functionsDir, file)).href)) as FunctionModule;
+    modules.set(name, mod);
+    const paths = mod.config?.path === undefined ? [] : Array.isArray(mod.config.path) ? mod.config.path : [mod.config.path];
+    for (const p of paths) routes.push({ name, ...compile(p) });
+  }
+
+  const invoke = async (name: string, request: Request, params: Record<string, string> = {}): Promise<Invocation> => {
+    const mod = modules.get(name);
+    if (!mod) throw new Error(`no function named ${name}`);
+    const pending: Promise<unknown>[] = [];
+    const context = {
+      params,
+      waitUntil: (p: Promise<unknown>) => void pending.push(Promise.resolve(p).catch(() => {})),
+      requestId: `inproc-${Math.random().toString(36).slice(2)}`,
+      url: new URL(request.url),
+      site: { id: 'local', name: 'local', url: new URL(request.url).origin },
+      deploy: { context: 'dev', id: 'local', published: false },
+      account: { id: 'local' },
+      server: { region: 'local' },
+      geo: {},
+      ip: '127.0.0.1',
+      cookies: { get: () => undefined, set: () => {}, delete: () => {} },
+      json: (body: unknown, init?: ResponseInit) => Response.json(body, init),
+      log: console.log,
+      next: () => Promise.reject(new Error('context.next() is for edge functions')),
+    } as unknown as Context;
+    const response = await mod.default(request, context);
+    const background = (async () => {
+      // waitUntil may be called again by work already running: settle until nothing is left.
+      for (let done = 0; done < pending.length; ) {
+        const batch = pending.slice(done);
+        done = pending.length;
+        await Promise.all(batch);
+      }
+    })();
+    return { response, background };
+  };
+
+  return {
+    names: [...modules.keys()],
+    invoke,
+    async handle(request) {
+      const { pathname } = new URL(request.url);
+      let decoded = pathname;
+      for (const route of routes) {
+        const m = route.pattern.exec(pathname);
+        if (!m) continue;
+        const params: Record<string, string> = {};
+        route.keys.forEach((k, i) => {
+          try {
+            decoded = decodeURIComponent(m[i + 1]!);
+          } catch {
+            decoded = m[i + 1]!;
+          }
+          params[k] = decoded;
+        });
+        return invoke(route.name, request, params);
+      }
+      const direct = /^\/\.netlify\/functions\/([^/]+)\/?$/.exec(pathname);
+      if (direct && modules.has(direct[1]!) && !routes.some((r) => r.name === direct[1])) return invoke(direct[1]!, request);
+      return undefined;
+    },
+  };
+}
