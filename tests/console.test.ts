@@ -1,13 +1,12 @@
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { statSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { seedOrders } from '../dev/seed-orders.js';
-import { projectRoot } from '../dev/stack.js';
 import { db } from '../lib/db.js';
 import { placeOrder, type Order } from '../lib/orders.js';
 import { newCustomer, useStack } from './support/stack.js';
+import { screenshots, useBrowser, WAIT } from './support/browser.js';
 
 /**
  * The shop console (/admin, static files in public/admin) in headless Chromium (Debian's
@@ -16,17 +15,10 @@ import { newCustomer, useStack } from './support/stack.js';
  * test-artifacts/screenshots/ (docs/screenshots/ with UPDATE_SCREENSHOTS=1, shown in the README).
  */
 
+const chrome = useBrowser('console');
 const stack = useStack({ autoStatuses: true, seedDemoCatalog: true });
 
-const WAIT = 90_000; // the machine running the tests may be busy
 const until = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: WAIT, interval: 250 });
-const screenshots = path.join(projectRoot, process.env.UPDATE_SCREENSHOTS ? 'docs/screenshots' : 'test-artifacts/screenshots');
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-let profileDir: string;
-let browser: BrowserContext;
-/** Every http(s) URL any page asked for: the console needs nothing beyond its own origin. */
-const requested = new Set<string>();
 
 async function saveScreenshot(page: Page, name: string): Promise<void> {
   const file = path.join(screenshots, name);
@@ -55,18 +47,6 @@ let toPay: { waId: string; order: Order };
 let toShip: { waId: string; order: Order };
 
 beforeAll(async () => {
-  profileDir = mkdtempSync(path.join(os.tmpdir(), 'console-chromium-'));
-  browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: '/usr/bin/chromium',
-    args: CHROMIUM_FLAGS,
-    viewport: { width: 1280, height: 860 },
-    timeout: WAIT,
-  });
-  browser.setDefaultTimeout(WAIT);
-  browser.on('request', (r) => {
-    if (/^https?:/.test(r.url())) requested.add(r.url());
-  });
-  mkdirSync(screenshots, { recursive: true });
 
   // History to browse, then two live orders: one awaiting payment, one paid (offline) and waiting to ship.
   const past = [{ waId: newCustomer('4917'), name: 'Grace Hopper' }, { waId: newCustomer('4917'), name: 'Alan Turing' }];
@@ -84,13 +64,8 @@ beforeAll(async () => {
              VALUES (${`payment-mismatch:${toPay.order.id}:ui`}, 'payment_mismatch', ${toPay.order.id}::uuid, '{"reason":"amount_mismatch","gotMinor":500,"method":"stripe"}'::jsonb)`;
 }, 180_000);
 
-afterAll(async () => {
-  await browser?.close();
-  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
-}, 60_000);
-
 async function openConsole(): Promise<Page> {
-  const page = await browser.newPage();
+  const page = await chrome().context.newPage();
   await page.goto(`${stack().url}/admin`);
   await page.locator('body[data-ready]').waitFor();
   return page;
@@ -124,7 +99,7 @@ describe('the shop console', () => {
     // The key lives in this tab's sessionStorage only: not in the URL, not in a cookie.
     expect(page.url()).toBe(`${stack().url}/admin`);
     expect(await page.evaluate(() => Object.values(sessionStorage))).toEqual([key]);
-    expect((await browser.cookies()).length).toBe(0);
+    expect((await chrome().context.cookies()).length).toBe(0);
     await until(() => page.getByTestId('total-all').getAttribute('data-count')).toBe('43');
     expect(await rows(page).first().getAttribute('data-reference')).toBe(toShip.order.reference);
     // Phones are masked in the list.
@@ -228,12 +203,12 @@ describe('the shop console', () => {
     await page.close();
 
     // No CDN, no fonts, no analytics: every request stayed on the console's own origin.
-    expect(requested.size).toBeGreaterThan(10);
-    expect([...requested].filter((u) => new URL(u).origin !== stack().url)).toEqual([]);
+    expect(chrome().requested.size).toBeGreaterThan(10);
+    expect([...chrome().requested].filter((u) => new URL(u).origin !== stack().url)).toEqual([]);
   }, 420_000);
 
   it('is usable on a phone: no sideways scrolling, orders as cards, the timeline full width', async () => {
-    const page = await browser.newPage();
+    const page = await chrome().context.newPage();
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${stack().url}/admin`);
     await page.locator('body[data-ready]').waitFor();
@@ -251,7 +226,7 @@ describe('the shop console', () => {
     expect((await page.getByTestId('order-drawer').boundingBox())!.width).toBeLessThanOrEqual(390);
     await saveScreenshot(page, 'console-phone-timeline.png');
     await page.close();
-    expect([...requested].filter((u) => new URL(u).origin !== stack().url)).toEqual([]);
+    expect([...chrome().requested].filter((u) => new URL(u).origin !== stack().url)).toEqual([]);
   }, 180_000);
 });
 

@@ -1,12 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { statSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Locator, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { sandboxRoutes } from '../dev/sandbox/routes.js';
-import { projectRoot } from '../dev/stack.js';
 import { db } from '../lib/db.js';
 import { useStack } from './support/stack.js';
+import { screenshots, useBrowser, WAIT } from './support/browser.js';
 
 /**
  * The browser sandbox (/sandbox) driven in headless Chromium (Debian's `chromium`, never a
@@ -17,43 +16,14 @@ import { useStack } from './support/stack.js';
  * (docs/screenshots/ with UPDATE_SCREENSHOTS=1).
  */
 
+const chrome = useBrowser('sandbox');
 const stack = useStack({ routes: sandboxRoutes, autoStatuses: true, seedDemoCatalog: true });
 
-const WAIT = 90_000; // the machine running the tests may be busy
 /** Polls until the matcher passes (patiently: the machine may be busy). */
 const until = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: WAIT, interval: 250 });
-// Test artifacts go to test-artifacts/ (ignored); UPDATE_SCREENSHOTS=1 refreshes the ones the README shows.
-const screenshots = path.join(projectRoot, process.env.UPDATE_SCREENSHOTS ? 'docs/screenshots' : 'test-artifacts/screenshots');
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-let profileDir: string;
-let browser: BrowserContext;
-/** Every http(s) URL any page asked for: the sandbox must work with nothing beyond localhost. */
-const requested = new Set<string>();
-
-beforeAll(async () => {
-  profileDir = mkdtempSync(path.join(os.tmpdir(), 'sandbox-chromium-'));
-  // A fresh --user-data-dir: Playwright passes it for a persistent context (it refuses it in `args`).
-  browser = await chromium.launchPersistentContext(profileDir, {
-    executablePath: '/usr/bin/chromium',
-    args: CHROMIUM_FLAGS,
-    viewport: { width: 1280, height: 860 },
-    timeout: WAIT,
-  });
-  browser.setDefaultTimeout(WAIT);
-  browser.on('request', (r) => {
-    if (/^https?:/.test(r.url())) requested.add(r.url());
-  });
-  mkdirSync(screenshots, { recursive: true });
-}, 120_000);
-
-afterAll(async () => {
-  await browser?.close();
-  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
-}, 60_000);
 
 async function openSandbox(query = ''): Promise<Page> {
-  const page = await browser.newPage();
+  const page = await chrome().context.newPage();
   await page.goto(`${stack().url}/sandbox${query}`);
   await page.locator('body[data-ready]').waitFor();
   return page;
@@ -127,7 +97,7 @@ describe('the browser sandbox', () => {
     // The payment link: a CTA URL button to the Stripe stand-in's checkout page.
     const link = await lastVisible(shopMessages(page, 'interactive:cta_url'));
     await until(() => link.textContent()).toContain('2 × Green tea: €25.98');
-    const [checkout] = await Promise.all([browser.waitForEvent('page'), link.getByTestId('cta-button').click()]);
+    const [checkout] = await Promise.all([chrome().context.waitForEvent('page'), link.getByTestId('cta-button').click()]);
     await checkout.waitForLoadState();
     expect(checkout.url()).toContain(`${stack().stripe.url}/checkout/cs_`);
     await until(() => checkout.getByTestId('line-items').textContent()).toContain('Green tea');
@@ -156,7 +126,7 @@ describe('the browser sandbox', () => {
     await saveScreenshot(page, 'sandbox-chat.png');
 
     // The invite link: the real 302 to wa.me lands in a second sandbox chat as the elder.
-    const [elderPage] = await Promise.all([browser.waitForEvent('page'), invite.click()]);
+    const [elderPage] = await Promise.all([chrome().context.waitForEvent('page'), invite.click()]);
     await elderPage.locator('body[data-ready]').waitFor();
     expect(new URL(elderPage.url()).searchParams.get('as')).toBe('elder');
     await until(() => elderPage.getByTestId('whoami').textContent()).toContain('Grandpa Joe');
@@ -179,8 +149,8 @@ describe('the browser sandbox', () => {
     await page.close();
 
     // No CDN, no fonts, no analytics: every request stayed on this machine.
-    expect(requested.size).toBeGreaterThan(10);
-    expect([...requested].filter((u) => !['localhost', '127.0.0.1'].includes(new URL(u).hostname))).toEqual([]);
+    expect(chrome().requested.size).toBeGreaterThan(10);
+    expect([...chrome().requested].filter((u) => !['localhost', '127.0.0.1'].includes(new URL(u).hostname))).toEqual([]);
   }, 420_000);
 
   it('an unknown invite link shows the shop’s page; its wa.me chat link stays in the sandbox', async () => {
