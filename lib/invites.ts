@@ -1,17 +1,18 @@
 import { nanoid } from 'nanoid';
 import { getConfig } from './config.js';
 import { orderStatus } from './conversation/replies.js';
-import { SERVICE_WINDOW_MS } from './customers.js';
 import { db } from './db.js';
 import { log } from './log.js';
-import { orderColumns, toOrder } from './orders.js';
-import { sendOnce } from './outbox.js';
+import { messageKeys } from './messaging/keys.js';
+import { inviteJoinedNotice } from './messaging/order-notices.js';
+import { sendOnce } from './messaging/outbox.js';
+import { orderColumns, toOrder } from './orders/order.js';
 import type { InboundWhatsAppMessage } from './whatsapp/inbound-payload.js';
 
 /**
  * Order invites: when an order is paid, its customer gets a link to forward (to an elder, a
  * colleague) that opens a WhatsApp chat with the shop, prefilled with the order reference and
- * the invite token. The token row is created with the paid transition (lib/payments/settle.ts);
+ * the invite token. The token row is created with the paid transition (lib/orders/store.ts storePaid);
  * this module builds the links, serves the redirect and links the contact who writes in.
  *
  *   invite_tokens    one per order: token (nanoid(32), 192 bits), expires_at, clicks, consumed_at
@@ -108,7 +109,7 @@ h1{font-size:20px;margin:0 0 8px}a.button{display:inline-block;margin-top:12px;p
 
 /** A contact who opened an order's invite link and sent its prefilled text. */
 export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: string, customerId: string): Promise<void> {
-  const reply = (body: string) => sendOnce({ eventKey: `reply:${msg.wamid}`, kind: 'reply', customerId, message: { type: 'text', body } });
+  const reply = (body: string) => sendOnce({ eventKey: messageKeys.reply(msg.wamid), kind: 'reply', customerId, message: { type: 'text', body } });
   const shop = getConfig().SHOP_NAME;
 
   const rows = TOKEN_SHAPE.test(token)
@@ -127,7 +128,7 @@ export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: st
            INSERT INTO order_events (order_id, type, data)
            SELECT t.order_id, 'invite_contact_joined', '{}'::jsonb FROM t, contact WHERE contact.first_time
          )
-         SELECT ${orderColumns()}, c.last_inbound_at AS customer_last_inbound_at, (SELECT first_time FROM contact) AS first_time
+         SELECT ${orderColumns()}, (SELECT first_time FROM contact) AS first_time
          FROM t JOIN orders o ON o.id = t.order_id JOIN customers c ON c.id = o.customer_id`,
         [token, customerId, msg.profileName, msg.waId],
       )
@@ -152,20 +153,11 @@ export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: st
 
   // Tell the customer who forwarded the link, once per order (not when they opened it themselves).
   if (customerId === order.customerId) return;
-  const last = row.customer_last_inbound_at ? new Date(row.customer_last_inbound_at as string) : null;
-  if (!last || Date.now() - last.getTime() >= SERVICE_WINDOW_MS) {
+  const joined = inviteJoinedNotice(order, msg.profileName, order.insideWindow);
+  if (!joined) {
     // Free-form text needs the customer's 24-hour window and no approved template says this.
     log.info('invite.joined_notice_skipped', { orderId: order.id, reason: 'outside_service_window' });
     return;
   }
-  await sendOnce({
-    eventKey: `invite-joined:${order.id}`,
-    kind: 'invite_joined',
-    customerId: order.customerId,
-    orderId: order.id,
-    message: {
-      type: 'text',
-      body: `${msg.profileName ?? 'Someone'} joined the chat about your order ${order.reference} through the link you shared. We'll take good care of them.`,
-    },
-  });
+  await sendOnce(joined);
 }

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { upsertCatalogProduct } from '../lib/catalog.js';
 import { db } from '../lib/db.js';
-import { placeOrder, type Order } from '../lib/orders.js';
+import { placeOrder, type Order } from '../lib/orders/place.js';
 import { ensureCheckoutSession } from '../lib/payments/payment-link.js';
 import { availableStock } from '../lib/reservations.js';
 import { bodyOf, eventually, newCustomer, sentTo, useStack, waitForMessages, type Body } from './support/stack.js';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedOrders } from '../dev/seed-orders.js';
 import { projectRoot } from '../dev/stack.js';
 import { db } from '../lib/db.js';
-import { placeOrder, type Order } from '../lib/orders.js';
+import { placeOrder, type Order } from '../lib/orders/place.js';
 import { newCustomer, useStack } from './support/stack.js';
 
 /**
