@@ -60,10 +60,17 @@ export const LIFECYCLE: Record<OrderEvent, Partial<Record<PaymentStatus, Transit
   payment_failed: each(OPEN, { to: 'payment_failed', effects: CLOSE }),
   /** Stripe's checkout.session.expired: Stripe already accepts no payment for it. */
   session_expired: each(OPEN, { to: 'expired', effects: CLOSE }),
-  /** The hold lapsed (cleanup, or the console's re-run): an awaiting order whose session Stripe still knows stays with the payment path. */
-  expired_by_cleanup: each(OPEN, { to: 'expired', effects: ['session_expired_first', ...CLOSE] }),
-  /** The customer's "cancel": the conversation answers, so no closed notice. */
-  cancelled_by_customer: each(OPEN, { to: 'cancelled', effects: ['session_expired_first', 'hold_released'] }),
+  /** The hold lapsed (cleanup, or the console's re-run). */
+  expired_by_cleanup: {
+    pending: { to: 'expired', effects: ['session_expired_first', ...CLOSE] },
+    awaiting_payment: {
+      to: 'expired',
+      effects: ['session_expired_first', ...CLOSE],
+      note: 'only when Stripe no longer knows the session (404): while it does, a payment is under way and the order stays with the payment path',
+    },
+  },
+  /** The customer's "cancel" of their pending order: the conversation answers, so no closed notice. */
+  cancelled_by_customer: { pending: { to: 'cancelled', effects: ['session_expired_first', 'hold_released'] } },
   cancelled_by_shop: {
     pending: { to: 'cancelled', effects: ['session_expired_first', ...CLOSE] },
     paid: { to: 'refunded', effects: ['stock_on_hand_restored', 'stripe_refund', 'notice:cancelled_by_shop'], note: 'only while unfulfilled' },
@@ -78,6 +85,7 @@ export const LIFECYCLE: Record<OrderEvent, Partial<Record<PaymentStatus, Transit
 const REFUSALS: Partial<Record<OrderEvent, Partial<Record<PaymentStatus, string>>>> = {
   paid: { paid: 'already paid', refunded: 'already refunded (a refund still unrecorded is resumed)' },
   cancelled_by_shop: { awaiting_payment: 'a payment is being processed: cancel again once it settled' },
+  cancelled_by_customer: { awaiting_payment: 'a payment is being processed: the conversation only cancels an order waiting for payment' },
   payment_submitted: { awaiting_payment: 'already awaiting payment' },
 };
 
