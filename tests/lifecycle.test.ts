@@ -184,6 +184,7 @@ async function snapshot(c: Case) {
     hold: (await redis().hget<string>(`hold:${c.order.id}`, 'state')) ?? null,
     onHand: Number(v!.stock),
     alerts: Number(a!.n),
+    outboxKeys: (await db()`SELECT idempotency_key FROM outbound_messages WHERE order_id = ${c.order.id}`).map((r) => r.idempotency_key as string).sort(),
   };
 }
 
@@ -255,6 +256,9 @@ describe('the order lifecycle table, every (status, event) pair against real Pos
           expect(after.status).toBe(t.to);
           if (event === 'shipped') expect(after.fulfillment).toBe('shipped');
           for (const effect of t.effects) await expectEffect(effect, c, before, after);
+          // Exactly the notices the table names, nothing more.
+          const named = t.effects.filter((e) => e in NOTICE_KEYS).map((e) => outboxKey(NOTICE_KEYS[e]!(c.order.id))).sort();
+          expect(after.outboxKeys.filter((k) => !before.outboxKeys.includes(k)).sort()).toEqual(named);
         });
       }
     });

@@ -96,7 +96,8 @@ export function transition(from: PaymentStatus, event: OrderEvent): Transition |
 /** Why `event` does nothing to an order in status `from` (null when it applies). */
 export function refusal(from: PaymentStatus, event: OrderEvent): string | null {
   if (transition(from, event)) return null;
-  return REFUSALS[event]?.[from] ?? `${event.replaceAll('_', ' ')} does not apply to a ${from.replaceAll('_', ' ')} order`;
+  const status = from.replaceAll('_', ' ');
+  return REFUSALS[event]?.[from] ?? `${event.replaceAll('_', ' ')} does not apply to ${/^[aeiou]/.test(status) ? 'an' : 'a'} ${status} order`;
 }
 
 /** The statuses `event` applies to: the gate of the step's conditional UPDATE. */
