@@ -271,3 +271,50 @@ describe('the order lifecycle table, every (status, event) pair against real Pos
     expect(await snapshot(c)).toEqual(before);
   });
 });
+
+describe('the one close path never releases stock a payment completes on', () => {
+  const holdOf = async (id: string) => (await redis().hget<string>(`hold:${id}`, 'state')) ?? null;
+
+  it("the customer's cancel after the payment went through at Stripe (its webhook not arrived yet): the order ends paid, its units stay sold", async () => {
+    const c = await pendingOrder();
+    const webhookUrl = `${stack().url}/.netlify/functions/payment-callback`;
+    stack().stripe.setWebhookUrl(null);
+    await standin(`sessions/${c.order.stripeSessionId}/complete`);
+    stack().stripe.setWebhookUrl(webhookUrl);
+    const closed = await closeOrder(c.order.id, 'cancelled_by_customer');
+    expect(closed).toMatchObject({ result: 'paid', session: 'complete' });
+    expect((await reload(c)).paymentStatus).toBe('paid');
+    expect(await holdOf(c.order.id)).toBe('committed');
+  });
+
+  it('a payment attempted after the cancel cannot complete: the session was expired before the units went back', async () => {
+    const c = await pendingOrder();
+    expect(await closeOrder(c.order.id, 'cancelled_by_customer')).toMatchObject({ result: 'closed', session: 'expired' });
+    expect(await holdOf(c.order.id)).toBe('released');
+    const r = await fetch(`${stack().stripe.url}/_standin/sessions/${c.order.stripeSessionId}/complete`, { method: 'POST', body: '{}' });
+    expect(r.status).toBe(409);
+    expect((await reload(c)).paymentStatus).toBe('cancelled');
+  });
+
+  it("the shop's cancel racing a payment: the payment path takes it (paid, 409 payment_in_progress), nothing is released", async () => {
+    const c = await pendingOrder();
+    const webhookUrl = `${stack().url}/.netlify/functions/payment-callback`;
+    stack().stripe.setWebhookUrl(null);
+    await standin(`sessions/${c.order.stripeSessionId}/complete`);
+    stack().stripe.setWebhookUrl(webhookUrl);
+    expect(await apply('cancelled_by_shop', c)).toBe('409 payment_in_progress');
+    expect((await reload(c)).paymentStatus).toBe('paid');
+    expect(await holdOf(c.order.id)).toBe('committed');
+  });
+
+  it('cleanup finding the session paid hands it to the payment path instead of expiring the order', async () => {
+    const c = await pendingOrder();
+    const webhookUrl = `${stack().url}/.netlify/functions/payment-callback`;
+    stack().stripe.setWebhookUrl(null);
+    await standin(`sessions/${c.order.stripeSessionId}/complete`);
+    stack().stripe.setWebhookUrl(webhookUrl);
+    expect(await cleanupLapsedOrder(c.order.id)).toMatchObject({ settled: 1, expired: 0, released: 0 });
+    expect((await reload(c)).paymentStatus).toBe('paid');
+  });
+});
+
