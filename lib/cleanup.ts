@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { db } from './db.js';
 import { log } from './log.js';
-import { getOrder, type Order } from './orders.js';
-import { retryDueMessages } from './outbox.js';
-import { expireCheckoutSession } from './payments/checkout.js';
-import { closeUnpaidOrder, settleCheckoutSession } from './payments/settle.js';
-import { stripe } from './payments/stripe-client.js';
+import { retryDueMessages } from './messaging/retry.js';
+import { closeOrder } from './orders/close.js';
+import { isClosedUnpaid, isOpen } from './orders/lifecycle.js';
+import { getOrder } from './orders/order.js';
 import { redis } from './redis.js';
 import { forgetLapsedHold, lapsedHolds, releaseHold } from './reservations.js';
-import { redriveUnprocessed } from './whatsapp/inbound.js';
+import { redriveUnprocessed } from './conversation/inbound-events.js';
 import { pushCatalogChanges } from './catalog-push.js';
 import { retryUndeliveredAlerts } from './ops-alerts.js';
 
@@ -17,9 +16,9 @@ import { retryUndeliveredAlerts } from './ops-alerts.js';
  *  1. lapsed holds, oldest first, from Redis's expiry index (cost grows with the number expired,
  *     not with all holds). For each order: expire its Checkout Session first so it can no longer
  *     be paid; if Stripe says the customer already paid, hand the session to the payment path
- *     (settleCheckoutSession) instead; otherwise closeUnpaidOrder(…, 'expired') releases the hold,
- *     marks the order expired with an order_events row and tells the customer once. Then the
- *     index entry is forgotten. Orders already paid or closed are only forgotten.
+ *     instead; otherwise release the hold, mark the order expired with an order_events row and
+ *     tell the customer once — all of it the one close path, closeOrder(…, 'expired_by_cleanup')
+ *     in lib/orders/close.ts. Then the index entry is forgotten. Orders already paid or closed are only forgotten.
  *  2. reconcile: pending orders whose hold lapsed in Postgres but that Redis no longer knows
  *     (Redis lost its data) are closed the same way (partial index orders_open_by_expiry).
  *  3. outbox messages due for a retry; 4. Meta events recorded but never processed.
@@ -27,7 +26,7 @@ import { retryUndeliveredAlerts } from './ops-alerts.js';
  * ends scheduled functions at 30 s). Safe concurrently with itself and with payments: a short
  * per-order Redis lock keeps two runs off the same order, the Lua release returns a hold's units
  * at most once whatever its state, and closeUnpaidOrder / the payment path only change an order
- * with conditional UPDATEs, so a paid order is never released.
+ * with conditional UPDATEs (lib/orders/store.ts), so a paid order is never released.
  */
 
 export type CleanupSummary = {
@@ -67,8 +66,6 @@ export type CleanupOptions = {
 
 const DEFAULTS: Required<CleanupOptions> = { batchSize: 100, maxOrders: 500, budgetMs: 20_000, concurrency: 8, messageLimit: 50, redriveLimit: 25 };
 const LOCK_MS = 30_000;
-const OPEN = new Set<Order['paymentStatus']>(['pending', 'awaiting_payment']);
-const CLOSED = new Set<Order['paymentStatus']>(['expired', 'cancelled', 'payment_failed']);
 
 // Keys of lib/reservations.ts's documented layout that cleanup reads.
 const holdKey = (orderId: string) => `hold:${orderId}`;
@@ -111,32 +108,14 @@ async function handleLapsedOrder(orderId: string, origin: Origin, summary: Clean
       return;
     }
 
-    if (OPEN.has(order.paymentStatus)) {
-      let missingSession = false;
-      if (order.stripeSessionId) {
-        // Expire first: after this Stripe accepts no payment for the session, so releasing is safe.
-        const session = await expireCheckoutSession(order.stripeSessionId);
-        if (session === 'complete') {
-          const outcome = await settleCheckoutSession(await stripe().checkout.sessions.retrieve(order.stripeSessionId));
-          summary.settled++;
-          log.info('cleanup.paid_before_expiry', { orderId, outcome: outcome.status });
-          await forgetLapsedHold(orderId);
-          return;
-        }
-        if (session === 'missing') {
-          // Stripe does not know the session (404): no payment can complete on it, so the order closes.
-          log.warn('cleanup.session_unknown_to_stripe', { orderId });
-          missingSession = true;
-        } else summary.stripeExpired++;
-      }
-      if (order.paymentStatus === 'awaiting_payment' && !missingSession) {
-        // Payment under way without a completed session (e.g. recorded offline): the payment path owns it.
-        await forgetLapsedHold(orderId);
-        return;
-      }
+    if (isOpen(order.paymentStatus)) {
       const before = await holdState(orderId);
-      const { closed } = await closeUnpaidOrder(orderId, 'expired', 'hold lapsed');
-      if (closed) {
+      const closed = await closeOrder(orderId, 'expired_by_cleanup');
+      if (closed.session === 'expired') summary.stripeExpired++;
+      if (closed.result === 'paid') {
+        summary.settled++;
+        log.info('cleanup.paid_before_expiry', { orderId, outcome: closed.reason });
+      } else if (closed.result === 'closed') {
         if (origin === 'index') summary.expired++;
         else summary.reconciled++;
         if (before === 'held') summary.released++;
@@ -145,7 +124,7 @@ async function handleLapsedOrder(orderId: string, origin: Origin, summary: Clean
       return;
     }
 
-    if (CLOSED.has(order.paymentStatus) && (await holdState(orderId)) === 'held') {
+    if (isClosedUnpaid(order.paymentStatus) && (await holdState(orderId)) === 'held') {
       // Closed in Postgres but its units still held (the closer died in between): give them back.
       if ((await releaseHold(orderId)) === 'released') summary.released++;
     }

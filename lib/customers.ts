@@ -1,15 +1,6 @@
 import { db } from './db.js';
 import type { WaIdentity } from './identity.js';
 
-/** Free-form messages are allowed only within 24 hours of the customer's last inbound message. */
-export const SERVICE_WINDOW_MS = 24 * 3600 * 1000;
-
-export async function isInsideServiceWindow(customerId: string, now = new Date()): Promise<boolean> {
-  const [row] = await db()`SELECT last_inbound_at FROM customers WHERE id = ${customerId}`;
-  const last = row?.last_inbound_at ? new Date(row.last_inbound_at as string) : null;
-  return last !== null && now.getTime() - last.getTime() < SERVICE_WINDOW_MS;
-}
-
 /**
  * The customer of a Meta-signed identity (a webhook message or status), created, linked or merged
  * as needed: one statement. Never for caller-supplied identities (see findOrCreateCustomer).

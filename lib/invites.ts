@@ -1,18 +1,14 @@
 import { nanoid } from 'nanoid';
 import { getConfig } from './config.js';
-import { orderStatus } from './conversation/replies.js';
-import { SERVICE_WINDOW_MS } from './customers.js';
 import { db } from './db.js';
 import { log } from './log.js';
-import { orderColumns, toOrder } from './orders.js';
-import { sendOnce } from './outbox.js';
-import type { InboundWhatsAppMessage } from './whatsapp/inbound-payload.js';
 
 /**
  * Order invites: when an order is paid, its customer gets a link to forward (to an elder, a
  * colleague) that opens a WhatsApp chat with the shop, prefilled with the order reference and
- * the invite token. The token row is created with the paid transition (lib/payments/settle.ts);
- * this module builds the links, serves the redirect and links the contact who writes in.
+ * the invite token. The token row is created with the paid transition (lib/orders/store.ts storePaid);
+ * this module builds the links and serves the redirect; lib/conversation/invite-contact.ts links
+ * the contact who writes in.
  *
  *   invite_tokens    one per order: token (nanoid(32), 192 bits), expires_at, clicks, consumed_at
  *   invite_contacts  (invite, customer) of everyone who wrote in with the token (phone and/or BSUID)
@@ -22,7 +18,7 @@ import type { InboundWhatsAppMessage } from './whatsapp/inbound-payload.js';
 
 /** nanoid's alphabet (A-Za-z0-9_-), 6 bits a character: 32 characters carry 192 bits. */
 export const INVITE_TOKEN_LENGTH = 32;
-const TOKEN_SHAPE = /^[A-Za-z0-9_-]{16,64}$/;
+export const TOKEN_SHAPE = /^[A-Za-z0-9_-]{16,64}$/;
 
 export function newInviteToken(): string {
   return nanoid(INVITE_TOKEN_LENGTH);
@@ -104,68 +100,4 @@ export function invitePage(kind: 'unknown' | 'expired'): string {
 <style>body{margin:0;font:16px/1.5 system-ui,sans-serif;background:#f4f6f5;color:#1c2321}main{max-width:420px;margin:15vh auto;padding:24px;background:#fff;border-radius:12px}
 h1{font-size:20px;margin:0 0 8px}a.button{display:inline-block;margin-top:12px;padding:10px 16px;border-radius:8px;background:#128c7e;color:#fff;text-decoration:none}</style>
 </head><body><main><h1>${escapeHtml(title)}</h1><p>${text}</p><a class="button" href="${contact}">Chat with ${shop}</a></main></body></html>`;
-}
-
-/** A contact who opened an order's invite link and sent its prefilled text. */
-export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: string, customerId: string): Promise<void> {
-  const reply = (body: string) => sendOnce({ eventKey: `reply:${msg.wamid}`, kind: 'reply', customerId, message: { type: 'text', body } });
-  const shop = getConfig().SHOP_NAME;
-
-  const rows = TOKEN_SHAPE.test(token)
-    ? await db().query(
-        `WITH t AS (
-           UPDATE invite_tokens SET consumed_at = COALESCE(consumed_at, now())
-           WHERE token = $1 AND expires_at > now()
-           RETURNING id, order_id
-         ), contact AS (
-           INSERT INTO invite_contacts (invite_id, customer_id, wa_id, profile_name)
-           SELECT id, $2, $4, $3 FROM t
-           ON CONFLICT (invite_id, customer_id) DO UPDATE
-             SET last_seen_at = now(), profile_name = COALESCE(excluded.profile_name, invite_contacts.profile_name)
-           RETURNING (xmax = 0) AS first_time
-         ), event AS (
-           INSERT INTO order_events (order_id, type, data)
-           SELECT t.order_id, 'invite_contact_joined', '{}'::jsonb FROM t, contact WHERE contact.first_time
-         )
-         SELECT ${orderColumns()}, c.last_inbound_at AS customer_last_inbound_at, (SELECT first_time FROM contact) AS first_time
-         FROM t JOIN orders o ON o.id = t.order_id JOIN customers c ON c.id = o.customer_id`,
-        [token, customerId, msg.profileName, msg.waId],
-      )
-    : [];
-  const row = rows[0];
-  if (!row) {
-    const [known] = TOKEN_SHAPE.test(token) ? await db()`SELECT 1 AS known FROM invite_tokens WHERE token = ${token}` : [];
-    log.info('invite.message_refused', { reason: known ? 'expired' : 'unknown' });
-    await reply(
-      known
-        ? `Thanks for your message! That order link has expired, so we can't show the order here. Just tell us how we can help, or ask the person who placed the order to contact ${shop}.`
-        : `Thanks for reaching out! We couldn't find an order for that link. Please ask the person who sent it to check it, or tell us here how we can help (type "menu" to see our products).`,
-    );
-    return;
-  }
-
-  const order = toOrder(row);
-  log.info('invite.contact_linked', { orderId: order.id, firstTime: row.first_time === true });
-  const status = orderStatus(order);
-  const summary = status.type === 'text' ? status.body : '';
-  await reply(`Hello${msg.profileName ? ` ${msg.profileName}` : ''}! You're now connected with ${shop} about this order.\n\n${summary}\n\nJust write here if you have any questions.`);
-
-  // Tell the customer who forwarded the link, once per order (not when they opened it themselves).
-  if (customerId === order.customerId) return;
-  const last = row.customer_last_inbound_at ? new Date(row.customer_last_inbound_at as string) : null;
-  if (!last || Date.now() - last.getTime() >= SERVICE_WINDOW_MS) {
-    // Free-form text needs the customer's 24-hour window and no approved template says this.
-    log.info('invite.joined_notice_skipped', { orderId: order.id, reason: 'outside_service_window' });
-    return;
-  }
-  await sendOnce({
-    eventKey: `invite-joined:${order.id}`,
-    kind: 'invite_joined',
-    customerId: order.customerId,
-    orderId: order.id,
-    message: {
-      type: 'text',
-      body: `${msg.profileName ?? 'Someone'} joined the chat about your order ${order.reference} through the link you shared. We'll take good care of them.`,
-    },
-  });
 }

@@ -4,7 +4,7 @@ import { getConfig } from './config.js';
 import { findOrCreateCustomer } from './customers.js';
 import { BSUID_PATTERN, type WaIdentity } from './identity.js';
 import { log, maskIdentity } from './log.js';
-import { placeOrder, type Order, type RequestedLine } from './orders.js';
+import { placeOrder, type Order, type RequestedLine } from './orders/place.js';
 import { ensureCheckoutSession, sendPaymentLink } from './payments/payment-link.js';
 import { e164ToWaId, normalizePhone } from './phone.js';
 import { describePath, UNSAFE_TEXT_MESSAGE, unsafeTextPath } from './safe-text.js';

@@ -1,5 +1,5 @@
 import { db } from './db.js';
-import type { OrderItem } from './orders.js';
+import type { OrderItem } from './orders/order.js';
 import { restoreHold, setAvailableStock } from './reservations.js';
 
 /**

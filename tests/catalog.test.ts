@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { pushCatalogChanges } from '../lib/catalog-push.js';
 import { db } from '../lib/db.js';
-import { placeOrder } from '../lib/orders.js';
+import { placeOrder } from '../lib/orders/place.js';
 import { availableStock } from '../lib/reservations.js';
 import { newCustomer, useStack, type Body } from './support/stack.js';
 

@@ -5,7 +5,7 @@ import { projectRoot } from '../dev/stack.js';
 import { upsertCatalogProduct } from '../lib/catalog.js';
 import { RECONCILE_SQL, type CleanupSummary } from '../lib/cleanup.js';
 import { db } from '../lib/db.js';
-import { placeOrder, type Order } from '../lib/orders.js';
+import { placeOrder, type Order } from '../lib/orders/place.js';
 import { ensureCheckoutSession } from '../lib/payments/payment-link.js';
 import { redis } from '../lib/redis.js';
 import { availableStock } from '../lib/reservations.js';

@@ -3,7 +3,7 @@ import { getOrderView } from '../lib/admin/order-view.js';
 import { seededStatus, seededTotalMinor, seedOrders } from '../dev/seed-orders.js';
 import { upsertCatalogProduct } from '../lib/catalog.js';
 import { db } from '../lib/db.js';
-import { placeOrder } from '../lib/orders.js';
+import { placeOrder } from '../lib/orders/place.js';
 import { availableStock } from '../lib/reservations.js';
 import { newCustomer, useStack } from './support/stack.js';
 

@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { seedOrders } from '../dev/seed-orders.js';
 import { db } from '../lib/db.js';
-import { placeOrder, type Order } from '../lib/orders.js';
+import { placeOrder, type Order } from '../lib/orders/place.js';
 import { newCustomer, useStack } from './support/stack.js';
 import { screenshots, useBrowser, WAIT } from './support/browser.js';
 

@@ -3,9 +3,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { upsertCatalogProduct } from '../lib/catalog.js';
 import { customerIdOf } from '../lib/customers.js';
 import { db } from '../lib/db.js';
-import { placeOrder, type Order } from '../lib/orders.js';
-import { outboxKey, sendOnce } from '../lib/outbox.js';
-import { buildTemplate } from '../lib/whatsapp/templates.js';
+import { placeOrder, type Order } from '../lib/orders/place.js';
+import { outboxKey } from '../lib/messaging/keys.js';
+import { sendOnce } from '../lib/messaging/outbox.js';
+import { buildTemplate } from '../lib/messaging/templates.js';
 import { bodyOf, eventually, newCustomer, sentTo, useStack, waitForMessages, type Body } from './support/stack.js';
 
 // A tiny ops-alert receiver, listening before the stack starts so its URL is the stack's OPS_ALERT_WEBHOOK_URL.

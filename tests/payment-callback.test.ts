@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { makeWamid, type InboundInput, type RecordedMessage } from '../dev/standins/graph.js';
 import { upsertCatalogProduct } from '../lib/catalog.js';
 import { db } from '../lib/db.js';
-import { closeUnpaidOrder } from '../lib/payments/settle.js';
+import { closeOrder } from '../lib/orders/close.js';
 import { redis } from '../lib/redis.js';
 import { releaseHold } from '../lib/reservations.js';
 import { bodyOf, eventually, newCustomer, sentTo, useStack } from './support/stack.js';
@@ -395,7 +395,7 @@ describe('late payments', () => {
     await upsertCatalogProduct({ sku: 'LATE-1', name: 'Earl Grey', priceMinor: 800, currency: 'EUR', stock: 5 });
     const o = await orderOverWhatsApp('LATE-1', 2);
     // The cleanup run closed the order and released the hold, but the customer was already paying.
-    expect(await closeUnpaidOrder(o.orderId, 'expired', 'hold_lapsed')).toEqual({ closed: true });
+    expect((await closeOrder(o.orderId, 'session_expired')).result).toBe('closed');
     expect(await available('LATE-1')).toBe(5);
     await waitFor(o.waId, 2);
 

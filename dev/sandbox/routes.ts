@@ -146,7 +146,7 @@ type TemplateView = { header?: string; body: string; button?: { text: string; ur
 
 /** The approved template texts (lib/whatsapp/templates.ts) split into what WhatsApp renders. */
 export async function templateViews(): Promise<Record<string, TemplateView>> {
-  const { templateRegistry } = await import('../../lib/whatsapp/templates.js');
+  const { templateRegistry } = await import('../../lib/messaging/templates.js');
   const out: Record<string, TemplateView> = {};
   for (const spec of Object.values(templateRegistry)) {
     let text = spec.text;
@@ -360,7 +360,7 @@ async function admin(stack: LocalStack, method: string, pathname: string, body?:
 /** Latest orders (optionally one customer's), each with its Redis hold. Waits up to `wait` s for one to exist. */
 async function listOrders(url: URL) {
   const { db } = await import('../../lib/db.js');
-  const { orderColumns, toOrder } = await import('../../lib/orders.js');
+  const { orderColumns, toOrder } = await import('../../lib/orders/order.js');
   const { readHold } = await import('../../lib/admin/holds.js');
   const { formatMoney } = await import('../../lib/money.js');
   const wa = chatKey(url.searchParams.get('wa') ?? url.searchParams.get('phone') ?? '');

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { db } from '../db.js';
 import { maskIdentity } from '../log.js';
-import { UNREACHABLE_CODES, REENGAGEMENT_CODE } from '../outbox.js';
+import { UNREACHABLE_CODES, REENGAGEMENT_CODE } from '../messaging/outbox.js';
 
 /** Meta: a BSUID recipient is not supported for this message. */
 const BSUID_UNSUPPORTED_CODE = 131062;

@@ -4,23 +4,24 @@ import { BSUID_PATTERN } from '../identity.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { formatMoney } from '../money.js';
-import { getOrder, type Order } from '../orders.js';
-import { sendOnce } from '../outbox.js';
-import { markOrderPaid, type SettleOutcome } from '../payments/settle.js';
+import { messageKeys } from '../messaging/keys.js';
+import { firstName, offlinePaymentNotice } from '../messaging/order-notices.js';
+import { deliverRecorded, outboxCte, outboxRows, type Notice } from '../messaging/record.js';
+import { TemplateParameterError } from '../messaging/templates.js';
+import { getOrder, isOrderId, type Order } from '../orders/order.js';
+import { markOrderPaid, type SettleOutcome } from '../orders/pay.js';
 import { e164ToWaId, normalizePhone } from '../phone.js';
-import { buildTemplate, TemplateParameterError } from '../whatsapp/templates.js';
 import { AdminError, conflict, invalidRequest, notFound, type AdminResult } from './errors.js';
 import { requestHash, sha256, storeAnswer, storedAnswer } from './idempotency.js';
-import { firstName } from './shipped.js';
-import { isUuid } from './order-view.js';
 
 /**
  * POST /api/offline-payments — a payment the shop received itself (bank transfer, cash).
  *
  * Idempotent by the shop's `reference` (unique in `payments`): the first call records the
  * payment, pays the linked order through the same path as Stripe (markOrderPaid: stock
- * committed, confirmation + invite link once), sends the offline_payment template
- * (outbox key "offline-payment:<reference>") and stores its answer; a replay answers that
+ * committed, confirmation + invite link once), then sends the offline_payment template
+ * (outbox key "offline-payment:<reference>", recorded in the same statement as the payments row)
+ * and stores its answer; a replay answers that
  * stored body (`replayed`). A crash midway is resumed by the retry: the payments row keeps the
  * order it was linked to, and both the payment path and the outbox are idempotent.
  *
@@ -32,12 +33,7 @@ import { isUuid } from './order-view.js';
  * the payment's currency and total exactly its amount (what markOrderPaid accepts).
  */
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** "25 Nov 2026" (UTC date of the payment): unambiguous in every locale. */
-export function formatPaidDate(d: Date): string {
-  return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}`;
-}
+export { formatPaidDate } from '../messaging/order-notices.js';
 
 export const offlinePaymentRequest = z
   .object({
@@ -57,7 +53,7 @@ export const offlinePaymentRequest = z
   });
 export type OfflinePaymentRequest = z.infer<typeof offlinePaymentRequest>;
 
-export const offlinePaymentEventKey = (reference: string) => `offline-payment:${reference}`;
+export const offlinePaymentEventKey = messageKeys.offlinePayment;
 
 type PaymentRow = { id: string; orderId: string | null; waId: string | null; userId: string | null; name: string | null; amountMinor: number; currency: string; paidAt: Date };
 
@@ -100,17 +96,9 @@ export async function recordOfflinePayment(input: OfflinePaymentRequest): Promis
     settled = await markOrderPaid(order.id, { method: 'offline', amountMinor: payment.amountMinor, currency: payment.currency, reference: input.reference, paidAt });
     log.info('payment.offline_recorded', { orderId: order.id, outcome: settled.status });
   }
-  const customerId = order?.customerId ?? namedCustomer;
-  if (!customerId) throw notFound('order');
-  const name = payment.name ?? firstName(order?.customerName ?? (await profileName(customerId)));
-  let message;
-  try {
-    message = buildTemplate('offline_payment', { body: [name, formatMoney(payment.amountMinor, payment.currency), formatPaidDate(payment.paidAt)] });
-  } catch (error) {
-    if (error instanceof TemplateParameterError) throw new AdminError(422, 'template_parameters', error.message);
-    throw error;
-  }
-  await sendOnce({ eventKey, kind: 'offline_payment', customerId, orderId: order?.id ?? null, message });
+  // Sent after the order's confirmation (recorded with the payment, so a crash loses nothing).
+  await deliverRecorded([eventKey]);
+  const message = (await noticeOf({ ...payment, reference: input.reference }, order?.customerId ?? namedCustomer, order)).message;
 
   const body = {
     payment: {
@@ -149,7 +137,7 @@ function toPayment(r: Record<string, unknown>): PaymentRow {
 async function insertPayment(input: OfflinePaymentRequest, paidAt: Date, phoneWaId: string | null, customerId: string | null): Promise<PaymentRow> {
   let order: Order | null = null;
   if (input.orderId) {
-    if (!isUuid(input.orderId)) throw notFound('order');
+    if (!isOrderId(input.orderId)) throw notFound('order');
     order = await getOrder(input.orderId);
     if (!order) throw notFound('order');
     if (phoneWaId && phoneWaId !== order.customerWaId)
@@ -169,14 +157,42 @@ async function insertPayment(input: OfflinePaymentRequest, paidAt: Date, phoneWa
     if (order.paymentStatus !== 'paid' && input.amountMinor !== order.totalMinor)
       throw invalidRequest([{ path: 'amountMinor', message: `must be the order total (${order.totalMinor} = ${formatMoney(order.totalMinor, order.currency)})` }]);
   }
-  const [row] = await db()`
-    INSERT INTO payments (reference, method, order_id, customer_wa_id, customer_user_id, customer_name, amount_minor, currency, paid_at)
-    VALUES (${input.reference}, 'offline', ${order?.id ?? null}, ${order ? order.customerWaId : phoneWaId},
-            ${order ? order.customerUserId : (input.customerUserId ?? null)}, ${input.customerName ?? null},
-            ${input.amountMinor}, ${input.currency}, ${paidAt.toISOString()})
-    ON CONFLICT (reference) DO NOTHING
-    RETURNING *`;
+  const notice = await noticeOf({ ...input, name: input.customerName ?? null, orderId: order?.id ?? null, paidAt }, order?.customerId ?? customerId, order);
+  const [row] = await db().query(
+    `WITH inserted AS (
+       INSERT INTO payments (reference, method, order_id, customer_wa_id, customer_user_id, customer_name, amount_minor, currency, paid_at)
+       VALUES ($1, 'offline', $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (reference) DO NOTHING
+       RETURNING *
+     ), outbox AS (
+       ${outboxCte('$9', { source: 'inserted', orderId: 'inserted.order_id' })}
+     )
+     SELECT * FROM inserted`,
+    [
+      input.reference,
+      order?.id ?? null,
+      order ? order.customerWaId : phoneWaId,
+      order ? order.customerUserId : (input.customerUserId ?? null),
+      input.customerName ?? null,
+      input.amountMinor,
+      input.currency,
+      paidAt.toISOString(),
+      outboxRows([notice]),
+    ],
+  );
   return row ? toPayment(row) : (await findPayment(input.reference))!;
+}
+
+/** The offline_payment notice (the name given with the payment, else the customer's first name). */
+async function noticeOf(p: Omit<PaymentRow, 'id' | 'waId' | 'userId'> & { reference: string }, customerId: string | null, order: Order | null): Promise<Notice> {
+  if (!customerId) throw notFound('order');
+  const name = p.name ?? firstName(order?.customerName ?? (await profileName(customerId)));
+  try {
+    return offlinePaymentNotice({ reference: p.reference, customerId, orderId: order?.id ?? null, name, amountMinor: p.amountMinor, currency: p.currency, paidAt: p.paidAt });
+  } catch (error) {
+    if (error instanceof TemplateParameterError) throw new AdminError(422, 'template_parameters', error.message);
+    throw error;
+  }
 }
 
 async function profileName(customerId: string): Promise<string | null> {

@@ -1,5 +1,6 @@
 import { cleanupLapsedOrder } from '../cleanup.js';
-import { getOrder } from '../orders.js';
+import { isOpen } from '../orders/lifecycle.js';
+import { getOrder } from '../orders/order.js';
 import { conflict, notFound, type AdminResult } from './errors.js';
 import { isUuid } from './order-view.js';
 
@@ -15,8 +16,7 @@ export async function rerunOrderCleanup(orderId: string, now = new Date()): Prom
   if (!isUuid(orderId)) throw notFound('order');
   const order = await getOrder(orderId);
   if (!order) throw notFound('order');
-  const open = order.paymentStatus === 'pending' || order.paymentStatus === 'awaiting_payment';
-  if (open && order.holdExpiresAt && order.holdExpiresAt > now)
+  if (isOpen(order.paymentStatus) && order.holdExpiresAt && order.holdExpiresAt > now)
     throw conflict('hold_active', `the stock is held until ${order.holdExpiresAt.toISOString()}; cancel the order to end it sooner`);
 
   const s = await cleanupLapsedOrder(orderId);

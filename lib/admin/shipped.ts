@@ -1,12 +1,13 @@
 import { z } from 'zod';
-import { db } from '../db.js';
 import { log } from '../log.js';
-import { getOrder, type Order } from '../orders.js';
-import { sendOnce } from '../outbox.js';
-import { buildTemplate, TemplateParameterError } from '../whatsapp/templates.js';
+import { messageKeys } from '../messaging/keys.js';
+import { shippedNotice } from '../messaging/order-notices.js';
+import { deliverRecorded, sendQuietly } from '../messaging/record.js';
+import { TemplateParameterError } from '../messaging/templates.js';
+import { getOrder, isOrderId, type Order } from '../orders/order.js';
+import { storeShipped } from '../orders/store.js';
 import { AdminError, conflict, invalidRequest, notFound, type AdminResult } from './errors.js';
 import { requestHash, sha256, storedAnswer } from './idempotency.js';
-import { isUuid } from './order-view.js';
 
 /**
  * POST /api/orders/:id/shipped — the order ships once and the customer hears it once.
@@ -14,9 +15,9 @@ import { isUuid } from './order-view.js';
  * The business event is "shipped:<orderId>": its sha256 keys both the stored answer
  * (admin_requests) and the outbox row of the order_shipped template. One statement moves the
  * order to `shipped` (only from paid + unfulfilled: concurrent calls find nothing to update),
- * stores the tracking, the order_events row and the answer; every call, first or replay, then
- * makes sure the message went out (sendOnce sends it at most once), so a crash between the two
- * is healed by the shop's retry. Replays answer the stored body with `replayed`.
+ * stores the tracking, the order_events row, the answer and the outbox row of the message (lib/orders/store.ts
+ * storeShipped); every call, first or replay, then sends it if it is still unsent, so a crash
+ * between the two is healed by the shop's retry or the cleanup run's outbox retry. Replays answer the stored body with `replayed`.
  *
  * Template order_shipped: header {{1}} = order reference, body {{1}} = customer's first name
  * (first word of the WhatsApp profile name, "there" when unknown), URL button 0 {{1}} = the
@@ -40,7 +41,7 @@ export const shippedRequest = z
   });
 export type ShippedRequest = z.infer<typeof shippedRequest>;
 
-export const shippedEventKey = (orderId: string) => `shipped:${orderId}`;
+export const shippedEventKey = messageKeys.shipped;
 
 export function trackingSuffix(input: ShippedRequest): string {
   if (input.trackingSlug) return input.trackingSlug.replace(/^\/+/, '');
@@ -50,21 +51,22 @@ export function trackingSuffix(input: ShippedRequest): string {
   return suffix;
 }
 
-export function firstName(profileName: string | null | undefined): string {
-  return profileName?.trim().split(/\s+/)[0] || 'there';
-}
+export { firstName } from '../messaging/order-notices.js';
 
-export function shippedMessage(order: Pick<Order, 'reference' | 'customerName'>, suffix: string) {
+function shippedNoticeOf(order: Pick<Order, 'id' | 'reference' | 'customerId' | 'customerName'>, suffix: string) {
   try {
-    return buildTemplate('order_shipped', { header: [order.reference], body: [firstName(order.customerName)], urlButton: [suffix] });
+    return shippedNotice(order, suffix);
   } catch (error) {
     if (error instanceof TemplateParameterError) throw new AdminError(422, 'template_parameters', error.message);
     throw error;
   }
 }
 
+/** Sends the shipped message if it is recorded and not sent yet. */
+const ensureShippedMessage = (orderId: string) => sendQuietly('shipped', orderId, () => deliverRecorded([messageKeys.shipped(orderId)]))();
+
 export async function markShipped(orderId: string, input: ShippedRequest): Promise<AdminResult> {
-  if (!isUuid(orderId)) throw notFound('order');
+  if (!isOrderId(orderId)) throw notFound('order');
   const eventKey = shippedEventKey(orderId);
   const key = sha256(eventKey);
   const hash = requestHash({ trackingSlug: input.trackingSlug ?? null, trackingUrl: input.trackingUrl ?? null, carrier: input.carrier ?? null });
@@ -77,36 +79,17 @@ export async function markShipped(orderId: string, input: ShippedRequest): Promi
   const order = await getOrder(orderId);
   if (!order) throw notFound('order');
   const suffix = trackingSuffix(input);
-  const message = shippedMessage(order, suffix); // validates the parameters before anything changes
+  const notice = shippedNoticeOf(order, suffix); // validates the parameters before anything changes
 
-  const shippedAt = new Date().toISOString();
+  const shipping = { shippedAt: new Date().toISOString(), carrier: input.carrier ?? null, trackingUrl: input.trackingUrl ?? null, trackingSlug: suffix };
   const body = {
     orderId: order.id,
     reference: order.reference,
     fulfillmentStatus: 'shipped',
-    shippedAt,
-    carrier: input.carrier ?? null,
-    trackingUrl: input.trackingUrl ?? null,
-    trackingSlug: suffix,
-    notification: { eventKey, template: message.type === 'template' ? message.name : null },
+    ...shipping,
+    notification: { eventKey, template: notice.message.type === 'template' ? notice.message.name : null },
   };
-  const [row] = await db()`
-    WITH shipped AS (
-      UPDATE orders SET fulfillment_status = 'shipped', shipped_at = ${shippedAt}, carrier = ${input.carrier ?? null},
-             tracking_url = ${input.trackingUrl ?? null}, tracking_slug = ${suffix}, updated_at = now()
-      WHERE id = ${orderId} AND payment_status = 'paid' AND fulfillment_status = 'unfulfilled'
-      RETURNING id
-    ), event AS (
-      INSERT INTO order_events (order_id, type, data)
-      SELECT id, 'shipped', ${JSON.stringify({ carrier: input.carrier ?? null, trackingUrl: input.trackingUrl ?? null, trackingSlug: suffix })}::jsonb FROM shipped
-    ), answer AS (
-      INSERT INTO admin_requests (idempotency_key, request_hash, status, response)
-      SELECT ${key}, ${hash}, 200, ${JSON.stringify(body)} FROM shipped
-      ON CONFLICT (idempotency_key) DO NOTHING
-    )
-    SELECT (SELECT count(*) FROM shipped)::int AS shipped`;
-
-  if (!row?.shipped) {
+  if (!(await storeShipped(orderId, shipping, { key, hash, body }, [notice]))) {
     // Someone else shipped it meanwhile (their answer stands), or the order can't ship.
     const again = await storedAnswer(key, hash);
     if (again) {
@@ -118,16 +101,6 @@ export async function markShipped(orderId: string, input: ShippedRequest): Promi
     throw conflict('order_not_paid', `only a paid order can ship (this one is ${now?.paymentStatus ?? order.paymentStatus})`);
   }
   log.info('order.shipped', { orderId, carrier: input.carrier ?? null });
-  await sendOnce({ eventKey, kind: 'order_shipped', customerId: order.customerId, orderId, message });
+  await ensureShippedMessage(orderId);
   return { status: 200, body, replayed: false };
-}
-
-/** Sends the shipped message if it is not sent yet (rebuilt from what the order stored). */
-async function ensureShippedMessage(orderId: string): Promise<void> {
-  const [row] = await db()`
-    SELECT o.reference, o.tracking_slug, o.customer_id, c.profile_name FROM orders o JOIN customers c ON c.id = o.customer_id
-    WHERE o.id = ${orderId} AND o.fulfillment_status = 'shipped'`;
-  if (!row?.tracking_slug) return;
-  const message = shippedMessage({ reference: row.reference as string, customerName: (row.profile_name as string | null) ?? null }, row.tracking_slug as string);
-  await sendOnce({ eventKey: shippedEventKey(orderId), kind: 'order_shipped', customerId: row.customer_id as string, orderId, message });
 }

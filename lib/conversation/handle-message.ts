@@ -1,15 +1,18 @@
 import { listSellableVariants } from '../catalog.js';
-import { changeCustomerIdentity, SERVICE_WINDOW_MS } from '../customers.js';
+import { changeCustomerIdentity } from '../customers.js';
 import { log, maskIdentity } from '../log.js';
-import { latestOrderOf, openOrderOf, placeOrder, type RequestedLine } from '../orders.js';
-import { sendOnce } from '../outbox.js';
+import { messageKeys } from '../messaging/keys.js';
+import type { OutgoingMessage } from '../messaging/messages.js';
+import { sendOnce } from '../messaging/outbox.js';
+import { outsideWindowSince } from '../messaging/window.js';
+import { closeOrder } from '../orders/close.js';
+import { latestOrderOf, openOrderOf } from '../orders/order.js';
+import { placeOrder, type RequestedLine } from '../orders/place.js';
 import { availableStock } from '../reservations.js';
-import { expireThenClose } from '../payments/settle.js';
 import { sendPaymentLink } from '../payments/payment-link.js';
 import type { InboundContent, InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
-import type { OutgoingMessage } from '../whatsapp/messages.js';
-import { handleInviteMessage } from '../invites.js';
 import { findVariant } from './find-variant.js';
+import { handleInviteMessage } from './invite-contact.js';
 import { parseIntent } from './intents.js';
 import * as reply from './replies.js';
 import { loadState, saveState } from './state.js';
@@ -35,12 +38,12 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
   if (notARequest) return notARequest;
 
   const age = Date.now() - msg.sentAt.getTime();
-  if (age >= SERVICE_WINDOW_MS) {
+  if (outsideWindowSince(msg.sentAt)) {
     log.info('inbound.late_message', { type: content.type, ageHours: Math.round(age / 3_600_000), from: maskIdentity(msg) });
     return `late: no reply (${Math.round(age / 3_600_000)} h old, outside the 24-hour window)`;
   }
 
-  const send = (message: OutgoingMessage, kind = 'reply') => sendOnce({ eventKey: `reply:${msg.wamid}`, kind, customerId, message });
+  const send = (message: OutgoingMessage, kind = 'reply') => sendOnce({ eventKey: messageKeys.reply(msg.wamid), kind, customerId, message });
   const order = async (lines: RequestedLine[]) => {
     const result = await placeOrder({
       customer: { id: customerId, waId: msg.waId, userId: msg.userId, profileName: msg.profileName },
@@ -73,7 +76,7 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     }
     case 'media': {
       const bucket = Math.floor(msg.sentAt.getTime() / MEDIA_HELP_BUCKET_MS);
-      await sendOnce({ eventKey: `media-help:${customerId}:${bucket}`, kind: 'reply', customerId, message: reply.mediaHelp(content.kind) });
+      await sendOnce({ eventKey: messageKeys.mediaHelp(customerId, bucket), kind: 'reply', customerId, message: reply.mediaHelp(content.kind) });
       return `answered: ${content.kind} (what the shop can do)`;
     }
     case 'text':
@@ -99,7 +102,7 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     case 'cancel': {
       // The one close path: the Checkout Session is expired before the stock is released.
       const open = await openOrderOf(customerId);
-      const outcome = open ? await expireThenClose(open, 'cancelled', 'cancelled_by_customer', { notice: false }) : 'not_closed';
+      const outcome = open ? (await closeOrder(open.id, 'cancelled_by_customer')).result : 'not_closed';
       await send(outcome === 'paid' ? reply.alreadyPaid(open!) : reply.cancelled(outcome === 'closed' ? open : null));
       return null;
     }

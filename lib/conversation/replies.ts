@@ -1,10 +1,12 @@
 import type { Variant } from '../catalog.js';
 import { getConfig } from '../config.js';
 import { formatMoney } from '../money.js';
-import type { Order, PlaceOrderResult } from '../orders.js';
-import { LIMITS, type OutgoingMessage } from '../whatsapp/messages.js';
+import { LIMITS, type OutgoingMessage } from '../messaging/messages.js';
+import { orderSummaryLines } from '../messaging/order-notices.js';
+import type { Order } from '../orders/order.js';
+import type { PlaceOrderResult } from '../orders/place.js';
 
-/** The texts and interactive messages the shop sends in the conversation. */
+/** The texts and interactive messages the shop sends in the conversation (order notices: lib/messaging/order-notices.ts). */
 
 const PAGE_ROWS = LIMITS.listRows;
 
@@ -49,27 +51,6 @@ export function quantityQuestion(v: Variant, available: number): OutgoingMessage
     body: `How many ${v.displayName} would you like? ${formatMoney(v.priceMinor, v.currency)} each.`,
     footer: `For more, type "buy ${v.sku} <quantity>"`,
     buttons: options.map((n) => ({ id: buttonIdForQuantity(v.sku, n), title: `${n}` })),
-  };
-}
-
-export function orderSummaryLines(order: Order): string {
-  const lines = order.items.map((i) => `• ${i.quantity} × ${i.name}: ${formatMoney(i.lineTotalMinor, order.currency)}`);
-  return `${lines.join('\n')}\nTotal: ${formatMoney(order.totalMinor, order.currency)}`;
-}
-
-function timeOf(d: Date): string {
-  return `${d.toISOString().slice(11, 16)} UTC`;
-}
-
-export function paymentLink(order: Order, url: string): OutgoingMessage {
-  const until = order.holdExpiresAt ? `\n\nWe are holding these for you until ${timeOf(order.holdExpiresAt)}.` : '';
-  return {
-    type: 'cta_url',
-    header: `Order ${order.reference}`,
-    body: `${orderSummaryLines(order)}${until}\nPay securely with the button below.`,
-    footer: 'Reply "cancel" to cancel this order',
-    displayText: 'Pay now',
-    url,
   };
 }
 

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import { getConfig } from '../config.js';
-import type { Order } from '../orders.js';
+import type { Order } from '../orders/order.js';
 import { stripe } from './stripe-client.js';
 
 /** Stripe accepts `expires_at` from 30 minutes to 24 hours after the session is created. */

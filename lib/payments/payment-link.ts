@@ -1,6 +1,7 @@
-import { paymentLink } from '../conversation/replies.js';
-import { attachCheckoutSession, type Order } from '../orders.js';
-import { sendOnce } from '../outbox.js';
+import { paymentLinkNotice } from '../messaging/order-notices.js';
+import { sendOnce } from '../messaging/outbox.js';
+import type { Order } from '../orders/order.js';
+import { attachCheckoutSession } from '../orders/store.js';
 import { createCheckoutSession } from './checkout.js';
 
 /** Makes sure a pending order has its Checkout Session; returns its URL (null once the order is no longer pending). */
@@ -18,6 +19,6 @@ export async function ensureCheckoutSession(order: Order): Promise<string | null
 export async function sendPaymentLink(order: Order): Promise<{ checkoutUrl: string | null }> {
   const url = await ensureCheckoutSession(order);
   if (!url || order.paymentStatus !== 'pending') return { checkoutUrl: url };
-  await sendOnce({ eventKey: `payment-link:${order.id}`, kind: 'payment_link', customerId: order.customerId, orderId: order.id, message: paymentLink(order, url) });
+  await sendOnce(paymentLinkNotice(order, url));
   return { checkoutUrl: url };
 }

@@ -4,11 +4,14 @@ import { z } from 'zod';
 import { getConfig } from '../config.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
-import { deliverPendingNotices } from '../notifications/order-paid.js';
+import { deliverPendingNotices } from '../messaging/record.js';
+import { applyCheckoutSession, applyClose } from '../orders/close.js';
+import { isOrderId } from '../orders/order.js';
+import type { Settlement } from '../orders/settlement.js';
 import { logSafe, pgSafe } from '../safe-text.js';
 import { redis } from '../redis.js';
-import { applyChargeRefunded, applyDispute, applyRefund, type ChargeFacts, type DisputeFacts, type RefundFacts } from './refunds.js';
-import { applyCheckoutSession, applyClose, type Settlement } from './settle.js';
+import { applyDispute, type DisputeFacts } from './disputes.js';
+import { applyChargeRefunded, applyRefund, type ChargeFacts, type RefundFacts } from './stripe-refunds.js';
 import { stripeWebhooks } from './stripe-client.js';
 
 /**
@@ -17,7 +20,7 @@ import { stripeWebhooks } from './stripe-client.js';
  * Dedupe: `inbound_events` (source 'stripe', external_id = event id) is the durable record and
  * guard; Redis `seen:stripe:<eventId>` is a fast path written only once the event's effect is
  * durable (row recorded AND processed). Every state change is itself idempotent (conditional
- * updates, see settle.ts), so concurrent deliveries of one event, or the same session under
+ * updates, see lib/orders/store.ts), so concurrent deliveries of one event, or the same session under
  * another event id, change the order once. A replay of a processed event changes nothing but
  * re-attempts the order's notices still unsent (after the answer).
  *
@@ -115,10 +118,8 @@ function orderIdOf(event: Stripe.Event): string | null {
   return o.client_reference_id ?? o.metadata?.order_id ?? null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 function resendPending(orderId: string | null): (() => Promise<void>) | undefined {
-  if (!orderId || !UUID.test(orderId)) return undefined;
+  if (!orderId || !isOrderId(orderId)) return undefined;
   return async () => {
     try {
       await deliverPendingNotices(orderId);
@@ -245,15 +246,15 @@ async function dispatch(event: Stripe.Event): Promise<Settlement<unknown>> {
   }
   const session = event.data.object as Stripe.Checkout.Session;
   const orderId = orderIdOf(event);
-  if (!orderId || !UUID.test(orderId)) {
+  if (!orderId || !isOrderId(orderId)) {
     log.warn('stripe.session_without_order', { eventId: logSafe(event.id) });
     return ignore('no order reference');
   }
   switch (event.type) {
     case 'checkout.session.async_payment_failed':
-      return applyClose(orderId, 'payment_failed', 'async_payment_failed', session.id);
+      return applyClose(orderId, 'payment_failed', { sessionId: session.id });
     case 'checkout.session.expired':
-      return applyClose(orderId, 'expired', 'checkout_session_expired', session.id);
+      return applyClose(orderId, 'session_expired', { sessionId: session.id });
     default:
       // completed (paid, or unpaid for a delayed method) and async_payment_succeeded
       return applyCheckoutSession(session);

@@ -44,7 +44,7 @@ export default (req: Request, context: Context) =>
     if (parsed.rejected.length) log.warn('webhook.items_rejected', { reasons: parsed.rejected });
     if (parsed.foreign.length) log.info('webhook.other_number', { items: parsed.foreign.length, phoneNumberIds: [...new Set(parsed.foreign.map((f) => f.phoneNumberId))].slice(0, 5).map((id) => logSafe(id, 40)) });
 
-    const { processRecordedEvents, recordWebhookEvents } = await import('../../lib/whatsapp/inbound.js');
+    const { processRecordedEvents, recordWebhookEvents } = await import('../../lib/conversation/inbound-events.js');
     let recorded;
     try {
       recorded = await recordWebhookEvents(parsed);

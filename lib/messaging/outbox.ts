@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
-import { db } from './db.js';
-import { sendAddressOf, type WaIdentity } from './identity.js';
-import { log, maskIdentity } from './log.js';
-import { raiseOpsAlert } from './ops-alerts.js';
-import { postGraphMessage, WhatsAppSendError } from './whatsapp/graph-client.js';
-import { toGraphBody, type OutgoingMessage } from './whatsapp/messages.js';
+import { db } from '../db.js';
+import { sendAddressOf, type WaIdentity } from '../identity.js';
+import { log, maskIdentity } from '../log.js';
+import { raiseOpsAlert } from '../ops-alerts.js';
+import { postGraphMessage, WhatsAppSendError } from './graph-client.js';
+import { messageKeys, outboxKey } from './keys.js';
+import { toGraphBody, type OutgoingMessage } from './messages.js';
 
 /**
  * The one way a WhatsApp message leaves the shop. Each send is a row keyed by
@@ -14,6 +14,9 @@ import { toGraphBody, type OutgoingMessage } from './whatsapp/messages.js';
  * only the claimer sends, and a claim left by a crashed sender is retaken only after
  * its lock lapses, by which time Meta's status webhook (tagged with the key in
  * biz_opaque_callback_data) has normally reconciled it to `sent`.
+ *
+ * Rows are recorded here (sendOnce) or, when a state change causes the message, by that change's
+ * own statement through `outboxCte` (./record.ts), then sent here. Retries: ./retry.ts.
  *
  * Failures (see `handleFailedMessage`, shared with the status webhook):
  *  - 429 / 130429 / 131056 / 5xx / network: retried with exponential backoff and jitter,
@@ -43,7 +46,7 @@ export type OutboxMessage = {
 
 export type SendOutcome = 'sent' | 'duplicate' | 'retry_later' | 'failed' | 'skipped';
 
-const CLAIM_SECONDS = 120;
+export const CLAIM_SECONDS = 120;
 const MAX_ATTEMPTS = 8;
 const IN_PROCESS_TRIES = 3;
 
@@ -53,15 +56,11 @@ export const UNREACHABLE_CODES = new Set([131026, 1013, 131021, 131062]);
 /** Re-engagement: free-form message outside the 24-hour customer-service window. */
 export const REENGAGEMENT_CODE = 131047;
 
-export function outboxKey(eventKey: string): string {
-  return createHash('sha256').update(eventKey).digest('hex');
-}
-
 /**
  * The claimed rows with their customer's current address. The customer counts as unreachable if
  * Meta said so after their last message to us. Rows written before customer_id existed keep to_wa_id.
  */
-const ADDRESSED_SQL = (claimed: string) => `
+export const ADDRESSED_SQL = (claimed: string) => `
   SELECT ${claimed}.*, COALESCE(c.wa_id, CASE WHEN c.id IS NULL THEN ${claimed}.to_wa_id END) AS address_wa_id, c.bsuid AS address_user_id,
          CASE WHEN c.unreachable_at IS NOT NULL AND (c.last_inbound_at IS NULL OR c.last_inbound_at < c.unreachable_at) THEN c.unreachable_at END AS unreachable_at
   FROM ${claimed} LEFT JOIN customers c ON c.id = ${claimed}.customer_id`;
@@ -79,97 +78,37 @@ export async function sendOnce(m: OutboxMessage): Promise<SendOutcome> {
              locked_until = now() + make_interval(secs => $8), updated_at = now()
          WHERE (outbound_messages.status = 'pending' AND outbound_messages.next_attempt_at <= now())
             OR (outbound_messages.status = 'sending' AND outbound_messages.locked_until < now())
-       RETURNING id, attempts, fallback_payload, customer_id, to_wa_id
+       RETURNING id, idempotency_key, customer_id, to_wa_id, kind, order_id, payload, fallback_payload, attempts
      )
      ${ADDRESSED_SQL('claimed')}`,
     [key, m.kind, m.orderId ?? null, m.customerId, template, JSON.stringify(m.message), m.fallback ? JSON.stringify(m.fallback) : null, CLAIM_SECONDS],
   );
   const claimed = rows[0];
   if (!claimed) return 'duplicate';
-  return deliver({
-    id: claimed.id as string,
-    key,
-    customerId: (claimed.customer_id as string | null) ?? m.customerId,
-    to: addressOf(claimed),
-    kind: m.kind,
-    orderId: m.orderId ?? null,
-    message: m.message,
-    fallback: (claimed.fallback_payload as OutgoingMessage | null) ?? null,
-    attempts: claimed.attempts as number,
-    unreachableAt: claimed.unreachable_at ? new Date(claimed.unreachable_at as string) : null,
-  });
+  return deliver(claimedOf(claimed));
 }
 
-/**
- * Sends messages whose earlier attempt failed transiently or whose sender died. Used by the cleanup run.
- * Per recipient, messages leave in the order they were recorded (an invite link never overtakes the
- * confirmation it refers to): a row waits while an older one to the same recipient is backing off
- * or being sent, each recipient's rows go one after another, and recipients go in parallel. When a
- * send is deferred, that recipient's later rows are given back unsent for a later run.
- */
-export async function retryDueMessages(limit: number): Promise<number> {
-  const due = await db().query(
-    `WITH due AS (
-       UPDATE outbound_messages SET status = 'sending', attempts = attempts + 1,
-              locked_until = now() + make_interval(secs => $1), updated_at = now()
-       WHERE id IN (
-         SELECT m.id FROM outbound_messages m
-         WHERE ((m.status = 'pending' AND m.next_attempt_at <= now()) OR (m.status = 'sending' AND m.locked_until < now()))
-           AND NOT EXISTS (
-             SELECT 1 FROM outbound_messages e
-             WHERE e.customer_id = m.customer_id AND e.seq < m.seq AND e.status IN ('pending', 'sending')
-               AND ((e.status = 'pending' AND e.next_attempt_at > now()) OR (e.status = 'sending' AND e.locked_until >= now())))
-         ORDER BY m.seq LIMIT $2 FOR UPDATE SKIP LOCKED)
-       RETURNING id, idempotency_key, customer_id, to_wa_id, kind, order_id, payload, fallback_payload, attempts, seq
-     )
-     ${ADDRESSED_SQL('due')}`,
-    [CLAIM_SECONDS, limit],
-  );
-  const byRecipient = new Map<string, typeof due>();
-  for (const r of [...due].sort((a, b) => Number(a.seq) - Number(b.seq))) {
-    const recipient = String(r.customer_id ?? r.to_wa_id);
-    byRecipient.set(recipient, [...(byRecipient.get(recipient) ?? []), r]);
-  }
-  await Promise.all(
-    [...byRecipient.values()].map(async (rows) => {
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i]!;
-        let outcome: SendOutcome;
-        try {
-          outcome = await deliver({
-            id: r.id as string,
-            key: r.idempotency_key as string,
-            customerId: (r.customer_id as string | null) ?? null,
-            to: addressOf(r),
-            kind: r.kind as string,
-            orderId: (r.order_id as string | null) ?? null,
-            message: r.payload as OutgoingMessage,
-            fallback: (r.fallback_payload as OutgoingMessage | null) ?? null,
-            attempts: r.attempts as number,
-            unreachableAt: r.unreachable_at ? new Date(r.unreachable_at as string) : null,
-          });
-        } catch (error) {
-          log.error('outbox.retry_failed', { kind: r.kind, to: maskIdentity(addressOf(r)), error });
-          outcome = 'retry_later';
-        }
-        if (outcome === 'retry_later' && i + 1 < rows.length) {
-          // The later rows wait for this one: unclaimed, their attempt not counted.
-          await db()`
-            UPDATE outbound_messages SET status = 'pending', attempts = attempts - 1, locked_until = NULL, next_attempt_at = now(), updated_at = now()
-            WHERE id = ANY(${rows.slice(i + 1).map((x) => x.id as string)}::uuid[]) AND status = 'sending'`;
-          return;
-        }
-      }
-    }),
-  );
-  return due.length;
+/** A claimed row (with its ADDRESSED_SQL address) as the send step takes it. */
+export function claimedOf(r: Record<string, unknown>): Claimed {
+  return {
+    id: r.id as string,
+    key: r.idempotency_key as string,
+    customerId: (r.customer_id as string | null) ?? null,
+    to: addressOf(r),
+    kind: r.kind as string,
+    orderId: (r.order_id as string | null) ?? null,
+    message: r.payload as OutgoingMessage,
+    fallback: (r.fallback_payload as OutgoingMessage | null) ?? null,
+    attempts: r.attempts as number,
+    unreachableAt: r.unreachable_at ? new Date(r.unreachable_at as string) : null,
+  };
 }
 
 function addressOf(r: Record<string, unknown>): WaIdentity {
   return { waId: (r.address_wa_id as string | null) ?? null, userId: (r.address_user_id as string | null) ?? null };
 }
 
-type Claimed = {
+export type Claimed = {
   id: string;
   key: string;
   customerId: string | null;
@@ -182,7 +121,7 @@ type Claimed = {
   unreachableAt: Date | null;
 };
 
-async function deliver(c: Claimed): Promise<SendOutcome> {
+export async function deliver(c: Claimed): Promise<SendOutcome> {
   if (c.unreachableAt) return skipUnreachable(c);
   const address = sendAddressOf(c.to);
   if (!address) return failWithoutAddress(c);
@@ -287,7 +226,7 @@ export async function handleFailedMessage(
   // The template send is keyed by the message, so a repeated failure never sends it twice.
   if (!ctx.deliveredBefore && error.code === REENGAGEMENT_CODE && m.fallback && m.customerId) {
     log.info('whatsapp.reengage_with_template', { kind: m.kind, to: maskIdentity(m.to) });
-    await sendOnce({ eventKey: `reengage:${m.key}`, kind: m.kind, customerId: m.customerId, orderId: m.orderId, message: m.fallback });
+    await sendOnce({ eventKey: messageKeys.reengage(m.key), kind: m.kind, customerId: m.customerId, orderId: m.orderId, message: m.fallback });
     return 'reengaged';
   }
   let markedUnreachable = false;

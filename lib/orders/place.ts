@@ -1,33 +1,13 @@
-import { createHash } from 'node:crypto';
 import { customAlphabet } from 'nanoid';
-import { findVariantsBySku, type Variant } from './catalog.js';
-import { getConfig } from './config.js';
-import { db, pgErrorCode } from './db.js';
-import { findOrCreateCustomer } from './customers.js';
-import { log } from './log.js';
-import { releaseHold, reserveStock, type Shortage } from './reservations.js';
+import { findVariantsBySku, type Variant } from '../catalog.js';
+import { getConfig } from '../config.js';
+import { db, pgErrorCode } from '../db.js';
+import { findOrCreateCustomer } from '../customers.js';
+import { log } from '../log.js';
+import { releaseHold, reserveStock, type Shortage } from '../reservations.js';
+import { getOrder, orderColumns, orderIdFor, toOrder, type Order, type OrderItem } from './order.js';
 
-export type OrderItem = { sku: string; name: string; quantity: number; unitPriceMinor: number; lineTotalMinor: number };
-export type PaymentStatus = 'pending' | 'awaiting_payment' | 'paid' | 'expired' | 'cancelled' | 'payment_failed' | 'refunded';
-export type Order = {
-  id: string;
-  reference: string;
-  customerId: string;
-  /** The customer's phone (wa_id digits) and business-scoped user ID: at least one is known. */
-  customerWaId: string | null;
-  customerUserId: string | null;
-  customerName: string | null;
-  source: 'whatsapp' | 'api';
-  items: OrderItem[];
-  totalMinor: number;
-  currency: string;
-  paymentStatus: PaymentStatus;
-  fulfillmentStatus: 'unfulfilled' | 'shipped';
-  stripeSessionId: string | null;
-  checkoutUrl: string | null;
-  holdExpiresAt: Date | null;
-  createdAt: Date;
-};
+export type { Order };
 
 /** A known customer (`id`), or an identity to find or create one by (never linked: see findOrCreateCustomer). */
 export type OrderCustomer = { id?: string; waId: string | null; userId: string | null; profileName: string | null };
@@ -42,52 +22,6 @@ export type PlaceOrderResult =
   | { status: 'out_of_stock'; shortages: (Shortage & { name: string })[] };
 
 const reference = customAlphabet('23456789ABCDEFGHJKLMNPQRSTUVWXYZ', 8);
-
-/** Order ids derive from the business event (wamid, API idempotency key), so a replay holds nothing twice. */
-export function orderIdFor(sourceKey: string): string {
-  const h = createHash('sha256').update(`order:${sourceKey}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
-
-/** The columns toOrder() reads, for an orders alias joined with customers as c. */
-export const orderColumns = (o = 'o') =>
-  `${o}.id, ${o}.reference, ${o}.customer_id, c.wa_id AS customer_wa_id, c.bsuid AS customer_user_id, c.profile_name AS customer_name, ${o}.source, ${o}.items,
-   ${o}.total_minor, ${o}.currency, ${o}.payment_status, ${o}.fulfillment_status, ${o}.stripe_session_id, ${o}.checkout_url,
-   ${o}.hold_expires_at, ${o}.created_at`;
-
-export function toOrder(r: Record<string, unknown>): Order {
-  return {
-    id: r.id as string,
-    reference: r.reference as string,
-    customerId: r.customer_id as string,
-    customerWaId: (r.customer_wa_id as string | null) ?? null,
-    customerUserId: (r.customer_user_id as string | null) ?? null,
-    customerName: (r.customer_name as string | null) ?? null,
-    source: r.source as Order['source'],
-    items: r.items as OrderItem[],
-    totalMinor: Number(r.total_minor),
-    currency: (r.currency as string).trim(),
-    paymentStatus: r.payment_status as PaymentStatus,
-    fulfillmentStatus: r.fulfillment_status as Order['fulfillmentStatus'],
-    stripeSessionId: (r.stripe_session_id as string | null) ?? null,
-    checkoutUrl: (r.checkout_url as string | null) ?? null,
-    holdExpiresAt: r.hold_expires_at ? new Date(r.hold_expires_at as string) : null,
-    createdAt: new Date(r.created_at as string),
-  };
-}
-
-export async function getOrder(orderId: string): Promise<Order | null> {
-  const rows = await db().query(`SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $1`, [orderId]);
-  return rows[0] ? toOrder(rows[0]) : null;
-}
-
-export async function latestOrderOf(customerId: string): Promise<Order | null> {
-  const rows = await db().query(
-    `SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.customer_id = $1 ORDER BY o.created_at DESC LIMIT 1`,
-    [customerId],
-  );
-  return rows[0] ? toOrder(rows[0]) : null;
-}
 
 /**
  * Validates the lines against our catalog and prices, holds all of them atomically in Redis,
@@ -193,20 +127,4 @@ async function insertPendingOrder(
       throw error;
     }
   }
-}
-
-/** Stores the Checkout Session on a still-open order. */
-export async function attachCheckoutSession(orderId: string, sessionId: string, url: string): Promise<void> {
-  await db()`UPDATE orders SET stripe_session_id = ${sessionId}, checkout_url = ${url}, updated_at = now()
-             WHERE id = ${orderId} AND stripe_session_id IS NULL`;
-}
-
-/** The customer's latest order still waiting for payment, if any. */
-export async function openOrderOf(customerId: string): Promise<Order | null> {
-  const [row] = await db().query(
-    `SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id
-     WHERE o.customer_id = $1 AND o.payment_status = 'pending' ORDER BY o.created_at DESC LIMIT 1`,
-    [customerId],
-  );
-  return row ? toOrder(row) : null;
 }

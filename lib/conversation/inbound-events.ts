@@ -1,10 +1,10 @@
-import { handleCustomerMessage } from '../conversation/handle-message.js';
 import { customerIdOf } from '../customers.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { applyDeliveryStatus } from '../delivery-status.js';
 import { redis } from '../redis.js';
-import type { DeliveryStatus, ForeignItem, InboundWhatsAppMessage, ParsedWebhook } from './inbound-payload.js';
+import type { DeliveryStatus, ForeignItem, InboundWhatsAppMessage, ParsedWebhook } from '../whatsapp/inbound-payload.js';
+import { handleCustomerMessage } from './handle-message.js';
 
 /**
  * Inbound WhatsApp events: recorded durably before Meta gets its 200, processed after.

@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Every outbound message is keyed by the business event that causes it, built here and nowhere
+ * else; the outbox row's idempotency_key is sha256 of it, so a replay never sends twice.
+ */
+export const messageKeys = {
+  /** The answer to one inbound message (the conversation, an invite contact). */
+  reply: (wamid: string) => `reply:${wamid}`,
+  /** The answer to media, at most once per customer and 10-minute bucket (an album gets one). */
+  mediaHelp: (customerId: string, bucket: number) => `media-help:${customerId}:${bucket}`,
+  paymentLink: (orderId: string) => `payment-link:${orderId}`,
+  confirmation: (orderId: string) => `confirmation:${orderId}`,
+  inviteLink: (orderId: string) => `invite-link:${orderId}`,
+  /** One refund notice per order, whatever the route (late payment, a full refund in Stripe). */
+  refund: (orderId: string) => `refund-notice:${orderId}`,
+  closed: (orderId: string) => `order-closed:${orderId}`,
+  /** The shop cancelled a paid order (also the admin answer's key). */
+  cancelledByShop: (orderId: string) => `cancelled:${orderId}`,
+  shipped: (orderId: string) => `shipped:${orderId}`,
+  inviteJoined: (orderId: string) => `invite-joined:${orderId}`,
+  offlinePayment: (reference: string) => `offline-payment:${reference}`,
+  /** The template version of a message Meta refused outside the 24-hour window (131047). */
+  reengage: (hashedKey: string) => `reengage:${hashedKey}`,
+};
+
+/** The order's notices in the order they must reach the customer (an invite link never before its confirmation). */
+export const orderNoticeKeys = (orderId: string): string[] => [
+  messageKeys.confirmation(orderId),
+  messageKeys.inviteLink(orderId),
+  messageKeys.refund(orderId),
+  messageKeys.closed(orderId),
+  messageKeys.cancelledByShop(orderId),
+  messageKeys.shipped(orderId),
+];
+
+export function outboxKey(eventKey: string): string {
+  return createHash('sha256').update(eventKey).digest('hex');
+}

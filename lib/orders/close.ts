@@ -1,0 +1,111 @@
+import type Stripe from 'stripe';
+import { log } from '../log.js';
+import { closedNotice, type ClosedStatus } from '../messaging/order-notices.js';
+import { expireCheckoutSession } from '../payments/checkout.js';
+import { stripe } from '../payments/stripe-client.js';
+import { releaseHold } from '../reservations.js';
+import { isClosedUnpaid, isOpen, refusal, statusesFor, transition, type OrderEvent } from './lifecycle.js';
+import { getOrder } from './order.js';
+import { applyCompletedSession, sessionFacts } from './session.js';
+import { ignored, nothing, sendNotices, sendPending, type PaySettlement, type Settlement } from './settlement.js';
+import { storeClosed } from './store.js';
+
+/**
+ * The one close path, for every caller: the customer's "cancel" (conversation), the shop's cancel
+ * of an unpaid order (admin API), cleanup when a hold lapsed, and Stripe's
+ * checkout.session.expired / async_payment_failed.
+ *   1. only an open order closes (lifecycle table); a closed one only has its hold released again
+ *      (a replay, or a crash before the release: a no-op otherwise);
+ *   2. when the event says so (`session_expired_first`) the Checkout Session is expired FIRST:
+ *      after that Stripe accepts no payment for it, so releasing the stock cannot strand a payment.
+ *      A session Stripe reports complete goes to the payment path instead and the order ends paid;
+ *      one Stripe does not know (404) can take no payment, so the order closes;
+ *   3. ONE statement: status, event with the reason, the customer's notice (store.ts storeClosed);
+ *   4. the hold is released (the Lua release acts once whatever the hold's state).
+ */
+
+export type CloseEvent = Extract<OrderEvent, 'payment_failed' | 'session_expired' | 'expired_by_cleanup' | 'cancelled_by_customer' | 'cancelled_by_shop'>;
+export type CloseResult = { result: 'closed' | 'paid' | 'not_closed'; reason: string; session: 'expired' | 'complete' | 'missing' | null };
+
+const REASONS: Record<CloseEvent, string> = {
+  payment_failed: 'async_payment_failed',
+  session_expired: 'checkout_session_expired',
+  expired_by_cleanup: 'hold lapsed',
+  cancelled_by_customer: 'cancelled_by_customer',
+  cancelled_by_shop: 'cancelled_by_shop',
+};
+
+/** Closes the order and sends the customer's notice (if the event has one). */
+export async function closeOrder(orderId: string, event: CloseEvent, opts: { sessionId?: string } = {}): Promise<CloseResult> {
+  const settled = await applyClose(orderId, event, opts);
+  await settled.deliver();
+  return settled.outcome;
+}
+
+/** Steps 1–4; the sends are left to `deliver`. `sessionId`: the session Stripe reported, which must be the order's. */
+export async function applyClose(orderId: string, event: CloseEvent, opts: { sessionId?: string } = {}): Promise<Settlement<CloseResult>> {
+  let session: CloseResult['session'] = null;
+  const notClosed = (reason: string, deliver = nothing): Settlement<CloseResult> => ({ outcome: { result: 'not_closed', reason, session }, summary: `not closed: ${reason}`, deliver });
+  const releaseIfClosed = async (status: string | undefined) => {
+    if (!status || !isClosedUnpaid(status as never)) return notClosed(status ?? 'unknown');
+    await releaseHold(orderId);
+    return notClosed(status, sendPending(orderId));
+  };
+  const order = await getOrder(orderId);
+  if (!order) return notClosed('unknown_order');
+  if (opts.sessionId && order.stripeSessionId && order.stripeSessionId !== opts.sessionId) {
+    log.warn('order.close_session_mismatch', { orderId });
+    return notClosed('session_mismatch');
+  }
+  const step = transition(order.paymentStatus, event);
+  if (!step) return isOpen(order.paymentStatus) ? notClosed(refusal(order.paymentStatus, event)!) : releaseIfClosed(order.paymentStatus);
+
+  if (step.effects.includes('session_expired_first') && order.stripeSessionId) {
+    session = await expireCheckoutSession(order.stripeSessionId);
+    if (session === 'complete') {
+      const paid = await payCompletedSession(order.stripeSessionId);
+      return { ...paid, outcome: { result: 'paid', reason: paid.summary, session } };
+    }
+    if (session === 'missing') log.warn('order.session_unknown_to_stripe', { orderId });
+  }
+  if (event === 'expired_by_cleanup' && order.paymentStatus === 'awaiting_payment' && session !== 'missing') {
+    // A payment is under way without a completed session (e.g. recorded offline): the payment path owns it.
+    return notClosed('payment_under_way');
+  }
+  const status = step.to as ClosedStatus;
+  const notices = step.effects.includes('notice:closed') ? [closedNotice(order, status, order.insideWindow)] : [];
+  const reason = REASONS[event];
+  if (!(await storeClosed(orderId, status, statusesFor(event).filter(isOpen), reason, notices))) return releaseIfClosed((await getOrder(orderId))?.paymentStatus);
+  const released = await releaseHold(orderId);
+  log.info('order.closed', { orderId, status, reason, hold: released });
+  return { outcome: { result: 'closed', reason: status, session }, summary: `closed: ${status}`, deliver: sendNotices(orderId, notices) };
+}
+
+/** A session Stripe reports complete: the payment path, never a release. */
+async function payCompletedSession(sessionId: string): Promise<PaySettlement> {
+  const facts = sessionFacts(await stripe().checkout.sessions.retrieve(sessionId));
+  if (!facts.orderId) return ignored('no_order_reference');
+  return applyCompletedSession({ ...facts, orderId: facts.orderId });
+}
+
+/** A Checkout Session as Stripe reports it (completed/paid, unpaid, expired) → its order's lifecycle event. */
+export async function applyCheckoutSession(session: Stripe.Checkout.Session): Promise<PaySettlement> {
+  const s = sessionFacts(session);
+  if (!s.orderId) {
+    log.warn('checkout.session_without_order', { sessionId: s.id });
+    return ignored('no_order_reference');
+  }
+  if (s.status === 'complete') return applyCompletedSession({ ...s, orderId: s.orderId });
+  if (s.status === 'expired') {
+    const closed = await applyClose(s.orderId, 'session_expired', { sessionId: s.id });
+    return { ...closed, outcome: { status: 'ignored', reason: closed.outcome.result === 'closed' ? 'closed_expired' : 'not_open' } };
+  }
+  return ignored('session_open');
+}
+
+/** Applies a session and sends what it recorded. */
+export async function settleCheckoutSession(session: Stripe.Checkout.Session): Promise<PaySettlement['outcome']> {
+  const settled = await applyCheckoutSession(session);
+  await settled.deliver();
+  return settled.outcome;
+}

@@ -1,0 +1,126 @@
+import { inviteExpiry, newInviteToken } from '../invites.js';
+import { log } from '../log.js';
+import { confirmationNotice, inviteLinkNotice } from '../messaging/order-notices.js';
+import { commitHold, type Shortage } from '../reservations.js';
+import { refusal } from './lifecycle.js';
+import { getOrder, type Order } from './order.js';
+import { refundLatePayment } from './refund.js';
+import { alert, alreadyPaid, ignored, nothing, sendNotices, sendPending, type PaymentRecord, type PaySettlement, type SettleOutcome } from './settlement.js';
+
+export type { PaymentRecord, SettleOutcome };
+import { recordOrderEvent, storeAwaitingPayment, storePaid } from './store.js';
+
+/**
+ * Paying an order (event `paid`, or `late_payment` when the stock is gone): every route ends here
+ * (Stripe Checkout, async methods, offline payments, cleanup finding a session complete), so an
+ * order is confirmed exactly once whatever the route.
+ *   1. cross-check the payment against the order (session id, amount, currency); a mismatch is
+ *      recorded as an order event and alerted, and changes nothing;
+ *   2. Redis: commitHold — the hold becomes a sale, or, if it lapsed, the units are taken again;
+ *   3. Postgres, ONE statement (store.ts storePaid): paid, its event, stock on hand, the invite
+ *      token and the two notices (confirmation + invite link);
+ *   4. the sends, left to `deliver`.
+ * If step 2 finds the stock gone, a Stripe payment goes back (refund.ts); an offline one is alerted.
+ */
+
+/** Marks the order paid (commits or re-holds its stock; refunds when the stock is gone), then sends confirmation + invite link once. */
+export async function markOrderPaid(orderId: string, payment: PaymentRecord): Promise<SettleOutcome> {
+  const settled = await payOrder(orderId, payment);
+  await settled.deliver();
+  return settled.outcome;
+}
+
+function mismatchOf(order: Order, payment: PaymentRecord): string | null {
+  if (payment.stripeSessionId && order.stripeSessionId && payment.stripeSessionId !== order.stripeSessionId) return 'session_mismatch';
+  if (payment.currency.toUpperCase() !== order.currency) return 'currency_mismatch';
+  if (payment.amountMinor !== order.totalMinor) return 'amount_mismatch';
+  return null;
+}
+
+/** A payment that does not match its order: recorded and alerted, nothing changes. Null when it matches. */
+async function refuseMismatch(order: Order, payment: PaymentRecord): Promise<PaySettlement | null> {
+  const mismatch = mismatchOf(order, payment);
+  if (!mismatch) return null;
+  const currency = payment.currency.toUpperCase();
+  log.error('payment.mismatch', { orderId: order.id, reason: mismatch, expected: { amountMinor: order.totalMinor, currency: order.currency }, got: { amountMinor: payment.amountMinor, currency } });
+  const { method, reference } = payment;
+  await recordOrderEvent(order.id, 'payment_mismatch', { reason: mismatch, method, reference, sessionId: payment.stripeSessionId ?? null, amountMinor: payment.amountMinor, currency });
+  return {
+    ...ignored(mismatch),
+    deliver: alert({
+      key: `payment-mismatch:${order.id}:${reference}`,
+      kind: 'payment_mismatch',
+      orderId: order.id,
+      details: { reason: mismatch, method, expectedMinor: order.totalMinor, gotMinor: payment.amountMinor, gotCurrency: currency },
+    }),
+  };
+}
+
+/** Steps 1–3 of paying an order (see the header); the sends are left to `deliver`. */
+export async function payOrder(orderId: string, payment: PaymentRecord): Promise<PaySettlement> {
+  const order = await getOrder(orderId);
+  if (!order) {
+    log.error('payment.unknown_order', { method: payment.method });
+    const details = { method: payment.method, reference: payment.reference };
+    return { ...ignored('unknown_order'), deliver: alert({ key: `payment-unknown-order:${payment.reference}`, kind: 'payment_unknown_order', details }) };
+  }
+  if (order.paymentStatus === 'paid') return alreadyPaid(orderId);
+  if (order.paymentStatus === 'refunded') {
+    // A refund decided but not recorded yet (refunded_at NULL) resumes at the Stripe call.
+    if (!order.refundedAt && order.stripePaymentIntent) return refundLatePayment(order, order.stripePaymentIntent, []);
+    return { outcome: { status: 'refunded', orderId }, summary: 'already_refunded', deliver: sendPending(orderId) };
+  }
+  const refused = await refuseMismatch(order, payment);
+  if (refused) return refused;
+
+  const hold = await commitHold(orderId, order.items.map((i) => ({ sku: i.sku, quantity: i.quantity })));
+  if (hold.status === 'short') return stockGone(order, payment, hold.shortages);
+
+  const token = newInviteToken();
+  const notices = [confirmationNotice(order), inviteLinkNotice(order, token, order.insideWindow)];
+  const event = {
+    method: payment.method,
+    reference: payment.reference,
+    amountMinor: payment.amountMinor,
+    currency: order.currency,
+    sessionId: payment.stripeSessionId ?? null,
+    paymentIntent: payment.stripePaymentIntent ?? null,
+    hold: hold.status,
+  };
+  const ids = { sessionId: payment.stripeSessionId ?? null, paymentIntent: payment.stripePaymentIntent ?? null, paidAt: payment.paidAt ?? null };
+  if (await storePaid(orderId, ids, event, { token, expiresAt: inviteExpiry() }, notices)) {
+    log.info('order.paid', { orderId, method: payment.method, hold: hold.status, from: order.paymentStatus });
+    return { outcome: { status: 'paid', orderId }, summary: 'paid', deliver: sendNotices(orderId, notices) };
+  }
+  const now = await getOrder(orderId);
+  if (now?.paymentStatus === 'paid') return alreadyPaid(orderId);
+  // Only a race with another state change lands here (the checks above passed).
+  log.error('payment.not_applied', { orderId, status: now?.paymentStatus, hold: hold.status });
+  return ignored(`not_payable_in_status_${now?.paymentStatus ?? 'unknown'}`);
+}
+
+/** The hold lapsed and the units sold meanwhile: a Stripe payment goes back (late_payment); an offline one is the shop's to sort out. */
+async function stockGone(order: Order, payment: PaymentRecord, shortages: Shortage[]): Promise<PaySettlement> {
+  if (payment.method === 'stripe' && payment.stripePaymentIntent) return refundLatePayment(order, payment.stripePaymentIntent, shortages, payment.stripeSessionId ?? null);
+  log.error('payment.stock_gone', { orderId: order.id, method: payment.method, shortages });
+  await recordOrderEvent(order.id, 'payment_unfulfillable', { method: payment.method, reference: payment.reference, shortages });
+  const details = { method: payment.method, shortages };
+  return { ...ignored('out_of_stock'), deliver: alert({ key: `payment-unfulfillable:${order.id}:${payment.reference}`, kind: 'payment_unfulfillable', orderId: order.id, details }) };
+}
+
+/** payment_submitted: a delayed payment method (SEPA, bank transfer) was submitted; the order waits for it, keeping its hold. */
+export async function awaitPayment(orderId: string, payment: PaymentRecord & { stripeSessionId: string }): Promise<PaySettlement> {
+  const order = await getOrder(orderId);
+  if (!order) return ignored('unknown_order');
+  if (order.paymentStatus === 'paid') return alreadyPaid(orderId);
+  const refused = await refuseMismatch(order, payment);
+  if (refused) return refused;
+  if (await storeAwaitingPayment(orderId, { sessionId: payment.stripeSessionId, paymentIntent: payment.stripePaymentIntent ?? null })) {
+    log.info('order.awaiting_payment', { orderId });
+    return { outcome: { status: 'awaiting_payment', orderId }, summary: 'awaiting_payment', deliver: nothing };
+  }
+  const now = await getOrder(orderId);
+  if (now?.paymentStatus === 'awaiting_payment') return { outcome: { status: 'awaiting_payment', orderId }, summary: 'already_awaiting_payment', deliver: nothing };
+  log.info('order.not_awaiting', { orderId, why: now ? refusal(now.paymentStatus, 'payment_submitted') : 'unknown order' });
+  return ignored(`not_pending_${now?.paymentStatus ?? 'unknown'}`);
+}

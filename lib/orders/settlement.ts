@@ -1,0 +1,46 @@
+import { deliverNotices, deliverPendingNotices, sendQuietly, type Notice } from '../messaging/record.js';
+import { raiseOpsAlert, type OpsAlertInput } from '../ops-alerts.js';
+
+/**
+ * What a lifecycle step did, and what to send once that is durable: the Stripe webhook answers
+ * first and sends after (waitUntil); the other callers send at once. `deliver` never throws:
+ * everything it sends is in the outbox (the next replay or the cleanup run sends what it could not).
+ */
+export type Settlement<T> = { outcome: T; summary: string; deliver: () => Promise<void> };
+
+export const nothing = async () => {};
+export const sendNotices = (orderId: string, notices: Notice[]) => sendQuietly('notices', orderId, () => deliverNotices(notices));
+export const sendPending = (orderId: string) => sendQuietly('pending', orderId, () => deliverPendingNotices(orderId));
+/** Operators hear about it (once per key). */
+export const alert = (a: OpsAlertInput) => sendQuietly('ops_alert', a.orderId ?? null, () => raiseOpsAlert(a));
+export const inSequence =
+  (...steps: (() => Promise<void>)[]) =>
+  async () => {
+    for (const step of steps) await step();
+  };
+
+export type PaymentRecord = {
+  method: 'stripe' | 'offline';
+  amountMinor: number;
+  currency: string;
+  /** Stripe session id / payment intent, or the shop's offline payment reference. */
+  reference: string;
+  stripeSessionId?: string | null;
+  stripePaymentIntent?: string | null;
+  paidAt?: Date;
+};
+
+export type SettleOutcome =
+  | { status: 'paid' | 'already_paid'; orderId: string }
+  | { status: 'refunded'; orderId: string }
+  | { status: 'awaiting_payment'; orderId: string }
+  | { status: 'ignored'; reason: string };
+
+export type PaySettlement = Settlement<SettleOutcome>;
+
+export function ignored(reason: string): PaySettlement {
+  return { outcome: { status: 'ignored', reason }, summary: `ignored: ${reason}`, deliver: nothing };
+}
+export const alreadyPaid = (orderId: string): PaySettlement => ({ outcome: { status: 'already_paid', orderId }, summary: 'already_paid', deliver: sendPending(orderId) });
+
+

@@ -1,0 +1,175 @@
+import { db } from '../db.js';
+import { outboxCte, outboxRows, type Notice } from '../messaging/record.js';
+import { PAYABLE, statusesFor, type PaymentStatus } from './lifecycle.js';
+
+/**
+ * The only code that changes an order (with ./store-refunds.ts for refunds Stripe reports). Every
+ * change is ONE statement whose conditional `UPDATE orders … WHERE payment_status = ANY(…)` is the
+ * gate (concurrent duplicates find nothing to update), with its order_events row, its stock
+ * change and its outbox rows (lib/messaging/record.ts) in the same statement: the messages are
+ * recorded iff the change happened. Each returns whether it applied.
+ */
+
+const json = (v: unknown) => JSON.stringify(v);
+
+export async function recordOrderEvent(orderId: string, type: string, data: Record<string, unknown>): Promise<void> {
+  await db()`INSERT INTO order_events (order_id, type, data) VALUES (${orderId}, ${type}, ${json(data)}::jsonb)`;
+}
+
+/** Stores the Checkout Session on an order that has none yet. */
+export async function attachCheckoutSession(orderId: string, sessionId: string, url: string): Promise<void> {
+  await db()`UPDATE orders SET stripe_session_id = ${sessionId}, checkout_url = ${url}, updated_at = now()
+             WHERE id = ${orderId} AND stripe_session_id IS NULL`;
+}
+
+export type PaymentIds = { sessionId: string | null; paymentIntent: string | null };
+
+/** paid: the order, its event, stock on hand −= items, the invite token and the notices (the invite link only with a new token). */
+export async function storePaid(orderId: string, ids: PaymentIds & { paidAt: Date | null }, event: Record<string, unknown>, invite: { token: string; expiresAt: Date }, notices: Notice[]): Promise<boolean> {
+  const rows = await db().query(
+    `WITH updated AS (
+       UPDATE orders SET payment_status = 'paid', paid_at = COALESCE($5::timestamptz, now()),
+              stripe_session_id = COALESCE(stripe_session_id, $3), stripe_payment_intent = COALESCE($4, stripe_payment_intent), updated_at = now()
+       WHERE id = $1 AND payment_status = ANY($2::text[])
+         AND ($3::text IS NULL OR stripe_session_id IS NULL OR stripe_session_id = $3)
+       RETURNING id, items
+     ), lines AS (
+       SELECT i.sku, sum(i.quantity)::int AS quantity
+       FROM updated, jsonb_to_recordset(updated.items) AS i(sku text, quantity int) GROUP BY i.sku
+     ), stock AS (
+       UPDATE variants v SET stock = GREATEST(v.stock - lines.quantity, 0), updated_at = now()
+       FROM lines WHERE v.sku = lines.sku
+       RETURNING v.sku
+     ), event AS (
+       INSERT INTO order_events (order_id, type, data)
+       SELECT id, 'paid', $6::jsonb || jsonb_build_object('stockShortfall',
+         COALESCE((SELECT jsonb_agg(v.sku) FROM variants v JOIN lines ON lines.sku = v.sku WHERE v.stock < lines.quantity), '[]'::jsonb))
+       FROM updated
+     ), invite AS (
+       INSERT INTO invite_tokens (order_id, token, expires_at)
+       SELECT id, $7, $8 FROM updated
+       ON CONFLICT (order_id) DO NOTHING
+       RETURNING id
+     ), outbox AS (
+       ${outboxCte('$9', { where: "WHERE m.kind <> 'invite_link' OR EXISTS (SELECT 1 FROM invite)" })}
+     )
+     SELECT id, (SELECT count(*) FROM stock)::int AS skus FROM updated`,
+    [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices)],
+  );
+  return rows.length > 0;
+}
+
+/** payment_submitted: pending → awaiting_payment (only for this order's session). */
+export async function storeAwaitingPayment(orderId: string, ids: PaymentIds & { sessionId: string }): Promise<boolean> {
+  const rows = await db().query(
+    `WITH updated AS (
+       UPDATE orders SET payment_status = 'awaiting_payment', stripe_session_id = COALESCE(stripe_session_id, $2),
+              stripe_payment_intent = COALESCE($3, stripe_payment_intent), updated_at = now()
+       WHERE id = $1 AND payment_status = ANY($4::text[]) AND (stripe_session_id IS NULL OR stripe_session_id = $2)
+       RETURNING id
+     ), event AS (
+       INSERT INTO order_events (order_id, type, data) SELECT id, 'awaiting_payment', jsonb_build_object('sessionId', $2::text) FROM updated
+     )
+     SELECT id FROM updated`,
+    [orderId, ids.sessionId, ids.paymentIntent, statusesFor('payment_submitted')],
+  );
+  return rows.length > 0;
+}
+
+/** Closing an open order: its status, the event with the reason and the customer's notice (if any). The hold is the caller's. */
+export async function storeClosed(orderId: string, status: PaymentStatus, from: PaymentStatus[], reason: string, notices: Notice[]): Promise<boolean> {
+  const rows = await db().query(
+    `WITH updated AS (
+       UPDATE orders SET payment_status = $2, updated_at = now()
+       WHERE id = $1 AND payment_status = ANY($3::text[])
+       RETURNING id
+     ), event AS (
+       INSERT INTO order_events (order_id, type, data) SELECT id, $2, jsonb_build_object('reason', $4::text) FROM updated
+     ), outbox AS (
+       ${outboxCte('$5')}
+     )
+     SELECT id FROM updated`,
+    [orderId, status, from, reason, outboxRows(notices)],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * A refund decided (status `refunded`, a `refund_required` event), before Stripe is called: from
+ * `from` statuses of an unfulfilled order, only for this order's session; `restock` puts a paid
+ * order's units back on hand. Returns the restocked counters (on hand) for Redis to follow.
+ */
+export async function storeRefundDecided(
+  orderId: string,
+  from: PaymentStatus[],
+  ids: PaymentIds,
+  restock: boolean,
+  event: Record<string, unknown>,
+): Promise<{ decided: boolean; restocked: { sku: string; stock: number }[] }> {
+  const [row] = await db().query(
+    `WITH decided AS (
+       UPDATE orders SET payment_status = 'refunded', stripe_session_id = COALESCE(stripe_session_id, $3),
+              stripe_payment_intent = COALESCE($4, stripe_payment_intent), updated_at = now()
+       WHERE id = $1 AND payment_status = ANY($2::text[]) AND fulfillment_status = 'unfulfilled'
+         AND ($3::text IS NULL OR stripe_session_id IS NULL OR stripe_session_id = $3)
+       RETURNING id, items
+     ), lines AS (
+       SELECT i.sku, sum(i.quantity)::int AS quantity FROM decided, jsonb_to_recordset(decided.items) AS i(sku text, quantity int)
+       WHERE $5::boolean GROUP BY i.sku
+     ), stock AS (
+       UPDATE variants v SET stock = v.stock + lines.quantity, updated_at = now() FROM lines WHERE v.sku = lines.sku
+       RETURNING v.sku, v.stock
+     ), event AS (
+       INSERT INTO order_events (order_id, type, data)
+       SELECT id, 'refund_required', $6::jsonb || CASE WHEN $5::boolean THEN jsonb_build_object('restocked', (SELECT count(*) FROM stock)) ELSE '{}'::jsonb END
+       FROM decided
+     )
+     SELECT (SELECT count(*) FROM decided)::int AS decided,
+            COALESCE((SELECT jsonb_agg(jsonb_build_object('sku', sku, 'stock', stock)) FROM stock), '[]'::jsonb) AS restocked`,
+    [orderId, from, ids.sessionId, ids.paymentIntent, restock, json(event)],
+  );
+  return { decided: Number(row?.decided) > 0, restocked: (row?.restocked as { sku: string; stock: number }[]) ?? [] };
+}
+
+/** The money went back: refunded_at, the `refunded` event and the customer's notice, once (the saga's resume point). */
+export async function storeRefundDone(orderId: string, event: Record<string, unknown>, notices: Notice[]): Promise<boolean> {
+  const rows = await db().query(
+    `WITH updated AS (
+       UPDATE orders SET refunded_at = now(), updated_at = now()
+       WHERE id = $1 AND payment_status = 'refunded' AND refunded_at IS NULL
+       RETURNING id
+     ), event AS (
+       INSERT INTO order_events (order_id, type, data) SELECT id, 'refunded', $2::jsonb FROM updated
+     ), outbox AS (
+       ${outboxCte('$3')}
+     )
+     SELECT id FROM updated`,
+    [orderId, json(event), outboxRows(notices)],
+  );
+  return rows.length > 0;
+}
+
+export type Shipping = { shippedAt: string; carrier: string | null; trackingUrl: string | null; trackingSlug: string };
+
+/** shipped: a paid, unfulfilled order ships once, with its event, the admin answer (stored under its key) and the customer's notice. */
+export async function storeShipped(orderId: string, s: Shipping, answer: { key: string; hash: string; body: unknown }, notices: Notice[]): Promise<boolean> {
+  const rows = await db().query(
+    `WITH updated AS (
+       UPDATE orders SET fulfillment_status = 'shipped', shipped_at = $2, carrier = $3, tracking_url = $4, tracking_slug = $5, updated_at = now()
+       WHERE id = $1 AND payment_status = ANY($6::text[]) AND fulfillment_status = 'unfulfilled'
+       RETURNING id
+     ), event AS (
+       INSERT INTO order_events (order_id, type, data)
+       SELECT id, 'shipped', jsonb_build_object('carrier', $3::text, 'trackingUrl', $4::text, 'trackingSlug', $5::text) FROM updated
+     ), answer AS (
+       INSERT INTO admin_requests (idempotency_key, request_hash, status, response)
+       SELECT $7, $8, 200, $9 FROM updated
+       ON CONFLICT (idempotency_key) DO NOTHING
+     ), outbox AS (
+       ${outboxCte('$10')}
+     )
+     SELECT id FROM updated`,
+    [orderId, s.shippedAt, s.carrier, s.trackingUrl, s.trackingSlug, statusesFor('shipped'), answer.key, answer.hash, json(answer.body), outboxRows(notices)],
+  );
+  return rows.length > 0;
+}

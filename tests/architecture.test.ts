@@ -1,0 +1,74 @@
+/**
+ * One home per concept, kept by grepping the source (lib/, netlify/, backend/): a statement that
+ * changes an order lives in lib/orders/, a row of the outbox is written only by lib/messaging/.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..');
+const SOURCE_DIRS = ['lib', 'netlify', 'backend'];
+
+function sourceFiles(): { path: string; text: string }[] {
+  const out: { path: string; text: string }[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (/\.(ts|mts|js|mjs)$/.test(entry.name)) out.push({ path: relative(ROOT, full).split('\\').join('/'), text: readFileSync(full, 'utf8') });
+    }
+  };
+  for (const d of SOURCE_DIRS) {
+    try {
+      walk(join(ROOT, d));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+  return out;
+}
+
+const UPDATE_ORDERS = /\bUPDATE\s+orders\b/i;
+const INSERT_OUTBOX = /\bINSERT\s+INTO\s+outbound_messages\b/i;
+
+/** Files (and the first offending line) where `pattern` occurs outside `home`. */
+function offenders(pattern: RegExp, home: string): string[] {
+  return sourceFiles()
+    .filter((f) => !f.path.startsWith(home))
+    .flatMap((f) => {
+      const i = f.text.split('\n').findIndex((line) => pattern.test(line));
+      return i < 0 ? [] : [`${f.path}:${i + 1}`];
+    });
+}
+const occurrencesIn = (pattern: RegExp, home: string) => sourceFiles().filter((f) => f.path.startsWith(home) && pattern.test(f.text)).length;
+
+describe('orders and outbox', () => {
+  it('the patterns catch the statements they are about (so the rules cannot pass vacuously)', () => {
+    expect(UPDATE_ORDERS.test('WITH u AS (\n  update  orders SET payment_status = $2')).toBe(true);
+    expect(UPDATE_ORDERS.test('UPDATE orders_archive SET x = 1')).toBe(false);
+    expect(INSERT_OUTBOX.test('insert into outbound_messages (idempotency_key)')).toBe(true);
+    expect(occurrencesIn(UPDATE_ORDERS, 'lib/orders/')).toBeGreaterThan(0);
+    expect(occurrencesIn(INSERT_OUTBOX, 'lib/messaging/')).toBeGreaterThan(0);
+  });
+
+  it('`UPDATE orders` appears only in lib/orders/', () => {
+    expect(offenders(UPDATE_ORDERS, 'lib/orders/')).toEqual([]);
+  });
+
+  it('`INSERT INTO outbound_messages` appears only in lib/messaging/', () => {
+    expect(offenders(INSERT_OUTBOX, 'lib/messaging/')).toEqual([]);
+  });
+});
+
+describe('transport below the domain', () => {
+  const importsOf = (dir: string, target: string) =>
+    sourceFiles()
+      .filter((f) => f.path.startsWith(dir))
+      .filter((f) => new RegExp(`from '\\.\\./${target}/`).test(f.text))
+      .map((f) => f.path);
+
+  it('lib/whatsapp/ (Meta transport) and lib/messaging/ (the outbox) import nothing from lib/conversation/', () => {
+    expect(importsOf('lib/whatsapp/', 'conversation')).toEqual([]);
+    expect(importsOf('lib/messaging/', 'conversation')).toEqual([]);
+  });
+});
