@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { customAlphabet } from 'nanoid';
-import { findVariantsBySku, type Variant } from './catalog.js';
+import { findVariantsBySku, type Variant } from './catalog/index.js';
 import { getConfig } from './config.js';
 import { db, pgErrorCode } from './db.js';
 import { findOrCreateCustomer } from './customers.js';
 import { log } from './log.js';
-import { releaseHold, reserveStock, type Shortage } from './reservations.js';
+import { releaseHold, reserveStock, type Shortage } from './stock/index.js';
 
 export type OrderItem = { sku: string; name: string; quantity: number; unitPriceMinor: number; lineTotalMinor: number };
 export type PaymentStatus = 'pending' | 'awaiting_payment' | 'paid' | 'expired' | 'cancelled' | 'payment_failed' | 'refunded';

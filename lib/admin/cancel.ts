@@ -6,7 +6,7 @@ import { outboxKey, sendOnce } from '../outbox.js';
 import { expireCheckoutSession } from '../payments/checkout.js';
 import { closeUnpaidOrder } from '../payments/settle.js';
 import { stripe } from '../payments/stripe-client.js';
-import { releaseHold, setAvailableStock } from '../reservations.js';
+import { releaseHold, setAvailableStock } from '../stock/index.js';
 import { conflict, notFound, type AdminResult } from './errors.js';
 import { requestHash, sha256, storeAnswer, storedAnswer } from './idempotency.js';
 import { isUuid } from './order-view.js';

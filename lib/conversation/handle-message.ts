@@ -1,9 +1,9 @@
-import { listSellableVariants } from '../catalog.js';
+import { listSellableVariants } from '../catalog/index.js';
 import { changeCustomerIdentity, SERVICE_WINDOW_MS } from '../customers.js';
 import { log, maskIdentity } from '../log.js';
 import { latestOrderOf, openOrderOf, placeOrder, type RequestedLine } from '../orders.js';
 import { sendOnce } from '../outbox.js';
-import { availableStock } from '../reservations.js';
+import { availableStock } from '../stock/index.js';
 import { expireThenClose } from '../payments/settle.js';
 import { sendPaymentLink } from '../payments/payment-link.js';
 import type { InboundContent, InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';

@@ -17,7 +17,7 @@ import {
 } from '../notifications/order-paid.js';
 import { raiseOpsAlert, type OpsAlertInput } from '../ops-alerts.js';
 import { orderColumns, toOrder, type Order, type PaymentStatus } from '../orders.js';
-import { commitHold, releaseHold, type Shortage } from '../reservations.js';
+import { commitHold, releaseHold, type Shortage } from '../stock/index.js';
 import { expireCheckoutSession } from './checkout.js';
 import { stripe } from './stripe-client.js';
 
