@@ -62,7 +62,7 @@ const baseline: Partial<Counts> = {};
 async function benchAt(delayMs: number) {
   const s = await startLocalStack({ data: 'real', seedDemoCatalog: false, networkDelayMs: delayMs, env: { LOG_LEVEL: 'error' } });
   try {
-    const { upsertCatalogProduct } = await import('../lib/catalog.js');
+    const { upsertCatalogProduct } = await import('../lib/catalog/index.js');
     await upsertCatalogProduct({ sku: 'BENCH-1', name: 'Bench tea', priceMinor: 1000, currency: 'EUR', stock: 100_000 });
     const rows: string[][] = [];
     for (const flow of flows) {

@@ -1,4 +1,4 @@
-import type { CatalogProductInput } from '../lib/catalog.js';
+import type { CatalogProductInput } from '../lib/catalog/index.js';
 
 /** What `npm start` sells on a fresh database, so the shop can be tried at once. */
 export const demoCatalog: CatalogProductInput[] = [

@@ -199,7 +199,7 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
     const { migrate } = await import('../lib/migrations.js');
     await migrate(path.join(projectRoot, 'migrations'));
     if (opts.seedDemoCatalog ?? true) await seedWhenEmpty();
-    const { rebuildRedisStock } = await import('../lib/stock-sync.js');
+    const { rebuildRedisStock } = await import('../lib/stock/index.js');
     await rebuildRedisStock();
 
     let dev: NetlifyDev | undefined;
@@ -284,7 +284,7 @@ function reuseFunctionBuilds(): void {
 
 async function seedWhenEmpty(): Promise<void> {
   const { db } = await import('../lib/db.js');
-  const { upsertCatalogProduct } = await import('../lib/catalog.js');
+  const { upsertCatalogProduct } = await import('../lib/catalog/index.js');
   const [row] = await db()`SELECT count(*)::int AS n FROM variants`;
   if (Number(row?.n) > 0) return;
   for (const product of demoCatalog) await upsertCatalogProduct(product);

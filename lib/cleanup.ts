@@ -1,14 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { db } from './db.js';
 import { log } from './log.js';
 import { retryDueMessages } from './messaging/retry.js';
 import { closeOrder } from './orders/close.js';
 import { isClosedUnpaid, isOpen } from './orders/lifecycle.js';
 import { getOrder } from './orders/order.js';
-import { redis } from './redis.js';
-import { forgetLapsedHold, lapsedHolds, releaseHold } from './reservations.js';
+import { forgetLapsedHold, holdState, lapsedHolds, notInExpiryIndex, releaseHold, withLock } from './stock/index.js';
 import { redriveUnprocessed } from './conversation/inbound-events.js';
-import { pushCatalogChanges } from './catalog-push.js';
+import { pushCatalogChanges } from './catalog/index.js';
 import { retryUndeliveredAlerts } from './ops-alerts.js';
 
 /**
@@ -67,38 +65,14 @@ export type CleanupOptions = {
 const DEFAULTS: Required<CleanupOptions> = { batchSize: 100, maxOrders: 500, budgetMs: 20_000, concurrency: 8, messageLimit: 50, redriveLimit: 25 };
 const LOCK_MS = 30_000;
 
-// Keys of lib/reservations.ts's documented layout that cleanup reads.
-const holdKey = (orderId: string) => `hold:${orderId}`;
-const EXPIRY_INDEX = 'holds:exp';
-
 /** Pending orders whose hold lapsed per Postgres, oldest first (served by the partial index orders_open_by_expiry). */
 export const RECONCILE_SQL = `SELECT id FROM orders WHERE payment_status = 'pending' AND hold_expires_at < now() ORDER BY hold_expires_at LIMIT $1`;
-
-const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-
-async function withOrderLock<T>(orderId: string, work: () => Promise<T>): Promise<T | 'locked'> {
-  const key = `lock:order:${orderId}`;
-  const token = randomUUID();
-  const got = await redis().set(key, token, { nx: true, px: LOCK_MS });
-  if (got !== 'OK') return 'locked';
-  try {
-    return await work();
-  } finally {
-    await redis()
-      .eval(UNLOCK, [key], [token])
-      .catch((error) => log.warn('cleanup.unlock_failed', { orderId, error }));
-  }
-}
-
-async function holdState(orderId: string): Promise<string | null> {
-  return (await redis().hget<string>(holdKey(orderId), 'state')) ?? null;
-}
 
 type Origin = 'index' | 'reconcile';
 
 /** Handles one order whose hold lapsed. Returns what happened, for the summary. */
 async function handleLapsedOrder(orderId: string, origin: Origin, summary: CleanupSummary): Promise<void> {
-  const outcome = await withOrderLock(orderId, async () => {
+  const outcome = await withLock(`order:${orderId}`, LOCK_MS, async () => {
     const order = await getOrder(orderId);
     if (!order) {
       // A hold without an order: placeOrder took it but could not record the order (nor give it back).
@@ -229,8 +203,7 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
       const rows = await db().query(RECONCILE_SQL, [o.batchSize]);
       const ids = rows.map((r) => r.id as string).filter((id) => !attempted.has(id));
       if (ids.length) {
-        const scores = (await redis().zmscore(EXPIRY_INDEX, ids)) as (number | null)[] | null;
-        const vanished = ids.filter((_, i) => scores?.[i] === null || scores?.[i] === undefined);
+        const vanished = await notInExpiryIndex(ids);
         if (await forEachBounded(vanished, o.concurrency, outOfTime, handle('reconcile'))) summary.truncated = true;
       }
     } catch (error) {

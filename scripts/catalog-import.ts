@@ -11,7 +11,7 @@ if (!file) {
   process.exit(2);
 }
 await runScript('npm run catalog:import', needs.catalogImport, async () => {
-  const { CsvFormatError, importCatalogCsv, importCatalogJson } = await import('../lib/catalog-import.js');
+  const { CsvFormatError, importCatalogCsv, importCatalogJson } = await import('../lib/catalog/index.js');
   let result;
   try {
     const text = await readFile(file, 'utf8');

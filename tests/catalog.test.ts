@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { pushCatalogChanges } from '../lib/catalog-push.js';
+import { pushCatalogChanges } from '../lib/catalog/index.js';
 import { db } from '../lib/db.js';
 import { placeOrder } from '../lib/orders/place.js';
-import { availableStock } from '../lib/reservations.js';
+import { availableStock } from '../lib/stock/index.js';
 import { newCustomer, useStack, type Body } from './support/stack.js';
 
 const stack = useStack();

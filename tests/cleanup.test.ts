@@ -2,13 +2,13 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../dev/stack.js';
-import { upsertCatalogProduct } from '../lib/catalog.js';
+import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { RECONCILE_SQL, type CleanupSummary } from '../lib/cleanup.js';
 import { db } from '../lib/db.js';
 import { placeOrder, type Order } from '../lib/orders/place.js';
 import { ensureCheckoutSession } from '../lib/payments/payment-link.js';
 import { redis } from '../lib/redis.js';
-import { availableStock } from '../lib/reservations.js';
+import { availableStock } from '../lib/stock/index.js';
 import { newCustomer, sentTo, useStack } from './support/stack.js';
 
 /**

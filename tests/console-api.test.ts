@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { getOrderView } from '../lib/admin/order-view.js';
 import { seededStatus, seededTotalMinor, seedOrders } from '../dev/seed-orders.js';
-import { upsertCatalogProduct } from '../lib/catalog.js';
+import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { db } from '../lib/db.js';
 import { placeOrder } from '../lib/orders/place.js';
-import { availableStock } from '../lib/reservations.js';
+import { availableStock } from '../lib/stock/index.js';
 import { newCustomer, useStack } from './support/stack.js';
 
 /**

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { upsertCatalogProduct } from '../lib/catalog.js';
+import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { db } from '../lib/db.js';
-import { availableStock } from '../lib/reservations.js';
+import { availableStock } from '../lib/stock/index.js';
 import { bodyOf, eventually, newCustomer, sentTo, useStack, waitForMessages, type Body } from './support/stack.js';
 
 const stack = useStack();

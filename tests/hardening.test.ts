@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { upsertCatalogProduct } from '../lib/catalog.js';
+import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { type CleanupSummary } from '../lib/cleanup.js';
 import { db } from '../lib/db.js';
 import { redis } from '../lib/redis.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildEntry, buildInboundMessageValue, buildWebhookPayload, makeWamid, signMetaPayload } from '../dev/standins/graph.js';
-import { upsertCatalogProduct } from '../lib/catalog.js';
+import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { bodyOf, newCustomer, useStack, waitForMessages } from './support/stack.js';
 
 // The stack with functions invoked in this process (dev/invoke.ts): Netlify's routing by config.path,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Variant } from '../lib/catalog.js';
+import type { Variant } from '../lib/catalog/index.js';
 import { findVariant } from '../lib/conversation/find-variant.js';
 import { parseIntent } from '../lib/conversation/intents.js';
 

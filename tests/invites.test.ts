@@ -1,7 +1,7 @@
 import Stripe from 'stripe';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeWamid, type InboundInput, type RecordedMessage } from '../dev/standins/graph.js';
-import { upsertCatalogProduct } from '../lib/catalog.js';
+import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { db } from '../lib/db.js';
 import { bodyOf, eventually, newCustomer, sentTo, useStack, payCheckoutSession } from './support/stack.js';
 

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { AdminError } from '../lib/admin/errors.js';
 import { cancelOrder } from '../lib/admin/cancel.js';
 import { markShipped } from '../lib/admin/shipped.js';
-import { upsertCatalogProduct } from '../lib/catalog.js';
+import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { cleanupLapsedOrder } from '../lib/cleanup.js';
 import { db } from '../lib/db.js';
 import { messageKeys, outboxKey } from '../lib/messaging/keys.js';
@@ -23,7 +23,7 @@ import { placeOrder } from '../lib/orders/place.js';
 import { ensureCheckoutSession } from '../lib/payments/payment-link.js';
 import { applyRefund } from '../lib/payments/stripe-refunds.js';
 import { redis } from '../lib/redis.js';
-import { releaseHold, setAvailableStock } from '../lib/reservations.js';
+import { releaseHold, setAvailableStock } from '../lib/stock/index.js';
 import { eventually, newCustomer, useStack } from './support/stack.js';
 
 const stack = useStack({ functions: 'in-process' });

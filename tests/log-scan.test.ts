@@ -52,9 +52,9 @@ describe('log lines of a whole run', () => {
     await fetch(`${s.url}/api/orders/00000000-0000-0000-0000-000000000000`, { headers: { authorization: 'Bearer wrong' } });
     await fetch(`${s.url}/w/invite/unknown-token-0000000000`);
 
-    const { upsertCatalogProduct } = await import('../lib/catalog.js');
+    const { upsertCatalogProduct } = await import('../lib/catalog/index.js');
     await upsertCatalogProduct({ sku: 'SCAN-1', name: 'Scan tea', priceMinor: 500, currency: 'EUR', stock: 1 });
-    const { rebuildRedisStock } = await import('../lib/stock-sync.js');
+    const { rebuildRedisStock } = await import('../lib/stock/index.js');
     await rebuildRedisStock();
 
     const waId = newCustomer();

@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInboundPayload, makeWamid, serializeMetaPayload, signMetaPayload } from '../dev/standins/graph.js';
 import { projectRoot } from '../dev/stack.js';
 import { signBackendRequest } from '../lib/backend-proxy.js';
-import { upsertCatalogProduct } from '../lib/catalog.js';
+import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { db } from '../lib/db.js';
-import { availableStock } from '../lib/reservations.js';
+import { availableStock } from '../lib/stock/index.js';
 import { redis } from '../lib/redis.js';
 import { bodyOf, eventually, newCustomer, sentTo, useStack } from './support/stack.js';
 

@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeWamid, type InboundInput, type RecordedMessage } from '../dev/standins/graph.js';
-import { upsertCatalogProduct } from '../lib/catalog.js';
+import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { db } from '../lib/db.js';
 import { closeOrder } from '../lib/orders/close.js';
 import { redis } from '../lib/redis.js';
-import { releaseHold } from '../lib/reservations.js';
+import { releaseHold } from '../lib/stock/index.js';
 import { bodyOf, eventually, newCustomer, sentTo, useStack } from './support/stack.js';
 
 const stack = useStack();

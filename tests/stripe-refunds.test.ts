@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { upsertCatalogProduct } from '../lib/catalog.js';
+import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { db } from '../lib/db.js';
 import { invokeInProcess, shop } from './support/shop.js';
 import { bodyOf, eventually, sentTo, useStack } from './support/stack.js';

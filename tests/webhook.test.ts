@@ -1,6 +1,6 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { buildEntry, buildInboundMessageValue, buildWebhookPayload, makeWamid, signMetaPayload } from '../dev/standins/graph.js';
-import { upsertCatalogProduct } from '../lib/catalog.js';
+import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { db } from '../lib/db.js';
 import { bodyOf, eventually, newCustomer, sentTo, useStack, waitForMessages } from './support/stack.js';
 

@@ -361,7 +361,7 @@ async function admin(stack: LocalStack, method: string, pathname: string, body?:
 async function listOrders(url: URL) {
   const { db } = await import('../../lib/db.js');
   const { orderColumns, toOrder } = await import('../../lib/orders/order.js');
-  const { readHold } = await import('../../lib/admin/holds.js');
+  const { readHold } = await import('../../lib/stock/index.js');
   const { formatMoney } = await import('../../lib/money.js');
   const wa = chatKey(url.searchParams.get('wa') ?? url.searchParams.get('phone') ?? '');
   const status = url.searchParams.get('status');

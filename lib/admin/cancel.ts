@@ -3,7 +3,7 @@ import { closeOrder } from '../orders/close.js';
 import { isOpen } from '../orders/lifecycle.js';
 import { getOrder, isOrderId } from '../orders/order.js';
 import { refundCancelledOrder } from '../orders/refund.js';
-import { releaseHold } from '../reservations.js';
+import { releaseHold } from '../stock/index.js';
 import { conflict, notFound, type AdminResult } from './errors.js';
 import { requestHash, sha256, storeAnswer, storedAnswer } from './idempotency.js';
 

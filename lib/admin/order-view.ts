@@ -3,7 +3,7 @@ import { log, maskBsuid, maskIdentity, maskPhone } from '../log.js';
 import { formatMoney } from '../money.js';
 import type { OrderItem } from '../orders/order.js';
 import { notFound } from './errors.js';
-import { readHold, type HoldView } from './holds.js';
+import { readHold, type HoldView } from '../stock/index.js';
 
 /**
  * Everything the shop needs to answer "what happened to this order?": the order and its items,

@@ -1,4 +1,4 @@
-import type { Variant } from '../catalog.js';
+import type { Variant } from '../catalog/index.js';
 import { normalizeText } from './intents.js';
 
 /** Finds the variant a customer meant: exact SKU first, else the best name match (every word present). */

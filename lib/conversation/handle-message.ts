@@ -1,4 +1,4 @@
-import { listSellableVariants } from '../catalog.js';
+import { listSellableVariants } from '../catalog/index.js';
 import { changeCustomerIdentity } from '../customers.js';
 import { log, maskIdentity } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
@@ -8,7 +8,7 @@ import { outsideWindowSince } from '../messaging/window.js';
 import { closeOrder } from '../orders/close.js';
 import { latestOrderOf, openOrderOf } from '../orders/order.js';
 import { placeOrder, type RequestedLine } from '../orders/place.js';
-import { availableStock } from '../reservations.js';
+import { availableStock } from '../stock/index.js';
 import { sendPaymentLink } from '../payments/payment-link.js';
 import type { InboundContent, InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
 import { findVariant } from './find-variant.js';

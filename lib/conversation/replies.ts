@@ -1,4 +1,4 @@
-import type { Variant } from '../catalog.js';
+import type { Variant } from '../catalog/index.js';
 import { getConfig } from '../config.js';
 import { formatMoney } from '../money.js';
 import { LIMITS, type OutgoingMessage } from '../messaging/messages.js';

@@ -3,7 +3,7 @@ import { log } from '../log.js';
 import { closedNotice, type ClosedStatus } from '../messaging/order-notices.js';
 import { expireCheckoutSession } from '../payments/checkout.js';
 import { stripe } from '../payments/stripe-client.js';
-import { releaseHold } from '../reservations.js';
+import { releaseHold } from '../stock/index.js';
 import { isClosedUnpaid, isOpen, refusal, statusesFor, transition, type OrderEvent } from './lifecycle.js';
 import { getOrder } from './order.js';
 import { applyCompletedSession, sessionFacts } from './session.js';

@@ -1,7 +1,7 @@
 import { inviteExpiry, newInviteToken } from '../invites.js';
 import { log } from '../log.js';
 import { confirmationNotice, inviteLinkNotice } from '../messaging/order-notices.js';
-import { commitHold, type Shortage } from '../reservations.js';
+import { commitHold, type Shortage } from '../stock/index.js';
 import { refusal } from './lifecycle.js';
 import { getOrder, type Order } from './order.js';
 import { refundLatePayment } from './refund.js';

@@ -1,10 +1,10 @@
 import { customAlphabet } from 'nanoid';
-import { findVariantsBySku, type Variant } from '../catalog.js';
+import { findVariantsBySku, type Variant } from '../catalog/index.js';
 import { getConfig } from '../config.js';
 import { db, pgErrorCode } from '../db.js';
 import { findOrCreateCustomer } from '../customers.js';
 import { log } from '../log.js';
-import { releaseHold, reserveStock, type Shortage } from '../reservations.js';
+import { releaseHold, reserveStock, type Shortage } from '../stock/index.js';
 import { getOrder, orderColumns, orderIdFor, toOrder, type Order, type OrderItem } from './order.js';
 
 export type { Order };

@@ -2,7 +2,7 @@ import { log } from '../log.js';
 import { cancelledByShopNotice, refundNotice } from '../messaging/order-notices.js';
 import type { Notice } from '../messaging/record.js';
 import { stripe } from '../payments/stripe-client.js';
-import { setAvailableStock, type Shortage } from '../reservations.js';
+import { setAvailableStock, type Shortage } from '../stock/index.js';
 import { statusesFor } from './lifecycle.js';
 import { getOrder, type Order } from './order.js';
 import { alert, alreadyPaid, ignored, inSequence, sendNotices, sendPending, type PaySettlement } from './settlement.js';

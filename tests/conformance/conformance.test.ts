@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeWamid, signMetaPayload, type RecordedMessage } from '../../dev/standins/graph.js';
-import { upsertCatalogProduct } from '../../lib/catalog.js';
+import { upsertCatalogProduct } from '../../lib/catalog/index.js';
 import { DID_NOT_UNDERSTAND } from '../../lib/conversation/replies.js';
 import { db } from '../../lib/db.js';
 import { invokeInProcess, shop } from '../support/shop.js';

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { readCounters } from './catalog-import.js';
-import { getConfig } from './config.js';
-import { db } from './db.js';
-import { log } from './log.js';
-import { currencyDigits } from './money.js';
-import { redis } from './redis.js';
+import { getConfig } from '../config.js';
+import { db } from '../db.js';
+import { log } from '../log.js';
+import { currencyDigits } from '../money.js';
+import { availableStockIfKnown, withLock } from '../stock/index.js';
 
 /**
  * Pushes each variant's price and availability to the shop's Meta catalog (WHATSAPP_CATALOG_ID)
@@ -23,8 +22,7 @@ import { redis } from './redis.js';
  */
 
 export const BATCH_SIZE = 3000;
-const LOCK_KEY = 'lock:catalog-push';
-const LOCK_SECONDS = 120;
+const LOCK_MS = 120_000;
 
 export type Availability = 'in stock' | 'out of stock';
 export type PushItem = { sku: string; price: string; priceMinor: number; currency: string; availability: Availability; fingerprint: string };
@@ -48,7 +46,7 @@ export async function pendingCatalogChanges(): Promise<{ changed: PushItem[]; to
     SELECT v.sku, v.price_minor, v.currency, v.stock, v.active, s.fingerprint AS pushed
     FROM variants v LEFT JOIN catalog_push_state s ON s.sku = v.sku
     ORDER BY v.sku`;
-  const counters = await readCounters(rows.map((r) => r.sku as string));
+  const counters = await availableStockIfKnown(rows.map((r) => r.sku as string));
   const changed: PushItem[] = [];
   for (const r of rows) {
     const sku = r.sku as string;
@@ -65,12 +63,9 @@ export async function pendingCatalogChanges(): Promise<{ changed: PushItem[]; to
 
 /** Pushes the changed rows to Meta's catalog in batches; see the header. */
 export async function pushCatalogChanges(opts: { batchSize?: number } = {}): Promise<PushResult> {
-  const config = getConfig();
-  if (!config.WHATSAPP_CATALOG_ID) return { status: 'skipped', reason: 'no_catalog_configured' };
-  const lockToken = createHash('sha256').update(`${process.pid}:${Date.now()}:${Math.random()}`).digest('hex').slice(0, 16);
-  const locked = await redis().set(LOCK_KEY, lockToken, { nx: true, ex: LOCK_SECONDS });
-  if (locked !== 'OK') return { status: 'skipped', reason: 'push_in_progress' };
-  try {
+  const catalogId = getConfig().WHATSAPP_CATALOG_ID;
+  if (!catalogId) return { status: 'skipped', reason: 'no_catalog_configured' };
+  const outcome = await withLock('catalog-push', LOCK_MS, async (): Promise<PushResult> => {
     const { changed, total } = await pendingCatalogChanges();
     const size = Math.min(Math.max(1, opts.batchSize ?? BATCH_SIZE), 5000);
     const handles: string[] = [];
@@ -80,7 +75,7 @@ export async function pushCatalogChanges(opts: { batchSize?: number } = {}): Pro
       const batch = changed.slice(i, i + size);
       let answer;
       try {
-        answer = await postItemsBatch(config.WHATSAPP_CATALOG_ID, batch);
+        answer = await postItemsBatch(catalogId, batch);
       } catch (error) {
         log.error('catalog.push_failed', { batch: batches + 1, items: batch.length, error });
         return { status: 'failed', pushed, batches, error: (error as Error).message };
@@ -95,12 +90,8 @@ export async function pushCatalogChanges(opts: { batchSize?: number } = {}): Pro
     }
     log.info('catalog.pushed', { pushed, batches, unchanged: total - changed.length });
     return { status: 'pushed', pushed, batches, unchanged: total - changed.length, handles };
-  } finally {
-    // Release only our own lock (it may have lapsed and been taken by another push).
-    await redis()
-      .eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", [LOCK_KEY], [lockToken])
-      .catch(() => {});
-  }
+  });
+  return outcome === 'locked' ? { status: 'skipped', reason: 'push_in_progress' } : outcome;
 }
 
 async function postItemsBatch(catalogId: string, items: PushItem[]): Promise<{ handles: string[]; invalid: string[] }> {

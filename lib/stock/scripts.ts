@@ -1,6 +1,8 @@
+import { redis } from '../redis.js';
+
 /**
- * The Lua scripts behind lib/reservations.ts (key layout described there). Each runs atomically
- * in Redis; keys are built inside the scripts (single-node Redis / Upstash).
+ * The Lua scripts of lib/stock (key layout in keys.ts). Each runs atomically in Redis; keys are
+ * built inside the scripts (single-node Redis / Upstash).
  */
 const common = `
 local function release_hold(oid)
@@ -50,35 +52,63 @@ local function take(now, args, start)
   return nil
 end
 
-local function write_lines(hk, args, start)
-  for i = start, #args, 2 do redis.call('HSET', hk, 'sku:' .. args[i], args[i + 1]) end
+local function write_lines(hk, args, first, last)
+  for i = first, last, 2 do redis.call('HSET', hk, 'sku:' .. args[i], args[i + 1]) end
+end
+
+-- Records a live hold of the (sku, qty) pairs args[first..last]: its lines, its per-SKU and global
+-- expiry entries, state held; the hash itself outlives the expiry until keep.
+local function write_hold(hk, oid, exp, keep, args, first, last)
+  write_lines(hk, args, first, last)
+  for i = first, last, 2 do redis.call('ZADD', 'holds:sku:' .. args[i], exp, oid) end
+  redis.call('HSET', hk, 'state', 'held', 'exp', exp)
+  redis.call('PEXPIREAT', hk, keep)
+  redis.call('ZADD', 'holds:exp', exp, oid)
+end
+
+-- available = on hand − the sku's active holds (never below zero); returns it.
+local function set_available(sku, onhand, now)
+  purge_expired(sku, now)
+  local held = 0
+  for _, oid in ipairs(redis.call('ZRANGE', 'holds:sku:' .. sku, 0, -1)) do
+    held = held + tonumber(redis.call('HGET', 'hold:' .. oid, 'sku:' .. sku) or '0')
+  end
+  local avail = onhand - held
+  if avail < 0 then avail = 0 end
+  redis.call('SET', 'stock:' .. sku, avail)
+  return avail
 end
 `;
+export type HoldLine = { sku: string; quantity: number };
+
+/** A hold's lines as script arguments: repeated SKUs merged, in a stable order: [sku, qty, sku, qty, …]. */
+export function flatten(lines: HoldLine[]): string[] {
+  const merged = new Map<string, number>();
+  for (const l of lines) merged.set(l.sku, (merged.get(l.sku) ?? 0) + l.quantity);
+  return [...merged].sort(([a], [b]) => a.localeCompare(b)).flatMap(([sku, q]) => [sku, String(q)]);
+}
+
 // Timestamps (ms) stay strings inside the scripts: no Lua arithmetic on them, so hosts with
 // 32-bit Lua integers (ioredis-mock's fengari) behave like Redis.
 export const KEEP_MS = 30 * 24 * 3600 * 1000;
 
 // ARGV: orderId, nowMs, expMs, keepUntilMs, sku1, qty1, sku2, qty2, ...
-export const reserveScript = `${common}
+const reserve = `${common}
 local oid, now, exp, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local hk = 'hold:' .. oid
 local state = redis.call('HGET', hk, 'state')
 if state then return {'exists', state} end
 local short = take(now, ARGV, 5)
 if short then return short end
-write_lines(hk, ARGV, 5)
-for i = 5, #ARGV, 2 do redis.call('ZADD', 'holds:sku:' .. ARGV[i], exp, oid) end
-redis.call('HSET', hk, 'state', 'held', 'exp', exp)
-redis.call('PEXPIREAT', hk, keep)
-redis.call('ZADD', 'holds:exp', exp, oid)
+write_hold(hk, oid, exp, keep, ARGV, 5, #ARGV)
 return {'held'}`;
 
 // ARGV: orderId → released | missing | committed (nothing returned to stock twice)
-export const releaseScript = `${common}
+const release = `${common}
 return release_hold(ARGV[1])`;
 
 // ARGV: orderId, nowMs, keepMs, sku1, qty1, ... (the order's lines, to hold again if the hold lapsed)
-export const commitScript = `${common}
+const commit = `${common}
 local oid, now, keep = ARGV[1], ARGV[2], ARGV[3]
 local hk = 'hold:' .. oid
 local state = redis.call('HGET', hk, 'state')
@@ -94,36 +124,23 @@ if state == 'held' then
 end
 local short = take(now, ARGV, 4)
 if short then return short end
-write_lines(hk, ARGV, 4)
+write_lines(hk, ARGV, 4, #ARGV)
 redis.call('HSET', hk, 'state', 'committed')
 redis.call('PEXPIRE', hk, keep)
 redis.call('ZREM', 'holds:exp', oid)
 return {'reheld'}`;
 
 // ARGV: sku, onHand, nowMs → sets available = onHand − active holds of the sku; returns it
-export const setStockScript = `${common}
-local sku, onhand, now = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-purge_expired(sku, now)
-local held = 0
-for _, oid in ipairs(redis.call('ZRANGE', 'holds:sku:' .. sku, 0, -1)) do
-  held = held + tonumber(redis.call('HGET', 'hold:' .. oid, 'sku:' .. sku) or '0')
-end
-local avail = onhand - held
-if avail < 0 then avail = 0 end
-redis.call('SET', 'stock:' .. sku, avail)
-return avail`;
+const setStock = `${common}
+return set_available(ARGV[1], tonumber(ARGV[2]), ARGV[3])`;
 
 // ARGV: orderId, expMs, keepUntilMs, sku1, qty1, ... → recreates a hold lost with Redis (no stock
 // change: setStock afterwards subtracts it). Leaves an existing hold untouched.
-export const restoreScript = `${common}
+const restore = `${common}
 local oid, exp, keep = ARGV[1], ARGV[2], ARGV[3]
 local hk = 'hold:' .. oid
 if redis.call('EXISTS', hk) == 1 then return 0 end
-write_lines(hk, ARGV, 4)
-for i = 4, #ARGV, 2 do redis.call('ZADD', 'holds:sku:' .. ARGV[i], exp, oid) end
-redis.call('HSET', hk, 'state', 'held', 'exp', exp)
-redis.call('PEXPIREAT', hk, keep)
-redis.call('ZADD', 'holds:exp', exp, oid)
+write_hold(hk, oid, exp, keep, ARGV, 4, #ARGV)
 return 1`;
 
 // A missing stock:<sku> is "unknown" (Redis lost its data), never "sold out". Given Postgres's
@@ -132,7 +149,7 @@ return 1`;
 // longer fits) and sets each still-missing counter to on hand − active holds. Counters present
 // are left alone, so concurrent rebuilds and holds stay consistent.
 // ARGV: nowMs, nSkus, sku1, onHand1, ..., then per order: orderId, expMs, keepUntilMs, nLines, sku, qty, ...
-export const rebuildScript = `${common}
+const rebuild = `${common}
 local now, n = ARGV[1], tonumber(ARGV[2])
 local missing, onhand, skus = {}, {}, {}
 local pos = 3
@@ -161,22 +178,26 @@ while pos <= #ARGV do
     for i = first, pos - 1, 2 do
       local sku, counter = ARGV[i], 'stock:' .. ARGV[i]
       if not missing[sku] and redis.call('EXISTS', counter) == 1 then redis.call('DECRBY', counter, tonumber(ARGV[i + 1])) end
-      redis.call('HSET', hk, 'sku:' .. sku, ARGV[i + 1])
-      redis.call('ZADD', 'holds:sku:' .. sku, exp, oid)
     end
-    redis.call('HSET', hk, 'state', 'held', 'exp', exp)
-    redis.call('PEXPIREAT', hk, keep)
-    redis.call('ZADD', 'holds:exp', exp, oid)
+    write_hold(hk, oid, exp, keep, ARGV, first, pos - 1)
   end
 end
-for _, sku in ipairs(skus) do
-  purge_expired(sku, now)
-  local held = 0
-  for _, oid in ipairs(redis.call('ZRANGE', 'holds:sku:' .. sku, 0, -1)) do
-    held = held + tonumber(redis.call('HGET', 'hold:' .. oid, 'sku:' .. sku) or '0')
-  end
-  local avail = onhand[sku] - held
-  if avail < 0 then avail = 0 end
-  redis.call('SET', 'stock:' .. sku, avail)
-end
+for _, sku in ipairs(skus) do set_available(sku, onhand[sku], now) end
 return #skus`;
+
+// KEYS[1]: a lock key; ARGV[1]: its owner's token → deletes it only if that owner still holds it.
+const unlock = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+const LUA = { reserve, release, commit, setStock, restore, rebuild, unlock };
+type Script = ReturnType<ReturnType<typeof redis>['createScript']>;
+const loaded = new WeakMap<object, Map<keyof typeof LUA, Script>>();
+
+/** Runs one of the scripts (EVALSHA, loading it on first use per client). */
+export function runScript(name: keyof typeof LUA, args: string[], keys: string[] = []): Promise<unknown> {
+  const client = redis();
+  let scripts = loaded.get(client);
+  if (!scripts) loaded.set(client, (scripts = new Map()));
+  let script = scripts.get(name);
+  if (!script) scripts.set(name, (script = client.createScript(LUA[name])));
+  return script.exec(keys, args);
+}

@@ -1,0 +1,11 @@
+/**
+ * lib/catalog: products and variants. store.ts is the only SQL that writes them; schema.ts and
+ * csv.ts validate imports; import.ts upserts them and syncs Redis through lib/stock; push.ts tells
+ * Meta's catalog about prices and availability; listing.ts is the admin listing.
+ */
+export { CSV_COLUMNS, CsvFormatError, parseCsv } from './csv.js';
+export { importCatalogCsv, importCatalogJson, type ImportResult } from './import.js';
+export { listCatalog } from './listing.js';
+export { metaPrice, pendingCatalogChanges, pushCatalogChanges, BATCH_SIZE, type PushResult } from './push.js';
+export { importRequest, type Rejection } from './schema.js';
+export { findVariantsBySku, listSellableVariants, upsertCatalogProduct, type CatalogProductInput, type CatalogRow, type Variant } from './store.js';

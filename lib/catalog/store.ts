@@ -1,0 +1,154 @@
+import { db } from '../db.js';
+import { log } from '../log.js';
+import { syncAvailableStock } from '../stock/index.js';
+
+/** The catalog in Postgres: products with sellable variants (one SKU each). The only SQL that writes them. */
+export type Variant = {
+  id: string;
+  sku: string;
+  productName: string;
+  variantName: string;
+  displayName: string;
+  description: string;
+  priceMinor: number;
+  currency: string;
+  stock: number;
+};
+
+type Row = Record<string, unknown>;
+
+/** "Tea (green)", or just "Tea" for a product's default variant. */
+export const displayName = (productName: string, variantName: string) =>
+  variantName === productName ? productName : `${productName} (${variantName})`;
+
+function toVariant(r: Row): Variant {
+  const productName = r.product_name as string;
+  const variantName = r.variant_name as string;
+  return {
+    id: r.id as string,
+    sku: r.sku as string,
+    productName,
+    variantName,
+    displayName: displayName(productName, variantName),
+    description: (r.description as string) ?? '',
+    priceMinor: Number(r.price_minor),
+    currency: (r.currency as string).trim(),
+    stock: Number(r.stock),
+  };
+}
+
+export async function listSellableVariants(): Promise<Variant[]> {
+  const rows = await db()`
+    SELECT v.id, v.sku, p.name AS product_name, v.name AS variant_name, p.description, v.price_minor, v.currency, v.stock
+    FROM variants v JOIN products p ON p.id = v.product_id
+    WHERE v.active ORDER BY p.name, v.position, v.sku`;
+  return rows.map(toVariant);
+}
+
+export async function findVariantsBySku(skus: string[]): Promise<Map<string, Variant>> {
+  if (skus.length === 0) return new Map();
+  const rows = await db()`
+    SELECT v.id, v.sku, p.name AS product_name, v.name AS variant_name, p.description, v.price_minor, v.currency, v.stock
+    FROM variants v JOIN products p ON p.id = v.product_id
+    WHERE v.active AND v.sku = ANY(${skus}::text[])`;
+  return new Map(rows.map((r) => [r.sku as string, toVariant(r)]));
+}
+
+export type CatalogProductInput = {
+  sku: string;
+  name: string;
+  description?: string;
+  priceMinor: number;
+  currency: string;
+  imageUrl?: string | null;
+  stock?: number;
+  variants?: { sku: string; name: string; priceDeltaMinor?: number; stock: number }[];
+};
+
+/** The sellable units of a product: its variants, or one default variant whose SKU is the product's. */
+export function variantsOf(p: CatalogProductInput): { sku: string; name: string; priceMinor: number; stock: number; position: number }[] {
+  return p.variants?.length
+    ? p.variants.map((v, position) => ({ sku: v.sku, name: v.name, priceMinor: p.priceMinor + (v.priceDeltaMinor ?? 0), stock: v.stock, position }))
+    : [{ sku: p.sku, name: p.name, priceMinor: p.priceMinor, stock: p.stock ?? 0, position: 0 }];
+}
+
+/**
+ * Upserts products and their variants in one statement (an import costs one round trip per chunk
+ * of products); a listed variant sells again (active). Returns the SKUs of products new to the
+ * catalog. Redis counters are the caller's to sync (syncAvailableStock).
+ */
+export async function upsertProducts(inputs: CatalogProductInput[]): Promise<Set<string>> {
+  const products = inputs.map((p) => ({ sku: p.sku, name: p.name, description: p.description ?? '', image_url: p.imageUrl ?? null }));
+  const variants = inputs.flatMap((p) =>
+    variantsOf(p).map((v) => ({ product_sku: p.sku, sku: v.sku, name: v.name, price_minor: v.priceMinor, currency: p.currency, stock: v.stock, position: v.position })),
+  );
+  const rows = await db()`
+    WITH product AS (
+      INSERT INTO products (sku, name, description, image_url)
+      SELECT p.sku, p.name, p.description, p.image_url
+      FROM jsonb_to_recordset(${JSON.stringify(products)}::jsonb) AS p(sku text, name text, description text, image_url text)
+      ON CONFLICT (sku) DO UPDATE SET name = excluded.name, description = excluded.description, image_url = excluded.image_url, updated_at = now()
+      RETURNING id, sku, (xmax = 0) AS inserted
+    ), upserted AS (
+      INSERT INTO variants (product_id, sku, name, price_minor, currency, stock, position)
+      SELECT product.id, v.sku, v.name, v.price_minor, v.currency, v.stock, v.position
+      FROM jsonb_to_recordset(${JSON.stringify(variants)}::jsonb)
+        AS v(product_sku text, sku text, name text, price_minor integer, currency text, stock integer, position integer)
+      JOIN product ON product.sku = v.product_sku
+      ON CONFLICT (sku) DO UPDATE SET product_id = excluded.product_id, name = excluded.name, price_minor = excluded.price_minor,
+        currency = excluded.currency, stock = excluded.stock, position = excluded.position, active = true, updated_at = now()
+      RETURNING sku
+    )
+    SELECT sku, inserted, (SELECT count(*) FROM upserted)::int AS variants FROM product`;
+  if (Number(rows[0]?.variants ?? 0) !== variants.length) throw new Error(`upserted ${rows[0]?.variants ?? 0} of ${variants.length} variants`);
+  return new Set(rows.filter((r) => r.inserted).map((r) => r.sku as string));
+}
+
+/**
+ * Upserts one product and its variants, then sets each SKU's available counter in Redis from its
+ * stock on hand minus active holds.
+ */
+export async function upsertCatalogProduct(p: CatalogProductInput): Promise<{ created: boolean }> {
+  const created = await upsertProducts([p]);
+  await syncAvailableStock(variantsOf(p));
+  return { created: created.has(p.sku) };
+}
+
+/** Each listed product stops selling its variants not in `keep` (an import with an explicit variant list). */
+export async function retireUnlistedVariants(lists: { productSku: string; keep: string[] }[]): Promise<void> {
+  if (lists.length === 0) return;
+  const retired = await db()`
+    UPDATE variants v SET active = false, updated_at = now()
+    FROM products p, jsonb_to_recordset(${JSON.stringify(lists.map((l) => ({ product_sku: l.productSku, skus: l.keep })))}::jsonb) AS x(product_sku text, skus jsonb)
+    WHERE p.sku = x.product_sku AND v.product_id = p.id AND v.active AND NOT (x.skus ? v.sku)
+    RETURNING v.sku`;
+  if (retired.length) log.info('catalog.variants_retired', { skus: retired.map((r) => r.sku) });
+}
+
+export type CatalogRow = {
+  sku: string;
+  productSku: string;
+  name: string;
+  priceMinor: number;
+  currency: string;
+  stock: number;
+  available: number | null;
+  active: boolean;
+};
+
+/** Every variant (sellable or retired) with its stock on hand, for the admin listing. */
+export async function listAllVariants(): Promise<Omit<CatalogRow, 'available'>[]> {
+  const rows = await db()`
+    SELECT v.sku, p.sku AS product_sku, p.name AS product_name, v.name AS variant_name, v.price_minor, v.currency, v.stock, v.active
+    FROM variants v JOIN products p ON p.id = v.product_id
+    ORDER BY p.name, v.position, v.sku`;
+  return rows.map((r) => ({
+    sku: r.sku as string,
+    productSku: r.product_sku as string,
+    name: displayName(r.product_name as string, r.variant_name as string),
+    priceMinor: Number(r.price_minor),
+    currency: String(r.currency).trim(),
+    stock: Number(r.stock),
+    active: Boolean(r.active),
+  }));
+}

@@ -1,0 +1,96 @@
+import { db } from '../db.js';
+import { log } from '../log.js';
+import { redis } from '../redis.js';
+import { stockKey } from './keys.js';
+import { flatten, KEEP_MS, runScript } from './scripts.js';
+
+/**
+ * Available-to-sell counters (`stock:<sku>` = on hand − active holds). A counter Redis lost is
+ * "unknown", never "sold out": availableStock and the hold scripts rebuild it from Postgres first
+ * (rebuildStockCounters); availableStockIfKnown reports it as null for listings that only show it.
+ */
+
+/** Counter updates in flight at once (one small Lua script per SKU). */
+const CONCURRENCY = 32;
+/** SKUs per MGET. */
+const READ_CHUNK = 500;
+
+/** Sets a SKU's available counter from its units on hand minus its active holds; returns it. */
+export async function setAvailableStock(sku: string, onHand: number): Promise<number> {
+  return Number(await runScript('setStock', [sku, String(onHand), String(Date.now())]));
+}
+
+/** setAvailableStock for many SKUs (after Postgres changed their units on hand), a bounded number at a time. */
+export async function syncAvailableStock(onHand: { sku: string; stock: number }[]): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(CONCURRENCY, onHand.length) }, async () => {
+      while (next < onHand.length) {
+        const v = onHand[next++]!;
+        await setAvailableStock(v.sku, v.stock);
+      }
+    }),
+  );
+}
+
+/** Available units per SKU, null where Redis has no counter (not rebuilt here: for listings). */
+export async function availableStockIfKnown(skus: string[]): Promise<Map<string, number | null>> {
+  const out = new Map<string, number | null>();
+  for (let i = 0; i < skus.length; i += READ_CHUNK) {
+    const chunk = skus.slice(i, i + READ_CHUNK);
+    const values = await redis().mget<(string | number | null)[]>(...chunk.map(stockKey));
+    chunk.forEach((s, j) => out.set(s, values[j] === null || values[j] === undefined ? null : Number(values[j])));
+  }
+  return out;
+}
+
+/** Available units per SKU; a counter Redis lost is rebuilt from Postgres first (never read as 0). */
+export async function availableStock(skus: string[]): Promise<Map<string, number>> {
+  if (skus.length === 0) return new Map();
+  const read = () => redis().mget<(string | number | null)[]>(...skus.map(stockKey));
+  let values = await read();
+  const missing = skus.filter((_, i) => values[i] === null || values[i] === undefined);
+  if (missing.length) {
+    await rebuildStockCounters(missing);
+    values = await read();
+  }
+  return new Map(skus.map((s, i) => [s, Number(values[i] ?? 0)]));
+}
+
+/** Runs a script that answers {'unknown', sku, ...} for missing counters: rebuilds them, then runs it again. */
+export async function withKnownCounters(run: () => Promise<unknown>): Promise<unknown[]> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const reply = (await run()) as unknown[];
+    if (reply[0] !== 'unknown') return reply;
+    await rebuildStockCounters(reply.slice(1).map(String));
+  }
+  throw new Error('stock counters missing after rebuilding them (is Redis losing writes?)');
+}
+
+/**
+ * Rebuilds the stock counters Redis lost (it restarted empty): from Postgres, the units on hand
+ * and the pending orders whose hold is still live, recreates their holds and sets each missing
+ * counter to on hand − active holds, atomically and only where the counter is still absent.
+ */
+export async function rebuildStockCounters(skus: string[]): Promise<void> {
+  const sql = db();
+  const [variants = [], pending = []] = await sql.transaction(
+    [
+      sql`SELECT sku, stock FROM variants WHERE sku = ANY(${skus}::text[])`,
+      sql`SELECT id, items, hold_expires_at FROM orders
+          WHERE payment_status IN ('pending', 'awaiting_payment') AND hold_expires_at > now()
+            AND EXISTS (SELECT 1 FROM jsonb_array_elements(items) i WHERE i->>'sku' = ANY(${skus}::text[]))`,
+    ],
+    { readOnly: true },
+  );
+  const onHand = new Map(variants.map((v) => [v.sku as string, Number(v.stock)]));
+  const now = Date.now();
+  const holds = pending.flatMap((o) => {
+    const exp = new Date(o.hold_expires_at as string).getTime();
+    if (exp <= now) return [];
+    const lines = flatten((o.items as { sku: string; quantity: number }[]).map((i) => ({ sku: i.sku, quantity: i.quantity })));
+    return [o.id as string, String(exp), String(exp + KEEP_MS), String(lines.length / 2), ...lines];
+  });
+  const rebuilt = Number(await runScript('rebuild', [String(now), String(skus.length), ...skus.flatMap((s) => [s, String(onHand.get(s) ?? 0)]), ...holds]));
+  if (rebuilt) log.warn('stock.counters_rebuilt', { skus: skus.slice(0, 20), count: rebuilt });
+}

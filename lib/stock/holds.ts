@@ -1,0 +1,88 @@
+import { redis } from '../redis.js';
+import { withKnownCounters } from './counters.js';
+import { EXPIRY_INDEX, holdKey } from './keys.js';
+import { flatten, KEEP_MS, runScript, type HoldLine } from './scripts.js';
+
+/**
+ * Stock holds, one per order (layout in keys.ts). Every change is one Lua script, so a multi-line
+ * hold is all-or-nothing and a counter never goes below zero (no oversell). Scripts purge lapsed
+ * holds of the SKUs they touch first, so correctness never waits for the cleanup run. Hold hashes
+ * outlive their expiry (30 days) so late events still see what happened. A counter Redis lost is
+ * rebuilt from Postgres before the script runs again (counters.ts), never read as "sold out".
+ */
+
+export type { HoldLine };
+export type Shortage = { sku: string; available: number };
+
+function shortages(reply: unknown[]): Shortage[] {
+  const out: Shortage[] = [];
+  for (let i = 1; i < reply.length; i += 2) out.push({ sku: String(reply[i]), available: Number(reply[i + 1]) });
+  return out;
+}
+
+export type ReserveResult = { status: 'held' } | { status: 'exists'; state: string } | { status: 'short'; shortages: Shortage[] };
+
+/** Holds every line for the order until expiresAt, or nothing. Idempotent per order id. */
+export async function reserveStock(orderId: string, lines: HoldLine[], expiresAt: Date): Promise<ReserveResult> {
+  const exp = expiresAt.getTime();
+  const reply = await withKnownCounters(() => runScript('reserve', [orderId, String(Date.now()), String(exp), String(exp + KEEP_MS), ...flatten(lines)]));
+  if (reply[0] === 'held') return { status: 'held' };
+  if (reply[0] === 'exists') return { status: 'exists', state: String(reply[1]) };
+  return { status: 'short', shortages: shortages(reply) };
+}
+
+/** Returns a held order's units to the available counters; a no-op for released or committed holds. */
+export async function releaseHold(orderId: string): Promise<'released' | 'missing' | 'committed'> {
+  return (await runScript('release', [orderId])) as 'released' | 'missing' | 'committed';
+}
+
+export type CommitResult = { status: 'committed' | 'reheld' | 'already' } | { status: 'short'; shortages: Shortage[] };
+
+/** Turns a paid order's hold into a sale (units leave for good). If the hold lapsed, tries to take the units again. */
+export async function commitHold(orderId: string, lines: HoldLine[]): Promise<CommitResult> {
+  const reply = await withKnownCounters(() => runScript('commit', [orderId, String(Date.now()), String(KEEP_MS), ...flatten(lines)]));
+  if (reply[0] === 'short') return { status: 'short', shortages: shortages(reply) };
+  return { status: reply[0] as 'committed' | 'reheld' | 'already' };
+}
+
+/** Recreates a hold that Redis lost (after a flush), without touching counters. */
+export async function restoreHold(orderId: string, lines: HoldLine[], expiresAt: Date): Promise<boolean> {
+  const exp = expiresAt.getTime();
+  return Number(await runScript('restore', [orderId, String(exp), String(exp + KEEP_MS), ...flatten(lines)])) === 1;
+}
+
+/** Order ids whose hold expired by `now`, oldest first, at most `limit`. */
+export async function lapsedHolds(now: Date, limit: number): Promise<string[]> {
+  return (await redis().zrange(EXPIRY_INDEX, '-inf', now.getTime(), { byScore: true, offset: 0, count: limit })) as string[];
+}
+
+/** Takes an order off the expiry index (cleanup handled it). */
+export async function forgetLapsedHold(orderId: string): Promise<void> {
+  await redis().zrem(EXPIRY_INDEX, orderId);
+}
+
+/** Of these order ids, the ones the expiry index does not know (e.g. Redis lost its data). */
+export async function notInExpiryIndex(orderIds: string[]): Promise<string[]> {
+  if (orderIds.length === 0) return [];
+  const scores = (await redis().zmscore(EXPIRY_INDEX, orderIds)) as (number | null)[] | null;
+  return orderIds.filter((_, i) => scores?.[i] === null || scores?.[i] === undefined);
+}
+
+/** held | released | committed, or null when Redis has no hold for the order. */
+export async function holdState(orderId: string): Promise<string | null> {
+  return (await redis().hget<string>(holdKey(orderId), 'state')) ?? null;
+}
+
+/** Read-only view of an order's hold (admin order view, sandbox). */
+export type HoldView = { state: string; expiresAt: string | null; lines: HoldLine[] };
+
+export async function readHold(orderId: string): Promise<HoldView | null> {
+  const h = await redis().hgetall<Record<string, unknown>>(holdKey(orderId));
+  if (!h || Object.keys(h).length === 0) return null;
+  const lines = Object.entries(h)
+    .filter(([k]) => k.startsWith('sku:'))
+    .map(([k, v]) => ({ sku: k.slice(4), quantity: Number(v) }))
+    .sort((a, b) => a.sku.localeCompare(b.sku));
+  const exp = Number(h.exp);
+  return { state: String(h.state ?? 'unknown'), expiresAt: Number.isFinite(exp) && exp > 0 ? new Date(exp).toISOString() : null, lines };
+}
