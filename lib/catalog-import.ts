@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod.js';
 import { upsertCatalogProduct, type CatalogProductInput } from './catalog.js';
 import { db } from './db.js';
 import { log } from './log.js';

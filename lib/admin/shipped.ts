@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { getOrder, type Order } from '../orders.js';
