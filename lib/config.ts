@@ -112,6 +112,9 @@ export const configNames: readonly ConfigName[] = [
 /** The schema's plain `nonEmpty` secrets, checked without zod: the webhook's handshake and signature check read only these. */
 const plainText: ReadonlySet<ConfigName> = new Set(['WHATSAPP_VERIFY_TOKEN', 'WHATSAPP_APP_SECRET']);
 
+/** Whether validating these variables needs zod (the plain-text ones don't). */
+export const needsZod = (names: readonly ConfigName[]): boolean => names.some((n) => !plainText.has(n));
+
 /** The schema itself, for tests. */
 export const configSchema = () => schema();
 

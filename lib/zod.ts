@@ -12,6 +12,15 @@ import { requirePackage } from './lazy-require.js';
 let loaded: typeof Zod | undefined;
 const load = () => (loaded ??= (requirePackage('zod') as { z: typeof Zod }).z);
 
+/**
+ * Loads zod ahead of its first use by a dynamic import, which Netlify's bundler keeps dynamic and
+ * ships in the zip (lib/http/edge.ts calls it for every path that reads a validated variable);
+ * without it (scripts, tests, the backend) the first use requires zod synchronously.
+ */
+export async function loadZod(): Promise<void> {
+  loaded ??= (await import('zod')).z;
+}
+
 export const z: typeof Zod = new Proxy({} as typeof Zod, {
   get: (_target, prop) => Reflect.get(load(), prop),
   has: (_target, prop) => Reflect.has(load(), prop),

@@ -1,7 +1,8 @@
-import { ConfigError, getConfig, requireConfig, type Config, type ConfigName } from '../config.js';
+import { ConfigError, getConfig, needsZod, requireConfig, type Config, type ConfigName } from '../config.js';
 import { loadDbDriver } from '../db.js';
 import { log } from '../log.js';
 import { loadRedisClient } from '../redis.js';
+import { loadZod } from '../zod.js';
 import { errorBody, HttpError } from './errors.js';
 import { errorResponse, httpErrorResponse, json } from './respond.js';
 
@@ -19,7 +20,7 @@ export type EdgeHandler = (req: Request, context: EdgeContext) => Promise<Respon
 export async function withConfig(name: string, handler: (config: Config) => Promise<Response>, needs?: readonly ConfigName[]): Promise<Response> {
   try {
     // A handler that declares nothing may touch anything: its clients are loaded before it runs.
-    return await handler(needs ? await ready(needs) : await loadClients(['DATABASE_URL', 'UPSTASH_REDIS_REST_URL']).then(() => getConfig()));
+    return await handler(needs ? await ready(needs) : await loadClients(['DATABASE_URL', 'UPSTASH_REDIS_REST_URL'], true).then(() => getConfig()));
   } catch (error) {
     if (error instanceof ConfigError) return configProblem(name, error);
     if (error instanceof HttpError) return httpErrorResponse(error);
@@ -28,19 +29,20 @@ export async function withConfig(name: string, handler: (config: Config) => Prom
   }
 }
 
-/** Checks a path's variables up front and loads the clients they point at (Postgres, Redis). */
+/** Checks a path's variables up front and loads the clients they point at (zod, Postgres, Redis). */
 export async function ready(needs: readonly ConfigName[]): Promise<Config> {
+  if (needsZod(needs)) await loadZod();
   const config = requireConfig(needs);
   await loadClients(needs);
   return config;
 }
 
 /**
- * Loads the Postgres and Redis clients by dynamic import, which Netlify's bundler keeps dynamic
- * (db() and redis() would otherwise require them synchronously on first use).
+ * Loads zod and the Postgres and Redis clients by dynamic import, which Netlify's bundler keeps
+ * dynamic and ships (db(), redis() and z would otherwise require them synchronously on first use).
  */
-async function loadClients(names: readonly ConfigName[]): Promise<void> {
-  await Promise.all([names.includes('DATABASE_URL') && loadDbDriver(), names.some((n) => n.startsWith('UPSTASH_')) && loadRedisClient()]);
+async function loadClients(names: readonly ConfigName[], zod = false): Promise<void> {
+  await Promise.all([zod && loadZod(), names.includes('DATABASE_URL') && loadDbDriver(), names.some((n) => n.startsWith('UPSTASH_')) && loadRedisClient()]);
 }
 
 export function configProblem(name: string, error: ConfigError): Response {
