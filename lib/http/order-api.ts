@@ -1,11 +1,10 @@
+import { ConfigError } from '../config.js';
 import { needs } from '../config-needs.js';
 import { log } from '../log.js';
-import { createOrderFromApi, parseCreateOrderRequest, serializeForBackend } from '../order-api.js';
 import { requireBearer } from './auth.js';
 import { forwardCreateOrder, proxyTarget, verifyForward } from './backend-proxy.js';
 import { configProblem, ready, withConfig } from './edge.js';
 import { errorResponse, methodNotAllowed, reply } from './respond.js';
-import { ConfigError } from '../config.js';
 
 /**
  * The order API (lib/order-api.ts has the contract), at its two doors:
@@ -13,13 +12,17 @@ import { ConfigError } from '../config.js';
  *   BACKEND_MODE=inline creates the order here, BACKEND_MODE=proxy validates here, then forwards
  *   the request, signed, to the dedicated backend and relays its answer (./backend-proxy.ts);
  * - `handleBackendCreateOrder`, the backend's POST /create-order: that signed forward.
+ * The contract's module (its zod schema, the order modules) loads once the caller is let in.
  */
+const orderApi = () => import('../order-api.js');
+
 export const handleCreateOrder = (req: Request): Promise<Response> =>
   withConfig('create-order-proxy', async (config) => {
     if (req.method !== 'POST') return methodNotAllowed('POST');
     const refused = requireBearer(req, config.ADMIN_API_KEY, 'ADMIN_API_KEY', 'create-order-proxy');
     if (refused) return refused;
 
+    const { createOrderFromApi, parseCreateOrderRequest, serializeForBackend } = await orderApi();
     const request = parseCreateOrderRequest(await req.text(), req.headers.get('idempotency-key'));
     if (config.BACKEND_MODE === 'proxy') {
       const target = proxyTarget(config);
@@ -40,5 +43,6 @@ export const handleBackendCreateOrder = (req: Request): Promise<Response> =>
       log.warn('backend.signature_refused', { reason: verdict.reason });
       return errorResponse(401, 'invalid_signature', 'X-Backend-Signature is missing, wrong, stale or replayed');
     }
+    const { createOrderFromApi, parseCreateOrderRequest } = await orderApi();
     return reply(await createOrderFromApi(parseCreateOrderRequest(new TextDecoder().decode(raw), req.headers.get('idempotency-key'))));
   });
