@@ -236,7 +236,7 @@ describe('create-order-proxy: the same answers inline and through the backend', 
       }),
     );
     expect(inline.status).toBe(409);
-    expect(inline.body).toEqual({ error: 'out_of_stock', shortages: [{ sku: 'API-RARE', available: 2 }] });
+    expect(inline.body).toEqual({ error: 'out_of_stock', message: 'Not enough stock for this order.', shortages: [{ sku: 'API-RARE', available: 2 }] });
     expect(await availableStock(['API-RARE', 'API-TEA'])).toEqual(before);
   });
 
@@ -404,7 +404,7 @@ describe('the dedicated backend', () => {
     const { body, headers } = make(raw());
     const r = await post(body, headers);
     expect(r.status).toBe(401);
-    expect(await r.json()).toEqual({ error: 'invalid_signature' });
+    expect(await r.json()).toEqual({ error: 'invalid_signature', message: expect.any(String) });
     expect(await ordersNow()).toBe(before);
   });
 
