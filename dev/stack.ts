@@ -21,7 +21,7 @@ import { startRedis, type RedisKind } from './services/redis.js';
 import { startGraphStandIn, type GraphStandIn } from './standins/graph.js';
 import { startStripeStandIn, type StripeStandIn } from './standins/stripe.js';
 import { localSecrets } from './local-env.js';
-import { sendWebResponse, toWebRequest } from '../lib/node-http.js';
+import { sendWebResponse, toWebRequest } from '../lib/http/node.js';
 import { delayedUrl } from './delay-proxy.js';
 import { demoCatalog } from './demo-catalog.js';
 import { loadFunctions, type InProcessFunctions } from './invoke.js';

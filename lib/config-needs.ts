@@ -15,7 +15,7 @@ export const needs = {
   webhookPost: ['WHATSAPP_APP_SECRET', ...store, ...whatsappSend],
   paymentCallback: ['STRIPE_WEBHOOK_SECRET', 'STRIPE_SECRET_KEY', ...store, ...whatsappSend, 'APP_BASE_URL', 'WHATSAPP_BUSINESS_NUMBER_E164'],
   inviteRedirect: ['DATABASE_URL', 'WHATSAPP_BUSINESS_NUMBER_E164'],
-  /** Plus ADMIN_API_KEY, checked first (503 not_configured, lib/http.ts `adminKeyProblem`). */
+  /** Plus ADMIN_API_KEY, checked first (503 not_configured, lib/http/auth.ts `requireBearer`). */
   orderApiInline: [...store, ...whatsappSend, 'STRIPE_SECRET_KEY', 'APP_BASE_URL'],
   orderApiProxy: ['BACKEND_URL', 'BACKEND_SHARED_SECRET'],
   adminApi: [...store],

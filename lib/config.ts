@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod.js';
 
 /**
  * The one place that reads process.env, validated with zod. Lazily: reading `getConfig().X`
@@ -8,87 +8,115 @@ import { z } from 'zod';
  * (a secret can't leak into an error or a log). Forms people really paste are accepted and
  * normalised once here: numbers with or without +, spaces or dashes; URLs with or without a
  * trailing slash; the Graph API base with or without its version.
+ * zod itself is loaded when a variable that needs it is first read (lib/zod.ts): the schema is
+ * built then, and variables whose only rule is "set" are checked without it (`plainText`).
  */
 
-const nonEmpty = z.string().trim().min(1);
-const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
-const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const GRAPH_VERSION = 'v21.0';
-
-/** A token as pasted: a leading "Bearer " (copied from a curl example) is dropped. */
-const token = nonEmpty.transform((t) => t.replace(/^Bearer\s+/i, ''));
-
-/** 15550783881, +1 555-078-3881, 0015550783881 → +15550783881 (the spec writes it without +). */
-const e164 = z
-  .string()
-  .transform((s) => s.trim().replace(/[\s\-().]/g, '').replace(/^00/, '+'))
-  .transform((s) => (s.startsWith('+') ? s : `+${s}`))
-  .pipe(z.string().regex(/^\+[1-9]\d{7,14}$/, 'must be a phone number in international form, e.g. 15550783881 or +1 555 078 3881'));
-
-/** https://graph.facebook.com, …/, …/v21.0, …/v21.0/ → a base ending in the API version. */
-const graphBase = url.transform((u) => (/\/v\d+(\.\d+)?$/.test(u) ? u : `${u}/${GRAPH_VERSION}`));
-
-/**
- * A postgres:// URL whose parts survive parsing. A `/`, `#`, `?` or `@` left raw in a password
- * (common in generated ones) silently moves the rest into the path or host, and the driver's
- * error would then print the whole string: refuse it here, explaining percent-encoding.
- */
 const ENCODE_HINT = 'percent-encode special characters in the user name and password (/ → %2F, # → %23, ? → %3F, @ → %40, : → %3A)';
-const databaseUrl = z.string().trim().superRefine((value, ctx) => {
-  if (!/^postgres(ql)?:\/\//i.test(value)) return void ctx.addIssue({ code: 'custom', message: 'must be a postgres:// or postgresql:// connection string' });
-  let u: URL;
-  try {
-    u = new URL(value);
-  } catch {
-    return void ctx.addIssue({ code: 'custom', message: `is not a valid URL; ${ENCODE_HINT}` });
-  }
-  const rest = `${u.pathname}${u.search}${u.hash}`;
-  if (!u.hostname || /[@#]/.test(rest) || /[/#?@]/.test(u.password) || u.hash)
-    return void ctx.addIssue({ code: 'custom', message: `does not parse as user:password@host/database; ${ENCODE_HINT}` });
-  if (!/^\/[^/]+$/.test(u.pathname)) ctx.addIssue({ code: 'custom', message: 'must name a database, e.g. postgresql://user:password@host/shop' });
-});
 
-const schema = z.object({
-  DATABASE_URL: databaseUrl,
-  UPSTASH_REDIS_REST_URL: url,
-  UPSTASH_REDIS_REST_TOKEN: token,
-  WHATSAPP_PHONE_NUMBER_ID: nonEmpty.regex(/^\d+$/, 'must be the numeric phone number id (WhatsApp > API setup), not the phone number'),
-  WHATSAPP_ACCESS_TOKEN: token,
-  WHATSAPP_APP_SECRET: nonEmpty,
-  WHATSAPP_VERIFY_TOKEN: nonEmpty,
-  WHATSAPP_BUSINESS_NUMBER_E164: e164,
-  WHATSAPP_API_BASE: graphBase.default(`https://graph.facebook.com/${GRAPH_VERSION}`),
-  WHATSAPP_CATALOG_ID: nonEmpty.optional(),
-  STRIPE_SECRET_KEY: token.pipe(z.string().regex(/^(sk|rk)_/, 'must be a secret (sk_…) or restricted (rk_…) key, not the publishable pk_… key')),
-  STRIPE_WEBHOOK_SECRET: nonEmpty.regex(/^whsec_/, "must be the endpoint's signing secret (whsec_…)"),
-  STRIPE_API_BASE: url.optional(),
-  APP_BASE_URL: url,
-  BACKEND_MODE: z.enum(['inline', 'proxy']).default('inline'),
-  BACKEND_URL: url.optional(),
-  BACKEND_SHARED_SECRET: nonEmpty.optional(),
-  ADMIN_API_KEY: nonEmpty.optional(),
-  /** Listening port of the dedicated backend (`npm run backend`); unused by functions. */
-  PORT: z.coerce.number().int().min(0).max(65535).default(8787),
-  RESERVATION_TTL_SECONDS: positiveInt(600),
-  MAX_QUANTITY_PER_LINE: positiveInt(10),
-  MAX_ACTIVE_HOLDS_PER_CUSTOMER: positiveInt(3),
-  INVITE_TTL_DAYS: positiveInt(90),
-  TEMPLATE_LANGUAGE: nonEmpty.default('en'),
-  TEMPLATE_ORDER_CONFIRMED: nonEmpty.default('order_confirmed'),
-  TEMPLATE_ORDER_INVITE_LINK: nonEmpty.default('order_invite_link'),
-  TEMPLATE_ORDER_SHIPPED: nonEmpty.default('order_shipped'),
-  TEMPLATE_OFFLINE_PAYMENT: nonEmpty.default('offline_payment'),
-  TEMPLATE_HOLD_EXPIRED: nonEmpty.default('hold_expired'),
-  SHOP_NAME: nonEmpty.default('Our shop'),
-  OPS_ALERT_WEBHOOK_URL: url.optional(),
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  /** Local development only: where the Neon HTTP driver sends SQL (a local bridge). Unset in production. */
-  NEON_FETCH_ENDPOINT: url.optional(),
-});
+/** The schema, built (and zod loaded) on the first read of a variable that isn't plain text. */
+function buildSchema() {
+  const nonEmpty = z.string().trim().min(1);
+  const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
+  const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
-export type Config = Readonly<z.infer<typeof schema>>;
+  /** A token as pasted: a leading "Bearer " (copied from a curl example) is dropped. */
+  const token = nonEmpty.transform((t) => t.replace(/^Bearer\s+/i, ''));
+
+  /** 15550783881, +1 555-078-3881, 0015550783881 → +15550783881 (the spec writes it without +). */
+  const e164 = z
+    .string()
+    .transform((s) => s.trim().replace(/[\s\-().]/g, '').replace(/^00/, '+'))
+    .transform((s) => (s.startsWith('+') ? s : `+${s}`))
+    .pipe(z.string().regex(/^\+[1-9]\d{7,14}$/, 'must be a phone number in international form, e.g. 15550783881 or +1 555 078 3881'));
+
+  /** https://graph.facebook.com, …/, …/v21.0, …/v21.0/ → a base ending in the API version. */
+  const graphBase = url.transform((u) => (/\/v\d+(\.\d+)?$/.test(u) ? u : `${u}/${GRAPH_VERSION}`));
+
+  /**
+   * A postgres:// URL whose parts survive parsing. A `/`, `#`, `?` or `@` left raw in a password
+   * (common in generated ones) silently moves the rest into the path or host, and the driver's
+   * error would then print the whole string: refuse it here, explaining percent-encoding.
+   */
+  const databaseUrl = z.string().trim().superRefine((value, ctx) => {
+    if (!/^postgres(ql)?:\/\//i.test(value)) return void ctx.addIssue({ code: 'custom', message: 'must be a postgres:// or postgresql:// connection string' });
+    let u: URL;
+    try {
+      u = new URL(value);
+    } catch {
+      return void ctx.addIssue({ code: 'custom', message: `is not a valid URL; ${ENCODE_HINT}` });
+    }
+    const rest = `${u.pathname}${u.search}${u.hash}`;
+    if (!u.hostname || /[@#]/.test(rest) || /[/#?@]/.test(u.password) || u.hash)
+      return void ctx.addIssue({ code: 'custom', message: `does not parse as user:password@host/database; ${ENCODE_HINT}` });
+    if (!/^\/[^/]+$/.test(u.pathname)) ctx.addIssue({ code: 'custom', message: 'must name a database, e.g. postgresql://user:password@host/shop' });
+  });
+
+  return z.object({
+    DATABASE_URL: databaseUrl,
+    UPSTASH_REDIS_REST_URL: url,
+    UPSTASH_REDIS_REST_TOKEN: token,
+    WHATSAPP_PHONE_NUMBER_ID: nonEmpty.regex(/^\d+$/, 'must be the numeric phone number id (WhatsApp > API setup), not the phone number'),
+    WHATSAPP_ACCESS_TOKEN: token,
+    WHATSAPP_APP_SECRET: nonEmpty,
+    WHATSAPP_VERIFY_TOKEN: nonEmpty,
+    WHATSAPP_BUSINESS_NUMBER_E164: e164,
+    WHATSAPP_API_BASE: graphBase.default(`https://graph.facebook.com/${GRAPH_VERSION}`),
+    WHATSAPP_CATALOG_ID: nonEmpty.optional(),
+    STRIPE_SECRET_KEY: token.pipe(z.string().regex(/^(sk|rk)_/, 'must be a secret (sk_…) or restricted (rk_…) key, not the publishable pk_… key')),
+    STRIPE_WEBHOOK_SECRET: nonEmpty.regex(/^whsec_/, "must be the endpoint's signing secret (whsec_…)"),
+    STRIPE_API_BASE: url.optional(),
+    APP_BASE_URL: url,
+    BACKEND_MODE: z.enum(['inline', 'proxy']).default('inline'),
+    BACKEND_URL: url.optional(),
+    BACKEND_SHARED_SECRET: nonEmpty.optional(),
+    ADMIN_API_KEY: nonEmpty.optional(),
+    /** Listening port of the dedicated backend (`npm run backend`); unused by functions. */
+    PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+    RESERVATION_TTL_SECONDS: positiveInt(600),
+    MAX_QUANTITY_PER_LINE: positiveInt(10),
+    MAX_ACTIVE_HOLDS_PER_CUSTOMER: positiveInt(3),
+    INVITE_TTL_DAYS: positiveInt(90),
+    TEMPLATE_LANGUAGE: nonEmpty.default('en'),
+    TEMPLATE_ORDER_CONFIRMED: nonEmpty.default('order_confirmed'),
+    TEMPLATE_ORDER_INVITE_LINK: nonEmpty.default('order_invite_link'),
+    TEMPLATE_ORDER_SHIPPED: nonEmpty.default('order_shipped'),
+    TEMPLATE_OFFLINE_PAYMENT: nonEmpty.default('offline_payment'),
+    TEMPLATE_HOLD_EXPIRED: nonEmpty.default('hold_expired'),
+    SHOP_NAME: nonEmpty.default('Our shop'),
+    OPS_ALERT_WEBHOOK_URL: url.optional(),
+    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    /** Local development only: where the Neon HTTP driver sends SQL (a local bridge). Unset in production. */
+    NEON_FETCH_ENDPOINT: url.optional(),
+  });
+}
+
+let built: ReturnType<typeof buildSchema> | undefined;
+const schema = () => (built ??= buildSchema());
+
+export type Config = Readonly<z.infer<ReturnType<typeof buildSchema>>>;
 export type ConfigName = keyof Config;
-export const configNames = Object.keys(schema.shape) as ConfigName[];
+
+/** Every variable, in the schema's order (listed here so that naming them doesn't load zod; a test keeps both in step). */
+export const configNames: readonly ConfigName[] = [
+  'DATABASE_URL', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN', 'WHATSAPP_PHONE_NUMBER_ID', 'WHATSAPP_ACCESS_TOKEN',
+  'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'WHATSAPP_BUSINESS_NUMBER_E164', 'WHATSAPP_API_BASE', 'WHATSAPP_CATALOG_ID',
+  'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'STRIPE_API_BASE', 'APP_BASE_URL', 'BACKEND_MODE', 'BACKEND_URL',
+  'BACKEND_SHARED_SECRET', 'ADMIN_API_KEY', 'PORT', 'RESERVATION_TTL_SECONDS', 'MAX_QUANTITY_PER_LINE',
+  'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'INVITE_TTL_DAYS', 'TEMPLATE_LANGUAGE', 'TEMPLATE_ORDER_CONFIRMED',
+  'TEMPLATE_ORDER_INVITE_LINK', 'TEMPLATE_ORDER_SHIPPED', 'TEMPLATE_OFFLINE_PAYMENT', 'TEMPLATE_HOLD_EXPIRED', 'SHOP_NAME',
+  'OPS_ALERT_WEBHOOK_URL', 'LOG_LEVEL', 'NEON_FETCH_ENDPOINT',
+];
+
+/** The schema's plain `nonEmpty` secrets, checked without zod: the webhook's handshake and signature check read only these. */
+const plainText: ReadonlySet<ConfigName> = new Set(['WHATSAPP_VERIFY_TOKEN', 'WHATSAPP_APP_SECRET']);
+
+/** Whether validating these variables needs zod (the plain-text ones don't). */
+export const needsZod = (names: readonly ConfigName[]): boolean => names.some((n) => !plainText.has(n));
+
+/** The schema itself, for tests. */
+export const configSchema = () => schema();
 
 /** Accepted aliases, in priority order after the canonical name (the spec's names, Netlify's own). */
 export const aliases: Partial<Record<ConfigName, string[]>> = {
@@ -114,7 +142,7 @@ function rawValue(env: Env, name: ConfigName): string | undefined {
   return found === undefined ? undefined : found.trim().replace(/^(["'])(.*)\1$/s, '$2');
 }
 
-function describe(name: ConfigName, issue: z.core.$ZodIssue | undefined, raw: string | undefined): string {
+function describe(name: ConfigName, issue: z.ZodIssue | undefined, raw: string | undefined): string {
   const alt = aliases[name];
   const label = alt ? `${name} (or ${alt.join(', ')})` : name;
   return raw === undefined ? `${label} is missing` : `${label}: ${issue?.message ?? 'is invalid'}`;
@@ -124,7 +152,9 @@ type Parsed = { ok: true; value: unknown } | { ok: false; problem: string };
 
 function parseOne(env: Env, name: ConfigName): Parsed {
   const raw = rawValue(env, name);
-  const result = schema.shape[name].safeParse(raw);
+  // rawValue is already trimmed, unquoted and undefined when blank: all that nonEmpty checks.
+  if (plainText.has(name)) return raw === undefined ? { ok: false, problem: describe(name, undefined, raw) } : { ok: true, value: raw };
+  const result = schema().shape[name].safeParse(raw);
   return result.success ? { ok: true, value: result.data } : { ok: false, problem: describe(name, result.error.issues[0], raw) };
 }
 
@@ -155,7 +185,8 @@ function readVariable(name: ConfigName): unknown {
   return entry.parsed.value;
 }
 
-const isName = (prop: string | symbol): prop is ConfigName => typeof prop === 'string' && Object.hasOwn(schema.shape, prop);
+const nameSet: ReadonlySet<string> = new Set(configNames);
+const isName = (prop: string | symbol): prop is ConfigName => typeof prop === 'string' && nameSet.has(prop);
 
 const lazyConfig = new Proxy({} as Config, {
   get: (_t, prop) => (isName(prop) ? readVariable(prop) : undefined),

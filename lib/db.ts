@@ -4,7 +4,7 @@ import { requirePackage } from './lazy-require.js';
 
 // The driver is loaded when a code path first needs it, not at import: a path that never queries
 // (the webhook handshake, a refused request) doesn't pay for it in its cold start. Functions load
-// it up front (lib/http.ts withConfig → loadDbDriver, a dynamic import Netlify's bundler follows);
+// it up front (lib/http/edge.ts withConfig → loadDbDriver, a dynamic import Netlify's bundler follows);
 // anywhere else (scripts, tests, the backend) the first db() requires it synchronously.
 type Driver = typeof import('@neondatabase/serverless');
 let driver: Driver | undefined;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import { z } from './zod.js';
 import { getConfig } from './config.js';
 import { findOrCreateCustomer } from './customers.js';
 import { BSUID_PATTERN, type WaIdentity } from './identity.js';
@@ -7,22 +7,25 @@ import { log, maskIdentity } from './log.js';
 import { placeOrder, type Order, type RequestedLine } from './orders/place.js';
 import { ensureCheckoutSession, sendPaymentLink } from './payments/payment-link.js';
 import { e164ToWaId, normalizePhone } from './phone.js';
-import { describePath, UNSAFE_TEXT_MESSAGE, unsafeTextPath } from './safe-text.js';
+import { conflict, fieldPath, HttpError, invalidRequest, zodFields, type FieldError } from './http/errors.js';
+import type { Reply } from './http/respond.js';
+import { UNSAFE_TEXT_MESSAGE, unsafeTextPath } from './safe-text.js';
 
 /**
  * The order API for storefronts and integrations (server to server): request schema and the
  * inline create, shared by the create-order-proxy function (BACKEND_MODE=inline) and the
- * dedicated backend's POST /create-order (BACKEND_MODE=proxy), so both answer identically.
+ * dedicated backend's POST /create-order (BACKEND_MODE=proxy) through lib/http/order-api.ts, so
+ * both answer identically. Refusals are thrown as HttpError (lib/http/errors.ts), every one
+ * `{ error, message, fields? }`:
  *
  *   201 { orderId, reference, status, totalMinor, currency, checkoutUrl, holdExpiresAt }
  *       A replay with the same idempotency key answers 201 with the same order (its current
  *       state) and the header `Idempotent-Replayed: true`; no second order or hold is made.
- *   409 { error: 'out_of_stock', shortages: [{ sku, available }] }
- *   409 { error: 'too_many_open_orders', max }
- *   422 { error: 'invalid_request', fields: [{ path, message }] }   (bad input, unknown SKU,
- *       quantity over the limit, mixed currencies, an idempotency key reused for another order)
- *   400 { error: 'invalid_json' }   413 { error: 'payload_too_large' }
- *   502 { error: 'payment_provider_unavailable', orderId } when Stripe failed after the hold was
+ *   409 out_of_stock (+ shortages: [{ sku, available }]), too_many_open_orders (+ max)
+ *   422 invalid_request with fields: [{ path, message }], paths like `items[1].sku` (bad input,
+ *       unknown SKU, quantity over the limit, mixed currencies, an idempotency key reused)
+ *   400 invalid_json   413 payload_too_large (+ maxBytes)
+ *   502 payment_provider_unavailable (+ orderId) when Stripe failed after the hold was
  *       taken: retrying with the same idempotency key completes the same order.
  */
 
@@ -62,31 +65,27 @@ export const createOrderRequestSchema = z.object({
 export type CreateOrderRequest = z.output<typeof createOrderRequestSchema>;
 
 /** A reply independent of the transport: the function and the backend both turn it into a Response. */
-export type ApiReply = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
-
-export type FieldError = { path: string; message: string };
-
-const invalid = (fields: FieldError[]): ApiReply => ({ status: 422, body: { error: 'invalid_request', fields } });
+export type ApiReply = Reply & { body: Record<string, unknown> };
 
 /**
  * Parses and validates a raw request body. The key may come in the body (`idempotencyKey`) or in
- * the `Idempotency-Key` header; both given and different is an error.
+ * the `Idempotency-Key` header; both given and different is an error. Throws HttpError.
  */
-export function parseCreateOrderRequest(raw: string, idempotencyHeader: string | null): { ok: true; request: CreateOrderRequest } | { ok: false; reply: ApiReply } {
-  if (Buffer.byteLength(raw, 'utf8') > MAX_BODY_BYTES) return { ok: false, reply: { status: 413, body: { error: 'payload_too_large', maxBytes: MAX_BODY_BYTES } } };
+export function parseCreateOrderRequest(raw: string, idempotencyHeader: string | null): CreateOrderRequest {
+  if (Buffer.byteLength(raw, 'utf8') > MAX_BODY_BYTES)
+    throw new HttpError(413, 'payload_too_large', `The request body must be at most ${MAX_BODY_BYTES} bytes.`, undefined, { maxBytes: MAX_BODY_BYTES });
   let body: unknown;
   try {
     body = JSON.parse(raw);
   } catch {
-    return { ok: false, reply: { status: 400, body: { error: 'invalid_json', message: 'The request body must be a JSON object.' } } };
+    throw new HttpError(400, 'invalid_json', 'The request body must be a JSON object.');
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body))
-    return { ok: false, reply: invalid([{ path: '', message: 'must be a JSON object' }]) };
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest([{ path: '(body)', message: 'must be a JSON object' }]);
   const unsafe = unsafeTextPath(body);
-  if (unsafe) return { ok: false, reply: invalid([{ path: describePath(unsafe), message: UNSAFE_TEXT_MESSAGE }]) };
+  if (unsafe) throw invalidRequest([{ path: fieldPath(unsafe), message: UNSAFE_TEXT_MESSAGE }]);
 
   const result = createOrderRequestSchema.safeParse(body);
-  const fields: FieldError[] = result.success ? [] : result.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+  const fields: FieldError[] = result.success ? [] : zodFields(result.error);
   // A customer is a phone, a WhatsApp business-scoped user ID, or both: at least one.
   const given = body as { customerPhone?: unknown; customerUserId?: unknown };
   if (given.customerPhone === undefined && given.customerUserId === undefined)
@@ -97,13 +96,13 @@ export function parseCreateOrderRequest(raw: string, idempotencyHeader: string |
     if (!parsedHeader.success) fields.push({ path: 'Idempotency-Key', message: parsedHeader.error.issues[0]!.message });
     else headerKey = parsedHeader.data;
   }
-  if (!result.success || fields.length) return { ok: false, reply: invalid(fields) };
+  if (!result.success || fields.length) throw invalidRequest(fields);
 
   const request = result.data;
   if (headerKey && request.idempotencyKey && headerKey !== request.idempotencyKey)
-    return { ok: false, reply: invalid([{ path: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }]) };
+    throw invalidRequest([{ path: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }]);
   const key = request.idempotencyKey ?? headerKey;
-  return { ok: true, request: { ...request, ...(key ? { idempotencyKey: key } : {}) } };
+  return { ...request, ...(key ? { idempotencyKey: key } : {}) };
 }
 
 /** The body the proxy forwards: the validated request, normalised (phone in E.164, key resolved). */
@@ -153,14 +152,14 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
   const lines: RequestedLine[] = request.items.map((i) => ({ sku: i.sku, quantity: i.quantity }));
 
   const tooMany = request.items.flatMap((item, index) =>
-    item.quantity > config.MAX_QUANTITY_PER_LINE ? [{ path: `items.${index}.quantity`, message: `must be at most ${config.MAX_QUANTITY_PER_LINE}` }] : [],
+    item.quantity > config.MAX_QUANTITY_PER_LINE ? [{ path: `items[${index}].quantity`, message: `must be at most ${config.MAX_QUANTITY_PER_LINE}` }] : [],
   );
-  if (tooMany.length) return invalid(tooMany);
+  if (tooMany.length) throw invalidRequest(tooMany);
 
   const customer: WaIdentity = { waId: request.customerPhone ? e164ToWaId(request.customerPhone) : null, userId: request.customerUserId ?? null };
   // Found or created, never linked: a phone and a BSUID of two different customers are refused.
   const resolved = await findOrCreateCustomer({ ...customer, profileName: request.customerName ?? null });
-  if (!resolved.ok) return invalid([{ path: resolved.field, message: resolved.message }]);
+  if (!resolved.ok) throw invalidRequest([{ path: resolved.field, message: resolved.message }]);
   const sourceKey = `api:${request.idempotencyKey ?? `anonymous:${randomUUID()}`}`;
   const result = await placeOrder({
     customer: { id: resolved.id, ...customer, profileName: request.customerName ?? null },
@@ -172,15 +171,15 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
   const indexesOf = (sku: string) => request.items.flatMap((item, index) => (item.sku === sku ? [index] : []));
   switch (result.status) {
     case 'unknown_skus':
-      return invalid(result.skus.flatMap((sku) => indexesOf(sku).map((i) => ({ path: `items.${i}.sku`, message: `unknown SKU "${sku}"` }))));
+      throw invalidRequest(result.skus.flatMap((sku) => indexesOf(sku).map((i) => ({ path: `items[${i}].sku`, message: `unknown SKU "${sku}"` }))));
     case 'invalid_quantity':
-      return invalid(indexesOf(result.sku).map((i) => ({ path: `items.${i}.quantity`, message: `at most ${result.max} of ${result.sku} per order` })));
+      throw invalidRequest(indexesOf(result.sku).map((i) => ({ path: `items[${i}].quantity`, message: `at most ${result.max} of ${result.sku} per order` })));
     case 'mixed_currency':
-      return invalid([{ path: 'items', message: 'all items of one order must be priced in the same currency' }]);
+      throw invalidRequest([{ path: 'items', message: 'all items of one order must be priced in the same currency' }]);
     case 'too_many_open_orders':
-      return { status: 409, body: { error: 'too_many_open_orders', message: `This customer already has ${result.max} unpaid orders.`, max: result.max } };
+      throw conflict('too_many_open_orders', `This customer already has ${result.max} unpaid orders.`, { max: result.max });
     case 'out_of_stock':
-      return { status: 409, body: { error: 'out_of_stock', shortages: result.shortages.map((s) => ({ sku: s.sku, available: s.available })) } };
+      throw conflict('out_of_stock', 'Not enough stock for this order.', { shortages: result.shortages.map((s) => ({ sku: s.sku, available: s.available })) });
     case 'created':
     case 'existing':
       break;
@@ -189,21 +188,15 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
   const order = result.order;
   const replayed = result.status === 'existing';
   if (replayed && !sameRequest(order, resolved.id, lines))
-    return invalid([{ path: 'idempotencyKey', message: 'was already used for a different order request' }]);
+    throw invalidRequest([{ path: 'idempotencyKey', message: 'was already used for a different order request' }]);
 
   let checkoutUrl: string | null;
   try {
     checkoutUrl = await ensureCheckoutSession(order);
   } catch (error) {
     log.error('order_api.checkout_failed', { orderId: order.id, error });
-    return {
-      status: 502,
-      body: {
-        error: 'payment_provider_unavailable',
-        message: 'The order is held but its payment link could not be created. Retry with the same Idempotency-Key.',
-        orderId: order.id,
-      },
-    };
+    const message = 'The order is held but its payment link could not be created. Retry with the same Idempotency-Key.';
+    throw new HttpError(502, 'payment_provider_unavailable', message, undefined, { orderId: order.id });
   }
   if (request.notify && order.paymentStatus === 'pending') {
     // The outbox sends the link once per order; a replay after a crash completes a missing send.

@@ -1,7 +1,7 @@
 // npm run catalog:import -- <file.json|file.csv>: upserts products and variants (Postgres stock and
 // the Redis available counters together); bad rows are reported and skipped, the others imported.
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
+import { z } from '../lib/zod.js';
 import { needs } from '../lib/config-needs.js';
 import { runScript } from './cli.js';
 

@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,14 +73,23 @@ describe('the functions bundled as Netlify bundles them', () => {
     }
   });
 
-  it('the drivers loaded on first use (lib/db.ts, lib/redis.ts, stripe) are in the zips and load from them', async () => {
+  it('the packages loaded on first use (lib/db.ts, lib/redis.ts, lib/zod.ts, stripe) are in the zips and load from them', async () => {
     for (const f of functions) {
       // A module next to the function's own, resolving packages exactly as it does at run time.
       const check = path.join(path.dirname(functionModule(f)), '__check.mjs');
-      await writeFile(check, `await import('@neondatabase/serverless');
+      await writeFile(check, `await import('@neondatabase/serverless'); await import('zod');
         ${f.name === 'invite-redirect' ? '' : "await import('@upstash/redis'); await import('stripe');"}`);
       execFileSync(process.execPath, [check], { cwd: os.tmpdir(), env: { PATH: process.env.PATH! }, stdio: 'pipe' });
       await rm(check);
+    }
+  });
+
+  it('no heavy package is imported at the top of a bundle: zod, stripe and the store clients load on the paths that use them', async () => {
+    for (const f of functions) {
+      const code = await readFile(functionModule(f), 'utf8');
+      const packages = [...code.matchAll(/^import\s[^;]*?from\s*"([^"]+)"/gm)].map((m) => m[1]!).filter((s) => !s.startsWith('node:') && !builtinModules.includes(s));
+      // nanoid (a few hundred bytes) is all that loads with the module.
+      expect(packages.filter((s) => s !== 'nanoid'), f.name).toEqual([]);
     }
   });
 

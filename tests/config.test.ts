@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, getConfig, parseConfig, requireConfig } from '../lib/config.js';
+import { ConfigError, configNames, configSchema, getConfig, parseConfig, requireConfig } from '../lib/config.js';
 import { needs } from '../lib/config-needs.js';
 
 const complete = {
@@ -17,6 +17,18 @@ const complete = {
 };
 
 describe('config', () => {
+  it('names every variable of the schema, in order (the list exists so that naming them loads no zod)', () => {
+    expect(configNames).toEqual(Object.keys(configSchema().shape));
+  });
+
+  it('checks the plain-text secrets without zod exactly as the schema would: trimmed, unquoted, never blank', () => {
+    for (const name of ['WHATSAPP_VERIFY_TOKEN', 'WHATSAPP_APP_SECRET'] as const) {
+      expect(configSchema().shape[name].def.type).toBe('string');
+      expect(parseConfig({ [name]: '  "tok en"  ' }, [name])[name]).toBe('tok en');
+      for (const blank of ['', '   ', undefined]) expect(() => parseConfig({ [name]: blank }, [name])).toThrow(`${name}`);
+    }
+  });
+
   it('parses a complete environment with defaults', () => {
     const c = parseConfig(complete);
     expect(c.WHATSAPP_API_BASE).toBe('https://graph.facebook.com/v21.0');

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInboundPayload, makeWamid, serializeMetaPayload, signMetaPayload } from '../dev/standins/graph.js';
 import { projectRoot } from '../dev/stack.js';
-import { signBackendRequest } from '../lib/backend-proxy.js';
+import { signBackendRequest } from '../lib/http/backend-proxy.js';
 import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { db } from '../lib/db.js';
 import { availableStock } from '../lib/stock/index.js';
@@ -236,20 +236,20 @@ describe('create-order-proxy: the same answers inline and through the backend', 
       }),
     );
     expect(inline.status).toBe(409);
-    expect(inline.body).toEqual({ error: 'out_of_stock', shortages: [{ sku: 'API-RARE', available: 2 }] });
+    expect(inline.body).toEqual({ error: 'out_of_stock', message: 'Not enough stock for this order.', shortages: [{ sku: 'API-RARE', available: 2 }] });
     expect(await availableStock(['API-RARE', 'API-TEA'])).toEqual(before);
   });
 
   it.each([
     ['a phone that is not E.164', { customerPhone: 'call me', items: [{ sku: 'API-TEA', quantity: 1 }] }, ['customerPhone']],
     ['no items', { customerPhone: '+4915112345678', items: [] }, ['items']],
-    ['a zero and a fractional quantity', { customerPhone: '+4915112345678', items: [{ sku: 'API-TEA', quantity: 0 }, { sku: 'API-MUG', quantity: 1.5 }] }, ['items.0.quantity', 'items.1.quantity']],
+    ['a zero and a fractional quantity', { customerPhone: '+4915112345678', items: [{ sku: 'API-TEA', quantity: 0 }, { sku: 'API-MUG', quantity: 1.5 }] }, ['items[0].quantity', 'items[1].quantity']],
     ['51 lines', { customerPhone: '+4915112345678', items: Array.from({ length: 51 }, () => ({ sku: 'API-TEA', quantity: 1 })) }, ['items']],
-    ['a missing sku and phone', { items: [{ quantity: 1 }] }, ['customerPhone', 'items.0.sku']],
-    ['a quantity over the per-line limit', { customerPhone: '+4915112345678', items: [{ sku: 'API-TEA', quantity: 11 }] }, ['items.0.quantity']],
-    ['an unknown SKU', { customerPhone: '+4915112345678', items: [{ sku: 'API-TEA', quantity: 1 }, { sku: 'NOPE-1', quantity: 1 }] }, ['items.1.sku']],
+    ['a missing sku and phone', { items: [{ quantity: 1 }] }, ['customerPhone', 'items[0].sku']],
+    ['a quantity over the per-line limit', { customerPhone: '+4915112345678', items: [{ sku: 'API-TEA', quantity: 11 }] }, ['items[0].quantity']],
+    ['an unknown SKU', { customerPhone: '+4915112345678', items: [{ sku: 'API-TEA', quantity: 1 }, { sku: 'NOPE-1', quantity: 1 }] }, ['items[1].sku']],
     ['two currencies', { customerPhone: '+4915112345678', items: [{ sku: 'API-TEA', quantity: 1 }, { sku: 'API-USD', quantity: 1 }] }, ['items']],
-    ['a JSON array', [], ['']],
+    ['a JSON array', [], ['(body)']],
   ])('422 invalid_request with field errors for %s', async (_name, body, paths) => {
     const { inline } = await bothModes((mode) => call(mode, body));
     expect(inline.status).toBe(422);
@@ -260,7 +260,7 @@ describe('create-order-proxy: the same answers inline and through the backend', 
 
   it('422 for an unknown SKU names it', async () => {
     const { proxy } = await bothModes((mode) => call(mode, { customerPhone: phoneOf(newCustomer()), items: [{ sku: 'GHOST-9', quantity: 1 }] }));
-    expect(proxy.body.fields).toEqual([{ path: 'items.0.sku', message: 'unknown SKU "GHOST-9"' }]);
+    expect(proxy.body.fields).toEqual([{ path: 'items[0].sku', message: 'unknown SKU "GHOST-9"' }]);
   });
 
   it('422 when a key is reused for a different request, or body and header keys differ', async () => {
@@ -296,7 +296,7 @@ describe('create-order-proxy: the same answers inline and through the backend', 
           }),
         );
         expect(r.status).toBe(401);
-        expect(JSON.parse(text)).toEqual({ error: 'unauthorized' });
+        expect(JSON.parse(text)).toEqual({ error: 'unauthorized', message: 'Authorization: Bearer <ADMIN_API_KEY> required' });
       }
     }
   });
@@ -353,11 +353,11 @@ describe('proxy mode failures', () => {
   it('BACKEND_MODE=proxy without BACKEND_URL or BACKEND_SHARED_SECRET fails naming the variable', async () => {
     const noUrl = await withEnv({ BACKEND_URL: undefined }, () => call('proxy', request()));
     expect(noUrl.status).toBe(500);
-    expect(noUrl.body.error).toContain('BACKEND_URL');
+    expect(noUrl.body).toMatchObject({ error: 'misconfigured', message: expect.stringContaining('BACKEND_URL') });
     const noSecret = await withEnv({ BACKEND_SHARED_SECRET: undefined }, () => call('proxy', request()));
     expect(noSecret.status).toBe(500);
-    expect(noSecret.body.error).toContain('BACKEND_SHARED_SECRET');
-    expect(noSecret.body.error).not.toContain(SHARED_SECRET);
+    expect(noSecret.body.variables.join(' ')).toContain('BACKEND_SHARED_SECRET');
+    expect(JSON.stringify(noSecret.body)).not.toContain(SHARED_SECRET);
   });
 
   it('a backend with another shared secret → 502 (not the caller’s 401)', async () => {
@@ -404,7 +404,7 @@ describe('the dedicated backend', () => {
     const { body, headers } = make(raw());
     const r = await post(body, headers);
     expect(r.status).toBe(401);
-    expect(await r.json()).toEqual({ error: 'invalid_signature' });
+    expect(await r.json()).toEqual({ error: 'invalid_signature', message: expect.any(String) });
     expect(await ordersNow()).toBe(before);
   });
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { db } from '../db.js';
 import { maskIdentity } from '../log.js';
 import { UNREACHABLE_CODES, REENGAGEMENT_CODE } from '../messaging/outbox.js';

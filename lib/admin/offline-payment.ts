@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { findOrCreateCustomer } from '../customers.js';
 import { BSUID_PATTERN } from '../identity.js';
 import { db } from '../db.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { db } from '../db.js';
 import { isBsuid } from '../identity.js';
 import { maskBsuid, maskPhone } from '../log.js';

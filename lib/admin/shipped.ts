@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { log } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
 import { shippedNotice } from '../messaging/order-notices.js';

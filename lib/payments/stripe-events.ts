@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { getConfig } from '../config.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
@@ -8,6 +8,7 @@ import { deliverPendingNotices } from '../messaging/record.js';
 import { applyCheckoutSession, applyClose } from '../orders/close.js';
 import { isOrderId } from '../orders/order.js';
 import type { Settlement } from '../orders/settlement.js';
+import { errorBody } from '../http/errors.js';
 import { logSafe, pgSafe } from '../safe-text.js';
 import { redis } from '../redis.js';
 import { applyDispute, type DisputeFacts } from './disputes.js';
@@ -157,7 +158,7 @@ export async function handleStripeEvent(body: unknown): Promise<StripeEventResul
     recorded = { id: String(row!.id), processed: row!.processed_at !== null };
   } catch (error) {
     log.error('stripe.record_failed', { eventId: logSafe(event.id), error });
-    return { status: 503, body: { error: 'temporarily unavailable' } };
+    return { status: 503, body: errorBody('temporarily_unavailable', 'the event could not be recorded; Stripe retries') };
   }
   if (recorded.processed) {
     await markSeen(event.id);
@@ -171,7 +172,7 @@ export async function handleStripeEvent(body: unknown): Promise<StripeEventResul
   } catch (error) {
     log.error('stripe.processing_failed', { eventId: logSafe(event.id), type: logSafe(event.type), error });
     await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${recorded.id}`.catch(() => {});
-    return { status: 500, body: { error: 'processing failed' } };
+    return { status: 500, body: errorBody('processing_failed', 'the event could not be applied; Stripe retries') };
   }
   await db()`
     UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = ${settled.summary}
@@ -197,7 +198,7 @@ async function acknowledgeMalformed(body: unknown, problems: string): Promise<St
       ON CONFLICT (source, external_id) DO NOTHING`;
   } catch (error) {
     log.error('stripe.record_failed', { eventId: key, error });
-    return { status: 503, body: { error: 'temporarily unavailable' } };
+    return { status: 503, body: errorBody('temporarily_unavailable', 'the event could not be recorded; Stripe retries') };
   }
   return { status: 200, body: { received: true, ignored: `malformed event: ${problems}`.slice(0, 300) } };
 }

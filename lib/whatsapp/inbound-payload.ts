@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { WA_ID_PATTERN } from '../identity.js';
 
 /**

@@ -1,25 +1,5 @@
 import type { Context } from '@netlify/functions';
-import { needs } from '../../lib/config-needs.js';
-import { json, text, withConfig } from '../../lib/http.js';
-import { log } from '../../lib/log.js';
+import { handlePaymentCallback } from '../../lib/http/payment-callback.js';
 
-/**
- * Stripe's webhook (Checkout Session, refund and dispute events). Verify the signature on the raw body, then record
- * and apply the event: the answer is 2xx only once the order's new state is durable. The
- * WhatsApp messages are already in the outbox by then and go out after the answer.
- */
-export default (req: Request, context: Context) =>
-  withConfig('payment-callback', async () => {
-    if (req.method !== 'POST') return text('method not allowed', 405);
-    const raw = await req.text();
-    // Loaded here, not at import: keeps stripe out of the cold start of a request that isn't a POST.
-    const { handleStripeEvent, verifyStripeEvent } = await import('../../lib/payments/stripe-events.js');
-    const verified = await verifyStripeEvent(raw, req.headers.get('stripe-signature'));
-    if (!verified) {
-      log.warn('stripe.bad_signature', { bytes: raw.length });
-      return json({ error: 'invalid signature' }, 400);
-    }
-    const result = await handleStripeEvent(verified.body);
-    if (result.after) context.waitUntil(result.after());
-    return json(result.body, result.status);
-  }, needs.paymentCallback);
+/** Stripe's webhook: signed Checkout Session, refund and dispute events, lib/http/payment-callback.ts. */
+export default (req: Request, context: Context) => handlePaymentCallback(req, context);

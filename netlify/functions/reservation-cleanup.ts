@@ -1,6 +1,5 @@
 import type { Config } from '@netlify/functions';
-import { needs } from '../../lib/config-needs.js';
-import { json, withConfig } from '../../lib/http.js';
+import { handleReservationCleanup } from '../../lib/http/cleanup.js';
 
 /**
  * Every minute: lapsed holds → expire their Checkout Session, release the stock, mark the order
@@ -9,10 +8,6 @@ import { json, withConfig } from '../../lib/http.js';
  * overlap with itself and with payments. Answers (and logs) the JSON summary; locally it runs on
  * POST /.netlify/functions/reservation-cleanup.
  */
-export default () =>
-  withConfig('reservation-cleanup', async () => {
-    const { runReservationCleanup } = await import('../../lib/cleanup.js');
-    return json(await runReservationCleanup());
-  }, needs.reservationCleanup);
+export default () => handleReservationCleanup();
 
 export const config: Config = { schedule: '* * * * *' };

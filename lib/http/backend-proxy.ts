@@ -1,8 +1,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ConfigError, type Config } from './config.js';
-import { json } from './http.js';
-import { log } from './log.js';
-import { redis } from './redis.js';
+import { ConfigError, type Config } from '../config.js';
+import { log } from '../log.js';
+import { redis } from '../redis.js';
+import { errorResponse, json } from './respond.js';
 
 /**
  * The signed hop from the create-order-proxy function (BACKEND_MODE=proxy) to the dedicated
@@ -120,13 +120,8 @@ export async function forwardCreateOrder(
       const code = errorCode(error);
       if (timedOut) {
         log.error('backend.timeout', { attempt, timeoutMs, idempotent: Boolean(options.idempotencyKey) });
-        return json(
-          {
-            error: 'backend_timeout',
-            message: `The order backend did not answer within ${Math.round(timeoutMs / 1000)} s. The order may or may not exist: retry with the same Idempotency-Key.`,
-          },
-          504,
-        );
+        const message = `The order backend did not answer within ${Math.round(timeoutMs / 1000)} s. The order may or may not exist: retry with the same Idempotency-Key.`;
+        return errorResponse(504, 'backend_timeout', message);
       }
       if (attempt < attempts && code && NOT_CONNECTED.has(code) && deadline - Date.now() > 1_000) {
         log.warn('backend.retrying', { attempt, code });
@@ -134,19 +129,19 @@ export async function forwardCreateOrder(
         continue;
       }
       log.error('backend.unreachable', { attempt, code: code ?? null, error });
-      return json({ error: 'backend_unavailable', message: 'The order backend could not be reached.' }, 502);
+      return errorResponse(502, 'backend_unavailable', 'The order backend could not be reached.');
     }
     if (response.status === 401) {
       // The backend refused our signature: a BACKEND_SHARED_SECRET mismatch (or clock skew), not the caller's fault.
       log.error('backend.signature_refused', { body: text.slice(0, 200) });
-      return json({ error: 'backend_unavailable', message: 'The order backend refused the forwarded request.' }, 502);
+      return errorResponse(502, 'backend_unavailable', 'The order backend refused the forwarded request.');
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
       log.error('backend.bad_response', { status: response.status, contentType: response.headers.get('content-type') });
-      return json({ error: 'backend_unavailable', message: `The order backend answered ${response.status} without JSON.` }, 502);
+      return errorResponse(502, 'backend_unavailable', `The order backend answered ${response.status} without JSON.`);
     }
     log.info('backend.forwarded', { status: response.status, attempt, ms: Date.now() - started });
     const relayed: Record<string, string> = {};

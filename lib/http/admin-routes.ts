@@ -1,0 +1,100 @@
+import { cancelOrder } from '../admin/cancel.js';
+import type { AdminResult } from '../admin/errors.js';
+import { offlinePaymentRequest, recordOfflinePayment } from '../admin/offline-payment.js';
+import { getOrderView } from '../admin/order-view.js';
+import { alertListQuery, listAlerts } from '../admin/alerts.js';
+import { rerunOrderCleanup } from '../admin/order-cleanup.js';
+import { listOrders, orderListQuery, toFilter } from '../admin/order-list.js';
+import { ordersCsvStream } from '../admin/orders-csv.js';
+import { markShipped, shippedRequest } from '../admin/shipped.js';
+import { CsvFormatError, importCatalogCsv, importCatalogJson, importRequest, listCatalog, pushCatalogChanges } from '../catalog/index.js';
+import { log } from '../log.js';
+import { z } from '../zod.js';
+import { HttpError, invalidRequest, zodFields } from './errors.js';
+import { errorResponse, httpErrorResponse, json, methodNotAllowed } from './respond.js';
+import { pathSegments, queryObject, readJson, readText } from './request-input.js';
+
+/**
+ * The admin API's routes (lib/http/admin-api.ts lets the caller in first).
+ *   GET  /api/orders                  ?paymentStatus=&fulfillmentStatus=&createdFrom=&createdTo=&customer=&reference=&limit=&cursor=
+ *                                     newest first, { orders, nextCursor, totals } in one Postgres round trip
+ *   GET  /api/orders.csv              the same filters, streamed as CSV
+ *   GET  /api/orders/:id[?full=1]     the order, its events, hold, messages, payments, invite
+ *   POST /api/orders/:id/cleanup      the cleanup run's work for this one order, now
+ *   GET  /api/alerts                  ops alerts and failed messages, newest first (?limit=&cursor=)
+ *   POST /api/orders/:id/shipped      { trackingSlug | trackingUrl, carrier? }
+ *   POST /api/orders/:id/cancel
+ *   POST /api/offline-payments        { orderId? | customerPhone? | customerUserId?, customerName?, amountMinor, currency, paidAt, reference }
+ *   GET  /api/catalog                 every variant with stock (Postgres) and available (Redis)
+ *   PUT  /api/catalog                 JSON { products: [...] } or text/csv
+ *   POST /api/catalog/sync            push changed prices/availability to the Meta catalog
+ * Errors are `{ error, message, fields? }`: 503 not_configured without ADMIN_API_KEY, 401, 404,
+ * 405, 409, 422 invalid_request with fields [{ path, message }] (paths like `products[1].name`).
+ * Idempotent replays answer the first response with `Idempotent-Replayed: true`.
+ */
+
+const MAX_BODY_BYTES = 5 * 1024 * 1024;
+
+export async function routeAdminRequest(req: Request): Promise<Response> {
+  const url = new URL(req.url);
+  try {
+    return await route(req, url, pathSegments(url).slice(1)); // ['api', ...]
+  } catch (error) {
+    if (error instanceof HttpError) return httpErrorResponse(error);
+    if (error instanceof z.ZodError) return httpErrorResponse(invalidRequest(zodFields(error)));
+    if (error instanceof CsvFormatError) return httpErrorResponse(invalidRequest([{ path: '(body)', message: error.message }]));
+    throw error;
+  }
+}
+
+async function route(req: Request, url: URL, p: string[]): Promise<Response> {
+  const m = req.method;
+  if ((p[0] === 'orders' || p[0] === 'orders.csv' || p[0] === 'alerts') && p.length === 1) {
+    if (m !== 'GET') return methodNotAllowed('GET');
+    if (p[0] === 'alerts') return json(await listAlerts(alertListQuery.parse(queryObject(url))));
+    const { filter, cursor, limit } = toFilter(orderListQuery.parse(queryObject(url)));
+    if (p[0] === 'orders') return json(await listOrders(filter, cursor, limit));
+    const stream = ordersCsvStream(filter, (error) => log.error('admin.orders_csv_failed', { error }));
+    const day = new Date().toISOString().slice(0, 10);
+    return new Response(stream, {
+      headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="orders-${day}.csv"`, 'cache-control': 'no-store' },
+    });
+  }
+  if (p[0] === 'orders' && p[1] && p[2] === 'cleanup' && p.length === 3) {
+    if (m !== 'POST') return methodNotAllowed('POST');
+    return answer(await rerunOrderCleanup(p[1]));
+  }
+  if (p[0] === 'orders' && p[1] && p.length === 2) {
+    if (m !== 'GET') return methodNotAllowed('GET');
+    return json(await getOrderView(p[1], { full: url.searchParams.get('full') === '1' }));
+  }
+  if (p[0] === 'orders' && p[1] && p[2] === 'shipped' && p.length === 3) {
+    if (m !== 'POST') return methodNotAllowed('POST');
+    return answer(await markShipped(p[1], shippedRequest.parse(await readJson(req, MAX_BODY_BYTES))));
+  }
+  if (p[0] === 'orders' && p[1] && p[2] === 'cancel' && p.length === 3) {
+    if (m !== 'POST') return methodNotAllowed('POST');
+    return answer(await cancelOrder(p[1]));
+  }
+  if (p[0] === 'offline-payments' && p.length === 1) {
+    if (m !== 'POST') return methodNotAllowed('POST');
+    return answer(await recordOfflinePayment(offlinePaymentRequest.parse(await readJson(req, MAX_BODY_BYTES))));
+  }
+  if (p[0] === 'catalog' && p.length === 1) {
+    if (m === 'GET') return json({ variants: await listCatalog() });
+    if (m !== 'PUT') return methodNotAllowed('GET, PUT');
+    const type = req.headers.get('content-type') ?? '';
+    if (/text\/csv/i.test(type)) return json(await importCatalogCsv(await readText(req, MAX_BODY_BYTES)));
+    return json(await importCatalogJson(importRequest.parse(await readJson(req, MAX_BODY_BYTES))));
+  }
+  if (p[0] === 'catalog' && p[1] === 'sync' && p.length === 2) {
+    if (m !== 'POST') return methodNotAllowed('POST');
+    const result = await pushCatalogChanges();
+    return json(result, result.status === 'failed' ? 502 : result.status === 'skipped' && result.reason === 'push_in_progress' ? 409 : 200);
+  }
+  return errorResponse(404, 'not_found', 'no such admin route');
+}
+
+function answer(r: AdminResult): Response {
+  return json(r.body, r.status, r.replayed ? { 'idempotent-replayed': 'true' } : {});
+}

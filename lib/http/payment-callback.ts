@@ -1,0 +1,25 @@
+import { needs } from '../config-needs.js';
+import { log } from '../log.js';
+import { withConfig, type EdgeContext } from './edge.js';
+import { errorResponse, json, text } from './respond.js';
+
+/**
+ * Stripe's webhook (Checkout Session, refund and dispute events). Verify the signature on the raw body, then record
+ * and apply the event: the answer is 2xx only once the order's new state is durable. The
+ * WhatsApp messages are already in the outbox by then and go out after the answer.
+ */
+export const handlePaymentCallback = (req: Request, context: EdgeContext): Promise<Response> =>
+  withConfig('payment-callback', async () => {
+    if (req.method !== 'POST') return text('method not allowed', 405);
+    const raw = await req.text();
+    // Loaded here, not at import: keeps stripe out of the cold start of a request that isn't a POST.
+    const { handleStripeEvent, verifyStripeEvent } = await import('../payments/stripe-events.js');
+    const verified = await verifyStripeEvent(raw, req.headers.get('stripe-signature'));
+    if (!verified) {
+      log.warn('stripe.bad_signature', { bytes: raw.length });
+      return errorResponse(400, 'invalid_signature', 'Stripe-Signature does not match the body');
+    }
+    const result = await handleStripeEvent(verified.body);
+    if (result.after) context.waitUntil(result.after());
+    return json(result.body, result.status);
+  }, needs.paymentCallback);
