@@ -273,14 +273,18 @@ describe('the order lifecycle table, every (status, event) pair against real Pos
 });
 
 describe('the one close path never releases stock a payment completes on', () => {
-  const holdOf = async (id: string) => (await redis().hget<string>(`hold:${id}`, 'state')) ?? null;
-
-  it("the customer's cancel after the payment went through at Stripe (its webhook not arrived yet): the order ends paid, its units stay sold", async () => {
-    const c = await pendingOrder();
+  /** The customer paid on Stripe's page; Stripe's webhook has not arrived yet. */
+  const paidAtStripeOnly = async (c: Case) => {
     const webhookUrl = `${stack().url}/.netlify/functions/payment-callback`;
     stack().stripe.setWebhookUrl(null);
     await standin(`sessions/${c.order.stripeSessionId}/complete`);
     stack().stripe.setWebhookUrl(webhookUrl);
+  };
+  const holdOf = async (id: string) => (await redis().hget<string>(`hold:${id}`, 'state')) ?? null;
+
+  it("the customer's cancel after the payment went through at Stripe (its webhook not arrived yet): the order ends paid, its units stay sold", async () => {
+    const c = await pendingOrder();
+    await paidAtStripeOnly(c);
     const closed = await closeOrder(c.order.id, 'cancelled_by_customer');
     expect(closed).toMatchObject({ result: 'paid', session: 'complete' });
     expect((await reload(c)).paymentStatus).toBe('paid');
@@ -298,10 +302,7 @@ describe('the one close path never releases stock a payment completes on', () =>
 
   it("the shop's cancel racing a payment: the payment path takes it (paid, 409 payment_in_progress), nothing is released", async () => {
     const c = await pendingOrder();
-    const webhookUrl = `${stack().url}/.netlify/functions/payment-callback`;
-    stack().stripe.setWebhookUrl(null);
-    await standin(`sessions/${c.order.stripeSessionId}/complete`);
-    stack().stripe.setWebhookUrl(webhookUrl);
+    await paidAtStripeOnly(c);
     expect(await apply('cancelled_by_shop', c)).toBe('409 payment_in_progress');
     expect((await reload(c)).paymentStatus).toBe('paid');
     expect(await holdOf(c.order.id)).toBe('committed');
@@ -309,10 +310,7 @@ describe('the one close path never releases stock a payment completes on', () =>
 
   it('cleanup finding the session paid hands it to the payment path instead of expiring the order', async () => {
     const c = await pendingOrder();
-    const webhookUrl = `${stack().url}/.netlify/functions/payment-callback`;
-    stack().stripe.setWebhookUrl(null);
-    await standin(`sessions/${c.order.stripeSessionId}/complete`);
-    stack().stripe.setWebhookUrl(webhookUrl);
+    await paidAtStripeOnly(c);
     expect(await cleanupLapsedOrder(c.order.id)).toMatchObject({ settled: 1, expired: 0, released: 0 });
     expect((await reload(c)).paymentStatus).toBe('paid');
   });

@@ -1,7 +1,7 @@
 import { customerIdOf } from '../customers.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
-import { applyDeliveryStatus } from '../delivery-status.js';
+import { applyDeliveryStatus } from '../messaging/delivery-status.js';
 import { redis } from '../redis.js';
 import type { DeliveryStatus, ForeignItem, InboundWhatsAppMessage, ParsedWebhook } from '../whatsapp/inbound-payload.js';
 import { handleCustomerMessage } from './handle-message.js';

@@ -4,7 +4,7 @@ import { closedNotice, type ClosedStatus } from '../messaging/order-notices.js';
 import { expireCheckoutSession } from '../payments/checkout.js';
 import { stripe } from '../payments/stripe-client.js';
 import { releaseHold } from '../stock/index.js';
-import { isClosedUnpaid, isOpen, refusal, statusesFor, transition, type OrderEvent } from './lifecycle.js';
+import { isClosedUnpaid, isOpen, refusal, statusesFor, transition, type OrderEvent, type PaymentStatus } from './lifecycle.js';
 import { getOrder } from './order.js';
 import { applyCompletedSession, sessionFacts } from './session.js';
 import { ignored, nothing, sendNotices, sendPending, type PaySettlement, type Settlement } from './settlement.js';
@@ -46,8 +46,8 @@ export async function closeOrder(orderId: string, event: CloseEvent, opts: { ses
 export async function applyClose(orderId: string, event: CloseEvent, opts: { sessionId?: string } = {}): Promise<Settlement<CloseResult>> {
   let session: CloseResult['session'] = null;
   const notClosed = (reason: string, deliver = nothing): Settlement<CloseResult> => ({ outcome: { result: 'not_closed', reason, session }, summary: `not closed: ${reason}`, deliver });
-  const releaseIfClosed = async (status: string | undefined) => {
-    if (!status || !isClosedUnpaid(status as never)) return notClosed(status ?? 'unknown');
+  const releaseIfClosed = async (status: PaymentStatus | undefined) => {
+    if (!status || !isClosedUnpaid(status)) return notClosed(status ?? 'unknown');
     await releaseHold(orderId);
     return notClosed(status, sendPending(orderId));
   };

@@ -3,7 +3,7 @@ import { cancelledByShopNotice, refundNotice } from '../messaging/order-notices.
 import type { Notice } from '../messaging/record.js';
 import { stripe } from '../payments/stripe-client.js';
 import { setAvailableStock, type Shortage } from '../stock/index.js';
-import { statusesFor } from './lifecycle.js';
+import { statusesFor, transition } from './lifecycle.js';
 import { getOrder, type Order } from './order.js';
 import { alert, alreadyPaid, ignored, inSequence, sendNotices, sendPending, type PaySettlement } from './settlement.js';
 import { storeRefundDecided, storeRefundDone } from './store.js';
@@ -68,7 +68,7 @@ export async function refundLatePayment(order: Order, paymentIntent: string, sho
 
 /** cancelled_by_shop of a paid, unfulfilled order: decided with the units back on hand, refunded, the customer told (with a template outside the window). */
 export async function refundCancelledOrder(order: Order): Promise<{ method: 'stripe' | 'offline'; refundId: string | null; deliver: () => Promise<void> }> {
-  const fromPaid = statusesFor('cancelled_by_shop').filter((s) => s === 'paid');
+  const fromPaid = statusesFor('cancelled_by_shop').filter((s) => transition(s, 'cancelled_by_shop')!.to === 'refunded');
   const { restocked } = await storeRefundDecided(order.id, fromPaid, { sessionId: null, paymentIntent: null }, true, { reason: 'cancelled_by_shop' });
   // Redis follows Postgres: available = on hand − active holds.
   await Promise.all(restocked.map((r) => setAvailableStock(r.sku, Number(r.stock))));

@@ -1,8 +1,8 @@
-import { db } from './db.js';
-import { log } from './log.js';
-import type { OutgoingMessage } from './messaging/messages.js';
-import { handleFailedMessage, type FailureHandling } from './messaging/outbox.js';
-import { TRACKED_STATUSES, type DeliveryStatus } from './whatsapp/inbound-payload.js';
+import { db } from '../db.js';
+import { log } from '../log.js';
+import type { OutgoingMessage } from './messages.js';
+import { handleFailedMessage, type FailureHandling } from './outbox.js';
+import { TRACKED_STATUSES, type DeliveryStatus } from '../whatsapp/inbound-payload.js';
 
 /**
  * Applies one of Meta's delivery statuses to its outbox row, found by wamid or, when the
