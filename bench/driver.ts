@@ -31,6 +31,19 @@ export function newPhone(prefix = '4917'): string {
   return `${prefix}${String(process.pid % 10000).padStart(4, '0')}${String(++phoneSeq).padStart(5, '0')}`;
 }
 
+/**
+ * All in-process functions share this process's fetch: without a cap, 1 000 concurrent requests
+ * open a socket each to the same bridge, which overflows its listen queue (ECONNRESET). Production
+ * has one such pool per function instance; here at most `perOrigin` connections per upstream.
+ */
+export async function capConnections(perOrigin = 128): Promise<void> {
+  const key = Symbol.for('undici.globalDispatcher.1');
+  const g = globalThis as unknown as Record<symbol, { constructor: new (o: { connections: number }) => unknown } | undefined>;
+  if (!g[key]) await fetch('http://127.0.0.1:9/').catch(() => {}); // creates Node's default dispatcher
+  const Agent = g[key]!.constructor;
+  g[key] = new Agent({ connections: perOrigin }) as never;
+}
+
 export class ShopDriver {
   constructor(readonly stack: LocalStack) {
     if (!stack.inProcess) throw new Error('ShopDriver needs a stack with functions: "in-process"');

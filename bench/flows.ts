@@ -24,6 +24,8 @@ export type Flow<C = unknown> = {
   request: (d: ShopDriver, ctx: C) => Request;
   /** Checks the answer (and effects) of one run; throws when the flow did not do its job. */
   check?: (d: ShopDriver, ctx: C, status: number, body: string) => Promise<void> | void;
+  /** false: no throughput runs (a batch is its own load; concurrent cleanups share each other's work). */
+  throughput?: false;
   /** Variables set while this flow runs (e.g. BACKEND_MODE=proxy). */
   env?: (d: ShopDriver) => Record<string, string>;
   /** The issue's floor, before the 200 and in total (absent system: no target). */
@@ -116,6 +118,7 @@ export const flows: Flow[] = [
       const missing = c.froms.filter((f) => lastMessageTo(d, f)?.interactive?.type !== 'list');
       if (missing.length) throw new Error(`${missing.length} of 20 got no list`);
     },
+    throughput: false,
     floor: { before200: INBOUND_ACK },
     ceiling: { total: { postgres: 81, redis: 42, stripe: 0, graph: 20 } },
   }),
@@ -170,6 +173,7 @@ export const flows: Flow[] = [
     key: 'cleanup-idle', name: 'scheduled cleanup, nothing lapsed',
     request: () => ['/.netlify/functions/reservation-cleanup', { method: 'POST' }],
     check: ok(200),
+    throughput: false,
     floor: {},
     ceiling: { total: { postgres: 4, redis: 4, stripe: 0, graph: 0 } },
   }),
@@ -185,6 +189,7 @@ export const flows: Flow[] = [
       ok(200)(d, c, status, body);
       if (!body.includes('"expired":1')) throw new Error(`expected one order expired: ${body}`);
     },
+    throughput: false,
     floor: {},
     ceiling: { total: { postgres: 9, redis: 9, stripe: 1, graph: 1 } },
   }),
