@@ -222,7 +222,7 @@ for (const delay of DELAYS) {
 }
 results.flows = flowResults;
 
-if (!SKIP.has('orders')) print(...(await benchOrdersList(DELAYS, 5)));
+if (!SKIP.has('orders')) print(...(await benchOrdersList([HEAVY_DELAY], 3)));
 if (!SKIP.has('cold')) print(await coldStart());
 
 const seconds = Math.round((Date.now() - started) / 1000);
