@@ -24,6 +24,8 @@ export type Flow<C = unknown> = {
   request: (d: ShopDriver, ctx: C) => Request;
   /** Checks the answer (and effects) of one run; throws when the flow did not do its job. */
   check?: (d: ShopDriver, ctx: C, status: number, body: string) => Promise<void> | void;
+  /** Latency runs, when not BENCH_RUNS (a batch of 20 is 20 conversations per run). */
+  runs?: number;
   /** false: no throughput runs (a batch is its own load; concurrent cleanups share each other's work). */
   throughput?: false;
   /** Variables set while this flow runs (e.g. BACKEND_MODE=proxy). */
@@ -118,6 +120,7 @@ export const flows: Flow[] = [
       const missing = c.froms.filter((f) => lastMessageTo(d, f)?.interactive?.type !== 'list');
       if (missing.length) throw new Error(`${missing.length} of 20 got no list`);
     },
+    runs: 3,
     throughput: false,
     floor: { before200: INBOUND_ACK },
     ceiling: { total: { postgres: 81, redis: 42, stripe: 0, graph: 20 } },

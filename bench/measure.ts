@@ -66,7 +66,10 @@ export async function measureFlow(d: ShopDriver, flow: Flow, o: MeasureOptions):
     const counted = (await once((await setup(1))[0], true)) as Counted;
 
     const runs: Timed[] = [];
-    for (const ctx of await setup(o.runs)) runs.push(await once(ctx, false));
+    const n = flow.runs ?? o.runs;
+    // A cleanup run takes every lapsed hold: its setup goes right before it. Others set up all runs first.
+    if (flow.throughput === false) for (let i = 0; i < n; i++) runs.push(await once((await setup(1))[0], false));
+    else for (const ctx of await setup(n)) runs.push(await once(ctx, false));
 
     const throughput: FlowResult['throughput'] = [];
     if (flow.throughput !== false) {

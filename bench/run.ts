@@ -88,31 +88,26 @@ async function timeMs(n: number, fn: () => Promise<unknown>): Promise<number[]> 
   return xs;
 }
 
-// ---- 1. The local runtime's own overhead: a request that does no I/O ----
+// ---- 1. The local runtime's own overhead: a request that does no I/O (in process: measured on the 0 ms stack below) ----
+const OVERHEAD_N = 10;
+let viaNetlify: number[] | undefined;
 if (!SKIP.has('overhead')) {
-  const n = 10;
   const net = await stackAt(0, 'netlify');
-  let viaNetlify: number[];
   try {
     await fetch(handshake(net));
-    viaNetlify = await timeMs(n, () => fetch(handshake(net)).then((r) => r.text()));
+    viaNetlify = await timeMs(OVERHEAD_N, () => fetch(handshake(net)).then((r) => r.text()));
   } finally {
     await net.stop();
   }
-  const inproc = await stackAt(0);
-  let viaHttp: number[];
-  let direct: number[];
-  try {
-    await fetch(handshake(inproc));
-    viaHttp = await timeMs(n, () => fetch(handshake(inproc)).then((r) => r.text()));
-    direct = await timeMs(n, async () => (await inproc.inProcess!.invoke('webhook', new Request(handshake(inproc)))).response.text());
-  } finally {
-    await inproc.stop();
-  }
+}
+async function printOverhead(inproc: LocalStack) {
+  await fetch(handshake(inproc));
+  const viaHttp = await timeMs(OVERHEAD_N, () => fetch(handshake(inproc)).then((r) => r.text()));
+  const direct = await timeMs(OVERHEAD_N, async () => (await inproc.inProcess!.invoke('webhook', new Request(handshake(inproc)))).response.text());
   const row = (what: string, xs: number[]) => [what, percentile(xs, 50).toFixed(1), percentile(xs, 99).toFixed(1)];
-  const rows = [row('Netlify local runtime (@netlify/dev), over HTTP', viaNetlify), row('in process (dev/invoke.ts), over HTTP', viaHttp), row('in process, handler called directly', direct)];
+  const rows = [row('Netlify local runtime (@netlify/dev), over HTTP', viaNetlify!), row('in process (dev/invoke.ts), over HTTP', viaHttp), row('in process, handler called directly', direct)];
   results.overhead = Object.fromEntries(rows.map((r) => [r[0], { p50: Number(r[1]), p99: Number(r[2]) }]));
-  print(`\n### Local runtime overhead: the webhook handshake (no I/O), ${n} requests\n`, ...table(['invocation', 'p50 ms', 'p99 ms'], ['---', '---:', '---:'], rows));
+  print(`\n### Local runtime overhead: the webhook handshake (no I/O), ${OVERHEAD_N} requests\n`, ...table(['invocation', 'p50 ms', 'p99 ms'], ['---', '---:', '---:'], rows));
 }
 
 // ---- 2. Flows: round trips, latency at each delay, throughput ----
@@ -139,7 +134,7 @@ function printFlows(delay: number) {
       rs.map((r) => [r.name, tripsCell(r.before200), tripsCell(r.total), r.latency.ackP50, r.latency.ackP95, r.latency.ackP99, r.latency.doneP50, r.latency.doneP95, r.latency.doneP99]),
     ),
   );
-  if (delay === HEAVY_DELAY && CONCURRENCY.length > 1) {
+  if (delay === HEAVY_DELAY && CONCURRENCY.length > 1 && rs.some((r) => r.throughput.length)) {
     print(
       `\n### Throughput, ${delay} ms one-way delay: requests per second until all their work settled (ack p99 ms)\n`,
       ...table(
@@ -165,6 +160,7 @@ for (const delay of DELAYS) {
   try {
     await seedBenchCatalog();
     const d = new ShopDriver(s);
+    if (viaNetlify && delay === DELAYS[0]) await printOverhead(s);
     if (!SKIP.has('flows')) {
       await runFlows(d, delay);
       printFlows(delay);
