@@ -8,7 +8,7 @@
  */
 import { trips, tripsBetween, type ShopDriver, type Trips } from './driver.js';
 
-export type CleanupRow = { expired: number; live: number; runs: number; trips: Trips; ms: number; expiredByRuns: number };
+export type CleanupRow = { expired: number; live: number; runs: number; trips: Trips; ms: number; expiredByRuns: number; reconcilePlan: string };
 
 const SKU = 'SCALE-1';
 
@@ -43,7 +43,22 @@ async function seedHolds(count: number, expiresAt: number, prefix: string): Prom
   return ids;
 }
 
-async function runUntilDone(d: ShopDriver, expected?: number): Promise<Omit<CleanupRow, 'expired' | 'live'>> {
+/** How Postgres serves the reconcile query (pending orders whose hold lapsed): the index it uses, or a scan. */
+async function reconcilePlan(): Promise<string> {
+  const { db } = await import('../lib/db.js');
+  const { RECONCILE_SQL } = await import('../lib/cleanup.js');
+  const [plan] = await db().query(`EXPLAIN (FORMAT JSON) ${RECONCILE_SQL}`, [100]);
+  const found: string[] = [];
+  const walk = (node: Record<string, unknown>) => {
+    if (typeof node['Index Name'] === 'string') found.push(`${node['Node Type']} on ${node['Index Name']}`);
+    else if (String(node['Node Type']).includes('Scan')) found.push(String(node['Node Type']));
+    for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+  };
+  walk(((plan!['QUERY PLAN'] as { Plan: Record<string, unknown> }[])[0]!).Plan);
+  return found.join(', ');
+}
+
+async function runUntilDone(d: ShopDriver, expected?: number): Promise<Omit<CleanupRow, 'expired' | 'live' | 'reconcilePlan'>> {
   const before = trips(d.stack);
   const t = performance.now();
   let runs = 0;
@@ -75,7 +90,8 @@ export async function cleanupScale(d: ShopDriver, rows: [number, number][] = [[1
       live = m;
     }
     await seedHolds(n, Date.now() - 60_000, `SCALE-X${seq++}-`);
-    out.push({ expired: n, live: m, ...(await runUntilDone(d, n)) });
+    const plan = await reconcilePlan();
+    out.push({ expired: n, live: m, ...(await runUntilDone(d, n)), reconcilePlan: plan });
   }
   return out;
 }

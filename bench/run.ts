@@ -171,11 +171,11 @@ for (const delay of DELAYS) {
       print(
         '\n### Cleanup at scale: N lapsed holds among M live ones (0 ms delay; seeded orders without Checkout Sessions)\n',
         ...table(
-          ['N lapsed', 'M live holds', 'runs', 'Postgres', 'Redis', 'Stripe', 'Graph', 'trips per lapsed order', 'ms', 'ms per lapsed order'],
-          ['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:'],
+          ['N lapsed', 'M live holds', 'runs', 'Postgres', 'Redis', 'Stripe', 'Graph', 'trips per lapsed order', 'ms', 'ms per lapsed order', 'reconcile query plan'],
+          ['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---'],
           rows.map((r) => {
             const all = r.trips.postgres + r.trips.redis + r.trips.stripe + r.trips.graph;
-            return [r.expired, r.live, r.runs, r.trips.postgres, r.trips.redis, r.trips.stripe, r.trips.graph, (all / r.expired).toFixed(1), r.ms, (r.ms / r.expired).toFixed(1)];
+            return [r.expired, r.live, r.runs, r.trips.postgres, r.trips.redis, r.trips.stripe, r.trips.graph, (all / r.expired).toFixed(1), r.ms, (r.ms / r.expired).toFixed(1), r.reconcilePlan];
           }),
         ),
       );
