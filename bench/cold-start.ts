@@ -14,7 +14,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { bundleLikeNetlify, functionModule } from '../dev/netlify-bundle.js';
 
-const RUNS = Number(process.env.BENCH_COLD_RUNS ?? 15);
+const RUNS = Number(process.env.BENCH_COLD_RUNS ?? 9);
 /** Targets over a bare Node start, in ms. */
 const TARGET_MS: Record<string, number> = { webhook: 60 };
 const DEFAULT_TARGET_MS = 120;

@@ -1,104 +1,242 @@
 /**
- * npm run bench: round trips to Postgres, Redis, Meta and Stripe per flow, and latency with a
- * network delay injected on every connection to them (dev/delay-proxy.ts). Counts come from the
- * bridges and stand-ins, which count the HTTP requests they serve. Local function invocation
- * overhead (a worker thread per request in Netlify's local runtime) is measured separately as the
- * latency of a request that does no I/O, and subtracted. Then each function's cold start as bundled
- * for Netlify (bench/cold-start.ts).
+ * npm run bench: what production runs, measured in this process.
+ *
+ * Each function's handler is invoked as Netlify's runtime invokes it (dev/invoke.ts: a Request and
+ * a v2 context with params and waitUntil) against the real stack: postgres and redis-server behind
+ * the Neon and Upstash bridges, the Stripe and Graph stand-ins, with a one-way delay injected on
+ * every connection to them (dev/delay-proxy.ts). Round trips are read from the bridges' and
+ * stand-ins' request counters. The local runtime's own cost (a worker per invocation in
+ * @netlify/dev) is measured apart: one request that does no I/O through it and in process.
+ *
+ * Sections: flows (trips before the 200 and in total, latency p50/p95/p99 at each delay, throughput
+ * at concurrency 1/16/64), fast ack under a slow Stripe and Graph, 1 000 buyers for 100 units,
+ * cleanup at scale, a 10 000-row catalog import and push, the console's order list, cold start.
+ * Prints markdown, writes bench/results.json and the README's generated performance block.
+ *
+ * Knobs: BENCH_DELAYS_MS (default 0,20), BENCH_RUNS (latency runs per flow, default 10),
+ * BENCH_CONCURRENCY (default 1,16,64), BENCH_FLOWS (comma-separated keys), BENCH_SKIP
+ * (comma-separated sections: overhead,flows,fastack,contention,cleanup,catalog,orders,cold).
  */
+import { execSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startLocalStack, type LocalStack } from '../dev/stack.js';
+import { spawnBackend } from './backend.js';
+import { catalogScale } from './catalog-scale.js';
+import { cleanupScale } from './cleanup-scale.js';
 import { coldStart } from './cold-start.js';
+import { contention } from './contention.js';
+import { capConnections, percentile, ShopDriver } from './driver.js';
+import { fastAck } from './fast-ack.js';
+import { flows, seedBenchCatalog } from './flows.js';
+import { measureFlow, type FlowResult } from './measure.js';
 import { benchOrdersList } from './orders-list.js';
 
-const DELAYS = (process.env.BENCH_DELAYS_MS ?? '0,20').split(',').map(Number);
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const list = (v: string | undefined, d: string) => (v ?? d).split(',').map((s) => s.trim()).filter(Boolean);
+const DELAYS = list(process.env.BENCH_DELAYS_MS, '0,20').map(Number);
+const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+const CONCURRENCY = list(process.env.BENCH_CONCURRENCY, '1,16,64').map(Number);
+const ONLY = process.env.BENCH_FLOWS ? new Set(list(process.env.BENCH_FLOWS, '')) : undefined;
+const SKIP = new Set(list(process.env.BENCH_SKIP, ''));
+const HEAVY_DELAY = DELAYS.includes(20) ? 20 : DELAYS.at(-1)!;
+const started = Date.now();
+await capConnections();
 
-type Counts = { postgres: number; redis: number; meta: number; stripe: number };
-type Flow = { name: string; run: (s: LocalStack, i: number) => Promise<{ ackMs?: number; done: () => boolean }> };
-
-function counts(s: LocalStack): Counts {
-  return { postgres: s.neonBridge!.stats.requests, redis: s.upstashBridge!.stats.requests, meta: s.graph!.stats.requests, stripe: s.stripe!.stats.requests };
-}
-const diff = (a: Counts, b: Counts): Counts => ({ postgres: b.postgres - a.postgres, redis: b.redis - a.redis, meta: b.meta - a.meta, stripe: b.stripe - a.stripe });
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-let phone = 0;
-const customer = () => `4916${String(process.pid).padStart(5, '0').slice(-5)}${String(++phone).padStart(4, '0')}`;
-
-async function inbound(s: LocalStack, from: string, text: string, expectMessages: number) {
-  const t = Date.now();
-  const r = await s.graph!.sendInbound({ from, text });
-  const ackMs = Date.now() - t;
-  if (r.status !== 200) throw new Error(`webhook answered ${r.status}`);
-  return { ackMs, done: () => s.graph!.messages({ to: from }).length >= expectMessages };
-}
-
-const flows: Flow[] = [
-  { name: 'verify handshake (no I/O: invocation overhead)', run: async (s) => {
-    const t = Date.now();
-    await fetch(`${s.url}/.netlify/functions/webhook?hub.mode=subscribe&hub.verify_token=${s.env.WHATSAPP_VERIFY_TOKEN}&hub.challenge=1`);
-    return { ackMs: Date.now() - t, done: () => true };
-  } },
-  { name: 'inbound "menu" → catalog list', run: (s) => inbound(s, customer(), 'menu', 1) },
-  { name: 'inbound "buy" → hold + Checkout + payment link', run: (s) => inbound(s, customer(), 'buy BENCH-1 1', 1) },
-  { name: 'replayed wamid (dedupe fast path)', run: async (s) => {
-    const from = customer();
-    const first = await s.graph!.sendInbound({ from, text: 'help' });
-    while (s.graph!.messages({ to: from }).length < 1) await sleep(5);
-    await sleep(50);
-    const before = counts(s);
-    const t = Date.now();
-    await s.graph!.sendInbound({ from, text: 'help', wamid: first.wamid });
-    const ackMs = Date.now() - t;
-    Object.assign(baseline, before);
-    return { ackMs, done: () => true };
-  } },
+const out: string[] = [];
+const print = (...lines: string[]) => {
+  out.push(...lines);
+  console.log(lines.join('\n'));
+};
+const table = (head: string[], align: string[], rows: (string | number)[][]) => [
+  `| ${head.join(' | ')} |`,
+  `| ${align.join(' | ')} |`,
+  ...rows.map((r) => `| ${r.join(' | ')} |`),
 ];
-
-// Set by a flow that must exclude its own setup from the counts.
-const baseline: Partial<Counts> = {};
-
-async function benchAt(delayMs: number) {
-  const s = await startLocalStack({ data: 'real', seedDemoCatalog: false, networkDelayMs: delayMs, env: { LOG_LEVEL: 'error' } });
-  try {
-    const { upsertCatalogProduct } = await import('../lib/catalog/index.js');
-    await upsertCatalogProduct({ sku: 'BENCH-1', name: 'Bench tea', priceMinor: 1000, currency: 'EUR', stock: 100_000 });
-    const rows: string[][] = [];
-    for (const flow of flows) {
-      await flow.run(s, -1).then(async (r) => { while (!r.done()) await sleep(5); }); // warm-up
-      await sleep(200);
-      const acks: number[] = [];
-      const totals: number[] = [];
-      let perRun: Counts | undefined;
-      for (let i = 0; i < RUNS; i++) {
-        for (const k of Object.keys(baseline)) delete baseline[k as keyof Counts];
-        const before = counts(s);
-        const t = Date.now();
-        const r = await flow.run(s, i);
-        while (!r.done()) await sleep(2);
-        totals.push(Date.now() - t);
-        if (r.ackMs !== undefined) acks.push(r.ackMs);
-        await sleep(300); // let after-response work (waitUntil) finish before counting
-        perRun = diff({ ...before, ...baseline }, counts(s));
-      }
-      rows.push([flow.name, String(perRun!.postgres), String(perRun!.redis), String(perRun!.meta), String(perRun!.stripe), `${median(acks)}`, `${median(totals)}`]);
+const results: Record<string, unknown> = {
+  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), loadAverageAtStart: os.loadavg().map((l) => Math.round(l * 10) / 10), platform: `${os.platform()} ${os.release()}` },
+  node: process.version,
+  commit: (() => {
+    try {
+      return execSync('git rev-parse HEAD', { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    } catch {
+      return 'unknown';
     }
-    return rows;
+  })(),
+  date: new Date().toISOString(),
+  settings: { delaysMs: DELAYS, runs: RUNS, concurrency: CONCURRENCY },
+};
+
+async function stackAt(delayMs: number, functions: 'in-process' | 'netlify' = 'in-process'): Promise<LocalStack> {
+  const s = await startLocalStack({ data: 'real', seedDemoCatalog: false, functions, networkDelayMs: delayMs, env: { LOG_LEVEL: 'error' } });
+  // The bench posts Meta's and Stripe's webhooks itself, in process.
+  s.stripe!.setWebhookUrl(null);
+  s.graph!.setWebhookUrl(null);
+  return s;
+}
+
+const handshake = (s: LocalStack) => `${s.url}/.netlify/functions/webhook?hub.mode=subscribe&hub.verify_token=${s.env.WHATSAPP_VERIFY_TOKEN}&hub.challenge=1`;
+async function timeMs(n: number, fn: () => Promise<unknown>): Promise<number[]> {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn();
+    xs.push(performance.now() - t);
+  }
+  return xs;
+}
+
+// ---- 1. The local runtime's own overhead: a request that does no I/O (in process: measured on the 0 ms stack below) ----
+const OVERHEAD_N = 10;
+let viaNetlify: number[] | undefined;
+if (!SKIP.has('overhead')) {
+  const net = await stackAt(0, 'netlify');
+  try {
+    await fetch(handshake(net));
+    viaNetlify = await timeMs(OVERHEAD_N, () => fetch(handshake(net)).then((r) => r.text()));
   } finally {
-    await s.stop();
+    await net.stop();
+  }
+}
+async function printOverhead(inproc: LocalStack) {
+  await fetch(handshake(inproc));
+  const viaHttp = await timeMs(OVERHEAD_N, () => fetch(handshake(inproc)).then((r) => r.text()));
+  const direct = await timeMs(OVERHEAD_N, async () => (await inproc.inProcess!.invoke('webhook', new Request(handshake(inproc)))).response.text());
+  const row = (what: string, xs: number[]) => [what, percentile(xs, 50).toFixed(1), percentile(xs, 99).toFixed(1)];
+  const rows = [row('Netlify local runtime (@netlify/dev), over HTTP', viaNetlify!), row('in process (dev/invoke.ts), over HTTP', viaHttp), row('in process, handler called directly', direct)];
+  results.overhead = Object.fromEntries(rows.map((r) => [r[0], { p50: Number(r[1]), p99: Number(r[2]) }]));
+  print(`\n### Local runtime overhead: the webhook handshake (no I/O), ${OVERHEAD_N} requests\n`, ...table(['invocation', 'p50 ms', 'p99 ms'], ['---', '---:', '---:'], rows));
+}
+
+// ---- 2. Flows: round trips, latency at each delay, throughput ----
+const flowResults: Record<number, FlowResult[]> = {};
+const runFlows = async (d: ShopDriver, delay: number) => {
+  const concurrency = delay === HEAVY_DELAY ? CONCURRENCY : CONCURRENCY.filter((c) => c === 1);
+  flowResults[delay] = [];
+  for (const flow of flows.filter((f) => !ONLY || ONLY.has(f.key))) {
+    const t = Date.now();
+    flowResults[delay]!.push(await measureFlow(d, flow, { runs: RUNS, concurrency }));
+    console.error(`  ${delay} ms: ${flow.key} (${Date.now() - t} ms)`);
+  }
+};
+
+const tripsCell = (t: FlowResult['total']) => `${t.postgres} / ${t.redis} / ${t.stripe} / ${t.graph}`;
+function printFlows(delay: number) {
+  const rs = flowResults[delay]!;
+  print(
+    `\n### Flows, one-way network delay ${delay} ms (a round trip ≈ ${2 * delay} ms), in process, ${RUNS} runs each\n`,
+    'Round trips as Postgres / Redis / Stripe / Graph. "ack" is the function\'s answer; "done" is when all the work it handed to `waitUntil` has settled.\n',
+    ...table(
+      ['flow', 'trips before the answer', 'trips in total', 'ack p50', 'ack p95', 'ack p99', 'done p50', 'done p95', 'done p99'],
+      ['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:'],
+      rs.map((r) => [r.name, tripsCell(r.before200), tripsCell(r.total), r.latency.ackP50, r.latency.ackP95, r.latency.ackP99, r.latency.doneP50, r.latency.doneP95, r.latency.doneP99]),
+    ),
+  );
+  if (delay === HEAVY_DELAY && CONCURRENCY.length > 1 && rs.some((r) => r.throughput.length)) {
+    print(
+      `\n### Throughput, ${delay} ms one-way delay: requests per second until all their work settled (ack p99 ms)\n`,
+      ...table(
+        ['flow', ...CONCURRENCY.map((c) => `concurrency ${c}`)],
+        ['---', ...CONCURRENCY.map(() => '---:')],
+        rs.filter((r) => r.throughput.length).map((r) => [r.name, ...CONCURRENCY.map((c) => {
+          const t = r.throughput.find((x) => x.concurrency === c);
+          return t ? `${t.perSecond}/s (${t.ackP99})${t.failed ? ` — ${t.failed} failed: ${t.firstFailure}` : ''}` : '';
+        })]),
+      ),
+    );
   }
 }
 
-const out: string[] = [];
+let heavy: LocalStack | undefined;
+let heavyDriver: ShopDriver | undefined;
 for (const delay of DELAYS) {
-  const rows = await benchAt(delay);
-  out.push(`\n### one-way network delay ${delay} ms (round trip ≈ ${2 * delay} ms), median of ${RUNS}\n`);
-  out.push('| flow | Postgres | Redis | Meta | Stripe | webhook ack ms | until last effect ms |');
-  out.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const r of rows) out.push(`| ${r.join(' | ')} |`);
+  const needed = !SKIP.has('flows') || (delay === HEAVY_DELAY && !(SKIP.has('fastack') && SKIP.has('contention') && SKIP.has('catalog'))) || (delay === 0 && !SKIP.has('cleanup'));
+  if (!needed) continue;
+  const s = await stackAt(delay);
+  const backend = await spawnBackend(s);
+  Object.assign(process.env, backend.env);
+  try {
+    await seedBenchCatalog();
+    const d = new ShopDriver(s);
+    if (viaNetlify && delay === DELAYS[0]) await printOverhead(s);
+    if (!SKIP.has('flows')) {
+      await runFlows(d, delay);
+      printFlows(delay);
+    }
+    if (delay === 0 && !SKIP.has('cleanup')) {
+      const rows = await cleanupScale(d);
+      results.cleanup = rows;
+      print(
+        '\n### Cleanup at scale: N lapsed holds among M live ones (0 ms delay; seeded orders without Checkout Sessions)\n',
+        ...table(
+          ['N lapsed', 'M live holds', 'runs', 'Postgres', 'Redis', 'Stripe', 'Graph', 'trips per lapsed order', 'ms', 'ms per lapsed order', 'reconcile query plan'],
+          ['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---'],
+          rows.map((r) => {
+            const all = r.trips.postgres + r.trips.redis + r.trips.stripe + r.trips.graph;
+            return [r.expired, r.live, r.runs, r.trips.postgres, r.trips.redis, r.trips.stripe, r.trips.graph, (all / r.expired).toFixed(1), r.ms, (r.ms / r.expired).toFixed(1), r.reconcilePlan];
+          }),
+        ),
+      );
+    }
+    if (delay === HEAVY_DELAY) {
+      if (!SKIP.has('fastack')) {
+        const rows = await fastAck(d);
+        results.fastAck = { delayMs: delay, rows };
+        print(
+          `\n### Fast ack: Stripe answering after 400 ms, Graph after 300 ms, ${delay} ms one-way delay on every connection\n`,
+          ...table(['endpoint', 'requests', 'ack p50 ms', 'ack p99 ms', 'max ms', 'effects arrived', 'target', ''], ['---', '---:', '---:', '---:', '---:', '---:', '---', '---'],
+            rows.map((r) => [r.endpoint, r.n, r.ackP50, r.ackP99, r.ackMax, `${r.effectsArrived}/${r.n}`, r.target, r.met ? 'met' : 'MISSED'])),
+        );
+      }
+      if (!SKIP.has('contention')) {
+        const c = await contention(d);
+        results.contention = { delayMs: delay, ...c };
+        print(
+          `\n### Contention: ${c.buyers} buyers at once for ${c.units} units of one SKU (half WhatsApp, half order API), ${delay} ms delay\n`,
+          ...table(['units held', 'oversold', 'counter after', 'WhatsApp: held / told / untold', 'WhatsApp ack p50 / p99 ms', 'API: 201 / 409 out_of_stock / other', 'API answer p50 / p99 ms', 'all effects ms'],
+            ['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:'],
+            [[c.held, c.oversold, c.counter, `${c.whatsapp.held} / ${c.whatsapp.told} / ${c.whatsapp.untold}`, `${c.whatsapp.ackP50} / ${c.whatsapp.ackP99}`, `${c.api.held} / ${c.api.refused409} / ${Object.values(c.api.other).reduce((a, b) => a + b, 0)}`, `${c.api.p50} / ${c.api.p99}`, c.allEffectsMs]]),
+        );
+        if (Object.keys(c.api.other).length) print(`Other API answers: ${JSON.stringify(c.api.other)}`);
+      }
+      if (!SKIP.has('catalog')) {
+        const rows = await catalogScale(d);
+        results.catalog = { delayMs: delay, rows };
+        print(
+          `\n### Catalog: 10 000 products imported and pushed, ${delay} ms delay\n`,
+          ...table(['step', 'Postgres', 'Redis', 'Stripe', 'Graph', 'ms', 'result'], ['---', '---:', '---:', '---:', '---:', '---:', '---'],
+            rows.map((r) => [r.step, r.trips.postgres, r.trips.redis, r.trips.stripe, r.trips.graph, r.ms, `\`${r.result}\``])),
+        );
+      }
+    }
+  } finally {
+    await backend.stop();
+    await s.stop();
+  }
 }
-out.push(await coldStart());
-out.push(...(await benchOrdersList(DELAYS, RUNS)));
-console.log(out.join('\n'));
+results.flows = flowResults;
+
+if (!SKIP.has('orders')) print(...(await benchOrdersList([HEAVY_DELAY], 3)));
+if (!SKIP.has('cold')) print(await coldStart());
+
+const seconds = Math.round((Date.now() - started) / 1000);
+print(`\nWhole bench: ${seconds} s on ${os.cpus().length} cores (load average ${os.loadavg().map((l) => l.toFixed(1)).join(', ')}), Node ${process.version}, commit ${String(results.commit).slice(0, 10)}.`);
+results.durationSeconds = seconds;
+results.markdown = out.join('\n');
+// A partial run (BENCH_SKIP, BENCH_FLOWS) never replaces the full results.
+const full = !ONLY && SKIP.size === 0;
+writeFileSync(path.join(root, full ? 'bench/results.json' : 'bench/results.partial.json'), `${JSON.stringify(results, null, 2)}\n`);
+
+// The README's generated block: the latest tables.
+if (!process.env.BENCH_NO_README && full) {
+  const readme = path.join(root, 'README.md');
+  const text = readFileSync(readme, 'utf8');
+  const begin = '<!-- bench:begin (generated by npm run bench) -->';
+  const end = '<!-- bench:end -->';
+  const a = text.indexOf(begin);
+  const b = text.indexOf(end);
+  if (a >= 0 && b > a) writeFileSync(readme, `${text.slice(0, a + begin.length)}\n${out.join('\n')}\n${text.slice(b)}`);
+}
 process.exit(0);

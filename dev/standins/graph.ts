@@ -61,6 +61,8 @@ export interface GraphStandInOptions {
   autoStatusDelayMs?: number;
   /** Serialise webhook JSON the way Meta does (\uXXXX, \/). Default true. */
   escapeLikeMeta?: boolean;
+  /** Every API answer waits this long first (benchmarks: a slow upstream). Default 0; settable later via `setResponseDelay`. */
+  responseDelayMs?: number;
 }
 
 export type DeliveryStatus = 'sent' | 'delivered' | 'read' | 'failed';
@@ -133,6 +135,8 @@ export interface GraphStandIn {
   /** Counts Graph API calls (/vNN.N/...), not control calls. */
   stats: { requests: number };
   resetStats(): void;
+  /** Every API answer (not control calls) waits this many ms first: a slow upstream. */
+  setResponseDelay(ms: number): void;
   messages(filter?: { to?: string; status?: 'accepted' | 'rejected' }): RecordedMessage[];
   reads(): RecordedRead[];
   catalogBatches(): CatalogBatch[];
@@ -740,6 +744,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
 
   let webhookUrl: string | null = opts.webhookUrl ?? null;
   const stats = { requests: 0 };
+  const responseDelay = { ms: opts.responseDelayMs ?? 0 };
   let messages: RecordedMessage[] = [];
   let reads: RecordedRead[] = [];
   let batches: CatalogBatch[] = [];
@@ -948,6 +953,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
 
   const handleGraph = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL, segs: string[]): Promise<void> => {
     stats.requests++;
+    if (responseDelay.ms > 0) await new Promise((r) => setTimeout(r, responseDelay.ms));
     if (!checkAuth(req, url)) {
       metaError(
         401,
@@ -1207,6 +1213,9 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
     stats,
     resetStats: () => {
       stats.requests = 0;
+    },
+    setResponseDelay: (ms) => {
+      responseDelay.ms = ms;
     },
     messages: (filter) =>
       structuredClone(messages.filter((x) => (!filter?.to || x.to === recipientKey(filter.to)) && (!filter?.status || x.status === filter.status))),

@@ -42,6 +42,8 @@ export interface StripeStandInOptions {
   host?: string;
   /** api_version stamped on events; default: the installed client's pinned version. */
   apiVersion?: string;
+  /** Every API answer waits this long first (benchmarks: a slow upstream). Default 0; settable later via `setResponseDelay`. */
+  responseDelayMs?: number;
 }
 
 export interface CheckoutLineItem {
@@ -167,6 +169,8 @@ export interface StripeStandIn {
   /** Counts /v1/* API calls only (round trips the app makes), not control calls. */
   stats: { requests: number };
   resetStats(): void;
+  /** Every API answer (not control calls) waits this many ms first: a slow upstream. */
+  setResponseDelay(ms: number): void;
   sessions(): Session[];
   refunds(): Refund[];
   events(): SentEvent[];
@@ -402,6 +406,7 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
 
   let webhookUrl: string | null = opts.webhookUrl ?? null;
   const stats = { requests: 0 };
+  const responseDelay = { ms: opts.responseDelayMs ?? 0 };
   const sessions = new Map<string, SessionRecord>();
   const refunds = new Map<string, Refund>();
   const pis = new Map<string, PiRecord>();
@@ -742,6 +747,7 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
 
   const handleApi = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL, segs: string[]): Promise<void> => {
     stats.requests++;
+    if (responseDelay.ms > 0) await new Promise((r) => setTimeout(r, responseDelay.ms));
     const method = req.method ?? 'GET';
     const headers = { 'request-id': genId('req_', 14), 'stripe-version': String(req.headers['stripe-version'] ?? apiVersion) };
     const auth = authError(req);
@@ -1164,6 +1170,9 @@ ${
     stats,
     resetStats: () => {
       stats.requests = 0;
+    },
+    setResponseDelay: (ms) => {
+      responseDelay.ms = ms;
     },
     sessions: () => [...sessions.values()].map((r) => structuredClone(r.session)),
     refunds: () => [...refunds.values()].map((r) => structuredClone(r)),

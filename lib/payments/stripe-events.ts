@@ -19,8 +19,8 @@ import { stripeWebhooks } from './stripe-client.js';
  * Stripe webhook events: verified on the raw body, recorded durably, applied, then acknowledged.
  *
  * Dedupe: `inbound_events` (source 'stripe', external_id = event id) is the durable record and
- * guard; Redis `seen:stripe:<eventId>` is a fast path written only once the event's effect is
- * durable (row recorded AND processed). Every state change is itself idempotent (conditional
+ * guard; Redis `seen:stripe:<eventId>` is a fast path (read alongside the recording statement)
+ * written only once the event's effect is durable (row recorded AND processed), after the answer. Every state change is itself idempotent (conditional
  * updates, see lib/orders/store.ts), so concurrent deliveries of one event, or the same session under
  * another event id, change the order once. A replay of a processed event changes nothing but
  * re-attempts the order's notices still unsent (after the answer).
@@ -137,33 +137,30 @@ export async function handleStripeEvent(body: unknown): Promise<StripeEventResul
   if (!envelope.success) return acknowledgeMalformed(safe, envelope.error.issues.map((i) => i.path.join('.') || '(root)').join(', '));
   const event = safe as Stripe.Event;
   const orderId = orderIdOf(event);
-  const seen = await redis()
-    .get(seenKey(event.id))
-    .catch((error) => {
-      log.warn('stripe.seen_check_failed', { error });
-      return null;
-    });
-  if (seen !== null && seen !== undefined) {
-    log.info('stripe.duplicate', { eventId: logSafe(event.id), type: logSafe(event.type), via: 'redis' });
-    return { status: 200, body: { received: true, duplicate: true }, after: resendPending(orderId) };
-  }
-
-  let recorded: { id: string; processed: boolean };
-  try {
-    const [row] = await db()`
+  // The Redis fast path and the durable record in parallel: a new event (the common case) waits for
+  // one round trip, not two; a replay Redis remembers answers without waiting for Postgres.
+  const [seen, row] = await Promise.allSettled([
+    redis().get(seenKey(event.id)),
+    db()`
       INSERT INTO inbound_events (source, external_id, kind, payload)
       VALUES ('stripe', ${event.id}, ${event.type}, ${JSON.stringify(event)}::jsonb)
       ON CONFLICT (source, external_id) DO UPDATE SET kind = excluded.kind
-      RETURNING id, processed_at`;
-    recorded = { id: String(row!.id), processed: row!.processed_at !== null };
-  } catch (error) {
-    log.error('stripe.record_failed', { eventId: logSafe(event.id), error });
+      RETURNING id, processed_at`,
+  ]);
+  if (seen.status === 'rejected') log.warn('stripe.seen_check_failed', { error: seen.reason });
+  else if (seen.value !== null && seen.value !== undefined) {
+    log.info('stripe.duplicate', { eventId: logSafe(event.id), type: logSafe(event.type), via: 'redis' });
+    return { status: 200, body: { received: true, duplicate: true }, after: resendPending(orderId) };
+  }
+  if (row.status === 'rejected') {
+    log.error('stripe.record_failed', { eventId: logSafe(event.id), error: row.reason });
     return { status: 503, body: errorBody('temporarily_unavailable', 'the event could not be recorded; Stripe retries') };
   }
+  const recorded = { id: String(row.value[0]!.id), processed: row.value[0]!.processed_at !== null };
   if (recorded.processed) {
-    await markSeen(event.id);
     log.info('stripe.duplicate', { eventId: logSafe(event.id), type: logSafe(event.type), via: 'postgres' });
-    return { status: 200, body: { received: true, duplicate: true }, after: resendPending(orderId) };
+    const resend = resendPending(orderId);
+    return { status: 200, body: { received: true, duplicate: true }, after: async () => void (await Promise.all([markSeen(event.id), resend?.()])) };
   }
 
   let settled: Settlement<unknown>;
@@ -177,9 +174,9 @@ export async function handleStripeEvent(body: unknown): Promise<StripeEventResul
   await db()`
     UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = ${settled.summary}
     WHERE id = ${recorded.id}`;
-  await markSeen(event.id);
   log.info('stripe.processed', { eventId: logSafe(event.id), type: logSafe(event.type), outcome: settled.summary });
-  return { status: 200, body: { received: true, outcome: settled.summary }, after: settled.deliver };
+  // The fast-path mark is written after the answer: the event's effect is already durable.
+  return { status: 200, body: { received: true, outcome: settled.summary }, after: async () => void (await Promise.all([markSeen(event.id), settled.deliver()])) };
 }
 
 /**
