@@ -29,6 +29,7 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
+import { faults } from '../faults.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -741,6 +742,8 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
   };
 
   const handleApi = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL, segs: string[]): Promise<void> => {
+    if (!faults.intercept('stripe', req, res)) return;
+    faults.label(req, `${req.method} ${url.pathname}`);
     stats.requests++;
     const method = req.method ?? 'GET';
     const headers = { 'request-id': genId('req_', 14), 'stripe-version': String(req.headers['stripe-version'] ?? apiVersion) };
