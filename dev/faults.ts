@@ -12,6 +12,7 @@
  *   crash     "the process died after call N": every later call hangs unanswered and does nothing, as the
  *             calls of a killed process never arrive
  *
+ * `stall()` holds one matching call until released (to let other requests overtake a flow between two steps).
  * With nothing armed the registry only counts, and `trace()` lists the calls (target and a short label),
  * which is how a test enumerates a flow's steps. Local-only: never imported by lib/ or netlify/.
  */
@@ -46,6 +47,7 @@ export class FaultRegistry {
   private armed: Armed[] = [];
   private crashAfterSeq: number | null = null;
   private hung: (() => void)[] = [];
+  private stalls: { target: Target; label: RegExp; reach: () => void; released: Promise<void> }[] = [];
   /** Resolves when the first call after a crash point arrives (the process is "dead" from then on). */
   private crashed: { promise: Promise<void>; resolve: () => void } | null = null;
   timeoutMs = 150;
@@ -131,6 +133,30 @@ export class FaultRegistry {
       return res;
     }) as ServerResponse['end'];
     return true;
+  }
+
+  /**
+   * Holds the next call to `target` whose label matches, before it does anything, until `release()`: a test
+   * makes a flow stop between two steps while other requests overtake it.
+   */
+  stall(target: Target, label: RegExp): { reached: Promise<void>; release: () => void } {
+    let reach!: () => void;
+    let release!: () => void;
+    const reached = new Promise<void>((r) => (reach = r));
+    const released = new Promise<void>((r) => (release = r));
+    this.stalls.push({ target, label, reach, released });
+    return { reached, release };
+  }
+
+  /** Called by a bridge or stand-in once the call is labelled: waits while a stall holds it. */
+  async gate(req: IncomingMessage): Promise<void> {
+    const call = (req as IncomingMessage & { [CALL]?: Call })[CALL];
+    if (!call) return;
+    const i = this.stalls.findIndex((s) => s.target === call.target && s.label.test(call.label));
+    if (i < 0) return;
+    const [s] = this.stalls.splice(i, 1);
+    s!.reach();
+    await s!.released;
   }
 
   /** Names the current call (e.g. the SQL statement's first words), for the trace. */
