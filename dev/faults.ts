@@ -48,6 +48,7 @@ export class FaultRegistry {
   private crashAfterSeq: number | null = null;
   private hung: (() => void)[] = [];
   private stalls: { target: Target; label: RegExp; reach: () => void; released: Promise<void> }[] = [];
+  private labelled: { target: Target; label: RegExp; kind: FaultKind }[] = [];
   /** Resolves when the first call after a crash point arrives (the process is "dead" from then on). */
   private crashed: { promise: Promise<void>; resolve: () => void } | null = null;
   timeoutMs = 150;
@@ -62,6 +63,7 @@ export class FaultRegistry {
   /** Clears armed faults and ends a crash; calls hung by a crash stay unanswered (a dead process never resumes). */
   clear(): void {
     this.armed = [];
+    this.labelled = [];
     this.crashAfterSeq = null;
     this.crashed = null;
   }
@@ -108,6 +110,10 @@ export class FaultRegistry {
     const i = this.armed.findIndex((a) => a.seq === seq);
     if (i < 0) return true;
     const [{ kind }] = this.armed.splice(i, 1) as [Armed];
+    return this.apply(kind, target, req, res);
+  }
+
+  private apply(kind: FaultKind, target: Target, req: IncomingMessage, res: ServerResponse): boolean {
     if (kind === 'refused') {
       req.socket.destroy();
       return false;
@@ -148,15 +154,28 @@ export class FaultRegistry {
     return { reached, release };
   }
 
-  /** Called by a bridge or stand-in once the call is labelled: waits while a stall holds it. */
-  async gate(req: IncomingMessage): Promise<void> {
+  /** Arms `kind` for the next call to `target` whose label matches (when call numbers are not known in advance). */
+  armOn(target: Target, label: RegExp, kind: FaultKind): void {
+    this.labelled.push({ target, label, kind });
+  }
+
+  /**
+   * Called by a bridge or stand-in once the call is labelled: waits while a stall holds it, and applies a fault
+   * armed by label. Returns false when the request was consumed by a fault (nothing must be done).
+   */
+  async gate(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const call = (req as IncomingMessage & { [CALL]?: Call })[CALL];
-    if (!call) return;
+    if (!call) return true;
     const i = this.stalls.findIndex((s) => s.target === call.target && s.label.test(call.label));
-    if (i < 0) return;
-    const [s] = this.stalls.splice(i, 1);
-    s!.reach();
-    await s!.released;
+    if (i >= 0) {
+      const [s] = this.stalls.splice(i, 1);
+      s!.reach();
+      await s!.released;
+    }
+    const j = this.labelled.findIndex((a) => a.target === call.target && a.label.test(call.label));
+    if (j < 0) return true;
+    const { kind } = this.labelled.splice(j, 1)[0]!;
+    return this.apply(kind, call.target, req, res);
   }
 
   /** Names the current call (e.g. the SQL statement's first words), for the trace. */

@@ -109,7 +109,7 @@ export async function startNeonHttpBridge(opts: {
     stats.requests++;
     const body = parseBody(await readBody(req));
     faults.label(req, isObject(body) && Array.isArray(body.queries) ? `transaction: ${body.queries.map((q) => (isObject(q) ? String(q.query) : '')).join('; ')}` : isObject(body) ? String(body.query) : '');
-    await faults.gate(req);
+    if (!(await faults.gate(req, res))) return;
     const arrayMode = header(req, 'neon-array-mode') !== 'false';
 
     if (isObject(body) && Array.isArray(body.queries)) {

@@ -74,7 +74,7 @@ export async function startUpstashBridge(opts: {
     const path = (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '') || '/';
     const body = parseBody(await readBody(req));
     faults.label(req, (Array.isArray(body) && Array.isArray(body[0]) ? body : [body]).map((c) => (Array.isArray(c) ? `${c[0]} ${typeof c[1] === 'string' && !/^[0-9a-f]{40}$/.test(c[1]) ? c[1] : ''}` : '')).join(', '));
-    await faults.gate(req);
+    if (!(await faults.gate(req, res))) return;
 
     if (path === '/') {
       const cmd = toCommand(body);

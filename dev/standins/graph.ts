@@ -981,7 +981,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
       if (parsed.ok) {
         const b = parsed.value as { type?: string; template?: { name?: string }; interactive?: { type?: string } };
         faults.label(req, `POST messages ${b.type ?? 'text'}${b.template?.name ? ` ${b.template.name}` : b.interactive?.type ? ` ${b.interactive.type}` : ''}`);
-        await faults.gate(req);
+        if (!(await faults.gate(req, res))) return;
       }
       if (!parsed.ok) {
         const err = metaError(400, invalidParam(parsed.reason), res);

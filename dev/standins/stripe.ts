@@ -744,7 +744,7 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
   const handleApi = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL, segs: string[]): Promise<void> => {
     if (!faults.intercept('stripe', req, res)) return;
     faults.label(req, `${req.method} ${url.pathname}`);
-    await faults.gate(req);
+    if (!(await faults.gate(req, res))) return;
     stats.requests++;
     const method = req.method ?? 'GET';
     const headers = { 'request-id': genId('req_', 14), 'stripe-version': String(req.headers['stripe-version'] ?? apiVersion) };
