@@ -82,8 +82,7 @@ export function harness(stack: () => TestStack) {
   /** Meta's `sent` status for every accepted message of `waId` that has none yet (Meta reports every send it accepted). */
   const reportSent = async (waId: string) => {
     for (const m of accepted(waId)) {
-      if (m.statuses.some((s) => s.status === 'sent')) continue;
-      m.statuses.push({ status: 'sent', at: Date.now(), webhookStatus: 0 });
+      if (sentReported.has(m.wamid!) || m.statuses.some((s) => s.status === 'sent')) continue;
       const cb = (m.body as { biz_opaque_callback_data?: string }).biz_opaque_callback_data;
       const a = await send(status({ wamid: m.wamid!, status: 'sent', recipient_id: waId, biz_opaque_callback_data: cb, template: m.type === 'template' }));
       expect(a.status).toBe(200);
