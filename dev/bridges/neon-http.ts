@@ -11,6 +11,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { faults } from '../faults.js';
 
 /** One column description, as Neon returns it (the client reads `name` and `dataTypeID`). */
 export interface SqlField {
@@ -104,8 +105,11 @@ export async function startNeonHttpBridge(opts: {
     if (req.method !== 'POST' || path !== '/sql') {
       return sendJson(res, 404, { message: `not found: ${req.method} ${path} (POST /sql only)` });
     }
+    if (!faults.intercept('postgres', req, res)) return;
     stats.requests++;
     const body = parseBody(await readBody(req));
+    faults.label(req, isObject(body) && Array.isArray(body.queries) ? `transaction: ${body.queries.map((q) => (isObject(q) ? String(q.query) : '')).join('; ')}` : isObject(body) ? String(body.query) : '');
+    if (!(await faults.gate(req, res))) return;
     const arrayMode = header(req, 'neon-array-mode') !== 'false';
 
     if (isObject(body) && Array.isArray(body.queries)) {

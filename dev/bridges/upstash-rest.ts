@@ -18,6 +18,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
+import { faults } from '../faults.js';
 
 /** An ioredis client or an ioredis-mock instance. */
 export type RedisLike = Redis;
@@ -65,12 +66,15 @@ export async function startUpstashBridge(opts: {
     const syncToken = req.headers['upstash-sync-token'];
     if (typeof syncToken === 'string') res.setHeader('upstash-sync-token', syncToken);
     if (req.method !== 'POST') return sendJson(res, 405, { error: 'ERR only POST is supported' });
+    if (!faults.intercept('redis', req, res)) return;
     stats.requests++;
     if (req.headers.authorization !== `Bearer ${token}`) return sendJson(res, 401, { error: 'Unauthorized' });
 
     const base64 = String(req.headers['upstash-encoding'] ?? '').toLowerCase() === 'base64';
     const path = (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '') || '/';
     const body = parseBody(await readBody(req));
+    faults.label(req, (Array.isArray(body) && Array.isArray(body[0]) ? body : [body]).map((c) => (Array.isArray(c) ? `${c[0]} ${typeof c[1] === 'string' && !/^[0-9a-f]{40}$/.test(c[1]) ? c[1] : ''}` : '')).join(', '));
+    if (!(await faults.gate(req, res))) return;
 
     if (path === '/') {
       const cmd = toCommand(body);

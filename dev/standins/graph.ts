@@ -37,6 +37,7 @@
 import http from 'node:http';
 import { createHmac, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { faults } from '../faults.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -952,6 +953,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
   };
 
   const handleGraph = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL, segs: string[]): Promise<void> => {
+    if (!faults.intercept('meta', req, res)) return;
     stats.requests++;
     if (responseDelay.ms > 0) await new Promise((r) => setTimeout(r, responseDelay.ms));
     if (!checkAuth(req, url)) {
@@ -982,6 +984,11 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
     if (req.method === 'POST' && edge === 'messages') {
       if (nodeId !== opts.phoneNumberId) return unsupported();
       const parsed = parseGraphBody(raw, req.headers['content-type']);
+      if (parsed.ok) {
+        const b = parsed.value as { type?: string; template?: { name?: string }; interactive?: { type?: string } };
+        faults.label(req, `POST messages ${b.type ?? 'text'}${b.template?.name ? ` ${b.template.name}` : b.interactive?.type ? ` ${b.interactive.type}` : ''}`);
+        if (!(await faults.gate(req, res))) return;
+      }
       if (!parsed.ok) {
         const err = metaError(400, invalidParam(parsed.reason), res);
         messages.push({ wamid: null, to: '', input: '', type: 'unknown', body: raw.toString('utf8'), at: Date.now(), status: 'rejected', error: err, statuses: [] });
@@ -989,6 +996,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
       }
       return handleSend(res, parsed.value);
     }
+    faults.label(req, `${req.method} ${edge ?? ''}`);
     if (req.method === 'POST' && edge === 'items_batch') {
       const parsed = parseGraphBody(raw, req.headers['content-type']);
       if (!parsed.ok) {

@@ -29,6 +29,7 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
+import { faults } from '../faults.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -746,6 +747,9 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
   };
 
   const handleApi = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL, segs: string[]): Promise<void> => {
+    if (!faults.intercept('stripe', req, res)) return;
+    faults.label(req, `${req.method} ${url.pathname}`);
+    if (!(await faults.gate(req, res))) return;
     stats.requests++;
     if (responseDelay.ms > 0) await new Promise((r) => setTimeout(r, responseDelay.ms));
     const method = req.method ?? 'GET';

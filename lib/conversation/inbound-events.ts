@@ -51,7 +51,13 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
   const unique = [...new Map(candidates.map((c) => [externalIdOf(c), c])).entries()];
   if (unique.length === 0) return [];
 
-  const seen = await redis().mget<(string | null)[]>(...unique.map(([id]) => seenKey(id)));
+  // Only a fast path: without Redis every item goes to Postgres, whose unique key is the real guard.
+  const seen = await redis()
+    .mget<(string | null)[]>(...unique.map(([id]) => seenKey(id)))
+    .catch((error) => {
+      log.warn('inbound.seen_check_failed', { error });
+      return unique.map(() => null);
+    });
   const fresh = unique.filter((_, i) => seen[i] === null || seen[i] === undefined);
   if (fresh.length === 0) return [];
 

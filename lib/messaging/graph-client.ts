@@ -7,6 +7,8 @@ export class WhatsAppSendError extends Error {
     readonly code: number | null,
     readonly title: string,
     readonly retryable: boolean,
+    /** The request may have reached Meta (timeout, connection lost before the answer): it may have been sent. */
+    readonly ambiguous = false,
   ) {
     super(`WhatsApp send failed: HTTP ${status}${code ? ` code ${code}` : ''} ${title}`.trim());
     this.name = 'WhatsAppSendError';
@@ -15,6 +17,8 @@ export class WhatsAppSendError extends Error {
 
 // 130429 throughput, 131056 pair rate limit, 131000/131016 Meta-side trouble, 2/4/80007 API throttling.
 const RETRYABLE_CODES = new Set([2, 4, 80007, 130429, 131000, 131016, 131056]);
+
+const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
 export function isRetryable(status: number, code: number | null): boolean {
   return status === 429 || status >= 500 || (code !== null && RETRYABLE_CODES.has(code));
@@ -32,7 +36,9 @@ export async function postGraphMessage(body: Record<string, unknown>): Promise<{
       signal: AbortSignal.timeout(10_000),
     });
   } catch (error) {
-    throw new WhatsAppSendError(0, null, `network: ${(error as Error).message}`, true);
+    // Only a connection that was never made is known not to have sent anything; anything else may have.
+    const code = ((error as { cause?: { code?: string } }).cause?.code ?? '') as string;
+    throw new WhatsAppSendError(0, null, `network: ${(error as Error).message}`, true, !NEVER_CONNECTED.has(code));
   }
   const json = (await response.json().catch(() => null)) as {
     messages?: { id: string }[];

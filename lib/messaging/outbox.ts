@@ -129,20 +129,30 @@ export async function deliver(c: Claimed): Promise<SendOutcome> {
   let lastError: WhatsAppSendError | undefined;
   for (let i = 0; i < IN_PROCESS_TRIES; i++) {
     if (i > 0) await sleep(backoffMs(i));
+    let wamid: string;
     try {
-      const { wamid } = await postGraphMessage(body);
+      ({ wamid } = await postGraphMessage(body));
+    } catch (error) {
+      lastError = error instanceof WhatsAppSendError ? error : new WhatsAppSendError(0, null, String(error), true);
+      // Meta has no idempotency key for sends: a send that may have gone out is not repeated now, but
+      // left for Meta's status webhook (which echoes the key in biz_opaque_callback_data) to reconcile.
+      if (!lastError.retryable || lastError.ambiguous) break;
+      continue;
+    }
+    try {
       await db()`
         UPDATE outbound_messages
         SET status = 'sent', wamid = ${wamid}, sent_at = now(), locked_until = NULL, error_code = NULL, error_title = NULL,
             to_wa_id = ${'to' in address ? address.to : null}, to_user_id = ${'recipient' in address ? address.recipient : null},
             delivery_status = COALESCE(delivery_status, 'sent'), updated_at = now()
         WHERE id = ${c.id}`;
-      log.info('whatsapp.sent', { kind: c.kind, to: maskIdentity(c.to), attempt: c.attempts + i });
-      return 'sent';
     } catch (error) {
-      lastError = error instanceof WhatsAppSendError ? error : new WhatsAppSendError(0, null, String(error), true);
-      if (!lastError.retryable) break;
+      // Sent, but not recorded: the row stays claimed, and Meta's `sent` status (matched by the key in
+      // biz_opaque_callback_data) records it before the claim lapses. Sending again would send twice.
+      log.error('outbox.mark_sent_failed', { kind: c.kind, to: maskIdentity(c.to), error });
     }
+    log.info('whatsapp.sent', { kind: c.kind, to: maskIdentity(c.to), attempt: c.attempts + i });
+    return 'sent';
   }
   const e = lastError!;
   const code = e.code ?? e.status;
@@ -158,9 +168,11 @@ export async function deliver(c: Claimed): Promise<SendOutcome> {
     );
     return 'failed';
   }
+  // A send that may have reached Meta waits out the claim, so its `sent` status can arrive first.
+  const waitSeconds = e.ambiguous ? CLAIM_SECONDS : backoffMs(c.attempts + 2) / 1000;
   await db()`
     UPDATE outbound_messages
-    SET status = 'pending', locked_until = NULL, next_attempt_at = now() + make_interval(secs => ${backoffMs(c.attempts + 2) / 1000}),
+    SET status = 'pending', locked_until = NULL, next_attempt_at = now() + make_interval(secs => ${waitSeconds}),
         error_code = ${code}, error_title = ${e.title}, updated_at = now()
     WHERE id = ${c.id}`;
   log.warn('whatsapp.send_deferred', { kind: c.kind, to: maskIdentity(c.to), status: e.status, code: e.code });

@@ -3,8 +3,7 @@ import { findVariantsBySku, type Variant } from '../catalog/index.js';
 import { getConfig } from '../config.js';
 import { db, pgErrorCode } from '../db.js';
 import { findOrCreateCustomer } from '../customers.js';
-import { log } from '../log.js';
-import { releaseHold, reserveStock, type Shortage } from '../stock/index.js';
+import { reserveStock, type Shortage } from '../stock/index.js';
 import { getOrder, orderColumns, orderIdFor, toOrder, type Order, type OrderItem } from './order.js';
 
 export type { Order };
@@ -63,14 +62,11 @@ export async function placeOrder(input: { customer: OrderCustomer; source: Order
   if (hold.status === 'short')
     return { status: 'out_of_stock', shortages: hold.shortages.map((s) => ({ ...s, name: catalog.get(s.sku)?.displayName ?? s.sku })) };
 
-  try {
-    const order = await insertPendingOrder(orderId, customerId, input, items, currency, holdExpiresAt);
-    return { status: order.created ? 'created' : 'existing', order: order.order };
-  } catch (error) {
-    // Nothing half-done: the hold goes back when the order could not be recorded.
-    if (hold.status === 'held') await releaseHold(orderId).catch((e) => log.error('hold.release_failed', { orderId, error: e }));
-    throw error;
-  }
+  // If recording fails the hold stays: the write may have happened (only its answer lost), and the retry of
+  // this same event finds the same hold. A hold whose order never appears is released by the cleanup
+  // once it lapses (an orphan hold).
+  const order = await insertPendingOrder(orderId, customerId, input, items, currency, holdExpiresAt);
+  return { status: order.created ? 'created' : 'existing', order: order.order };
 }
 
 async function customerIdFor(identity: OrderCustomer): Promise<string> {

@@ -1,0 +1,299 @@
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { faults, type Call, type FaultKind } from '../../dev/faults.js';
+import { db } from '../../lib/db.js';
+import { newCustomer, useStack } from '../support/stack.js';
+import { harness, lapse, letTimePass, settledProblems, sleep, stockProblems, unprocessedEvents, unsentAnywhere, type Answer, type Delivery, type Loaded } from './harness.js';
+
+/**
+ * Injected faults at every step of every flow (issue 14, item 2), in process against the real Postgres, Redis,
+ * bridges and stand-ins. A flow's steps are the calls it makes to Postgres (Neon HTTP bridge), Redis (Upstash
+ * REST bridge), Meta (Graph stand-in) and Stripe (Stripe stand-in), enumerated by one clean run. For every step
+ * and every fault (dev/faults.ts: refused, timeout, 500, 429, dropped after the work, and the process killed
+ * after that step) the flow runs once more with that fault; then the fault clears, Meta/Stripe retry what was
+ * not acknowledged with a 2xx, Meta reports the sends it accepted (`sent` statuses, with the outbox key in
+ * biz_opaque_callback_data), time passes (backoffs and claims run out) and one cleanup run goes. Then: the flow's
+ * outcome happened exactly once, nothing lost, nothing sent twice, no stuck hold or order, stock conserved; and
+ * a non-2xx answer was given only when the event was not yet durable (or the caller could not know: the
+ * answer of the durable write itself was dropped, or the process died before answering).
+ *
+ * The table is printed (and written to the file RELIABILITY_TABLE_OUT names; docs/reliability.md keeps the full one).
+ */
+
+const stack = useStack({ functions: 'in-process', env: { LOG_LEVEL: 'silent' } });
+const h = harness(stack);
+
+type Ctx = { waId: string; sku: string; orderId?: string; sessionId?: string; delivery: Delivery; durable: () => Promise<boolean> };
+/** `regressions`: (step, fault) pairs that found a bug once; they run in the sample too. */
+type Flow = { name: string; prepare: (sku: string) => Promise<Ctx>; outcome: (ctx: Ctx) => Promise<string[]>; regressions?: [RegExp, FaultKind][]; meta?: boolean };
+
+const loaded: Loaded = new Map();
+let skuCounter = 0;
+const skus: string[] = [];
+const nextSku = () => {
+  const sku = skus[skuCounter++];
+  if (!sku) throw new Error('out of prepared SKUs');
+  return sku;
+};
+
+/** A customer's order over WhatsApp (no faults): pending, held, its payment link sent and reported sent by Meta. */
+async function placedOrder(sku: string) {
+  const waId = newCustomer('4930');
+  expect((await h.send(h.inbound({ from: waId, name: 'Ada', text: `buy ${sku} 2` }))).status).toBe(200);
+  const o = await h.latestOrder(waId);
+  expect(o?.stripe_session_id, 'order placed').toBeTruthy();
+  await h.reportSent(waId);
+  return { waId, orderId: o!.id, sessionId: o!.stripe_session_id! };
+}
+
+const kinds = (waId: string) => h.accepted(waId).map((m) => (m.type === 'template' ? (m.body as { template: { name: string } }).template.name : m.type === 'interactive' ? (m.body as { interactive: { type: string } }).interactive.type : m.type));
+const statusOf = async (orderId: string) => ((await db()`SELECT payment_status FROM orders WHERE id = ${orderId}`)[0]?.payment_status as string | undefined) ?? 'missing';
+const stripeProcessed = async (payload: string) =>
+  ((await db()`SELECT processed_at FROM inbound_events WHERE source = 'stripe' AND external_id = ${(JSON.parse(payload) as { id: string }).id}`)[0]?.processed_at ?? null) !== null;
+const metaRecorded = async (externalId: string) => (await db()`SELECT 1 FROM inbound_events WHERE source = 'meta' AND external_id LIKE ${externalId}`).length > 0;
+const expectKinds = (waId: string, want: string[]) => {
+  const got = kinds(waId);
+  return JSON.stringify([...got].sort()) === JSON.stringify([...want].sort()) ? [] : [`messages ${got.join(', ') || 'none'} (want ${want.join(', ')})`];
+};
+
+const flows: Flow[] = [
+  {
+    name: 'order message (WhatsApp text "buy …")',
+    meta: true,
+    async prepare(sku) {
+      const waId = newCustomer('4931');
+      const delivery = h.inbound({ from: waId, name: 'Ada', text: `buy ${sku} 2`, wamid: `wamid.fault-${sku}` });
+      return { waId, sku, delivery, durable: () => metaRecorded(`wamid.fault-${sku}`) };
+    },
+    async outcome(ctx) {
+      const o = await h.latestOrder(ctx.waId);
+      const problems = expectKinds(ctx.waId, ['cta_url']);
+      if (o?.payment_status !== 'pending') problems.push(`order ${o?.payment_status ?? 'missing'} (want pending)`);
+      return problems;
+    },
+    regressions: [
+      // Recording the order failed (or only its answer was lost): the hold was released, the redrive then made a pending order without stock held.
+      [/^postgres: WITH customer AS/, '500'],
+      [/^postgres: WITH customer AS/, 'dropped'],
+      // The send reached Meta but its answer was lost: the outbox sent it again at once.
+      [/^meta: POST messages/, 'dropped'],
+      [/^meta: POST messages/, 'timeout'],
+      // Sent, but recording "sent" failed: the outbox took it for a failed send and sent it again.
+      [/^postgres: UPDATE outbound_messages SET status = 'sent'/, '500'],
+      // Redis's dedupe check failed: the webhook answered 503 although Postgres could record the message.
+      [/^redis: mget seen:meta/, '500'],
+    ],
+  },
+  {
+    name: 'checkout.session.completed',
+    async prepare(sku) {
+      const o = await placedOrder(sku);
+      const { payload } = await h.stripeControl(`sessions/${o.sessionId}/complete`);
+      return { ...o, sku, delivery: h.stripeDelivery(payload), durable: () => stripeProcessed(payload) };
+    },
+    async outcome(ctx) {
+      const problems = expectKinds(ctx.waId, ['cta_url', 'order_confirmed', 'text']);
+      const s = await statusOf(ctx.orderId!);
+      if (s !== 'paid') problems.push(`order ${s} (want paid)`);
+      return problems;
+    },
+    regressions: [
+      [/^meta: POST messages template order_confirmed/, 'dropped'],
+      [/^postgres: UPDATE outbound_messages SET status = 'sent'/, 'refused'],
+    ],
+  },
+  {
+    name: 'checkout.session.expired',
+    async prepare(sku) {
+      const o = await placedOrder(sku);
+      const { payload } = await h.stripeControl(`sessions/${o.sessionId}/expire`);
+      return { ...o, sku, delivery: h.stripeDelivery(payload), durable: () => stripeProcessed(payload) };
+    },
+    async outcome(ctx) {
+      const problems = expectKinds(ctx.waId, ['cta_url', 'text']);
+      const s = await statusOf(ctx.orderId!);
+      if (s !== 'expired') problems.push(`order ${s} (want expired)`);
+      return problems;
+    },
+  },
+  {
+    name: 'delivery status (delivered)',
+    meta: true,
+    async prepare(sku) {
+      const o = await placedOrder(sku);
+      const link = h.accepted(o.waId)[0]!;
+      const cb = (link.body as { biz_opaque_callback_data?: string }).biz_opaque_callback_data;
+      const delivery = h.status({ wamid: link.wamid!, status: 'delivered', recipient_id: o.waId, biz_opaque_callback_data: cb });
+      return { ...o, sku, delivery, durable: () => metaRecorded(`status:${link.wamid}:delivered:%`) };
+    },
+    async outcome(ctx) {
+      const [row] = await db()`SELECT delivery_status FROM outbound_messages WHERE order_id = ${ctx.orderId!} AND kind = 'payment_link'`;
+      const problems = expectKinds(ctx.waId, ['cta_url']);
+      if (row?.delivery_status !== 'delivered') problems.push(`payment link ${row?.delivery_status ?? 'missing'} (want delivered)`);
+      return problems;
+    },
+  },
+  {
+    name: 'cleanup run (a lapsed hold)',
+    async prepare(sku) {
+      const o = await placedOrder(sku);
+      await lapse(o.orderId, [sku]);
+      return { ...o, sku, delivery: h.cleanupRun(), durable: async () => (await statusOf(o.orderId)) === 'expired' };
+    },
+    async outcome(ctx) {
+      const problems = expectKinds(ctx.waId, ['cta_url', 'text']);
+      const s = await statusOf(ctx.orderId!);
+      if (s !== 'expired') problems.push(`order ${s} (want expired)`);
+      const session = stack().stripe.sessions().find((x) => x.id === ctx.sessionId);
+      if (session?.status !== 'expired') problems.push(`checkout session ${session?.status} (want expired)`);
+      return problems;
+    },
+  },
+];
+
+type Fault = FaultKind | 'crash';
+const FAULTS: Fault[] = ['refused', 'timeout', '500', '429', 'dropped', 'crash'];
+const applies = (f: Fault, call: Call, last: boolean) => !(f === '429' && call.target === 'postgres') && !(f === 'crash' && last);
+/**
+ * RELIABILITY_FULL=1: every fault at every step (~340 scenarios, ~5 minutes; docs/reliability.md keeps that
+ * table). Otherwise a sample that keeps CI short (~35 scenarios): every other step, one fault each, the steps and
+ * kinds rotating with a seed (RELIABILITY_SEED, printed), so each kind is exercised on every flow and other seeds
+ * cover other pairs.
+ */
+const FULL = process.env.RELIABILITY_FULL === '1';
+const SEED = Number(process.env.RELIABILITY_SEED ?? 14);
+function faultsFor(flowIndex: number, stepIndex: number, step: Call, last: boolean): Fault[] {
+  const usable = FAULTS.filter((f) => applies(f, step, last));
+  if (FULL) return usable;
+  if ((SEED + flowIndex + stepIndex) % 2 === 1) return [];
+  return [usable[Math.floor((SEED + flowIndex * 7 + stepIndex) / 2) % usable.length]!];
+}
+const customers = new Set<string>();
+const ok = (a: Answer | null) => a !== null && a.status >= 200 && a.status < 300;
+const show = (a: Answer | null) => (a === null ? 'no answer' : String(a.status));
+
+type Row = { flow: string; step: string; fault: Fault; answer: string; retryNeeded: boolean; outcome: string; problems: string[]; ms: number };
+const rows: Row[] = [];
+
+/** Delivers with the fault armed; for a crash, returns once the process is "dead" (no answer unless it had answered before). */
+async function deliverWithFault(d: Delivery, fault: Fault, seq: number): Promise<Answer | null> {
+  faults.reset();
+  if (fault !== 'crash') {
+    faults.arm(seq, fault);
+    return h.send(d);
+  }
+  const { died } = faults.crashAfter(seq);
+  let answer: Answer | null = null;
+  const run = (async () => {
+    const { response, background } = await stack().inProcess!.invoke(d.fn, new Request(d.url, d.init()));
+    const a = { status: response.status, text: await response.text() };
+    answer = a;
+    await background;
+  })();
+  const ended = await Promise.race([run.then(() => 'done' as const), died.then(() => 'died' as const)]);
+  if (ended === 'done') return answer;
+  const answeredBeforeDeath: Answer | null = answer;
+  await sleep(150); // let every other branch of the dead process reach its (hanging) next call
+  return answeredBeforeDeath;
+}
+
+async function scenario(flow: Flow, step: Call, fault: Fault): Promise<Row> {
+  const started = Date.now();
+  const ctx = await flow.prepare(nextSku());
+  customers.add(ctx.waId);
+  const first = await deliverWithFault(ctx.delivery, fault, step.seq);
+  const hit = faults.trace().find((c) => c.seq === step.seq);
+  faults.clear();
+  const durable = await ctx.durable();
+  const answers = [show(first)];
+  // Meta and Stripe redeliver what was not acknowledged with a 2xx (the scheduler simply runs again).
+  let last = first;
+  for (let i = 0; i < 3 && !ok(last); i++) {
+    last = await h.send(ctx.delivery);
+    answers.push(show(last));
+  }
+  await h.reportSent(ctx.waId);
+  await letTimePass();
+  expect((await h.send(h.cleanupRun())).status).toBe(200);
+  await h.reportSent(ctx.waId);
+  const problems = [...(await flow.outcome(ctx)), ...(await settledProblems(stack(), { waIds: [ctx.waId] })), ...(await stockProblems(new Map([[ctx.sku, loaded.get(ctx.sku)!]])))];
+  if (!ok(first) && durable && !['dropped', 'crash'].includes(fault)) problems.push('needless retry: answered non-2xx for a durable event');
+  // Before the webhook answers, Redis is only the dedupe fast path: its failure alone is no reason for Meta to retry.
+  // Concurrent calls may arrive in another order than in the clean run: judge by the call the fault actually met.
+  const hitTarget = hit?.target ?? step.target;
+  if (flow.meta && hitTarget === 'redis' && fault !== 'crash' && !ok(first)) problems.push(`answered ${show(first)} for a Redis failure (only a fast path)`);
+  if (ok(first) && !durable && flow.name.startsWith('cleanup') === false) problems.push('answered 2xx before the event was durable');
+  return {
+    flow: flow.name,
+    step: `${step.seq}. ${step.target}: ${step.label}${hit && fault !== 'crash' && (hit.target !== step.target || (hit.label && hit.label !== step.label)) ? ` (hit: ${hit.target}: ${hit.label || 'before it was read'})` : ''}`,
+    fault,
+    answer: answers.join(' → '),
+    retryNeeded: !durable,
+    outcome: problems.length ? problems.join('; ') : 'ok',
+    problems,
+    ms: Date.now() - started,
+  };
+}
+
+beforeAll(async () => {
+  stack().graph.setWebhookUrl(null);
+  stack().stripe.setWebhookUrl(null);
+  for (let i = 0; i < (FULL ? 420 : 90); i++) skus.push(`RF-${String(i).padStart(4, '0')}`);
+  for (const sku of skus) loaded.set(sku, 10);
+  await h.loadCatalog(skus.map((sku) => ({ sku, priceMinor: 1200, stock: 10 })));
+}, 120_000);
+
+afterAll(() => {
+  faults.reset();
+  faults.releaseHung();
+});
+
+describe(`injected faults at every step (${FULL ? 'full matrix' : `sample, RELIABILITY_SEED=${SEED}`})`, () => {
+  for (const [flowIndex, flow] of flows.entries()) {
+    it(flow.name, async () => {
+      // A clean run enumerates the flow's steps (the first flow runs twice: its first run loads Redis's script cache).
+      let steps: Call[] = [];
+      for (let warm = flowIndex === 0 ? 0 : 1; warm < 2; warm++) {
+        const ctx = await flow.prepare(nextSku());
+        faults.reset();
+        const clean = await h.send(ctx.delivery);
+        steps = faults.trace();
+        faults.reset();
+        expect(ok(clean), clean.text).toBe(true);
+        customers.add(ctx.waId);
+        await h.reportSent(ctx.waId);
+        expect(await flow.outcome(ctx)).toEqual([]);
+      }
+      console.log(`${flow.name}: ${steps.length} steps\n${steps.map((c) => `  ${c.seq}. ${c.target}: ${c.label}`).join('\n')}`);
+      if (process.env.TRACE_ONLY) return;
+      for (const [stepIndex, step] of steps.entries()) {
+        const chosen = new Set(faultsFor(flowIndex, stepIndex, step, stepIndex === steps.length - 1));
+        for (const [label, fault] of flow.regressions ?? []) if (label.test(`${step.target}: ${step.label}`)) chosen.add(fault);
+        for (const fault of chosen) rows.push(await scenario(flow, step, fault));
+      }
+      const failed = rows.filter((r) => r.flow === flow.name && r.problems.length);
+      expect(failed.map((r) => `${r.step} / ${r.fault}: ${r.outcome}`)).toEqual([]);
+    }, 600_000);
+  }
+
+  it('leaves nothing behind across all scenarios: no message unsent, no event unprocessed', async () => {
+    for (const waId of customers) await h.reportSent(waId);
+    await letTimePass();
+    expect((await h.send(h.cleanupRun())).status).toBe(200);
+    expect([...(await unsentAnywhere()), ...(await unprocessedEvents())]).toEqual([]);
+  });
+});
+
+afterAll(() => {
+  const table = [
+    '| flow | step (call: what) | fault | answer to Meta/Stripe (→ their retries) | outcome after retries + one cleanup run |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.flow} | ${r.step.replace(/\|/g, '\\|')} | ${r.fault} | ${r.answer} | ${r.outcome.replace(/\|/g, '\\|')} |`),
+  ].join('\n');
+  const slow = [...rows].sort((a, b) => b.ms - a.ms).slice(0, 15).map((r) => `${r.ms} ms ${r.flow} ${r.step.slice(0, 50)} ${r.fault}`);
+  const byFault = new Map<string, number>();
+  for (const r of rows) byFault.set(r.fault, (byFault.get(r.fault) ?? 0) + r.ms);
+  console.log(`slowest:\n${slow.join('\n')}\nby fault: ${JSON.stringify(Object.fromEntries(byFault))}`);
+  console.log(`\nFault table (${rows.length} scenarios, ${rows.filter((r) => r.problems.length).length} with problems)\n${table}\n`);
+  if (process.env.RELIABILITY_TABLE_OUT) writeFileSync(process.env.RELIABILITY_TABLE_OUT, `${table}\n`);
+});
