@@ -91,14 +91,23 @@ const disputeSchema = z.looseObject({
   evidence_details: z.looseObject({ due_by: z.number().nullable().optional() }).nullable().optional(),
 });
 
-/** Verifies the `Stripe-Signature` header over the raw body (default tolerance, 300 s): the parsed body, or null when it does not verify. */
+/**
+ * Verifies the `Stripe-Signature` header over the raw body (default tolerance, 300 s): the parsed body, or null when
+ * it does not verify. A validly signed body that is not JSON comes back as its text (recorded and acknowledged as
+ * malformed): refusing it would make Stripe redeliver the same bytes for days.
+ */
 export async function verifyStripeEvent(raw: string, signature: string | null): Promise<{ body: unknown } | null> {
   if (!signature) return null;
   const webhooks = await stripeWebhooks();
   try {
-    return { body: webhooks.constructEvent(raw, signature, getConfig().STRIPE_WEBHOOK_SECRET) as unknown };
+    webhooks.signature!.verifyHeader(raw, signature, getConfig().STRIPE_WEBHOOK_SECRET, webhooks.DEFAULT_TOLERANCE);
   } catch {
     return null;
+  }
+  try {
+    return { body: JSON.parse(raw) as unknown };
+  } catch {
+    return { body: raw };
   }
 }
 
