@@ -5,7 +5,7 @@ import { getConfig } from '../config.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { deliverPendingNotices } from '../notifications/order-paid.js';
-import { logSafe, pgSafe } from '../safe-text.js';
+import { logSafe, nestedDeeperThan, pgSafe } from '../safe-text.js';
 import { redis } from '../redis.js';
 import { applyChargeRefunded, applyDispute, applyRefund, type ChargeFacts, type DisputeFacts, type RefundFacts } from './refunds.js';
 import { applyCheckoutSession, applyClose, type Settlement } from './settle.js';
@@ -30,6 +30,8 @@ import { stripeWebhooks } from './stripe-client.js';
  */
 
 const SEEN_TTL_SECONDS = 4 * 24 * 3600;
+/** Stripe's events nest a dozen levels at most. */
+const MAX_EVENT_DEPTH = 64;
 const seenKey = (eventId: string) => `seen:stripe:${eventId}`;
 
 /** The Checkout Session fields the payment path relies on; anything else Stripe sends is kept as is. */
@@ -93,8 +95,9 @@ const disputeSchema = z.looseObject({
 
 /**
  * Verifies the `Stripe-Signature` header over the raw body (default tolerance, 300 s): the parsed body, or null when
- * it does not verify. A validly signed body that is not JSON comes back as its text (recorded and acknowledged as
- * malformed): refusing it would make Stripe redeliver the same bytes for days.
+ * it does not verify. A validly signed body that is not JSON, or nests deeper than any Stripe event (the recursive
+ * steps after would overflow the stack), comes back as its text, recorded and acknowledged as malformed: refusing
+ * it would make Stripe redeliver the same bytes for days.
  */
 export async function verifyStripeEvent(raw: string, signature: string | null): Promise<{ body: unknown } | null> {
   if (!signature) return null;
@@ -105,7 +108,8 @@ export async function verifyStripeEvent(raw: string, signature: string | null): 
     return null;
   }
   try {
-    return { body: JSON.parse(raw) as unknown };
+    const body = JSON.parse(raw) as unknown;
+    return { body: nestedDeeperThan(body, MAX_EVENT_DEPTH) ? raw : body };
   } catch {
     return { body: raw };
   }

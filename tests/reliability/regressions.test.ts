@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { db } from '../../lib/db.js';
 import { shop } from '../support/shop.js';
 import { useStack } from '../support/stack.js';
+import { deepJson } from './support/hostile.js';
 
 const stack = useStack({ functions: 'in-process' });
 const { postStripe } = shop(stack, { inProcess: true });
@@ -15,6 +16,13 @@ describe('payment-callback: validly signed bodies that are not usable events are
   it('a signed body that is not JSON → 200, recorded as malformed (was 400 "invalid signature": Stripe redelivers for days)', async () => {
     const before = await malformedRows();
     const r = await postStripe('{"id": "evt_cut_off", "type": "checkout.sess');
+    expect(r.status).toBe(200);
+    expect(await malformedRows()).toBe(before + 1);
+  });
+
+  it('a signed event nested 100 000 levels deep → 200, recorded as malformed (was 500: stack overflow)', async () => {
+    const before = await malformedRows();
+    const r = await postStripe(`{"id":"evt_deep","type":"checkout.session.completed","data":{"object":${deepJson(100_000, 'object')}}}`);
     expect(r.status).toBe(200);
     expect(await malformedRows()).toBe(before + 1);
   });
