@@ -110,9 +110,9 @@ function orderApiShapes(): fc.Arbitrary<unknown> {
   return fc.record(
     {
       customerPhone: fc.oneof(fc.constantFrom(...ctx.phones).map((p) => `+${p}`), fc.constantFrom('+49 151 1234 5678', '0049151123456', '+1 (415) 555-0100')),
-      customerUserId: fc.constantFrom('US.13491208655302741918'),
+      customerUserId: fc.constantFrom('US.13491208655302741918', undefined, undefined, undefined),
       customerName: fc.constantFrom('Ada', 'Bo'),
-      items: fc.array(fc.record({ sku: fc.constantFrom('FZ-1', 'FZ-2', 'NOPE'), quantity: fc.integer({ min: -3, max: 4 }) }), { minLength: 1, maxLength: 3 }),
+      items: fc.array(fc.record({ sku: fc.oneof({ weight: 8, arbitrary: fc.constant('FZ-1') }, fc.constantFrom('FZ-2', 'NOPE')), quantity: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 3 }) }, fc.constantFrom(-3, 0, 1_000_000, 1_000_001)) }), { minLength: 1, maxLength: 2 }),
       idempotencyKey: hex(16),
       notify: fc.boolean(),
     },
@@ -370,7 +370,7 @@ describe(`fuzz (seed ${SEED})`, () => {
         statuses.push(a.status);
         const right = params.get('hub.mode') === 'subscribe' && params.get('hub.verify_token') === s().env.WHATSAPP_VERIFY_TOKEN;
         expect(a.status).toBe(right ? 200 : 403);
-        if (right) expect(a.text).toBe(params.get('hub.challenge'));
+        if (right) expect(a.text).toBe(params.get('hub.challenge')!.replace(/^\ufeff/, '')); // Response.text() drops a leading BOM
       }),
       { seed: SEED, numRuns: Math.max(50, Math.floor(RUNS / 10)) },
     );
