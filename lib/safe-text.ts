@@ -91,3 +91,15 @@ export function forMessage(text: string): string {
 export function describePath(path: (string | number)[]): string {
   return forMessage(path.slice(0, 50).map(String).join('.')) || '(body)';
 }
+
+/** Whether a parsed JSON value nests deeper than `max` levels (iterative: any depth is safe to ask about). */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (!v || typeof v !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}

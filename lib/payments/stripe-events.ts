@@ -9,7 +9,7 @@ import { applyCheckoutSession, applyClose } from '../orders/close.js';
 import { isOrderId } from '../orders/order.js';
 import type { Settlement } from '../orders/settlement.js';
 import { errorBody } from '../http/errors.js';
-import { logSafe, pgSafe } from '../safe-text.js';
+import { logSafe, nestedDeeperThan, pgSafe } from '../safe-text.js';
 import { redis } from '../redis.js';
 import { applyDispute, type DisputeFacts } from './disputes.js';
 import { applyChargeRefunded, applyRefund, type ChargeFacts, type RefundFacts } from './stripe-refunds.js';
@@ -34,6 +34,8 @@ import { stripeWebhooks } from './stripe-client.js';
  */
 
 const SEEN_TTL_SECONDS = 4 * 24 * 3600;
+/** Stripe's events nest a dozen levels at most. */
+const MAX_EVENT_DEPTH = 64;
 const seenKey = (eventId: string) => `seen:stripe:${eventId}`;
 
 /** The Checkout Session fields the payment path relies on; anything else Stripe sends is kept as is. */
@@ -95,14 +97,25 @@ const disputeSchema = z.looseObject({
   evidence_details: z.looseObject({ due_by: z.number().nullable().optional() }).nullable().optional(),
 });
 
-/** Verifies the `Stripe-Signature` header over the raw body (default tolerance, 300 s): the parsed body, or null when it does not verify. */
+/**
+ * Verifies the `Stripe-Signature` header over the raw body (default tolerance, 300 s): the parsed body, or null when
+ * it does not verify. A validly signed body that is not JSON, or nests deeper than any Stripe event (the recursive
+ * steps after would overflow the stack), comes back as its text, recorded and acknowledged as malformed: refusing
+ * it would make Stripe redeliver the same bytes for days.
+ */
 export async function verifyStripeEvent(raw: string, signature: string | null): Promise<{ body: unknown } | null> {
   if (!signature) return null;
   const webhooks = await stripeWebhooks();
   try {
-    return { body: webhooks.constructEvent(raw, signature, getConfig().STRIPE_WEBHOOK_SECRET) as unknown };
+    webhooks.signature!.verifyHeader(raw, signature, getConfig().STRIPE_WEBHOOK_SECRET, webhooks.DEFAULT_TOLERANCE);
   } catch {
     return null;
+  }
+  try {
+    const body = JSON.parse(raw) as unknown;
+    return { body: nestedDeeperThan(body, MAX_EVENT_DEPTH) ? raw : body };
+  } catch {
+    return { body: raw };
   }
 }
 
