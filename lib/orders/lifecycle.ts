@@ -1,7 +1,8 @@
 /**
  * The order lifecycle: every payment status × every event → the next status and the named effects
- * of the step that applies it (lib/orders/steps). A pair missing from the table changes nothing;
- * `refusal` says why. The lists of statuses an order may be paid, closed or refunded from are
+ * of the step that applies it (pay.ts, close.ts, refund.ts over store.ts; the refund accounting of
+ * store-refunds.ts writes its two rows, refunded_in_stripe and refund_reverted, in SQL). A pair
+ * missing from the table changes nothing; `refusal` says why. tests/lifecycle.test.ts walks every pair. The lists of statuses an order may be paid, closed or refunded from are
  * derived from this table, never written again elsewhere. Fulfilment (`shipped`) is a second axis:
  * only a paid, unfulfilled order ships, and a shipped order is never cancelled by the shop.
  */
@@ -53,10 +54,7 @@ export const LIFECYCLE: Record<OrderEvent, Partial<Record<PaymentStatus, Transit
     ...each(CLOSED, { to: 'paid', effects: PAY, note: 'late payment: the lapsed hold is taken again' }),
   },
   /** Money arrived through Stripe but the hold lapsed and the units sold meanwhile: it goes back. */
-  late_payment: {
-    ...each(OPEN, { to: 'refunded', effects: REFUND_LATE }),
-    ...each(CLOSED, { to: 'refunded', effects: REFUND_LATE }),
-  },
+  late_payment: each([...OPEN, ...CLOSED], { to: 'refunded', effects: REFUND_LATE }),
   payment_failed: each(OPEN, { to: 'payment_failed', effects: CLOSE }),
   /** Stripe's checkout.session.expired: Stripe already accepts no payment for it. */
   session_expired: each(OPEN, { to: 'expired', effects: CLOSE }),
