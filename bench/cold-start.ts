@@ -3,7 +3,7 @@
  * (dev/netlify-bundle.ts), unzipped, and imported in a fresh Node process, against a bare
  * `node -e ''` in the same rounds (interleaved, so machine load hits both alike). Reports the
  * median of each and the difference. What is measured is the module import (what runs before the
- * first request); modules a code path loads on first use (stripe, the Postgres and Redis clients
+ * first request); modules a code path loads on first use (stripe, zod, the Postgres and Redis clients
  * behind the webhook POST) are not in it, by design.
  * Run alone: `npx tsx bench/cold-start.ts`; `npm run bench` runs it after the flows.
  */

@@ -73,6 +73,12 @@ describe('the HTTP edge lives in lib/http', () => {
     expect(offending).toEqual([]);
   });
 
+  it("the backend serves the invite link at the function's own path", () => {
+    const path_ = /path: '([^']+)'/.exec(readFileSync(path.join(root, 'netlify/functions/invite-redirect.ts'), 'utf8'))?.[1];
+    expect(path_).toBe('/w/invite/:token');
+    expect(readFileSync(path.join(root, 'backend/server.ts'), 'utf8')).toContain(`paths: ['${path_}']`);
+  });
+
   it('each Netlify function only adapts a lib/http handler', () => {
     const functions = sourceFiles('netlify/functions');
     expect(functions.length).toBeGreaterThan(0);
