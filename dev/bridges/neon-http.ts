@@ -99,9 +99,10 @@ export async function startNeonHttpBridge(opts: {
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => sendError(res, err));
   });
-  // Longer than the driver's (undici's) idle keep-alive, so the client always drops an idle connection first: with
-  // Node's 5 s default the bridge could close one just as the driver reused it (ECONNRESET, a 500 to the caller).
-  server.keepAliveTimeout = 65_000;
+  // The driver (undici's fetch) drops idle connections itself (after 4 s); were the bridge to close them too (Node's
+  // default: after 5 s idle, announced to the client), one could close just as the driver reused it: ECONNRESET, a
+  // 500 to the caller. 0: the bridge never closes an idle connection (stop() closes them all).
+  server.keepAliveTimeout = 0;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];

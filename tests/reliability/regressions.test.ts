@@ -35,11 +35,11 @@ describe('payment-callback: validly signed bodies that are not usable events are
   });
 });
 
-describe('the Neon bridge keeps idle connections longer than the driver does', () => {
-  it('announces a keep-alive timeout above undici\'s (was 5 s: an idle connection reused as the bridge closed it → ECONNRESET → 500)', async () => {
+describe('the Neon bridge leaves closing idle connections to the driver', () => {
+  it('announces no keep-alive timeout (was 5 s: an idle connection reused as the bridge closed it → ECONNRESET → 500)', async () => {
     const r = await fetch(stack().env.NEON_FETCH_ENDPOINT!, { method: 'POST', body: JSON.stringify({ query: 'SELECT 1', params: [] }) });
     await r.arrayBuffer();
-    expect(Number(/timeout=(\d+)/.exec(r.headers.get('keep-alive') ?? '')?.[1])).toBeGreaterThanOrEqual(60);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('keep-alive') ?? '').not.toMatch(/timeout=/);
   });
 });
-
