@@ -80,6 +80,8 @@ export type LocalStack = {
   neonBridge?: NeonHttpBridge;
   upstashBridge?: UpstashBridge;
   redisKind?: RedisKind;
+  /** What start-up rebuilt in Redis from Postgres (lib/stock-sync.ts). */
+  redisRebuilt: { skus: number; holdsRestored: number };
   /** Netlify's local runtime (functions: 'netlify'). */
   dev?: NetlifyDev;
   /** The in-process functions (functions: 'in-process'); `invoke` also exposes the background work. */
@@ -214,8 +216,10 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
     const { migrate } = await import('../lib/migrations.js');
     await migrate(path.join(projectRoot, 'migrations'));
     if (opts.seedDemoCatalog ?? true) await seedWhenEmpty();
+    // Redis may have lost everything (an embedded one starts empty every time): holds of open orders
+    // and every counter are rebuilt from Postgres before the first request.
     const { rebuildRedisStock } = await import('../lib/stock-sync.js');
-    await rebuildRedisStock();
+    const redisRebuilt = await rebuildRedisStock();
 
     // Netlify's local runtime serves public/ with netlify.toml's headers and redirects, and (unless
     // functions run in process) the functions, each invocation in a fresh worker.
@@ -228,7 +232,7 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
     // shop is ready when start-up returns (and a test's first request doesn't time out).
     if (!inProcessFunctions) await dev.handle(new Request(`${url}/.netlify/functions/webhook`, { method: 'OPTIONS' }));
 
-    const stack: LocalStack = { url, port, env, uses, graph, stripe, neonBridge, upstashBridge, redisKind, dev: inProcessFunctions ? undefined : dev, inProcess, stop: stopAll };
+    const stack: LocalStack = { url, port, env, uses, graph, stripe, neonBridge, upstashBridge, redisKind, redisRebuilt, dev: inProcessFunctions ? undefined : dev, inProcess, stop: stopAll };
     handler = async (request) => {
       const custom = await opts.routes?.(request, stack);
       if (custom) return custom;

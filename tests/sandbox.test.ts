@@ -17,7 +17,7 @@ import { useStack } from './support/stack.js';
  * (docs/screenshots/ with UPDATE_SCREENSHOTS=1).
  */
 
-const stack = useStack({ routes: sandboxRoutes, autoStatuses: true, seedDemoCatalog: true });
+const stack = useStack({ functions: 'netlify', routes: sandboxRoutes, autoStatuses: true, seedDemoCatalog: true });
 
 const WAIT = 90_000; // the machine running the tests may be busy
 /** Polls until the matcher passes (patiently: the machine may be busy). */
