@@ -2,7 +2,7 @@
  * `npm start`: the whole shop locally on embedded defaults (no Postgres, Redis, Meta or Stripe
  * account needed). Set DATABASE_URL, UPSTASH_*, WHATSAPP_* or STRIPE_* to use real ones instead.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, watch } from 'node:fs';
 import path from 'node:path';
 import { localSecrets, secretNames } from './local-env.js';
 import { projectRoot, startLocalStack } from './stack.js';
@@ -70,6 +70,29 @@ Endpoints:
   ${stack.url}/admin                                  shop console (sign in with ADMIN_API_KEY)
 
 Ctrl-C to stop.`);
+
+// Functions in process: an edit under lib/ or netlify/ loads a fresh copy of them (as Netlify's
+// runtime rebuilds a changed function); a copy that fails to load leaves the previous one serving.
+if (stack.reloadFunctions) {
+  let timer: NodeJS.Timeout | undefined;
+  let reloading = Promise.resolve();
+  const changed = (file: string) => {
+    if (!/\.(ts|mts|js|mjs|json)$/.test(file)) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      reloading = reloading.then(async () => {
+        const t = Date.now();
+        try {
+          await stack.reloadFunctions!();
+          console.log(`${file} changed: functions reloaded in ${Date.now() - t} ms`);
+        } catch (error) {
+          console.error(`${file} changed, but the functions failed to load (the previous version keeps serving): ${(error as Error).stack ?? error}`);
+        }
+      });
+    }, 150);
+  };
+  for (const dir of ['lib', 'netlify']) watch(path.join(projectRoot, dir), { recursive: true }, (_, file) => file && changed(path.join(dir, file)));
+}
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -86,6 +86,8 @@ export type LocalStack = {
   dev?: NetlifyDev;
   /** The in-process functions (functions: 'in-process'); `invoke` also exposes the background work. */
   inProcess?: InProcessFunctions;
+  /** Functions in process: loads a fresh copy of them (after an edit) and serves it from the next request. */
+  reloadFunctions?: () => Promise<void>;
   /** Scheduled functions run by this stack (option `schedule`). */
   scheduler?: LocalScheduler;
   stop(): Promise<void>;
@@ -233,10 +235,15 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
     if (!inProcessFunctions) await dev.handle(new Request(`${url}/.netlify/functions/webhook`, { method: 'OPTIONS' }));
 
     const stack: LocalStack = { url, port, env, uses, graph, stripe, neonBridge, upstashBridge, redisKind, redisRebuilt, dev: inProcessFunctions ? undefined : dev, inProcess, stop: stopAll };
+    if (inProcess) {
+      stack.reloadFunctions = async () => {
+        stack.inProcess = await loadFunctions({ fresh: true });
+      };
+    }
     handler = async (request) => {
       const custom = await opts.routes?.(request, stack);
       if (custom) return custom;
-      const response = (inProcess && (await inProcess.handle(request))?.response) || (await dev.handle(request));
+      const response = (stack.inProcess && (await stack.inProcess.handle(request))?.response) || (await dev.handle(request));
       return response ?? new Response(JSON.stringify({ error: 'not found' }), { status: 404, headers: { 'content-type': 'application/json' } });
     };
     if (opts.schedule) {

@@ -98,6 +98,9 @@ export async function startNeonHttpBridge(opts: {
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => sendError(res, err));
   });
+  // Idle keep-alive connections are closed by the client, never by this server: a server closing one
+  // at its 5 s timeout races a client reusing it under load ("fetch failed").
+  server.keepAliveTimeout = 0;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
