@@ -16,7 +16,7 @@ import { newCustomer, useStack } from './support/stack.js';
  * test-artifacts/screenshots/ (docs/screenshots/ with UPDATE_SCREENSHOTS=1, shown in the README).
  */
 
-const stack = useStack({ functions: 'netlify', autoStatuses: true, seedDemoCatalog: true });
+const stack = useStack({ autoStatuses: true, seedDemoCatalog: true });
 
 const WAIT = 90_000; // the machine running the tests may be busy
 const until = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: WAIT, interval: 250 });

@@ -9,7 +9,7 @@ import { redis } from '../lib/redis.js';
 import { releaseHold } from '../lib/reservations.js';
 import { bodyOf, eventually, newCustomer, sentTo, useStack } from './support/stack.js';
 
-const stack = useStack({ functions: 'netlify' });
+const stack = useStack();
 const INVITE_PREFIX = 'Please forward this link to your elder for direct chat: ';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');

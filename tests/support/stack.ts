@@ -5,8 +5,9 @@
  *
  * Functions run in process by default (dev/invoke.ts: Netlify's routing by config.path, the v2
  * context, waitUntil), a few milliseconds per request. Files about Netlify's runtime itself, and at
- * least one file per function end to end, pass `functions: 'netlify'`: Netlify's local runtime,
- * each function bundled by its bundler and every invocation in a fresh worker (~0.5–1 s a request).
+ * least one file per function end to end (log-scan: every function; sandbox: payments, invites, the
+ * cleanup), pass `functions: 'netlify'`: Netlify's local runtime, each function bundled by its bundler
+ * and every invocation in a fresh worker (~0.5–1 s a request).
  */
 import Stripe from 'stripe';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -22,7 +23,7 @@ export function useStack(options: Partial<StackOptions> = {}): () => TestStack {
   let stack: TestStack | undefined;
   beforeAll(async () => {
     stack = (await startLocalStack({ data: 'real', seedDemoCatalog: false, functions: 'in-process', ...options, env: { LOG_LEVEL: 'warn', ...options.env } })) as TestStack;
-  }, 120_000);
+  }, options.functions === 'netlify' ? 300_000 : 120_000); // Netlify's runtime first bundles every function
   afterAll(async () => {
     await stack?.stop();
   }, 60_000);
