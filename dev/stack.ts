@@ -8,7 +8,8 @@
 import http from 'node:http';
 import { syncBuiltinESMExports } from 'node:module';
 import workerThreads from 'node:worker_threads';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NetlifyDev } from '@netlify/dev';
@@ -269,12 +270,7 @@ async function startNetlifyDev(opts: { functions: boolean; ownBuildFolder: boole
   if (functions) {
     loaderFreeFunctionWorkers();
     reuseFunctionBuilds();
-    if (opts.ownBuildFolder) {
-      await mkdir(path.join(projectRoot, '.netlify'), { recursive: true });
-      const folder = await mkdtemp(path.join(projectRoot, '.netlify', 'functions-serve-'));
-      buildFolderForNextStart(folder);
-      stops.push(() => rm(folder, { recursive: true, force: true }));
-    }
+    if (opts.ownBuildFolder) buildFolderForNextStart(await ownBuildFolder());
   }
   const dev = new NetlifyDev({
     projectRoot,
@@ -301,6 +297,33 @@ async function startNetlifyDev(opts: { functions: boolean; ownBuildFolder: boole
  * registry created (NetlifyDev.start constructs it) gets the folder given here before its first scan.
  */
 const pendingBuildFolders: string[] = [];
+
+/**
+ * `.netlify/functions-serve-<pid>-<random>`. Removed when this process exits, not when the stack
+ * stops (work a function handed to waitUntil may still load modules from it), and folders of
+ * processes that are gone (killed) are removed at the next start.
+ */
+async function ownBuildFolder(): Promise<string> {
+  const parent = path.join(projectRoot, '.netlify');
+  await mkdir(parent, { recursive: true });
+  for (const name of await readdir(parent)) {
+    const pid = Number(/^functions-serve-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
+    await rm(path.join(parent, name), { recursive: true, force: true }).catch(() => {});
+  }
+  const folder = await mkdtemp(path.join(parent, `functions-serve-${process.pid}-`));
+  process.once('exit', () => rmSync(folder, { recursive: true, force: true }));
+  return folder;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 function buildFolderForNextStart(folder: string): void {
   type Registry = { destPath: string; scan: (dirs: unknown[]) => Promise<unknown>; ownBuildFolder?: boolean };
   const probe = new FunctionsHandler({ config: { get: () => ({}) }, destPath: folder, projectRoot, settings: {} } as unknown as ConstructorParameters<typeof FunctionsHandler>[0]);
