@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Tests run against real postgres + redis-server (Debian packages), started per test file.
-// Files run one at a time: every stack's Netlify runtime builds functions into the same
-// .netlify/functions-serve folder, so two at once would rebuild each other's functions.
+// Tests run against real postgres + redis-server (Debian packages), started per test file, so
+// files run in parallel: each in its own process, with its own servers and (for the few files on
+// Netlify's local runtime) its own build folder. Most of a file's time is spent waiting on its
+// servers, so more files than cores run at once.
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
@@ -10,6 +11,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    fileParallelism: false,
+    maxWorkers: 4,
   },
 });

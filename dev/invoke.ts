@@ -50,14 +50,40 @@ export type InProcessFunctions = {
   invoke(name: string, request: Request, params?: Record<string, string>): Promise<Invocation>;
 };
 
-/** Loads every function module once (through the caller's TypeScript loader: tsx or vitest). */
-export async function loadFunctions(): Promise<InProcessFunctions> {
+export type LoadOptions = {
+  /**
+   * Import a fresh copy of the functions and everything they import (tsx's namespaced import, under
+   * `npm start`), so an edit takes effect without a restart; the old copy keeps serving until then.
+   */
+  fresh?: boolean;
+};
+
+/** Every function module by name (through the caller's TypeScript loader: tsx or vitest). */
+async function importFunctions(opts: LoadOptions = {}): Promise<Map<string, FunctionModule>> {
+  let load = (url: string) => import(url) as Promise<FunctionModule>;
+  if (opts.fresh) {
+    const { register } = await import('tsx/esm/api');
+    const scope = register({ namespace: `functions-${Date.now()}-${Math.random().toString(36).slice(2)}` });
+    load = (url) => scope.import(url, import.meta.url) as Promise<FunctionModule>;
+  }
   const modules = new Map<string, FunctionModule>();
-  const routes: Route[] = [];
   for (const file of readdirSync(functionsDir).filter((f) => /\.(ts|mts|js|mjs)$/.test(f)).sort()) {
     const name = file.replace(/\.[^.]+$/, '');
-    const mod = (await import(pathToFileURL(path.join(functionsDir, file)).href)) as FunctionModule;
-    modules.set(name, mod);
+    modules.set(name, await load(pathToFileURL(path.join(functionsDir, file)).href));
+  }
+  return modules;
+}
+
+/** The functions with a `config.schedule` (cron, UTC), as Netlify reads them. */
+export async function scheduledFunctions(): Promise<{ name: string; schedule: string }[]> {
+  return [...(await importFunctions())].flatMap(([name, mod]) => (typeof mod.config?.schedule === 'string' ? [{ name, schedule: mod.config.schedule }] : []));
+}
+
+/** Loads every function module once (through the caller's TypeScript loader: tsx or vitest). */
+export async function loadFunctions(opts: LoadOptions = {}): Promise<InProcessFunctions> {
+  const modules = await importFunctions(opts);
+  const routes: Route[] = [];
+  for (const [name, mod] of modules) {
     const paths = mod.config?.path === undefined ? [] : Array.isArray(mod.config.path) ? mod.config.path : [mod.config.path];
     for (const p of paths) routes.push({ name, ...compile(p) });
   }

@@ -8,6 +8,8 @@
 import http from 'node:http';
 import { syncBuiltinESMExports } from 'node:module';
 import workerThreads from 'node:worker_threads';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NetlifyDev } from '@netlify/dev';
@@ -25,6 +27,7 @@ import { sendWebResponse, toWebRequest } from '../lib/http/node.js';
 import { delayedUrl } from './delay-proxy.js';
 import { demoCatalog } from './demo-catalog.js';
 import { loadFunctions, type InProcessFunctions } from './invoke.js';
+import { startScheduler, type LocalScheduler } from './schedule.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -55,6 +58,17 @@ export type StackOptions = {
   functions?: 'netlify' | 'in-process';
   /** Extra routes served before the functions (e.g. the sandbox page). */
   routes?: (request: Request, stack: LocalStack) => Promise<Response | undefined>;
+  /**
+   * Netlify's local runtime builds into `.netlify/functions-serve` (npm start: kept between starts);
+   * by default each stack builds into a folder of its own instead, so stacks in several processes
+   * (test files in parallel) never rebuild each other's functions.
+   */
+  sharedBuildFolder?: boolean;
+  /**
+   * Run scheduled functions (`config.schedule`) on their schedule, as Netlify does on a published
+   * deploy: true, or `{ everyMs }` to run them at a fixed interval instead (tests). Off by default.
+   */
+  schedule?: boolean | { everyMs: number };
 };
 
 export type LocalStack = {
@@ -67,10 +81,16 @@ export type LocalStack = {
   neonBridge?: NeonHttpBridge;
   upstashBridge?: UpstashBridge;
   redisKind?: RedisKind;
+  /** What start-up rebuilt in Redis from Postgres (lib/stock-sync.ts). */
+  redisRebuilt: { skus: number; holdsRestored: number };
   /** Netlify's local runtime (functions: 'netlify'). */
   dev?: NetlifyDev;
   /** The in-process functions (functions: 'in-process'); `invoke` also exposes the background work. */
   inProcess?: InProcessFunctions;
+  /** Functions in process: loads a fresh copy of them (after an edit) and serves it from the next request. */
+  reloadFunctions?: () => Promise<void>;
+  /** Scheduled functions run by this stack (option `schedule`). */
+  scheduler?: LocalScheduler;
   stop(): Promise<void>;
 };
 
@@ -199,46 +219,127 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
     const { migrate } = await import('../lib/migrations.js');
     await migrate(path.join(projectRoot, 'migrations'));
     if (opts.seedDemoCatalog ?? true) await seedWhenEmpty();
+    // Redis may have lost everything (an embedded one starts empty every time): holds of open orders
+    // and every counter are rebuilt from Postgres before the first request.
     const { rebuildRedisStock } = await import('../lib/stock/index.js');
-    await rebuildRedisStock();
+    const redisRebuilt = await rebuildRedisStock();
 
-    let dev: NetlifyDev | undefined;
-    let inProcess: InProcessFunctions | undefined;
-    if (opts.functions === 'in-process') {
-      inProcess = await loadFunctions();
-    } else {
-      loaderFreeFunctionWorkers();
-      reuseFunctionBuilds();
-      dev = new NetlifyDev({
-        projectRoot,
-        functions: { enabled: true },
-        blobs: { enabled: false },
-        edgeFunctions: { enabled: false },
-        database: { enabled: false },
-        environmentVariables: { enabled: false },
-      } as ConstructorParameters<typeof NetlifyDev>[0]);
-      await dev.start();
-      stops.push(async () => {
-        await (dev as unknown as { stop?: () => Promise<void> }).stop?.();
-      });
+    // Netlify's local runtime serves public/ with netlify.toml's headers and redirects, and (unless
+    // functions run in process) the functions, each invocation in a fresh worker.
+    const inProcessFunctions = opts.functions === 'in-process';
+    const [inProcess, dev] = await Promise.all([
+      inProcessFunctions ? loadFunctions() : undefined,
+      startNetlifyDev({ functions: !inProcessFunctions, ownBuildFolder: !opts.sharedBuildFolder }, stops),
+    ]);
+    // The first request waits for the initial build of every function; take that wait here, so the
+    // shop is ready when start-up returns (and a test's first request doesn't time out).
+    if (!inProcessFunctions) await dev.handle(new Request(`${url}/.netlify/functions/webhook`, { method: 'OPTIONS' }));
 
-      // The first request waits for the initial build of every function; take that wait here, so the
-      // shop is ready when start-up returns (and a test's first request doesn't time out).
-      await dev.handle(new Request(`${url}/.netlify/functions/webhook`, { method: "OPTIONS" }));
+    const stack: LocalStack = { url, port, env, uses, graph, stripe, neonBridge, upstashBridge, redisKind, redisRebuilt, dev: inProcessFunctions ? undefined : dev, inProcess, stop: stopAll };
+    if (inProcess) {
+      stack.reloadFunctions = async () => {
+        stack.inProcess = await loadFunctions({ fresh: true });
+      };
     }
-
-    const stack: LocalStack = { url, port, env, uses, graph, stripe, neonBridge, upstashBridge, redisKind, dev, inProcess, stop: stopAll };
     handler = async (request) => {
       const custom = await opts.routes?.(request, stack);
       if (custom) return custom;
-      const response = inProcess ? (await inProcess.handle(request))?.response : await dev!.handle(request);
+      const response = (stack.inProcess && (await stack.inProcess.handle(request))?.response) || (await dev.handle(request));
       return response ?? new Response(JSON.stringify({ error: 'not found' }), { status: 404, headers: { 'content-type': 'application/json' } });
     };
+    if (opts.schedule) {
+      const scheduler = await startScheduler({
+        url,
+        everyMs: typeof opts.schedule === 'object' ? opts.schedule.everyMs : undefined,
+        // Through the same server as any request: in process, or Netlify's runtime (which, like
+        // production, answers a scheduled function's POST only as a scheduled event).
+        run: (request) => handler(request),
+      });
+      stack.scheduler = scheduler;
+      stops.push(() => scheduler.stop());
+    }
     return stack;
   } catch (error) {
     await stopAll();
     throw error;
   }
+}
+
+async function startNetlifyDev(opts: { functions: boolean; ownBuildFolder: boolean }, stops: (() => Promise<void>)[]): Promise<NetlifyDev> {
+  const { functions } = opts;
+  if (functions) {
+    loaderFreeFunctionWorkers();
+    reuseFunctionBuilds();
+    if (opts.ownBuildFolder) buildFolderForNextStart(await ownBuildFolder());
+  }
+  const dev = new NetlifyDev({
+    projectRoot,
+    functions: { enabled: functions },
+    blobs: { enabled: false },
+    edgeFunctions: { enabled: false },
+    database: { enabled: false },
+    environmentVariables: { enabled: false },
+    geolocation: { enabled: false },
+    skipGitignore: true,
+  } as ConstructorParameters<typeof NetlifyDev>[0]);
+  await dev.start();
+  stops.push(async () => {
+    await (dev as unknown as { stop?: () => Promise<void> }).stop?.();
+  });
+  return dev;
+}
+
+/**
+ * @netlify/dev builds every function into `<projectRoot>/.netlify/functions-serve/<name>` (a private
+ * field set from projectRoot), so two stacks in two processes rebuild each other's functions, and
+ * a temporary projectRoot of symlinks doesn't work (its bundler copies a symlinked source folder as
+ * a link). Its function registry keeps the folder in a public field read at each build: the next
+ * registry created (NetlifyDev.start constructs it) gets the folder given here before its first scan.
+ */
+const pendingBuildFolders: string[] = [];
+
+/**
+ * `.netlify/functions-serve-<pid>-<random>`. Removed when this process exits, not when the stack
+ * stops (work a function handed to waitUntil may still load modules from it), and folders of
+ * processes that are gone (killed) are removed at the next start.
+ */
+async function ownBuildFolder(): Promise<string> {
+  const parent = path.join(projectRoot, '.netlify');
+  await mkdir(parent, { recursive: true });
+  for (const name of await readdir(parent)) {
+    const pid = Number(/^functions-serve-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
+    await rm(path.join(parent, name), { recursive: true, force: true }).catch(() => {});
+  }
+  const folder = await mkdtemp(path.join(parent, `functions-serve-${process.pid}-`));
+  process.once('exit', () => rmSync(folder, { recursive: true, force: true }));
+  return folder;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+function buildFolderForNextStart(folder: string): void {
+  type Registry = { destPath: string; scan: (dirs: unknown[]) => Promise<unknown>; ownBuildFolder?: boolean };
+  const probe = new FunctionsHandler({ config: { get: () => ({}) }, destPath: folder, projectRoot, settings: {} } as unknown as ConstructorParameters<typeof FunctionsHandler>[0]);
+  const proto = Object.getPrototypeOf((probe as unknown as { registry: Registry }).registry) as Registry & { ownBuildFolders?: boolean };
+  if (!proto.ownBuildFolders) {
+    const scan = proto.scan;
+    proto.scan = function (this: Registry, dirs: unknown[]) {
+      if (!this.ownBuildFolder) {
+        this.ownBuildFolder = true;
+        this.destPath = pendingBuildFolders.shift() ?? this.destPath;
+      }
+      return scan.call(this, dirs);
+    };
+    proto.ownBuildFolders = true;
+  }
+  pendingBuildFolders.push(folder);
 }
 
 /**
@@ -272,6 +373,8 @@ function reuseFunctionBuilds(): void {
   if (proto.reusesBuilds) return;
   const original = proto.invoke;
   proto.invoke = function (this: unknown, request: unknown, route: unknown, func: Func, buildDirectory: unknown) {
+    const handler = this as { globalBuildDirectory?: string; registry?: { destPath?: string } };
+    if (handler.registry?.destPath) handler.globalBuildDirectory = handler.registry.destPath;
     if (!func.reusesBuild) {
       const invoke = func.invoke.bind(func);
       func.invoke = (options) => invoke(func.buildData?.buildPath ? { ...options, buildDirectory: undefined } : options);

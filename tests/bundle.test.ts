@@ -20,7 +20,7 @@ let sourceDir: string;
 beforeAll(async () => {
   out = await mkdtemp(path.join(os.tmpdir(), 'bundle-test-'));
   ({ functions, manifest, sourceDir } = await bundleLikeNetlify(out));
-}, 180_000);
+}, 400_000); // CPU-bound; files run in parallel
 afterAll(async () => {
   if (out) await rm(out, { recursive: true, force: true });
 });

@@ -12,7 +12,7 @@ import { db } from '../lib/db.js';
 import { eventually, newCustomer, sentTo, useStack } from './support/stack.js';
 
 const DATABASE_URL = 'postgresql://shop:Db-Pa55w0rd-scan-7f3@localhost/shop';
-const stack = useStack({ env: { LOG_LEVEL: 'debug', DATABASE_URL } });
+const stack = useStack({ functions: 'netlify', env: { LOG_LEVEL: 'debug', DATABASE_URL } });
 
 const captured: string[] = [];
 const originals = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };

@@ -17,7 +17,7 @@ import { screenshots, useBrowser, WAIT } from './support/browser.js';
  */
 
 const chrome = useBrowser('sandbox');
-const stack = useStack({ routes: sandboxRoutes, autoStatuses: true, seedDemoCatalog: true });
+const stack = useStack({ functions: 'netlify', routes: sandboxRoutes, autoStatuses: true, seedDemoCatalog: true });
 
 /** Polls until the matcher passes (patiently: the machine may be busy). */
 const until = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: WAIT, interval: 250 });

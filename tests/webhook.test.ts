@@ -4,7 +4,7 @@ import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { db } from '../lib/db.js';
 import { bodyOf, eventually, newCustomer, sentTo, useStack, waitForMessages } from './support/stack.js';
 
-const stack = useStack();
+const stack = useStack({ functions: 'netlify' });
 const biz = () => ({ wabaId: '102290129340398', phoneNumberId: stack().env.WHATSAPP_PHONE_NUMBER_ID!, displayPhoneNumber: '15550100001' });
 const webhookUrl = () => `${stack().url}/.netlify/functions/webhook`;
 

@@ -61,6 +61,9 @@ export async function startUpstashBridge(opts: {
       sendJson(res, isReplyError(err) ? 400 : 500, { error: message });
     });
   });
+  // Idle keep-alive connections are closed by the client, never by this server: a server closing one
+  // at its 5 s timeout races a client reusing it under load ("fetch failed").
+  server.keepAliveTimeout = 0;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const syncToken = req.headers['upstash-sync-token'];

@@ -1,7 +1,13 @@
 /**
  * Test support: every test file starts its own shop (real postgres + redis-server, the bridges,
- * the stand-ins and Netlify's local runtime) in its own worker process, so files never share
- * a database or environment. Tests drive it over HTTP like Meta, Stripe and a shop would.
+ * the stand-ins and the functions) in its own worker process, so files never share a database or
+ * environment, and files run in parallel. Tests drive it over HTTP like Meta, Stripe and a shop would.
+ *
+ * Functions run in process by default (dev/invoke.ts: Netlify's routing by config.path, the v2
+ * context, waitUntil), a few milliseconds per request. Files about Netlify's runtime itself, and at
+ * least one file per function end to end (log-scan: every function; sandbox: payments, invites, the
+ * cleanup), pass `functions: 'netlify'`: Netlify's local runtime, each function bundled by its bundler
+ * and every invocation in a fresh worker (~0.5–1 s a request).
  */
 import Stripe from 'stripe';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -16,8 +22,8 @@ export type TestStack = LocalStack & {
 export function useStack(options: Partial<StackOptions> = {}): () => TestStack {
   let stack: TestStack | undefined;
   beforeAll(async () => {
-    stack = (await startLocalStack({ data: 'real', seedDemoCatalog: false, ...options, env: { LOG_LEVEL: 'warn', ...options.env } })) as TestStack;
-  }, 120_000);
+    stack = (await startLocalStack({ data: 'real', seedDemoCatalog: false, functions: 'in-process', ...options, env: { LOG_LEVEL: 'warn', ...options.env } })) as TestStack;
+  }, options.functions === 'netlify' ? 300_000 : 120_000); // Netlify's runtime first bundles every function
   afterAll(async () => {
     await stack?.stop();
   }, 60_000);
