@@ -2,7 +2,7 @@ import { z } from '../zod.js';
 import { log } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
 import { shippedNotice } from '../messaging/order-notices.js';
-import { deliverRecorded, sendQuietly } from '../messaging/record.js';
+import { deliverNotices, deliverRecorded, sendQuietly } from '../messaging/record.js';
 import { TemplateParameterError } from '../messaging/templates.js';
 import { getOrder, isOrderId, type Order } from '../orders/order.js';
 import { storeShipped } from '../orders/store.js';
@@ -101,6 +101,7 @@ export async function markShipped(orderId: string, input: ShippedRequest): Promi
     throw conflict('order_not_paid', `only a paid order can ship (this one is ${now?.paymentStatus ?? order.paymentStatus})`);
   }
   log.info('order.shipped', { orderId, carrier: input.carrier ?? null });
-  await ensureShippedMessage(orderId);
+  // The notice just recorded is in hand: send it without reading it back.
+  await sendQuietly('shipped', orderId, () => deliverNotices([notice]))();
   return { status: 200, body, replayed: false };
 }
