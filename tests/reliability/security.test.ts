@@ -18,7 +18,7 @@ import { rebuildRedisStock } from '../../lib/stock/index.js';
 import { shop, type PaidOrder } from '../support/shop.js';
 import { newCustomer, sentTo, useStack } from '../support/stack.js';
 import { SQL_AND_LUA } from './support/hostile.js';
-import { send, writeProbe, type Req } from './support/probe.js';
+import { dbDigest, send, writeProbe, type Req } from './support/probe.js';
 
 const stack = useStack({ functions: 'in-process', env: { LOG_LEVEL: 'debug' } });
 const s = () => stack();
@@ -27,17 +27,7 @@ const admin = () => ({ authorization: `Bearer ${s().env.ADMIN_API_KEY}` });
 const biz = () => ({ wabaId: '102290129340398', phoneNumberId: s().env.WHATSAPP_PHONE_NUMBER_ID!, displayPhoneNumber: s().env.WHATSAPP_BUSINESS_NUMBER_E164!.replace(/\D/g, '') });
 const stripeSig = (payload: string, secret = s().env.STRIPE_WEBHOOK_SECRET!, timestamp?: number) => new Stripe('sk_test_x').webhooks.generateTestHeaderString({ payload, secret, timestamp });
 
-/** Every table's content, hashed: equal before and after means nothing was written. */
-async function dbDigest(): Promise<Record<string, string>> {
-  const tables = (await db()`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`).map((r) => r.tablename as string);
-  const out: Record<string, string> = {};
-  for (const t of tables) {
-    const [row] = await db().query(`SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') AS d FROM "${t}" x`);
-    out[t] = row!.d as string;
-  }
-  return out;
-}
-const snapshot = async () => ({ db: await dbDigest(), probe: await writeProbe(s()) });
+const snapshot = () => writeProbe(s());
 
 let paid: PaidOrder;
 let token: string;

@@ -1,8 +1,8 @@
 /**
  * Requests invoked in process (routed as Netlify routes them) and the write probes the fuzz and
- * security files compare before and after: Postgres' next transaction id (every writing statement
- * takes one, reads don't), Redis' count of changes since the last save (redis-server runs without
- * saves, so it only grows), and the calls the Graph and Stripe stand-ins received.
+ * security files compare before and after: a digest of every table's content, Redis' count of
+ * changes since the last save (redis-server runs without saves, so it only grows), and the calls
+ * the Graph and Stripe stand-ins received.
  */
 import type { TestStack } from '../../support/stack.js';
 import { db } from '../../../lib/db.js';
@@ -37,7 +37,21 @@ export async function send(stack: TestStack, req: Req): Promise<Answer | null> {
   return { status: invocation.response.status, text, headers: invocation.response.headers, ms: performance.now() - started, routed: true };
 }
 
-export type WriteProbe = { pgNextXid: string; redisChanges: number; graphCalls: number; stripeCalls: string };
+/**
+ * Every public table's content, hashed: equal before and after means nothing was written (inserted, updated or
+ * deleted). Content, not Postgres' transaction counter: autovacuum's ANALYZE takes transaction ids of its own.
+ */
+export async function dbDigest(): Promise<Record<string, string>> {
+  const tables = (await db()`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`).map((r) => r.tablename as string);
+  const out: Record<string, string> = {};
+  for (const t of tables) {
+    const [row] = await db().query(`SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') AS d FROM "${t}" x`);
+    out[t] = row!.d as string;
+  }
+  return out;
+}
+
+export type WriteProbe = { tables: Record<string, string>; redisChanges: number; graphCalls: number; stripeCalls: string };
 
 async function redisInfo(stack: TestStack, section: string): Promise<string> {
   const r = await fetch(stack.env.UPSTASH_REDIS_REST_URL!, {
@@ -48,12 +62,12 @@ async function redisInfo(stack: TestStack, section: string): Promise<string> {
   return ((await r.json()) as { result: string }).result;
 }
 
+/** What a request could have written: Postgres (content), Redis (changes since the last save: it never saves), the stand-ins (calls). */
 export async function writeProbe(stack: TestStack): Promise<WriteProbe> {
-  const [row] = await db()`SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xid`;
   const info = await redisInfo(stack, 'persistence');
   const stripeStats = await (await fetch(`${stack.stripe.url}/_standin/stats`)).text();
   return {
-    pgNextXid: row!.xid as string,
+    tables: await dbDigest(),
     redisChanges: Number(/rdb_changes_since_last_save:(\d+)/.exec(info)?.[1] ?? NaN),
     graphCalls: stack.graph.stats.requests,
     stripeCalls: stripeStats,
