@@ -7,7 +7,8 @@
  * - error bodies are built only in lib/http: outside it, no object with an `error` property that
  *   is sent (json(…), JSON.stringify(…), Response.json(…)), is a reply's `body`, or carries a
  *   `message` next to it; lib/ throws HttpError (lib/http/errors.ts) instead;
- * - `FieldError` is declared once.
+ * - `FieldError` is declared once;
+ * - zod comes only through lib/zod.ts (kept out of the functions' cold start).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -108,6 +109,11 @@ describe('the HTTP edge lives in lib/http', () => {
       ].join('\n'),
     );
     expect(errorBodies(sample).map((s) => Number(s.split(':')[1]!.split(' ')[0]))).toEqual([1, 2, 3, 4]);
+  });
+
+  it("zod is imported only by lib/zod.ts (a direct import would be hoisted to the top of every bundle that reaches it)", () => {
+    const direct = edgeFiles.filter((f) => f !== path.join('lib', 'zod.ts') && /^import\s+(?!type\b)[^;]*from\s+'zod(\/[^']*)?'/m.test(readFileSync(path.join(root, f), 'utf8')));
+    expect(direct).toEqual([]);
   });
 
   it('FieldError is declared once, in lib/http/errors.ts', () => {
