@@ -22,8 +22,7 @@ import { awaitPayment, payOrder } from '../lib/orders/pay.js';
 import { placeOrder } from '../lib/orders/place.js';
 import { ensureCheckoutSession } from '../lib/payments/payment-link.js';
 import { applyRefund } from '../lib/payments/stripe-refunds.js';
-import { redis } from '../lib/redis.js';
-import { releaseHold, setAvailableStock } from '../lib/stock/index.js';
+import { holdState, releaseHold, setAvailableStock } from '../lib/stock/index.js';
 import { eventually, newCustomer, useStack } from './support/stack.js';
 
 const stack = useStack({ functions: 'in-process' });
@@ -181,7 +180,7 @@ async function snapshot(c: Case) {
     fulfillment: o!.fulfillment_status as string,
     refundedAt: o!.refunded_at ? String(o!.refunded_at) : null,
     messages: Number(m!.n),
-    hold: (await redis().hget<string>(`hold:${c.order.id}`, 'state')) ?? null,
+    hold: await holdState(c.order.id),
     onHand: Number(v!.stock),
     alerts: Number(a!.n),
     outboxKeys: (await db()`SELECT idempotency_key FROM outbound_messages WHERE order_id = ${c.order.id}`).map((r) => r.idempotency_key as string).sort(),
@@ -280,7 +279,7 @@ describe('the one close path never releases stock a payment completes on', () =>
     await standin(`sessions/${c.order.stripeSessionId}/complete`);
     stack().stripe.setWebhookUrl(webhookUrl);
   };
-  const holdOf = async (id: string) => (await redis().hget<string>(`hold:${id}`, 'state')) ?? null;
+  const holdOf = async (id: string) => await holdState(id);
 
   it("the customer's cancel after the payment went through at Stripe (its webhook not arrived yet): the order ends paid, its units stay sold", async () => {
     const c = await pendingOrder();
