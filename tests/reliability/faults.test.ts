@@ -272,6 +272,8 @@ describe(`injected faults at every step (${FULL ? 'full matrix' : `sample, RELIA
       }
       console.log(`${flow.name}: ${steps.length} steps\n${steps.map((c) => `  ${c.seq}. ${c.target}: ${c.label}`).join('\n')}`);
       if (process.env.TRACE_ONLY) return;
+      // A regression case whose step no longer exists (a statement renamed) would silently stop running.
+      for (const [label] of flow.regressions ?? []) expect(steps.some((step) => label.test(`${step.target}: ${step.label}`)), `${flow.name}: no step matches ${label}`).toBe(true);
       for (const [stepIndex, step] of steps.entries()) {
         const chosen = new Set(faultsFor(flowIndex, stepIndex, step, stepIndex === steps.length - 1));
         for (const [label, fault] of flow.regressions ?? []) if (label.test(`${step.target}: ${step.label}`)) chosen.add(fault);
