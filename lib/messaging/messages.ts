@@ -52,6 +52,12 @@ export function toGraphBody(address: SendAddress, message: OutgoingMessage, call
   if (callbackKey) base.biz_opaque_callback_data = callbackKey;
   const footer = (t?: string) => (t ? { footer: { text: clip(t, LIMITS.footerText) } } : {});
   const header = (t?: string) => (t ? { header: { type: 'text', text: clip(t, LIMITS.headerText) } } : {});
+  /** An interactive message: its optional header, body and footer around a type-specific action. */
+  const interactive = (type: string, m: { header?: string; body: string; footer?: string }, action: Record<string, unknown>) => ({
+    ...base,
+    type: 'interactive',
+    interactive: { type, ...header(m.header), body: { text: clip(m.body, LIMITS.interactiveBody) }, ...footer(m.footer), action },
+  });
   switch (message.type) {
     case 'text':
       return { ...base, type: 'text', text: { body: clip(message.body, LIMITS.textBody), preview_url: message.previewUrl ?? false } };
@@ -71,45 +77,14 @@ export function toGraphBody(address: SendAddress, message: OutgoingMessage, call
           };
         })
         .filter((s) => s.rows.length > 0);
-      return {
-        ...base,
-        type: 'interactive',
-        interactive: {
-          type: 'list',
-          ...header(message.header),
-          body: { text: clip(message.body, LIMITS.interactiveBody) },
-          ...footer(message.footer),
-          action: { button: clip(message.button, LIMITS.listButton), sections },
-        },
-      };
+      return interactive('list', message, { button: clip(message.button, LIMITS.listButton), sections });
     }
     case 'buttons':
-      return {
-        ...base,
-        type: 'interactive',
-        interactive: {
-          type: 'button',
-          body: { text: clip(message.body, LIMITS.interactiveBody) },
-          ...footer(message.footer),
-          action: {
-            buttons: message.buttons
-              .slice(0, LIMITS.replyButtons)
-              .map((b) => ({ type: 'reply', reply: { id: b.id, title: clip(b.title, LIMITS.buttonTitle) } })),
-          },
-        },
-      };
+      return interactive('button', message, {
+        buttons: message.buttons.slice(0, LIMITS.replyButtons).map((b) => ({ type: 'reply', reply: { id: b.id, title: clip(b.title, LIMITS.buttonTitle) } })),
+      });
     case 'cta_url':
-      return {
-        ...base,
-        type: 'interactive',
-        interactive: {
-          type: 'cta_url',
-          ...header(message.header),
-          body: { text: clip(message.body, LIMITS.interactiveBody) },
-          ...footer(message.footer),
-          action: { name: 'cta_url', parameters: { display_text: clip(message.displayText, LIMITS.ctaDisplayText), url: message.url } },
-        },
-      };
+      return interactive('cta_url', message, { name: 'cta_url', parameters: { display_text: clip(message.displayText, LIMITS.ctaDisplayText), url: message.url } });
     case 'template':
       return {
         ...base,

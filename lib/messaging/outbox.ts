@@ -194,18 +194,7 @@ async function skipUnreachable(c: Claimed): Promise<SendOutcome> {
     UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = NULL, error_title = ${title}, updated_at = now()
     WHERE id = ${c.id}`;
   log.warn('whatsapp.send_skipped', { kind: c.kind, to: maskIdentity(c.to), reason: 'unreachable' });
-  await raiseOpsAlert({
-    key: `failed:${c.id}`,
-    kind: 'message_skipped',
-    orderId: c.orderId,
-    messageId: c.id,
-    details: {
-      message: { id: c.id, kind: c.kind, template: templateOf(c.message) },
-      error: { code: null, title },
-      to: maskIdentity(c.to),
-      reason: 'customer_unreachable',
-    },
-  }).catch((error) => log.error('ops.alert_failed', { error }));
+  await alertMessage('message_skipped', { id: c.id, kind: c.kind, orderId: c.orderId, template: templateOf(c.message), to: c.to }, { code: null, title }, { reason: 'customer_unreachable' });
   return 'skipped';
 }
 
@@ -246,21 +235,28 @@ export async function handleFailedMessage(
     await markCustomerUnreachable(m.customerId, m.to);
     markedUnreachable = true;
   }
+  await alertMessage('message_failed', m, { code: error.code, title: error.title, ...(ctx.httpStatus ? { httpStatus: ctx.httpStatus } : {}) }, {
+    source: ctx.source,
+    deliveredBefore: ctx.deliveredBefore,
+    customerMarkedUnreachable: markedUnreachable,
+  });
+  return 'alerted';
+}
+
+/** The ops alert for a message that was not delivered (one per message: keyed by its id). */
+async function alertMessage(
+  kind: 'message_failed' | 'message_skipped',
+  m: { id: string; kind: string; orderId: string | null; template: string | null; to: WaIdentity },
+  error: Record<string, unknown>,
+  extra: Record<string, unknown>,
+): Promise<void> {
   await raiseOpsAlert({
     key: `failed:${m.id}`,
-    kind: 'message_failed',
+    kind,
     orderId: m.orderId,
     messageId: m.id,
-    details: {
-      message: { id: m.id, kind: m.kind, template: m.template },
-      error: { code: error.code, title: error.title, ...(ctx.httpStatus ? { httpStatus: ctx.httpStatus } : {}) },
-      to: maskIdentity(m.to),
-      source: ctx.source,
-      deliveredBefore: ctx.deliveredBefore,
-      customerMarkedUnreachable: markedUnreachable,
-    },
+    details: { message: { id: m.id, kind: m.kind, template: m.template }, error, to: maskIdentity(m.to), ...extra },
   }).catch((e) => log.error('ops.alert_failed', { error: e }));
-  return 'alerted';
 }
 
 async function markCustomerUnreachable(customerId: string, to: WaIdentity): Promise<void> {
