@@ -140,9 +140,9 @@ describe('delivery statuses', () => {
     expect(alertsFor(skipped!.id as string)[0]).toMatchObject({ alert: 'message_skipped', reason: 'customer_unreachable', message: { kind: 'offline_payment' } });
 
     // Writing to the shop proves they are on WhatsApp again: replies go out. Meta's timestamps are whole
-    // seconds, so a message in the same second as the mark would count as older than it: write a second later.
-    await new Promise((r) => setTimeout(r, 1_100));
-    await stack().graph.sendInbound({ from: waId, text: 'menu' });
+    // seconds: a message stamped with the very second of the mark counts as after it.
+    const markedAt = (await customerRow(waId)).unreachable_at as Date;
+    await stack().graph.sendInbound({ from: waId, text: 'menu', timestamp: Math.floor(markedAt.getTime() / 1000) });
     await waitForMessages(stack(), waId, 2);
   });
 

@@ -62,7 +62,7 @@ export const REENGAGEMENT_CODE = 131047;
  */
 export const ADDRESSED_SQL = (claimed: string) => `
   SELECT ${claimed}.*, COALESCE(c.wa_id, CASE WHEN c.id IS NULL THEN ${claimed}.to_wa_id END) AS address_wa_id, c.bsuid AS address_user_id,
-         CASE WHEN c.unreachable_at IS NOT NULL AND (c.last_inbound_at IS NULL OR c.last_inbound_at < c.unreachable_at) THEN c.unreachable_at END AS unreachable_at
+         CASE WHEN c.unreachable_at IS NOT NULL AND (c.last_inbound_at IS NULL OR c.last_inbound_at < date_trunc('second', c.unreachable_at)) THEN c.unreachable_at END AS unreachable_at
   FROM ${claimed} LEFT JOIN customers c ON c.id = ${claimed}.customer_id`;
 
 /** Records the message (if new) and sends it unless it was already sent or is being sent. */
