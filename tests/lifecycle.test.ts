@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
-import { AdminError } from '../lib/admin/errors.js';
+import { HttpError } from '../lib/http/errors.js';
 import { cancelOrder } from '../lib/admin/cancel.js';
 import { markShipped } from '../lib/admin/shipped.js';
 import { upsertCatalogProduct } from '../lib/catalog/index.js';
@@ -164,7 +164,7 @@ async function apply(event: OrderEvent, c: Case): Promise<string | null> {
         break;
     }
   } catch (error) {
-    if (error instanceof AdminError) return `${error.status} ${error.code}`;
+    if (error instanceof HttpError) return `${error.status} ${error.code}`;
     throw error;
   }
   return null;

@@ -4,7 +4,8 @@ import { isOpen } from '../orders/lifecycle.js';
 import { getOrder, isOrderId } from '../orders/order.js';
 import { refundCancelledOrder } from '../orders/refund.js';
 import { releaseHold } from '../stock/index.js';
-import { conflict, notFound, type AdminResult } from './errors.js';
+import { conflict, notFound } from '../http/errors.js';
+import type { AdminResult } from './result.js';
 import { requestHash, sha256, storeAnswer, storedAnswer } from './idempotency.js';
 
 /**

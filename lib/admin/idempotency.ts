@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { db } from '../db.js';
-import { conflict, type AdminResult } from './errors.js';
+import { conflict } from '../http/errors.js';
+import type { AdminResult } from './result.js';
 
 /**
  * Stored answers of idempotent admin requests. The key is sha256 of the business event

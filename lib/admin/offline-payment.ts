@@ -11,7 +11,8 @@ import { TemplateParameterError } from '../messaging/templates.js';
 import { getOrder, isOrderId, type Order } from '../orders/order.js';
 import { markOrderPaid, type SettleOutcome } from '../orders/pay.js';
 import { e164ToWaId, normalizePhone } from '../phone.js';
-import { AdminError, conflict, invalidRequest, notFound, type AdminResult } from './errors.js';
+import { conflict, HttpError, invalidRequest, notFound } from '../http/errors.js';
+import type { AdminResult } from './result.js';
 import { requestHash, sha256, storeAnswer, storedAnswer } from './idempotency.js';
 
 /**
@@ -190,7 +191,7 @@ async function noticeOf(p: Omit<PaymentRow, 'id' | 'waId' | 'userId'> & { refere
   try {
     return offlinePaymentNotice({ reference: p.reference, customerId, orderId: order?.id ?? null, name, amountMinor: p.amountMinor, currency: p.currency, paidAt: p.paidAt });
   } catch (error) {
-    if (error instanceof TemplateParameterError) throw new AdminError(422, 'template_parameters', error.message);
+    if (error instanceof TemplateParameterError) throw new HttpError(422, 'template_parameters', error.message);
     throw error;
   }
 }

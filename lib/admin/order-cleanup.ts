@@ -1,7 +1,8 @@
 import { cleanupLapsedOrder } from '../cleanup.js';
 import { isOpen } from '../orders/lifecycle.js';
 import { getOrder } from '../orders/order.js';
-import { conflict, notFound, type AdminResult } from './errors.js';
+import { conflict, notFound } from '../http/errors.js';
+import type { AdminResult } from './result.js';
 import { isUuid } from './order-view.js';
 
 /**

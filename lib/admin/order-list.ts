@@ -4,7 +4,7 @@ import { isBsuid } from '../identity.js';
 import { maskBsuid, maskPhone } from '../log.js';
 import { formatMoney } from '../money.js';
 import { e164ToWaId, normalizePhone } from '../phone.js';
-import { invalidRequest } from './errors.js';
+import { invalidRequest } from '../http/errors.js';
 
 /**
  * GET /api/orders — the shop's order list: filters, newest first, cursor pages, and the totals

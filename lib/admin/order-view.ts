@@ -2,7 +2,7 @@ import { db } from '../db.js';
 import { log, maskBsuid, maskIdentity, maskPhone } from '../log.js';
 import { formatMoney } from '../money.js';
 import type { OrderItem } from '../orders/order.js';
-import { notFound } from './errors.js';
+import { notFound } from '../http/errors.js';
 import { readHold, type HoldView } from '../stock/index.js';
 
 /**

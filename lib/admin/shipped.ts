@@ -6,7 +6,8 @@ import { deliverNotices, deliverRecorded, sendQuietly } from '../messaging/recor
 import { TemplateParameterError } from '../messaging/templates.js';
 import { getOrder, isOrderId, type Order } from '../orders/order.js';
 import { storeShipped } from '../orders/store.js';
-import { AdminError, conflict, invalidRequest, notFound, type AdminResult } from './errors.js';
+import { conflict, HttpError, invalidRequest, notFound } from '../http/errors.js';
+import type { AdminResult } from './result.js';
 import { requestHash, sha256, storedAnswer } from './idempotency.js';
 
 /**
@@ -57,7 +58,7 @@ function shippedNoticeOf(order: Pick<Order, 'id' | 'reference' | 'customerId' | 
   try {
     return shippedNotice(order, suffix);
   } catch (error) {
-    if (error instanceof TemplateParameterError) throw new AdminError(422, 'template_parameters', error.message);
+    if (error instanceof TemplateParameterError) throw new HttpError(422, 'template_parameters', error.message);
     throw error;
   }
 }

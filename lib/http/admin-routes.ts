@@ -1,5 +1,5 @@
 import { cancelOrder } from '../admin/cancel.js';
-import type { AdminResult } from '../admin/errors.js';
+import type { AdminResult } from '../admin/result.js';
 import { offlinePaymentRequest, recordOfflinePayment } from '../admin/offline-payment.js';
 import { getOrderView } from '../admin/order-view.js';
 import { alertListQuery, listAlerts } from '../admin/alerts.js';
