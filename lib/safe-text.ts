@@ -103,3 +103,13 @@ export function nestedDeeperThan(value: unknown, max: number): boolean {
   }
   return false;
 }
+
+/**
+ * A Unix timestamp in seconds (as Meta and Stripe send them) as a Date, or null when it is not one a
+ * Date can hold (a signed but absurd `due_by: 1e300` would otherwise throw on toISOString: a 500, retried for days).
+ */
+export function dateFromUnixSeconds(value: unknown): Date | null {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || n * 1000 > 8.64e15) return null;
+  return new Date(n * 1000);
+}

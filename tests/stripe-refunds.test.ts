@@ -208,6 +208,14 @@ describe('disputes', () => {
     await sleep(300);
     expect(sentTo(stack(), o.waId)).toHaveLength(3);
   });
+
+  it('an evidence deadline no date can hold is recorded without it (found by the full fuzz: was 500, retried for days)', async () => {
+    const o = await s.paidOrder('REF-1', 1);
+    const dispute = { id: `dp_far_${o.orderId.slice(0, 8)}`, object: 'dispute', amount: 900, currency: 'eur', charge: o.charge, payment_intent: o.paymentIntent, reason: 'general', status: 'needs_response', evidence_details: { due_by: 1e300 }, metadata: {} };
+    expect((await s.postStripe(s.eventOf('charge.dispute.created', dispute))).status).toBe(200);
+    const [opened] = (await s.eventsOf(o.orderId)).filter((e) => e.type === 'dispute_opened');
+    expect(opened!.data).toMatchObject({ disputeId: dispute.id, evidenceDueBy: null });
+  });
 });
 
 describe('signed bodies of unexpected shape never answer 5xx', () => {

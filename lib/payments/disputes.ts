@@ -1,3 +1,4 @@
+import { dateFromUnixSeconds } from '../safe-text.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { alert, nothing, type Settlement } from '../orders/settlement.js';
@@ -49,7 +50,7 @@ export async function applyDispute(dispute: DisputeFacts, phase: 'created' | 'cl
     currency: dispute.currency.toUpperCase(),
     reason: dispute.reason,
     status: dispute.status,
-    evidenceDueBy: dispute.evidence_details?.due_by ? new Date(dispute.evidence_details.due_by * 1000).toISOString() : null,
+    evidenceDueBy: dateFromUnixSeconds(dispute.evidence_details?.due_by)?.toISOString() ?? null,
   };
   const [row] = await db()`
     INSERT INTO order_events (order_id, type, data)

@@ -1,3 +1,4 @@
+import { dateFromUnixSeconds } from '../safe-text.js';
 import { z } from '../zod.js';
 import { WA_ID_PATTERN } from '../identity.js';
 
@@ -283,6 +284,5 @@ function asArray(v: unknown): unknown[] {
 }
 
 function unixSeconds(ts: string | undefined): Date {
-  const n = Number(ts);
-  return Number.isFinite(n) && n > 0 ? new Date(n * 1000) : new Date();
+  return dateFromUnixSeconds(ts) ?? new Date();
 }
