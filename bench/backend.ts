@@ -4,18 +4,11 @@
  * shared secret; BACKEND_MODE=proxy is set per request by the caller). Local-only.
  */
 import { spawn } from 'node:child_process';
-import net from 'node:net';
+import { freePort } from '../dev/services/postgres.js';
 import { projectRoot, type LocalStack } from '../dev/stack.js';
 
 export type Backend = { url: string; env: Record<string, string>; stop(): Promise<void> };
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 export async function spawnBackend(stack: LocalStack): Promise<Backend> {
   const port = await freePort();

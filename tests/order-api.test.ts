@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { freePort } from '../dev/services/postgres.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInboundPayload, makeWamid, serializeMetaPayload, signMetaPayload } from '../dev/standins/graph.js';
 import { projectRoot } from '../dev/stack.js';
@@ -17,13 +18,6 @@ import { bodyOf, eventually, newCustomer, sentTo, useStack } from './support/sta
  * invocation; both modes share one Postgres/Redis, so their answers can be compared directly.
  */
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const backendPort = await freePort();
 const backendUrl = `http://127.0.0.1:${backendPort}`;
