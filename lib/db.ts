@@ -1,4 +1,4 @@
-import type { NeonQueryFunction } from '@neondatabase/serverless';
+import type { NeonQueryFunction, NeonQueryPromise } from '@neondatabase/serverless';
 import { getConfig } from './config.js';
 import { requirePackage } from './lazy-require.js';
 
@@ -19,6 +19,8 @@ const neonDriver = () => (driver ??= requirePackage('@neondatabase/serverless') 
  * written as a single statement (CTEs) or one batch, so no interactive transaction is needed.
  */
 export type Sql = NeonQueryFunction<false, false>;
+/** A statement built (db()`...`) but not run yet: run it alone, or with others in one `db().transaction([...])`. */
+export type Query = NeonQueryPromise<false, false>;
 
 let current: { url: string; endpoint: string | undefined; sql: Sql } | undefined;
 

@@ -1,4 +1,4 @@
-import { db } from '../db.js';
+import { db, type Query } from '../db.js';
 import { sendAddressOf, type WaIdentity } from '../identity.js';
 import { log, maskIdentity } from '../log.js';
 import { raiseOpsAlert } from '../ops-alerts.js';
@@ -65,8 +65,11 @@ export const ADDRESSED_SQL = (claimed: string) => `
          CASE WHEN c.unreachable_at IS NOT NULL AND (c.last_inbound_at IS NULL OR c.last_inbound_at < date_trunc('second', c.unreachable_at)) THEN c.unreachable_at END AS unreachable_at
   FROM ${claimed} LEFT JOIN customers c ON c.id = ${claimed}.customer_id`;
 
-/** Records the message (if new) and sends it unless it was already sent or is being sent. */
-export async function sendOnce(m: OutboxMessage): Promise<SendOutcome> {
+/**
+ * Records the message (if new) and sends it unless it was already sent or is being sent. `alongside`
+ * statements always run: in the round trip that records the outcome, or alone when there is nothing to send.
+ */
+export async function sendOnce(m: OutboxMessage, alongside: Query[] = []): Promise<SendOutcome> {
   const key = outboxKey(m.eventKey);
   const template = m.message.type === 'template' ? m.message.name : null;
   const rows = await db().query(
@@ -84,8 +87,11 @@ export async function sendOnce(m: OutboxMessage): Promise<SendOutcome> {
     [key, m.kind, m.orderId ?? null, m.customerId, template, JSON.stringify(m.message), m.fallback ? JSON.stringify(m.fallback) : null, CLAIM_SECONDS],
   );
   const claimed = rows[0];
-  if (!claimed) return 'duplicate';
-  return deliver(claimedOf(claimed));
+  if (!claimed) {
+    await recordAttempts([], alongside);
+    return 'duplicate';
+  }
+  return deliver(claimedOf(claimed), alongside);
 }
 
 /** A claimed row (with its ADDRESSED_SQL address) as the send step takes it. */
@@ -121,7 +127,41 @@ export type Claimed = {
   unreachableAt: Date | null;
 };
 
-export async function deliver(c: Claimed): Promise<SendOutcome> {
+/**
+ * One send attempt and the statement that records its outcome, built but not run: the caller runs it
+ * (recordAttempts), alone or in the same round trip as its own statements (the inbound event marked
+ * processed, a second notice's outcome). `afterRecord` is the follow-up once it is recorded (the
+ * template fallback, the ops alert).
+ */
+export type Attempt = { outcome: SendOutcome; record: Query; afterRecord?: () => Promise<unknown> };
+
+/** Sends a claimed row and records the outcome; `alongside` statements run in the same round trip as the record. */
+export async function deliver(c: Claimed, alongside: Query[] = []): Promise<SendOutcome> {
+  const attempt = await attemptSend(c);
+  await recordAttempts([attempt], alongside);
+  return attempt.outcome;
+}
+
+/**
+ * Records attempts (and `alongside`) in one round trip, then runs their follow-ups. A send that went
+ * out but could not be recorded stays claimed: Meta's `sent` status (matched by the key in
+ * biz_opaque_callback_data) records it before the claim lapses, and sending again would send twice.
+ */
+export async function recordAttempts(attempts: Attempt[], alongside: Query[] = []): Promise<void> {
+  const queries = [...attempts.map((a) => a.record), ...alongside];
+  if (queries.length === 0) return;
+  try {
+    await (queries.length === 1 ? queries[0]! : db().transaction(queries));
+  } catch (error) {
+    if (attempts.some((a) => a.outcome !== 'sent')) throw error;
+    log.error('outbox.mark_sent_failed', { messages: attempts.length, error });
+    return;
+  }
+  for (const a of attempts) await a.afterRecord?.();
+}
+
+/** The Graph POST with its in-process retries; nothing is written (see Attempt). */
+export async function attemptSend(c: Claimed): Promise<Attempt> {
   if (c.unreachableAt) return skipUnreachable(c);
   const address = sendAddressOf(c.to);
   if (!address) return failWithoutAddress(c);
@@ -139,63 +179,68 @@ export async function deliver(c: Claimed): Promise<SendOutcome> {
       if (!lastError.retryable || lastError.ambiguous) break;
       continue;
     }
-    try {
-      await db()`
+    log.info('whatsapp.sent', { kind: c.kind, to: maskIdentity(c.to), attempt: c.attempts + i });
+    return {
+      outcome: 'sent',
+      record: db()`
         UPDATE outbound_messages
         SET status = 'sent', wamid = ${wamid}, sent_at = now(), locked_until = NULL, error_code = NULL, error_title = NULL,
             to_wa_id = ${'to' in address ? address.to : null}, to_user_id = ${'recipient' in address ? address.recipient : null},
             delivery_status = COALESCE(delivery_status, 'sent'), updated_at = now()
-        WHERE id = ${c.id}`;
-    } catch (error) {
-      // Sent, but not recorded: the row stays claimed, and Meta's `sent` status (matched by the key in
-      // biz_opaque_callback_data) records it before the claim lapses. Sending again would send twice.
-      log.error('outbox.mark_sent_failed', { kind: c.kind, to: maskIdentity(c.to), error });
-    }
-    log.info('whatsapp.sent', { kind: c.kind, to: maskIdentity(c.to), attempt: c.attempts + i });
-    return 'sent';
+        WHERE id = ${c.id}`,
+    };
   }
   const e = lastError!;
   const code = e.code ?? e.status;
   if (!e.retryable || c.attempts >= MAX_ATTEMPTS) {
-    await db()`
-      UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = ${code}, error_title = ${e.title}, updated_at = now()
-      WHERE id = ${c.id}`;
     log.warn('whatsapp.send_failed', { kind: c.kind, to: maskIdentity(c.to), status: e.status, code: e.code, title: e.title });
-    await handleFailedMessage(
-      { id: c.id, key: c.key, kind: c.kind, orderId: c.orderId, customerId: c.customerId, to: c.to, template: templateOf(c.message), fallback: c.fallback },
-      { code, title: e.title },
-      { deliveredBefore: false, source: 'send', httpStatus: e.status },
-    );
-    return 'failed';
+    return {
+      outcome: 'failed',
+      record: db()`
+        UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = ${code}, error_title = ${e.title}, updated_at = now()
+        WHERE id = ${c.id}`,
+      afterRecord: () =>
+        handleFailedMessage(
+          { id: c.id, key: c.key, kind: c.kind, orderId: c.orderId, customerId: c.customerId, to: c.to, template: templateOf(c.message), fallback: c.fallback },
+          { code, title: e.title },
+          { deliveredBefore: false, source: 'send', httpStatus: e.status },
+        ),
+    };
   }
   // A send that may have reached Meta waits out the claim, so its `sent` status can arrive first.
   const waitSeconds = e.ambiguous ? CLAIM_SECONDS : backoffMs(c.attempts + 2) / 1000;
-  await db()`
-    UPDATE outbound_messages
-    SET status = 'pending', locked_until = NULL, next_attempt_at = now() + make_interval(secs => ${waitSeconds}),
-        error_code = ${code}, error_title = ${e.title}, updated_at = now()
-    WHERE id = ${c.id}`;
   log.warn('whatsapp.send_deferred', { kind: c.kind, to: maskIdentity(c.to), status: e.status, code: e.code });
-  return 'retry_later';
+  return {
+    outcome: 'retry_later',
+    record: db()`
+      UPDATE outbound_messages
+      SET status = 'pending', locked_until = NULL, next_attempt_at = now() + make_interval(secs => ${waitSeconds}),
+          error_code = ${code}, error_title = ${e.title}, updated_at = now()
+      WHERE id = ${c.id}`,
+  };
 }
 
 /** A customer row without phone or BSUID cannot exist (CHECK), but a legacy row may have lost both. */
-async function failWithoutAddress(c: Claimed): Promise<SendOutcome> {
-  await db()`
-    UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = NULL, error_title = 'no phone or BSUID to address', updated_at = now()
-    WHERE id = ${c.id}`;
+function failWithoutAddress(c: Claimed): Attempt {
   log.error('whatsapp.send_unaddressed', { kind: c.kind, messageId: c.id });
-  return 'failed';
+  return {
+    outcome: 'failed',
+    record: db()`
+      UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = NULL, error_title = 'no phone or BSUID to address', updated_at = now()
+      WHERE id = ${c.id}`,
+  };
 }
 
-async function skipUnreachable(c: Claimed): Promise<SendOutcome> {
+function skipUnreachable(c: Claimed): Attempt {
   const title = `not sent: customer unreachable on WhatsApp since ${c.unreachableAt!.toISOString()}`;
-  await db()`
-    UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = NULL, error_title = ${title}, updated_at = now()
-    WHERE id = ${c.id}`;
   log.warn('whatsapp.send_skipped', { kind: c.kind, to: maskIdentity(c.to), reason: 'unreachable' });
-  await alertMessage('message_skipped', { id: c.id, kind: c.kind, orderId: c.orderId, template: templateOf(c.message), to: c.to }, { code: null, title }, { reason: 'customer_unreachable' });
-  return 'skipped';
+  return {
+    outcome: 'skipped',
+    record: db()`
+      UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = NULL, error_title = ${title}, updated_at = now()
+      WHERE id = ${c.id}`,
+    afterRecord: () => alertMessage('message_skipped', { id: c.id, kind: c.kind, orderId: c.orderId, template: templateOf(c.message), to: c.to }, { code: null, title }, { reason: 'customer_unreachable' }),
+  };
 }
 
 export type FailedMessage = {
