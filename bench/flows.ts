@@ -138,7 +138,7 @@ export const flows: Flow[] = [
       if (sent.length < 3) throw new Error(`${c.from} got ${sent.length} messages, expected link + confirmation + invite`);
     },
     floor: { total: { postgres: 3, redis: 2, stripe: 0, graph: 2 } },
-    ceiling: { before200: { postgres: 4, redis: 2, stripe: 0, graph: 0 }, total: { postgres: 8, redis: 3 } },
+    ceiling: { before200: { postgres: 2, redis: 1, stripe: 0, graph: 0 } },
   }),
   def({
     key: 'invite', name: 'invite redirect (GET /w/invite/:token)',

@@ -2,7 +2,8 @@ import { db } from '../db.js';
 import { log } from '../log.js';
 import { orderNoticeKeys, outboxKey } from './keys.js';
 import type { OutgoingMessage } from './messages.js';
-import { sendOnce, type OutboxMessage, type SendOutcome } from './outbox.js';
+import { ADDRESSED_SQL, attemptSend, CLAIM_SECONDS, claimedOf, recordAttempts, sendOnce, type Attempt, type Claimed, type OutboxMessage, type SendOutcome } from './outbox.js';
+import { unclaim } from './retry.js';
 
 /**
  * Messages caused by a state change are written to the outbox by that change's own statement (the
@@ -32,13 +33,60 @@ export function outboxRows(notices: Notice[]): string {
  * The CTE body that records outboxRows() (bound as `param`) for each row of the statement's
  * `source` CTE (`updated` by default), the order id read from `orderId`; `where` filters further.
  */
-export function outboxCte(param: string, opts: { where?: string; source?: string; orderId?: string } = {}): string {
+export function outboxCte(param: string, opts: { where?: string; source?: string; orderId?: string; claim?: boolean } = {}): string {
   const source = opts.source ?? 'updated';
-  return `INSERT INTO outbound_messages (idempotency_key, kind, order_id, customer_id, template, payload, fallback_payload)
-       SELECT m.key, m.kind, ${opts.orderId ?? `${source}.id`}, m.customer_id, m.template, m.payload, m.fallback_payload
+  // `claim`: the rows are recorded already claimed by this caller (as sendOnce's claim would), so it sends them
+  // without a claim round trip (deliverClaimed); the CTE returns them for claimedSendsSql.
+  const claim = opts.claim
+    ? { columns: ', status, attempts, locked_until', values: `, 'sending', 1, now() + make_interval(secs => ${CLAIM_SECONDS})`, returning: `RETURNING ${CLAIMED_COLUMNS}` }
+    : { columns: '', values: '', returning: '' };
+  return `INSERT INTO outbound_messages (idempotency_key, kind, order_id, customer_id, template, payload, fallback_payload${claim.columns})
+       SELECT m.key, m.kind, ${opts.orderId ?? `${source}.id`}, m.customer_id, m.template, m.payload, m.fallback_payload${claim.values}
        FROM ${source}, jsonb_to_recordset(${param}::jsonb) AS m(key text, kind text, customer_id uuid, template text, payload jsonb, fallback_payload jsonb)
        ${opts.where ?? ''}
-       ON CONFLICT (idempotency_key) DO NOTHING`;
+       ON CONFLICT (idempotency_key) DO NOTHING ${claim.returning}`;
+}
+
+const CLAIMED_COLUMNS = 'id, idempotency_key, customer_id, to_wa_id, kind, order_id, payload, fallback_payload, attempts';
+
+/** A scalar subquery: the rows an `outboxCte(…, { claim: true })` named `cte` recorded, with their address, as one jsonb array. */
+export const claimedSendsSql = (cte: string) => `(SELECT COALESCE(jsonb_agg(s), '[]'::jsonb) FROM (${ADDRESSED_SQL(cte)}) s)`;
+
+/** claimedSendsSql's array as claimed rows, in the notices' order (a row recorded earlier is not there: it is not ours to send). */
+export function claimedFrom(rows: unknown, notices: Notice[]): Claimed[] {
+  const position = new Map(notices.map((n, i) => [outboxKey(n.eventKey), i]));
+  return ((rows as Record<string, unknown>[] | null) ?? [])
+    .map(claimedOf)
+    .sort((a, b) => (position.get(a.key) ?? 0) - (position.get(b.key) ?? 0));
+}
+
+/**
+ * Sends rows recorded already claimed (outboxCte `claim`), in order: one Graph POST each, no claim round trip,
+ * and every outcome recorded in ONE round trip (recordAttempts). At the first deferred send the later rows are
+ * given back unclaimed in that same round trip (due now, their attempt not counted), so a later notice never
+ * overtakes it: the next replay or the cleanup run sends them in order. A row whose attempt threw, or whose
+ * outcome could not be recorded, stays claimed until its lock lapses (then the cleanup run retakes it).
+ */
+export async function deliverClaimed(claimed: Claimed[]): Promise<SendOutcome[]> {
+  const attempts: Attempt[] = [];
+  let rest: Claimed[] = [];
+  for (const [i, c] of claimed.entries()) {
+    let attempt: Attempt;
+    try {
+      attempt = await attemptSend(c);
+    } catch (error) {
+      log.error('notice.send_failed', { kind: c.kind, orderId: c.orderId, error });
+      rest = claimed.slice(i + 1);
+      break;
+    }
+    attempts.push(attempt);
+    if (attempt.outcome === 'retry_later') {
+      rest = claimed.slice(i + 1);
+      break;
+    }
+  }
+  await recordAttempts(attempts, rest.length ? [unclaim(rest.map((c) => c.id))] : []);
+  return attempts.map((a) => a.outcome);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { db } from '../db.js';
+import { db, type Query } from '../db.js';
 import { log, maskIdentity } from '../log.js';
 import { ADDRESSED_SQL, CLAIM_SECONDS, claimedOf, deliver, type SendOutcome } from './outbox.js';
 
@@ -45,9 +45,7 @@ export async function retryDueMessages(limit: number): Promise<number> {
         }
         if (outcome === 'retry_later' && i + 1 < rows.length) {
           // The later rows wait for this one: unclaimed, their attempt not counted.
-          await db()`
-            UPDATE outbound_messages SET status = 'pending', attempts = attempts - 1, locked_until = NULL, next_attempt_at = now(), updated_at = now()
-            WHERE id = ANY(${rows.slice(i + 1).map((x) => x.id as string)}::uuid[]) AND status = 'sending'`;
+          await unclaim(rows.slice(i + 1).map((x) => x.id as string));
           return;
         }
       }
@@ -56,3 +54,8 @@ export async function retryDueMessages(limit: number): Promise<number> {
   return due.length;
 }
 
+
+/** Gives claimed rows back unsent (due now, their attempt not counted), for rows that must wait behind a deferred one. */
+export const unclaim = (ids: string[]): Query => db()`
+  UPDATE outbound_messages SET status = 'pending', attempts = attempts - 1, locked_until = NULL, next_attempt_at = now(), updated_at = now()
+  WHERE id = ANY(${ids}::uuid[]) AND status = 'sending'`;

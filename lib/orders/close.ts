@@ -6,6 +6,7 @@ import { stripe } from '../payments/stripe-client.js';
 import { releaseHold } from '../stock/index.js';
 import { isClosedUnpaid, isOpen, refusal, statusesFor, transition, type OrderEvent, type PaymentStatus } from './lifecycle.js';
 import { getOrder } from './order.js';
+import type { KnownOrder } from './pay.js';
 import { applyCompletedSession, sessionFacts } from './session.js';
 import { ignored, nothing, sendNotices, sendPending, type PaySettlement, type Settlement } from './settlement.js';
 import { storeClosed } from './store.js';
@@ -88,14 +89,14 @@ async function payCompletedSession(sessionId: string): Promise<PaySettlement> {
   return applyCompletedSession({ ...facts, orderId: facts.orderId });
 }
 
-/** A Checkout Session as Stripe reports it (completed/paid, unpaid, expired) → its order's lifecycle event. */
-export async function applyCheckoutSession(session: Stripe.Checkout.Session): Promise<PaySettlement> {
+/** A Checkout Session as Stripe reports it (completed/paid, unpaid, expired) → its order's lifecycle event. `known`: see payOrder. */
+export async function applyCheckoutSession(session: Stripe.Checkout.Session, known: KnownOrder = {}): Promise<PaySettlement> {
   const s = sessionFacts(session);
   if (!s.orderId) {
     log.warn('checkout.session_without_order', { sessionId: s.id });
     return ignored('no_order_reference');
   }
-  if (s.status === 'complete') return applyCompletedSession({ ...s, orderId: s.orderId });
+  if (s.status === 'complete') return applyCompletedSession({ ...s, orderId: s.orderId }, known);
   if (s.status === 'expired') {
     const closed = await applyClose(s.orderId, 'session_expired', { sessionId: s.id });
     return { ...closed, outcome: { status: 'ignored', reason: closed.outcome.result === 'closed' ? 'closed_expired' : 'not_open' } };

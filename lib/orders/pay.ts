@@ -5,7 +5,7 @@ import { commitHold, type Shortage } from '../stock/index.js';
 import { refusal } from './lifecycle.js';
 import { getOrder, type Order } from './order.js';
 import { refundLatePayment } from './refund.js';
-import { alert, alreadyPaid, ignored, nothing, sendNotices, sendPending, type PaymentRecord, type PaySettlement, type SettleOutcome } from './settlement.js';
+import { alert, alreadyPaid, ignored, inSequence, nothing, sendClaimed, sendPending, type PaymentRecord, type PaySettlement, type SettleOutcome } from './settlement.js';
 
 export type { PaymentRecord, SettleOutcome };
 import { recordOrderEvent, storeAwaitingPayment, storePaid } from './store.js';
@@ -18,8 +18,12 @@ import { recordOrderEvent, storeAwaitingPayment, storePaid } from './store.js';
  *      recorded as an order event and alerted, and changes nothing;
  *   2. Redis: commitHold — the hold becomes a sale, or, if it lapsed, the units are taken again;
  *   3. Postgres, ONE statement (store.ts storePaid): paid, its event, stock on hand, the invite
- *      token and the two notices (confirmation + invite link);
- *   4. the sends, left to `deliver`.
+ *      token and the two notices (confirmation + invite link) recorded already claimed by this
+ *      caller, and the Stripe event that paid it marked processed;
+ *   4. the sends, left to `deliver`: no claim round trip, both outcomes recorded in one
+ *      (lib/messaging/record.ts deliverClaimed).
+ * The Stripe webhook passes the order it read in the round trip that recorded the event (`known`);
+ * the other routes let step 1 read it.
  * If step 2 finds the stock gone, a Stripe payment goes back (refund.ts); an offline one is alerted.
  */
 
@@ -56,9 +60,16 @@ async function refuseMismatch(order: Order, payment: PaymentRecord): Promise<Pay
   };
 }
 
+/** What the caller already has: the order as just read (null: unknown), the inbound event to mark processed with the payment. */
+export type KnownOrder = { order?: Order | null; inboundEventId?: string };
+
+/** The order as the caller read it, when it is this one; else read now. */
+export const orderFor = async (orderId: string, known: KnownOrder): Promise<Order | null> =>
+  known.order === undefined || (known.order && known.order.id !== orderId) ? getOrder(orderId) : known.order;
+
 /** Steps 1–3 of paying an order (see the header); the sends are left to `deliver`. */
-export async function payOrder(orderId: string, payment: PaymentRecord): Promise<PaySettlement> {
-  const order = await getOrder(orderId);
+export async function payOrder(orderId: string, payment: PaymentRecord, known: KnownOrder = {}): Promise<PaySettlement> {
+  const order = await orderFor(orderId, known);
   if (!order) {
     log.error('payment.unknown_order', { method: payment.method });
     const details = { method: payment.method, reference: payment.reference };
@@ -88,9 +99,12 @@ export async function payOrder(orderId: string, payment: PaymentRecord): Promise
     hold: hold.status,
   };
   const ids = { sessionId: payment.stripeSessionId ?? null, paymentIntent: payment.stripePaymentIntent ?? null, paidAt: payment.paidAt ?? null };
-  if (await storePaid(orderId, ids, event, { token, expiresAt: inviteExpiry() }, notices)) {
+  const sends = await storePaid(orderId, ids, event, { token, expiresAt: inviteExpiry() }, notices, { inboundEventId: known.inboundEventId });
+  if (sends) {
     log.info('order.paid', { orderId, method: payment.method, hold: hold.status, from: order.paymentStatus });
-    return { outcome: { status: 'paid', orderId }, summary: 'paid', deliver: sendNotices(orderId, notices) };
+    // A notice recorded before (not claimed now) is sent the usual way, after ours.
+    const deliver = sends.length === notices.length ? sendClaimed(orderId, sends) : inSequence(sendClaimed(orderId, sends), sendPending(orderId));
+    return { outcome: { status: 'paid', orderId }, summary: 'paid', deliver, eventProcessed: known.inboundEventId !== undefined };
   }
   const now = await getOrder(orderId);
   if (now?.paymentStatus === 'paid') return alreadyPaid(orderId);
@@ -109,8 +123,8 @@ async function stockGone(order: Order, payment: PaymentRecord, shortages: Shorta
 }
 
 /** payment_submitted: a delayed payment method (SEPA, bank transfer) was submitted; the order waits for it, keeping its hold. */
-export async function awaitPayment(orderId: string, payment: PaymentRecord & { stripeSessionId: string }): Promise<PaySettlement> {
-  const order = await getOrder(orderId);
+export async function awaitPayment(orderId: string, payment: PaymentRecord & { stripeSessionId: string }, known: KnownOrder = {}): Promise<PaySettlement> {
+  const order = await orderFor(orderId, known);
   if (!order) return ignored('unknown_order');
   if (order.paymentStatus === 'paid') return alreadyPaid(orderId);
   const refused = await refuseMismatch(order, payment);

@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import { awaitPayment, payOrder } from './pay.js';
+import { awaitPayment, payOrder, type KnownOrder } from './pay.js';
 import type { PaySettlement } from './settlement.js';
 
 /** The facts of a Stripe Checkout Session the lifecycle relies on. */
@@ -27,8 +27,8 @@ export function sessionFacts(session: Stripe.Checkout.Session): CheckoutSessionF
 }
 
 /** A complete session: `paid` when the money is there, else `payment_submitted` (a delayed method). */
-export function applyCompletedSession(s: CheckoutSessionFacts & { orderId: string }): Promise<PaySettlement> {
+export function applyCompletedSession(s: CheckoutSessionFacts & { orderId: string }, known: KnownOrder = {}): Promise<PaySettlement> {
   const payment = { method: 'stripe' as const, amountMinor: s.amountTotal ?? -1, currency: s.currency ?? '', reference: s.id, stripeSessionId: s.id, stripePaymentIntent: s.paymentIntent };
-  if (s.paymentStatus === 'paid' || s.paymentStatus === 'no_payment_required') return payOrder(s.orderId, payment);
-  return awaitPayment(s.orderId, payment);
+  if (s.paymentStatus === 'paid' || s.paymentStatus === 'no_payment_required') return payOrder(s.orderId, payment, known);
+  return awaitPayment(s.orderId, payment, known);
 }

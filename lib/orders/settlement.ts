@@ -1,4 +1,5 @@
-import { deliverNotices, deliverPendingNotices, sendQuietly, type Notice } from '../messaging/record.js';
+import type { Claimed } from '../messaging/outbox.js';
+import { deliverClaimed, deliverNotices, deliverPendingNotices, sendQuietly, type Notice } from '../messaging/record.js';
 import { raiseOpsAlert, type OpsAlertInput } from '../ops-alerts.js';
 
 /**
@@ -6,10 +7,18 @@ import { raiseOpsAlert, type OpsAlertInput } from '../ops-alerts.js';
  * first and sends after (waitUntil); the other callers send at once. `deliver` never throws:
  * everything it sends is in the outbox (the next replay or the cleanup run sends what it could not).
  */
-export type Settlement<T> = { outcome: T; summary: string; deliver: () => Promise<void> };
+export type Settlement<T> = {
+  outcome: T;
+  summary: string;
+  deliver: () => Promise<void>;
+  /** The inbound event that caused it was marked processed by the step's own statement (the caller need not). */
+  eventProcessed?: boolean;
+};
 
 export const nothing = async () => {};
 export const sendNotices = (orderId: string, notices: Notice[]) => sendQuietly('notices', orderId, () => deliverNotices(notices));
+/** Notices the step's own statement recorded already claimed (store.ts storePaid). */
+export const sendClaimed = (orderId: string, claimed: Claimed[]) => sendQuietly('notices', orderId, () => deliverClaimed(claimed));
 export const sendPending = (orderId: string) => sendQuietly('pending', orderId, () => deliverPendingNotices(orderId));
 /** Operators hear about it (once per key). */
 export const alert = (a: OpsAlertInput) => sendQuietly('ops_alert', a.orderId ?? null, () => raiseOpsAlert(a));

@@ -1,5 +1,6 @@
 import { db } from '../db.js';
-import { outboxCte, outboxRows, type Notice } from '../messaging/record.js';
+import type { Claimed } from '../messaging/outbox.js';
+import { claimedFrom, claimedSendsSql, outboxCte, outboxRows, type Notice } from '../messaging/record.js';
 import { PAYABLE, statusesFor, type PaymentStatus } from './lifecycle.js';
 
 /**
@@ -24,8 +25,20 @@ export async function attachCheckoutSession(orderId: string, sessionId: string, 
 
 export type PaymentIds = { sessionId: string | null; paymentIntent: string | null };
 
-/** paid: the order, its event, stock on hand −= items, the invite token and the notices (the invite link only with a new token). */
-export async function storePaid(orderId: string, ids: PaymentIds & { paidAt: Date | null }, event: Record<string, unknown>, invite: { token: string; expiresAt: Date }, notices: Notice[]): Promise<boolean> {
+/**
+ * paid: the order, its event, stock on hand −= items, the invite token and the notices (the invite link only with a
+ * new token), recorded already claimed for the caller to send (lib/messaging/record.ts deliverClaimed: no claim round
+ * trip); with `inboundEventId`, the Stripe event that paid it is marked processed in the same statement. Null when
+ * the order was not payable (nothing changed); else the claimed sends, in the notices' order.
+ */
+export async function storePaid(
+  orderId: string,
+  ids: PaymentIds & { paidAt: Date | null },
+  event: Record<string, unknown>,
+  invite: { token: string; expiresAt: Date },
+  notices: Notice[],
+  opts: { inboundEventId?: string } = {},
+): Promise<Claimed[] | null> {
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET payment_status = 'paid', paid_at = COALESCE($5::timestamptz, now()),
@@ -51,12 +64,15 @@ export async function storePaid(orderId: string, ids: PaymentIds & { paidAt: Dat
        ON CONFLICT (order_id) DO NOTHING
        RETURNING id
      ), outbox AS (
-       ${outboxCte('$9', { where: "WHERE m.kind <> 'invite_link' OR EXISTS (SELECT 1 FROM invite)" })}
+       ${outboxCte('$9', { where: "WHERE m.kind <> 'invite_link' OR EXISTS (SELECT 1 FROM invite)", claim: true })}
+     ), processed AS (
+       UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = 'paid'
+       WHERE id = $10::bigint AND EXISTS (SELECT 1 FROM updated)
      )
-     SELECT id, (SELECT count(*) FROM stock)::int AS skus FROM updated`,
-    [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices)],
+     SELECT id, (SELECT count(*) FROM stock)::int AS skus, ${claimedSendsSql('outbox')} AS sends FROM updated`,
+    [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices), opts.inboundEventId ?? null],
   );
-  return rows.length > 0;
+  return rows[0] ? claimedFrom(rows[0].sends, notices) : null;
 }
 
 /** payment_submitted: pending → awaiting_payment (only for this order's session). */

@@ -6,11 +6,11 @@ import { db } from '../db.js';
 import { log } from '../log.js';
 import { deliverPendingNotices } from '../messaging/record.js';
 import { applyCheckoutSession, applyClose } from '../orders/close.js';
-import { isOrderId } from '../orders/order.js';
+import { isOrderId, orderColumns, toOrder, type Order } from '../orders/order.js';
+import type { KnownOrder } from '../orders/pay.js';
 import type { Settlement } from '../orders/settlement.js';
 import { errorBody } from '../http/errors.js';
 import { logSafe, nestedDeeperThan, pgSafe } from '../safe-text.js';
-import { redis } from '../redis.js';
 import { applyDispute, type DisputeFacts } from './disputes.js';
 import { applyChargeRefunded, applyRefund, type ChargeFacts, type RefundFacts } from './stripe-refunds.js';
 import { stripeWebhooks } from './stripe-client.js';
@@ -19,11 +19,15 @@ import { stripeWebhooks } from './stripe-client.js';
  * Stripe webhook events: verified on the raw body, recorded durably, applied, then acknowledged.
  *
  * Dedupe: `inbound_events` (source 'stripe', external_id = event id) is the durable record and
- * guard; Redis `seen:stripe:<eventId>` is a fast path (read alongside the recording statement)
- * written only once the event's effect is durable (row recorded AND processed), after the answer. Every state change is itself idempotent (conditional
+ * guard (no Redis fast path: it would cost two Redis round trips per event to save one Postgres
+ * trip on a replay). Every state change is itself idempotent (conditional
  * updates, see lib/orders/store.ts), so concurrent deliveries of one event, or the same session under
  * another event id, change the order once. A replay of a processed event changes nothing but
  * re-attempts the order's notices still unsent (after the answer).
+ *
+ * A Checkout Session that may pay its order has the order read in the round trip that records the
+ * event, and the payment marks the event processed in its own statement (lib/orders/store.ts
+ * storePaid): a paid event is record+read, commitHold (Redis), storePaid before the answer.
  *
  * The answer is 2xx only once the order's new state is committed; a failure answers 5xx so
  * Stripe redelivers (it retries for up to 3 days). A validly signed body that is not an event we
@@ -33,10 +37,10 @@ import { stripeWebhooks } from './stripe-client.js';
  * the payer's name would otherwise fail every delivery), and ids/types are logged size-capped.
  */
 
-const SEEN_TTL_SECONDS = 4 * 24 * 3600;
 /** Stripe's events nest a dozen levels at most. */
 const MAX_EVENT_DEPTH = 64;
-const seenKey = (eventId: string) => `seen:stripe:${eventId}`;
+/** The events that may pay their order (dispatch → payOrder), whose order is read with the event's record. */
+const PAYING = new Set(['checkout.session.completed', 'checkout.session.async_payment_succeeded']);
 
 /** The Checkout Session fields the payment path relies on; anything else Stripe sends is kept as is. */
 const sessionSchema = z.looseObject({
@@ -150,46 +154,49 @@ export async function handleStripeEvent(body: unknown): Promise<StripeEventResul
   if (!envelope.success) return acknowledgeMalformed(safe, envelope.error.issues.map((i) => i.path.join('.') || '(root)').join(', '));
   const event = safe as Stripe.Event;
   const orderId = orderIdOf(event);
-  // The Redis fast path and the durable record in parallel: a new event (the common case) waits for
-  // one round trip, not two; a replay Redis remembers answers without waiting for Postgres.
-  const [seen, row] = await Promise.allSettled([
-    redis().get(seenKey(event.id)),
-    db()`
-      INSERT INTO inbound_events (source, external_id, kind, payload)
-      VALUES ('stripe', ${event.id}, ${event.type}, ${JSON.stringify(event)}::jsonb)
-      ON CONFLICT (source, external_id) DO UPDATE SET kind = excluded.kind
-      RETURNING id, processed_at`,
-  ]);
-  if (seen.status === 'rejected') log.warn('stripe.seen_check_failed', { error: seen.reason });
-  else if (seen.value !== null && seen.value !== undefined) {
-    log.info('stripe.duplicate', { eventId: logSafe(event.id), type: logSafe(event.type), via: 'redis' });
-    return { status: 200, body: { received: true, duplicate: true }, after: resendPending(orderId) };
-  }
-  if (row.status === 'rejected') {
-    log.error('stripe.record_failed', { eventId: logSafe(event.id), error: row.reason });
+  let recorded: { id: string; processed: boolean; order?: Order | null };
+  try {
+    recorded = await recordEvent(event, PAYING.has(event.type) && orderId && isOrderId(orderId) ? orderId : null);
+  } catch (error) {
+    log.error('stripe.record_failed', { eventId: logSafe(event.id), error });
     return { status: 503, body: errorBody('temporarily_unavailable', 'the event could not be recorded; Stripe retries') };
   }
-  const recorded = { id: String(row.value[0]!.id), processed: row.value[0]!.processed_at !== null };
   if (recorded.processed) {
-    log.info('stripe.duplicate', { eventId: logSafe(event.id), type: logSafe(event.type), via: 'postgres' });
-    const resend = resendPending(orderId);
-    return { status: 200, body: { received: true, duplicate: true }, after: async () => void (await Promise.all([markSeen(event.id), resend?.()])) };
+    log.info('stripe.duplicate', { eventId: logSafe(event.id), type: logSafe(event.type) });
+    return { status: 200, body: { received: true, duplicate: true }, after: resendPending(orderId) };
   }
 
   let settled: Settlement<unknown>;
   try {
-    settled = await dispatch(event);
+    settled = await dispatch(event, { order: recorded.order, inboundEventId: recorded.id });
   } catch (error) {
     log.error('stripe.processing_failed', { eventId: logSafe(event.id), type: logSafe(event.type), error });
     await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${recorded.id}`.catch(() => {});
     return { status: 500, body: errorBody('processing_failed', 'the event could not be applied; Stripe retries') };
   }
-  await db()`
-    UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = ${settled.summary}
-    WHERE id = ${recorded.id}`;
+  if (!settled.eventProcessed)
+    await db()`
+      UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = ${settled.summary}
+      WHERE id = ${recorded.id}`;
   log.info('stripe.processed', { eventId: logSafe(event.id), type: logSafe(event.type), outcome: settled.summary });
-  // The fast-path mark is written after the answer: the event's effect is already durable.
-  return { status: 200, body: { received: true, outcome: settled.summary }, after: async () => void (await Promise.all([markSeen(event.id), settled.deliver()])) };
+  return { status: 200, body: { received: true, outcome: settled.summary }, after: settled.deliver };
+}
+
+/**
+ * Records the event (or finds it recorded) and, for `orderId`, reads that order in the same round trip (one
+ * transaction of two statements): `order` is then the order as read (null: unknown).
+ */
+async function recordEvent(event: Stripe.Event, orderId: string | null): Promise<{ id: string; processed: boolean; order?: Order | null }> {
+  const record = db()`
+    INSERT INTO inbound_events (source, external_id, kind, payload)
+    VALUES ('stripe', ${event.id}, ${event.type}, ${JSON.stringify(event)}::jsonb)
+    ON CONFLICT (source, external_id) DO UPDATE SET kind = excluded.kind
+    RETURNING id, processed_at`;
+  const [rows, orders] = orderId
+    ? await db().transaction([record, db().query(`SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $1`, [orderId])])
+    : [await record, undefined];
+  const row = rows[0]!;
+  return { id: String(row.id), processed: row.processed_at !== null, ...(orders ? { order: orders[0] ? toOrder(orders[0]) : null } : {}) };
 }
 
 /**
@@ -213,12 +220,6 @@ async function acknowledgeMalformed(body: unknown, problems: string): Promise<St
   return { status: 200, body: { received: true, ignored: `malformed event: ${problems}`.slice(0, 300) } };
 }
 
-async function markSeen(eventId: string): Promise<void> {
-  await redis()
-    .set(seenKey(eventId), 1, { ex: SEEN_TTL_SECONDS })
-    .catch((error) => log.warn('stripe.seen_mark_failed', { error }));
-}
-
 const ignore = (reason: string): Settlement<unknown> => ({ outcome: null, summary: `ignored: ${reason}`, deliver: async () => {} });
 
 function withShape<T>(event: Stripe.Event, schema: z.ZodType<T>, apply: (object: T) => Promise<Settlement<unknown>>): Promise<Settlement<unknown>> {
@@ -230,7 +231,7 @@ function withShape<T>(event: Stripe.Event, schema: z.ZodType<T>, apply: (object:
   return apply(parsed.data);
 }
 
-async function dispatch(event: Stripe.Event): Promise<Settlement<unknown>> {
+async function dispatch(event: Stripe.Event, known: KnownOrder): Promise<Settlement<unknown>> {
   switch (event.type) {
     case 'checkout.session.completed':
     case 'checkout.session.async_payment_succeeded':
@@ -268,6 +269,6 @@ async function dispatch(event: Stripe.Event): Promise<Settlement<unknown>> {
       return applyClose(orderId, 'session_expired', { sessionId: session.id });
     default:
       // completed (paid, or unpaid for a delayed method) and async_payment_succeeded
-      return applyCheckoutSession(session);
+      return applyCheckoutSession(session, known);
   }
 }
