@@ -6,7 +6,8 @@ import { errorResponse, json, text } from './respond.js';
 /**
  * Stripe's webhook (Checkout Session, refund and dispute events). Verify the signature on the raw body, then record
  * and apply the event: the answer is 2xx only once the order's new state is durable. The
- * WhatsApp messages are already in the outbox by then and go out after the answer.
+ * WhatsApp messages are already in the outbox by then (a payment's claimed for this invocation) and go out after
+ * the answer.
  */
 export const handlePaymentCallback = (req: Request, context: EdgeContext): Promise<Response> =>
   withConfig('payment-callback', async () => {
