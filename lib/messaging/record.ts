@@ -69,6 +69,7 @@ export function claimedFrom(rows: unknown, notices: Notice[]): Claimed[] {
  */
 export async function deliverClaimed(claimed: Claimed[]): Promise<SendOutcome[]> {
   const attempts: Attempt[] = [];
+  const outcomes: SendOutcome[] = [];
   let rest: Claimed[] = [];
   for (const [i, c] of claimed.entries()) {
     let attempt: Attempt;
@@ -84,9 +85,16 @@ export async function deliverClaimed(claimed: Claimed[]): Promise<SendOutcome[]>
       rest = claimed.slice(i + 1);
       break;
     }
+    // A refused message with a template version may be re-sent as that template (131047) once recorded: that
+    // happens before the next row goes out (one more round trip, only then).
+    if (attempt.outcome === 'failed' && c.fallback && i + 1 < claimed.length) {
+      const recorded = attempts.splice(0);
+      await recordAttempts(recorded);
+      outcomes.push(...recorded.map((a) => a.outcome));
+    }
   }
   await recordAttempts(attempts, rest.length ? [unclaim(rest.map((c) => c.id))] : []);
-  return attempts.map((a) => a.outcome);
+  return [...outcomes, ...attempts.map((a) => a.outcome)];
 }
 
 /**
