@@ -162,7 +162,7 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
   try {
     // The customer is found or created (never linked: a phone and a BSUID of two different customers are
     // refused) in placeOrder's first round trip.
-    result = await placeOrder({ customer: { ...customer, profileName: request.customerName ?? null }, source: 'api', sourceKey, lines });
+    result = await placeOrder({ customer: { ...customer, profileName: request.customerName ?? null }, source: 'api', sourceKey, lines, notify: request.notify === true });
   } catch (error) {
     if (!(error instanceof CheckoutUnavailableError)) throw error;
     throw paymentProviderUnavailable(error.orderId, error.cause);

@@ -2,7 +2,7 @@ import { db } from '../db.js';
 import { log } from '../log.js';
 import { orderNoticeKeys, outboxKey } from './keys.js';
 import type { OutgoingMessage } from './messages.js';
-import { sendOnce, type OutboxMessage, type SendOutcome } from './outbox.js';
+import { CLAIM_SECONDS, sendOnce, type OutboxMessage, type SendOutcome } from './outbox.js';
 
 /**
  * Messages caused by a state change are written to the outbox by that change's own statement (the
@@ -39,6 +39,21 @@ export function outboxCte(param: string, opts: { where?: string; source?: string
        FROM ${source}, jsonb_to_recordset(${param}::jsonb) AS m(key text, kind text, customer_id uuid, template text, payload jsonb, fallback_payload jsonb)
        ${opts.where ?? ''}
        ON CONFLICT (idempotency_key) DO NOTHING`;
+}
+
+/**
+ * outboxCte for a statement that also claims its rows for sending (status 'sending', locked as sendOnce
+ * locks a claim), for a caller that sends them right after with `deliver` (./outbox.ts): one round trip
+ * fewer than recording, then claiming. Its rows are a claim's columns, for ADDRESSED_SQL. A row that
+ * exists already is neither recorded nor claimed again (the caller falls back to sendOnce).
+ */
+export function claimedOutboxCte(param: string, opts: { source: string; orderId?: string; customerId?: string }): string {
+  return `INSERT INTO outbound_messages (idempotency_key, kind, order_id, customer_id, template, payload, fallback_payload, status, attempts, locked_until)
+       SELECT m.key, m.kind, ${opts.orderId ?? `${opts.source}.id`}, ${opts.customerId ?? 'm.customer_id'}, m.template, m.payload, m.fallback_payload,
+              'sending', 1, now() + make_interval(secs => ${CLAIM_SECONDS})
+       FROM ${opts.source}, jsonb_to_recordset(${param}::jsonb) AS m(key text, kind text, customer_id uuid, template text, payload jsonb, fallback_payload jsonb)
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING id, idempotency_key, customer_id, to_wa_id, kind, order_id, payload, fallback_payload, attempts`;
 }
 
 /**

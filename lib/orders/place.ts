@@ -3,6 +3,9 @@ import { displayName } from '../catalog/store.js';
 import { getConfig } from '../config.js';
 import { FIND_OR_CREATE_CUSTOMER_SQL, resolvedCustomerOf } from '../customers.js';
 import { db } from '../db.js';
+import { ADDRESSED_SQL, claimedOf, type Claimed } from '../messaging/outbox.js';
+import { paymentLinkNotice } from '../messaging/order-notices.js';
+import { claimedOutboxCte, outboxRows } from '../messaging/record.js';
 import { createCheckoutSession } from '../payments/checkout.js';
 import { reholdStock, reserveStock, type ReserveResult, type Shortage } from '../stock/index.js';
 import { getOrder, orderColumns, orderIdFor, toOrder, type Order, type OrderItem } from './order.js';
@@ -24,7 +27,26 @@ export type PlaceOrderResult =
 /** Only for a customer given by identity (no id): the identities name different customers. */
 export type CustomerConflict = { status: 'customer_conflict'; field: 'customerPhone' | 'customerUserId'; message: string };
 
-type PlaceOrderInput<C extends OrderCustomer = OrderCustomer> = { customer: C; source: Order['source']; sourceKey: string; lines: RequestedLine[] };
+type PlaceOrderInput<C extends OrderCustomer = OrderCustomer> = {
+  customer: C;
+  source: Order['source'];
+  sourceKey: string;
+  lines: RequestedLine[];
+  /** The payment link will be sent (sendPaymentLink): the order's write claims it. Default: WhatsApp orders. */
+  notify?: boolean;
+};
+
+/**
+ * Payment links the order's own write recorded and claimed for sending (placeOrder with notify), by the
+ * order they belong to: sendPaymentLink (lib/payments/payment-link.ts) delivers one without a claim round
+ * trip. Never taken (the caller died): the claim lapses and the outbox retry sends it.
+ */
+const claimedLinks = new WeakMap<Order, Claimed>();
+export function takeClaimedPaymentLink(order: Order): Claimed | null {
+  const claimed = claimedLinks.get(order) ?? null;
+  claimedLinks.delete(order);
+  return claimed;
+}
 
 /** Stripe's answer failed or never came: the hold stays, and a retry of the same event completes the same order. */
 export class CheckoutUnavailableError extends Error {
@@ -43,7 +65,8 @@ export class CheckoutUnavailableError extends Error {
  *      of the order's candidate references are taken;
  *   2. hold every line (Redis, all or nothing), with the expiry of a hold an earlier attempt took;
  *   3. the Checkout Session (Stripe), every parameter derived from the event and the hold;
- *   4. write: the order with its session, and its `created` event, in one statement.
+ *   4. write: the order with its session, its `created` event and (notify) its payment link recorded and
+ *      claimed in the outbox, in one statement; sendPaymentLink(order) then sends that link.
  * A crash anywhere converges on the retry of the same event: before 4 nothing is recorded but the
  * hold (reused, same expiry, so Stripe returns the same session for the same idempotency key), after
  * 4 the read finds the order. A hold whose order is never written is released by the cleanup once it
@@ -97,12 +120,17 @@ export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResu
   } catch (error) {
     throw new CheckoutUnavailableError(orderId, error);
   }
-  const written = await insertPendingOrder(pending, customerId, input, { id: session.id, url: session.url! });
+  const link = (input.notify ?? input.source === 'whatsapp')
+    ? paymentLinkNotice({ ...pending, customerId, customerName: input.customer.profileName, totalMinor: totalOf(items) }, session.url!)
+    : null;
+  const written = await insertPendingOrder(pending, customerId, input, { id: session.id, url: session.url! }, link ? outboxRows([link]) : '[]');
+  if (written.link) claimedLinks.set(written.order, written.link);
   return { status: written.created ? 'created' : 'existing', order: written.order, customerId };
 }
 
 type CatalogRow = { sku: string; product_name: string; variant_name: string; price_minor: number; currency: string };
 
+const totalOf = (items: OrderItem[]) => items.reduce((s, i) => s + i.lineTotalMinor, 0);
 const nameOf = (v: CatalogRow) => displayName(v.product_name, v.variant_name);
 
 function lineOf(v: CatalogRow, quantity: number): OrderItem {
@@ -157,14 +185,19 @@ async function holdLines(orderId: string, items: OrderItem[]): Promise<Held> {
   throw new Error(`order ${orderId}: its hold is ${r.state} but the order was not found`);
 }
 
-/** Step 4: the order with its Checkout Session and its `created` event; an order already written for this event is returned as it is. */
+/**
+ * Step 4: the order with its Checkout Session and its `created` event, and the payment link (`link`,
+ * outboxRows: none or one) recorded and claimed for the order's customer; an order already written for
+ * this event is returned as it is (its link left to sendOnce).
+ */
 async function insertPendingOrder(
   order: { id: string; reference: string; items: OrderItem[]; currency: string; holdExpiresAt: Date },
   customerId: string,
   input: { source: Order['source']; sourceKey: string },
   session: { id: string; url: string },
-): Promise<{ created: boolean; order: Order }> {
-  const total = order.items.reduce((s, i) => s + i.lineTotalMinor, 0);
+  link: string,
+): Promise<{ created: boolean; order: Order; link?: Claimed }> {
+  const total = totalOf(order.items);
   const rows = await db().query(
     `WITH customer AS (
        -- The customer may have been merged into another row meanwhile (a webhook linked their
@@ -183,11 +216,14 @@ async function insertPendingOrder(
      ), event AS (
        INSERT INTO order_events (order_id, type, data)
        SELECT id, 'created', jsonb_build_object('source', source, 'holdExpiresAt', hold_expires_at) FROM inserted
+     ), link AS (
+       ${claimedOutboxCte('$12', { source: 'inserted', customerId: 'inserted.customer_id' })}
      )
-     SELECT ${orderColumns()} FROM inserted o, customer c`,
-    [order.id, customerId, order.reference, input.source, input.sourceKey, JSON.stringify(order.items), total, order.currency, order.holdExpiresAt.toISOString(), session.id, session.url],
+     SELECT ${orderColumns()}, (SELECT to_jsonb(a) FROM (${ADDRESSED_SQL('link')}) a) AS payment_link FROM inserted o, customer c`,
+    [order.id, customerId, order.reference, input.source, input.sourceKey, JSON.stringify(order.items), total, order.currency, order.holdExpiresAt.toISOString(), session.id, session.url, link],
   );
-  if (rows[0]) return { created: true, order: toOrder(rows[0]) };
+  const row = rows[0];
+  if (row) return { created: true, order: toOrder(row), ...(row.payment_link ? { link: claimedOf(row.payment_link as Record<string, unknown>) } : {}) };
   // Written by a concurrent attempt for the same event (rare: the read found none).
   const existing = await getOrder(order.id);
   // No customer row to record it for: the hold lapses and the cleanup releases it.
