@@ -23,7 +23,19 @@ export type ResolvedCustomer = { ok: true; id: string } | { ok: false; field: 'c
  * customers are refused (`ok: false`, naming the field that does not fit). One statement.
  */
 export async function findOrCreateCustomer(identity: WaIdentity & { profileName?: string | null }): Promise<ResolvedCustomer> {
-  const [row] = await db()`SELECT id, conflict FROM find_or_create_customer(${identity.waId}, ${identity.userId}, ${identity.profileName ?? null})`;
+  const [row] = await db().query(`SELECT id, conflict FROM ${FIND_OR_CREATE_CUSTOMER_SQL('$1', '$2', '$3')}`, [identity.waId, identity.userId, identity.profileName ?? null]);
+  return resolvedCustomerOf(row);
+}
+
+/**
+ * findOrCreateCustomer as a FROM item (columns `id`, `conflict`) for a statement that does more in the
+ * same round trip (lib/orders/place.ts), the three parameters given as placeholders: wa_id, BSUID, name.
+ */
+export const FIND_OR_CREATE_CUSTOMER_SQL = (waId: string, userId: string, profileName: string) =>
+  `find_or_create_customer(${waId}::text, ${userId}::text, ${profileName}::text)`;
+
+/** The (id, conflict) row of FIND_OR_CREATE_CUSTOMER_SQL as findOrCreateCustomer answers it. */
+export function resolvedCustomerOf(row: Record<string, unknown> | undefined): ResolvedCustomer {
   if (row?.id) return { ok: true, id: row.id as string };
   const field = (row?.conflict as 'customerPhone' | 'customerUserId' | undefined) ?? 'customerUserId';
   return {

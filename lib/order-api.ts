@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { z } from './zod.js';
 import { getConfig } from './config.js';
-import { findOrCreateCustomer } from './customers.js';
 import { BSUID_PATTERN, type WaIdentity } from './identity.js';
 import { log, maskIdentity } from './log.js';
-import { placeOrder, type Order, type RequestedLine } from './orders/place.js';
+import { CheckoutUnavailableError, placeOrder, type Order, type RequestedLine } from './orders/place.js';
 import { ensureCheckoutSession, sendPaymentLink } from './payments/payment-link.js';
 import { e164ToWaId, normalizePhone } from './phone.js';
 import { conflict, fieldPath, HttpError, invalidRequest, zodFields, type FieldError } from './http/errors.js';
@@ -26,7 +25,8 @@ import { UNSAFE_TEXT_MESSAGE, unsafeTextPath } from './safe-text.js';
  *       unknown SKU, quantity over the limit, mixed currencies, an idempotency key reused)
  *   400 invalid_json   413 payload_too_large (+ maxBytes)
  *   502 payment_provider_unavailable (+ orderId) when Stripe failed after the hold was
- *       taken: retrying with the same idempotency key completes the same order.
+ *       taken (the order is recorded only once its Checkout Session exists): retrying with the
+ *       same idempotency key completes the same order with the same hold.
  */
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -142,10 +142,10 @@ function sameRequest(order: Order, customerId: string, lines: RequestedLine[]): 
 }
 
 /**
- * Creates (or, for a known idempotency key, finds) the order: holds the stock atomically through
- * placeOrder (sourceKey "api:<key>", so the order id derives from the key; without a key every
- * request is a new order), then makes sure it has its Checkout Session, or with `notify: true`
- * also sends the payment link on WhatsApp (once per order).
+ * Creates (or, for a known idempotency key, finds) the order through placeOrder (sourceKey
+ * "api:<key>", so the order id derives from the key; without a key every request is a new order):
+ * customer, hold and Checkout Session; with `notify: true` it also sends the payment link on
+ * WhatsApp (once per order).
  */
 export async function createOrderFromApi(request: CreateOrderRequest): Promise<ApiReply> {
   const config = getConfig();
@@ -157,19 +157,21 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
   if (tooMany.length) throw invalidRequest(tooMany);
 
   const customer: WaIdentity = { waId: request.customerPhone ? e164ToWaId(request.customerPhone) : null, userId: request.customerUserId ?? null };
-  // Found or created, never linked: a phone and a BSUID of two different customers are refused.
-  const resolved = await findOrCreateCustomer({ ...customer, profileName: request.customerName ?? null });
-  if (!resolved.ok) throw invalidRequest([{ path: resolved.field, message: resolved.message }]);
   const sourceKey = `api:${request.idempotencyKey ?? `anonymous:${randomUUID()}`}`;
-  const result = await placeOrder({
-    customer: { id: resolved.id, ...customer, profileName: request.customerName ?? null },
-    source: 'api',
-    sourceKey,
-    lines,
-  });
+  let result: Awaited<ReturnType<typeof placeOrder>>;
+  try {
+    // The customer is found or created (never linked: a phone and a BSUID of two different customers are
+    // refused) in placeOrder's first round trip.
+    result = await placeOrder({ customer: { ...customer, profileName: request.customerName ?? null }, source: 'api', sourceKey, lines, notify: request.notify === true });
+  } catch (error) {
+    if (!(error instanceof CheckoutUnavailableError)) throw error;
+    throw paymentProviderUnavailable(error.orderId, error.cause);
+  }
 
   const indexesOf = (sku: string) => request.items.flatMap((item, index) => (item.sku === sku ? [index] : []));
   switch (result.status) {
+    case 'customer_conflict':
+      throw invalidRequest([{ path: result.field, message: result.message }]);
     case 'unknown_skus':
       throw invalidRequest(result.skus.flatMap((sku) => indexesOf(sku).map((i) => ({ path: `items[${i}].sku`, message: `unknown SKU "${sku}"` }))));
     case 'invalid_quantity':
@@ -187,16 +189,15 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
 
   const order = result.order;
   const replayed = result.status === 'existing';
-  if (replayed && !sameRequest(order, resolved.id, lines))
+  if (replayed && !sameRequest(order, result.customerId, lines))
     throw invalidRequest([{ path: 'idempotencyKey', message: 'was already used for a different order request' }]);
 
   let checkoutUrl: string | null;
   try {
+    // A new order carries its session already; this only makes one for an order recorded without.
     checkoutUrl = await ensureCheckoutSession(order);
   } catch (error) {
-    log.error('order_api.checkout_failed', { orderId: order.id, error });
-    const message = 'The order is held but its payment link could not be created. Retry with the same Idempotency-Key.';
-    throw new HttpError(502, 'payment_provider_unavailable', message, undefined, { orderId: order.id });
+    throw paymentProviderUnavailable(order.id, error);
   }
   if (request.notify && order.paymentStatus === 'pending') {
     // The outbox sends the link once per order; a replay after a crash completes a missing send.
@@ -204,4 +205,10 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
   }
   log.info(replayed ? 'order_api.replayed' : 'order_api.created', { orderId: order.id, to: maskIdentity(customer), lines: lines.length });
   return orderReply(order, checkoutUrl, 201, replayed);
+}
+
+function paymentProviderUnavailable(orderId: string, error: unknown): HttpError {
+  log.error('order_api.checkout_failed', { orderId, error });
+  const message = 'The order is held but its payment link could not be created. Retry with the same Idempotency-Key.';
+  return new HttpError(502, 'payment_provider_unavailable', message, undefined, { orderId });
 }

@@ -119,11 +119,14 @@ describe('Checkout idempotency: every parameter derives from the order', () => {
     expect(stack().stripe.sessions().filter((s) => s.client_reference_id === orderId)).toHaveLength(1);
   }, 120_000);
 
-  it('a retry after a crash between creating the session and storing it gets the same session', async () => {
+  // placeOrder writes the order with its session (the crash between Stripe and that write is in
+  // tests/reliability/faults.test.ts and tests/place-order-retry.test.ts); an order recorded without
+  // one (before that, or by hand) still gets the session the same parameters made.
+  it('a retry for an order recorded without its session gets the same session', async () => {
     const body = { customerPhone: `+${newCustomer('4480')}`, items: [{ sku: 'HR-C', quantity: 1 }], idempotencyKey: `crash-${process.pid}` };
     const first = await orderApi(body);
     expect(first.status).toBe(201);
-    // The process died after Stripe created the session and before the order stored it; time passes.
+    // The order lost its session columns (as if written before they were stored with it); time passes.
     await db()`UPDATE orders SET stripe_session_id = NULL, checkout_url = NULL WHERE id = ${first.body.orderId}`;
     await sleep(2_100);
     const retry = await orderApi(body);

@@ -31,9 +31,10 @@ export function outboxRows(notices: Notice[]): string {
 
 /**
  * The CTE body that records outboxRows() (bound as `param`) for each row of the statement's
- * `source` CTE (`updated` by default), the order id read from `orderId`; `where` filters further.
+ * `source` CTE (`updated` by default), the order id read from `orderId` (the customer from `customerId`, else
+ * each row's own); `where` filters further.
  */
-export function outboxCte(param: string, opts: { where?: string; source?: string; orderId?: string; claim?: boolean } = {}): string {
+export function outboxCte(param: string, opts: { where?: string; source?: string; orderId?: string; customerId?: string; claim?: boolean } = {}): string {
   const source = opts.source ?? 'updated';
   // `claim`: the rows are recorded already claimed by this caller (as sendOnce's claim would), so it sends them
   // without a claim round trip (deliverClaimed); the CTE returns them for claimedSendsSql.
@@ -41,7 +42,7 @@ export function outboxCte(param: string, opts: { where?: string; source?: string
     ? { columns: ', status, attempts, locked_until', values: `, 'sending', 1, now() + make_interval(secs => ${CLAIM_SECONDS})`, returning: `RETURNING ${CLAIMED_COLUMNS}` }
     : { columns: '', values: '', returning: '' };
   return `INSERT INTO outbound_messages (idempotency_key, kind, order_id, customer_id, template, payload, fallback_payload${claim.columns})
-       SELECT m.key, m.kind, ${opts.orderId ?? `${source}.id`}, m.customer_id, m.template, m.payload, m.fallback_payload${claim.values}
+       SELECT m.key, m.kind, ${opts.orderId ?? `${source}.id`}, ${opts.customerId ?? 'm.customer_id'}, m.template, m.payload, m.fallback_payload${claim.values}
        FROM ${source}, jsonb_to_recordset(${param}::jsonb) AS m(key text, kind text, customer_id uuid, template text, payload jsonb, fallback_payload jsonb)
        ${opts.where ?? ''}
        ON CONFLICT (idempotency_key) DO NOTHING ${claim.returning}`;

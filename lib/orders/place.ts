@@ -1,9 +1,13 @@
-import { customAlphabet } from 'nanoid';
-import { findVariantsBySku, type Variant } from '../catalog/index.js';
+import { createHash } from 'node:crypto';
+import { displayName } from '../catalog/store.js';
 import { getConfig } from '../config.js';
-import { db, pgErrorCode } from '../db.js';
-import { findOrCreateCustomer } from '../customers.js';
-import { reserveStock, type Shortage } from '../stock/index.js';
+import { FIND_OR_CREATE_CUSTOMER_SQL, resolvedCustomerOf } from '../customers.js';
+import { db } from '../db.js';
+import { ADDRESSED_SQL, claimedOf, type Claimed } from '../messaging/outbox.js';
+import { paymentLinkNotice } from '../messaging/order-notices.js';
+import { outboxCte, outboxRows } from '../messaging/record.js';
+import { createCheckoutSession } from '../payments/checkout.js';
+import { reholdStock, reserveStock, type ReserveResult, type Shortage } from '../stock/index.js';
 import { getOrder, orderColumns, orderIdFor, toOrder, type Order, type OrderItem } from './order.js';
 
 export type { Order };
@@ -13,35 +17,76 @@ export type OrderCustomer = { id?: string; waId: string | null; userId: string |
 export type RequestedLine = { sku: string; quantity: number };
 
 export type PlaceOrderResult =
-  | { status: 'created' | 'existing'; order: Order }
+  | { status: 'created' | 'existing'; order: Order; customerId: string }
   | { status: 'unknown_skus'; skus: string[] }
   | { status: 'invalid_quantity'; sku: string; max: number }
   | { status: 'mixed_currency' }
   | { status: 'too_many_open_orders'; max: number }
   | { status: 'out_of_stock'; shortages: (Shortage & { name: string })[] };
 
-const reference = customAlphabet('23456789ABCDEFGHJKLMNPQRSTUVWXYZ', 8);
+/** Only for a customer given by identity (no id): the identities name different customers. */
+export type CustomerConflict = { status: 'customer_conflict'; field: 'customerPhone' | 'customerUserId'; message: string };
+
+type PlaceOrderInput<C extends OrderCustomer = OrderCustomer> = {
+  customer: C;
+  source: Order['source'];
+  sourceKey: string;
+  lines: RequestedLine[];
+  /** The payment link will be sent (sendPaymentLink): the order's write claims it. Default: WhatsApp orders. */
+  notify?: boolean;
+};
 
 /**
- * Validates the lines against our catalog and prices, holds all of them atomically in Redis,
- * then records the pending order. Idempotent per sourceKey. Prices always come from Postgres.
+ * Payment links the order's own write recorded and claimed for sending (placeOrder with notify), by the
+ * order they belong to: sendPaymentLink (lib/payments/payment-link.ts) delivers one without a claim round
+ * trip. Never taken (the caller died): the claim lapses and the outbox retry sends it.
  */
-export async function placeOrder(input: { customer: OrderCustomer; source: Order['source']; sourceKey: string; lines: RequestedLine[] }): Promise<PlaceOrderResult> {
+const claimedLinks = new WeakMap<Order, Claimed>();
+export function takeClaimedPaymentLink(order: Order): Claimed | null {
+  const claimed = claimedLinks.get(order) ?? null;
+  claimedLinks.delete(order);
+  return claimed;
+}
+
+/** Stripe's answer failed or never came: the hold stays, and a retry of the same event completes the same order. */
+export class CheckoutUnavailableError extends Error {
+  constructor(
+    readonly orderId: string,
+    override readonly cause: unknown,
+  ) {
+    super(`Checkout Session for order ${orderId} could not be created: ${String((cause as Error)?.message ?? cause)}`);
+  }
+}
+
+/**
+ * Places the order for one business event (sourceKey), idempotently, in two Postgres round trips:
+ *   1. read: the customer (found or created when given by identity), "does this order exist", the
+ *      catalog rows of the SKUs (prices always from Postgres), the customer's open orders and which
+ *      of the order's candidate references are taken;
+ *   2. hold every line (Redis, all or nothing), with the expiry of a hold an earlier attempt took;
+ *   3. the Checkout Session (Stripe), every parameter derived from the event and the hold;
+ *   4. write: the order with its session, its `created` event and (notify) its payment link recorded and
+ *      claimed in the outbox, in one statement; sendPaymentLink(order) then sends that link.
+ * A crash anywhere converges on the retry of the same event: before 4 nothing is recorded but the
+ * hold (reused, same expiry, so Stripe returns the same session for the same idempotency key), after
+ * 4 the read finds the order. A hold whose order is never written is released by the cleanup once it
+ * lapses; a session made for it was never shown to anyone and expires by itself.
+ */
+export function placeOrder(input: PlaceOrderInput<OrderCustomer & { id: string }>): Promise<PlaceOrderResult>;
+export function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResult | CustomerConflict>;
+export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResult | CustomerConflict> {
   const config = getConfig();
   const orderId = orderIdFor(input.sourceKey);
   const skus = [...new Set(input.lines.map((l) => l.sku))];
-  const customerId = input.customer.id ?? (await customerIdFor(input.customer));
+  const references = [0, 1, 2].map((n) => referenceFor(orderId, n));
+  const read = await readForPlacement(orderId, input.customer, skus, references);
 
-  // One round trip: the catalog rows, the customer's open orders, and an existing order for this event.
-  const [catalog, context] = await Promise.all([
-    findVariantsBySku(skus),
-    db()`
-      SELECT (SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer_id
-              WHERE c.id = ${customerId} AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> ${orderId}) AS open_orders,
-             EXISTS (SELECT 1 FROM orders WHERE id = ${orderId}) AS existing`,
-  ]);
-  if (context[0]?.existing) return { status: 'existing', order: (await getOrder(orderId))! };
+  const customer = resolvedCustomerOf(read);
+  if (!customer.ok) return { status: 'customer_conflict', field: customer.field, message: customer.message };
+  const customerId = customer.id;
+  if (read.existing) return { status: 'existing', order: toOrder(read.existing as Record<string, unknown>), customerId };
 
+  const catalog = new Map((read.variants as CatalogRow[]).map((v) => [v.sku, v]));
   const unknown = skus.filter((s) => !catalog.has(s));
   if (unknown.length) return { status: 'unknown_skus', skus: unknown };
   const merged = new Map<string, number>();
@@ -51,76 +96,137 @@ export async function placeOrder(input: { customer: OrderCustomer; source: Order
       return { status: 'invalid_quantity', sku, max: config.MAX_QUANTITY_PER_LINE };
   }
   const variants = [...merged.keys()].map((s) => catalog.get(s)!);
-  const currency = variants[0]!.currency;
-  if (variants.some((v) => v.currency !== currency)) return { status: 'mixed_currency' };
-  if (Number(context[0]?.open_orders ?? 0) >= config.MAX_ACTIVE_HOLDS_PER_CUSTOMER)
+  const currency = variants[0]!.currency.trim();
+  if (variants.some((v) => v.currency.trim() !== currency)) return { status: 'mixed_currency' };
+  if (Number(read.open_orders ?? 0) >= config.MAX_ACTIVE_HOLDS_PER_CUSTOMER)
     return { status: 'too_many_open_orders', max: config.MAX_ACTIVE_HOLDS_PER_CUSTOMER };
 
   const items = [...merged].map(([sku, quantity]) => lineOf(catalog.get(sku)!, quantity));
-  const holdExpiresAt = new Date(Date.now() + config.RESERVATION_TTL_SECONDS * 1000);
-  const hold = await reserveStock(orderId, items, holdExpiresAt);
-  if (hold.status === 'short')
-    return { status: 'out_of_stock', shortages: hold.shortages.map((s) => ({ ...s, name: catalog.get(s.sku)?.displayName ?? s.sku })) };
+  const hold = await holdLines(orderId, items);
+  if (hold.status === 'short') {
+    const name = (sku: string) => (catalog.get(sku) ? nameOf(catalog.get(sku)!) : sku);
+    return { status: 'out_of_stock', shortages: hold.shortages.map((s) => ({ ...s, name: name(s.sku) })) };
+  }
+  // Free at the read; a reference another order took since (two 8-character draws colliding in that
+  // instant) fails the write, and the retry's read picks the next candidate.
+  const taken = new Set(read.taken as string[]);
+  const reference = references.find((r) => !taken.has(r));
+  if (!reference) throw new Error(`order ${orderId}: every candidate reference is taken`);
 
-  // If recording fails the hold stays: the write may have happened (only its answer lost), and the retry of
-  // this same event finds the same hold. A hold whose order never appears is released by the cleanup
-  // once it lapses (an orphan hold).
-  const order = await insertPendingOrder(orderId, customerId, input, items, currency, holdExpiresAt);
-  return { status: order.created ? 'created' : 'existing', order: order.order };
+  const pending = { id: orderId, reference, items, currency, holdExpiresAt: hold.expiresAt };
+  let session;
+  try {
+    session = await createCheckoutSession(pending);
+  } catch (error) {
+    throw new CheckoutUnavailableError(orderId, error);
+  }
+  const link = (input.notify ?? input.source === 'whatsapp')
+    ? paymentLinkNotice({ ...pending, customerId, customerName: input.customer.profileName, totalMinor: totalOf(items) }, session.url!)
+    : null;
+  const written = await insertPendingOrder(pending, customerId, input, { id: session.id, url: session.url! }, link ? outboxRows([link]) : '[]');
+  if (written.link) claimedLinks.set(written.order, written.link);
+  return { status: written.created ? 'created' : 'existing', order: written.order, customerId };
 }
 
-async function customerIdFor(identity: OrderCustomer): Promise<string> {
-  const resolved = await findOrCreateCustomer(identity);
-  if (!resolved.ok) throw new Error(`${resolved.field} ${resolved.message}`);
-  return resolved.id;
+type CatalogRow = { sku: string; product_name: string; variant_name: string; price_minor: number; currency: string };
+
+const totalOf = (items: OrderItem[]) => items.reduce((s, i) => s + i.lineTotalMinor, 0);
+const nameOf = (v: CatalogRow) => displayName(v.product_name, v.variant_name);
+
+function lineOf(v: CatalogRow, quantity: number): OrderItem {
+  const unit = Number(v.price_minor);
+  return { sku: v.sku, name: nameOf(v), quantity, unitPriceMinor: unit, lineTotalMinor: unit * quantity };
 }
 
-function lineOf(v: Variant, quantity: number): OrderItem {
-  return { sku: v.sku, name: v.displayName, quantity, unitPriceMinor: v.priceMinor, lineTotalMinor: v.priceMinor * quantity };
+const REFERENCE_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
+
+/** The order's n-th candidate reference: 8 characters of 32 derived from the order id, so a retry draws the same. */
+export function referenceFor(orderId: string, n: number): string {
+  const bytes = createHash('sha256').update(`reference:${orderId}:${n}`).digest();
+  return Array.from(bytes.subarray(0, 8), (b) => REFERENCE_ALPHABET[b % 32]).join('');
 }
 
+/** Step 1: one statement (the customer found or created when given by identity: a write, so not a read-only batch). */
+async function readForPlacement(orderId: string, customer: OrderCustomer, skus: string[], references: string[]): Promise<Record<string, unknown>> {
+  const buyer = customer.id
+    ? { sql: 'SELECT $4::uuid AS id, NULL::text AS conflict', params: [customer.id] }
+    : { sql: `SELECT id, conflict FROM ${FIND_OR_CREATE_CUSTOMER_SQL('$4', '$5', '$6')}`, params: [customer.waId, customer.userId, customer.profileName] };
+  const [row] = await db().query(
+    `WITH buyer AS (${buyer.sql})
+     SELECT b.id, b.conflict,
+       (SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $1) x) AS existing,
+       (SELECT COALESCE(jsonb_agg(jsonb_build_object('sku', v.sku, 'product_name', p.name, 'variant_name', v.name, 'price_minor', v.price_minor, 'currency', v.currency)), '[]'::jsonb)
+          FROM variants v JOIN products p ON p.id = v.product_id WHERE v.active AND v.sku = ANY($2::text[])) AS variants,
+       (SELECT count(*) FROM orders o WHERE o.customer_id = b.id AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> $1)::int AS open_orders,
+       ARRAY(SELECT reference FROM orders WHERE reference = ANY($3::text[])) AS taken
+     FROM buyer b`,
+    [orderId, skus, references, ...buyer.params],
+  );
+  return row!;
+}
+
+type Held = { status: 'held'; expiresAt: Date } | Extract<ReserveResult, { status: 'short' }>;
+
+/**
+ * Step 2: the hold, until now + RESERVATION_TTL_SECONDS, or the one an earlier attempt for this order
+ * took (its expiry, so the session's parameters are the same). A hold that lapsed, or is about to, or
+ * that the cleanup released as an orphan (a late retry) is taken again from now.
+ */
+async function holdLines(orderId: string, items: OrderItem[]): Promise<Held> {
+  const ttlMs = getConfig().RESERVATION_TTL_SECONDS * 1000;
+  const until = () => new Date(Date.now() + ttlMs);
+  let r = await reserveStock(orderId, items, until());
+  if (r.status !== 'exists') return r;
+  const live = r.state === 'held' && r.expiresAt !== null && r.expiresAt.getTime() > Date.now() + Math.min(30_000, ttlMs / 4);
+  if (live) return { status: 'held', expiresAt: r.expiresAt! };
+  if (r.state !== 'committed') r = await reholdStock(orderId, items, until(), r.expiresAt);
+  if (r.status !== 'exists') return r;
+  // Committed: the order was recorded and paid by another attempt since the read; the retry reads it.
+  throw new Error(`order ${orderId}: its hold is ${r.state} but the order was not found`);
+}
+
+/**
+ * Step 4: the order with its Checkout Session and its `created` event, and the payment link (`link`,
+ * outboxRows: none or one) recorded and claimed for the order's customer; an order already written for
+ * this event is returned as it is (its link left to sendOnce).
+ */
 async function insertPendingOrder(
-  orderId: string,
+  order: { id: string; reference: string; items: OrderItem[]; currency: string; holdExpiresAt: Date },
   customerId: string,
   input: { source: Order['source']; sourceKey: string },
-  items: OrderItem[],
-  currency: string,
-  holdExpiresAt: Date,
-): Promise<{ created: boolean; order: Order }> {
-  const total = items.reduce((s, i) => s + i.lineTotalMinor, 0);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const rows = await db().query(
-        `WITH customer AS (
-           -- The customer may have been merged into another row meanwhile (a webhook linked their
-           -- phone and BSUID): the order goes to the survivor, whose 'merged' event names this id.
-           SELECT * FROM customers WHERE id = $2::uuid
-           UNION ALL
-           SELECT c.* FROM customers c
-           WHERE NOT EXISTS (SELECT 1 FROM customers WHERE id = $2::uuid)
-             AND c.id = (SELECT e.customer_id FROM customer_identity_events e
-                         WHERE e.type = 'merged' AND e.data->>'from' = $2::text ORDER BY e.id DESC LIMIT 1)
-         ), inserted AS (
-           INSERT INTO orders (id, reference, customer_id, source, source_key, items, total_minor, currency, hold_expires_at)
-           SELECT $1, $3, customer.id, $4, $5, $6::jsonb, $7, $8, $9 FROM customer
-           ON CONFLICT (id) DO NOTHING
-           RETURNING *
-         ), event AS (
-           INSERT INTO order_events (order_id, type, data)
-           SELECT id, 'created', jsonb_build_object('source', source, 'holdExpiresAt', hold_expires_at) FROM inserted
-         )
-         SELECT ${orderColumns()} FROM inserted o, customer c`,
-        [orderId, customerId, reference(), input.source, input.sourceKey, JSON.stringify(items), total, currency, holdExpiresAt.toISOString()],
-      );
-      if (rows[0]) return { created: true, order: toOrder(rows[0]) };
-      const existing = await getOrder(orderId);
-      // No customer row to record it for: the caller releases the hold.
-      if (!existing) throw new Error(`order ${orderId} not recorded: customer ${customerId} no longer exists`);
-      return { created: false, order: existing };
-    } catch (error) {
-      // A reference collision (8 chars of 32) is rare; draw another once or twice.
-      if (pgErrorCode(error) === '23505' && attempt < 2 && String((error as { constraint?: string }).constraint).includes('reference')) continue;
-      throw error;
-    }
-  }
+  session: { id: string; url: string },
+  link: string,
+): Promise<{ created: boolean; order: Order; link?: Claimed }> {
+  const total = totalOf(order.items);
+  const rows = await db().query(
+    `WITH customer AS (
+       -- The customer may have been merged into another row meanwhile (a webhook linked their
+       -- phone and BSUID): the order goes to the survivor, whose 'merged' event names this id.
+       SELECT * FROM customers WHERE id = $2::uuid
+       UNION ALL
+       SELECT c.* FROM customers c
+       WHERE NOT EXISTS (SELECT 1 FROM customers WHERE id = $2::uuid)
+         AND c.id = (SELECT e.customer_id FROM customer_identity_events e
+                     WHERE e.type = 'merged' AND e.data->>'from' = $2::text ORDER BY e.id DESC LIMIT 1)
+     ), inserted AS (
+       INSERT INTO orders (id, reference, customer_id, source, source_key, items, total_minor, currency, hold_expires_at, stripe_session_id, checkout_url)
+       SELECT $1, $3, customer.id, $4, $5, $6::jsonb, $7, $8, $9, $10, $11 FROM customer
+       ON CONFLICT (id) DO NOTHING
+       RETURNING *
+     ), event AS (
+       INSERT INTO order_events (order_id, type, data)
+       SELECT id, 'created', jsonb_build_object('source', source, 'holdExpiresAt', hold_expires_at) FROM inserted
+     ), link AS (
+       ${outboxCte('$12', { source: 'inserted', customerId: 'inserted.customer_id', claim: true })}
+     )
+     SELECT ${orderColumns()}, (SELECT to_jsonb(a) FROM (${ADDRESSED_SQL('link')}) a) AS payment_link FROM inserted o, customer c`,
+    [order.id, customerId, order.reference, input.source, input.sourceKey, JSON.stringify(order.items), total, order.currency, order.holdExpiresAt.toISOString(), session.id, session.url, link],
+  );
+  const row = rows[0];
+  if (row) return { created: true, order: toOrder(row), ...(row.payment_link ? { link: claimedOf(row.payment_link as Record<string, unknown>) } : {}) };
+  // Written by a concurrent attempt for the same event (rare: the read found none).
+  const existing = await getOrder(order.id);
+  // No customer row to record it for: the hold lapses and the cleanup releases it.
+  if (!existing) throw new Error(`order ${order.id} not recorded: customer ${customerId} no longer exists`);
+  return { created: false, order: existing };
 }

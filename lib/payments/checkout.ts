@@ -8,25 +8,34 @@ const STRIPE_MIN_EXPIRY_SECONDS = 30 * 60;
 const STRIPE_MAX_EXPIRY_SECONDS = 24 * 3600;
 const MARGIN_SECONDS = 60;
 
-/**
- * `expires_at` derived from the order alone (never from "now"), so every call for one order
- * sends the same parameters under the same idempotency key, as Stripe requires: the hold's
- * expiry plus Stripe's 30-minute minimum, so a call made any time while the hold is live is
- * accepted; capped below Stripe's 24-hour maximum from the order's creation. The cleanup run
- * expires the session once the hold lapses, so the extra time is never payable for long.
- */
-export function checkoutExpiresAt(order: Pick<Order, 'holdExpiresAt' | 'createdAt'>): number {
-  const created = Math.floor(order.createdAt.getTime() / 1000);
-  const hold = Math.floor((order.holdExpiresAt ?? order.createdAt).getTime() / 1000);
-  return Math.min(hold + STRIPE_MIN_EXPIRY_SECONDS + MARGIN_SECONDS, created + STRIPE_MAX_EXPIRY_SECONDS - MARGIN_SECONDS);
-}
+/** What a Checkout Session is made from: an order, or one about to be recorded (lib/orders/place.ts). */
+export type CheckoutOrder = Pick<Order, 'id' | 'reference' | 'items' | 'currency'> & { holdExpiresAt: Date | null; createdAt?: Date };
 
 /**
- * One Checkout Session per order: the Stripe idempotency key is derived from the order id and
- * every parameter from the stored order, so a retried or concurrent call (within Stripe's 24-hour
- * idempotency window) returns the same session instead of a second one or an idempotency_error.
+ * `expires_at` derived from the hold's expiry alone (never from "now"), so every call for one order
+ * and hold sends the same parameters under the same idempotency key, as Stripe requires: the hold's
+ * expiry plus Stripe's 30-minute minimum, so a call made any time while the hold is live is
+ * accepted; capped below Stripe's 24-hour maximum from when the hold was taken (expiry −
+ * RESERVATION_TTL_SECONDS). The cleanup run expires the session once the hold lapses, so the extra
+ * time is never payable for long.
  */
-export async function createCheckoutSession(order: Order): Promise<Stripe.Checkout.Session> {
+export function checkoutExpiresAt(order: Pick<CheckoutOrder, 'holdExpiresAt' | 'createdAt'>): number {
+  const hold = Math.floor((order.holdExpiresAt ?? order.createdAt ?? new Date(0)).getTime() / 1000);
+  const heldAt = hold - getConfig().RESERVATION_TTL_SECONDS;
+  return Math.min(hold + STRIPE_MIN_EXPIRY_SECONDS + MARGIN_SECONDS, heldAt + STRIPE_MAX_EXPIRY_SECONDS - MARGIN_SECONDS);
+}
+
+/** The Stripe idempotency key: one session per order, reference and hold (a hold taken again after it lapsed is a new session). */
+export const checkoutIdempotencyKey = (order: CheckoutOrder) => `checkout:${order.id}:${order.reference}:${checkoutExpiresAt(order)}`;
+
+/**
+ * One Checkout Session per order and hold: the Stripe idempotency key and every parameter derive
+ * from the order (its id, reference, lines and hold expiry), so a retried or concurrent call (within
+ * Stripe's 24-hour idempotency window) returns the same session instead of a second one or an
+ * idempotency_error. lib/orders/place.ts calls it before the order row is written (the row then
+ * carries the session), so everything here comes from the arguments, nothing from Postgres.
+ */
+export async function createCheckoutSession(order: CheckoutOrder): Promise<Stripe.Checkout.Session> {
   const config = getConfig();
   const expiresAt = checkoutExpiresAt(order);
   return stripe().checkout.sessions.create(
@@ -43,7 +52,7 @@ export async function createCheckoutSession(order: Order): Promise<Stripe.Checko
       success_url: `${config.APP_BASE_URL}/order/success?ref=${encodeURIComponent(order.reference)}`,
       cancel_url: `${config.APP_BASE_URL}/order/cancelled?ref=${encodeURIComponent(order.reference)}`,
     },
-    { idempotencyKey: `checkout:${order.id}` },
+    { idempotencyKey: checkoutIdempotencyKey(order) },
   );
 }
 

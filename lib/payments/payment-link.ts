@@ -1,6 +1,7 @@
 import { paymentLinkNotice } from '../messaging/order-notices.js';
-import { sendOnce } from '../messaging/outbox.js';
+import { deliver, sendOnce } from '../messaging/outbox.js';
 import type { Order } from '../orders/order.js';
+import { takeClaimedPaymentLink } from '../orders/place.js';
 import { attachCheckoutSession } from '../orders/store.js';
 import { createCheckoutSession } from './checkout.js';
 
@@ -15,8 +16,16 @@ export async function ensureCheckoutSession(order: Order): Promise<string | null
   return session.url!;
 }
 
-/** Ensures the Checkout Session, then sends its link on WhatsApp once (outbox key "payment-link:<orderId>"). */
+/**
+ * Ensures the Checkout Session, then sends its link on WhatsApp once (outbox key "payment-link:<orderId>").
+ * An order placeOrder just wrote has its link recorded and claimed by that write: it is delivered as it is.
+ */
 export async function sendPaymentLink(order: Order): Promise<{ checkoutUrl: string | null }> {
+  const claimed = takeClaimedPaymentLink(order);
+  if (claimed) {
+    await deliver(claimed);
+    return { checkoutUrl: order.checkoutUrl };
+  }
   const url = await ensureCheckoutSession(order);
   if (!url || order.paymentStatus !== 'pending') return { checkoutUrl: url };
   await sendOnce(paymentLinkNotice(order, url));

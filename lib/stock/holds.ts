@@ -20,15 +20,42 @@ function shortages(reply: unknown[]): Shortage[] {
   return out;
 }
 
-export type ReserveResult = { status: 'held' } | { status: 'exists'; state: string } | { status: 'short'; shortages: Shortage[] };
+/** held: taken now, until expiresAt; exists: the order had a hold already (its state and expiry); short: nothing taken. */
+export type ReserveResult =
+  | { status: 'held'; expiresAt: Date }
+  | { status: 'exists'; state: string; expiresAt: Date | null }
+  | { status: 'short'; shortages: Shortage[] };
 
-/** Holds every line for the order until expiresAt, or nothing. Idempotent per order id. */
+const expiryOf = (v: unknown): Date | null => {
+  const ms = Number(v);
+  return v === '' || v === null || v === undefined || !Number.isFinite(ms) ? null : new Date(ms);
+};
+
+function reserveResult(reply: unknown[]): ReserveResult {
+  if (reply[0] === 'held') return { status: 'held', expiresAt: expiryOf(reply[1])! };
+  if (reply[0] === 'exists') return { status: 'exists', state: String(reply[1]), expiresAt: expiryOf(reply[2]) };
+  return { status: 'short', shortages: shortages(reply) };
+}
+
+/**
+ * Holds every line for the order until expiresAt, or nothing. Idempotent per order id: when the
+ * order already has a hold, nothing changes and the answer is `exists` with that hold's state and
+ * expiry (a retry of the same event learns the expiry the first attempt set).
+ */
 export async function reserveStock(orderId: string, lines: HoldLine[], expiresAt: Date): Promise<ReserveResult> {
   const exp = expiresAt.getTime();
-  const reply = await withKnownCounters(() => runScript('reserve', [orderId, String(Date.now()), String(exp), String(exp + KEEP_MS), ...flatten(lines)]));
-  if (reply[0] === 'held') return { status: 'held' };
-  if (reply[0] === 'exists') return { status: 'exists', state: String(reply[1]) };
-  return { status: 'short', shortages: shortages(reply) };
+  return reserveResult(await withKnownCounters(() => runScript('reserve', [orderId, String(Date.now()), String(exp), String(exp + KEEP_MS), ...flatten(lines)])));
+}
+
+/**
+ * Holds the lines again, until expiresAt, for an order whose hold lapsed or was released before the
+ * order was recorded (a late retry): `seen` is the expiry reserveStock reported. A hold another
+ * attempt renewed meanwhile is kept (`held` with its expiry); a committed one is left alone.
+ */
+export async function reholdStock(orderId: string, lines: HoldLine[], expiresAt: Date, seen: Date | null): Promise<ReserveResult> {
+  const exp = expiresAt.getTime();
+  const args = [orderId, String(Date.now()), String(exp), String(exp + KEEP_MS), seen ? String(seen.getTime()) : '', ...flatten(lines)];
+  return reserveResult(await withKnownCounters(() => runScript('rehold', args)));
 }
 
 /** Returns a held order's units to the available counters; a no-op for released or committed holds. */

@@ -13,6 +13,7 @@ export {
   notInExpiryIndex,
   readHold,
   releaseHold,
+  reholdStock,
   reserveStock,
   type CommitResult,
   type HoldLine,

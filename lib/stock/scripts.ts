@@ -97,11 +97,30 @@ const reserve = `${common}
 local oid, now, exp, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local hk = 'hold:' .. oid
 local state = redis.call('HGET', hk, 'state')
-if state then return {'exists', state} end
+if state then return {'exists', state, redis.call('HGET', hk, 'exp') or ''} end
 local short = take(now, ARGV, 5)
 if short then return short end
 write_hold(hk, oid, exp, keep, ARGV, 5, #ARGV)
-return {'held'}`;
+return {'held', exp}`;
+
+// ARGV: orderId, nowMs, expMs, keepUntilMs, seenExpMs, sku1, qty1, ... → holds again an order whose
+// hold lapsed or was released before its order was recorded (a late retry of the same event). A hold
+// that is still the lapsing one seen (exp = seenExpMs) is released first; one another attempt renewed
+// meanwhile is kept and its expiry returned. Answers like reserve.
+const rehold = `${common}
+local oid, now, exp, keep, seen = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local hk = 'hold:' .. oid
+local state = redis.call('HGET', hk, 'state')
+if state == 'committed' then return {'exists', state, redis.call('HGET', hk, 'exp') or ''} end
+if state == 'held' then
+  local current = redis.call('HGET', hk, 'exp') or ''
+  if current ~= seen then return {'held', current} end
+  release_hold(oid)
+end
+local short = take(now, ARGV, 6)
+if short then return short end
+write_hold(hk, oid, exp, keep, ARGV, 6, #ARGV)
+return {'held', exp}`;
 
 // ARGV: orderId → released | missing | committed (nothing returned to stock twice)
 const release = `${common}
@@ -188,7 +207,7 @@ return #skus`;
 // KEYS[1]: a lock key; ARGV[1]: its owner's token → deletes it only if that owner still holds it.
 const unlock = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-const LUA = { reserve, release, commit, setStock, restore, rebuild, unlock };
+const LUA = { reserve, rehold, release, commit, setStock, restore, rebuild, unlock };
 type Script = ReturnType<ReturnType<typeof redis>['createScript']>;
 const loaded = new WeakMap<object, Map<keyof typeof LUA, Script>>();
 

@@ -85,6 +85,33 @@ const flows: Flow[] = [
     ],
   },
   {
+    // The caller retries with the same Idempotency-Key until it gets a 2xx, as the API asks it to.
+    name: 'order API create (inline)',
+    async prepare(sku) {
+      const waId = newCustomer('4932');
+      const key = `fault-api-${sku}`;
+      const init = () => ({
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack().env.ADMIN_API_KEY}`, 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify({ customerPhone: `+${waId}`, customerName: 'Ada', items: [{ sku, quantity: 2 }] }),
+      });
+      const delivery = { fn: 'create-order-proxy', url: `${stack().url}/.netlify/functions/create-order-proxy`, init };
+      return { waId, sku, delivery, durable: async () => (await db()`SELECT 1 FROM orders WHERE source_key = ${`api:${key}`}`).length > 0 };
+    },
+    async outcome(ctx) {
+      const orders = await db()`SELECT o.payment_status, o.stripe_session_id, o.items FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.wa_id = ${ctx.waId}`;
+      const problems = expectKinds(ctx.waId, []);
+      if (orders.length !== 1) problems.push(`${orders.length} orders (want 1)`);
+      else if (orders[0]!.payment_status !== 'pending' || !orders[0]!.stripe_session_id) problems.push(`order ${orders[0]!.payment_status}, session ${orders[0]!.stripe_session_id ? 'set' : 'none'} (want pending with one)`);
+      return problems;
+    },
+    regressions: [
+      // The order is written after Stripe answered: a lost write answer, and a process killed between Stripe and the write.
+      [/^postgres: WITH customer AS/, 'dropped'],
+      [/^stripe: POST \/v1\/checkout\/sessions/, 'dropped'],
+    ],
+  },
+  {
     name: 'checkout.session.completed',
     async prepare(sku) {
       const o = await placedOrder(sku);
@@ -249,7 +276,7 @@ async function scenario(flow: Flow, step: Call, fault: Fault): Promise<Row> {
 beforeAll(async () => {
   stack().graph.setWebhookUrl(null);
   stack().stripe.setWebhookUrl(null);
-  for (let i = 0; i < (FULL ? 420 : 90); i++) skus.push(`RF-${String(i).padStart(4, '0')}`);
+  for (let i = 0; i < (FULL ? 500 : 110); i++) skus.push(`RF-${String(i).padStart(4, '0')}`);
   for (const sku of skus) loaded.set(sku, 10);
   await h.loadCatalog(skus.map((sku) => ({ sku, priceMinor: 1200, stock: 10 })));
 }, 120_000);

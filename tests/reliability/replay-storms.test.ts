@@ -172,18 +172,22 @@ describe('Stripe events, 10× at once', () => {
     await settled(waId, sku);
   });
 
-  it('checkout.session.completed before the session is even stored on the order', async () => {
+  it('no session is payable before its order exists: the order is written with its session in one statement, and a storm right after pays it once', async () => {
     const sku = nextSku();
     const waId = newCustomer('4946');
     const message = h.inbound({ from: waId, name: 'Ada', text: `buy ${sku} 2` });
-    const attach = faults.stall('postgres', /^UPDATE orders SET stripe_session_id/);
+    const write = faults.stall('postgres', /^WITH customer AS/);
     const ordering = h.send(message);
-    await attach.reached;
+    await write.reached;
+    // Stripe made the session, but nobody was given its URL: no order row yet, no link sent.
     const session = stack().stripe.sessions().at(-1)!;
+    expect(await ordersOf(waId)).toEqual([]);
+    expect(kinds(waId)).toEqual([]);
+    write.release();
+    expect((await ordering).status).toBe(200);
+    expect((await db()`SELECT o.stripe_session_id FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.wa_id = ${waId}`).map((r) => r.stripe_session_id)).toEqual([session.id]);
     const { payload } = await h.stripeControl(`sessions/${session.id}/complete`);
     const answers = await Promise.all(Array.from({ length: 10 }, () => h.send(h.stripeDelivery(payload))));
-    attach.release();
-    expect((await ordering).status).toBe(200);
     // Stripe redelivers until it gets a 2xx: whatever the first answers were, the storm ends acknowledged.
     for (let i = 0; i < 3 && answers.some((a) => a.status !== 200); i++) answers.push(await h.send(h.stripeDelivery(payload)));
     expect(answers.at(-1)!.status).toBe(200);
