@@ -60,7 +60,7 @@ export const flows: Flow[] = [
     request: (d, c) => d.inbound([{ from: c.from, text: 'menu' }]),
     check: expectMessage('list'),
     floor: { before200: INBOUND_ACK, total: { postgres: 2, redis: 2, stripe: 0, graph: 1 } },
-    ceiling: { total: { postgres: 5, redis: 4 } },
+    ceiling: { total: { postgres: 3 } },
   }),
   def({
     key: 'list-reply', name: 'list reply (a product) → quantity buttons',
@@ -68,7 +68,7 @@ export const flows: Flow[] = [
     request: (d, c) => d.inbound([{ from: c.from, interactive: { type: 'list_reply', id: `variant:${SKUS[0]}`, title: 'Bench tea 1' } }]),
     check: expectMessage('button'),
     floor: { before200: INBOUND_ACK, total: { postgres: 2, redis: 2, stripe: 0, graph: 1 } },
-    ceiling: { total: { postgres: 5, redis: 4 } },
+    ceiling: { total: { postgres: 3 } },
   }),
   def({
     key: 'button-reply', name: 'button reply (quantity) → hold + Checkout + payment link',
@@ -84,7 +84,7 @@ export const flows: Flow[] = [
     request: (d, c) => d.inbound([{ from: c.from, text: 'buy bench tea 2' }]),
     check: expectMessage('cta_url'),
     floor: { before200: INBOUND_ACK, total: { postgres: 3, redis: 2, stripe: 1, graph: 1 } },
-    ceiling: { total: { postgres: 9, redis: 3 } },
+    ceiling: { total: { postgres: 8, redis: 3 } },
   }),
   def({
     key: 'catalog-order', name: '3-line catalog order → hold + Checkout + payment link',
@@ -123,7 +123,7 @@ export const flows: Flow[] = [
     runs: 3,
     throughput: false,
     floor: { before200: INBOUND_ACK },
-    ceiling: { total: { postgres: 81, redis: 42, stripe: 0, graph: 20 } },
+    ceiling: { total: { postgres: 41, redis: 21, stripe: 0, graph: 20 } },
   }),
   def({
     key: 'paid', name: 'Stripe paid → confirmation + invite link',

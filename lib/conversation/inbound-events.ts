@@ -1,17 +1,21 @@
+import { catalogVersionKey, observeCatalogVersion } from '../catalog/index.js';
 import { customerIdOf } from '../customers.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { applyDeliveryStatus } from '../messaging/delivery-status.js';
-import { redis } from '../redis.js';
+import { redis, RedisRider } from '../redis.js';
 import type { DeliveryStatus, ForeignItem, InboundWhatsAppMessage, ParsedWebhook } from '../whatsapp/inbound-payload.js';
 import { handleCustomerMessage } from './handle-message.js';
+import { InboundTurn, markProcessed } from './turn.js';
 
 /**
  * Inbound WhatsApp events: recorded durably before Meta gets its 200, processed after.
  * Dedupe: Redis (24 h) answers "seen already?" without touching Postgres; the unique
  * (source, external_id) row in inbound_events is the durable guard, because Meta retries
  * for up to 7 days. The Redis key is only written once the row exists, so a crash can
- * never make a message look seen before it was recorded.
+ * never make a message look seen before it was recorded: the marks wait on the batch's RedisRider and
+ * go with the first Redis request processing makes (or are flushed at its end).
+ * The same MGET reads the catalog version (lib/catalog/cache.ts), so the cached catalog is checked for free.
  *
  * The same statement links the sender of every newly recorded message to one customer row
  * (`link_customers`: phone, BSUID or both; two rows of one person are merged), so processing works
@@ -53,7 +57,11 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
 
   // Only a fast path: without Redis every item goes to Postgres, whose unique key is the real guard.
   const seen = await redis()
-    .mget<(string | null)[]>(...unique.map(([id]) => seenKey(id)))
+    .mget<(string | null)[]>(...unique.map(([id]) => seenKey(id)), catalogVersionKey())
+    .then((values) => {
+      observeCatalogVersion(values[unique.length]);
+      return values;
+    })
     .catch((error) => {
       log.warn('inbound.seen_check_failed', { error });
       return unique.map(() => null);
@@ -126,30 +134,37 @@ function sendersOf(messages: InboundWhatsAppMessage[]) {
 /** Processes recorded events (after the 200): messages one customer at a time in order, statuses as they come. */
 export async function processRecordedEvents(events: RecordedEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const seen = redis().pipeline();
-  for (const e of events) seen.set(seenKey(e.kind === 'message' ? e.message.wamid : externalIdOf(e)), 1, { ex: SEEN_TTL_SECONDS });
-  await seen.exec().catch((error) => log.warn('inbound.seen_mark_failed', { error }));
+  const rider = new RedisRider();
+  rider.add('seen marks', (p) => {
+    for (const e of events) p.set(seenKey(e.kind === 'message' ? e.message.wamid : externalIdOf(e)), 1, { ex: SEEN_TTL_SECONDS });
+  });
   const byCustomer = new Map<string, RecordedEvent[]>();
   for (const e of events) {
     const k = e.kind === 'message' ? (e.customerId ?? identityKey(e.message)) : `status:${e.id}`;
     byCustomer.set(k, [...(byCustomer.get(k) ?? []), e]);
   }
-  await Promise.all([...byCustomer.values()].map(async (list) => {
-    for (const e of list) await processOne(e);
-  }));
+  try {
+    await Promise.all([...byCustomer.values()].map(async (list) => {
+      for (const e of list) await processOne(e, rider);
+    }));
+  } finally {
+    await rider.flush();
+  }
 }
 
-async function processOne(e: RecordedEvent): Promise<void> {
+async function processOne(e: RecordedEvent, rider: RedisRider): Promise<void> {
+  const turn = new InboundTurn(e.id, rider);
   try {
     let outcome: string | null = null;
     if (e.kind === 'message') {
       const customerId = e.customerId ?? (await customerIdOf(e.message));
-      outcome = await handleCustomerMessage(e.message, customerId);
+      outcome = await handleCustomerMessage(e.message, customerId, turn);
     } else {
       const applied = await applyDeliveryStatus(e.status);
       outcome = applied.matched ? null : 'unmatched';
     }
-    await db()`UPDATE inbound_events SET processed_at = now(), attempts = attempts + 1, last_error = NULL, outcome = COALESCE(${outcome}, outcome) WHERE id = ${e.id}`;
+    if (!turn.finished) await markProcessed(e.id, outcome);
+    else if (outcome !== turn.finishedWith) await db()`UPDATE inbound_events SET outcome = ${outcome} WHERE id = ${e.id}`;
   } catch (error) {
     log.error('inbound.processing_failed', { eventId: e.id, kind: e.kind, error });
     await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${e.id}`.catch(() => {});
