@@ -33,8 +33,9 @@ const MEDIA_HELP_BUCKET_MS = 10 * 60 * 1000;
  * recorded and never acted on: no free-form reply is allowed, and an order nobody confirmed is
  * never placed from it.
  *
- * The reply's send also marks the event processed (`turn.finish`, one round trip), and the
- * conversation state rides with the stock read (`turn.rider`).
+ * The answer goes through the outbox row reserved when the message was recorded and also marks the
+ * event processed (`turn.reply`, one round trip); the conversation state rides with the stock read
+ * (`turn.rider`).
  */
 export async function handleCustomerMessage(msg: InboundWhatsAppMessage, customerId: string, turn: InboundTurn): Promise<string | null> {
   const content = msg.content;
@@ -47,7 +48,8 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     return `late: no reply (${Math.round(age / 3_600_000)} h old, outside the 24-hour window)`;
   }
 
-  const send = (message: OutgoingMessage, kind = 'reply') => sendOnce({ eventKey: messageKeys.reply(msg.wamid), kind, customerId, message }, turn.finish(null));
+  // The answer is the last send of every path that answers: it finishes the event in its round trip.
+  const send = (message: OutgoingMessage, kind = 'reply') => turn.reply({ eventKey: messageKeys.reply(msg.wamid), kind, customerId, message }, { finish: true });
   const order = async (lines: RequestedLine[]) => {
     const result = await placeOrder({
       customer: { id: customerId, waId: msg.waId, userId: msg.userId, profileName: msg.profileName },
@@ -93,7 +95,7 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
   const intent = parseIntent(content.body);
   switch (intent.type) {
     case 'invite':
-      await handleInviteMessage(msg, intent.token, customerId);
+      await handleInviteMessage(msg, intent.token, customerId, turn);
       return null;
     case 'menu':
       await showMenu(turn, customerId, 1, send);

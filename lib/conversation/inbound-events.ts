@@ -3,10 +3,13 @@ import { customerIdOf } from '../customers.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { applyDeliveryStatus } from '../messaging/delivery-status.js';
+import { messageKeys, outboxKey } from '../messaging/keys.js';
+import { RESERVATION_JSON, reservationCte, reservationOf, type Reservation } from '../messaging/reply.js';
+import { outsideWindowSince } from '../messaging/window.js';
 import { redis, RedisRider } from '../redis.js';
 import type { DeliveryStatus, ForeignItem, InboundWhatsAppMessage, ParsedWebhook } from '../whatsapp/inbound-payload.js';
 import { handleCustomerMessage } from './handle-message.js';
-import { InboundTurn, markProcessed } from './turn.js';
+import { InboundTurn } from './turn.js';
 
 /**
  * Inbound WhatsApp events: recorded durably before Meta gets its 200, processed after.
@@ -24,10 +27,14 @@ import { InboundTurn, markProcessed } from './turn.js';
  * batch are taken in one global order first, so concurrent batches cannot deadlock.
  * Items for another phone number of the app are recorded as processed with their outcome and
  * never acted on.
+ *
+ * The same statement reserves the outbox row of the answer (`reply:<wamid>`) of every new message
+ * that may get one (lib/messaging/reply.ts), so processing sends it without a claim statement and
+ * records it with the event processed: one Postgres round trip after this one.
  */
 
 export type RecordedEvent =
-  | { id: string; kind: 'message'; message: InboundWhatsAppMessage; customerId: string | null }
+  | { id: string; kind: 'message'; message: InboundWhatsAppMessage; customerId: string | null; reply?: Reservation }
   | { id: string; kind: 'status'; status: DeliveryStatus };
 
 type Candidate =
@@ -75,6 +82,7 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
       : { external_id: externalId, kind: e.kind, payload: e.kind === 'message' ? e.message : e.status, outcome: null, processed: false },
   );
   const senders = sendersOf(fresh.flatMap(([, e]) => (e.kind === 'message' ? [e.message] : [])));
+  const sentAt = Date.now();
   const result = await db()`
     WITH events AS (
       INSERT INTO inbound_events (source, external_id, kind, payload, outcome, processed_at)
@@ -85,7 +93,7 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
     ), messages AS (
       -- Only messages whose event row was inserted now (not redeliveries), in batch order.
       SELECT m.* FROM jsonb_to_recordset(${JSON.stringify(senders)}::jsonb)
-        AS m(ord int, wamid text, key text, wa_id text, user_id text, parent_user_id text, username text, profile_name text, at timestamptz)
+        AS m(ord int, wamid text, key text, wa_id text, user_id text, parent_user_id text, username text, profile_name text, at timestamptz, reply_key text)
       JOIN events e ON e.external_id = m.wamid
     ), senders AS (
       -- One row per sender: the newest profile data, the newest window-opening time.
@@ -99,17 +107,26 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
       -- Senders known by both identities first, so a merge happens before the single-identity ones are looked up.
       SELECT l.key, l.customer_id FROM link_customers((
         SELECT jsonb_agg(to_jsonb(s) ORDER BY (s.wa_id IS NOT NULL AND s.user_id IS NOT NULL) DESC, s.key) FROM senders s)) l
+    ), reserved AS (
+      ${db().unsafe(reservationCte('messages', 'linked'))}
     )
-    SELECT 'event' AS what, id::text AS id, external_id AS key FROM events
+    SELECT 'event' AS what, id::text AS id, external_id AS key, NULL::jsonb AS reply FROM events
     UNION ALL
-    SELECT 'customer', customer_id::text, key FROM linked`;
+    SELECT 'customer', customer_id::text, key, NULL FROM linked
+    UNION ALL
+    SELECT 'reply', r.id::text, m.wamid, ${db().unsafe(RESERVATION_JSON)}
+    FROM reserved r JOIN messages m ON m.reply_key = r.idempotency_key LEFT JOIN customers c ON c.id = r.customer_id`;
   const customerIds = new Map(result.filter((r) => r.what === 'customer').map((r) => [r.key as string, r.id as string]));
+  const replies = new Map(result.filter((r) => r.what === 'reply').map((r) => [r.key as string, r.reply as Record<string, unknown>]));
   const byExternalId = new Map(fresh);
   return result
     .filter((r) => r.what === 'event')
     .flatMap((r): RecordedEvent[] => {
       const e = byExternalId.get(r.key as string)!;
-      if (e.kind === 'message') return [{ id: r.id as string, kind: 'message', message: e.message, customerId: customerIds.get(identityKey(e.message)) ?? null }];
+      if (e.kind === 'message') {
+        const reply = replies.get(e.message.wamid);
+        return [{ id: r.id as string, kind: 'message', message: e.message, customerId: customerIds.get(identityKey(e.message)) ?? null, ...(reply ? { reply: reservationOf(reply, e.message, sentAt) } : {}) }];
+      }
       if (e.kind === 'status') return [{ id: r.id as string, kind: 'status', status: e.status }];
       return [];
     });
@@ -128,8 +145,13 @@ function sendersOf(messages: InboundWhatsAppMessage[]) {
     profile_name: m.profileName ?? null,
     // System notices are not the customer writing to us: they don't open the window.
     at: m.content.type === 'system' ? null : m.sentAt.toISOString(),
+    reply_key: mayBeAnswered(m) ? outboxKey(messageKeys.reply(m.wamid)) : null,
   }));
 }
+
+/** Messages whose answer goes under `reply:<wamid>` (handle-message.ts): requests inside the 24-hour window. */
+const ANSWERED = new Set(['text', 'list_reply', 'button_reply', 'order']);
+const mayBeAnswered = (m: InboundWhatsAppMessage) => ANSWERED.has(m.content.type) && !outsideWindowSince(m.sentAt);
 
 /** Processes recorded events (after the 200): messages one customer at a time in order, statuses as they come. */
 export async function processRecordedEvents(events: RecordedEvent[]): Promise<void> {
@@ -153,7 +175,7 @@ export async function processRecordedEvents(events: RecordedEvent[]): Promise<vo
 }
 
 async function processOne(e: RecordedEvent, rider: RedisRider): Promise<void> {
-  const turn = new InboundTurn(e.id, rider);
+  const turn = new InboundTurn(e.id, rider, e.kind === 'message' ? messageKeys.reply(e.message.wamid) : null, e.kind === 'message' ? (e.reply ?? null) : null);
   try {
     let outcome: string | null = null;
     if (e.kind === 'message') {
@@ -163,7 +185,10 @@ async function processOne(e: RecordedEvent, rider: RedisRider): Promise<void> {
       const applied = await applyDeliveryStatus(e.status);
       outcome = applied.matched ? null : 'unmatched';
     }
-    if (!turn.finished) await markProcessed(e.id, outcome);
+    if (!turn.finished) {
+      const finish = turn.finish(outcome);
+      await (finish.length === 1 ? finish[0]! : db().transaction(finish));
+    }
     else if (outcome !== turn.finishedWith) await db()`UPDATE inbound_events SET outcome = ${outcome} WHERE id = ${e.id}`;
   } catch (error) {
     log.error('inbound.processing_failed', { eventId: e.id, kind: e.kind, error });
