@@ -4,7 +4,7 @@ import { db } from '../db.js';
 import { log } from '../log.js';
 import { applyDeliveryStatus } from '../messaging/delivery-status.js';
 import { messageKeys, outboxKey } from '../messaging/keys.js';
-import { RESERVATION_JSON, reservationCte, reservationOf, type Reservation } from '../messaging/reply.js';
+import { ReplyReservedElsewhere, RESERVATION_JSON, reservationCte, reservationOf, type Reservation } from '../messaging/reply.js';
 import { outsideWindowSince } from '../messaging/window.js';
 import { redis, RedisRider } from '../redis.js';
 import type { DeliveryStatus, ForeignItem, InboundWhatsAppMessage, ParsedWebhook } from '../whatsapp/inbound-payload.js';
@@ -191,7 +191,9 @@ async function processOne(e: RecordedEvent, rider: RedisRider): Promise<void> {
     }
     else if (outcome !== turn.finishedWith) await db()`UPDATE inbound_events SET outcome = ${outcome} WHERE id = ${e.id}`;
   } catch (error) {
-    log.error('inbound.processing_failed', { eventId: e.id, kind: e.kind, error });
+    // An answer reserved by the request that recorded the message is not a failure: the re-drive answers once its lock lapses.
+    if (error instanceof ReplyReservedElsewhere) log.info('inbound.answer_reserved_elsewhere', { eventId: e.id });
+    else log.error('inbound.processing_failed', { eventId: e.id, kind: e.kind, error });
     await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${e.id}`.catch(() => {});
   }
 }
