@@ -37,6 +37,10 @@ export class RedisRider {
     this.waiting.push({ what, add });
   }
 
+  get hasWaiting(): boolean {
+    return this.waiting.length > 0;
+  }
+
   /** Runs `build`'s commands in one pipeline with the waiting writes; returns `build`'s results only (its errors thrown). */
   async pipeline(build: (p: RedisPipeline) => void): Promise<unknown[]> {
     const riders = this.waiting.splice(0);

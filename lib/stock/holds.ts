@@ -1,7 +1,7 @@
-import { redis } from '../redis.js';
+import { redis, type RedisRider } from '../redis.js';
 import { withKnownCounters } from './counters.js';
 import { EXPIRY_INDEX, holdKey } from './keys.js';
-import { flatten, KEEP_MS, runScript, type HoldLine } from './scripts.js';
+import { flatten, KEEP_MS, runScript, runScriptWith, type HoldLine } from './scripts.js';
 
 /**
  * Stock holds, one per order (layout in keys.ts). Every change is one Lua script, so a multi-line
@@ -22,10 +22,13 @@ function shortages(reply: unknown[]): Shortage[] {
 
 export type ReserveResult = { status: 'held' } | { status: 'exists'; state: string } | { status: 'short'; shortages: Shortage[] };
 
-/** Holds every line for the order until expiresAt, or nothing. Idempotent per order id. */
-export async function reserveStock(orderId: string, lines: HoldLine[], expiresAt: Date): Promise<ReserveResult> {
+/**
+ * Holds every line for the order until expiresAt, or nothing. Idempotent per order id. With a rider
+ * (an inbound message's seen marks), the script runs in one pipeline with its waiting writes.
+ */
+export async function reserveStock(orderId: string, lines: HoldLine[], expiresAt: Date, rider?: RedisRider): Promise<ReserveResult> {
   const exp = expiresAt.getTime();
-  const reply = await withKnownCounters(() => runScript('reserve', [orderId, String(Date.now()), String(exp), String(exp + KEEP_MS), ...flatten(lines)]));
+  const reply = await withKnownCounters(() => runScriptWith(rider, 'reserve', [orderId, String(Date.now()), String(exp), String(exp + KEEP_MS), ...flatten(lines)]));
   if (reply[0] === 'held') return { status: 'held' };
   if (reply[0] === 'exists') return { status: 'exists', state: String(reply[1]) };
   return { status: 'short', shortages: shortages(reply) };
