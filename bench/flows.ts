@@ -123,7 +123,7 @@ export const flows: Flow[] = [
     runs: 3,
     throughput: false,
     floor: { before200: INBOUND_ACK },
-    ceiling: { total: { postgres: 21, redis: 21, stripe: 0, graph: 20 } },
+    ceiling: { total: { postgres: 21, redis: 2, stripe: 0, graph: 20 } },
   }),
   def({
     key: 'paid', name: 'Stripe paid → confirmation + invite link',

@@ -27,11 +27,14 @@ type Ride = { add: (p: RedisPipeline) => void; what: string };
 /**
  * Redis writes nobody waits for (the seen marks, the conversation state), held until the next Redis
  * request of the same work and sent in its pipeline, so they cost no round trip of their own.
- * `flush` sends what no request took (at the end of the work). A write that fails is logged, never thrown:
- * riders are only what may be lost (fast paths, hints).
+ * Requests made through the rider in the same turn of the event loop (the messages of one webhook
+ * batch reaching their stock read together) share one pipeline too. `flush` sends what no request
+ * took (at the end of the work). A write that fails is logged, never thrown: riders are only what
+ * may be lost (fast paths, hints).
  */
 export class RedisRider {
   private waiting: Ride[] = [];
+  private queued: { build: (p: RedisPipeline) => void; done: (r: { results?: unknown[]; error?: unknown }) => void }[] = [];
 
   add(what: string, add: (p: RedisPipeline) => void): void {
     this.waiting.push({ what, add });
@@ -42,23 +45,37 @@ export class RedisRider {
   }
 
   /** Runs `build`'s commands in one pipeline with the waiting writes; returns `build`'s results only (its errors thrown). */
-  async pipeline(build: (p: RedisPipeline) => void): Promise<unknown[]> {
+  pipeline(build: (p: RedisPipeline) => void): Promise<unknown[]> {
+    return new Promise((resolve, reject) => {
+      this.queued.push({ build, done: (r) => (r.error === undefined ? resolve(r.results!) : reject(r.error)) });
+      if (this.queued.length === 1) setImmediate(() => void this.run());
+    });
+  }
+
+  private async run(): Promise<void> {
+    const batch = this.queued.splice(0);
     const riders = this.waiting.splice(0);
     const p = redis().pipeline();
     for (const r of riders) r.add(p);
-    const before = p.length();
-    build(p);
+    const ridden = p.length();
+    const ranges = batch.map((q) => {
+      const start = p.length();
+      q.build(p);
+      return [start, p.length()] as const;
+    });
     let results: { error?: string; result?: unknown }[];
     try {
       results = await p.exec({ keepErrors: true });
     } catch (error) {
       logRiderFailure(riders, error);
-      throw error;
+      for (const q of batch) q.done({ error });
+      return;
     }
-    logFailedRiders(riders, results.slice(0, before));
-    return results.slice(before).map((r) => {
-      if (r.error) throw new Error(`redis: ${r.error}`);
-      return r.result;
+    logFailedRiders(riders, results.slice(0, ridden));
+    batch.forEach((q, i) => {
+      const own = results.slice(...ranges[i]!);
+      const failed = own.find((r) => r.error);
+      q.done(failed ? { error: new Error(`redis: ${failed.error}`) } : { results: own.map((r) => r.result) });
     });
   }
 
@@ -74,11 +91,6 @@ export class RedisRider {
       logRiderFailure(riders, error);
     }
   }
-}
-
-/** Runs `build` in one pipeline, with the rider's waiting writes when there is a rider. */
-export async function pipelined(rider: RedisRider | undefined, build: (p: RedisPipeline) => void): Promise<unknown[]> {
-  return (rider ?? new RedisRider()).pipeline(build);
 }
 
 function logFailedRiders(riders: Ride[], results: { error?: string }[]): void {
