@@ -60,7 +60,7 @@ export const flows: Flow[] = [
     request: (d, c) => d.inbound([{ from: c.from, text: 'menu' }]),
     check: expectMessage('list'),
     floor: { before200: INBOUND_ACK, total: { postgres: 2, redis: 2, stripe: 0, graph: 1 } },
-    ceiling: { total: { postgres: 5, redis: 4 } },
+    ceiling: {},
   }),
   def({
     key: 'list-reply', name: 'list reply (a product) → quantity buttons',
@@ -68,7 +68,7 @@ export const flows: Flow[] = [
     request: (d, c) => d.inbound([{ from: c.from, interactive: { type: 'list_reply', id: `variant:${SKUS[0]}`, title: 'Bench tea 1' } }]),
     check: expectMessage('button'),
     floor: { before200: INBOUND_ACK, total: { postgres: 2, redis: 2, stripe: 0, graph: 1 } },
-    ceiling: { total: { postgres: 5, redis: 4 } },
+    ceiling: {},
   }),
   def({
     key: 'button-reply', name: 'button reply (quantity) → hold + Checkout + payment link',
@@ -123,7 +123,7 @@ export const flows: Flow[] = [
     runs: 3,
     throughput: false,
     floor: { before200: INBOUND_ACK },
-    ceiling: { total: { postgres: 81, redis: 42, stripe: 0, graph: 20 } },
+    ceiling: { total: { postgres: 21, redis: 2, stripe: 0, graph: 20 } },
   }),
   def({
     key: 'paid', name: 'Stripe paid → confirmation + invite link',

@@ -1,5 +1,6 @@
 import { log } from '../log.js';
 import { syncAvailableStock } from '../stock/index.js';
+import { bumpCatalogVersion } from './cache.js';
 import { candidatesFromCsv } from './csv.js';
 import { candidatesFromJson, importRequest, type Candidate, type Parsed, type Rejection } from './schema.js';
 import { retireUnlistedVariants, upsertProducts, variantsOf } from './store.js';
@@ -25,6 +26,15 @@ export type ImportResult = { created: number; updated: number; variants: number;
 const CHUNK = 250;
 
 export async function importCandidates(parsed: Parsed): Promise<ImportResult> {
+  try {
+    return await importAll(parsed);
+  } finally {
+    // Whatever was written (also by a failed import), instances reload their cached catalog.
+    await bumpCatalogVersion();
+  }
+}
+
+async function importAll(parsed: Parsed): Promise<ImportResult> {
   const result: ImportResult = { created: 0, updated: 0, variants: 0, rejected: [...parsed.rejected] };
   const done: Candidate[] = [];
   for (let i = 0; i < parsed.candidates.length; i += CHUNK) {

@@ -1,8 +1,10 @@
 /**
  * lib/catalog: products and variants. store.ts is the only SQL that writes them; schema.ts and
  * csv.ts validate imports; import.ts upserts them and syncs Redis through lib/stock; push.ts tells
- * Meta's catalog about prices and availability; listing.ts is the admin listing.
+ * Meta's catalog about prices and availability; listing.ts is the admin listing;
+ * cache.ts the per-instance cache of the sellable catalog for the conversation.
  */
+export { cachedSellableVariants, catalogVersionKey, observeCatalogVersion } from './cache.js';
 export { CSV_COLUMNS, CsvFormatError, parseCsv } from './csv.js';
 export { importCatalogCsv, importCatalogJson, type ImportResult } from './import.js';
 export { listCatalog } from './listing.js';

@@ -1,8 +1,12 @@
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { syncAvailableStock } from '../stock/index.js';
+import { bumpCatalogVersion } from './cache.js';
 
-/** The catalog in Postgres: products with sellable variants (one SKU each). The only SQL that writes them. */
+/**
+ * The catalog in Postgres: products with sellable variants (one SKU each). The only SQL that writes them;
+ * their callers bump the catalog version after writing (./cache.ts).
+ */
 export type Variant = {
   id: string;
   sku: string;
@@ -110,6 +114,7 @@ export async function upsertProducts(inputs: CatalogProductInput[]): Promise<Set
  */
 export async function upsertCatalogProduct(p: CatalogProductInput): Promise<{ created: boolean }> {
   const created = await upsertProducts([p]);
+  await bumpCatalogVersion();
   await syncAvailableStock(variantsOf(p));
   return { created: created.has(p.sku) };
 }

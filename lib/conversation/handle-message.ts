@@ -1,4 +1,4 @@
-import { listSellableVariants } from '../catalog/index.js';
+import { cachedSellableVariants } from '../catalog/index.js';
 import { changeCustomerIdentity } from '../customers.js';
 import { log, maskIdentity } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
@@ -15,7 +15,8 @@ import { findVariant } from './find-variant.js';
 import { handleInviteMessage } from './invite-contact.js';
 import { parseIntent } from './intents.js';
 import * as reply from './replies.js';
-import { loadState, saveState } from './state.js';
+import { saveState } from './state.js';
+import type { InboundTurn } from './turn.js';
 
 /** How often at most the media answer goes to one customer (an album of photos gets one answer). */
 const MEDIA_HELP_BUCKET_MS = 10 * 60 * 1000;
@@ -31,8 +32,12 @@ const MEDIA_HELP_BUCKET_MS = 10 * 60 * 1000;
  * moves the customer row. A message older than the 24-hour window (Meta retries for 7 days) is
  * recorded and never acted on: no free-form reply is allowed, and an order nobody confirmed is
  * never placed from it.
+ *
+ * The answer goes through the outbox row reserved when the message was recorded and also marks the
+ * event processed (`turn.reply`, one round trip); the conversation state rides with the stock read
+ * (`turn.rider`).
  */
-export async function handleCustomerMessage(msg: InboundWhatsAppMessage, customerId: string): Promise<string | null> {
+export async function handleCustomerMessage(msg: InboundWhatsAppMessage, customerId: string, turn: InboundTurn): Promise<string | null> {
   const content = msg.content;
   const notARequest = await recordNonRequest(msg, customerId, content);
   if (notARequest) return notARequest;
@@ -43,7 +48,8 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     return `late: no reply (${Math.round(age / 3_600_000)} h old, outside the 24-hour window)`;
   }
 
-  const send = (message: OutgoingMessage, kind = 'reply') => sendOnce({ eventKey: messageKeys.reply(msg.wamid), kind, customerId, message });
+  // The answer is the last send of every path that answers: it finishes the event in its round trip.
+  const send = (message: OutgoingMessage, kind = 'reply') => turn.reply({ eventKey: messageKeys.reply(msg.wamid), kind, customerId, message }, { finish: true });
   const order = async (lines: RequestedLine[]) => {
     const result = await placeOrder({
       customer: { id: customerId, waId: msg.waId, userId: msg.userId, profileName: msg.profileName },
@@ -64,7 +70,7 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     case 'order':
       return order(content.items.map((i) => ({ sku: i.sku, quantity: i.quantity })));
     case 'list_reply':
-      await handleListReply(customerId, content.id, send);
+      await handleListReply(turn, customerId, content.id, send);
       return null;
     case 'button_reply': {
       const m = /^qty:(\d+):(.+)$/.exec(content.id);
@@ -76,8 +82,9 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     }
     case 'media': {
       const bucket = Math.floor(msg.sentAt.getTime() / MEDIA_HELP_BUCKET_MS);
-      await sendOnce({ eventKey: messageKeys.mediaHelp(customerId, bucket), kind: 'reply', customerId, message: reply.mediaHelp(content.kind) });
-      return `answered: ${content.kind} (what the shop can do)`;
+      const outcome = `answered: ${content.kind} (what the shop can do)`;
+      await sendOnce({ eventKey: messageKeys.mediaHelp(customerId, bucket), kind: 'reply', customerId, message: reply.mediaHelp(content.kind) }, turn.finish(outcome));
+      return outcome;
     }
     case 'text':
       break;
@@ -88,10 +95,10 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
   const intent = parseIntent(content.body);
   switch (intent.type) {
     case 'invite':
-      await handleInviteMessage(msg, intent.token, customerId);
+      await handleInviteMessage(msg, intent.token, customerId, turn);
       return null;
     case 'menu':
-      await showMenu(customerId, 1, send);
+      await showMenu(turn, customerId, 1, send);
       return null;
     case 'help':
       await send(reply.help());
@@ -107,7 +114,7 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
       return null;
     }
     case 'buy': {
-      const variant = findVariant(await listSellableVariants(), intent.query);
+      const variant = findVariant(await cachedSellableVariants(), intent.query);
       if (!variant) {
         await send(reply.notFound(intent.query));
         return null;
@@ -115,7 +122,7 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
       return order([{ sku: variant.sku, quantity: intent.quantity }]);
     }
     case 'unknown':
-      await showMenu(customerId, 1, send, reply.DID_NOT_UNDERSTAND);
+      await showMenu(turn, customerId, 1, send, reply.DID_NOT_UNDERSTAND);
       return null;
   }
 }
@@ -162,18 +169,20 @@ async function handleSystemNotice(customerId: string, notice: Extract<InboundCon
 
 type Send = (message: OutgoingMessage) => Promise<unknown>;
 
-async function showMenu(customerId: string, page: number, send: Send, intro?: string): Promise<void> {
-  const variants = await listSellableVariants();
-  const available = await availableStock(variants.map((v) => v.sku));
-  await Promise.all([send(reply.catalogList(variants, available, page, intro)), saveState(customerId, { page })]);
+async function showMenu(turn: InboundTurn, customerId: string, page: number, send: Send, intro?: string): Promise<void> {
+  const variants = await cachedSellableVariants();
+  saveState(turn.rider, customerId, { page });
+  const available = await availableStock(variants.map((v) => v.sku), turn.rider);
+  await send(reply.catalogList(variants, available, page, intro));
 }
 
-async function handleListReply(customerId: string, id: string, send: Send): Promise<void> {
+async function handleListReply(turn: InboundTurn, customerId: string, id: string, send: Send): Promise<void> {
   const page = /^page:(\d+)$/.exec(id);
-  if (page) return showMenu(customerId, Number(page[1]), send);
+  if (page) return showMenu(turn, customerId, Number(page[1]), send);
   const sku = /^variant:(.+)$/.exec(id)?.[1];
-  const variant = sku ? (await listSellableVariants()).find((v) => v.sku === sku) : undefined;
+  const variant = sku ? (await cachedSellableVariants()).find((v) => v.sku === sku) : undefined;
   if (!variant) return void (await send(reply.choiceExpired()));
-  const [available, state] = await Promise.all([availableStock([variant.sku]), loadState(customerId)]);
-  await Promise.all([send(reply.quantityQuestion(variant, available.get(variant.sku) ?? 0)), saveState(customerId, { ...state, selectedSku: variant.sku })]);
+  saveState(turn.rider, customerId, { selectedSku: variant.sku });
+  const available = await availableStock([variant.sku], turn.rider);
+  await send(reply.quantityQuestion(variant, available.get(variant.sku) ?? 0));
 }

@@ -1,17 +1,24 @@
+import { catalogVersionKey, observeCatalogVersion } from '../catalog/index.js';
 import { customerIdOf } from '../customers.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { applyDeliveryStatus } from '../messaging/delivery-status.js';
-import { redis } from '../redis.js';
+import { messageKeys, outboxKey } from '../messaging/keys.js';
+import { ReplyReservedElsewhere, RESERVATION_JSON, reservationCte, reservationOf, type Reservation } from '../messaging/reply.js';
+import { outsideWindowSince } from '../messaging/window.js';
+import { redis, RedisRider } from '../redis.js';
 import type { DeliveryStatus, ForeignItem, InboundWhatsAppMessage, ParsedWebhook } from '../whatsapp/inbound-payload.js';
 import { handleCustomerMessage } from './handle-message.js';
+import { InboundTurn } from './turn.js';
 
 /**
  * Inbound WhatsApp events: recorded durably before Meta gets its 200, processed after.
  * Dedupe: Redis (24 h) answers "seen already?" without touching Postgres; the unique
  * (source, external_id) row in inbound_events is the durable guard, because Meta retries
  * for up to 7 days. The Redis key is only written once the row exists, so a crash can
- * never make a message look seen before it was recorded.
+ * never make a message look seen before it was recorded: the marks wait on the batch's RedisRider and
+ * go with the first Redis request processing makes (or are flushed at its end).
+ * The same MGET reads the catalog version (lib/catalog/cache.ts), so the cached catalog is checked for free.
  *
  * The same statement links the sender of every newly recorded message to one customer row
  * (`link_customers`: phone, BSUID or both; two rows of one person are merged), so processing works
@@ -20,10 +27,14 @@ import { handleCustomerMessage } from './handle-message.js';
  * batch are taken in one global order first, so concurrent batches cannot deadlock.
  * Items for another phone number of the app are recorded as processed with their outcome and
  * never acted on.
+ *
+ * The same statement reserves the outbox row of the answer (`reply:<wamid>`) of every new message
+ * that may get one (lib/messaging/reply.ts), so processing sends it without a claim statement and
+ * records it with the event processed: one Postgres round trip after this one.
  */
 
 export type RecordedEvent =
-  | { id: string; kind: 'message'; message: InboundWhatsAppMessage; customerId: string | null }
+  | { id: string; kind: 'message'; message: InboundWhatsAppMessage; customerId: string | null; reply?: Reservation }
   | { id: string; kind: 'status'; status: DeliveryStatus };
 
 type Candidate =
@@ -53,7 +64,11 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
 
   // Only a fast path: without Redis every item goes to Postgres, whose unique key is the real guard.
   const seen = await redis()
-    .mget<(string | null)[]>(...unique.map(([id]) => seenKey(id)))
+    .mget<(string | null)[]>(...unique.map(([id]) => seenKey(id)), catalogVersionKey())
+    .then((values) => {
+      observeCatalogVersion(values[unique.length]);
+      return values;
+    })
     .catch((error) => {
       log.warn('inbound.seen_check_failed', { error });
       return unique.map(() => null);
@@ -67,6 +82,7 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
       : { external_id: externalId, kind: e.kind, payload: e.kind === 'message' ? e.message : e.status, outcome: null, processed: false },
   );
   const senders = sendersOf(fresh.flatMap(([, e]) => (e.kind === 'message' ? [e.message] : [])));
+  const sentAt = Date.now();
   const result = await db()`
     WITH events AS (
       INSERT INTO inbound_events (source, external_id, kind, payload, outcome, processed_at)
@@ -77,7 +93,7 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
     ), messages AS (
       -- Only messages whose event row was inserted now (not redeliveries), in batch order.
       SELECT m.* FROM jsonb_to_recordset(${JSON.stringify(senders)}::jsonb)
-        AS m(ord int, wamid text, key text, wa_id text, user_id text, parent_user_id text, username text, profile_name text, at timestamptz)
+        AS m(ord int, wamid text, key text, wa_id text, user_id text, parent_user_id text, username text, profile_name text, at timestamptz, reply_key text)
       JOIN events e ON e.external_id = m.wamid
     ), senders AS (
       -- One row per sender: the newest profile data, the newest window-opening time.
@@ -91,17 +107,26 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
       -- Senders known by both identities first, so a merge happens before the single-identity ones are looked up.
       SELECT l.key, l.customer_id FROM link_customers((
         SELECT jsonb_agg(to_jsonb(s) ORDER BY (s.wa_id IS NOT NULL AND s.user_id IS NOT NULL) DESC, s.key) FROM senders s)) l
+    ), reserved AS (
+      ${db().unsafe(reservationCte('messages', 'linked'))}
     )
-    SELECT 'event' AS what, id::text AS id, external_id AS key FROM events
+    SELECT 'event' AS what, id::text AS id, external_id AS key, NULL::jsonb AS reply FROM events
     UNION ALL
-    SELECT 'customer', customer_id::text, key FROM linked`;
+    SELECT 'customer', customer_id::text, key, NULL FROM linked
+    UNION ALL
+    SELECT 'reply', r.id::text, m.wamid, ${db().unsafe(RESERVATION_JSON)}
+    FROM reserved r JOIN messages m ON m.reply_key = r.idempotency_key LEFT JOIN customers c ON c.id = r.customer_id`;
   const customerIds = new Map(result.filter((r) => r.what === 'customer').map((r) => [r.key as string, r.id as string]));
+  const replies = new Map(result.filter((r) => r.what === 'reply').map((r) => [r.key as string, r.reply as Record<string, unknown>]));
   const byExternalId = new Map(fresh);
   return result
     .filter((r) => r.what === 'event')
     .flatMap((r): RecordedEvent[] => {
       const e = byExternalId.get(r.key as string)!;
-      if (e.kind === 'message') return [{ id: r.id as string, kind: 'message', message: e.message, customerId: customerIds.get(identityKey(e.message)) ?? null }];
+      if (e.kind === 'message') {
+        const reply = replies.get(e.message.wamid);
+        return [{ id: r.id as string, kind: 'message', message: e.message, customerId: customerIds.get(identityKey(e.message)) ?? null, ...(reply ? { reply: reservationOf(reply, e.message, sentAt) } : {}) }];
+      }
       if (e.kind === 'status') return [{ id: r.id as string, kind: 'status', status: e.status }];
       return [];
     });
@@ -120,38 +145,55 @@ function sendersOf(messages: InboundWhatsAppMessage[]) {
     profile_name: m.profileName ?? null,
     // System notices are not the customer writing to us: they don't open the window.
     at: m.content.type === 'system' ? null : m.sentAt.toISOString(),
+    reply_key: mayBeAnswered(m) ? outboxKey(messageKeys.reply(m.wamid)) : null,
   }));
 }
+
+/** Messages whose answer goes under `reply:<wamid>` (handle-message.ts): requests inside the 24-hour window. */
+const ANSWERED = new Set(['text', 'list_reply', 'button_reply', 'order']);
+const mayBeAnswered = (m: InboundWhatsAppMessage) => ANSWERED.has(m.content.type) && !outsideWindowSince(m.sentAt);
 
 /** Processes recorded events (after the 200): messages one customer at a time in order, statuses as they come. */
 export async function processRecordedEvents(events: RecordedEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const seen = redis().pipeline();
-  for (const e of events) seen.set(seenKey(e.kind === 'message' ? e.message.wamid : externalIdOf(e)), 1, { ex: SEEN_TTL_SECONDS });
-  await seen.exec().catch((error) => log.warn('inbound.seen_mark_failed', { error }));
+  const rider = new RedisRider();
+  rider.add('seen marks', (p) => {
+    for (const e of events) p.set(seenKey(e.kind === 'message' ? e.message.wamid : externalIdOf(e)), 1, { ex: SEEN_TTL_SECONDS });
+  });
   const byCustomer = new Map<string, RecordedEvent[]>();
   for (const e of events) {
     const k = e.kind === 'message' ? (e.customerId ?? identityKey(e.message)) : `status:${e.id}`;
     byCustomer.set(k, [...(byCustomer.get(k) ?? []), e]);
   }
-  await Promise.all([...byCustomer.values()].map(async (list) => {
-    for (const e of list) await processOne(e);
-  }));
+  try {
+    await Promise.all([...byCustomer.values()].map(async (list) => {
+      for (const e of list) await processOne(e, rider);
+    }));
+  } finally {
+    await rider.flush();
+  }
 }
 
-async function processOne(e: RecordedEvent): Promise<void> {
+async function processOne(e: RecordedEvent, rider: RedisRider): Promise<void> {
+  const turn = new InboundTurn(e.id, rider, e.kind === 'message' ? messageKeys.reply(e.message.wamid) : null, e.kind === 'message' ? (e.reply ?? null) : null);
   try {
     let outcome: string | null = null;
     if (e.kind === 'message') {
       const customerId = e.customerId ?? (await customerIdOf(e.message));
-      outcome = await handleCustomerMessage(e.message, customerId);
+      outcome = await handleCustomerMessage(e.message, customerId, turn);
     } else {
       const applied = await applyDeliveryStatus(e.status);
       outcome = applied.matched ? null : 'unmatched';
     }
-    await db()`UPDATE inbound_events SET processed_at = now(), attempts = attempts + 1, last_error = NULL, outcome = COALESCE(${outcome}, outcome) WHERE id = ${e.id}`;
+    if (!turn.finished) {
+      const finish = turn.finish(outcome);
+      await (finish.length === 1 ? finish[0]! : db().transaction(finish));
+    }
+    else if (outcome !== turn.finishedWith) await db()`UPDATE inbound_events SET outcome = ${outcome} WHERE id = ${e.id}`;
   } catch (error) {
-    log.error('inbound.processing_failed', { eventId: e.id, kind: e.kind, error });
+    // An answer reserved by the request that recorded the message is not a failure: the re-drive answers once its lock lapses.
+    if (error instanceof ReplyReservedElsewhere) log.info('inbound.answer_reserved_elsewhere', { eventId: e.id });
+    else log.error('inbound.processing_failed', { eventId: e.id, kind: e.kind, error });
     await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${e.id}`.catch(() => {});
   }
 }

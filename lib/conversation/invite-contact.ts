@@ -7,11 +7,12 @@ import { inviteJoinedNotice } from '../messaging/order-notices.js';
 import { sendOnce } from '../messaging/outbox.js';
 import { orderColumns, toOrder } from '../orders/order.js';
 import type { InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
+import type { InboundTurn } from './turn.js';
 import { orderStatus } from './replies.js';
 
 /** A contact who opened an order's invite link and sent its prefilled text. */
-export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: string, customerId: string): Promise<void> {
-  const reply = (body: string) => sendOnce({ eventKey: messageKeys.reply(msg.wamid), kind: 'reply', customerId, message: { type: 'text', body } });
+export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: string, customerId: string, turn: InboundTurn): Promise<void> {
+  const reply = (body: string) => turn.reply({ eventKey: messageKeys.reply(msg.wamid), kind: 'reply', customerId, message: { type: 'text', body } });
   const shop = getConfig().SHOP_NAME;
 
   const rows = TOKEN_SHAPE.test(token)

@@ -1,13 +1,15 @@
 import { db, type Query } from '../db.js';
 import { log, maskIdentity } from '../log.js';
 import { ADDRESSED_SQL, CLAIM_SECONDS, claimedOf, deliver, type SendOutcome } from './outbox.js';
+import { isReserved } from './reply.js';
 
 /**
  * Sends messages whose earlier attempt failed transiently or whose sender died. Used by the cleanup run.
  * Per recipient, messages leave in the order they were recorded (an invite link never overtakes the
  * confirmation it refers to): a row waits while an older one to the same recipient is backing off
  * or being sent, each recipient's rows go one after another, and recipients go in parallel. When a
- * send is deferred, that recipient's later rows are given back unsent for a later run.
+ * send is deferred, that recipient's later rows are given back unsent for a later run. A reserved
+ * answer (./reply.ts) is never taken: it has nothing to send; its re-driven event answers it.
  */
 export async function retryDueMessages(limit: number): Promise<number> {
   const due = await db().query(
@@ -17,9 +19,10 @@ export async function retryDueMessages(limit: number): Promise<number> {
        WHERE id IN (
          SELECT m.id FROM outbound_messages m
          WHERE ((m.status = 'pending' AND m.next_attempt_at <= now()) OR (m.status = 'sending' AND m.locked_until < now()))
+           AND NOT ${isReserved('m')}
            AND NOT EXISTS (
              SELECT 1 FROM outbound_messages e
-             WHERE e.customer_id = m.customer_id AND e.seq < m.seq AND e.status IN ('pending', 'sending')
+             WHERE e.customer_id = m.customer_id AND e.seq < m.seq AND e.status IN ('pending', 'sending') AND NOT ${isReserved('e')}
                AND ((e.status = 'pending' AND e.next_attempt_at > now()) OR (e.status = 'sending' AND e.locked_until >= now())))
          ORDER BY m.seq LIMIT $2 FOR UPDATE SKIP LOCKED)
        RETURNING id, idempotency_key, customer_id, to_wa_id, kind, order_id, payload, fallback_payload, attempts, seq

@@ -1,6 +1,6 @@
 import { db } from '../db.js';
 import { log } from '../log.js';
-import { redis } from '../redis.js';
+import { redis, type RedisRider } from '../redis.js';
 import { stockKey } from './keys.js';
 import { flatten, KEEP_MS, runScript } from './scripts.js';
 
@@ -44,11 +44,14 @@ export async function availableStockIfKnown(skus: string[]): Promise<Map<string,
   return out;
 }
 
-/** Available units per SKU; a counter Redis lost is rebuilt from Postgres first (never read as 0). */
-export async function availableStock(skus: string[]): Promise<Map<string, number>> {
+/**
+ * Available units per SKU; a counter Redis lost is rebuilt from Postgres first (never read as 0).
+ * With a rider, the read goes in one pipeline with its waiting writes (no round trip of their own).
+ */
+export async function availableStock(skus: string[], rider?: RedisRider): Promise<Map<string, number>> {
   if (skus.length === 0) return new Map();
   const read = () => redis().mget<(string | number | null)[]>(...skus.map(stockKey));
-  let values = await read();
+  let values = rider ? ((await rider.pipeline((p) => p.mget(...skus.map(stockKey))))[0] as (string | number | null)[]) : await read();
   const missing = skus.filter((_, i) => values[i] === null || values[i] === undefined);
   if (missing.length) {
     await rebuildStockCounters(missing);

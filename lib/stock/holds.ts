@@ -1,7 +1,7 @@
-import { redis } from '../redis.js';
+import { redis, type RedisRider } from '../redis.js';
 import { withKnownCounters } from './counters.js';
 import { EXPIRY_INDEX, holdKey } from './keys.js';
-import { flatten, KEEP_MS, runScript, type HoldLine } from './scripts.js';
+import { flatten, KEEP_MS, runScript, runScriptWith, type HoldLine } from './scripts.js';
 
 /**
  * Stock holds, one per order (layout in keys.ts). Every change is one Lua script, so a multi-line
@@ -40,11 +40,12 @@ function reserveResult(reply: unknown[]): ReserveResult {
 /**
  * Holds every line for the order until expiresAt, or nothing. Idempotent per order id: when the
  * order already has a hold, nothing changes and the answer is `exists` with that hold's state and
- * expiry (a retry of the same event learns the expiry the first attempt set).
+ * expiry (a retry of the same event learns the expiry the first attempt set). With a rider (an inbound
+ * message's seen marks), the script runs in one pipeline with its waiting writes.
  */
-export async function reserveStock(orderId: string, lines: HoldLine[], expiresAt: Date): Promise<ReserveResult> {
+export async function reserveStock(orderId: string, lines: HoldLine[], expiresAt: Date, rider?: RedisRider): Promise<ReserveResult> {
   const exp = expiresAt.getTime();
-  return reserveResult(await withKnownCounters(() => runScript('reserve', [orderId, String(Date.now()), String(exp), String(exp + KEEP_MS), ...flatten(lines)])));
+  return reserveResult(await withKnownCounters(() => runScriptWith(rider, 'reserve', [orderId, String(Date.now()), String(exp), String(exp + KEEP_MS), ...flatten(lines)])));
 }
 
 /**

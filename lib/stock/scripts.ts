@@ -1,4 +1,5 @@
-import { redis } from '../redis.js';
+import { createHash } from 'node:crypto';
+import { redis, type RedisRider } from '../redis.js';
 
 /**
  * The Lua scripts of lib/stock (key layout in keys.ts). Each runs atomically in Redis; keys are
@@ -210,6 +211,23 @@ const unlock = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call(
 const LUA = { reserve, rehold, release, commit, setStock, restore, rebuild, unlock };
 type Script = ReturnType<ReturnType<typeof redis>['createScript']>;
 const loaded = new WeakMap<object, Map<keyof typeof LUA, Script>>();
+
+const sha1s = new Map<keyof typeof LUA, string>();
+const sha1Of = (name: keyof typeof LUA) => sha1s.get(name) ?? (sha1s.set(name, createHash('sha1').update(LUA[name]).digest('hex')), sha1s.get(name)!);
+
+/**
+ * runScript, with the rider's waiting writes in the same pipeline (one round trip). A script Redis
+ * has not loaded yet (NOSCRIPT) runs again alone, which loads it.
+ */
+export async function runScriptWith(rider: RedisRider | undefined, name: keyof typeof LUA, args: string[], keys: string[] = []): Promise<unknown> {
+  if (!rider?.hasWaiting) return runScript(name, args, keys);
+  try {
+    return (await rider.pipeline((p) => p.evalsha(sha1Of(name), keys, args)))[0];
+  } catch (error) {
+    if (!/NOSCRIPT/i.test(String((error as Error).message))) throw error;
+    return runScript(name, args, keys);
+  }
+}
 
 /** Runs one of the scripts (EVALSHA, loading it on first use per client). */
 export function runScript(name: keyof typeof LUA, args: string[], keys: string[] = []): Promise<unknown> {

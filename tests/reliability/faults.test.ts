@@ -109,6 +109,23 @@ const flows: Flow[] = [
       // The order is written after Stripe answered: a lost write answer, and a process killed between Stripe and the write.
       [/^postgres: WITH customer AS/, 'dropped'],
       [/^stripe: POST \/v1\/checkout\/sessions/, 'dropped'],
+      ],
+    },
+    {
+    name: 'answer (WhatsApp text "menu": the reply reserved when the message is recorded)',
+    meta: true,
+    async prepare(sku) {
+      const waId = newCustomer('4932');
+      const delivery = h.inbound({ from: waId, name: 'Ada', text: 'menu', wamid: `wamid.fault-menu-${sku}` });
+      return { waId, sku, delivery, durable: () => metaRecorded(`wamid.fault-menu-${sku}`) };
+    },
+    async outcome(ctx) {
+      return expectKinds(ctx.waId, ['list']);
+    },
+    regressions: [
+      // The answer reached Meta but Meta's reply was lost, or recording it (with the event processed) failed: never sent twice.
+      [/^meta: POST messages/, 'dropped'],
+      [/^postgres: transaction: UPDATE outbound_messages SET status = 'sent'/, '500'],
     ],
   },
   {

@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import { log } from '../log.js';
+import { redis } from '../redis.js';
+import { listSellableVariants, type Variant } from './store.js';
+
+/**
+ * The sellable catalog cached per function instance, for the conversation (menu, list replies,
+ * "buy" text matching): names, SKUs, prices as shown. Never for an order's prices or for stock:
+ * an order reads its variants from Postgres, availability comes from lib/stock, and `stock` of a
+ * cached variant may be stale.
+ *
+ * Invalidation: every catalog write sets `catalog:version` in Redis to a new random value after it
+ * commits (bumpCatalogVersion); the webhook reads that key in the same MGET as its seen keys before
+ * the 200 (observeCatalogVersion). The cache is used only while the version observed in the last
+ * OBSERVED_FRESH_MS equals the version it was loaded under, and never longer than MAX_AGE_MS (a bump
+ * lost to a Redis outage or a crash between commit and bump). A version observed before a write
+ * and the list loaded after it only reloads once more; a random value (not INCR) cannot come back
+ * after Redis restarts empty.
+ */
+
+const VERSION_KEY = 'catalog:version';
+const OBSERVED_FRESH_MS = 30_000;
+const MAX_AGE_MS = 5 * 60_000;
+
+let observed: { version: string | null; at: number } | undefined;
+let cached: { version: string | null; at: number; variants: Variant[] } | undefined;
+
+/** The Redis key whose value says which catalog is current (read by the webhook's seen MGET). */
+export const catalogVersionKey = () => VERSION_KEY;
+
+export function observeCatalogVersion(value: unknown): void {
+  observed = { version: value === null || value === undefined ? null : String(value), at: Date.now() };
+}
+
+/** The sellable variants: from this instance's cache while the observed catalog version matches, else Postgres. */
+export async function cachedSellableVariants(): Promise<Variant[]> {
+  const now = Date.now();
+  const version = observed && now - observed.at < OBSERVED_FRESH_MS ? observed.version : undefined;
+  if (version !== undefined && cached && cached.version === version && now - cached.at < MAX_AGE_MS) return cached.variants;
+  const variants = await listSellableVariants();
+  cached = version === undefined ? undefined : { version, at: now, variants };
+  return variants;
+}
+
+/** After a catalog write committed: every instance reloads its cached catalog on its next request. */
+export async function bumpCatalogVersion(): Promise<void> {
+  cached = undefined;
+  try {
+    await redis().set(VERSION_KEY, randomUUID());
+  } catch (error) {
+    // Instances holding the old catalog keep it at most MAX_AGE_MS.
+    log.warn('catalog.version_bump_failed', { error });
+  }
+}

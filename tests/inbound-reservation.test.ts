@@ -1,0 +1,155 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildInboundPayload, makeWamid, type InboundInput } from '../dev/standins/graph.js';
+import { upsertCatalogProduct } from '../lib/catalog/index.js';
+import { processRecordedEvents, recordWebhookEvents, redriveUnprocessed, type RecordedEvent } from '../lib/conversation/inbound-events.js';
+import { db } from '../lib/db.js';
+import { messageKeys, outboxKey } from '../lib/messaging/keys.js';
+import { retryDueMessages } from '../lib/messaging/retry.js';
+import { parseWebhookPayload } from '../lib/whatsapp/inbound-payload.js';
+import { newCustomer, sentTo, useStack } from './support/stack.js';
+
+/**
+ * The answer's outbox row is reserved by the statement that records the message
+ * (lib/messaging/reply.ts). Processing is driven here step by step, in this process, to stop it
+ * where a function could die: the answer is never lost and never sent twice.
+ */
+const stack = useStack({ functions: 'in-process' });
+const biz = () => ({ wabaId: '102290129340398', phoneNumberId: stack().env.WHATSAPP_PHONE_NUMBER_ID!, displayPhoneNumber: '15550100001' });
+
+beforeAll(async () => {
+  await upsertCatalogProduct({ sku: 'RES-1', name: 'Reserved tea', priceMinor: 1000, currency: 'EUR', stock: 100 });
+});
+
+/** Records one inbound message as the webhook does before its 200, without processing it. */
+async function record(input: InboundInput): Promise<{ events: RecordedEvent[]; wamid: string }> {
+  const wamid = input.wamid ?? makeWamid(input.from);
+  const parsed = parseWebhookPayload(buildInboundPayload(biz(), { ...input, wamid }), stack().env.WHATSAPP_PHONE_NUMBER_ID);
+  if ('error' in parsed) throw new Error(parsed.error);
+  return { events: await recordWebhookEvents(parsed), wamid };
+}
+
+const replyRow = async (wamid: string) =>
+  (await db()`SELECT status, payload, attempts, locked_until FROM outbound_messages WHERE idempotency_key = ${outboxKey(messageKeys.reply(wamid))}`)[0];
+const eventRow = async (wamid: string) => (await db()`SELECT processed_at, attempts, last_error FROM inbound_events WHERE external_id = ${wamid}`)[0]!;
+const lapse = (wamid: string) => db()`UPDATE outbound_messages SET locked_until = now() - interval '1 second' WHERE idempotency_key = ${outboxKey(messageKeys.reply(wamid))}`;
+/** Makes the event old enough for the re-drive. */
+const age = (wamid: string) => db()`UPDATE inbound_events SET received_at = now() - interval '2 minutes' WHERE external_id = ${wamid}`;
+
+describe('the answer reserved by the recording statement', () => {
+  it('is reserved with the message, sent from the reservation and recorded with the event processed', async () => {
+    const waId = newCustomer();
+    const { events, wamid } = await record({ from: waId, name: 'Ada', text: 'menu' });
+    expect(events).toHaveLength(1);
+    expect(await replyRow(wamid)).toMatchObject({ status: 'sending', payload: { type: 'reserved' } });
+
+    await processRecordedEvents(events);
+    expect(sentTo(stack(), waId).map((m) => (m.body as { type: string }).type)).toEqual(['interactive']);
+    const row = await replyRow(wamid);
+    expect(row).toMatchObject({ status: 'sent', payload: { type: 'list' } });
+    expect((await eventRow(wamid)).processed_at).toBeInstanceOf(Date);
+  });
+
+  it('a function that died before sending: the re-drive waits for the lock, then answers once; the outbox retry never takes the reservation', async () => {
+    const waId = newCustomer();
+    const { wamid } = await record({ from: waId, name: 'Ada', text: 'help' });
+    await age(wamid);
+
+    // The lock is live: the re-drive leaves the event for later and sends nothing.
+    await redriveUnprocessed(100);
+    expect(sentTo(stack(), waId)).toHaveLength(0);
+    const waiting = await eventRow(wamid);
+    expect(waiting.processed_at).toBeNull();
+    expect(waiting.last_error).toMatch(/reserved/);
+
+    // Lapsed: the outbox retry still has nothing to send (no payload), the re-drive answers.
+    await lapse(wamid);
+    await retryDueMessages(100);
+    expect(sentTo(stack(), waId)).toHaveLength(0);
+    expect(await replyRow(wamid)).toMatchObject({ status: 'sending', payload: { type: 'reserved' } });
+
+    await redriveUnprocessed(100);
+    expect(sentTo(stack(), waId)).toHaveLength(1);
+    expect(await replyRow(wamid)).toMatchObject({ status: 'sent', payload: { type: 'text' } });
+    expect((await eventRow(wamid)).processed_at).toBeInstanceOf(Date);
+
+    // Nothing sends it again.
+    await lapse(wamid);
+    await retryDueMessages(100);
+    await redriveUnprocessed(100);
+    expect(sentTo(stack(), waId)).toHaveLength(1);
+  });
+
+  it('a holder past its trust window retakes its own reservation by its lock; one another request retook is not sent twice', async () => {
+    const waId = newCustomer();
+    const { events, wamid } = await record({ from: waId, name: 'Ada', text: 'help' });
+    const late = events.map((e) => (e.kind === 'message' && e.reply ? { ...e, reply: { ...e.reply, trustUntil: 0 } } : e));
+    await processRecordedEvents(late);
+    expect(sentTo(stack(), waId)).toHaveLength(1);
+    expect(await replyRow(wamid)).toMatchObject({ status: 'sent', attempts: 2, payload: { type: 'text' } });
+
+    const other = newCustomer();
+    const second = await record({ from: other, name: 'Bo', text: 'help' });
+    // Someone else took the lapsed reservation meanwhile (its lock changed): the late holder sends nothing.
+    await db()`UPDATE outbound_messages SET locked_until = now() + interval '5 minutes', attempts = attempts + 1 WHERE idempotency_key = ${outboxKey(messageKeys.reply(second.wamid))}`;
+    await processRecordedEvents(second.events.map((e) => (e.kind === 'message' && e.reply ? { ...e, reply: { ...e.reply, trustUntil: 0 } } : e)));
+    expect(sentTo(stack(), other)).toHaveLength(0);
+  });
+
+  it('an answer that is not sent under reply:<wamid> (an order placed: its payment link) deletes the reservation as the event finishes', async () => {
+    const waId = newCustomer();
+    const { events, wamid } = await record({ from: waId, name: 'Ada', text: 'buy RES-1 1' });
+    expect(await replyRow(wamid)).toBeDefined();
+    await processRecordedEvents(events);
+    expect(sentTo(stack(), waId).map((m) => (m.body as { type: string; interactive?: { type: string } }).interactive?.type)).toEqual(['cta_url']);
+    expect(await replyRow(wamid)).toBeUndefined();
+    expect((await eventRow(wamid)).processed_at).toBeInstanceOf(Date);
+  });
+
+  it('a reaction, or a message outside the 24-hour window, reserves nothing', async () => {
+    const waId = newCustomer();
+    const { wamid } = await record({ from: waId, name: 'Ada', raw: { type: 'reaction', reaction: { message_id: makeWamid('1'), emoji: '👍' } } });
+    expect(await replyRow(wamid)).toBeUndefined();
+    const old = await record({ from: waId, name: 'Ada', text: 'menu', wamid: makeWamid(`${waId}9`), timestamp: Math.floor(Date.now() / 1000) - 25 * 3600 });
+    expect(await replyRow(old.wamid)).toBeUndefined();
+  });
+
+  it('a replayed wamid is not recorded again and reserves nothing more: one answer', async () => {
+    const waId = newCustomer();
+    const wamid = makeWamid(waId);
+    const first = await record({ from: waId, name: 'Ada', text: 'help', wamid });
+    const again = await record({ from: waId, name: 'Ada', text: 'help', wamid });
+    expect(again.events).toHaveLength(0);
+    await processRecordedEvents(first.events);
+    await processRecordedEvents(again.events);
+    expect(sentTo(stack(), waId)).toHaveLength(1);
+  });
+});
+
+describe('Redis writes riding with the next request (RedisRider)', () => {
+  it('the hold script takes the waiting writes along: one request; a script Redis lost (NOSCRIPT) runs again alone', async () => {
+    const { RedisRider, redis } = await import('../lib/redis.js');
+    const { reserveStock } = await import('../lib/stock/index.js');
+    const bridge = stack().upstashBridge!;
+    for (const [i, flush] of [false, true].entries()) {
+      if (flush) await redis().scriptFlush();
+      const rider = new RedisRider();
+      rider.add('test mark', (p) => p.set(`test:rider:${i}`, 'x', { ex: 60 }));
+      const before = bridge.stats.requests;
+      const held = await reserveStock(`00000000-0000-4000-8000-00000000000${i}`, [{ sku: 'RES-1', quantity: 1 }], new Date(Date.now() + 60_000), rider);
+      expect(held).toEqual({ status: 'held' });
+      expect(await redis().get(`test:rider:${i}`)).toBe('x');
+      // Counted before the check's own GET: one pipeline, or after a flush that pipeline plus the script run alone (EVALSHA → EVAL).
+      expect(bridge.stats.requests - before - 1).toBe(flush ? 3 : 1);
+    }
+  });
+
+  it('a rider write that fails is logged, never fails the request it rode with', async () => {
+    const { RedisRider, redis } = await import('../lib/redis.js');
+    await redis().set('test:rider:string', 'not a hash');
+    const rider = new RedisRider();
+    rider.add('broken', (p) => p.hset('test:rider:string', { a: '1' }));
+    const [value] = await rider.pipeline((p) => p.get('test:rider:string'));
+    expect(value).toBe('not a hash');
+    expect(rider.hasWaiting).toBe(false);
+  });
+});
