@@ -136,7 +136,7 @@ describe('Redis writes riding with the next request (RedisRider)', () => {
       rider.add('test mark', (p) => p.set(`test:rider:${i}`, 'x', { ex: 60 }));
       const before = bridge.stats.requests;
       const held = await reserveStock(`00000000-0000-4000-8000-00000000000${i}`, [{ sku: 'RES-1', quantity: 1 }], new Date(Date.now() + 60_000), rider);
-      expect(held).toEqual({ status: 'held' });
+      expect(held).toMatchObject({ status: 'held', expiresAt: expect.any(Date) });
       expect(await redis().get(`test:rider:${i}`)).toBe('x');
       // Counted before the check's own GET: one pipeline, or after a flush that pipeline plus the script run alone (EVALSHA → EVAL).
       expect(bridge.stats.requests - before - 1).toBe(flush ? 3 : 1);
@@ -151,5 +151,31 @@ describe('Redis writes riding with the next request (RedisRider)', () => {
     const [value] = await rider.pipeline((p) => p.get('test:rider:string'));
     expect(value).toBe('not a hash');
     expect(rider.hasWaiting).toBe(false);
+  });
+});
+
+describe("an order's first read made by the recording statement", () => {
+  it('is made for the first order of each sender in a POST; later ones read for themselves, so the open-orders limit holds', async () => {
+    const waId = newCustomer();
+    const parsed = [1, 2, 3, 4].map((n) => {
+      const p = parseWebhookPayload(
+        buildInboundPayload(biz(), { from: waId, name: 'Ada', wamid: makeWamid(`${waId}-${n}`), interactive: { type: 'button_reply', id: 'qty:1:RES-1', title: '1' } }),
+        stack().env.WHATSAPP_PHONE_NUMBER_ID,
+      );
+      if ('error' in p) throw new Error(p.error);
+      return p;
+    });
+    const batch = { ...parsed[0]!, messages: parsed.flatMap((p) => p.messages) };
+    const events = await recordWebhookEvents(batch);
+    expect(events.map((e) => e.kind === 'message' && !!e.placement)).toEqual([true, false, false, false]);
+    const first = events[0]!;
+    if (first.kind !== 'message') throw new Error('not a message');
+    expect(first.placement!.row).toMatchObject({ existing: null, open_orders: 0, variants: [expect.objectContaining({ sku: 'RES-1', price_minor: 1000 })] });
+
+    await processRecordedEvents(events);
+    const orders = await db()`SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.wa_id = ${waId}`;
+    expect(orders).toHaveLength(3); // MAX_ACTIVE_HOLDS_PER_CUSTOMER
+    const texts = sentTo(stack(), waId).map((m) => JSON.stringify(m.body));
+    expect(texts.filter((t) => t.includes('orders waiting for payment'))).toHaveLength(1);
   });
 });

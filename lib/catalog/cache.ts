@@ -32,11 +32,19 @@ export function observeCatalogVersion(value: unknown): void {
   observed = { version: value === null || value === undefined ? null : String(value), at: Date.now() };
 }
 
-/** The sellable variants: from this instance's cache while the observed catalog version matches, else Postgres. */
-export async function cachedSellableVariants(): Promise<Variant[]> {
+/** The cached variants when the cache is current (see the header), else null: never a round trip. */
+export function currentCachedVariants(): Variant[] | null {
   const now = Date.now();
   const version = observed && now - observed.at < OBSERVED_FRESH_MS ? observed.version : undefined;
-  if (version !== undefined && cached && cached.version === version && now - cached.at < MAX_AGE_MS) return cached.variants;
+  return version !== undefined && cached && cached.version === version && now - cached.at < MAX_AGE_MS ? cached.variants : null;
+}
+
+/** The sellable variants: from this instance's cache while the observed catalog version matches, else Postgres. */
+export async function cachedSellableVariants(): Promise<Variant[]> {
+  const current = currentCachedVariants();
+  if (current) return current;
+  const now = Date.now();
+  const version = observed && now - observed.at < OBSERVED_FRESH_MS ? observed.version : undefined;
   const variants = await listSellableVariants();
   cached = version === undefined ? undefined : { version, at: now, variants };
   return variants;

@@ -4,7 +4,7 @@
  * Meta's catalog about prices and availability; listing.ts is the admin listing;
  * cache.ts the per-instance cache of the sellable catalog for the conversation.
  */
-export { cachedSellableVariants, catalogVersionKey, observeCatalogVersion } from './cache.js';
+export { cachedSellableVariants, catalogVersionKey, currentCachedVariants, observeCatalogVersion } from './cache.js';
 export { CSV_COLUMNS, CsvFormatError, parseCsv } from './csv.js';
 export { importCatalogCsv, importCatalogJson, type ImportResult } from './import.js';
 export { listCatalog } from './listing.js';

@@ -14,6 +14,7 @@ import type { InboundContent, InboundWhatsAppMessage } from '../whatsapp/inbound
 import { findVariant } from './find-variant.js';
 import { handleInviteMessage } from './invite-contact.js';
 import { parseIntent } from './intents.js';
+import { quantityButtonLine } from './order-intent.js';
 import * as reply from './replies.js';
 import { saveState } from './state.js';
 import type { InboundTurn } from './turn.js';
@@ -56,9 +57,12 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
       source: 'whatsapp',
       sourceKey: msg.wamid,
       lines,
+      rider: turn.rider,
+      prefetched: turn.placement,
     });
     if ('order' in result) {
-      await sendPaymentLink(result.order);
+      // The payment link is the last send: the event finishes in its round trip.
+      await sendPaymentLink(result.order, turn.finish());
       return null;
     }
     log.info('order.refused', { reason: result.status, to: maskIdentity(msg) });
@@ -73,12 +77,12 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
       await handleListReply(turn, customerId, content.id, send);
       return null;
     case 'button_reply': {
-      const m = /^qty:(\d+):(.+)$/.exec(content.id);
-      if (!m) {
+      const line = quantityButtonLine(content.id);
+      if (!line) {
         await send(reply.choiceExpired());
         return null;
       }
-      return order([{ sku: m[2]!, quantity: Number(m[1]) }]);
+      return order([line]);
     }
     case 'media': {
       const bucket = Math.floor(msg.sentAt.getTime() / MEDIA_HELP_BUCKET_MS);

@@ -1,4 +1,4 @@
-import { catalogVersionKey, observeCatalogVersion } from '../catalog/index.js';
+import { catalogVersionKey, currentCachedVariants, observeCatalogVersion } from '../catalog/index.js';
 import { customerIdOf } from '../customers.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
@@ -8,7 +8,9 @@ import { ReplyReservedElsewhere, RESERVATION_JSON, reservationCte, reservationOf
 import { outsideWindowSince } from '../messaging/window.js';
 import { redis, RedisRider } from '../redis.js';
 import type { DeliveryStatus, ForeignItem, InboundWhatsAppMessage, ParsedWebhook } from '../whatsapp/inbound-payload.js';
+import { placementOf, placementReadSql, type PlacementRead } from '../orders/place.js';
 import { handleCustomerMessage } from './handle-message.js';
+import { orderedLines } from './order-intent.js';
 import { InboundTurn } from './turn.js';
 
 /**
@@ -34,7 +36,7 @@ import { InboundTurn } from './turn.js';
  */
 
 export type RecordedEvent =
-  | { id: string; kind: 'message'; message: InboundWhatsAppMessage; customerId: string | null; reply?: Reservation }
+  | { id: string; kind: 'message'; message: InboundWhatsAppMessage; customerId: string | null; reply?: Reservation; placement?: PlacementRead }
   | { id: string; kind: 'status'; status: DeliveryStatus };
 
 type Candidate =
@@ -82,6 +84,7 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
       : { external_id: externalId, kind: e.kind, payload: e.kind === 'message' ? e.message : e.status, outcome: null, processed: false },
   );
   const senders = sendersOf(fresh.flatMap(([, e]) => (e.kind === 'message' ? [e.message] : [])));
+  const placements = placementsOf(fresh.flatMap(([, e]) => (e.kind === 'message' ? [e.message] : [])));
   const sentAt = Date.now();
   const result = await db()`
     WITH events AS (
@@ -109,15 +112,25 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
         SELECT jsonb_agg(to_jsonb(s) ORDER BY (s.wa_id IS NOT NULL AND s.user_id IS NOT NULL) DESC, s.key) FROM senders s)) l
     ), reserved AS (
       ${db().unsafe(reservationCte('messages', 'linked'))}
+    ), placement AS (
+      -- An order's first read (lib/orders/place.ts) for its buyer, now that the sender is linked.
+      SELECT pl.wamid, l.customer_id AS id, NULL::text AS conflict,
+        ${db().unsafe(placementReadSql({ buyerId: 'l.customer_id', orderId: 'pl.order_id', skus: 'pl.skus', references: 'pl.refs' }))}
+      FROM jsonb_to_recordset(${JSON.stringify(placements)}::jsonb) AS pl(wamid text, key text, order_id uuid, skus text[], refs text[])
+      JOIN messages m ON m.wamid = pl.wamid
+      JOIN linked l ON l.key = pl.key
     )
     SELECT 'event' AS what, id::text AS id, external_id AS key, NULL::jsonb AS reply FROM events
     UNION ALL
     SELECT 'customer', customer_id::text, key, NULL FROM linked
     UNION ALL
     SELECT 'reply', r.id::text, m.wamid, ${db().unsafe(RESERVATION_JSON)}
-    FROM reserved r JOIN messages m ON m.reply_key = r.idempotency_key LEFT JOIN customers c ON c.id = r.customer_id`;
+    FROM reserved r JOIN messages m ON m.reply_key = r.idempotency_key LEFT JOIN customers c ON c.id = r.customer_id
+    UNION ALL
+    SELECT 'placement', NULL, wamid, to_jsonb(placement) - 'wamid' FROM placement`;
   const customerIds = new Map(result.filter((r) => r.what === 'customer').map((r) => [r.key as string, r.id as string]));
   const replies = new Map(result.filter((r) => r.what === 'reply').map((r) => [r.key as string, r.reply as Record<string, unknown>]));
+  const reads = new Map(result.filter((r) => r.what === 'placement').map((r) => [r.key as string, r.reply as Record<string, unknown>]));
   const byExternalId = new Map(fresh);
   return result
     .filter((r) => r.what === 'event')
@@ -125,7 +138,16 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
       const e = byExternalId.get(r.key as string)!;
       if (e.kind === 'message') {
         const reply = replies.get(e.message.wamid);
-        return [{ id: r.id as string, kind: 'message', message: e.message, customerId: customerIds.get(identityKey(e.message)) ?? null, ...(reply ? { reply: reservationOf(reply, e.message, sentAt) } : {}) }];
+        const read = reads.get(e.message.wamid);
+        const placement = placements.find((p) => p.wamid === e.message.wamid);
+        return [{
+          id: r.id as string,
+          kind: 'message',
+          message: e.message,
+          customerId: customerIds.get(identityKey(e.message)) ?? null,
+          ...(reply ? { reply: reservationOf(reply, e.message, sentAt) } : {}),
+          ...(read && placement ? { placement: { orderId: placement.order_id, skus: placement.skus, row: read } } : {}),
+        }];
       }
       if (e.kind === 'status') return [{ id: r.id as string, kind: 'status', status: e.status }];
       return [];
@@ -147,6 +169,25 @@ function sendersOf(messages: InboundWhatsAppMessage[]) {
     at: m.content.type === 'system' ? null : m.sentAt.toISOString(),
     reply_key: mayBeAnswered(m) ? outboxKey(messageKeys.reply(m.wamid)) : null,
   }));
+}
+
+/**
+ * The orders this batch places, read by the recording statement (placementReadSql) so placing one costs no read
+ * of its own: the first ordering message of each sender (a second one in the same batch must count the first
+ * among the sender's open orders, so it reads for itself). A "buy" text is matched only in a current cached
+ * catalog (never a round trip here); processing reads for itself whenever the lines differ.
+ */
+function placementsOf(messages: InboundWhatsAppMessage[]) {
+  const variants = currentCachedVariants();
+  const senders = new Set<string>();
+  return messages.flatMap((m) => {
+    const lines = mayBeAnswered(m) ? orderedLines(m, variants) : null;
+    const key = identityKey(m);
+    if (!lines || senders.has(key)) return [];
+    senders.add(key);
+    const { orderId, skus, references } = placementOf(m.wamid, lines);
+    return [{ wamid: m.wamid, key, order_id: orderId, skus, refs: references }];
+  });
 }
 
 /** Messages whose answer goes under `reply:<wamid>` (handle-message.ts): requests inside the 24-hour window. */
@@ -176,6 +217,7 @@ export async function processRecordedEvents(events: RecordedEvent[]): Promise<vo
 
 async function processOne(e: RecordedEvent, rider: RedisRider): Promise<void> {
   const turn = new InboundTurn(e.id, rider, e.kind === 'message' ? messageKeys.reply(e.message.wamid) : null, e.kind === 'message' ? (e.reply ?? null) : null);
+  if (e.kind === 'message') turn.placement = e.placement ?? null;
   try {
     let outcome: string | null = null;
     if (e.kind === 'message') {

@@ -1,6 +1,7 @@
 import { db, type Query } from '../db.js';
 import type { OutboxMessage, SendOutcome } from '../messaging/outbox.js';
 import { releaseLapsedReservation, releaseReservation, sendReply, type Reservation } from '../messaging/reply.js';
+import type { PlacementRead } from '../orders/place.js';
 import type { RedisRider } from '../redis.js';
 
 /**
@@ -18,6 +19,8 @@ import type { RedisRider } from '../redis.js';
  *    goes out twice).
  */
 export class InboundTurn {
+  /** The order placement's first read, made by the recording statement (lib/orders/place.ts placementReadSql). */
+  placement: PlacementRead | null = null;
   private handedOut = false;
   private outcome: string | null = null;
   private reservationUsed = false;

@@ -7,6 +7,7 @@ import { ADDRESSED_SQL, claimedOf, type Claimed } from '../messaging/outbox.js';
 import { paymentLinkNotice } from '../messaging/order-notices.js';
 import { outboxCte, outboxRows } from '../messaging/record.js';
 import { createCheckoutSession } from '../payments/checkout.js';
+import type { RedisRider } from '../redis.js';
 import { reholdStock, reserveStock, type ReserveResult, type Shortage } from '../stock/index.js';
 import { getOrder, orderColumns, orderIdFor, toOrder, type Order, type OrderItem } from './order.js';
 
@@ -34,7 +35,22 @@ type PlaceOrderInput<C extends OrderCustomer = OrderCustomer> = {
   lines: RequestedLine[];
   /** The payment link will be sent (sendPaymentLink): the order's write claims it. Default: WhatsApp orders. */
   notify?: boolean;
+  /** Redis writes waiting to ride with the hold script (an inbound message's seen marks: lib/redis.ts). */
+  rider?: RedisRider;
+  /** Step 1 already made by the statement that recorded the inbound message (placementReadSql); used when it is for these lines. */
+  prefetched?: PlacementRead | null;
 };
+
+/** What step 1 reads for one order: the order id and SKUs it was read for, and the row. */
+export type PlacementRead = { orderId: string; skus: string[]; row: Record<string, unknown> };
+
+/** The order id, SKUs and candidate references of the order one business event places: step 1 reads by these. */
+export function placementOf(sourceKey: string, lines: RequestedLine[]): { orderId: string; skus: string[]; references: string[] } {
+  const orderId = orderIdFor(sourceKey);
+  return { orderId, skus: [...new Set(lines.map((l) => l.sku))], references: [0, 1, 2].map((n) => referenceFor(orderId, n)) };
+}
+
+const sameSkus = (a: string[], b: string[]) => a.length === b.length && a.every((s) => b.includes(s));
 
 /**
  * Payment links the order's own write recorded and claimed for sending (placeOrder with notify), by the
@@ -76,10 +92,9 @@ export function placeOrder(input: PlaceOrderInput<OrderCustomer & { id: string }
 export function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResult | CustomerConflict>;
 export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResult | CustomerConflict> {
   const config = getConfig();
-  const orderId = orderIdFor(input.sourceKey);
-  const skus = [...new Set(input.lines.map((l) => l.sku))];
-  const references = [0, 1, 2].map((n) => referenceFor(orderId, n));
-  const read = await readForPlacement(orderId, input.customer, skus, references);
+  const { orderId, skus, references } = placementOf(input.sourceKey, input.lines);
+  const p = input.prefetched;
+  const read = p && p.orderId === orderId && sameSkus(p.skus, skus) ? p.row : await readForPlacement(orderId, input.customer, skus, references);
 
   const customer = resolvedCustomerOf(read);
   if (!customer.ok) return { status: 'customer_conflict', field: customer.field, message: customer.message };
@@ -102,7 +117,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResu
     return { status: 'too_many_open_orders', max: config.MAX_ACTIVE_HOLDS_PER_CUSTOMER };
 
   const items = [...merged].map(([sku, quantity]) => lineOf(catalog.get(sku)!, quantity));
-  const hold = await holdLines(orderId, items);
+  const hold = await holdLines(orderId, items, input.rider);
   if (hold.status === 'short') {
     const name = (sku: string) => (catalog.get(sku) ? nameOf(catalog.get(sku)!) : sku);
     return { status: 'out_of_stock', shortages: hold.shortages.map((s) => ({ ...s, name: name(s.sku) })) };
@@ -146,6 +161,18 @@ export function referenceFor(orderId: string, n: number): string {
   return Array.from(bytes.subarray(0, 8), (b) => REFERENCE_ALPHABET[b % 32]).join('');
 }
 
+/**
+ * Step 1's select list for one buyer, given SQL expressions for the buyer's id, the order id, the SKUs
+ * and the candidate references: also run by the statement that records an inbound WhatsApp order
+ * (lib/conversation/inbound-events.ts), which knows the buyer once it linked the sender.
+ */
+export const placementReadSql = (e: { buyerId: string; orderId: string; skus: string; references: string }) => `
+       (SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ${e.orderId}) x) AS existing,
+       (SELECT COALESCE(jsonb_agg(jsonb_build_object('sku', v.sku, 'product_name', p.name, 'variant_name', v.name, 'price_minor', v.price_minor, 'currency', v.currency)), '[]'::jsonb)
+          FROM variants v JOIN products p ON p.id = v.product_id WHERE v.active AND v.sku = ANY(${e.skus})) AS variants,
+       (SELECT count(*) FROM orders o WHERE o.customer_id = ${e.buyerId} AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> ${e.orderId})::int AS open_orders,
+       ARRAY(SELECT reference FROM orders WHERE reference = ANY(${e.references})) AS taken`;
+
 /** Step 1: one statement (the customer found or created when given by identity: a write, so not a read-only batch). */
 async function readForPlacement(orderId: string, customer: OrderCustomer, skus: string[], references: string[]): Promise<Record<string, unknown>> {
   const buyer = customer.id
@@ -153,12 +180,7 @@ async function readForPlacement(orderId: string, customer: OrderCustomer, skus: 
     : { sql: `SELECT id, conflict FROM ${FIND_OR_CREATE_CUSTOMER_SQL('$4', '$5', '$6')}`, params: [customer.waId, customer.userId, customer.profileName] };
   const [row] = await db().query(
     `WITH buyer AS (${buyer.sql})
-     SELECT b.id, b.conflict,
-       (SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $1) x) AS existing,
-       (SELECT COALESCE(jsonb_agg(jsonb_build_object('sku', v.sku, 'product_name', p.name, 'variant_name', v.name, 'price_minor', v.price_minor, 'currency', v.currency)), '[]'::jsonb)
-          FROM variants v JOIN products p ON p.id = v.product_id WHERE v.active AND v.sku = ANY($2::text[])) AS variants,
-       (SELECT count(*) FROM orders o WHERE o.customer_id = b.id AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> $1)::int AS open_orders,
-       ARRAY(SELECT reference FROM orders WHERE reference = ANY($3::text[])) AS taken
+     SELECT b.id, b.conflict, ${placementReadSql({ buyerId: 'b.id', orderId: '$1', skus: '$2::text[]', references: '$3::text[]' })}
      FROM buyer b`,
     [orderId, skus, references, ...buyer.params],
   );
@@ -172,10 +194,10 @@ type Held = { status: 'held'; expiresAt: Date } | Extract<ReserveResult, { statu
  * took (its expiry, so the session's parameters are the same). A hold that lapsed, or is about to, or
  * that the cleanup released as an orphan (a late retry) is taken again from now.
  */
-async function holdLines(orderId: string, items: OrderItem[]): Promise<Held> {
+async function holdLines(orderId: string, items: OrderItem[], rider?: RedisRider): Promise<Held> {
   const ttlMs = getConfig().RESERVATION_TTL_SECONDS * 1000;
   const until = () => new Date(Date.now() + ttlMs);
-  let r = await reserveStock(orderId, items, until());
+  let r = await reserveStock(orderId, items, until(), rider);
   if (r.status !== 'exists') return r;
   const live = r.state === 'held' && r.expiresAt !== null && r.expiresAt.getTime() > Date.now() + Math.min(30_000, ttlMs / 4);
   if (live) return { status: 'held', expiresAt: r.expiresAt! };

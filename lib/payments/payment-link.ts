@@ -1,5 +1,6 @@
 import { paymentLinkNotice } from '../messaging/order-notices.js';
-import { deliver, sendOnce } from '../messaging/outbox.js';
+import type { Query } from '../db.js';
+import { deliver, recordAttempts, sendOnce } from '../messaging/outbox.js';
 import type { Order } from '../orders/order.js';
 import { takeClaimedPaymentLink } from '../orders/place.js';
 import { attachCheckoutSession } from '../orders/store.js';
@@ -19,15 +20,19 @@ export async function ensureCheckoutSession(order: Order): Promise<string | null
 /**
  * Ensures the Checkout Session, then sends its link on WhatsApp once (outbox key "payment-link:<orderId>").
  * An order placeOrder just wrote has its link recorded and claimed by that write: it is delivered as it is.
+ * `alongside` statements (an inbound event's finishing ones) run in the round trip that records the send, or alone.
  */
-export async function sendPaymentLink(order: Order): Promise<{ checkoutUrl: string | null }> {
+export async function sendPaymentLink(order: Order, alongside: Query[] = []): Promise<{ checkoutUrl: string | null }> {
   const claimed = takeClaimedPaymentLink(order);
   if (claimed) {
-    await deliver(claimed);
+    await deliver(claimed, alongside);
     return { checkoutUrl: order.checkoutUrl };
   }
   const url = await ensureCheckoutSession(order);
-  if (!url || order.paymentStatus !== 'pending') return { checkoutUrl: url };
-  await sendOnce(paymentLinkNotice(order, url));
+  if (!url || order.paymentStatus !== 'pending') {
+    await recordAttempts([], alongside);
+    return { checkoutUrl: url };
+  }
+  await sendOnce(paymentLinkNotice(order, url), alongside);
   return { checkoutUrl: url };
 }
