@@ -79,7 +79,7 @@ const flows: Flow[] = [
       [/^meta: POST messages/, 'dropped'],
       [/^meta: POST messages/, 'timeout'],
       // Sent, but recording "sent" failed: the outbox took it for a failed send and sent it again.
-      [/^postgres: UPDATE outbound_messages SET status = 'sent'/, '500'],
+      [/^postgres: transaction: UPDATE outbound_messages SET status = 'sent'/, '500'],
       // Redis's dedupe check failed: the webhook answered 503 although Postgres could record the message.
       [/^redis: mget seen:meta/, '500'],
     ],

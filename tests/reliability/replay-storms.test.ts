@@ -123,7 +123,7 @@ describe('Meta events, 10× at once', () => {
   it('statuses before the send is recorded (its "sent" write held back): reconciled by the outbox key, sent once', async () => {
     const sku = nextSku();
     const waId = newCustomer('4944');
-    const markSent = faults.stall('postgres', /^UPDATE outbound_messages SET status = 'sent'/);
+    const markSent = faults.stall('postgres', /^(transaction: )?UPDATE outbound_messages SET status = 'sent'/);
     const ordering = h.send(h.inbound({ from: waId, name: 'Ada', text: `buy ${sku} 1` }));
     await markSent.reached;
     const link = h.accepted(waId)[0]!;
