@@ -27,6 +27,7 @@ import { delayedUrl } from './delay-proxy.js';
 import { demoCatalog } from './demo-catalog.js';
 import { loadFunctions, type InProcessFunctions } from './invoke.js';
 import { startScheduler, type LocalScheduler } from './schedule.js';
+import { sharedBuild, type BuildRecord, type SharedBuild } from './netlify-build-share.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -271,11 +272,16 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
 async function startNetlifyDev(opts: { functions: boolean; ownBuildFolder: boolean }, stops: (() => Promise<void>)[]): Promise<NetlifyDev> {
   const { functions } = opts;
   const { NetlifyDev } = await import('@netlify/dev');
+  let shared: SharedBuild | undefined;
+  let registry: Promise<Registry> | undefined;
   if (functions) {
     const { FunctionsHandler } = await import('@netlify/functions-dev');
     loaderFreeFunctionWorkers();
     reuseFunctionBuilds(FunctionsHandler);
-    if (opts.ownBuildFolder) buildFolderForNextStart(FunctionsHandler, await ownBuildFolder());
+    if (opts.ownBuildFolder) {
+      shared = await sharedBuild();
+      registry = buildFolderForNextStart(FunctionsHandler, shared?.folder ?? (await ownBuildFolder()), shared?.role === 'reuse' ? shared.record : undefined);
+    }
   }
   const dev = new NetlifyDev({
     projectRoot,
@@ -287,10 +293,22 @@ async function startNetlifyDev(opts: { functions: boolean; ownBuildFolder: boole
     geolocation: { enabled: false },
     skipGitignore: true,
   } as ConstructorParameters<typeof NetlifyDev>[0]);
-  await dev.start();
-  stops.push(async () => {
-    await (dev as unknown as { stop?: () => Promise<void> }).stop?.();
-  });
+  try {
+    await dev.start();
+    stops.push(async () => {
+      await (dev as unknown as { stop?: () => Promise<void> }).stop?.();
+    });
+    if (shared?.role === 'build') {
+      const functionsRegistry = await registry!;
+      await functionsRegistry.scanned;
+      const record: BuildRecord = {};
+      for (const func of functionsRegistry.functions.values()) record[func.name] = await func.getBuildData();
+      await shared.publish(record);
+    }
+  } catch (error) {
+    if (shared?.role === 'build') shared.fail();
+    throw error;
+  }
   return dev;
 }
 
@@ -301,8 +319,18 @@ async function startNetlifyDev(opts: { functions: boolean; ownBuildFolder: boole
  * a link). Its function registry keeps the folder in a public field read at each build: the next
  * registry created (NetlifyDev.start constructs it) gets the folder given here before its first scan.
  */
-const pendingBuildFolders: string[] = [];
+const pendingBuildFolders: { folder: string; record?: BuildRecord; registry: (r: Registry) => void }[] = [];
 type FunctionsHandlerClass = typeof import('@netlify/functions-dev').FunctionsHandler;
+type BuiltFunction = { name: string; runtime: { getBuildFunction: (...args: unknown[]) => Promise<unknown> }; getBuildData(): Promise<unknown> };
+type Registry = {
+  destPath: string;
+  functions: Map<string, BuiltFunction>;
+  scan: (dirs: unknown[]) => Promise<unknown>;
+  buildFunctionAndWatchFiles: (func: BuiltFunction, firstLoad?: boolean) => Promise<unknown>;
+  ownBuildFolder?: boolean;
+  scanned?: Promise<unknown>;
+  record?: BuildRecord;
+};
 
 /**
  * `.netlify/functions-serve-<pid>-<random>`. Removed when this process exits, not when the stack
@@ -330,8 +358,7 @@ function processAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-function buildFolderForNextStart(FunctionsHandler: FunctionsHandlerClass, folder: string): void {
-  type Registry = { destPath: string; scan: (dirs: unknown[]) => Promise<unknown>; ownBuildFolder?: boolean };
+function buildFolderForNextStart(FunctionsHandler: FunctionsHandlerClass, folder: string, record?: BuildRecord): Promise<Registry> {
   const probe = new FunctionsHandler({ config: { get: () => ({}) }, destPath: folder, projectRoot, settings: {} } as unknown as ConstructorParameters<typeof FunctionsHandler>[0]);
   const proto = Object.getPrototypeOf((probe as unknown as { registry: Registry }).registry) as Registry & { ownBuildFolders?: boolean };
   if (!proto.ownBuildFolders) {
@@ -339,13 +366,34 @@ function buildFolderForNextStart(FunctionsHandler: FunctionsHandlerClass, folder
     proto.scan = function (this: Registry, dirs: unknown[]) {
       if (!this.ownBuildFolder) {
         this.ownBuildFolder = true;
-        this.destPath = pendingBuildFolders.shift() ?? this.destPath;
+        const pending = pendingBuildFolders.shift();
+        if (pending) {
+          this.destPath = pending.folder;
+          this.record = pending.record;
+          pending.registry(this);
+        }
       }
-      return scan.call(this, dirs);
+      return (this.scanned = scan.call(this, dirs));
+    };
+    // A function of a shared build (dev/netlify-build-share.ts) takes its recorded build data instead of building.
+    const buildFunctionAndWatchFiles = proto.buildFunctionAndWatchFiles;
+    proto.buildFunctionAndWatchFiles = function (this: Registry, func: BuiltFunction, firstLoad?: boolean) {
+      const built = this.record?.[func.name];
+      if (built && firstLoad) {
+        const runtime = func.runtime;
+        func.runtime = {
+          ...runtime,
+          getBuildFunction: async () => {
+            func.runtime = runtime; // a later rebuild (a source edited) builds as usual
+            return async () => built;
+          },
+        };
+      }
+      return buildFunctionAndWatchFiles.call(this, func, firstLoad);
     };
     proto.ownBuildFolders = true;
   }
-  pendingBuildFolders.push(folder);
+  return new Promise((resolve) => pendingBuildFolders.push({ folder, record, registry: resolve }));
 }
 
 /**
