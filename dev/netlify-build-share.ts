@@ -11,7 +11,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 
 export const SHARED_BUILD_ENV = 'LOCAL_NETLIFY_BUILD';
-const WAIT_MS = 180_000;
+// As long as the first stack may take to build (within the 300 s a test gives a stack on Netlify's runtime to start).
+const WAIT_MS = 270_000;
 
 /** Build data of each function by name, as @netlify/functions-dev's builder returned it. */
 export type BuildRecord = Record<string, unknown>;
