@@ -12,8 +12,7 @@ import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NetlifyDev } from '@netlify/dev';
-import { FunctionsHandler } from '@netlify/functions-dev';
+import type { NetlifyDev } from '@netlify/dev';
 import { startNeonHttpBridge, type NeonHttpBridge } from './bridges/neon-http.js';
 import { pgBackend } from './bridges/pg-backend.js';
 import { pgliteBackend } from './bridges/pglite-backend.js';
@@ -28,6 +27,7 @@ import { delayedUrl } from './delay-proxy.js';
 import { demoCatalog } from './demo-catalog.js';
 import { loadFunctions, type InProcessFunctions } from './invoke.js';
 import { startScheduler, type LocalScheduler } from './schedule.js';
+import { sharedBuild, type BuildRecord, type SharedBuild } from './netlify-build-share.js';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -98,7 +98,11 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
   const ext = opts.external ?? {};
   const host = opts.host ?? '127.0.0.1';
   const stops: (() => Promise<void>)[] = [];
+  let stopped = false;
+  let devStart: Promise<NetlifyDev> | undefined;
   const stopAll = async () => {
+    stopped = true;
+    await devStart?.catch(() => {}); // a Netlify runtime still starting pushes its stop first
     for (const stop of stops.reverse()) await stop().catch(() => {});
   };
   const env: Record<string, string> = {};
@@ -226,16 +230,16 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
 
     // Netlify's local runtime serves public/ with netlify.toml's headers and redirects, and (unless
     // functions run in process) the functions, each invocation in a fresh worker.
+    // With functions in process it serves only what they don't (public/, unknown paths), so it starts at
+    // the first such request: loading @netlify/dev costs seconds of CPU, which most stacks never need.
     const inProcessFunctions = opts.functions === 'in-process';
-    const [inProcess, dev] = await Promise.all([
-      inProcessFunctions ? loadFunctions() : undefined,
-      startNetlifyDev({ functions: !inProcessFunctions, ownBuildFolder: !opts.sharedBuildFolder }, stops),
-    ]);
+    const netlifyDev = () => (devStart ??= startNetlifyDev({ functions: !inProcessFunctions, ownBuildFolder: !opts.sharedBuildFolder }, stops));
+    const [inProcess, dev] = await Promise.all([inProcessFunctions ? loadFunctions() : undefined, inProcessFunctions ? undefined : netlifyDev()]);
     // The first request waits for the initial build of every function; take that wait here, so the
     // shop is ready when start-up returns (and a test's first request doesn't time out).
-    if (!inProcessFunctions) await dev.handle(new Request(`${url}/.netlify/functions/webhook`, { method: 'OPTIONS' }));
+    if (dev) await dev.handle(new Request(`${url}/.netlify/functions/webhook`, { method: 'OPTIONS' }));
 
-    const stack: LocalStack = { url, port, env, uses, graph, stripe, neonBridge, upstashBridge, redisKind, redisRebuilt, dev: inProcessFunctions ? undefined : dev, inProcess, stop: stopAll };
+    const stack: LocalStack = { url, port, env, uses, graph, stripe, neonBridge, upstashBridge, redisKind, redisRebuilt, dev, inProcess, stop: stopAll };
     if (inProcess) {
       stack.reloadFunctions = async () => {
         stack.inProcess = await loadFunctions({ fresh: true });
@@ -244,7 +248,7 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
     handler = async (request) => {
       const custom = await opts.routes?.(request, stack);
       if (custom) return custom;
-      const response = (stack.inProcess && (await stack.inProcess.handle(request))?.response) || (await dev.handle(request));
+      const response = (stack.inProcess && (await stack.inProcess.handle(request))?.response) || (stopped ? new Response('stopping', { status: 503 }) : await (await netlifyDev()).handle(request));
       return response ?? new Response(JSON.stringify({ error: 'not found' }), { status: 404, headers: { 'content-type': 'application/json' } });
     };
     if (opts.schedule) {
@@ -267,10 +271,17 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
 
 async function startNetlifyDev(opts: { functions: boolean; ownBuildFolder: boolean }, stops: (() => Promise<void>)[]): Promise<NetlifyDev> {
   const { functions } = opts;
+  const { NetlifyDev } = await import('@netlify/dev');
+  let shared: SharedBuild | undefined;
+  let registry: Promise<Registry> | undefined;
   if (functions) {
+    const { FunctionsHandler } = await import('@netlify/functions-dev');
     loaderFreeFunctionWorkers();
-    reuseFunctionBuilds();
-    if (opts.ownBuildFolder) buildFolderForNextStart(await ownBuildFolder());
+    reuseFunctionBuilds(FunctionsHandler);
+    if (opts.ownBuildFolder) {
+      shared = await sharedBuild();
+      registry = buildFolderForNextStart(FunctionsHandler, shared?.folder ?? (await ownBuildFolder()), shared?.role === 'reuse' ? shared.record : undefined);
+    }
   }
   const dev = new NetlifyDev({
     projectRoot,
@@ -282,10 +293,22 @@ async function startNetlifyDev(opts: { functions: boolean; ownBuildFolder: boole
     geolocation: { enabled: false },
     skipGitignore: true,
   } as ConstructorParameters<typeof NetlifyDev>[0]);
-  await dev.start();
-  stops.push(async () => {
-    await (dev as unknown as { stop?: () => Promise<void> }).stop?.();
-  });
+  try {
+    await dev.start();
+    stops.push(async () => {
+      await (dev as unknown as { stop?: () => Promise<void> }).stop?.();
+    });
+    if (shared?.role === 'build') {
+      const functionsRegistry = await registry!;
+      await functionsRegistry.scanned;
+      const record: BuildRecord = {};
+      for (const func of functionsRegistry.functions.values()) record[func.name] = await func.getBuildData();
+      await shared.publish(record);
+    }
+  } catch (error) {
+    if (shared?.role === 'build') shared.fail();
+    throw error;
+  }
   return dev;
 }
 
@@ -296,7 +319,18 @@ async function startNetlifyDev(opts: { functions: boolean; ownBuildFolder: boole
  * a link). Its function registry keeps the folder in a public field read at each build: the next
  * registry created (NetlifyDev.start constructs it) gets the folder given here before its first scan.
  */
-const pendingBuildFolders: string[] = [];
+const pendingBuildFolders: { folder: string; record?: BuildRecord; registry: (r: Registry) => void }[] = [];
+type FunctionsHandlerClass = typeof import('@netlify/functions-dev').FunctionsHandler;
+type BuiltFunction = { name: string; runtime: { getBuildFunction: (...args: unknown[]) => Promise<unknown> }; getBuildData(): Promise<unknown> };
+type Registry = {
+  destPath: string;
+  functions: Map<string, BuiltFunction>;
+  scan: (dirs: unknown[]) => Promise<unknown>;
+  buildFunctionAndWatchFiles: (func: BuiltFunction, firstLoad?: boolean) => Promise<unknown>;
+  ownBuildFolder?: boolean;
+  scanned?: Promise<unknown>;
+  record?: BuildRecord;
+};
 
 /**
  * `.netlify/functions-serve-<pid>-<random>`. Removed when this process exits, not when the stack
@@ -324,8 +358,7 @@ function processAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-function buildFolderForNextStart(folder: string): void {
-  type Registry = { destPath: string; scan: (dirs: unknown[]) => Promise<unknown>; ownBuildFolder?: boolean };
+function buildFolderForNextStart(FunctionsHandler: FunctionsHandlerClass, folder: string, record?: BuildRecord): Promise<Registry> {
   const probe = new FunctionsHandler({ config: { get: () => ({}) }, destPath: folder, projectRoot, settings: {} } as unknown as ConstructorParameters<typeof FunctionsHandler>[0]);
   const proto = Object.getPrototypeOf((probe as unknown as { registry: Registry }).registry) as Registry & { ownBuildFolders?: boolean };
   if (!proto.ownBuildFolders) {
@@ -333,13 +366,34 @@ function buildFolderForNextStart(folder: string): void {
     proto.scan = function (this: Registry, dirs: unknown[]) {
       if (!this.ownBuildFolder) {
         this.ownBuildFolder = true;
-        this.destPath = pendingBuildFolders.shift() ?? this.destPath;
+        const pending = pendingBuildFolders.shift();
+        if (pending) {
+          this.destPath = pending.folder;
+          this.record = pending.record;
+          pending.registry(this);
+        }
       }
-      return scan.call(this, dirs);
+      return (this.scanned = scan.call(this, dirs));
+    };
+    // A function of a shared build (dev/netlify-build-share.ts) takes its recorded build data instead of building.
+    const buildFunctionAndWatchFiles = proto.buildFunctionAndWatchFiles;
+    proto.buildFunctionAndWatchFiles = function (this: Registry, func: BuiltFunction, firstLoad?: boolean) {
+      const built = this.record?.[func.name];
+      if (built && firstLoad) {
+        const runtime = func.runtime;
+        func.runtime = {
+          ...runtime,
+          getBuildFunction: async () => {
+            func.runtime = runtime; // a later rebuild (a source edited) builds as usual
+            return async () => built;
+          },
+        };
+      }
+      return buildFunctionAndWatchFiles.call(this, func, firstLoad);
     };
     proto.ownBuildFolders = true;
   }
-  pendingBuildFolders.push(folder);
+  return new Promise((resolve) => pendingBuildFolders.push({ folder, record, registry: resolve }));
 }
 
 /**
@@ -366,7 +420,7 @@ function loaderFreeFunctionWorkers(): void {
  * .netlify/functions-serve and rebuilds it when a source file changes, so invocations reuse that
  * build: the same code, edits still picked up, and requests as fast as the function itself.
  */
-function reuseFunctionBuilds(): void {
+function reuseFunctionBuilds(FunctionsHandler: FunctionsHandlerClass): void {
   type Invoke = (options: { buildDirectory?: string }) => Promise<Response>;
   type Func = { invoke: Invoke; buildData?: { buildPath?: string }; reusesBuild?: boolean };
   const proto = FunctionsHandler.prototype as unknown as { invoke: (request: unknown, route: unknown, func: Func, buildDirectory: unknown) => Promise<Response>; reusesBuilds?: boolean };

@@ -47,6 +47,30 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A freshly initialised data directory to copy instead of running initdb (a test run makes one for all
+ * its files: initdb costs about a second of CPU, a copy next to nothing). Never started itself.
+ */
+export const POSTGRES_TEMPLATE_ENV = 'LOCAL_PG_TEMPLATE';
+
+/** Runs initdb into `<dir>/data` and returns that path (for POSTGRES_TEMPLATE_ENV). */
+export async function initPostgresTemplate(dir: string): Promise<string> {
+  const bin = findPostgresBin();
+  if (!bin) throw new Error('postgres not found: apt-get install -y postgresql');
+  const asUser = process.getuid?.() === 0 ? postgresUser() : undefined;
+  if (asUser) chownSync(dir, asUser.uid, asUser.gid);
+  const dataDir = join(dir, 'data');
+  await run(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], asUser);
+  return dataDir;
+}
+
+function initdb(bin: string, dataDir: string, asUser?: { uid: number; gid: number }): Promise<void> {
+  const template = process.env[POSTGRES_TEMPLATE_ENV];
+  // cp -a keeps the owner (postgres) and the modes postgres insists on.
+  if (template && existsSync(join(template, 'PG_VERSION'))) return run('cp', ['-a', template, dataDir]);
+  return run(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], asUser);
+}
+
 export async function startPostgres(): Promise<LocalPostgres> {
   const bin = findPostgresBin();
   if (!bin) throw new Error('postgres not found: apt-get install -y postgresql');
@@ -65,7 +89,7 @@ export async function startPostgres(): Promise<LocalPostgres> {
   process.on('exit', onExit);
 
   try {
-    await run(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], asUser);
+    await initdb(bin, dataDir, asUser);
 
     const port = await freePort();
     child = spawn(
