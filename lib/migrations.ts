@@ -9,7 +9,12 @@ import { db, pgErrorCode } from './db.js';
  */
 export async function migrate(dir: string): Promise<{ applied: string[]; skipped: string[] }> {
   const sql = db();
-  await sql`CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`;
+  // Two runners creating the table at once would race inside Postgres (CREATE TABLE IF NOT EXISTS is not
+  // atomic: the loser fails on pg_type's unique index), so the creation is serialised by an advisory lock.
+  await sql.transaction([
+    sql`SELECT pg_advisory_xact_lock(hashtext('schema_migrations'))`,
+    sql`CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+  ]);
   const done = new Set((await sql`SELECT name FROM schema_migrations`).map((r) => r.name as string));
   const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
   const applied: string[] = [];
