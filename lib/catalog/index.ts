@@ -10,4 +10,4 @@ export { importCatalogCsv, importCatalogJson, type ImportResult } from './import
 export { listCatalog } from './listing.js';
 export { metaPrice, pendingCatalogChanges, pushCatalogChanges, BATCH_SIZE, type PushResult } from './push.js';
 export { importRequest, type Rejection } from './schema.js';
-export { findVariantsBySku, listSellableVariants, upsertCatalogProduct, type CatalogProductInput, type CatalogRow, type Variant } from './store.js';
+export { listSellableVariants, upsertCatalogProduct, type CatalogProductInput, type CatalogRow, type Variant } from './store.js';

@@ -49,15 +49,6 @@ export async function listSellableVariants(): Promise<Variant[]> {
   return rows.map(toVariant);
 }
 
-export async function findVariantsBySku(skus: string[]): Promise<Map<string, Variant>> {
-  if (skus.length === 0) return new Map();
-  const rows = await db()`
-    SELECT v.id, v.sku, p.name AS product_name, v.name AS variant_name, p.description, v.price_minor, v.currency, v.stock
-    FROM variants v JOIN products p ON p.id = v.product_id
-    WHERE v.active AND v.sku = ANY(${skus}::text[])`;
-  return new Map(rows.map((r) => [r.sku as string, toVariant(r)]));
-}
-
 export type CatalogProductInput = {
   sku: string;
   name: string;
