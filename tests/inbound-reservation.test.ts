@@ -179,3 +179,25 @@ describe("an order's first read made by the recording statement", () => {
     expect(texts.filter((t) => t.includes('orders waiting for payment'))).toHaveLength(1);
   });
 });
+
+describe("an order's first read, for a customer known only by a BSUID", () => {
+  it('is made for the linked customer and used: the order goes to that customer, its payment link to the BSUID', async () => {
+    const userId = `US.${Date.now()}${Math.floor(Math.random() * 1e6)}`;
+    const wamid = makeWamid(userId);
+    const p = parseWebhookPayload(
+      buildInboundPayload(biz(), { userId, username: 'ada.tea', name: 'Ada', wamid, interactive: { type: 'button_reply', id: 'qty:2:RES-1', title: '2' } }),
+      stack().env.WHATSAPP_PHONE_NUMBER_ID,
+    );
+    if ('error' in p) throw new Error(p.error);
+    const events = await recordWebhookEvents(p);
+    const e = events[0]!;
+    if (e.kind !== 'message') throw new Error('not a message');
+    expect(e.placement?.row).toMatchObject({ id: e.customerId, open_orders: 0, existing: null });
+
+    await processRecordedEvents(events);
+    const [order] = await db()`SELECT o.items, c.bsuid, c.wa_id FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.source_key = ${wamid}`;
+    expect(order).toMatchObject({ bsuid: userId, wa_id: null, items: [expect.objectContaining({ sku: 'RES-1', quantity: 2 })] });
+    const link = stack().graph!.messages({ status: 'accepted' }).find((m) => (m.body as { recipient?: string }).recipient === userId);
+    expect((link?.body as { interactive?: { type?: string } })?.interactive?.type).toBe('cta_url');
+  });
+});
