@@ -330,6 +330,16 @@ describe('verification and cross-checks', () => {
     await until(async () => (await db()`SELECT 1 FROM ops_alerts WHERE kind = 'payment_mismatch' AND order_id = ${o.orderId}`).length === 1);
   });
 
+  it('acknowledges a completed session whose client_reference_id is not a string (found by the full fuzz: it answered 503)', async () => {
+    await upsertCatalogProduct({ sku: 'REF-1', name: 'Sencha', priceMinor: 900, currency: 'EUR', stock: 5 });
+    const o = await orderOverWhatsApp('REF-1', 1);
+    const session = await sessionOf(o.sessionId);
+    const d = await sendEvent('checkout.session.completed', { ...session, line_items: undefined, status: 'complete', payment_status: 'paid', client_reference_id: [o.orderId] });
+    expect(d.status).toBe(200);
+    expect(JSON.parse(d.body)).toMatchObject({ outcome: 'ignored: malformed session' });
+    expect((await orderRow(o.orderId)).payment_status).toBe('pending');
+  });
+
   it('acknowledges and ignores event types it does not handle', async () => {
     const d = await sendEvent('customer.created', { id: 'cus_123', object: 'customer' });
     expect(d.status).toBe(200);

@@ -68,7 +68,8 @@ export function toOrder(r: Record<string, unknown>): Order {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isOrderId = (s: string) => UUID.test(s);
+/** An order id as we issue them; anything else (another type from a hostile body included) is not. */
+export const isOrderId = (s: unknown): s is string => typeof s === 'string' && UUID.test(s);
 
 /** The one read of an order (null for an unknown or malformed id). */
 export async function getOrder(orderId: string): Promise<Order | null> {

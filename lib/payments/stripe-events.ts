@@ -130,10 +130,12 @@ export type StripeEventResult = {
   after?: () => Promise<void>;
 };
 
+/** The order a Checkout Session names (client_reference_id, else metadata.order_id), read before the session is validated: strings only. */
 function orderIdOf(event: Stripe.Event): string | null {
-  const o = event.data?.object as { object?: string; client_reference_id?: string | null; metadata?: Record<string, string> | null };
+  const o = event.data?.object as { object?: unknown; client_reference_id?: unknown; metadata?: { order_id?: unknown } | null };
   if (o?.object !== 'checkout.session') return null;
-  return o.client_reference_id ?? o.metadata?.order_id ?? null;
+  const id = o.client_reference_id ?? o.metadata?.order_id;
+  return typeof id === 'string' ? id : null;
 }
 
 function resendPending(orderId: string | null): (() => Promise<void>) | undefined {
