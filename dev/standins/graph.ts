@@ -14,6 +14,7 @@
  *   GET    /_standin/stats   DELETE /_standin/stats
  *   POST   /_standin/fail {count?,status,code?,message?,details?,scope?}   queue failures
  *   DELETE /_standin/fail                clear the failure queue
+ *   POST   /_standin/throughput {perSecond: n | null}   cap accepted sends per second (130429 above it)
  *   POST   /_standin/inbound {...}       build + sign + POST a `messages` webhook to webhookUrl
  *   POST   /_standin/statuses {...}      build + sign + POST a `statuses` webhook
  *   POST   /_standin/webhook/raw {payload, signature?}  POST exact bytes (optionally forged signature)
@@ -33,6 +34,9 @@
  *    phone or `[{input, user_id}]` for a BSUID; statuses carry `recipient_user_id` (for a phone send only
  *    when the stand-in has seen that phone's BSUID; never on `failed` statuses of phone sends).
  *    Error 131062: a BSUID recipient is not supported for the message (queue it with POST /_standin/fail).
+ *  - Throughput: a business number handles 80 messages per second by default (up to 1 000); above its level
+ *    the API answers 130429 "Rate limit hit" until the sender is within it again. Off unless set
+ *    (`/_standin/throughput`), counted over the last second of accepted sends.
  */
 import http from 'node:http';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -751,6 +755,16 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
   let batches: CatalogBatch[] = [];
   let inboundLog: unknown[] = [];
   let failures: QueuedFailure[] = [];
+  /** Meta's throughput level, when capped: accepted sends per second (times of the last second's sends). */
+  const throughput = { perSecond: null as number | null, recent: [] as number[] };
+  const overThroughput = (): boolean => {
+    if (throughput.perSecond === null) return false;
+    const now = Date.now();
+    throughput.recent = throughput.recent.filter((t) => t > now - 1000);
+    if (throughput.recent.length >= throughput.perSecond) return true;
+    throughput.recent.push(now);
+    return false;
+  };
   const catalogs = new Map<string, Map<string, Record<string, unknown>>>();
   /** phone digits → BSUID, learned from inbound messages that carried both (Meta puts it on statuses). */
   const userIdOfPhone = new Map<string, string>();
@@ -905,6 +919,10 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
     if (injected) {
       const err = metaError(injected.status, failureError(injected), res);
       reject(err, true);
+      return;
+    }
+    if (overThroughput()) {
+      reject(metaError(400, { message: '(#130429) Rate limit hit', type: 'OAuthException', code: 130429, error_data: { messaging_product: 'whatsapp', details: 'Cloud API message throughput has been reached.' } }, res));
       return;
     }
     const wamid = makeWamid(to);
@@ -1137,6 +1155,15 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
         failures.push(q);
       }
       sendJson(res, 200, { queued: failures.length }, CORS);
+      return;
+    }
+    if (m === 'POST' && route === 'throughput') {
+      const body = await readJson(req);
+      const n = body.perSecond;
+      if (n !== null && !(Number.isInteger(n) && (n as number) > 0)) return bad('perSecond must be a positive integer or null');
+      throughput.perSecond = n as number | null;
+      throughput.recent = [];
+      sendJson(res, 200, { perSecond: throughput.perSecond }, CORS);
       return;
     }
     if (m === 'DELETE' && route === 'fail') {

@@ -1,4 +1,5 @@
 import { getConfig } from '../config.js';
+import { sendPace, THROTTLED_CODE } from './send-pace.js';
 
 /** A failed Graph API send, classified: retryable (throttling, Meta-side errors) or final. */
 export class WhatsAppSendError extends Error {
@@ -24,9 +25,22 @@ export function isRetryable(status: number, code: number | null): boolean {
   return status === 429 || status >= 500 || (code !== null && RETRYABLE_CODES.has(code));
 }
 
-/** POST {WHATSAPP_API_BASE}/{phone-number-id}/messages: one HTTP round trip, no retry (the outbox retries). */
+/**
+ * POST {WHATSAPP_API_BASE}/{phone-number-id}/messages: one HTTP round trip, no retry (the outbox retries),
+ * started at this process's pace (./send-pace.ts: the number's messages per second, and a shared cool-down after a 130429).
+ */
 export async function postGraphMessage(body: Record<string, unknown>): Promise<{ wamid: string }> {
   const config = getConfig();
+  const pace = sendPace();
+  const answered = await pace.take();
+  try {
+    return await post(config, body, pace);
+  } finally {
+    answered();
+  }
+}
+
+async function post(config: ReturnType<typeof getConfig>, body: Record<string, unknown>, pace: ReturnType<typeof sendPace>): Promise<{ wamid: string }> {
   let response: Response;
   try {
     response = await fetch(`${config.WHATSAPP_API_BASE}/${config.WHATSAPP_PHONE_NUMBER_ID}/messages`, {
@@ -45,8 +59,12 @@ export async function postGraphMessage(body: Record<string, unknown>): Promise<{
     error?: { code?: number; message?: string; error_data?: { details?: string } };
   } | null;
   const wamid = json?.messages?.[0]?.id;
-  if (response.ok && wamid) return { wamid };
+  if (response.ok && wamid) {
+    pace.succeeded();
+    return { wamid };
+  }
   const code = json?.error?.code ?? null;
+  if (code === THROTTLED_CODE || (response.status === 429 && code === null)) pace.throttled();
   const title = json?.error?.message ?? response.statusText;
   throw new WhatsAppSendError(response.status, code, title, isRetryable(response.status, code));
 }

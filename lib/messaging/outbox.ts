@@ -5,6 +5,7 @@ import { raiseOpsAlert } from '../ops-alerts.js';
 import { postGraphMessage, WhatsAppSendError } from './graph-client.js';
 import { messageKeys, outboxKey } from './keys.js';
 import { toGraphBody, type OutgoingMessage } from './messages.js';
+import { PAIR_RATE_CODE, PAIR_RATE_SECONDS } from './send-pace.js';
 
 /**
  * The one way a WhatsApp message leaves the shop. Each send is a row keyed by
@@ -19,8 +20,10 @@ import { toGraphBody, type OutgoingMessage } from './messages.js';
  * own statement through `outboxCte` (./record.ts), then sent here. Retries: ./retry.ts.
  *
  * Failures (see `handleFailedMessage`, shared with the status webhook):
- *  - 429 / 130429 / 131056 / 5xx / network: retried with exponential backoff and jitter,
- *    a few times in process, then by `retryDueMessages` (the cleanup run), up to MAX_ATTEMPTS.
+ *  - 429 / 130429 / 5xx / network: retried with exponential backoff and jitter, a few times in process
+ *    (after a 130429 every send of the process first waits a shared cool-down: ./send-pace.ts), then by
+ *    `retryDueMessages` (the cleanup run), up to MAX_ATTEMPTS. 131056 (pair rate limit): deferred at
+ *    least PAIR_RATE_SECONDS, not retried in process.
  *  - other 4xx: not retried; Meta's code and title are recorded on the row.
  *  - 131047 (outside the 24-hour window): the message's template version (`fallback`), when
  *    the sender gave one, is sent instead (outbox key "reengage:<key>").
@@ -176,7 +179,8 @@ export async function attemptSend(c: Claimed): Promise<Attempt> {
       lastError = error instanceof WhatsAppSendError ? error : new WhatsAppSendError(0, null, String(error), true);
       // Meta has no idempotency key for sends: a send that may have gone out is not repeated now, but
       // left for Meta's status webhook (which echoes the key in biz_opaque_callback_data) to reconcile.
-      if (!lastError.retryable || lastError.ambiguous) break;
+      // The pair rate limit (one customer, too many messages) is not lifted by a quick retry: deferred.
+      if (!lastError.retryable || lastError.ambiguous || lastError.code === PAIR_RATE_CODE) break;
       continue;
     }
     log.info('whatsapp.sent', { kind: c.kind, to: maskIdentity(c.to), attempt: c.attempts + i });
@@ -208,7 +212,7 @@ export async function attemptSend(c: Claimed): Promise<Attempt> {
     };
   }
   // A send that may have reached Meta waits out the claim, so its `sent` status can arrive first.
-  const waitSeconds = e.ambiguous ? CLAIM_SECONDS : backoffMs(c.attempts + 2) / 1000;
+  const waitSeconds = e.ambiguous ? CLAIM_SECONDS : Math.max(backoffMs(c.attempts + 2) / 1000, e.code === PAIR_RATE_CODE ? PAIR_RATE_SECONDS : 0);
   log.warn('whatsapp.send_deferred', { kind: c.kind, to: maskIdentity(c.to), status: e.status, code: e.code });
   return {
     outcome: 'retry_later',
