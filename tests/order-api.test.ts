@@ -33,7 +33,7 @@ function startBackend(port: number): { child: ChildProcess; output: () => string
   // What `npm run backend` runs: one node process with tsx's loader, so SIGTERM reaches the server itself.
   const child = spawn(process.execPath, ['--import', 'tsx', 'backend/server.ts'], {
     cwd: projectRoot,
-    env: { ...process.env, ...stack().env, PORT: String(port), BACKEND_SHARED_SECRET: SHARED_SECRET, LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...stack().env, PORT: String(port), BACKEND_SHARED_SECRET: SHARED_SECRET, LOG_LEVEL: 'warn', BACKEND_DRAIN_SECONDS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => (output += d));
