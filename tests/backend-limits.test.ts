@@ -12,6 +12,8 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../dev/services/postgres.js';
 import { projectRoot } from '../dev/stack.js';
+import { BODY_LIMITS, readBody } from '../lib/http/body.js';
+import { HttpError } from '../lib/http/errors.js';
 import { eventually } from './support/stack.js';
 
 const MiB = 1024 * 1024;
@@ -163,6 +165,36 @@ describe('the dedicated backend refuses oversized bodies before reading them', (
     expectNearIdle();
     // Still serving.
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+  });
+});
+
+describe('readBody, the one reader of every entry (the functions too)', () => {
+  it('stops pulling a chunked 300 MiB stream at the limit: 413, a few chunks read', async () => {
+    const block = new Uint8Array(64 * 1024);
+    let pulled = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulled >= HUGE) return controller.close();
+        pulled += block.byteLength;
+        controller.enqueue(block);
+      },
+    });
+    const request = new Request('http://shop.example/.netlify/functions/webhook', { method: 'POST', body, duplex: 'half' } as RequestInit);
+    const error = await readBody(request, BODY_LIMITS.webhook).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HttpError);
+    expect(error).toMatchObject({ status: 413, code: 'payload_too_large', details: { maxBytes: BODY_LIMITS.webhook } });
+    expect(pulled).toBeLessThan(BODY_LIMITS.webhook + 4 * block.byteLength);
+  });
+
+  it('refuses from Content-Length without reading; reads a body within the limit exactly', async () => {
+    let pulled = 0;
+    const body = new ReadableStream<Uint8Array>({ pull: (c) => void ((pulled += 1), c.enqueue(new Uint8Array(1))) });
+    const declared = new Request('http://shop.example/', { method: 'POST', body, duplex: 'half', headers: { 'content-length': String(HUGE) } } as RequestInit);
+    await expect(readBody(declared, BODY_LIMITS.orderApi)).rejects.toMatchObject({ status: 413 });
+    expect(pulled).toBeLessThanOrEqual(1);
+    const ok = await readBody(new Request('http://shop.example/', { method: 'POST', body: 'é'.repeat(10) }), 20);
+    expect(new TextDecoder().decode(ok)).toBe('é'.repeat(10));
+    await expect(readBody(new Request('http://shop.example/', { method: 'POST', body: 'é'.repeat(11) }), 20)).rejects.toMatchObject({ status: 413 });
   });
 });
 
