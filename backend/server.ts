@@ -130,9 +130,14 @@ export function createBackend(options: BackendOptions = {}): Backend {
 
   const server = http.createServer((req, res) => {
     inFlight++;
-    // During a drain no connection is kept alive: the next request opens one to another instance.
-    if (draining) res.shouldKeepAlive = false;
-    void serve(req, res, handle).finally(() => {
+    // During a drain no connection is kept alive (also for a request that began before it): the
+    // next request opens one, to another instance.
+    const answer = async (request: Request) => {
+      const response = await handle(request);
+      if (draining) res.shouldKeepAlive = false;
+      return response;
+    };
+    void serve(req, res, answer).finally(() => {
       inFlight--;
       if (draining && quiet()) idle?.();
     });

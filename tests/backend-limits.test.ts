@@ -199,7 +199,21 @@ describe('readBody, the one reader of every entry (the functions too)', () => {
 });
 
 describe('the dedicated backend drains visibly', () => {
-  it('after SIGTERM: /healthz 503 and a new order 503 with Retry-After during the window, then exit 0', async () => {
+  it('after SIGTERM: /healthz 503 and a new order 503 with Retry-After during the window, a request in flight finishes, then exit 0', async () => {
+    // A request in flight when the signal comes: its body is still arriving.
+    const inFlight = http.request({ host: '127.0.0.1', port, path: '/create-order', method: 'POST', headers: { 'transfer-encoding': 'chunked' } });
+    const inFlightAnswer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      inFlight.on('response', (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      inFlight.on('error', reject);
+    });
+    inFlight.write('{"customerPhone":');
+    await new Promise<void>((resolve) => inFlight.once('socket', (socket) => (socket.connecting ? socket.once('connect', () => resolve()) : resolve())));
+    // A round trip on another connection: the server has read this request's head (sent before) by the time it answers.
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     backend.child.kill('SIGTERM');
     const health = await eventually(async () => {
       const r = await fetch(`http://127.0.0.1:${port}/healthz`);
@@ -210,6 +224,11 @@ describe('the dedicated backend drains visibly', () => {
     expect(order.status).toBe(503);
     expect(order.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(await order.json()).toMatchObject({ error: 'draining' });
+    // The request that began before the drain is answered as usual (unsigned: 401), not 503.
+    inFlight.end('"+15550100002","items":[]}');
+    const answered = await inFlightAnswer;
+    expect(answered.status).toBe(401);
+    expect(JSON.parse(answered.body)).toMatchObject({ error: 'invalid_signature' });
     expect(await exited(backend.child)).toBe(0);
     expect(backend.output()).not.toContain('"level":"error"');
     expect(await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null)).toBeNull();
