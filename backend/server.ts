@@ -7,13 +7,21 @@
  *   POST /create-order         the order API forwarded by create-order-proxy (BACKEND_MODE=proxy);
  *                              401 unless X-Backend-Timestamp / -Nonce / -Signature are right,
  *                              fresh (5 min) and not replayed (lib/http/backend-proxy.ts)
- *   GET  /healthz              200 {ok:true}; 503 while draining
+ *   GET  /healthz              200 {ok:true}; 503 {ok:false,draining:true} while draining
  *   the webhook, payment-callback and invite-redirect handlers (lib/http), at the functions'
  *   Netlify paths (/.netlify/functions/<name>, the invite's /w/invite/:token) and at /<name>
  *
  * Production: `npm run build:backend` bundles this file (not its packages) into dist/backend.js,
- * started with plain `node` from an `npm ci --omit=dev` install (README). PORT (default 8787). SIGTERM/SIGINT: stop accepting, finish requests in flight and the work
- * they handed to waitUntil (at most 25 s), then exit.
+ * started with plain `node` from an `npm ci --omit=dev` install (README). PORT (default 8787).
+ *
+ * Bodies: each route reads its body only up to its limit (lib/http/body.ts); /healthz and unknown
+ * paths read nothing; an oversized body is refused with 413 and its connection dropped.
+ *
+ * SIGTERM/SIGINT: drain. For BACKEND_DRAIN_SECONDS (default 10) the server keeps accepting and
+ * answers /healthz 503 and every new request 503 `draining` with Retry-After (no keep-alive), so a
+ * load balancer takes it out of rotation; requests in flight go on. Then it stops accepting,
+ * finishes the requests in flight and the work they handed to waitUntil (at most 25 s more), and
+ * exits 0.
  */
 import http from 'node:http';
 import { pathToFileURL } from 'node:url';
@@ -30,7 +38,9 @@ import { log } from '../lib/log.js';
 
 type Route = { match: (path: string) => Record<string, string> | null; handler: EdgeHandler };
 
+/** After the drain window, the most the requests in flight and their waitUntil work may take. */
 const DRAIN_LIMIT_MS = 25_000;
+const RETRY_AFTER_SECONDS = 5;
 
 /** Netlify-style path patterns: literal segments, `:name` parameters, a trailing `*`. */
 export function compilePath(pattern: string): (path: string) => Record<string, string> | null {
@@ -72,25 +82,44 @@ const routes: Route[] = FUNCTIONS.flatMap(({ name, paths, handler }) =>
 
 export type Backend = { server: http.Server; close(): Promise<void>; draining(): boolean };
 
-export function createBackend(): Backend {
+export type BackendOptions = {
+  /**
+   * After close() (SIGTERM), how long the server keeps accepting and answering 503 (health checks
+   * `{ok:false,draining:true}`, every other request `draining` with Retry-After) before it closes its
+   * listener, so a load balancer sees the drain and stops sending traffic; default 10 s.
+   */
+  drainWindowMs?: number;
+};
+
+export function createBackend(options: BackendOptions = {}): Backend {
+  const drainWindowMs = options.drainWindowMs ?? 10_000;
   const background = new Set<Promise<unknown>>();
   let inFlight = 0;
   let draining = false;
   let idle: (() => void) | undefined;
+  const quiet = () => inFlight === 0 && background.size === 0;
 
   const track = (promise: Promise<unknown>) => {
     const p = Promise.resolve(promise)
       .catch((error) => log.error('backend.background_failed', { error }))
       .finally(() => {
         background.delete(p);
-        if (draining && inFlight === 0 && background.size === 0) idle?.();
+        if (draining && quiet()) idle?.();
       });
     background.add(p);
   };
 
   const handle = async (request: Request): Promise<Response> => {
     const path = new URL(request.url).pathname;
-    if (path === '/healthz') return json(draining ? { ok: false, draining: true } : { ok: true }, draining ? 503 : 200);
+    // Neither reads the body: a route with none to read leaves it unread (lib/http/node.ts).
+    if (path === '/healthz') return json(draining ? { ok: false, draining: true } : { ok: true }, draining ? 503 : 200, draining ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {});
+    if (draining) {
+      // New work goes to another instance; the caller (a proxy, Meta, Stripe) retries it there.
+      return errorResponse(503, 'draining', 'This backend is shutting down; retry shortly (with the same Idempotency-Key for an order).', undefined, {
+        'retry-after': String(RETRY_AFTER_SECONDS),
+        connection: 'close',
+      });
+    }
     if (path === '/create-order') return handleBackendCreateOrder(request);
     for (const route of routes) {
       const params = route.match(path);
@@ -101,9 +130,16 @@ export function createBackend(): Backend {
 
   const server = http.createServer((req, res) => {
     inFlight++;
-    void serve(req, res, handle).finally(() => {
+    // During a drain no connection is kept alive (also for a request that began before it): the
+    // next request opens one, to another instance.
+    const answer = async (request: Request) => {
+      const response = await handle(request);
+      if (draining) res.shouldKeepAlive = false;
+      return response;
+    };
+    void serve(req, res, answer).finally(() => {
       inFlight--;
-      if (draining && inFlight === 0 && background.size === 0) idle?.();
+      if (draining && quiet()) idle?.();
     });
   });
   // Keep-alive sockets from a load balancer must not outlive a drain.
@@ -111,31 +147,31 @@ export function createBackend(): Backend {
 
   const close = () =>
     new Promise<void>((resolve) => {
+      if (draining) return;
       draining = true;
-      log.info('backend.draining', { inFlight, background: background.size });
+      log.info('backend.draining', { inFlight, background: background.size, windowMs: drainWindowMs });
       const timer = setTimeout(() => {
         log.warn('backend.drain_timeout', { inFlight, background: background.size });
         server.closeAllConnections();
         resolve();
-      }, DRAIN_LIMIT_MS);
+      }, drainWindowMs + DRAIN_LIMIT_MS);
       timer.unref();
       let closed = false;
-      let quiet = inFlight === 0 && background.size === 0;
       const done = () => {
-        if (closed && quiet) {
+        if (closed && quiet()) {
           clearTimeout(timer);
           resolve();
         }
       };
-      idle = () => {
-        quiet = true;
-        done();
-      };
-      server.close(() => {
-        closed = true;
-        done();
-      });
-      server.closeIdleConnections();
+      idle = done;
+      // The window: still accepting, answering 503; requests in flight go on. Then stop accepting.
+      setTimeout(() => {
+        server.close(() => {
+          closed = true;
+          done();
+        });
+        server.closeIdleConnections();
+      }, drainWindowMs);
     });
 
   return { server, close, draining: () => draining };
@@ -155,8 +191,11 @@ async function serve(req: http.IncomingMessage, res: http.ServerResponse, handle
 
 async function main(): Promise<void> {
   let port: number;
+  let drainWindowMs: number;
   try {
-    port = requireConfig(needs.backend).PORT;
+    const config = requireConfig(needs.backend);
+    port = config.PORT;
+    drainWindowMs = config.BACKEND_DRAIN_SECONDS * 1000;
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`backend: ${error.variables.join('; ')}. Set ${error.variables.length > 1 ? 'these variables' : 'it'} in its environment (see .env.example).`);
@@ -164,7 +203,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const backend = createBackend();
+  const backend = createBackend({ drainWindowMs });
   await new Promise<void>((resolve, reject) => backend.server.once('error', reject).listen(port, () => resolve()));
   const address = backend.server.address();
   log.info('backend.listening', { port: typeof address === 'object' && address ? address.port : port });

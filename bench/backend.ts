@@ -17,7 +17,7 @@ export async function spawnBackend(stack: LocalStack): Promise<Backend> {
   let output = '';
   const child = spawn(process.execPath, ['--import', 'tsx', 'backend/server.ts'], {
     cwd: projectRoot,
-    env: { ...process.env, ...stack.env, PORT: String(port), BACKEND_SHARED_SECRET: secret, LOG_LEVEL: 'error' },
+    env: { ...process.env, ...stack.env, PORT: String(port), BACKEND_SHARED_SECRET: secret, LOG_LEVEL: 'error', BACKEND_DRAIN_SECONDS: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => (output += d));

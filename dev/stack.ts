@@ -22,7 +22,10 @@ import { startRedis, type RedisKind } from './services/redis.js';
 import { startGraphStandIn, type GraphStandIn } from './standins/graph.js';
 import { startStripeStandIn, type StripeStandIn } from './standins/stripe.js';
 import { localSecrets } from './local-env.js';
+import { readBody } from '../lib/http/body.js';
+import { HttpError } from '../lib/http/errors.js';
 import { sendWebResponse, toWebRequest } from '../lib/http/node.js';
+import { httpErrorResponse } from '../lib/http/respond.js';
 import { delayedUrl } from './delay-proxy.js';
 import { demoCatalog } from './demo-catalog.js';
 import { loadFunctions, type InProcessFunctions } from './invoke.js';
@@ -248,7 +251,7 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
     handler = async (request) => {
       const custom = await opts.routes?.(request, stack);
       if (custom) return custom;
-      const response = (stack.inProcess && (await stack.inProcess.handle(request))?.response) || (stopped ? new Response('stopping', { status: 503 }) : await (await netlifyDev()).handle(request));
+      const response = (stack.inProcess && (await stack.inProcess.handle(request))?.response) || (stopped ? new Response('stopping', { status: 503 }) : await (await netlifyDev()).handle(await withinNetlifyLimit(request)));
       return response ?? new Response(JSON.stringify({ error: 'not found' }), { status: 404, headers: { 'content-type': 'application/json' } });
     };
     if (opts.schedule) {
@@ -447,11 +450,43 @@ async function seedWhenEmpty(): Promise<void> {
   for (const product of demoCatalog) await upsertCatalogProduct(product);
 }
 
+/** Netlify's limit on a synchronous function's request body (6 MB). */
+const NETLIFY_REQUEST_LIMIT = 6 * 1000 * 1000;
+
+/**
+ * Netlify's local runtime reads a request's whole body before the function runs; in front of it the
+ * body is read here, through the same bounded reader, up to Netlify's own limit (the function then
+ * applies its route's limit). In process, the functions read the streamed body themselves.
+ */
+async function withinNetlifyLimit(request: Request): Promise<Request> {
+  if (!request.body) return request;
+  try {
+    const body = await readBody(request, NETLIFY_REQUEST_LIMIT);
+    return new Request(request, { body: body as Uint8Array<ArrayBuffer> });
+  } catch (error) {
+    if (error instanceof HttpError) throw new BodyRefused(httpErrorResponse(error));
+    throw error;
+  }
+}
+
+class BodyRefused extends Error {
+  constructor(readonly response: Response) {
+    super('request body refused');
+  }
+}
+
 /** node:http ⇄ fetch Request/Response, keeping the raw body bytes exactly as received. */
 async function serveNode(req: http.IncomingMessage, res: http.ServerResponse, host: string, handle: (r: Request) => Promise<Response>) {
   try {
     const request = await toWebRequest(req, host);
-    await sendWebResponse(res, await handle(request), request.method);
+    let response: Response;
+    try {
+      response = await handle(request);
+    } catch (error) {
+      if (!(error instanceof BodyRefused)) throw error;
+      response = error.response;
+    }
+    await sendWebResponse(res, response, request.method);
   } catch (error) {
     console.error('local server error', error);
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });

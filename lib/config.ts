@@ -73,6 +73,10 @@ function buildSchema() {
     BACKEND_MODE: z.enum(['inline', 'proxy']).default('inline'),
     BACKEND_URL: url.optional(),
     BACKEND_SHARED_SECRET: nonEmpty.optional(),
+    /** How long the proxy waits for the backend before answering 504 (ms; under Netlify's synchronous limit). */
+    BACKEND_TIMEOUT_MS: z.coerce.number().int().min(100).max(25_000).default(8_000),
+    /** The dedicated backend: after SIGTERM, how long it keeps answering (503) before it stops accepting (s). */
+    BACKEND_DRAIN_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
     ADMIN_API_KEY: nonEmpty.optional(),
     /** Listening port of the dedicated backend (`npm run backend`); unused by functions. */
     PORT: z.coerce.number().int().min(0).max(65535).default(8787),
@@ -106,7 +110,7 @@ export const configNames: readonly ConfigName[] = [
   'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'WHATSAPP_BUSINESS_NUMBER_E164', 'WHATSAPP_API_BASE', 'WHATSAPP_CATALOG_ID',
   'WHATSAPP_SENDS_PER_SECOND',
   'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'STRIPE_API_BASE', 'APP_BASE_URL', 'BACKEND_MODE', 'BACKEND_URL',
-  'BACKEND_SHARED_SECRET', 'ADMIN_API_KEY', 'PORT', 'RESERVATION_TTL_SECONDS', 'MAX_QUANTITY_PER_LINE',
+  'BACKEND_SHARED_SECRET', 'BACKEND_TIMEOUT_MS', 'BACKEND_DRAIN_SECONDS', 'ADMIN_API_KEY', 'PORT', 'RESERVATION_TTL_SECONDS', 'MAX_QUANTITY_PER_LINE',
   'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'INVITE_TTL_DAYS', 'TEMPLATE_LANGUAGE', 'TEMPLATE_ORDER_CONFIRMED',
   'TEMPLATE_ORDER_INVITE_LINK', 'TEMPLATE_ORDER_SHIPPED', 'TEMPLATE_OFFLINE_PAYMENT', 'TEMPLATE_HOLD_EXPIRED', 'SHOP_NAME',
   'OPS_ALERT_WEBHOOK_URL', 'LOG_LEVEL', 'NEON_FETCH_ENDPOINT',

@@ -8,7 +8,8 @@
  *   is sent (json(…), JSON.stringify(…), Response.json(…)), is a reply's `body`, or carries a
  *   `message` next to it; lib/ throws HttpError (lib/http/errors.ts) instead;
  * - `FieldError` is declared once;
- * - zod comes only through lib/zod.ts (kept out of the functions' cold start).
+ * - zod comes only through lib/zod.ts (kept out of the functions' cold start);
+ * - a request body is read only through lib/http/body.ts (its route's limit, issue 31).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -114,6 +115,14 @@ describe('the HTTP edge lives in lib/http', () => {
   it("zod is imported only by lib/zod.ts (a direct import would be hoisted to the top of every bundle that reaches it)", () => {
     const direct = edgeFiles.filter((f) => f !== path.join('lib', 'zod.ts') && /^import\s+(?!type\b)[^;]*from\s+'zod(\/[^']*)?'/m.test(readFileSync(path.join(root, f), 'utf8')));
     expect(direct).toEqual([]);
+  });
+
+  it('a request body is read only through lib/http/body.ts, up to its route\'s limit (issue 31)', () => {
+    // `req`/`request` is what the edges call an incoming Request; a Response's body (fetch) is not concerned.
+    const unbounded = /\b(req|request)\.(text|json|arrayBuffer|formData|blob)\(\)|\bfor await \(const \w+ of req\)/;
+    const offending = edgeFiles.filter((f) => f !== path.join('lib', 'http', 'body.ts') && unbounded.test(readFileSync(path.join(root, f), 'utf8')));
+    expect(offending).toEqual([]);
+    expect(unbounded.test('const raw = await req.text();')).toBe(true);
   });
 
   it('FieldError is declared once, in lib/http/errors.ts', () => {

@@ -39,6 +39,7 @@ const env = {
   WHATSAPP_ACCESS_TOKEN: 'EAAtest',
   STRIPE_SECRET_KEY: 'sk_test_x',
   APP_BASE_URL: 'https://shop.example',
+  BACKEND_DRAIN_SECONDS: '2',
 };
 
 describe('the dedicated backend from a production install', () => {
@@ -80,6 +81,10 @@ describe('the dedicated backend from a production install', () => {
     expect(await health.json()).toEqual({ ok: true });
     const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
+    // The drain window: still answering, 503 to health checks.
+    let status = 200;
+    for (let i = 0; i < 100 && status === 200; i++) status = (await fetch(`http://127.0.0.1:${port}/healthz`)).status;
+    expect(status).toBe(503);
     expect(await exited).toBe(0);
     expect(output).toContain('"event":"backend.stopped"');
     child = undefined;

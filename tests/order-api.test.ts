@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { faults } from '../dev/faults.js';
 import { freePort } from '../dev/services/postgres.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInboundPayload, makeWamid, serializeMetaPayload, signMetaPayload } from '../dev/standins/graph.js';
@@ -33,7 +34,7 @@ function startBackend(port: number): { child: ChildProcess; output: () => string
   // What `npm run backend` runs: one node process with tsx's loader, so SIGTERM reaches the server itself.
   const child = spawn(process.execPath, ['--import', 'tsx', 'backend/server.ts'], {
     cwd: projectRoot,
-    env: { ...process.env, ...stack().env, PORT: String(port), BACKEND_SHARED_SECRET: SHARED_SECRET, LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...stack().env, PORT: String(port), BACKEND_SHARED_SECRET: SHARED_SECRET, LOG_LEVEL: 'warn', BACKEND_DRAIN_SECONDS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => (output += d));
@@ -217,6 +218,23 @@ describe('create-order-proxy: the same answers inline and through the backend', 
     });
   });
 
+  it('a request without a key is answered with the key it was given; a retry with it is the same order', async () => {
+    await bothModes(async (mode) => {
+      const body = { customerPhone: phoneOf(newCustomer()), items: [{ sku: 'API-MUG', quantity: 1 }] };
+      const first = await call(mode, body);
+      expect(first.status).toBe(201);
+      const key = first.headers.get('idempotency-key')!;
+      expect(key).toMatch(UUID);
+      const retry = await call(mode, body, { 'idempotency-key': key });
+      expect(retry.status).toBe(201);
+      expect(retry.headers.get('idempotent-replayed')).toBe('true');
+      expect(retry.headers.get('idempotency-key')).toBe(key);
+      expect(retry.body).toEqual(first.body);
+      expect(await db()`SELECT id FROM orders WHERE source_key = ${`api:${key}`}`).toHaveLength(1);
+      return retry;
+    });
+  });
+
   it('409 out_of_stock names the SKU and how many are left; nothing is held', async () => {
     const before = await availableStock(['API-RARE', 'API-TEA']);
     const { inline } = await bothModes((mode) =>
@@ -270,6 +288,15 @@ describe('create-order-proxy: the same answers inline and through the backend', 
       expect(mismatch.status).toBe(422);
       expect(mismatch.body.fields[0].path).toBe('idempotencyKey');
       return other;
+    });
+  });
+
+  it('413 for a body over 64 KiB, before it is parsed or forwarded', async () => {
+    await bothModes(async (mode) => {
+      const r = await call(mode, JSON.stringify({ customerPhone: phoneOf(newCustomer()), items: [{ sku: 'API-MUG', quantity: 1 }], customerName: 'x'.repeat(64 * 1024) }));
+      expect(r.status).toBe(413);
+      expect(r.body).toEqual({ error: 'payload_too_large', message: expect.any(String), maxBytes: 64 * 1024 });
+      return r;
     });
   });
 
@@ -339,9 +366,37 @@ describe('proxy mode failures', () => {
     const r = await withEnv({ BACKEND_URL: hangingUrl }, () => call('proxy', request()));
     expect(r.status).toBe(504);
     expect(r.body).toMatchObject({ error: 'backend_timeout' });
+    expect(r.headers.get('idempotency-key')).toBe(r.body.idempotencyKey);
     expect(r.ms).toBeGreaterThanOrEqual(7_500);
     // 8 s plus the local runtime's own start-up of the invocation; a hung forward would run into the 30 s function limit.
     expect(r.ms).toBeLessThan(15_000);
+  }, 30_000);
+
+  it('a timeout, then a retry with the key the 504 returned: one order, held once', async () => {
+    const customer = newCustomer();
+    const body = { customerPhone: phoneOf(customer), items: [{ sku: 'API-TEA', quantity: 2 }] };
+    const before = (await availableStock(['API-TEA'])).get('API-TEA')!;
+    // The backend is slow: its Stripe call waits until released, past the proxy's timeout (1 s here).
+    const stripe = faults.stall('stripe', /^POST \/v1\/checkout\/sessions$/);
+    const timedOut = await withEnv({ BACKEND_TIMEOUT_MS: '1000' }, () => call('proxy', body));
+    expect(timedOut.status).toBe(504);
+    const key = timedOut.headers.get('idempotency-key')!;
+    expect(key).toMatch(UUID);
+    expect(timedOut.body).toMatchObject({ error: 'backend_timeout', idempotencyKey: key, message: expect.stringContaining(`Idempotency-Key: ${key}`) });
+    await stripe.reached;
+    stripe.release();
+    // The backend went on and made the order the caller never heard about.
+    const [made] = await eventually(async () => {
+      const rows = await db()`SELECT id FROM orders WHERE source_key = ${`api:${key}`} AND stripe_session_id IS NOT NULL`;
+      return rows.length ? rows : null;
+    });
+    const retry = await call('proxy', body, { 'idempotency-key': key });
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.body.orderId).toBe(made!.id);
+    const orders = await db()`SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.wa_id = ${customer}`;
+    expect(orders.map((o) => o.id)).toEqual([made!.id]);
+    expect((await availableStock(['API-TEA'])).get('API-TEA')).toBe(before - 2);
   }, 30_000);
 
   it('BACKEND_MODE=proxy without BACKEND_URL or BACKEND_SHARED_SECRET fails naming the variable', async () => {

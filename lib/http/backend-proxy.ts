@@ -2,7 +2,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ConfigError, type Config } from '../config.js';
 import { log } from '../log.js';
 import { redis } from '../redis.js';
-import { errorResponse, json } from './respond.js';
+import { errorBody } from './errors.js';
+import { json } from './respond.js';
 
 /**
  * The signed hop from the create-order-proxy function (BACKEND_MODE=proxy) to the dedicated
@@ -14,7 +15,8 @@ import { errorResponse, json } from './respond.js';
  * clock, either way) signature, and a nonce it has already accepted (Redis, 10 minutes), so a
  * captured forward cannot be replayed, while two identical requests (no idempotency key, same
  * second) are still two forwards. The forward gives up well before Netlify's synchronous
- * function limit: no answer in 8 s → 504, backend unreachable → 502, always as JSON.
+ * function limit: no answer in BACKEND_TIMEOUT_MS (8 s) → 504, backend unreachable → 502, always
+ * as JSON and with the request's Idempotency-Key.
  */
 
 export const TIMESTAMP_HEADER = 'x-backend-timestamp';
@@ -95,21 +97,20 @@ function errorCode(error: unknown): string | undefined {
 
 /**
  * Signs and POSTs the validated request body to the backend and relays its status and JSON body.
- * Only a request that carries an idempotency key is retried (once, and only when the connection
- * itself failed), so a forward never creates a second order.
+ * Every forward carries an idempotency key (the caller's, else one lib/http/order-api.ts made), and
+ * every answer returns it in the `Idempotency-Key` header: after a 504 (the backend may still make
+ * the order) or a 502 the caller retries with that key and gets the one order. The forward itself
+ * is retried once when the connection failed (nothing reached a backend).
  */
-export async function forwardCreateOrder(
-  target: ProxyTarget,
-  body: string,
-  options: { idempotencyKey?: string; timeoutMs?: number } = {},
-): Promise<Response> {
+export async function forwardCreateOrder(target: ProxyTarget, body: string, options: { idempotencyKey: string; timeoutMs?: number }): Promise<Response> {
   const timeoutMs = options.timeoutMs ?? FORWARD_TIMEOUT_MS;
+  const key = options.idempotencyKey;
   const deadline = Date.now() + timeoutMs;
-  const attempts = options.idempotencyKey ? 2 : 1;
   const started = Date.now();
+  const keyed = (status: number, code: string, message: string, extra: Record<string, string> = {}) =>
+    json(errorBody(code, message, undefined, { idempotencyKey: key }), status, { 'idempotency-key': key, ...extra });
   for (let attempt = 1; ; attempt++) {
-    const headers: Record<string, string> = { 'content-type': 'application/json', ...signBackendRequest(target.secret, body) };
-    if (options.idempotencyKey) headers['idempotency-key'] = options.idempotencyKey;
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'idempotency-key': key, ...signBackendRequest(target.secret, body) };
     let response: globalThis.Response;
     let text: string;
     try {
@@ -119,34 +120,36 @@ export async function forwardCreateOrder(
       const timedOut = (error as Error)?.name === 'TimeoutError' || (error as Error)?.name === 'AbortError';
       const code = errorCode(error);
       if (timedOut) {
-        log.error('backend.timeout', { attempt, timeoutMs, idempotent: Boolean(options.idempotencyKey) });
-        const message = `The order backend did not answer within ${Math.round(timeoutMs / 1000)} s. The order may or may not exist: retry with the same Idempotency-Key.`;
-        return errorResponse(504, 'backend_timeout', message);
+        log.error('backend.timeout', { attempt, timeoutMs });
+        const message = `The order backend did not answer within ${timeoutMs / 1000} s; the order may or may not exist. Retry the same request with the header Idempotency-Key: ${key} (returned in this answer's Idempotency-Key header and idempotencyKey): it answers the one order, never a second.`;
+        return keyed(504, 'backend_timeout', message, { 'retry-after': '2' });
       }
-      if (attempt < attempts && code && NOT_CONNECTED.has(code) && deadline - Date.now() > 1_000) {
+      if (attempt < 2 && code && NOT_CONNECTED.has(code) && deadline - Date.now() > 1_000) {
         log.warn('backend.retrying', { attempt, code });
         await new Promise((r) => setTimeout(r, 200));
         continue;
       }
       log.error('backend.unreachable', { attempt, code: code ?? null, error });
-      return errorResponse(502, 'backend_unavailable', 'The order backend could not be reached.');
+      return keyed(502, 'backend_unavailable', `The order backend could not be reached. Retry with the header Idempotency-Key: ${key}.`, { 'retry-after': '5' });
     }
     if (response.status === 401) {
       // The backend refused our signature: a BACKEND_SHARED_SECRET mismatch (or clock skew), not the caller's fault.
       log.error('backend.signature_refused', { body: text.slice(0, 200) });
-      return errorResponse(502, 'backend_unavailable', 'The order backend refused the forwarded request.');
+      return keyed(502, 'backend_unavailable', 'The order backend refused the forwarded request.');
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
       log.error('backend.bad_response', { status: response.status, contentType: response.headers.get('content-type') });
-      return errorResponse(502, 'backend_unavailable', `The order backend answered ${response.status} without JSON.`);
+      return keyed(502, 'backend_unavailable', `The order backend answered ${response.status} without JSON.`);
     }
     log.info('backend.forwarded', { status: response.status, attempt, ms: Date.now() - started });
-    const relayed: Record<string, string> = {};
-    const replayed = response.headers.get('idempotent-replayed');
-    if (replayed) relayed['idempotent-replayed'] = replayed;
+    const relayed: Record<string, string> = { 'idempotency-key': key };
+    for (const name of ['idempotent-replayed', 'retry-after']) {
+      const value = response.headers.get(name);
+      if (value) relayed[name] = value;
+    }
     return json(parsed, response.status, relayed);
   }
 }

@@ -1,10 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../config.js';
 import { needs } from '../config-needs.js';
 import { log } from '../log.js';
 import { requireBearer } from './auth.js';
 import { forwardCreateOrder, proxyTarget, verifyForward } from './backend-proxy.js';
+import { BODY_LIMITS, readBody } from './body.js';
 import { configProblem, ready, withConfig } from './edge.js';
-import { errorResponse, methodNotAllowed, reply } from './respond.js';
+import { HttpError } from './errors.js';
+import { errorResponse, httpErrorResponse, methodNotAllowed, reply } from './respond.js';
 
 /**
  * The order API (lib/order-api.ts has the contract), at its two doors:
@@ -13,8 +16,33 @@ import { errorResponse, methodNotAllowed, reply } from './respond.js';
  *   the request, signed, to the dedicated backend and relays its answer (./backend-proxy.ts);
  * - `handleBackendCreateOrder`, the backend's POST /create-order: that signed forward.
  * The contract's module (its zod schema, the order modules) loads once the caller is let in.
+ *
+ * Every request has an idempotency key: the caller's (`Idempotency-Key` header or body
+ * `idempotencyKey`), else one made here. Every answer once the request is valid carries it in the
+ * `Idempotency-Key` header (the proxy's 502/504 included), so a caller that sent none can still
+ * retry an answer it never got (a timeout) without making a second order.
  */
 const orderApi = () => import('../order-api.js');
+
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+
+/** The request with its key: the caller's, else a fresh one (a retry must send it back). */
+function keyed<T extends { idempotencyKey?: string }>(request: T): T & { idempotencyKey: string } {
+  return { ...request, idempotencyKey: request.idempotencyKey ?? randomUUID() };
+}
+
+/** The answer (an HttpError's too), with the request's key. */
+async function withKey(key: string, answer: () => Promise<Response>): Promise<Response> {
+  let response: Response;
+  try {
+    response = await answer();
+  } catch (error) {
+    if (!(error instanceof HttpError)) throw error;
+    response = httpErrorResponse(error);
+  }
+  response.headers.set(IDEMPOTENCY_KEY_HEADER, key);
+  return response;
+}
 
 export const handleCreateOrder = (req: Request): Promise<Response> =>
   withConfig('create-order-proxy', async (config) => {
@@ -22,27 +50,29 @@ export const handleCreateOrder = (req: Request): Promise<Response> =>
     const refused = requireBearer(req, config.ADMIN_API_KEY, 'ADMIN_API_KEY', 'create-order-proxy');
     if (refused) return refused;
 
+    const raw = new TextDecoder().decode(await readBody(req, BODY_LIMITS.orderApi));
     const { createOrderFromApi, parseCreateOrderRequest, serializeForBackend } = await orderApi();
-    const request = parseCreateOrderRequest(await req.text(), req.headers.get('idempotency-key'));
+    const request = keyed(parseCreateOrderRequest(raw, req.headers.get(IDEMPOTENCY_KEY_HEADER)));
     if (config.BACKEND_MODE === 'proxy') {
       const target = proxyTarget(config);
       if (target instanceof ConfigError) return configProblem('create-order-proxy', target);
-      return forwardCreateOrder(target, serializeForBackend(request), { idempotencyKey: request.idempotencyKey });
+      return forwardCreateOrder(target, serializeForBackend(request), { idempotencyKey: request.idempotencyKey, timeoutMs: config.BACKEND_TIMEOUT_MS });
     }
     await ready(needs.orderApiInline);
-    return reply(await createOrderFromApi(request));
+    return withKey(request.idempotencyKey, async () => reply(await createOrderFromApi(request)));
   });
 
 export const handleBackendCreateOrder = (req: Request): Promise<Response> =>
   withConfig('backend.create-order', async (config) => {
     if (req.method !== 'POST') return methodNotAllowed('POST');
     if (!config.BACKEND_SHARED_SECRET) return errorResponse(503, 'not_configured', 'BACKEND_SHARED_SECRET is not set');
-    const raw = new Uint8Array(await req.arrayBuffer());
+    const raw = await readBody(req, BODY_LIMITS.orderApi);
     const verdict = await verifyForward(config.BACKEND_SHARED_SECRET, raw, req.headers);
     if (!verdict.ok) {
       log.warn('backend.signature_refused', { reason: verdict.reason });
       return errorResponse(401, 'invalid_signature', 'X-Backend-Signature is missing, wrong, stale or replayed');
     }
     const { createOrderFromApi, parseCreateOrderRequest } = await orderApi();
-    return reply(await createOrderFromApi(parseCreateOrderRequest(new TextDecoder().decode(raw), req.headers.get('idempotency-key'))));
+    const request = keyed(parseCreateOrderRequest(new TextDecoder().decode(raw), req.headers.get(IDEMPOTENCY_KEY_HEADER)));
+    return withKey(request.idempotencyKey, async () => reply(await createOrderFromApi(request)));
   });

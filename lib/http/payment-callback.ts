@@ -1,5 +1,6 @@
 import { needs } from '../config-needs.js';
 import { log } from '../log.js';
+import { BODY_LIMITS, readBodyText } from './body.js';
 import { withConfig, type EdgeContext } from './edge.js';
 import { errorResponse, json, text } from './respond.js';
 
@@ -12,7 +13,7 @@ import { errorResponse, json, text } from './respond.js';
 export const handlePaymentCallback = (req: Request, context: EdgeContext): Promise<Response> =>
   withConfig('payment-callback', async () => {
     if (req.method !== 'POST') return text('method not allowed', 405);
-    const raw = await req.text();
+    const raw = await readBodyText(req, BODY_LIMITS.paymentCallback);
     // Loaded here, not at import: keeps stripe out of the cold start of a request that isn't a POST.
     const { handleStripeEvent, verifyStripeEvent } = await import('../payments/stripe-events.js');
     const verified = await verifyStripeEvent(raw, req.headers.get('stripe-signature'));

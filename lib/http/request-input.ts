@@ -1,4 +1,5 @@
 import { forMessage, isSafeText, UNSAFE_TEXT_MESSAGE, unsafeTextPath } from '../safe-text.js';
+import { readBodyText } from './body.js';
 import { fieldPath, HttpError, invalidRequest } from './errors.js';
 
 /**
@@ -31,8 +32,7 @@ export function queryObject(url: URL): Record<string, string> {
 }
 
 export async function readText(req: Request, maxBytes: number): Promise<string> {
-  const text = await req.text();
-  if (text.length > maxBytes) throw invalidRequest([{ path: '(body)', message: `at most ${maxBytes} bytes` }], 'the body is too large');
+  const text = await readBodyText(req, maxBytes);
   if (!isSafeText(text)) throw invalidRequest([{ path: '(body)', message: UNSAFE_TEXT_MESSAGE }]);
   return text;
 }

@@ -2,6 +2,7 @@ import { needs } from '../config-needs.js';
 import { log } from '../log.js';
 import { logSafe, parseStorableJson } from '../safe-text.js';
 import { verifyMetaSignature } from '../whatsapp/signature.js';
+import { BODY_LIMITS, readBody } from './body.js';
 import { withConfig, type EdgeContext } from './edge.js';
 import { errorResponse, json, secretsEqual, text } from './respond.js';
 
@@ -23,7 +24,7 @@ export const handleWebhook = (req: Request, context: EdgeContext): Promise<Respo
     }
     if (req.method !== 'POST') return text('method not allowed', 405);
 
-    const raw = new Uint8Array(await req.arrayBuffer());
+    const raw = await readBody(req, BODY_LIMITS.webhook);
     if (!verifyMetaSignature(raw, req.headers.get('x-hub-signature-256'), config.WHATSAPP_APP_SECRET)) {
       log.warn('webhook.bad_signature', { bytes: raw.length });
       return errorResponse(401, 'invalid_signature', 'X-Hub-Signature-256 does not match the body');

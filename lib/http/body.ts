@@ -1,0 +1,68 @@
+import { HttpError } from './errors.js';
+
+/**
+ * Reading a request body, never past its route's limit (issue 31). The one place every entry reads
+ * a body through: the Netlify functions, the dedicated backend (backend/server.ts) and the local
+ * server (dev/stack.ts), whose node:http requests reach the handlers as a stream that is pulled
+ * only as far as the handler reads it (lib/http/node.ts). So:
+ * - a `Content-Length` over the limit is refused (413) before a byte is read;
+ * - a chunked (or lying) body is counted as it arrives and reading stops at the limit: the stream
+ *   is cancelled, the node server answers 413 with `Connection: close` and drops the connection
+ *   instead of reading the rest;
+ * - a route that takes no body (`/healthz`, the invite redirect, an unknown path, a GET) reads nothing.
+ */
+
+/** The body limits per route, in bytes (docs/reliability.md lists them). */
+export const BODY_LIMITS = {
+  /** The order API (create-order-proxy and the backend's POST /create-order). */
+  orderApi: 64 * 1024,
+  /** Meta's webhook: Meta's payloads are at most 3 MB. */
+  webhook: 3 * 1024 * 1024,
+  /** Stripe's webhook: one event (a few KiB; generous headroom). */
+  paymentCallback: 1024 * 1024,
+  /** The admin API (a catalog import as JSON or CSV). */
+  admin: 5 * 1024 * 1024,
+} as const;
+
+export function payloadTooLarge(maxBytes: number): HttpError {
+  return new HttpError(413, 'payload_too_large', `The request body must be at most ${maxBytes} bytes.`, undefined, { maxBytes });
+}
+
+/**
+ * The body's bytes, at most `maxBytes` of them; more throws HttpError 413 (payload_too_large, with
+ * maxBytes), from `Content-Length` before reading, or as soon as the running count passes the limit.
+ */
+export async function readBody(req: Request, maxBytes: number): Promise<Uint8Array> {
+  const declared = req.headers.get('content-length');
+  if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared) > maxBytes) {
+    await req.body?.cancel().catch(() => {});
+    throw payloadTooLarge(maxBytes);
+  }
+  if (!req.body) return new Uint8Array(0);
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw payloadTooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/** The body as UTF-8 text (invalid sequences replaced), at most `maxBytes` bytes of it. */
+export async function readBodyText(req: Request, maxBytes: number): Promise<string> {
+  return new TextDecoder().decode(await readBody(req, maxBytes));
+}
