@@ -5,6 +5,7 @@ import { maskBsuid, maskPhone } from '../log.js';
 import { formatMoney } from '../money.js';
 import { e164ToWaId, normalizePhone } from '../phone.js';
 import { invalidRequest } from '../http/errors.js';
+import { adminDate, instantOf, isCursorTime } from './dates.js';
 
 /**
  * GET /api/orders — the shop's order list: filters, newest first, cursor pages, and the totals
@@ -18,7 +19,7 @@ export const PAYMENT_STATUSES = ['pending', 'awaiting_payment', 'paid', 'expired
 export const FULFILLMENT_STATUSES = ['unfulfilled', 'shipped'] as const;
 export const MAX_PAGE = 200;
 
-const dateOrTime = z.union([z.iso.datetime({ offset: true }), z.iso.date()], { error: 'must be an ISO date or date-time, e.g. 2026-11-25' });
+const dateOrTime = adminDate();
 
 export const orderListQuery = z
   .object({
@@ -69,8 +70,8 @@ export function parseCustomer(raw: string): CustomerKey {
 export function toFilter(q: OrderListQuery): { filter: OrderFilter; cursor: Cursor | null; limit: number } {
   const fields: { path: string; message: string }[] = [];
   const day = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s);
-  const createdFrom = q.createdFrom ? new Date(day(q.createdFrom) ? `${q.createdFrom}T00:00:00Z` : q.createdFrom) : undefined;
-  let createdTo = q.createdTo ? new Date(day(q.createdTo) ? `${q.createdTo}T00:00:00Z` : q.createdTo) : undefined;
+  const createdFrom = q.createdFrom ? instantOf(q.createdFrom) : undefined;
+  let createdTo = q.createdTo ? instantOf(q.createdTo) : undefined;
   if (createdTo && day(q.createdTo!)) createdTo = new Date(createdTo.getTime() + 24 * 3600 * 1000);
   if (createdFrom && createdTo && createdFrom >= createdTo) fields.push({ path: 'createdTo', message: 'must be after createdFrom' });
   const customer = q.customer ? parseCustomer(q.customer) : undefined;
@@ -93,7 +94,7 @@ export function decodeCursor(s: string): Cursor | null {
     const v = JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
     if (!Array.isArray(v) || v.length !== 2) return null;
     const [t, id] = v;
-    if (typeof t !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(t)) return null;
+    if (!isCursorTime(t)) return null;
     if (typeof id !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return null;
     return { t, id };
   } catch {
