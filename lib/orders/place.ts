@@ -75,6 +75,16 @@ export class CheckoutUnavailableError extends Error {
 }
 
 /**
+ * An order-API idempotency key used at the same time for another request: the order id it derives is held
+ * for other lines (or Stripe refused the same key with other parameters). The caller answers 422.
+ */
+export class IdempotencyKeyReusedError extends Error {
+  constructor(readonly orderId: string) {
+    super(`order ${orderId}: its event key was already used for another request`);
+  }
+}
+
+/**
  * Places the order for one business event (sourceKey), idempotently, in two Postgres round trips:
  *   1. read: the customer (found or created when given by identity), "does this order exist", the
  *      catalog rows of the SKUs (prices always from Postgres), the customer's open orders and which
@@ -117,7 +127,9 @@ export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResu
     return { status: 'too_many_open_orders', max: config.MAX_ACTIVE_HOLDS_PER_CUSTOMER };
 
   const items = [...merged].map(([sku, quantity]) => lineOf(catalog.get(sku)!, quantity));
-  const hold = await holdLines(orderId, items, input.rider);
+  // An API key reused for other lines at the same time finds the order id held for those: refused, never
+  // written with a hold that is not its own (nor a Checkout Session Stripe would refuse with idempotency_error).
+  const hold = await holdLines(orderId, items, input.rider, input.source === 'api');
   if (hold.status === 'short') {
     const name = (sku: string) => (catalog.get(sku) ? nameOf(catalog.get(sku)!) : sku);
     return { status: 'out_of_stock', shortages: hold.shortages.map((s) => ({ ...s, name: name(s.sku) })) };
@@ -194,11 +206,12 @@ type Held = { status: 'held'; expiresAt: Date } | Extract<ReserveResult, { statu
  * took (its expiry, so the session's parameters are the same). A hold that lapsed, or is about to, or
  * that the cleanup released as an orphan (a late retry) is taken again from now.
  */
-async function holdLines(orderId: string, items: OrderItem[], rider?: RedisRider): Promise<Held> {
+async function holdLines(orderId: string, items: OrderItem[], rider?: RedisRider, sameLinesOnly = false): Promise<Held> {
   const ttlMs = getConfig().RESERVATION_TTL_SECONDS * 1000;
   const until = () => new Date(Date.now() + ttlMs);
   let r = await reserveStock(orderId, items, until(), rider);
   if (r.status !== 'exists') return r;
+  if (sameLinesOnly && !r.sameLines) throw new IdempotencyKeyReusedError(orderId);
   const live = r.state === 'held' && r.expiresAt !== null && r.expiresAt.getTime() > Date.now() + Math.min(30_000, ttlMs / 4);
   if (live) return { status: 'held', expiresAt: r.expiresAt! };
   if (r.state !== 'committed') r = await reholdStock(orderId, items, until(), r.expiresAt);

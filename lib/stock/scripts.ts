@@ -53,6 +53,22 @@ local function take(now, args, start)
   return nil
 end
 
+-- '1' when the hold's lines are exactly the (sku, qty) pairs args[first..], else '0' (the same order id asked for
+-- other lines: an idempotency key reused for another request).
+local function same_lines(hk, args, first)
+  local n = 0
+  for i = first, #args, 2 do
+    if redis.call('HGET', hk, 'sku:' .. args[i]) ~= args[i + 1] then return '0' end
+    n = n + 1
+  end
+  local fields = redis.call('HGETALL', hk)
+  for i = 1, #fields, 2 do
+    if string.sub(fields[i], 1, 4) == 'sku:' then n = n - 1 end
+  end
+  if n ~= 0 then return '0' end
+  return '1'
+end
+
 local function write_lines(hk, args, first, last)
   for i = first, last, 2 do redis.call('HSET', hk, 'sku:' .. args[i], args[i + 1]) end
 end
@@ -98,7 +114,7 @@ const reserve = `${common}
 local oid, now, exp, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local hk = 'hold:' .. oid
 local state = redis.call('HGET', hk, 'state')
-if state then return {'exists', state, redis.call('HGET', hk, 'exp') or ''} end
+if state then return {'exists', state, redis.call('HGET', hk, 'exp') or '', same_lines(hk, ARGV, 5)} end
 local short = take(now, ARGV, 5)
 if short then return short end
 write_hold(hk, oid, exp, keep, ARGV, 5, #ARGV)
