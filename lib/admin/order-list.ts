@@ -118,6 +118,8 @@ export type OrderRow = {
   carrier: string | null;
   trackingUrl: string | null;
   trackingSlug: string | null;
+  /** The payment took more units than were on hand (docs/reliability.md "Stock shortfall rule"): [{ sku, ordered, onHand }]. */
+  stockShortfall: { sku: string; ordered: number; onHand: number }[] | null;
 };
 export type Total = { status?: string; currency: string; count: number; sumMinor: number; sum: string };
 export type Totals = { byCurrency: Total[]; paymentStatus: Total[]; fulfillmentStatus: Total[] };
@@ -148,7 +150,7 @@ export function orderPageSql(f: OrderFilter, cursor: Cursor | null, limit: numbe
   const text = `
     WITH page AS (
       SELECT o.id, o.reference, o.created_at, o.payment_status, o.fulfillment_status, o.total_minor, o.currency, o.paid_at,
-             o.shipped_at, o.carrier, o.tracking_url, o.tracking_slug, c.wa_id, c.bsuid, c.profile_name,
+             o.shipped_at, o.carrier, o.tracking_url, o.tracking_slug, o.stock_shortfall, c.wa_id, c.bsuid, c.profile_name,
              to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_t,
              (SELECT string_agg((i->>'quantity') || ' × ' || (i->>'name'), ', ') FROM jsonb_array_elements(o.items) i) AS item_summary
       FROM orders o JOIN customers c ON c.id = o.customer_id
@@ -202,6 +204,7 @@ function toRow(r: Record<string, unknown>): OrderRow {
     carrier: (r.carrier as string | null) ?? null,
     trackingUrl: (r.tracking_url as string | null) ?? null,
     trackingSlug: (r.tracking_slug as string | null) ?? null,
+    stockShortfall: (r.stock_shortfall as OrderRow['stockShortfall']) ?? null,
   };
 }
 
