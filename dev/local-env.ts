@@ -23,3 +23,44 @@ export const secretNames = new Set([
   'STRIPE_SECRET_KEY', 'STRIPE_SECRET', 'STRIPE_WEBHOOK_SECRET', 'UPSTASH_REDIS_REST_TOKEN', 'ADMIN_API_KEY',
   'BACKEND_SHARED_SECRET', 'DATABASE_URL', 'NETLIFY_DATABASE_URL',
 ]);
+
+/**
+ * The local values that belong to a stand-in: they are used only while that stand-in runs. A user who
+ * points WHATSAPP_API_BASE at another Graph API (or STRIPE_API_BASE / a Stripe key at another Stripe)
+ * replaces the stand-in and with it every value derived from it: the stand-in's phone number id, token,
+ * app secret, business number and catalog id are never sent to a real Graph API (issue 23).
+ */
+export const standInValues = {
+  graph: ['WHATSAPP_PHONE_NUMBER_ID', 'WHATSAPP_ACCESS_TOKEN', 'WHATSAPP_APP_SECRET', 'WHATSAPP_BUSINESS_NUMBER_E164', 'WHATSAPP_CATALOG_ID'],
+  stripe: ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'],
+} as const;
+/** Of those, the ones the shop cannot run without (WHATSAPP_CATALOG_ID is optional: no catalog id, no catalog push). */
+const optionalWithoutStandIn = new Set<string>(['WHATSAPP_CATALOG_ID']);
+const aliases: Record<string, string[]> = { WHATSAPP_ACCESS_TOKEN: ['WHATSAPP_TOKEN'], WHATSAPP_VERIFY_TOKEN: ['VERIFY_TOKEN'], STRIPE_SECRET_KEY: ['STRIPE_SECRET'] };
+
+export class LocalConfigError extends Error {}
+
+/**
+ * The secrets and ids `npm start` gives the functions, from what the user set (`ext`): each variable set
+ * wins; an unset one takes its local value only while the stand-in it belongs to runs (`standIns`). With
+ * another Graph API / Stripe, a required value left unset fails start-up by name; an optional one stays unset.
+ */
+export function localSecretValues(ext: Record<string, string | undefined>, standIns: { graph: boolean; stripe: boolean }): Record<string, string> {
+  const pick = (name: string) => [name, ...(aliases[name] ?? [])].map((n) => ext[n]).find((v) => v !== undefined && v !== '');
+  const owner = (name: string) => (Object.keys(standInValues) as (keyof typeof standInValues)[]).find((k) => (standInValues[k] as readonly string[]).includes(name));
+  const env: Record<string, string> = {};
+  const missing: string[] = [];
+  for (const [name, value] of Object.entries(localSecrets)) {
+    if (name === 'UPSTASH_REDIS_REST_TOKEN') continue;
+    const set = pick(name);
+    const by = owner(name);
+    if (set !== undefined) env[name] = set;
+    else if (!by || standIns[by]) env[name] = value;
+    else if (!optionalWithoutStandIn.has(name)) missing.push(name);
+  }
+  if (missing.length) {
+    const what = [!standIns.graph && 'WHATSAPP_API_BASE (another Graph API than the local stand-in)', !standIns.stripe && 'STRIPE_API_BASE / a Stripe key (another Stripe than the local stand-in)'].filter(Boolean).join(' and ');
+    throw new LocalConfigError(`${what} is set, so the local stand-in's values are not used: set ${missing.join(', ')}`);
+  }
+  return env;
+}

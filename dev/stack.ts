@@ -21,7 +21,7 @@ import { startPostgres } from './services/postgres.js';
 import { startRedis, type RedisKind } from './services/redis.js';
 import { startGraphStandIn, type GraphStandIn } from './standins/graph.js';
 import { startStripeStandIn, type StripeStandIn } from './standins/stripe.js';
-import { localSecrets } from './local-env.js';
+import { localSecrets, localSecretValues } from './local-env.js';
 import { readBody } from '../lib/http/body.js';
 import { HttpError } from '../lib/http/errors.js';
 import { sendWebResponse, toWebRequest } from '../lib/http/node.js';
@@ -111,6 +111,8 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
   const env: Record<string, string> = {};
   const uses: Record<string, string> = {};
   const pick = (...names: string[]) => names.map((n) => ext[n]).find((v) => v !== undefined && v !== '');
+  // Checked before anything starts: a required value missing for another Graph API / Stripe fails by name.
+  const secrets = localSecretValues(ext, { graph: !pick('WHATSAPP_API_BASE'), stripe: !(pick('STRIPE_API_BASE') || pick('STRIPE_SECRET_KEY', 'STRIPE_SECRET')) });
 
   try {
     // The shop's HTTP server listens first: its URL is part of the configuration.
@@ -166,12 +168,9 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
       uses.redis = `${redis.kind === 'redis-server' ? 'redis-server' : 'in-process ioredis-mock (no redis-server on PATH)'} via the Upstash REST bridge`;
     }
 
-    // Secrets: configured ones win; otherwise the local development values.
-    for (const [name, value] of Object.entries(localSecrets)) {
-      if (name === 'UPSTASH_REDIS_REST_TOKEN') continue;
-      const aliases: Record<string, string[]> = { WHATSAPP_ACCESS_TOKEN: ['WHATSAPP_TOKEN'], WHATSAPP_VERIFY_TOKEN: ['VERIFY_TOKEN'], STRIPE_SECRET_KEY: ['STRIPE_SECRET'] };
-      env[name] = pick(name, ...(aliases[name] ?? [])) ?? value;
-    }
+    // Secrets: configured ones win; otherwise the local development values, each only while the stand-in it
+    // belongs to runs (another Graph API never gets the stand-in's ids, token or catalog id).
+    Object.assign(env, secrets);
     env.APP_BASE_URL = pick('APP_BASE_URL', 'BASE_URL') ?? url;
     for (const name of ['LOG_LEVEL', 'RESERVATION_TTL_SECONDS', 'MAX_QUANTITY_PER_LINE', 'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'SHOP_NAME', 'OPS_ALERT_WEBHOOK_URL', 'BACKEND_MODE', 'BACKEND_URL', 'TEMPLATE_LANGUAGE']) {
       const v = pick(name);

@@ -83,6 +83,8 @@ function buildSchema() {
     RESERVATION_TTL_SECONDS: positiveInt(600),
     MAX_QUANTITY_PER_LINE: positiveInt(10),
     MAX_ACTIVE_HOLDS_PER_CUSTOMER: positiveInt(3),
+    /** A catalog import that sets a SKU's stock below the units open orders hold: refuse that SKU, or apply it and release (cancel) the newest holds. */
+    STOCK_BELOW_HELD: z.enum(['refuse', 'release'], { error: 'must be refuse or release' }).default('refuse'),
     INVITE_TTL_DAYS: positiveInt(90),
     TEMPLATE_LANGUAGE: nonEmpty.default('en'),
     TEMPLATE_ORDER_CONFIRMED: nonEmpty.default('order_confirmed'),
@@ -111,7 +113,7 @@ export const configNames: readonly ConfigName[] = [
   'WHATSAPP_SENDS_PER_SECOND',
   'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'STRIPE_API_BASE', 'APP_BASE_URL', 'BACKEND_MODE', 'BACKEND_URL',
   'BACKEND_SHARED_SECRET', 'BACKEND_TIMEOUT_MS', 'BACKEND_DRAIN_SECONDS', 'ADMIN_API_KEY', 'PORT', 'RESERVATION_TTL_SECONDS', 'MAX_QUANTITY_PER_LINE',
-  'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'INVITE_TTL_DAYS', 'TEMPLATE_LANGUAGE', 'TEMPLATE_ORDER_CONFIRMED',
+  'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'STOCK_BELOW_HELD', 'INVITE_TTL_DAYS', 'TEMPLATE_LANGUAGE', 'TEMPLATE_ORDER_CONFIRMED',
   'TEMPLATE_ORDER_INVITE_LINK', 'TEMPLATE_ORDER_SHIPPED', 'TEMPLATE_OFFLINE_PAYMENT', 'TEMPLATE_HOLD_EXPIRED', 'SHOP_NAME',
   'OPS_ALERT_WEBHOOK_URL', 'LOG_LEVEL', 'NEON_FETCH_ENDPOINT',
 ];

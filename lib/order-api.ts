@@ -3,7 +3,7 @@ import { z } from './zod.js';
 import { getConfig } from './config.js';
 import { BSUID_PATTERN, type WaIdentity } from './identity.js';
 import { log, maskIdentity } from './log.js';
-import { CheckoutUnavailableError, placeOrder, type Order, type RequestedLine } from './orders/place.js';
+import { CheckoutUnavailableError, IdempotencyKeyReusedError, placeOrder, type Order, type RequestedLine } from './orders/place.js';
 import { ensureCheckoutSession, sendPaymentLink } from './payments/payment-link.js';
 import { e164ToWaId, normalizePhone } from './phone.js';
 import { conflict, fieldPath, HttpError, invalidRequest, zodFields, type FieldError } from './http/errors.js';
@@ -22,7 +22,8 @@ import { UNSAFE_TEXT_MESSAGE, unsafeTextPath } from './safe-text.js';
  *       state) and the header `Idempotent-Replayed: true`; no second order or hold is made.
  *   409 out_of_stock (+ shortages: [{ sku, available }]), too_many_open_orders (+ max)
  *   422 invalid_request with fields: [{ path, message }], paths like `items[1].sku` (bad input,
- *       unknown SKU, quantity over the limit, mixed currencies, an idempotency key reused)
+ *       unknown SKU, quantity over the limit, mixed currencies); 422 idempotency_key_reused (field
+ *       idempotencyKey) for a key used for another request, also when both arrive at the same time
  *   400 invalid_json   413 payload_too_large (+ maxBytes)
  *   502 payment_provider_unavailable (+ orderId) when Stripe failed after the hold was
  *       taken (the order is recorded only once its Checkout Session exists): retrying with the
@@ -164,6 +165,7 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
     // refused) in placeOrder's first round trip.
     result = await placeOrder({ customer: { ...customer, profileName: request.customerName ?? null }, source: 'api', sourceKey, lines, notify: request.notify === true });
   } catch (error) {
+    if (error instanceof IdempotencyKeyReusedError || (error instanceof CheckoutUnavailableError && isStripeIdempotencyError(error.cause))) throw keyReused();
     if (!(error instanceof CheckoutUnavailableError)) throw error;
     throw paymentProviderUnavailable(error.orderId, error.cause);
   }
@@ -189,8 +191,7 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
 
   const order = result.order;
   const replayed = result.status === 'existing';
-  if (replayed && !sameRequest(order, result.customerId, lines))
-    throw invalidRequest([{ path: 'idempotencyKey', message: 'was already used for a different order request' }]);
+  if (replayed && !sameRequest(order, result.customerId, lines)) throw keyReused();
 
   let checkoutUrl: string | null;
   try {
@@ -206,6 +207,15 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
   log.info(replayed ? 'order_api.replayed' : 'order_api.created', { orderId: order.id, to: maskIdentity(customer), lines: lines.length });
   return orderReply(order, checkoutUrl, 201, replayed);
 }
+
+/** The key names another order request (sequential or concurrent): 422, never Stripe's refusal as a 502. */
+const keyReused = () =>
+  new HttpError(422, 'idempotency_key_reused', 'This idempotency key was already used for a different order request.', [
+    { path: 'idempotencyKey', message: 'was already used for a different order request' },
+  ]);
+
+/** Stripe's "same idempotency key with different parameters" (type idempotency_error): a reused key, not an outage. */
+const isStripeIdempotencyError = (error: unknown) => (error as { type?: string } | null)?.type === 'StripeIdempotencyError' || (error as { rawType?: string } | null)?.rawType === 'idempotency_error';
 
 function paymentProviderUnavailable(orderId: string, error: unknown): HttpError {
   log.error('order_api.checkout_failed', { orderId, error });

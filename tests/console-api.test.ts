@@ -188,6 +188,44 @@ describe('GET /api/orders', () => {
   });
 });
 
+describe('admin input that validation accepts is one Postgres can hold (issue 23)', () => {
+  const cursorAt = (t: string) => Buffer.from(JSON.stringify([t, '00000000-0000-4000-8000-000000000000'])).toString('base64url');
+  it('dates out of range, impossible cursor times → 422 naming the field (list, CSV export, alerts, offline payments)', async () => {
+    const cases: [Record<string, string>, string][] = [
+      [{ createdFrom: '0000-01-01' }, 'createdFrom'],
+      [{ createdTo: '9999-12-31' }, 'createdTo'],
+      [{ createdFrom: '1999-12-31T23:59:59Z' }, 'createdFrom'],
+      [{ createdTo: '+010000-01-01T00:00:00Z' }, 'createdTo'],
+      [{ cursor: cursorAt('2026-02-30T10:00:00.000000Z') }, 'cursor'],
+      [{ cursor: cursorAt('0000-01-01T00:00:00.000000Z') }, 'cursor'],
+    ];
+    for (const [q, path] of cases) {
+      for (const list of ['/orders', '/orders.csv']) {
+        if (list === '/orders.csv' && path === 'cursor') continue; // the export takes no cursor
+        const r = await get(`${list}${qs(q)}`);
+        expect(r.status, `${list} ${JSON.stringify(q)}: ${r.text.slice(0, 200)}`).toBe(422);
+        expect(r.body.fields.map((f: { path: string }) => f.path), JSON.stringify(q)).toContain(path);
+      }
+    }
+    const alerts = await get(`/alerts${qs({ cursor: Buffer.from(JSON.stringify(['2026-02-30T10:00:00.000000Z', 'alert:1'])).toString('base64url') })}`);
+    expect(alerts.status).toBe(422);
+    expect(alerts.body.fields[0].path).toBe('cursor');
+    for (const paidAt of ['0000-01-01', '9999-12-31T00:00:00Z']) {
+      const r = await fetch(api('/offline-payments'), {
+        method: 'POST',
+        headers: { ...auth(), 'content-type': 'application/json', 'idempotency-key': `range-${paidAt}` },
+        body: JSON.stringify({ customerPhone: '+4915112345678', amountMinor: 1000, currency: 'EUR', paidAt, reference: `bank-${paidAt}` }),
+      });
+      const body = (await r.json()) as { fields?: { path: string }[] };
+      expect(r.status, JSON.stringify(body)).toBe(422);
+      expect(body.fields!.map((f) => f.path)).toContain('paidAt');
+    }
+    // The edges of the range are fine, and a real cursor time still pages.
+    expect((await get(`/orders${qs({ createdFrom: '2000-01-01', createdTo: '2099-12-31' })}`)).status).toBe(200);
+    expect((await get(`/orders${qs({ cursor: cursorAt('2024-02-29T10:00:00.000000Z') })}`)).status).toBe(200);
+  });
+});
+
 describe('GET /api/orders.csv', () => {
   it('streams every filtered order (several pages) with escaped cells and no formula injection', async () => {
     const many = 1_150; // more than two CSV pages of 500

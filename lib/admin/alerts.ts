@@ -6,6 +6,7 @@ import { UNREACHABLE_CODES, REENGAGEMENT_CODE } from '../messaging/outbox.js';
 /** Meta: a BSUID recipient is not supported for this message. */
 const BSUID_UNSUPPORTED_CODE = 131062;
 import { invalidRequest } from '../http/errors.js';
+import { isCursorTime } from './dates.js';
 
 /**
  * GET /api/alerts — what went wrong, newest first, one statement: every ops alert (ops_alerts)
@@ -38,7 +39,7 @@ const encode = (c: AlertCursor) => Buffer.from(JSON.stringify([c.t, c.k])).toStr
 function decode(s: string): AlertCursor | null {
   try {
     const [t, k] = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown[];
-    return typeof t === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(t) && typeof k === 'string' && k.length < 200 ? { t, k } : null;
+    return isCursorTime(t) && typeof k === 'string' && k.length < 200 ? { t, k } : null;
   } catch {
     return null;
   }

@@ -14,6 +14,7 @@ import { e164ToWaId, normalizePhone } from '../phone.js';
 import { conflict, HttpError, invalidRequest, notFound } from '../http/errors.js';
 import type { AdminResult } from './result.js';
 import { requestHash, sha256, storeAnswer, storedAnswer } from './idempotency.js';
+import { adminDate } from './dates.js';
 
 /**
  * POST /api/offline-payments — a payment the shop received itself (bank transfer, cash).
@@ -44,7 +45,7 @@ export const offlinePaymentRequest = z
     customerName: z.string().trim().min(1).max(60).optional(),
     amountMinor: z.number().int().positive().max(100_000_000),
     currency: z.string().regex(/^[A-Za-z]{3}$/, 'must be an ISO 4217 code, e.g. EUR').transform((c) => c.toUpperCase()),
-    paidAt: z.union([z.iso.datetime({ offset: true }), z.iso.date()], { error: 'must be an ISO date or date-time, e.g. 2026-11-25' }),
+    paidAt: adminDate(),
     reference: z.string().trim().min(1).max(120),
   })
   .strict()

@@ -5,6 +5,7 @@ import { maskBsuid, maskPhone } from '../log.js';
 import { formatMoney } from '../money.js';
 import { e164ToWaId, normalizePhone } from '../phone.js';
 import { invalidRequest } from '../http/errors.js';
+import { adminDate, instantOf, isCursorTime } from './dates.js';
 
 /**
  * GET /api/orders — the shop's order list: filters, newest first, cursor pages, and the totals
@@ -18,7 +19,7 @@ export const PAYMENT_STATUSES = ['pending', 'awaiting_payment', 'paid', 'expired
 export const FULFILLMENT_STATUSES = ['unfulfilled', 'shipped'] as const;
 export const MAX_PAGE = 200;
 
-const dateOrTime = z.union([z.iso.datetime({ offset: true }), z.iso.date()], { error: 'must be an ISO date or date-time, e.g. 2026-11-25' });
+const dateOrTime = adminDate();
 
 export const orderListQuery = z
   .object({
@@ -69,8 +70,8 @@ export function parseCustomer(raw: string): CustomerKey {
 export function toFilter(q: OrderListQuery): { filter: OrderFilter; cursor: Cursor | null; limit: number } {
   const fields: { path: string; message: string }[] = [];
   const day = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s);
-  const createdFrom = q.createdFrom ? new Date(day(q.createdFrom) ? `${q.createdFrom}T00:00:00Z` : q.createdFrom) : undefined;
-  let createdTo = q.createdTo ? new Date(day(q.createdTo) ? `${q.createdTo}T00:00:00Z` : q.createdTo) : undefined;
+  const createdFrom = q.createdFrom ? instantOf(q.createdFrom) : undefined;
+  let createdTo = q.createdTo ? instantOf(q.createdTo) : undefined;
   if (createdTo && day(q.createdTo!)) createdTo = new Date(createdTo.getTime() + 24 * 3600 * 1000);
   if (createdFrom && createdTo && createdFrom >= createdTo) fields.push({ path: 'createdTo', message: 'must be after createdFrom' });
   const customer = q.customer ? parseCustomer(q.customer) : undefined;
@@ -93,7 +94,7 @@ export function decodeCursor(s: string): Cursor | null {
     const v = JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
     if (!Array.isArray(v) || v.length !== 2) return null;
     const [t, id] = v;
-    if (typeof t !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(t)) return null;
+    if (!isCursorTime(t)) return null;
     if (typeof id !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return null;
     return { t, id };
   } catch {
@@ -117,6 +118,8 @@ export type OrderRow = {
   carrier: string | null;
   trackingUrl: string | null;
   trackingSlug: string | null;
+  /** The payment took more units than were on hand (docs/reliability.md "Stock shortfall rule"): [{ sku, ordered, onHand }]. */
+  stockShortfall: { sku: string; ordered: number; onHand: number }[] | null;
 };
 export type Total = { status?: string; currency: string; count: number; sumMinor: number; sum: string };
 export type Totals = { byCurrency: Total[]; paymentStatus: Total[]; fulfillmentStatus: Total[] };
@@ -147,7 +150,7 @@ export function orderPageSql(f: OrderFilter, cursor: Cursor | null, limit: numbe
   const text = `
     WITH page AS (
       SELECT o.id, o.reference, o.created_at, o.payment_status, o.fulfillment_status, o.total_minor, o.currency, o.paid_at,
-             o.shipped_at, o.carrier, o.tracking_url, o.tracking_slug, c.wa_id, c.bsuid, c.profile_name,
+             o.shipped_at, o.carrier, o.tracking_url, o.tracking_slug, o.stock_shortfall, c.wa_id, c.bsuid, c.profile_name,
              to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_t,
              (SELECT string_agg((i->>'quantity') || ' × ' || (i->>'name'), ', ') FROM jsonb_array_elements(o.items) i) AS item_summary
       FROM orders o JOIN customers c ON c.id = o.customer_id
@@ -201,6 +204,7 @@ function toRow(r: Record<string, unknown>): OrderRow {
     carrier: (r.carrier as string | null) ?? null,
     trackingUrl: (r.tracking_url as string | null) ?? null,
     trackingSlug: (r.tracking_slug as string | null) ?? null,
+    stockShortfall: (r.stock_shortfall as OrderRow['stockShortfall']) ?? null,
   };
 }
 

@@ -75,6 +75,8 @@ export async function getOrderView(orderId: string, opts: { full?: boolean } = {
       holdExpiresAt: iso(o.hold_expires_at),
       stripeSessionId: o.stripe_session_id ?? null,
       checkoutUrl: o.checkout_url ?? null,
+      /** Paid with fewer units on hand than it took (docs/reliability.md "Stock shortfall rule"): [{ sku, ordered, onHand }]. */
+      stockShortfall: o.stock_shortfall ?? null,
       shipping: o.shipped_at
         ? { shippedAt: iso(o.shipped_at), carrier: o.carrier ?? null, trackingUrl: o.tracking_url ?? null, trackingSlug: o.tracking_slug ?? null }
         : null,

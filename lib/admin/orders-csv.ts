@@ -41,11 +41,16 @@ function orderLine(o: OrderRow): string {
   ]);
 }
 
-export function ordersCsvStream(filter: OrderFilter, onError: (error: unknown) => void, pageSize = CSV_PAGE): ReadableStream<Uint8Array> {
+/**
+ * The first page is read before the answer starts (a failing read is an error status, never a 200 with the
+ * header alone, which staff would read as "no orders"); the later pages as the body is pulled.
+ */
+export async function ordersCsvStream(filter: OrderFilter, onError: (error: unknown) => void, pageSize = CSV_PAGE): Promise<ReadableStream<Uint8Array>> {
   const encoder = new TextEncoder();
   let cursor: Cursor | null = null;
   let started = false;
   let done = false;
+  let first: Awaited<ReturnType<typeof listOrders>> | null = await listOrders(filter, null, pageSize, { totals: false });
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (!started) {
@@ -55,7 +60,8 @@ export function ordersCsvStream(filter: OrderFilter, onError: (error: unknown) =
       }
       if (done) return controller.close();
       try {
-        const page = await listOrders(filter, cursor, pageSize, { totals: false });
+        const page = first ?? (await listOrders(filter, cursor, pageSize, { totals: false }));
+        first = null;
         if (page.orders.length) controller.enqueue(encoder.encode(page.orders.map(orderLine).join('')));
         if (page.nextCursor) cursor = decodeCursor(page.nextCursor);
         else done = true;

@@ -1,5 +1,7 @@
+import { getConfig } from '../config.js';
 import { log } from '../log.js';
-import { syncAvailableStock } from '../stock/index.js';
+import { alertStockBelowHeld, releaseHoldsAbove, type ReleasedOrder, type StockCut } from '../orders/stock-shortfall.js';
+import { heldUnits, syncAvailableStock } from '../stock/index.js';
 import { bumpCatalogVersion } from './cache.js';
 import { candidatesFromCsv } from './csv.js';
 import { candidatesFromJson, importRequest, type Candidate, type Parsed, type Rejection } from './schema.js';
@@ -18,9 +20,14 @@ import { retireUnlistedVariants, upsertProducts, variantsOf } from './store.js';
  * unless they were in this import as rejected rows. Result: { created, updated, variants,
  * rejected: [{ index, sku, reason }] } (JSON: index of the product; CSV: index of the data row,
  * 0-based, and its file line).
+ *
+ * Stock below what open orders hold (docs/reliability.md "Stock shortfall rule"): a SKU whose new stock is
+ * below the units in active holds is, by STOCK_BELOW_HELD, refused (`refuse`, the default: its stock and the
+ * rest of its row stay as they were, and `rejected` names the held units) or applied (`release`: the newest
+ * holding orders are cancelled, their customers told, until the holds fit; listed in `released`).
  */
 
-export type ImportResult = { created: number; updated: number; variants: number; rejected: Rejection[] };
+export type ImportResult = { created: number; updated: number; variants: number; rejected: Rejection[]; released?: ReleasedOrder[] };
 
 /** Products per upsert statement: a 1 000-row import is a few Postgres round trips, not a thousand. */
 const CHUNK = 250;
@@ -34,11 +41,39 @@ export async function importCandidates(parsed: Parsed): Promise<ImportResult> {
   }
 }
 
+/** Each SKU's new stock against the units its active holds take. */
+async function stockCuts(variants: { sku: string; stock: number }[]): Promise<StockCut[]> {
+  const held = await heldUnits(variants.map((v) => v.sku));
+  return variants.map((v) => ({ sku: v.sku, stock: v.stock, held: held.get(v.sku) ?? 0 })).filter((c) => c.held > c.stock);
+}
+
+/** STOCK_BELOW_HELD=refuse: the candidates without the SKUs set below their holds (each rejected with the held units). */
+function refuseBelowHeld(candidates: Candidate[], cuts: StockCut[], rejected: Rejection[]): Candidate[] {
+  const below = new Map(cuts.map((c) => [c.sku, c]));
+  const reason = (c: StockCut) => `stock: ${c.stock} is below the ${c.held} unit${c.held === 1 ? '' : 's'} held by open orders (STOCK_BELOW_HELD=refuse); stock unchanged`;
+  return candidates.flatMap((c) => {
+    const refused = variantsOf(c.input).filter((v) => below.has(v.sku));
+    if (refused.length === 0) return [c];
+    const where = { index: c.index, ...(c.line ? { line: c.line } : {}) };
+    for (const v of refused) rejected.push({ ...where, sku: v.sku, reason: reason(below.get(v.sku)!) });
+    const variants = c.input.variants?.filter((v) => !below.has(v.sku));
+    // A product without variants, or with none left: the whole row stays as it was.
+    if (!variants?.length) return [];
+    return [{ ...c, input: { ...c.input, variants }, rejectedSkus: [...c.rejectedSkus, ...refused.map((v) => v.sku)] }];
+  });
+}
+
 async function importAll(parsed: Parsed): Promise<ImportResult> {
   const result: ImportResult = { created: 0, updated: 0, variants: 0, rejected: [...parsed.rejected] };
   const done: Candidate[] = [];
-  for (let i = 0; i < parsed.candidates.length; i += CHUNK) {
-    const chunk = parsed.candidates.slice(i, i + CHUNK);
+  const mode = getConfig().STOCK_BELOW_HELD;
+  const cuts = await stockCuts(parsed.candidates.flatMap((c) => variantsOf(c.input)));
+  let candidates = parsed.candidates;
+  if (mode === 'refuse') candidates = refuseBelowHeld(candidates, cuts, result.rejected);
+  // release: the holds that will not fit are given back first, so the counters never show units that are not there.
+  else if (cuts.length) result.released = await releaseHoldsAbove(cuts);
+  for (let i = 0; i < candidates.length; i += CHUNK) {
+    const chunk = candidates.slice(i, i + CHUNK);
     let created: Set<string>;
     try {
       created = await upsertProducts(chunk.map((c) => c.input));
@@ -66,12 +101,20 @@ async function importAll(parsed: Parsed): Promise<ImportResult> {
     }
   }
   // Redis follows Postgres for every imported SKU: available = stock on hand − active holds.
-  await syncAvailableStock(done.flatMap((c) => variantsOf(c.input)));
+  const written = done.flatMap((c) => variantsOf(c.input));
+  await syncAvailableStock(written);
+  // Holds taken between the check and the write (or not tied to an order yet) may still exceed the new stock.
+  const late = await stockCuts(written);
+  if (late.length && mode === 'release') {
+    result.released = [...(result.released ?? []), ...(await releaseHoldsAbove(late))];
+    await syncAvailableStock(written.filter((v) => late.some((c) => c.sku === v.sku)));
+  }
+  await alertStockBelowHeld(late.length ? await stockCuts(written.filter((v) => late.some((c) => c.sku === v.sku))) : [], 'catalog-import');
   await retireUnlistedVariants(
     done.map((c) => ({ productSku: c.input.sku, keep: [...(c.input.variants?.map((v) => v.sku) ?? [c.input.sku]), ...c.rejectedSkus] })),
   );
   result.rejected.sort((a, b) => a.index - b.index);
-  log.info('catalog.imported', { created: result.created, updated: result.updated, variants: result.variants, rejected: result.rejected.length });
+  log.info('catalog.imported', { created: result.created, updated: result.updated, variants: result.variants, rejected: result.rejected.length, released: result.released?.length ?? 0 });
   return result;
 }
 

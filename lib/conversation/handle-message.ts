@@ -87,8 +87,10 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     case 'media': {
       const bucket = Math.floor(msg.sentAt.getTime() / MEDIA_HELP_BUCKET_MS);
       const outcome = `answered: ${content.kind} (what the shop can do)`;
-      await sendOnce({ eventKey: messageKeys.mediaHelp(customerId, bucket), kind: 'reply', customerId, message: reply.mediaHelp(content.kind) }, turn.finish(outcome));
-      return outcome;
+      const sender = `${msg.waId ?? ''}|${msg.userId ?? ''}`;
+      const sent = await sendOnce({ eventKey: messageKeys.mediaHelp(customerId, sender, bucket), kind: 'reply', customerId, message: reply.mediaHelp(content.kind) }, turn.finish(outcome));
+      // Never recorded as answered when the window's answer went out already (the outcome is corrected).
+      return sent === 'duplicate' ? `not answered: ${content.kind} (the media answer of this 10-minute window was sent already)` : outcome;
     }
     case 'text':
       break;

@@ -54,7 +54,7 @@ async function route(req: Request, url: URL, p: string[]): Promise<Response> {
     if (p[0] === 'alerts') return json(await listAlerts(alertListQuery.parse(queryObject(url))));
     const { filter, cursor, limit } = toFilter(orderListQuery.parse(queryObject(url)));
     if (p[0] === 'orders') return json(await listOrders(filter, cursor, limit));
-    const stream = ordersCsvStream(filter, (error) => log.error('admin.orders_csv_failed', { error }));
+    const stream = await ordersCsvStream(filter, (error) => log.error('admin.orders_csv_failed', { error }));
     const day = new Date().toISOString().slice(0, 10);
     return new Response(stream, {
       headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="orders-${day}.csv"`, 'cache-control': 'no-store' },

@@ -7,8 +7,12 @@ import { createHash } from 'node:crypto';
 export const messageKeys = {
   /** The answer to one inbound message (the conversation, an invite contact). */
   reply: (wamid: string) => `reply:${wamid}`,
-  /** The answer to media, at most once per customer and 10-minute bucket (an album gets one). */
-  mediaHelp: (customerId: string, bucket: number) => `media-help:${customerId}:${bucket}`,
+  /**
+   * The answer to media, at most once per customer, sending address and 10-minute bucket (an album gets one).
+   * The address (`<phone>|<BSUID>` as the message named them) is part of it: a message from a new number that
+   * carries a known BSUID joins that customer (a number change), and its sender is answered too.
+   */
+  mediaHelp: (customerId: string, sender: string, bucket: number) => `media-help:${customerId}:${sender}:${bucket}`,
   paymentLink: (orderId: string) => `payment-link:${orderId}`,
   confirmation: (orderId: string) => `confirmation:${orderId}`,
   inviteLink: (orderId: string) => `invite-link:${orderId}`,

@@ -96,3 +96,16 @@ export async function openOrderOf(customerId: string): Promise<Order | null> {
   );
   return row ? toOrder(row) : null;
 }
+
+/** Unpaid orders whose hold of any of these SKUs is still live, newest first (the ones a stock cut releases first). */
+export async function pendingOrdersHolding(skus: string[]): Promise<Order[]> {
+  if (skus.length === 0) return [];
+  const rows = await db().query(
+    `SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id
+     WHERE o.payment_status = 'pending' AND o.hold_expires_at > now()
+       AND EXISTS (SELECT 1 FROM jsonb_array_elements(o.items) i WHERE i->>'sku' = ANY($1::text[]))
+     ORDER BY o.created_at DESC, o.id DESC`,
+    [skus],
+  );
+  return rows.map(toOrder);
+}

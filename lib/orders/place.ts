@@ -8,7 +8,7 @@ import { paymentLinkNotice } from '../messaging/order-notices.js';
 import { outboxCte, outboxRows } from '../messaging/record.js';
 import { createCheckoutSession } from '../payments/checkout.js';
 import type { RedisRider } from '../redis.js';
-import { reholdStock, reserveStock, type ReserveResult, type Shortage } from '../stock/index.js';
+import { reholdStock, releaseHold, reserveStock, type ReserveResult, type Shortage } from '../stock/index.js';
 import { getOrder, orderColumns, orderIdFor, toOrder, type Order, type OrderItem } from './order.js';
 
 export type { Order };
@@ -75,6 +75,16 @@ export class CheckoutUnavailableError extends Error {
 }
 
 /**
+ * An order-API idempotency key used at the same time for another request: the order id it derives is held
+ * for other lines (or Stripe refused the same key with other parameters). The caller answers 422.
+ */
+export class IdempotencyKeyReusedError extends Error {
+  constructor(readonly orderId: string) {
+    super(`order ${orderId}: its event key was already used for another request`);
+  }
+}
+
+/**
  * Places the order for one business event (sourceKey), idempotently, in two Postgres round trips:
  *   1. read: the customer (found or created when given by identity), "does this order exist", the
  *      catalog rows of the SKUs (prices always from Postgres), the customer's open orders and which
@@ -117,7 +127,9 @@ export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResu
     return { status: 'too_many_open_orders', max: config.MAX_ACTIVE_HOLDS_PER_CUSTOMER };
 
   const items = [...merged].map(([sku, quantity]) => lineOf(catalog.get(sku)!, quantity));
-  const hold = await holdLines(orderId, items, input.rider);
+  // An API key reused for other lines at the same time finds the order id held for those: refused, never
+  // written with a hold that is not its own (nor a Checkout Session Stripe would refuse with idempotency_error).
+  const hold = await holdLines(orderId, items, input.rider, input.source === 'api');
   if (hold.status === 'short') {
     const name = (sku: string) => (catalog.get(sku) ? nameOf(catalog.get(sku)!) : sku);
     return { status: 'out_of_stock', shortages: hold.shortages.map((s) => ({ ...s, name: name(s.sku) })) };
@@ -138,9 +150,15 @@ export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResu
   const link = (input.notify ?? input.source === 'whatsapp')
     ? paymentLinkNotice({ ...pending, customerId, customerName: input.customer.profileName, totalMinor: totalOf(items) }, session.url!)
     : null;
-  const written = await insertPendingOrder(pending, customerId, input, { id: session.id, url: session.url! }, link ? outboxRows([link]) : '[]');
+  const written = await insertPendingOrder(pending, customerId, input, { id: session.id, url: session.url! }, link ? outboxRows([link]) : '[]', config.MAX_ACTIVE_HOLDS_PER_CUSTOMER);
+  if (written.status === 'too_many_open_orders') {
+    // Refused by the write (concurrent orders of this customer took the last slots since the read): the hold is
+    // given back now; the session made for it was never shown to anyone and expires by itself.
+    await releaseHold(orderId);
+    return { status: 'too_many_open_orders', max: config.MAX_ACTIVE_HOLDS_PER_CUSTOMER };
+  }
   if (written.link) claimedLinks.set(written.order, written.link);
-  return { status: written.created ? 'created' : 'existing', order: written.order, customerId };
+  return { status: written.status, order: written.order, customerId };
 }
 
 type CatalogRow = { sku: string; product_name: string; variant_name: string; price_minor: number; currency: string };
@@ -194,11 +212,12 @@ type Held = { status: 'held'; expiresAt: Date } | Extract<ReserveResult, { statu
  * took (its expiry, so the session's parameters are the same). A hold that lapsed, or is about to, or
  * that the cleanup released as an orphan (a late retry) is taken again from now.
  */
-async function holdLines(orderId: string, items: OrderItem[], rider?: RedisRider): Promise<Held> {
+async function holdLines(orderId: string, items: OrderItem[], rider?: RedisRider, sameLinesOnly = false): Promise<Held> {
   const ttlMs = getConfig().RESERVATION_TTL_SECONDS * 1000;
   const until = () => new Date(Date.now() + ttlMs);
   let r = await reserveStock(orderId, items, until(), rider);
   if (r.status !== 'exists') return r;
+  if (sameLinesOnly && !r.sameLines) throw new IdempotencyKeyReusedError(orderId);
   const live = r.state === 'held' && r.expiresAt !== null && r.expiresAt.getTime() > Date.now() + Math.min(30_000, ttlMs / 4);
   if (live) return { status: 'held', expiresAt: r.expiresAt! };
   if (r.state !== 'committed') r = await reholdStock(orderId, items, until(), r.expiresAt);
@@ -211,6 +230,13 @@ async function holdLines(orderId: string, items: OrderItem[], rider?: RedisRider
  * Step 4: the order with its Checkout Session and its `created` event, and the payment link (`link`,
  * outboxRows: none or one) recorded and claimed for the order's customer; an order already written for
  * this event is returned as it is (its link left to sendOnce).
+ *
+ * The customer's open-order limit is decided here, by the write: the insert happens only while the customer
+ * has fewer than `maxOpen` other open orders, counted after taking a transaction-level advisory lock on the
+ * customer (the lock, then the insert, in one transaction: one HTTP round trip). Concurrent orders of one
+ * customer (10 WhatsApp messages, 30 API calls at once) are thus counted one after another, each seeing the
+ * ones committed before it (READ COMMITTED: each statement of the transaction takes a fresh snapshot), so no
+ * more than `maxOpen` are ever open. Step 1's count stays the early refusal (no hold, no session).
  */
 async function insertPendingOrder(
   order: { id: string; reference: string; items: OrderItem[]; currency: string; holdExpiresAt: Date },
@@ -218,9 +244,12 @@ async function insertPendingOrder(
   input: { source: Order['source']; sourceKey: string },
   session: { id: string; url: string },
   link: string,
-): Promise<{ created: boolean; order: Order; link?: Claimed }> {
+  maxOpen: number,
+): Promise<{ status: 'created' | 'existing'; order: Order; link?: Claimed } | { status: 'too_many_open_orders' }> {
   const total = totalOf(order.items);
-  const rows = await db().query(
+  const [, rows] = await db().transaction([
+    db()`SELECT pg_advisory_xact_lock(hashtextextended(${`open-orders:${customerId}`}, 0))`,
+    db().query(
     `WITH customer AS (
        -- The customer may have been merged into another row meanwhile (a webhook linked their
        -- phone and BSUID): the order goes to the survivor, whose 'merged' event names this id.
@@ -230,9 +259,12 @@ async function insertPendingOrder(
        WHERE NOT EXISTS (SELECT 1 FROM customers WHERE id = $2::uuid)
          AND c.id = (SELECT e.customer_id FROM customer_identity_events e
                      WHERE e.type = 'merged' AND e.data->>'from' = $2::text ORDER BY e.id DESC LIMIT 1)
+     ), open AS (
+       SELECT count(*)::int AS n FROM orders o, customer
+       WHERE o.customer_id = customer.id AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> $1
      ), inserted AS (
        INSERT INTO orders (id, reference, customer_id, source, source_key, items, total_minor, currency, hold_expires_at, stripe_session_id, checkout_url)
-       SELECT $1, $3, customer.id, $4, $5, $6::jsonb, $7, $8, $9, $10, $11 FROM customer
+       SELECT $1, $3, customer.id, $4, $5, $6::jsonb, $7, $8, $9, $10, $11 FROM customer, open WHERE open.n < $13
        ON CONFLICT (id) DO NOTHING
        RETURNING *
      ), event AS (
@@ -241,14 +273,17 @@ async function insertPendingOrder(
      ), link AS (
        ${outboxCte('$12', { source: 'inserted', customerId: 'inserted.customer_id', claim: true })}
      )
-     SELECT ${orderColumns()}, (SELECT to_jsonb(a) FROM (${ADDRESSED_SQL('link')}) a) AS payment_link FROM inserted o, customer c`,
-    [order.id, customerId, order.reference, input.source, input.sourceKey, JSON.stringify(order.items), total, order.currency, order.holdExpiresAt.toISOString(), session.id, session.url, link],
-  );
-  const row = rows[0];
-  if (row) return { created: true, order: toOrder(row), ...(row.payment_link ? { link: claimedOf(row.payment_link as Record<string, unknown>) } : {}) };
-  // Written by a concurrent attempt for the same event (rare: the read found none).
+     SELECT x.*, (SELECT to_jsonb(a) FROM (${ADDRESSED_SQL('link')}) a) AS payment_link, open.n AS open_orders
+     FROM open LEFT JOIN LATERAL (SELECT ${orderColumns()} FROM inserted o, customer c) x ON true`,
+    [order.id, customerId, order.reference, input.source, input.sourceKey, JSON.stringify(order.items), total, order.currency, order.holdExpiresAt.toISOString(), session.id, session.url, link, maxOpen],
+  ),
+  ]);
+  const row = (rows as Record<string, unknown>[])[0];
+  if (row?.id) return { status: 'created', order: toOrder(row), ...(row.payment_link ? { link: claimedOf(row.payment_link as Record<string, unknown>) } : {}) };
+  // Written by a concurrent attempt for the same event (rare: the read found none), or refused by the limit.
   const existing = await getOrder(order.id);
+  if (existing) return { status: 'existing', order: existing };
+  if (row && Number(row.open_orders) >= maxOpen) return { status: 'too_many_open_orders' };
   // No customer row to record it for: the hold lapses and the cleanup releases it.
-  if (!existing) throw new Error(`order ${order.id} not recorded: customer ${customerId} no longer exists`);
-  return { created: false, order: existing };
+  throw new Error(`order ${order.id} not recorded: customer ${customerId} no longer exists`);
 }

@@ -1,4 +1,6 @@
 import { db } from '../db.js';
+import { log } from '../log.js';
+import { raiseOpsAlert } from '../ops-alerts.js';
 import type { Claimed } from '../messaging/outbox.js';
 import { claimedFrom, claimedSendsSql, outboxCte, outboxRows, type Notice } from '../messaging/record.js';
 import { PAYABLE, statusesFor, type PaymentStatus } from './lifecycle.js';
@@ -42,10 +44,14 @@ export async function storePaid(
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET payment_status = 'paid', paid_at = COALESCE($5::timestamptz, now()),
-              stripe_session_id = COALESCE(stripe_session_id, $3), stripe_payment_intent = COALESCE($4, stripe_payment_intent), updated_at = now()
+              stripe_session_id = COALESCE(stripe_session_id, $3), stripe_payment_intent = COALESCE($4, stripe_payment_intent), updated_at = now(),
+              -- Fewer units on hand than this payment takes (docs/reliability.md "Stock shortfall rule"): flagged, never silent.
+              stock_shortfall = (SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'ordered', l.q, 'onHand', v.stock) ORDER BY l.sku)
+                FROM (SELECT i.sku, sum(i.quantity)::int AS q FROM jsonb_to_recordset(orders.items) AS i(sku text, quantity int) GROUP BY i.sku) l
+                JOIN variants v ON v.sku = l.sku WHERE v.stock < l.q)
        WHERE id = $1 AND payment_status = ANY($2::text[])
          AND ($3::text IS NULL OR stripe_session_id IS NULL OR stripe_session_id = $3)
-       RETURNING id, items
+       RETURNING id, items, stock_shortfall
      ), lines AS (
        SELECT i.sku, sum(i.quantity)::int AS quantity
        FROM updated, jsonb_to_recordset(updated.items) AS i(sku text, quantity int) GROUP BY i.sku
@@ -56,8 +62,10 @@ export async function storePaid(
      ), event AS (
        INSERT INTO order_events (order_id, type, data)
        SELECT id, 'paid', $6::jsonb || jsonb_build_object('stockShortfall',
-         COALESCE((SELECT jsonb_agg(v.sku) FROM variants v JOIN lines ON lines.sku = v.sku WHERE v.stock < lines.quantity), '[]'::jsonb))
+         COALESCE((SELECT jsonb_agg(s->'sku') FROM jsonb_array_elements(stock_shortfall) s), '[]'::jsonb))
        FROM updated
+       UNION ALL
+       SELECT id, 'stock_shortfall', jsonb_build_object('lines', stock_shortfall) FROM updated WHERE stock_shortfall IS NOT NULL
      ), invite AS (
        INSERT INTO invite_tokens (order_id, token, expires_at)
        SELECT id, $7, $8 FROM updated
@@ -69,10 +77,17 @@ export async function storePaid(
        UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = 'paid'
        WHERE id = $10::bigint AND EXISTS (SELECT 1 FROM updated)
      )
-     SELECT id, (SELECT count(*) FROM stock)::int AS skus, ${claimedSendsSql('outbox')} AS sends FROM updated`,
+     SELECT id, stock_shortfall, (SELECT count(*) FROM stock)::int AS skus, ${claimedSendsSql('outbox')} AS sends FROM updated`,
     [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices), opts.inboundEventId ?? null],
   );
+  if (rows[0]?.stock_shortfall) await alertStockShortfall(orderId, rows[0].stock_shortfall);
   return rows[0] ? claimedFrom(rows[0].sends, notices) : null;
+}
+
+/** The operators are told of a payment that took more units than were on hand (once per order; never fails the payment). */
+async function alertStockShortfall(orderId: string, lines: unknown): Promise<void> {
+  log.error('order.stock_shortfall', { orderId, lines });
+  await raiseOpsAlert({ key: `stock-shortfall:${orderId}`, kind: 'stock_shortfall', orderId, details: { lines } }).catch((error) => log.error('ops.alert_failed', { error }));
 }
 
 /** payment_submitted: pending → awaiting_payment (only for this order's session). */

@@ -20,6 +20,17 @@ export async function setAvailableStock(sku: string, onHand: number): Promise<nu
   return Number(await runScript('setStock', [sku, String(onHand), String(Date.now())]));
 }
 
+/** The units of each SKU in active holds (open orders' reservations), as the hold scripts count them. */
+export async function heldUnits(skus: string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (let i = 0; i < skus.length; i += READ_CHUNK) {
+    const chunk = skus.slice(i, i + READ_CHUNK);
+    const reply = (await runScript('held', [String(Date.now()), ...chunk])) as unknown[];
+    chunk.forEach((s, j) => out.set(s, Number(reply[j] ?? 0)));
+  }
+  return out;
+}
+
 /** setAvailableStock for many SKUs (after Postgres changed their units on hand), a bounded number at a time. */
 export async function syncAvailableStock(onHand: { sku: string; stock: number }[]): Promise<void> {
   let next = 0;

@@ -23,7 +23,7 @@ function shortages(reply: unknown[]): Shortage[] {
 /** held: taken now, until expiresAt; exists: the order had a hold already (its state and expiry); short: nothing taken. */
 export type ReserveResult =
   | { status: 'held'; expiresAt: Date }
-  | { status: 'exists'; state: string; expiresAt: Date | null }
+  | { status: 'exists'; state: string; expiresAt: Date | null; /** The existing hold is of exactly these lines (reserveStock only). */ sameLines: boolean }
   | { status: 'short'; shortages: Shortage[] };
 
 const expiryOf = (v: unknown): Date | null => {
@@ -33,14 +33,15 @@ const expiryOf = (v: unknown): Date | null => {
 
 function reserveResult(reply: unknown[]): ReserveResult {
   if (reply[0] === 'held') return { status: 'held', expiresAt: expiryOf(reply[1])! };
-  if (reply[0] === 'exists') return { status: 'exists', state: String(reply[1]), expiresAt: expiryOf(reply[2]) };
+  if (reply[0] === 'exists') return { status: 'exists', state: String(reply[1]), expiresAt: expiryOf(reply[2]), sameLines: reply[3] !== '0' };
   return { status: 'short', shortages: shortages(reply) };
 }
 
 /**
  * Holds every line for the order until expiresAt, or nothing. Idempotent per order id: when the
  * order already has a hold, nothing changes and the answer is `exists` with that hold's state and
- * expiry (a retry of the same event learns the expiry the first attempt set). With a rider (an inbound
+ * expiry (a retry of the same event learns the expiry the first attempt set) and whether it holds exactly
+ * these lines (`sameLines`: another request under the same order id, i.e. a reused idempotency key, does not). With a rider (an inbound
  * message's seen marks), the script runs in one pipeline with its waiting writes.
  */
 export async function reserveStock(orderId: string, lines: HoldLine[], expiresAt: Date, rider?: RedisRider): Promise<ReserveResult> {

@@ -4,7 +4,7 @@
  * Postgres, never read as "sold out". Orders, payments, cleanup, the admin API, the catalog and
  * the conversation use these functions, never Redis keys of their own.
  */
-export { availableStock, availableStockIfKnown, setAvailableStock, syncAvailableStock } from './counters.js';
+export { availableStock, availableStockIfKnown, heldUnits, setAvailableStock, syncAvailableStock } from './counters.js';
 export {
   commitHold,
   forgetLapsedHold,

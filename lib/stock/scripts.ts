@@ -53,6 +53,22 @@ local function take(now, args, start)
   return nil
 end
 
+-- '1' when the hold's lines are exactly the (sku, qty) pairs args[first..], else '0' (the same order id asked for
+-- other lines: an idempotency key reused for another request).
+local function same_lines(hk, args, first)
+  local n = 0
+  for i = first, #args, 2 do
+    if redis.call('HGET', hk, 'sku:' .. args[i]) ~= args[i + 1] then return '0' end
+    n = n + 1
+  end
+  local fields = redis.call('HGETALL', hk)
+  for i = 1, #fields, 2 do
+    if string.sub(fields[i], 1, 4) == 'sku:' then n = n - 1 end
+  end
+  if n ~= 0 then return '0' end
+  return '1'
+end
+
 local function write_lines(hk, args, first, last)
   for i = first, last, 2 do redis.call('HSET', hk, 'sku:' .. args[i], args[i + 1]) end
 end
@@ -67,13 +83,19 @@ local function write_hold(hk, oid, exp, keep, args, first, last)
   redis.call('ZADD', 'holds:exp', exp, oid)
 end
 
--- available = on hand − the sku's active holds (never below zero); returns it.
-local function set_available(sku, onhand, now)
+-- The units of the sku in active holds (lapsed ones released first).
+local function held_units(sku, now)
   purge_expired(sku, now)
   local held = 0
   for _, oid in ipairs(redis.call('ZRANGE', 'holds:sku:' .. sku, 0, -1)) do
     held = held + tonumber(redis.call('HGET', 'hold:' .. oid, 'sku:' .. sku) or '0')
   end
+  return held
+end
+
+-- available = on hand − the sku's active holds (never below zero); returns it.
+local function set_available(sku, onhand, now)
+  local held = held_units(sku, now)
   local avail = onhand - held
   if avail < 0 then avail = 0 end
   redis.call('SET', 'stock:' .. sku, avail)
@@ -98,7 +120,7 @@ const reserve = `${common}
 local oid, now, exp, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local hk = 'hold:' .. oid
 local state = redis.call('HGET', hk, 'state')
-if state then return {'exists', state, redis.call('HGET', hk, 'exp') or ''} end
+if state then return {'exists', state, redis.call('HGET', hk, 'exp') or '', same_lines(hk, ARGV, 5)} end
 local short = take(now, ARGV, 5)
 if short then return short end
 write_hold(hk, oid, exp, keep, ARGV, 5, #ARGV)
@@ -154,6 +176,12 @@ return {'reheld'}`;
 const setStock = `${common}
 return set_available(ARGV[1], tonumber(ARGV[2]), ARGV[3])`;
 
+// ARGV: nowMs, sku1, sku2, ... → the units each sku has in active holds
+const held = `${common}
+local out = {}
+for i = 2, #ARGV do out[#out + 1] = held_units(ARGV[i], ARGV[1]) end
+return out`;
+
 // ARGV: orderId, expMs, keepUntilMs, sku1, qty1, ... → recreates a hold lost with Redis (no stock
 // change: setStock afterwards subtracts it). Leaves an existing hold untouched.
 const restore = `${common}
@@ -208,7 +236,7 @@ return #skus`;
 // KEYS[1]: a lock key; ARGV[1]: its owner's token → deletes it only if that owner still holds it.
 const unlock = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-const LUA = { reserve, rehold, release, commit, setStock, restore, rebuild, unlock };
+const LUA = { reserve, rehold, release, commit, setStock, held, restore, rebuild, unlock };
 type Script = ReturnType<ReturnType<typeof redis>['createScript']>;
 const loaded = new WeakMap<object, Map<keyof typeof LUA, Script>>();
 

@@ -114,7 +114,8 @@ function orderRow(o) {
     h('td', { 'data-label': 'Customer' }, o.customer.name ?? '', h('div', { class: 'detail' }, o.customer.phone ?? o.customer.userId ?? '')),
     h('td', { 'data-label': 'Items', class: 'detail' }, o.items),
     h('td', { 'data-label': 'Total', class: 'num' }, o.total),
-    h('td', { 'data-label': 'Payment' }, pill(o.paymentStatus, 'order-payment')),
+    h('td', { 'data-label': 'Payment' }, pill(o.paymentStatus, 'order-payment'),
+      o.stockShortfall ? h('span', { class: 'pill failed', testid: 'order-shortfall', title: 'Paid with fewer units on hand than ordered' }, 'stock short') : null),
     h('td', { 'data-label': 'Fulfilment' }, pill(o.fulfillmentStatus, 'order-fulfillment')));
 }
 

@@ -50,6 +50,7 @@ function facts(v) {
   const row = (label, ...value) => dl.append(h('dt', {}, label), h('dd', {}, ...value));
   row('Status', pill(o.paymentStatus, 'drawer-payment'), ' ', pill(o.fulfillmentStatus, 'drawer-fulfillment'));
   row('Total', h('span', { testid: 'drawer-total' }, o.total));
+  if (o.stockShortfall) row('Stock', h('span', { class: 'error', testid: 'drawer-shortfall' }, `short at payment: ${o.stockShortfall.map((l) => `${l.sku} ${l.ordered} ordered, ${l.onHand} on hand`).join('; ')}`));
   row('Items', h('span', {}, v.items.map((i) => `${i.quantity} × ${i.name} (${i.sku})`).join(', ')));
   row('Customer', v.customer.name ?? '—', ' · ', h('span', { testid: 'customer-phone' }, v.customer.phone ?? v.customer.userId ?? '—'), ' ',
     current.full ? null : h('button', { type: 'button', class: 'link', testid: 'reveal-phone', onclick: () => openOrder(o.id, { full: true }) }, 'Reveal number'));

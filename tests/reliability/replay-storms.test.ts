@@ -176,7 +176,7 @@ describe('Stripe events, 10× at once', () => {
     const sku = nextSku();
     const waId = newCustomer('4946');
     const message = h.inbound({ from: waId, name: 'Ada', text: `buy ${sku} 2` });
-    const write = faults.stall('postgres', /^WITH customer AS/);
+    const write = faults.stall('postgres', /^transaction: SELECT pg_advisory_xact_lock/);
     const ordering = h.send(message);
     await write.reached;
     // Stripe made the session, but nobody was given its URL: no order row yet, no link sent.
