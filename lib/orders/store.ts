@@ -17,6 +17,14 @@ export async function recordOrderEvent(orderId: string, type: string, data: Reco
   await db()`INSERT INTO order_events (order_id, type, data) VALUES (${orderId}, ${type}, ${json(data)}::jsonb)`;
 }
 
+/** An order event recorded once per `stripeKey` (the business key of what it records). */
+export async function recordOrderEventOnce(orderId: string, type: string, stripeKey: string, data: Record<string, unknown>): Promise<boolean> {
+  const rows = await db()`
+    INSERT INTO order_events (order_id, type, data) VALUES (${orderId}, ${type}, ${json({ ...data, stripeKey })}::jsonb)
+    ON CONFLICT ((data->>'stripeKey')) WHERE data ? 'stripeKey' DO NOTHING RETURNING id`;
+  return rows.length > 0;
+}
+
 /** Stores the Checkout Session on an order that has none yet. */
 export async function attachCheckoutSession(orderId: string, sessionId: string, url: string): Promise<void> {
   await db()`UPDATE orders SET stripe_session_id = ${sessionId}, checkout_url = ${url}, updated_at = now()
@@ -167,12 +175,13 @@ export async function storeRefundDone(orderId: string, event: Record<string, unk
 
 export type Shipping = { shippedAt: string; carrier: string | null; trackingUrl: string | null; trackingSlug: string };
 
-/** shipped: a paid, unfulfilled order ships once, with its event, the admin answer (stored under its key) and the customer's notice. */
+/** shipped: a paid, unfulfilled order with no refund decided ships once (the gate: a concurrent cancel's refund decision and this write exclude each other), with its event, the admin answer (stored under its key) and the customer's notice. */
 export async function storeShipped(orderId: string, s: Shipping, answer: { key: string; hash: string; body: unknown }, notices: Notice[]): Promise<boolean> {
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET fulfillment_status = 'shipped', shipped_at = $2, carrier = $3, tracking_url = $4, tracking_slug = $5, updated_at = now()
        WHERE id = $1 AND payment_status = ANY($6::text[]) AND fulfillment_status = 'unfulfilled'
+         AND NOT EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = orders.id AND e.type = 'refund_required')
        RETURNING id
      ), event AS (
        INSERT INTO order_events (order_id, type, data)
@@ -188,4 +197,45 @@ export async function storeShipped(orderId: string, s: Shipping, answer: { key: 
     [orderId, s.shippedAt, s.carrier, s.trackingUrl, s.trackingSlug, statusesFor('shipped'), answer.key, answer.hash, json(answer.body), outboxRows(notices)],
   );
   return rows.length > 0;
+}
+
+/**
+ * duplicate_payment: the Stripe refund of a second payment (another payment intent) of an order already paid
+ * another way, or refunded, recorded once (order event `duplicate_payment_refunded`, unique by its stripeKey
+ * duplicate:<payment intent>) while the order is in one of `from`. Returns whether this call recorded it.
+ */
+export async function storeDuplicateRefund(orderId: string, from: PaymentStatus[], paymentIntent: string, data: Record<string, unknown>): Promise<boolean> {
+  const rows = await db().query(
+    `INSERT INTO order_events (order_id, type, data)
+     SELECT id, 'duplicate_payment_refunded', $3::jsonb || jsonb_build_object('paymentIntent', $4::text, 'stripeKey', 'duplicate:' || $4::text)
+     FROM orders WHERE id = $1 AND payment_status = ANY($2::text[])
+     ON CONFLICT ((data->>'stripeKey')) WHERE data ? 'stripeKey' DO NOTHING
+     RETURNING id`,
+    [orderId, from, json(data), paymentIntent],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * A refund Stripe reports of a payment that is not the order's own (a duplicate payment): an order event,
+ * once per refund, unless our duplicate refund already explains it. It never counts toward the order's refunds.
+ */
+export async function storeDuplicateRefundSeen(orderId: string, refundId: string, data: Record<string, unknown>): Promise<boolean> {
+  const rows = await db().query(
+    `INSERT INTO order_events (order_id, type, data)
+     SELECT $1, 'duplicate_payment_refund_seen', $3::jsonb || jsonb_build_object('refundId', $2::text, 'stripeKey', 'refund:' || $2::text)
+     WHERE NOT EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = $1 AND e.data->>'refundId' = $2::text)
+     ON CONFLICT ((data->>'stripeKey')) WHERE data ? 'stripeKey' DO NOTHING
+     RETURNING id`,
+    [orderId, refundId, json(data)],
+  );
+  return rows.length > 0;
+}
+
+/** The refund a shop cancel made of this order (its `refunded` event), if one did. */
+export async function cancelRefundOf(orderId: string): Promise<{ method: string; refundId: string | null } | null> {
+  const [row] = await db()`SELECT data FROM order_events WHERE order_id = ${orderId} AND type = 'refunded' AND data->>'reason' = 'cancelled_by_shop' ORDER BY id LIMIT 1`;
+  if (!row) return null;
+  const data = row.data as { method?: string; refundId?: string | null };
+  return { method: data.method ?? 'stripe', refundId: data.refundId ?? null };
 }
