@@ -37,11 +37,13 @@ export type PaymentIds = { sessionId: string | null; paymentIntent: string | nul
  * paid: the order, its event, stock on hand −= items, the invite token and the notices (the invite link only with a
  * new token), recorded already claimed for the caller to send (lib/messaging/record.ts deliverClaimed: no claim round
  * trip); with `inboundEventId`, the Stripe event that paid it is marked processed in the same statement. Null when
- * the order was not payable (nothing changed); else the claimed sends, in the notices' order.
+ * the order was not payable (nothing changed); else the claimed sends, in the notices' order. stripe_payment_intent
+ * is the payment that paid the order: an offline payment clears the one a delayed card payment had submitted, so a
+ * late success of that card payment is known for a second payment (duplicate_payment).
  */
 export async function storePaid(
   orderId: string,
-  ids: PaymentIds & { paidAt: Date | null },
+  ids: PaymentIds & { paidAt: Date | null; offline?: boolean },
   event: Record<string, unknown>,
   invite: { token: string; expiresAt: Date },
   notices: Notice[],
@@ -50,7 +52,8 @@ export async function storePaid(
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET payment_status = 'paid', paid_at = COALESCE($5::timestamptz, now()),
-              stripe_session_id = COALESCE(stripe_session_id, $3), stripe_payment_intent = COALESCE($4, stripe_payment_intent), updated_at = now()
+              stripe_session_id = COALESCE(stripe_session_id, $3),
+              stripe_payment_intent = CASE WHEN $11::boolean THEN NULL ELSE COALESCE($4, stripe_payment_intent) END, updated_at = now()
        WHERE id = $1 AND payment_status = ANY($2::text[])
          AND ($3::text IS NULL OR stripe_session_id IS NULL OR stripe_session_id = $3)
        RETURNING id, items
@@ -78,7 +81,7 @@ export async function storePaid(
        WHERE id = $10::bigint AND EXISTS (SELECT 1 FROM updated)
      )
      SELECT id, (SELECT count(*) FROM stock)::int AS skus, ${claimedSendsSql('outbox')} AS sends FROM updated`,
-    [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices), opts.inboundEventId ?? null],
+    [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices), opts.inboundEventId ?? null, ids.offline === true],
   );
   return rows[0] ? claimedFrom(rows[0].sends, notices) : null;
 }
