@@ -165,7 +165,10 @@ async function insertPayment(input: OfflinePaymentRequest, paidAt: Date, phoneWa
   if (order) {
     if (order.currency !== input.currency)
       throw invalidRequest([{ path: 'currency', message: `must be the order's currency (${order.currency})` }]);
-    if (order.paymentStatus !== 'paid' && input.amountMinor !== order.totalMinor)
+    // Money for an order paid or refunded already would be held twice: refused, nothing recorded.
+    if (order.paymentStatus === 'paid' || order.paymentStatus === 'refunded')
+      throw stateConflict(`already_${order.paymentStatus}`, `the order is ${order.paymentStatus} already; this offline payment was not recorded`, order);
+    if (input.amountMinor !== order.totalMinor)
       throw invalidRequest([{ path: 'amountMinor', message: `must be the order total (${order.totalMinor} = ${formatMoney(order.totalMinor, order.currency)})` }]);
   }
   if (order) {
