@@ -27,8 +27,9 @@ import { orderState, requestHash, sha256, storeAnswer, storedAnswer } from './id
  *    order paid offline has no Stripe payment: it is recorded refunded and the refund is the shop's.
  *    A decision that lost (the order shipped, or was refunded in Stripe, meanwhile) answers 409 with
  *    the order's current state; nothing is refunded and nobody is told.
- *  - already closed (expired, cancelled, payment_failed): nothing to do; the hold release is repeated.
- *    Already refunded: 409 already_refunded (the cancel did not refund it).
+ *  - already cancelled: nothing to do (200); the hold release is repeated. Closed another way (expired by
+ *    the cleanup, payment failed) — also when that won the race against this cancel: 409 already_closed with
+ *    the order's state. Refunded not by a cancel: 409 already_refunded.
  * Every answer is stored under sha256("cancel:<orderId>"), bound to the order state it reported: a
  * repeated cancel answers the same while the order stays so; once it changed (say, the cancelled order
  * was paid late), the cancel runs anew.
@@ -52,7 +53,10 @@ export async function cancelOrder(orderId: string): Promise<AdminResult> {
   if (isOpen(order.paymentStatus)) {
     const closed = await closeOrder(orderId, 'cancelled_by_shop');
     order = (await getOrder(orderId))!;
-    if (closed.result !== 'closed' && (isOpen(order.paymentStatus) || order.paymentStatus === 'paid')) throw paymentInProgress(order);
+    if (closed.result !== 'closed') {
+      if (isOpen(order.paymentStatus) || order.paymentStatus === 'paid') throw paymentInProgress(order);
+      if (order.paymentStatus !== 'cancelled') throw alreadyClosed(order); // expired (cleanup) or failed meanwhile
+    }
   } else if (order.paymentStatus === 'paid' || (order.paymentStatus === 'refunded' && !order.refundedAt)) {
     const r = await refundCancelledOrder(order);
     if ('refused' in r) throw lostTo(r.refused);
@@ -67,6 +71,7 @@ export async function cancelOrder(orderId: string): Promise<AdminResult> {
   } else {
     // Already closed: repeating the release is a no-op, and keeps a crashed close from holding units.
     await releaseHold(orderId);
+    if (order.paymentStatus !== 'cancelled') throw alreadyClosed(order);
   }
 
   const body = {
@@ -88,6 +93,8 @@ function lostTo(now: Order | null) {
   if (now.paymentStatus === 'refunded') return stateConflict('already_refunded', 'the order was refunded meanwhile (not by this cancel); nothing was done', now);
   return stateConflict('order_changed', `the order changed meanwhile (now ${now.paymentStatus}); nothing was done`, now);
 }
+
+const alreadyClosed = (order: Order) => stateConflict('already_closed', `the order is ${order.paymentStatus.replaceAll('_', ' ')} already (not cancelled); nothing was done`, order);
 
 const paymentInProgress = (order: Order) =>
   stateConflict('payment_in_progress', 'the customer has just paid or a payment is being processed; cancel again once it settled to refund it', order);
