@@ -52,7 +52,9 @@ export async function cancelOrder(orderId: string): Promise<AdminResult> {
   let refund: Record<string, unknown> | null = null;
   if (isOpen(order.paymentStatus)) {
     const closed = await closeOrder(orderId, 'cancelled_by_shop');
-    order = (await getOrder(orderId))!;
+    // The answer reports what this cancel's write left (cancelled), even if a late payment has paid the order since:
+    // bound to that state, a later cancel then runs anew (and refunds) instead of replaying this answer.
+    order = closed.result === 'closed' ? { ...order, paymentStatus: 'cancelled' } : (await getOrder(orderId))!;
     if (closed.result !== 'closed') {
       if (isOpen(order.paymentStatus) || order.paymentStatus === 'paid') throw paymentInProgress(order);
       if (order.paymentStatus !== 'cancelled') throw alreadyClosed(order); // expired (cleanup) or failed meanwhile

@@ -11,7 +11,8 @@ import { harness, lapse, settledProblems, type Answer, type Loaded } from './har
  * Stripe stand-in), async payment succeeded, cleanup expiry, Stripe dashboard refund (refund.created)} runs on one
  * order at once, N times each, in process against the real Postgres, Redis, bridges and stand-ins. After every
  * trial (and after Stripe reported every refund it made, as it does):
- *   - no 5xx anywhere; admin answers are 200 or 409 (a lost race), Stripe's events are acknowledged with 200;
+ *   - no 5xx anywhere; admin answers are 200 or 409 (a lost race), Stripe's events are acknowledged with 200; a 200
+ *     only for what happened (the order shipped, the cancel closed or refunded it, the offline payment is recorded);
  *   - the order ends in a state the lifecycle allows: shipped only if paid (or refunded in Stripe afterwards);
  *   - money: what Stripe took = what it kept + what it refunded, and what it kept is the order's: the total
  *     (less refunds made in Stripe) for an order paid by card, nothing for one paid offline, refunded or unpaid;
@@ -150,6 +151,14 @@ async function trialProblems(t: Trial, pair: [Action, Action]): Promise<string[]
   for (const { action, answer } of t.answers) {
     const ok = ['card', 'async', 'dashboard', 'setup'].includes(action) ? [200] : [200, 409];
     if (!ok.includes(answer.status)) problems.push(`${action} answered ${answer.status}: ${answer.text.slice(0, 160)}`);
+    if (answer.status !== 200) continue;
+    // A 200 only for what happened.
+    const body = JSON.parse(answer.text) as { paymentStatus?: string; payment?: { reference: string } };
+    if (action === 'ship' && !shipped) problems.push('ship answered 200, the order did not ship');
+    if ((action === 'cancel' || action === 'refund') && !(body.paymentStatus === 'cancelled' ? has('cancelled') : body.paymentStatus === 'refunded' && has('refund_required', (d) => d.reason === 'cancelled_by_shop')))
+      problems.push(`${action} answered 200 (${body.paymentStatus}), no cancel happened`);
+    if (action === 'offline' && Number((await db()`SELECT count(*)::int AS n FROM payments WHERE reference = ${body.payment?.reference ?? ''}`)[0]!.n) !== 1)
+      problems.push('offline payment answered 200, none recorded');
   }
   // A state the lifecycle allows.
   if (shipped && !['paid', 'refunded'].includes(status)) problems.push(`shipped but ${status}`);
