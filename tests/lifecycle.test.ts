@@ -30,7 +30,7 @@ const PRICE = 500;
 const QTY = 2;
 const TOTAL = PRICE * QTY;
 
-type Case = { order: Order; sku: string; refundId?: string };
+type Case = { order: Order; sku: string; refundId?: string; duplicate?: string };
 let seq = 0;
 
 const standin = async (path: string, body: unknown = {}, method = 'POST') => {
@@ -162,6 +162,14 @@ async function apply(event: OrderEvent, c: Case): Promise<string | null> {
       case 'shipped':
         await markShipped(o.id, { trackingSlug: `track-${o.reference}` });
         break;
+      case 'duplicate_payment': {
+        // A second Stripe payment of the order (another payment intent); before the order is paid it would be its first.
+        if (o.paymentStatus !== 'paid' && o.paymentStatus !== 'refunded') break;
+        const pi = await strayPaymentIntent();
+        c.duplicate = pi;
+        await (await payOrder(o.id, { ...stripePayment, stripePaymentIntent: pi })).deliver();
+        break;
+      }
     }
   } catch (error) {
     if (error instanceof HttpError) return `${error.status} ${error.code}`;
@@ -226,6 +234,13 @@ async function expectEffect(effect: Effect, c: Case, before: Awaited<ReturnType<
     }
     case 'ops_alert':
       return expect(after.alerts).toBeGreaterThan(before.alerts);
+    case 'duplicate_refund': {
+      const [e] = await db()`SELECT data FROM order_events WHERE order_id = ${id} AND type = 'duplicate_payment_refunded'`;
+      const refunds = (await dashboard().refunds.list({ payment_intent: c.duplicate! })).data;
+      expect(refunds.map((r) => [r.amount, r.reason])).toEqual([[TOTAL, 'duplicate']]);
+      expect(after.refundedAt).toBe(before.refundedAt);
+      return expect(e?.data).toMatchObject({ paymentIntent: c.duplicate, refundId: refunds[0]!.id });
+    }
   }
 }
 

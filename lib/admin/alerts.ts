@@ -120,6 +120,10 @@ export function adviceFor(a: Pick<AlertItem, 'kind' | 'message' | 'details'>): s
       return 'Money arrived for an order the shop does not know. Find the payment in Stripe by its reference and refund it or attach it to the right order.';
     case 'payment_unfulfillable':
       return 'The customer paid but the stock was gone. Refund the order (Cancel/refund) or restock and contact the customer.';
+    case 'duplicate_payment_refunded':
+      return 'A second payment arrived for an order already paid another way (or refunded); it was refunded automatically. The order is unchanged; tell the customer if they ask about the charge.';
+    case 'offline_payment_unapplied':
+      return 'An offline payment was recorded for an order a card payment had just paid: the shop holds this money twice. Return the offline payment to the customer.';
     case 'late_payment_refunded':
       return 'The customer paid after the hold lapsed and the stock had sold; the payment was refunded automatically and the customer told. Nothing to do unless you can restock and offer it again.';
   }

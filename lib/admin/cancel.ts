@@ -1,12 +1,13 @@
 import { messageKeys } from '../messaging/keys.js';
 import { closeOrder } from '../orders/close.js';
 import { isOpen } from '../orders/lifecycle.js';
-import { getOrder, isOrderId } from '../orders/order.js';
+import { getOrder, isOrderId, type Order } from '../orders/order.js';
 import { refundCancelledOrder } from '../orders/refund.js';
+import { cancelRefundOf } from '../orders/store.js';
 import { releaseHold } from '../stock/index.js';
-import { conflict, notFound } from '../http/errors.js';
-import type { AdminResult } from './result.js';
-import { requestHash, sha256, storeAnswer, storedAnswer } from './idempotency.js';
+import { notFound } from '../http/errors.js';
+import { stateConflict, type AdminResult } from './result.js';
+import { orderState, requestHash, sha256, storeAnswer, storedAnswer } from './idempotency.js';
 
 /**
  * POST /api/orders/:id/cancel — the shop cancels an order that has not shipped.
@@ -17,13 +18,21 @@ import { requestHash, sha256, storeAnswer, storedAnswer } from './idempotency.js
  *    takes it (the order ends paid) and the answer is 409 payment_in_progress, as for an order
  *    awaiting an async payment — once the payment lands, cancelling again refunds it.
  *  - paid: one statement decides the refund (status `refunded`, `refund_required` event, the
- *    units go back to stock); then Stripe refunds the payment intent (idempotency key
- *    refund:<orderId>, as the payment path uses); then refunded_at, the `refunded` event and the
+ *    units go back to stock) — only from paid, unfulfilled: a concurrent "shipped" and this
+ *    decision exclude each other in Postgres; then Stripe refunds the payment intent (idempotency
+ *    key refund:<orderId>, as the payment path uses) — only when this decision won, or to resume a
+ *    refund decided and never recorded; then refunded_at, the `refunded` event and the
  *    customer's notice in the same statement (outbox key "cancelled:<orderId>", the hold_expired
  *    template outside the 24-hour window): lib/orders/refund.ts. A retry resumes where it stopped. An
  *    order paid offline has no Stripe payment: it is recorded refunded and the refund is the shop's.
- *  - already closed (expired, cancelled, refunded): nothing to do; the hold release is repeated.
- * Every answer is stored under sha256("cancel:<orderId>"): a repeated cancel answers the same.
+ *    A decision that lost (the order shipped, or was refunded in Stripe, meanwhile) answers 409 with
+ *    the order's current state; nothing is refunded and nobody is told.
+ *  - already cancelled: nothing to do (200); the hold release is repeated. Closed another way (expired by
+ *    the cleanup, payment failed) — also when that won the race against this cancel: 409 already_closed with
+ *    the order's state. Refunded not by a cancel: 409 already_refunded.
+ * Every answer is stored under sha256("cancel:<orderId>"), bound to the order state it reported: a
+ * repeated cancel answers the same while the order stays so; once it changed (say, the cancelled order
+ * was paid late), the cancel runs anew.
  */
 
 export const cancelEventKey = messageKeys.cancelledByShop;
@@ -37,21 +46,34 @@ export async function cancelOrder(orderId: string): Promise<AdminResult> {
 
   let order = await getOrder(orderId);
   if (!order) throw notFound('order');
-  if (order.fulfillmentStatus === 'shipped') throw conflict('already_shipped', 'a shipped order cannot be cancelled here');
+  // A fast refusal; the decision below is made by the conditional write itself, never by this read.
+  if (order.fulfillmentStatus !== 'unfulfilled') throw alreadyShipped(order);
 
   let refund: Record<string, unknown> | null = null;
   if (isOpen(order.paymentStatus)) {
     const closed = await closeOrder(orderId, 'cancelled_by_shop');
-    order = (await getOrder(orderId))!;
-    if (closed.result !== 'closed' && (isOpen(order.paymentStatus) || order.paymentStatus === 'paid')) throw paymentInProgress();
+    // The answer reports what this cancel's write left (cancelled), even if a late payment has paid the order since:
+    // bound to that state, a later cancel then runs anew (and refunds) instead of replaying this answer.
+    order = closed.result === 'closed' ? { ...order, paymentStatus: 'cancelled' } : (await getOrder(orderId))!;
+    if (closed.result !== 'closed') {
+      if (isOpen(order.paymentStatus) || order.paymentStatus === 'paid') throw paymentInProgress(order);
+      if (order.paymentStatus !== 'cancelled') throw alreadyClosed(order); // expired (cleanup) or failed meanwhile
+    }
   } else if (order.paymentStatus === 'paid' || (order.paymentStatus === 'refunded' && !order.refundedAt)) {
     const r = await refundCancelledOrder(order);
+    if ('refused' in r) throw lostTo(r.refused);
     await r.deliver();
     refund = { method: r.method, id: r.refundId, amountMinor: order.totalMinor, currency: order.currency, status: r.method === 'stripe' ? 'refunded' : 'manual' };
     order = (await getOrder(orderId))!;
+  } else if (order.paymentStatus === 'refunded') {
+    // Refunded by an earlier cancel whose answer was never stored (it died after the refund): that answer again.
+    const made = await cancelRefundOf(orderId);
+    if (!made) throw stateConflict('already_refunded', 'the order was refunded already (not by a cancel); nothing was done', order);
+    refund = { method: made.method, id: made.refundId, amountMinor: order.totalMinor, currency: order.currency, status: made.method === 'stripe' ? 'refunded' : 'manual' };
   } else {
     // Already closed: repeating the release is a no-op, and keeps a crashed close from holding units.
     await releaseHold(orderId);
+    if (order.paymentStatus !== 'cancelled') throw alreadyClosed(order);
   }
 
   const body = {
@@ -61,8 +83,20 @@ export async function cancelOrder(orderId: string): Promise<AdminResult> {
     fulfillmentStatus: order.fulfillmentStatus,
     refund,
   };
-  return storeAnswer(key, hash, 200, body);
+  return storeAnswer(key, hash, 200, body, orderState(order));
 }
 
-const paymentInProgress = () =>
-  conflict('payment_in_progress', 'the customer has just paid or a payment is being processed; cancel again once it settled to refund it');
+const alreadyShipped = (order: Order) => stateConflict('already_shipped', 'a shipped order cannot be cancelled here', order);
+
+/** The cancel's refund decision lost: answer with what won. */
+function lostTo(now: Order | null) {
+  if (!now) return notFound('order');
+  if (now.fulfillmentStatus !== 'unfulfilled') return alreadyShipped(now);
+  if (now.paymentStatus === 'refunded') return stateConflict('already_refunded', 'the order was refunded meanwhile (not by this cancel); nothing was done', now);
+  return stateConflict('order_changed', `the order changed meanwhile (now ${now.paymentStatus}); nothing was done`, now);
+}
+
+const alreadyClosed = (order: Order) => stateConflict('already_closed', `the order is ${order.paymentStatus.replaceAll('_', ' ')} already (not cancelled); nothing was done`, order);
+
+const paymentInProgress = (order: Order) =>
+  stateConflict('payment_in_progress', 'the customer has just paid or a payment is being processed; cancel again once it settled to refund it', order);

@@ -1,12 +1,18 @@
 import { createHash } from 'node:crypto';
 import { db } from '../db.js';
 import { conflict } from '../http/errors.js';
+import type { Order } from '../orders/order.js';
 import type { AdminResult } from './result.js';
 
 /**
  * Stored answers of idempotent admin requests. The key is sha256 of the business event
  * ("shipped:<orderId>", "offline-payment:<reference>", "cancel:<orderId>"); the request hash
  * tells a true replay (same answer, `replayed`) from a different request reusing the event (409).
+ *
+ * An answer about an order may be bound to the order's state it reported (`bound`: payment status /
+ * fulfilment status). It is replayed only while the order is still in that state, read in the same
+ * statement as the answer; once the order moved on (a cancelled order paid late, a paid one refunded),
+ * the stored answer is stale: the caller runs the action anew, and its answer replaces the stale one.
  */
 export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -14,21 +20,39 @@ export function requestHash(input: unknown): string {
   return sha256(JSON.stringify(input ?? null));
 }
 
+export type BoundState = { orderId: string; state: string };
+/** The state an answer about `order` is bound to. */
+export const orderState = (order: Pick<Order, 'id' | 'paymentStatus' | 'fulfillmentStatus'>): BoundState => ({ orderId: order.id, state: `${order.paymentStatus}/${order.fulfillmentStatus}` });
+const CURRENT_STATE = `(SELECT o.payment_status || '/' || o.fulfillment_status FROM orders o WHERE o.id = r.order_id)`;
+
+/** The stored answer, or null when there is none or the order it was bound to has changed since. */
 export async function storedAnswer(key: string, hash: string): Promise<AdminResult | null> {
-  const [row] = await db()`SELECT request_hash, status, response FROM admin_requests WHERE idempotency_key = ${key}`;
+  const [row] = await db().query(
+    `SELECT r.request_hash, r.status, r.response, r.order_state, ${CURRENT_STATE} AS current_state FROM admin_requests r WHERE r.idempotency_key = $1`,
+    [key],
+  );
   if (!row) return null;
   if (row.request_hash !== hash)
     throw conflict('idempotency_conflict', 'this was already done with different details; the first request stands');
+  if (row.order_state !== null && row.order_state !== row.current_state) return null;
   return { status: Number(row.status), body: JSON.parse(row.response as string), replayed: true };
 }
 
-/** Stores the answer unless one is stored already; returns the answer that stands. */
-export async function storeAnswer(key: string, hash: string, status: number, body: unknown): Promise<AdminResult> {
-  const [row] = await db()`
-    INSERT INTO admin_requests (idempotency_key, request_hash, status, response)
-    VALUES (${key}, ${hash}, ${status}, ${JSON.stringify(body)})
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING idempotency_key`;
+/**
+ * Stores the answer unless a current one is stored already (a stale bound answer is replaced); returns the
+ * answer that stands.
+ */
+export async function storeAnswer(key: string, hash: string, status: number, body: unknown, bound: BoundState | null = null): Promise<AdminResult> {
+  const [row] = await db().query(
+    `INSERT INTO admin_requests AS r (idempotency_key, request_hash, status, response, order_id, order_state)
+     VALUES ($1, $2, $3, $4, $5::uuid, $6)
+     ON CONFLICT (idempotency_key) DO UPDATE SET status = excluded.status, response = excluded.response, order_id = excluded.order_id,
+       order_state = excluded.order_state, created_at = now()
+     WHERE r.request_hash = excluded.request_hash AND r.order_state IS NOT NULL AND r.order_state IS DISTINCT FROM ${CURRENT_STATE}
+     RETURNING idempotency_key`,
+    [key, hash, status, JSON.stringify(body), bound?.orderId ?? null, bound?.state ?? null],
+  );
   if (row) return { status, body, replayed: false };
-  return (await storedAnswer(key, hash))!;
+  // A current answer stood already (a concurrent first request's); if even that is stale by now, ours is the news.
+  return (await storedAnswer(key, hash)) ?? { status, body, replayed: false };
 }

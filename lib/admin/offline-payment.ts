@@ -9,15 +9,24 @@ import { firstName, offlinePaymentNotice } from '../messaging/order-notices.js';
 import { deliverRecorded, outboxCte, outboxRows, type Notice } from '../messaging/record.js';
 import { TemplateParameterError } from '../messaging/templates.js';
 import { getOrder, isOrderId, type Order } from '../orders/order.js';
+import { closeCardPath } from '../orders/close.js';
+import { isOpen } from '../orders/lifecycle.js';
 import { markOrderPaid, type SettleOutcome } from '../orders/pay.js';
+import { recordOrderEventOnce } from '../orders/store.js';
+import { raiseOpsAlert } from '../ops-alerts.js';
 import { e164ToWaId, normalizePhone } from '../phone.js';
 import { conflict, HttpError, invalidRequest, notFound } from '../http/errors.js';
-import type { AdminResult } from './result.js';
+import { stateConflict, type AdminResult } from './result.js';
 import { requestHash, sha256, storeAnswer, storedAnswer } from './idempotency.js';
 import { adminDate } from './dates.js';
 
 /**
  * POST /api/offline-payments — a payment the shop received itself (bank transfer, cash).
+ *
+ * The order's card path is closed first (its Checkout Session expired, lib/orders/close.ts closeCardPath), so
+ * the customer cannot also pay the link still open in the chat; if they just did, the card payment stands and
+ * this one is refused (409 already_paid, nothing recorded). A card payment that still arrives later (a delayed
+ * method submitted before) goes back automatically (lib/orders/refund.ts refundDuplicatePayment).
  *
  * Idempotent by the shop's `reference` (unique in `payments`): the first call records the
  * payment, pays the linked order through the same path as Stripe (markOrderPaid: stock
@@ -97,6 +106,7 @@ export async function recordOfflinePayment(input: OfflinePaymentRequest): Promis
   if (order) {
     settled = await markOrderPaid(order.id, { method: 'offline', amountMinor: payment.amountMinor, currency: payment.currency, reference: input.reference, paidAt });
     log.info('payment.offline_recorded', { orderId: order.id, outcome: settled.status });
+    if (settled.status === 'already_paid') await paidTwice(order.id, input.reference, payment);
   }
   // Sent after the order's confirmation (recorded with the payment, so a crash loses nothing).
   await deliverRecorded([eventKey]);
@@ -156,8 +166,24 @@ async function insertPayment(input: OfflinePaymentRequest, paidAt: Date, phoneWa
   if (order) {
     if (order.currency !== input.currency)
       throw invalidRequest([{ path: 'currency', message: `must be the order's currency (${order.currency})` }]);
-    if (order.paymentStatus !== 'paid' && input.amountMinor !== order.totalMinor)
+    // Money for an order paid or refunded already would be held twice: refused, nothing recorded.
+    if (order.paymentStatus === 'paid' || order.paymentStatus === 'refunded')
+      throw stateConflict(`already_${order.paymentStatus}`, `the order is ${order.paymentStatus} already; this offline payment was not recorded`, order);
+    if (input.amountMinor !== order.totalMinor)
       throw invalidRequest([{ path: 'amountMinor', message: `must be the order total (${order.totalMinor} = ${formatMoney(order.totalMinor, order.currency)})` }]);
+  }
+  if (order) {
+    // The card path closes first: after this Stripe takes no payment for the order's Checkout Session. A
+    // session the customer completed meanwhile goes to the payment path; if that paid the order, the card won
+    // and this payment is not recorded (409 with the order's state). A delayed method merely submitted leaves
+    // the order awaiting: this payment goes ahead, and if that one succeeds later it goes back (duplicate_payment).
+    const card = await closeCardPath(order);
+    if (card.paid) {
+      await card.paid.deliver();
+      const now = (await getOrder(order.id)) ?? order;
+      if (!isOpen(now.paymentStatus))
+        throw stateConflict('already_paid', `the customer paid by card meanwhile (the order is ${now.paymentStatus}); this offline payment was not recorded`, now);
+    }
   }
   const notice = await noticeOf({ ...input, name: input.customerName ?? null, orderId: order?.id ?? null, paidAt }, order?.customerId ?? customerId, order);
   const [row] = await db().query(
@@ -200,4 +226,17 @@ async function noticeOf(p: Omit<PaymentRow, 'id' | 'waId' | 'userId'> & { refere
 async function profileName(customerId: string): Promise<string | null> {
   const [c] = await db()`SELECT profile_name FROM customers WHERE id = ${customerId}`;
   return (c?.profile_name as string | null) ?? null;
+}
+
+/**
+ * The order was paid by card before this offline payment could pay it (a delayed card payment that succeeded in
+ * between): the shop holds this money twice. It is recorded on the order and the shop alerted, once per reference.
+ */
+async function paidTwice(orderId: string, reference: string, payment: PaymentRow): Promise<void> {
+  const now = await getOrder(orderId);
+  if (!now?.stripePaymentIntent) return;
+  const details = { reference, amountMinor: payment.amountMinor, currency: payment.currency, paymentIntent: now.stripePaymentIntent };
+  log.error('payment.offline_on_paid_order', { orderId, reference });
+  await recordOrderEventOnce(orderId, 'offline_payment_unapplied', `offline-unapplied:${reference}`, details);
+  await raiseOpsAlert({ key: `offline-payment-unapplied:${reference}`, kind: 'offline_payment_unapplied', orderId, details });
 }

@@ -1,5 +1,23 @@
+import { conflict, type HttpError } from '../http/errors.js';
+import type { Order } from '../orders/order.js';
+
 /**
  * A finished admin request, independent of HTTP: status, JSON body, and whether it replays an
  * earlier answer. Refusals are thrown as lib/http/errors.ts's HttpError (404, 409, 422).
  */
 export type AdminResult = { status: number; body: unknown; replayed: boolean };
+
+/** The order as it is now, for a 409: a lost race answers with the state that won. */
+export function currentState(order: Pick<Order, 'id' | 'reference' | 'paymentStatus' | 'fulfillmentStatus' | 'refundedAt'>) {
+  return {
+    orderId: order.id,
+    reference: order.reference,
+    paymentStatus: order.paymentStatus,
+    fulfillmentStatus: order.fulfillmentStatus,
+    refundedAt: order.refundedAt ? order.refundedAt.toISOString() : null,
+  };
+}
+
+/** 409 `code` carrying the order's current state (none when it vanished). */
+export const stateConflict = (code: string, message: string, order: Parameters<typeof currentState>[0] | null): HttpError =>
+  conflict(code, message, order ? { order: currentState(order) } : undefined);

@@ -6,8 +6,8 @@ import { deliverNotices, deliverRecorded, sendQuietly } from '../messaging/recor
 import { TemplateParameterError } from '../messaging/templates.js';
 import { getOrder, isOrderId, type Order } from '../orders/order.js';
 import { storeShipped } from '../orders/store.js';
-import { conflict, HttpError, invalidRequest, notFound } from '../http/errors.js';
-import type { AdminResult } from './result.js';
+import { HttpError, invalidRequest, notFound } from '../http/errors.js';
+import { stateConflict, type AdminResult } from './result.js';
 import { requestHash, sha256, storedAnswer } from './idempotency.js';
 
 /**
@@ -15,7 +15,8 @@ import { requestHash, sha256, storedAnswer } from './idempotency.js';
  *
  * The business event is "shipped:<orderId>": its sha256 keys both the stored answer
  * (admin_requests) and the outbox row of the order_shipped template. One statement moves the
- * order to `shipped` (only from paid + unfulfilled: concurrent calls find nothing to update),
+ * order to `shipped` (only from paid + unfulfilled with no refund decided: concurrent calls, and a
+ * concurrent cancel's refund decision, find nothing to update; the loser answers 409 with the order's state),
  * stores the tracking, the order_events row, the answer and the outbox row of the message (lib/orders/store.ts
  * storeShipped); every call, first or replay, then sends it if it is still unsent, so a crash
  * between the two is healed by the shop's retry or the cleanup run's outbox retry. Replays answer the stored body with `replayed`.
@@ -97,9 +98,10 @@ export async function markShipped(orderId: string, input: ShippedRequest): Promi
       await ensureShippedMessage(orderId);
       return again;
     }
-    const now = await getOrder(orderId);
-    if (now?.fulfillmentStatus === 'shipped') throw conflict('already_shipped', 'the order was already marked shipped');
-    throw conflict('order_not_paid', `only a paid order can ship (this one is ${now?.paymentStatus ?? order.paymentStatus})`);
+    const now = (await getOrder(orderId)) ?? order;
+    if (now.fulfillmentStatus !== 'unfulfilled') throw stateConflict('already_shipped', 'the order was already marked shipped', now);
+    if (now.paymentStatus === 'paid') throw stateConflict('refund_decided', 'a refund of this order was decided (a cancel is refunding it); it cannot ship', now);
+    throw stateConflict('order_not_paid', `only a paid order can ship (this one is ${now.paymentStatus})`, now);
   }
   log.info('order.shipped', { orderId, carrier: input.carrier ?? null });
   // The notice just recorded is in hand: send it without reading it back.

@@ -5,7 +5,7 @@ import { expireCheckoutSession } from '../payments/checkout.js';
 import { stripe } from '../payments/stripe-client.js';
 import { releaseHold } from '../stock/index.js';
 import { isClosedUnpaid, isOpen, refusal, statusesFor, transition, type OrderEvent, type PaymentStatus } from './lifecycle.js';
-import { getOrder } from './order.js';
+import { getOrder, type Order } from './order.js';
 import type { KnownOrder } from './pay.js';
 import { applyCompletedSession, sessionFacts } from './session.js';
 import { ignored, nothing, sendNotices, sendPending, type PaySettlement, type Settlement } from './settlement.js';
@@ -61,12 +61,10 @@ export async function applyClose(orderId: string, event: CloseEvent, opts: { ses
   const step = transition(order.paymentStatus, event);
   if (!step) return isOpen(order.paymentStatus) ? notClosed(refusal(order.paymentStatus, event)!) : releaseIfClosed(order.paymentStatus);
 
-  if (step.effects.includes('session_expired_first') && order.stripeSessionId) {
-    session = await expireCheckoutSession(order.stripeSessionId);
-    if (session === 'complete') {
-      const paid = await payCompletedSession(order.stripeSessionId);
-      return { ...paid, outcome: { result: 'paid', reason: paid.summary, session } };
-    }
+  if (step.effects.includes('session_expired_first')) {
+    const card = await closeCardPath(order);
+    session = card.session;
+    if (card.paid) return { ...card.paid, outcome: { result: 'paid', reason: card.paid.summary, session } };
     if (session === 'missing') log.warn('order.session_unknown_to_stripe', { orderId });
   }
   if (event === 'expired_by_cleanup' && order.paymentStatus === 'awaiting_payment' && session !== 'missing') {
@@ -80,6 +78,18 @@ export async function applyClose(orderId: string, event: CloseEvent, opts: { ses
   const released = await releaseHold(orderId);
   log.info('order.closed', { orderId, status, reason, hold: released });
   return { outcome: { result: 'closed', reason: status, session }, summary: `closed: ${status}`, deliver: sendNotices(orderId, notices) };
+}
+
+/**
+ * Closes the card path of an open order: its Checkout Session is expired, after which Stripe accepts no payment
+ * for it; a session Stripe reports complete goes to the payment path instead (`paid`: its settlement, the card
+ * payment took the order — or submitted a delayed payment). The close path does this first; an offline payment
+ * does it before it is recorded (lib/admin/offline-payment.ts).
+ */
+export async function closeCardPath(order: Pick<Order, 'paymentStatus' | 'stripeSessionId'>): Promise<{ session: CloseResult['session']; paid: PaySettlement | null }> {
+  if (!isOpen(order.paymentStatus) || !order.stripeSessionId) return { session: null, paid: null };
+  const session = await expireCheckoutSession(order.stripeSessionId);
+  return { session, paid: session === 'complete' ? await payCompletedSession(order.stripeSessionId) : null };
 }
 
 /** A session Stripe reports complete: the payment path, never a release. */

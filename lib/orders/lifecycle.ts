@@ -4,7 +4,9 @@
  * store-refunds.ts writes its two rows, refunded_in_stripe and refund_reverted, in SQL). A pair
  * missing from the table changes nothing; `refusal` says why. tests/lifecycle.test.ts walks every pair. The lists of statuses an order may be paid, closed or refunded from are
  * derived from this table, never written again elsewhere. Fulfilment (`shipped`) is a second axis:
- * only a paid, unfulfilled order ships, and a shipped order is never cancelled by the shop.
+ * only a paid, unfulfilled order with no refund decided ships, and a shipped order is never cancelled
+ * by the shop: both are decided by the conditional write itself (store.ts storeShipped,
+ * storeRefundDecided), never by a read taken before it.
  */
 
 export const PAYMENT_STATUSES = ['pending', 'awaiting_payment', 'paid', 'expired', 'cancelled', 'payment_failed', 'refunded'] as const;
@@ -22,6 +24,7 @@ export const ORDER_EVENTS = [
   'refunded_in_stripe',
   'refund_reverted',
   'shipped',
+  'duplicate_payment',
 ] as const;
 export type OrderEvent = (typeof ORDER_EVENTS)[number];
 
@@ -33,6 +36,7 @@ export type Effect =
   | 'hold_released'
   | 'stock_on_hand_restored'
   | 'stripe_refund' // refunds.create, idempotency key refund:<orderId>
+  | 'duplicate_refund' // refunds.create of the second payment, idempotency key refund:duplicate:<payment intent>, and its order event
   | 'ops_alert'
   | `notice:${'confirmation' | 'invite_link' | 'refund' | 'closed' | 'cancelled_by_shop' | 'shipped'}`;
 
@@ -77,7 +81,16 @@ export const LIFECYCLE: Record<OrderEvent, Partial<Record<PaymentStatus, Transit
   refunded_in_stripe: { paid: { to: 'refunded', effects: ['notice:refund', 'ops_alert'], note: 'a partial refund leaves it paid' } },
   /** A counted refund failed: back to paid, unless our own saga decided the refund. */
   refund_reverted: { refunded: { to: 'paid', effects: ['ops_alert'], note: 'not when a refund_required event exists' } },
-  shipped: { paid: { to: 'paid', effects: ['notice:shipped'], note: 'fulfillment unfulfilled → shipped' } },
+  shipped: { paid: { to: 'paid', effects: ['notice:shipped'], note: 'fulfillment unfulfilled → shipped, only when no refund was decided' } },
+  /**
+   * A Stripe payment (another payment intent) for an order already paid another way (offline, or an
+   * earlier payment) or already refunded: that money goes back; the order stays as it is and the
+   * customer gets no notice of it (their statement shows the refund; the shop is alerted).
+   */
+  duplicate_payment: {
+    paid: { to: 'paid', effects: ['duplicate_refund', 'ops_alert'] },
+    refunded: { to: 'refunded', effects: ['duplicate_refund', 'ops_alert'] },
+  },
 };
 
 const REFUSALS: Partial<Record<OrderEvent, Partial<Record<PaymentStatus, string>>>> = {
@@ -85,6 +98,7 @@ const REFUSALS: Partial<Record<OrderEvent, Partial<Record<PaymentStatus, string>
   cancelled_by_shop: { awaiting_payment: 'a payment is being processed: cancel again once it settled' },
   cancelled_by_customer: { awaiting_payment: 'a payment is being processed: the conversation only cancels an order waiting for payment' },
   payment_submitted: { awaiting_payment: 'already awaiting payment' },
+  duplicate_payment: { pending: 'not paid yet: the payment is its first', awaiting_payment: 'not paid yet: the payment is its first' },
 };
 
 export function transition(from: PaymentStatus, event: OrderEvent): Transition | null {

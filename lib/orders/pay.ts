@@ -4,7 +4,7 @@ import { confirmationNotice, inviteLinkNotice } from '../messaging/order-notices
 import { commitHold, type Shortage } from '../stock/index.js';
 import { refusal } from './lifecycle.js';
 import { getOrder, type Order } from './order.js';
-import { refundLatePayment } from './refund.js';
+import { refundLatePayment, settledAlready } from './refund.js';
 import { alert, alreadyPaid, ignored, inSequence, nothing, sendClaimed, sendPending, type PaymentRecord, type PaySettlement, type SettleOutcome } from './settlement.js';
 
 export type { PaymentRecord, SettleOutcome };
@@ -25,6 +25,9 @@ import { recordOrderEvent, storeAwaitingPayment, storePaid } from './store.js';
  * The Stripe webhook passes the order it read in the round trip that recorded the event (`known`);
  * the other routes let step 1 read it.
  * If step 2 finds the stock gone, a Stripe payment goes back (refund.ts); an offline one is alerted.
+ * A Stripe payment (another payment intent) for an order already paid another way, or refunded, is a
+ * duplicate: it goes back in full, with an order event and an ops alert (refund.ts refundDuplicatePayment),
+ * whether the order was paid before it arrived or by a payment that won the race to storePaid.
  */
 
 /** Marks the order paid (commits or re-holds its stock; refunds when the stock is gone), then sends confirmation + invite link once. */
@@ -75,7 +78,9 @@ export async function payOrder(orderId: string, payment: PaymentRecord, known: K
     const details = { method: payment.method, reference: payment.reference };
     return { ...ignored('unknown_order'), deliver: alert({ key: `payment-unknown-order:${payment.reference}`, kind: 'payment_unknown_order', details }) };
   }
-  if (order.paymentStatus === 'paid') return alreadyPaid(orderId);
+  // A second Stripe payment of an order paid another way (or refunded) goes back; the same payment again is already paid.
+  const settled = await settledAlready(order, payment);
+  if (settled) return settled;
   if (order.paymentStatus === 'refunded') {
     // A refund decided but not recorded yet (refunded_at NULL) resumes at the Stripe call.
     if (!order.refundedAt && order.stripePaymentIntent) return refundLatePayment(order, order.stripePaymentIntent, []);
@@ -98,7 +103,7 @@ export async function payOrder(orderId: string, payment: PaymentRecord, known: K
     paymentIntent: payment.stripePaymentIntent ?? null,
     hold: hold.status,
   };
-  const ids = { sessionId: payment.stripeSessionId ?? null, paymentIntent: payment.stripePaymentIntent ?? null, paidAt: payment.paidAt ?? null };
+  const ids = { sessionId: payment.stripeSessionId ?? null, paymentIntent: payment.stripePaymentIntent ?? null, paidAt: payment.paidAt ?? null, offline: payment.method === 'offline' };
   const sends = await storePaid(orderId, ids, event, { token, expiresAt: inviteExpiry() }, notices, { inboundEventId: known.inboundEventId });
   if (sends) {
     log.info('order.paid', { orderId, method: payment.method, hold: hold.status, from: order.paymentStatus });
@@ -107,7 +112,9 @@ export async function payOrder(orderId: string, payment: PaymentRecord, known: K
     return { outcome: { status: 'paid', orderId }, summary: 'paid', deliver, eventProcessed: known.inboundEventId !== undefined };
   }
   const now = await getOrder(orderId);
-  if (now?.paymentStatus === 'paid') return alreadyPaid(orderId);
+  // Paid (or refunded) by another payment that won the race: this one goes back if it is a second payment.
+  const lost = now ? await settledAlready(now, payment) : null;
+  if (lost) return lost;
   // Only a race with another state change lands here (the checks above passed).
   log.error('payment.not_applied', { orderId, status: now?.paymentStatus, hold: hold.status });
   return ignored(`not_payable_in_status_${now?.paymentStatus ?? 'unknown'}`);

@@ -5,8 +5,8 @@ import { stripe } from '../payments/stripe-client.js';
 import { setAvailableStock, type Shortage } from '../stock/index.js';
 import { statusesFor, transition } from './lifecycle.js';
 import { getOrder, type Order } from './order.js';
-import { alert, alreadyPaid, ignored, inSequence, sendNotices, sendPending, type PaySettlement } from './settlement.js';
-import { storeRefundDecided, storeRefundDone } from './store.js';
+import { alert, alreadyPaid, ignored, inSequence, sendNotices, sendPending, type PaymentRecord, type PaySettlement } from './settlement.js';
+import { storeDuplicateRefund, storeRefundDecided, storeRefundDone } from './store.js';
 
 /**
  * Refunds the shop decides itself, as a saga: (1) one statement decides (`refunded` + a
@@ -14,7 +14,8 @@ import { storeRefundDecided, storeRefundDone } from './store.js';
  * refund:<orderId>, (3) one statement records refunded_at, the `refunded` event and the customer's
  * notice. An order `refunded` with refunded_at NULL resumes at (2) on the next event or request.
  * Two routes: a late payment on sold-out stock (`late_payment`), and the shop cancelling a paid
- * order (`cancelled_by_shop`, the units go back on hand).
+ * order (`cancelled_by_shop`, the units go back on hand). A third, outside the saga: a second payment
+ * of an order paid another way goes back on its own (`duplicate_payment`, refundDuplicatePayment).
  */
 
 /** Steps 2–3: the one Stripe refund call (none for an offline payment: that money is the shop's to return). */
@@ -43,7 +44,8 @@ export async function refundLatePayment(order: Order, paymentIntent: string, sho
     const { decided } = await storeRefundDecided(order.id, statusesFor('late_payment'), { sessionId, paymentIntent }, false, event);
     if (!decided) {
       const now = await getOrder(order.id);
-      if (now?.paymentStatus === 'paid') return alreadyPaid(order.id);
+      // Paid another way meanwhile: this payment is a second one, and goes back as such.
+      if (now?.paymentStatus === 'paid') return (await settledAlready(now, { method: 'stripe', amountMinor: order.totalMinor, currency: order.currency, reference: sessionId ?? paymentIntent, stripeSessionId: sessionId, stripePaymentIntent: paymentIntent }))!;
       if (now?.paymentStatus !== 'refunded') {
         log.error('payment.refund_not_decided', { orderId: order.id, status: now?.paymentStatus });
         return ignored(`not_refundable_in_status_${now?.paymentStatus ?? 'unknown'}`);
@@ -66,16 +68,74 @@ export async function refundLatePayment(order: Order, paymentIntent: string, sho
   };
 }
 
-/** cancelled_by_shop of a paid, unfulfilled order: decided with the units back on hand, refunded, the customer told (with a template outside the window). */
-export async function refundCancelledOrder(order: Order): Promise<{ method: 'stripe' | 'offline'; refundId: string | null; deliver: () => Promise<void> }> {
+export type CancelRefund = { method: 'stripe' | 'offline'; refundId: string | null; deliver: () => Promise<void> };
+
+/**
+ * cancelled_by_shop of a paid, unfulfilled order: decided with the units back on hand, refunded, the customer told
+ * (with a template outside the window). Stripe is called only when this call's decision won, or to resume a refund
+ * the shop decided already and never recorded (refunded, refunded_at NULL: the same refund, under the same
+ * idempotency key refund:<orderId>). Otherwise nothing is done and the order as it is now comes back (`refused`):
+ * it shipped, or was refunded in Stripe, or paid no more, in the meantime.
+ */
+export async function refundCancelledOrder(order: Order): Promise<CancelRefund | { refused: Order | null }> {
   const fromPaid = statusesFor('cancelled_by_shop').filter((s) => transition(s, 'cancelled_by_shop')!.to === 'refunded');
-  const { restocked } = await storeRefundDecided(order.id, fromPaid, { sessionId: null, paymentIntent: null }, true, { reason: 'cancelled_by_shop' });
+  const { decided, restocked } = await storeRefundDecided(order.id, fromPaid, { sessionId: null, paymentIntent: null }, true, { reason: 'cancelled_by_shop' });
+  if (!decided) {
+    const now = await getOrder(order.id);
+    if (!now || now.paymentStatus !== 'refunded' || now.refundedAt || now.fulfillmentStatus !== 'unfulfilled') {
+      log.warn('order.cancel_refund_not_decided', { orderId: order.id, status: now?.paymentStatus, fulfillment: now?.fulfillmentStatus });
+      return { refused: now };
+    }
+    order = now;
+  }
   // Redis follows Postgres: available = on hand − active holds.
   await Promise.all(restocked.map((r) => setAvailableStock(r.sku, Number(r.stock))));
   const method = order.stripePaymentIntent ? 'stripe' : 'offline';
   const notice = cancelledByShopNotice(order, method, order.insideWindow);
   const { refundId } = await refundOrder(order, notice, { reason: 'cancelled_by_shop', method });
-  log.warn('order.cancelled_refunded', { orderId: order.id, method, refundId });
+  log.warn('order.cancelled_refunded', { orderId: order.id, method, refundId, resumed: !decided });
   // Sent now; if this process dies first, the cleanup run's outbox retry sends the pending row.
   return { method, refundId, deliver: sendNotices(order.id, [notice]) };
+}
+
+/** The Stripe payment intent of `payment` when it is a second payment of `order` (paid another way, or refunded): null otherwise. */
+export function duplicatePaymentIntent(order: Order, payment: Pick<PaymentRecord, 'method' | 'stripePaymentIntent'>): string | null {
+  const pi = payment.method === 'stripe' ? (payment.stripePaymentIntent ?? null) : null;
+  if (!pi || pi === order.stripePaymentIntent || !transition(order.paymentStatus, 'duplicate_payment')) return null;
+  return pi;
+}
+
+/**
+ * duplicate_payment: a Stripe payment that arrives for an order already paid another way (offline, another
+ * payment intent) or already refunded goes back in full (idempotency key refund:duplicate:<payment intent>), then
+ * one order event records it; the shop is alerted. The order and the customer's notices stay as they are.
+ * Stripe redelivers the event until it is acknowledged, so a crash between the two steps is resumed.
+ */
+export async function refundDuplicatePayment(order: Order, payment: PaymentRecord, paymentIntent: string): Promise<PaySettlement> {
+  let refundId: string | null = null;
+  try {
+    const refund = await stripe().refunds.create(
+      { payment_intent: paymentIntent, reason: 'duplicate', metadata: { order_id: order.id, order_reference: order.reference, duplicate_payment: 'true' } },
+      { idempotencyKey: `refund:duplicate:${paymentIntent}` },
+    );
+    refundId = refund.id;
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'charge_already_refunded') throw error;
+  }
+  const paidBy = order.stripePaymentIntent ? 'stripe' : 'offline';
+  const details = { refundId, paymentIntent, sessionId: payment.stripeSessionId ?? null, amountMinor: payment.amountMinor, currency: order.currency, orderStatus: order.paymentStatus, paidBy };
+  const recorded = await storeDuplicateRefund(order.id, statusesFor('duplicate_payment'), paymentIntent, details);
+  log.warn('payment.duplicate_refunded', { orderId: order.id, refundId, recorded, orderStatus: order.paymentStatus });
+  return {
+    outcome: order.paymentStatus === 'paid' ? { status: 'already_paid', orderId: order.id } : { status: 'refunded', orderId: order.id },
+    summary: 'duplicate_payment_refunded',
+    deliver: inSequence(alert({ key: `duplicate-payment-refunded:${paymentIntent}`, kind: 'duplicate_payment_refunded', orderId: order.id, details }), sendPending(order.id)),
+  };
+}
+
+/** The order is paid or refunded already: a second Stripe payment goes back; the same payment is already paid. */
+export async function settledAlready(order: Order, payment: PaymentRecord): Promise<PaySettlement | null> {
+  const pi = duplicatePaymentIntent(order, payment);
+  if (pi) return refundDuplicatePayment(order, payment, pi);
+  return order.paymentStatus === 'paid' ? alreadyPaid(order.id) : null;
 }

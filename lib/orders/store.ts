@@ -19,6 +19,14 @@ export async function recordOrderEvent(orderId: string, type: string, data: Reco
   await db()`INSERT INTO order_events (order_id, type, data) VALUES (${orderId}, ${type}, ${json(data)}::jsonb)`;
 }
 
+/** An order event recorded once per `stripeKey` (the business key of what it records). */
+export async function recordOrderEventOnce(orderId: string, type: string, stripeKey: string, data: Record<string, unknown>): Promise<boolean> {
+  const rows = await db()`
+    INSERT INTO order_events (order_id, type, data) VALUES (${orderId}, ${type}, ${json({ ...data, stripeKey })}::jsonb)
+    ON CONFLICT ((data->>'stripeKey')) WHERE data ? 'stripeKey' DO NOTHING RETURNING id`;
+  return rows.length > 0;
+}
+
 /** Stores the Checkout Session on an order that has none yet. */
 export async function attachCheckoutSession(orderId: string, sessionId: string, url: string): Promise<void> {
   await db()`UPDATE orders SET stripe_session_id = ${sessionId}, checkout_url = ${url}, updated_at = now()
@@ -31,11 +39,13 @@ export type PaymentIds = { sessionId: string | null; paymentIntent: string | nul
  * paid: the order, its event, stock on hand −= items, the invite token and the notices (the invite link only with a
  * new token), recorded already claimed for the caller to send (lib/messaging/record.ts deliverClaimed: no claim round
  * trip); with `inboundEventId`, the Stripe event that paid it is marked processed in the same statement. Null when
- * the order was not payable (nothing changed); else the claimed sends, in the notices' order.
+ * the order was not payable (nothing changed); else the claimed sends, in the notices' order. stripe_payment_intent
+ * is the payment that paid the order: an offline payment clears the one a delayed card payment had submitted, so a
+ * late success of that card payment is known for a second payment (duplicate_payment).
  */
 export async function storePaid(
   orderId: string,
-  ids: PaymentIds & { paidAt: Date | null },
+  ids: PaymentIds & { paidAt: Date | null; offline?: boolean },
   event: Record<string, unknown>,
   invite: { token: string; expiresAt: Date },
   notices: Notice[],
@@ -44,7 +54,8 @@ export async function storePaid(
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET payment_status = 'paid', paid_at = COALESCE($5::timestamptz, now()),
-              stripe_session_id = COALESCE(stripe_session_id, $3), stripe_payment_intent = COALESCE($4, stripe_payment_intent), updated_at = now(),
+              stripe_session_id = COALESCE(stripe_session_id, $3),
+              stripe_payment_intent = CASE WHEN $11::boolean THEN NULL ELSE COALESCE($4, stripe_payment_intent) END, updated_at = now(),
               -- Fewer units on hand than this payment takes (docs/reliability.md "Stock shortfall rule"): flagged, never silent.
               stock_shortfall = (SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'ordered', l.q, 'onHand', v.stock) ORDER BY l.sku)
                 FROM (SELECT i.sku, sum(i.quantity)::int AS q FROM jsonb_to_recordset(orders.items) AS i(sku text, quantity int) GROUP BY i.sku) l
@@ -78,7 +89,7 @@ export async function storePaid(
        WHERE id = $10::bigint AND EXISTS (SELECT 1 FROM updated)
      )
      SELECT id, stock_shortfall, (SELECT count(*) FROM stock)::int AS skus, ${claimedSendsSql('outbox')} AS sends FROM updated`,
-    [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices), opts.inboundEventId ?? null],
+    [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices), opts.inboundEventId ?? null, ids.offline === true],
   );
   if (rows[0]?.stock_shortfall) await alertStockShortfall(orderId, rows[0].stock_shortfall);
   return rows[0] ? claimedFrom(rows[0].sends, notices) : null;
@@ -182,12 +193,13 @@ export async function storeRefundDone(orderId: string, event: Record<string, unk
 
 export type Shipping = { shippedAt: string; carrier: string | null; trackingUrl: string | null; trackingSlug: string };
 
-/** shipped: a paid, unfulfilled order ships once, with its event, the admin answer (stored under its key) and the customer's notice. */
+/** shipped: a paid, unfulfilled order with no refund decided ships once (the gate: a concurrent cancel's refund decision and this write exclude each other), with its event, the admin answer (stored under its key) and the customer's notice. */
 export async function storeShipped(orderId: string, s: Shipping, answer: { key: string; hash: string; body: unknown }, notices: Notice[]): Promise<boolean> {
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET fulfillment_status = 'shipped', shipped_at = $2, carrier = $3, tracking_url = $4, tracking_slug = $5, updated_at = now()
        WHERE id = $1 AND payment_status = ANY($6::text[]) AND fulfillment_status = 'unfulfilled'
+         AND NOT EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = orders.id AND e.type = 'refund_required')
        RETURNING id
      ), event AS (
        INSERT INTO order_events (order_id, type, data)
@@ -203,4 +215,45 @@ export async function storeShipped(orderId: string, s: Shipping, answer: { key: 
     [orderId, s.shippedAt, s.carrier, s.trackingUrl, s.trackingSlug, statusesFor('shipped'), answer.key, answer.hash, json(answer.body), outboxRows(notices)],
   );
   return rows.length > 0;
+}
+
+/**
+ * duplicate_payment: the Stripe refund of a second payment (another payment intent) of an order already paid
+ * another way, or refunded, recorded once (order event `duplicate_payment_refunded`, unique by its stripeKey
+ * duplicate:<payment intent>) while the order is in one of `from`. Returns whether this call recorded it.
+ */
+export async function storeDuplicateRefund(orderId: string, from: PaymentStatus[], paymentIntent: string, data: Record<string, unknown>): Promise<boolean> {
+  const rows = await db().query(
+    `INSERT INTO order_events (order_id, type, data)
+     SELECT id, 'duplicate_payment_refunded', $3::jsonb || jsonb_build_object('paymentIntent', $4::text, 'stripeKey', 'duplicate:' || $4::text)
+     FROM orders WHERE id = $1 AND payment_status = ANY($2::text[])
+     ON CONFLICT ((data->>'stripeKey')) WHERE data ? 'stripeKey' DO NOTHING
+     RETURNING id`,
+    [orderId, from, json(data), paymentIntent],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * A refund Stripe reports of a payment that is not the order's own (a duplicate payment): an order event,
+ * once per refund, unless our duplicate refund already explains it. It never counts toward the order's refunds.
+ */
+export async function storeDuplicateRefundSeen(orderId: string, refundId: string, data: Record<string, unknown>): Promise<boolean> {
+  const rows = await db().query(
+    `INSERT INTO order_events (order_id, type, data)
+     SELECT $1, 'duplicate_payment_refund_seen', $3::jsonb || jsonb_build_object('refundId', $2::text, 'stripeKey', 'refund:' || $2::text)
+     WHERE NOT EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = $1 AND e.data->>'refundId' = $2::text)
+     ON CONFLICT ((data->>'stripeKey')) WHERE data ? 'stripeKey' DO NOTHING
+     RETURNING id`,
+    [orderId, refundId, json(data)],
+  );
+  return rows.length > 0;
+}
+
+/** The refund a shop cancel made of this order (its `refunded` event), if one did. */
+export async function cancelRefundOf(orderId: string): Promise<{ method: string; refundId: string | null } | null> {
+  const [row] = await db()`SELECT data FROM order_events WHERE order_id = ${orderId} AND type = 'refunded' AND data->>'reason' = 'cancelled_by_shop' ORDER BY id LIMIT 1`;
+  if (!row) return null;
+  const data = row.data as { method?: string; refundId?: string | null };
+  return { method: data.method ?? 'stripe', refundId: data.refundId ?? null };
 }

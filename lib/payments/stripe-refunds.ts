@@ -5,6 +5,7 @@ import { fullRefundNotice } from '../messaging/order-notices.js';
 import { getOrder, isOrderId } from '../orders/order.js';
 import { alert, inSequence, nothing, sendNotices, type Settlement } from '../orders/settlement.js';
 import { storeStripeRefund } from '../orders/store-refunds.js';
+import { storeDuplicateRefundSeen } from '../orders/store.js';
 import { stripe } from './stripe-client.js';
 
 /**
@@ -28,6 +29,9 @@ import { stripe } from './stripe-client.js';
  * customer is not messaged again: the shop decides (refund another way, or explain). An order our
  * own saga decided to refund (a `refund_required` event) stays `refunded`.
  *
+ * A refund of a payment intent that is not the order's own, for a paid or refunded order, is the refund of a
+ * second payment (lib/orders/refund.ts refundDuplicatePayment): it is recorded on the order once and never
+ * counted toward its refunds (it would otherwise "refund" an order that keeps its first payment).
  */
 
 export type StripeIdRef = string | { id: string } | null | undefined;
@@ -107,6 +111,14 @@ export async function applyRefund(refund: RefundFacts): Promise<Settlement<unkno
   if (refund.currency.toUpperCase() !== order.currency) {
     log.error('refund.currency_mismatch', { orderId, refundId: refund.id });
     return { ...ignored('currency mismatch'), deliver: alert({ key: `refund-mismatch:${refund.id}`, kind: 'refund_currency_mismatch', orderId, details: { refundId: refund.id, currency: refund.currency } }) };
+  }
+  const pi = idOf(refund.payment_intent);
+  if (pi && pi !== order.stripePaymentIntent && (order.paymentStatus === 'paid' || order.paymentStatus === 'refunded')) {
+    // A refund of a second payment (refundDuplicatePayment, or the shop in the dashboard): that money never
+    // counted toward the order, so neither does its refund. Recorded once unless our own event explains it.
+    const seen = await storeDuplicateRefundSeen(orderId, refund.id, { paymentIntent: pi, amountMinor: refund.amount, currency: order.currency, status: refund.status ?? 'pending' });
+    log.info('refund.of_duplicate_payment', { orderId, refundId: refund.id, recorded: seen });
+    return ignored('refund of a duplicate payment (not counted toward the order)');
   }
   const ours = refund.metadata?.order_id === orderId;
   const status = refund.status ?? 'pending';

@@ -37,6 +37,8 @@ const TITLES = {
   payment_unknown_order: 'Payment for an unknown order',
   payment_unfulfillable: 'Paid, but out of stock',
   late_payment_refunded: 'Late payment refunded',
+  duplicate_payment_refunded: 'Second payment refunded',
+  offline_payment_unapplied: 'Offline payment on an order paid by card',
 };
 
 function card(a) {
