@@ -4,12 +4,18 @@
  * getConnectionString() reads it: the `Netlify.env` global, else process.env); DATABASE_URL wins when
  * set; migrations are found by Netlify's deploy-time runner in netlify/database/migrations.
  */
+import { spawn } from 'node:child_process';
 import { readdir, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pgBackend } from '../dev/bridges/pg-backend.js';
+import { startNeonHttpBridge } from '../dev/bridges/neon-http.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { invokeInProcess } from './support/shop.js';
 import { useStack } from './support/stack.js';
 
 const stack = useStack();
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 type NetlifyGlobal = { Netlify?: { env: { get(key: string): string | undefined; has(key: string): boolean; set(k: string, v: string): void; delete(k: string): void; toObject(): Record<string, string> } } };
 const g = globalThis as NetlifyGlobal;
@@ -106,4 +112,33 @@ describe('Netlify Database', () => {
     expect(result.applied).toEqual([]);
     await sql`DROP SCHEMA netlify CASCADE`;
   });
+
+  it("Netlify's own runner applies migrations/ through the link; npm run migrate then applies nothing", async () => {
+    // Netlify's local emulation of Netlify Database (the runner `netlify dev` and its deploys use), on PGlite.
+    const { NetlifyDB } = await import('@netlify/database-dev');
+    const netlifyDb = new NetlifyDB({ logger: () => {} });
+    const connectionString = await netlifyDb.start();
+    const backend = pgBackend(connectionString);
+    const bridge = await startNeonHttpBridge({ backend, host: '127.0.0.1' });
+    try {
+      const files = (await readdir(path.join(root, 'migrations'))).filter((f) => f.endsWith('.sql')).sort();
+      expect(await netlifyDb.applyMigrations(path.join(root, 'netlify/database/migrations'))).toEqual(files.map((f) => f.replace(/\.sql$/, '')));
+      const migrate = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/migrate.ts'], {
+          cwd: root,
+          env: { PATH: process.env.PATH!, DATABASE_URL: 'postgresql://netlify:db@localhost/netlify', NEON_FETCH_ENDPOINT: bridge.url },
+        });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (out += d));
+        child.on('exit', (code) => resolve({ code, out }));
+      });
+      expect(migrate.code, migrate.out).toBe(0);
+      expect(migrate.out.trim()).toBe(`migrations applied: none; already applied: ${files.length}`);
+    } finally {
+      await bridge.close();
+      await backend.close();
+      await netlifyDb.stop();
+    }
+  }, 60_000);
 });
