@@ -200,6 +200,8 @@ describe('the README table of variables per function', () => {
       ['`admin-api`', ['ADMIN_API_KEY', ...needs.adminApi]],
       ['`reservation-cleanup` (scheduled)', needs.reservationCleanup],
       ['`npm run migrate`', needs.migrate],
+      ['`npm run setup`', []],
+      ['`npm run doctor`', []],
       ['`npm run stock:sync`, `npm run catalog:import`', [...needs.stockSync, ...needs.catalogImport]],
       ['dedicated backend (`dist/backend.js`)', needs.backend],
     ];
