@@ -164,3 +164,48 @@ describe('npm run doctor', () => {
     }
   }, 60_000);
 });
+
+describe('the stand-ins answer setup and doctor as Meta and Stripe document', () => {
+  const appId = () => stack().env.META_APP_ID!;
+  const appToken = () => `${appId()}|${stack().env.WHATSAPP_APP_SECRET}`;
+  const subscribe = (token: string, verifyToken: string) =>
+    graphApi(`${appId()}/subscriptions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: JSON.stringify({ object: 'whatsapp_business_account', callback_url: `${stack().url}/.netlify/functions/webhook`, verify_token: verifyToken, fields: 'messages' }),
+    });
+
+  it('app subscriptions: an app token only, and Meta verifies the callback first', async () => {
+    const userToken = await subscribe(stack().env.WHATSAPP_ACCESS_TOKEN!, stack().env.WHATSAPP_VERIFY_TOKEN!);
+    expect(userToken.status).toBe(400);
+    expect(((await userToken.json()) as { error: { code: number } }).error.code).toBe(15);
+    const wrongVerify = await subscribe(appToken(), 'not-the-verify-token');
+    expect(wrongVerify.status).toBe(400);
+    expect(((await wrongVerify.json()) as { error: { code: number } }).error.code).toBe(2200);
+    const ok = await subscribe(appToken(), stack().env.WHATSAPP_VERIFY_TOKEN!);
+    expect(await ok.json()).toEqual({ success: true });
+  });
+
+  it('message_templates: examples required, one per name and language, listed with their status', async () => {
+    const waba = stack().env.WHATSAPP_WABA_ID!;
+    const post = (body: unknown) => graphApi(`${waba}/message_templates`, { method: 'POST', body: JSON.stringify(body) });
+    const noExample = await post({ name: 'no_example', language: 'en', category: 'UTILITY', components: [{ type: 'BODY', text: 'Order {{1}}' }] });
+    expect(noExample.status).toBe(400);
+    expect(((await noExample.json()) as { error: { code: number } }).error.code).toBe(100);
+    const twice = await post({ name: 'order_confirmed', language: 'en', category: 'UTILITY', components: [{ type: 'BODY', text: 'Hi' }] });
+    expect(((await twice.json()) as { error: { error_subcode: number } }).error.error_subcode).toBe(2388024);
+    const listed = (await (await graphApi(`${waba}/message_templates?name=order_confirmed&fields=name,status,language`)).json()) as { data: unknown[] };
+    expect(listed.data).toEqual([{ name: 'order_confirmed', status: 'APPROVED', language: 'en', id: expect.any(String) }]);
+  });
+
+  it("webhook endpoints: the secret comes with the creation only, livemode is the key's", async () => {
+    const created = (await stripeApi().webhookEndpoints.create({ url: 'https://elsewhere.example/hook', enabled_events: ['charge.refunded'] })) as unknown as { id: string; secret?: string; livemode: boolean };
+    expect(created.secret).toMatch(/^whsec_/);
+    expect(created.livemode).toBe(false);
+    const again = await stripeApi().webhookEndpoints.retrieve(created.id);
+    expect(again).not.toHaveProperty('secret');
+    const listed = await stripeApi().webhookEndpoints.list({ limit: 100 });
+    expect(listed.data.every((e) => !('secret' in e))).toBe(true);
+    expect((await stripeApi().webhookEndpoints.del(created.id)).deleted).toBe(true);
+  });
+});
