@@ -1,4 +1,4 @@
-// npm run setup [-- --site https://shop.example --netlify --env-file .env.setup --tracking-url … --non-interactive]
+// npm run setup [-- --site https://shop.example --netlify --vars-file .env.setup --tracking-url … --non-interactive]
 // Configures Meta (webhook subscription, WABA subscription, message templates) and Stripe (the
 // payment-callback endpoint) for a deployed site, and prints (or sets with the Netlify CLI) the
 // site's variables. Safe to run twice: what exists is reported and left as it is. In a terminal it
@@ -6,7 +6,7 @@
 // environment and skips, with the reason, a step whose inputs are missing. Exit 1 on any failure.
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import { needs } from '../lib/config-needs.js';
@@ -227,9 +227,10 @@ function setupNetlify(): void {
   const missing = rows.filter((r) => !r.value);
   if (missing.length) report.warn('netlify variables', `not known here, set them yourself: ${missing.map((r) => r.name).join(', ')}`);
   const known = rows.filter((r) => r.value);
-  const envFile = option('env-file');
+  const envFile = option('vars-file');
   if (envFile) {
     writeFileSync(envFile, known.map((r) => `${r.name}=${r.value}`).join('\n') + '\n', { mode: 0o600 });
+    chmodSync(envFile, 0o600);
     report.ok('netlify variables', `written to ${envFile} (mode 600): ${known.map((r) => r.name).join(', ')}`);
   }
   if (flag('netlify')) {

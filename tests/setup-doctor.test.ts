@@ -5,7 +5,8 @@
  * the configured shop (exit 0) and on broken ones (each finding named, exit 1).
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Stripe from 'stripe';
@@ -97,6 +98,31 @@ describe('npm run setup', () => {
     expect(setup.templates.list()).toHaveLength(templateKeys.length);
     expect(stack().stripe.webhookEndpoints()).toHaveLength(1);
     expect(setup.subscriptions()).toHaveLength(1);
+  }, 60_000);
+});
+
+describe('npm run setup, Netlify variables', () => {
+  it('with the Netlify CLI logged in, sets each variable (secrets as secrets), never printing a value; --vars-file writes them instead', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'setup-netlify-'));
+    const log = path.join(dir, 'calls.log');
+    // A stand-in for the Netlify CLI: records its arguments, answers `status` as a logged-in, linked checkout.
+    await writeFile(path.join(dir, 'netlify'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexit 0\n`, { mode: 0o755 });
+    const r = await run('setup', { PATH: `${dir}:${process.env.PATH}` }, ['--non-interactive', '--netlify', '--skip-meta', '--skip-stripe']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const calls = (await readFile(log, 'utf8')).trim().split('\n');
+    expect(calls[0]).toBe('status');
+    expect(calls).toContain(`env:set WHATSAPP_ACCESS_TOKEN ${stack().env.WHATSAPP_ACCESS_TOKEN} --scope functions --secret --force`);
+    expect(calls).toContain(`env:set WHATSAPP_BUSINESS_NUMBER_E164 ${stack().env.WHATSAPP_BUSINESS_NUMBER_E164} --scope functions --force`);
+    expect(line(r, 'ok', 'netlify variables', 'set STRIPE_WEBHOOK_SECRET (secret)')).toBeDefined();
+    for (const secret of secretsOf()) expect(r.stdout + r.stderr).not.toContain(secret);
+
+    const file = path.join(dir, 'site.env');
+    const w = await run('setup', {}, ['--non-interactive', '--vars-file', file, '--skip-meta', '--skip-stripe']);
+    expect(w.code, w.stdout).toBe(0);
+    expect(await readFile(file, 'utf8')).toContain(`STRIPE_SECRET_KEY=${stack().env.STRIPE_SECRET_KEY}\n`);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    for (const secret of secretsOf()) expect(w.stdout + w.stderr).not.toContain(secret);
+    await rm(dir, { recursive: true, force: true });
   }, 60_000);
 });
 
