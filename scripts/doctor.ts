@@ -101,6 +101,7 @@ async function checkMeta(): Promise<void> {
   const graph = graphClient(readVar(env, 'WHATSAPP_API_BASE').value!, token);
   const phone = await graph.get<{ display_phone_number?: string; quality_rating?: string }>(phoneId, { fields: 'display_phone_number,quality_rating,verified_name' });
   if (!phone.ok) {
+    if (phone.status === 0) return report.fail('meta', phone.error.message, 'check WHATSAPP_API_BASE (default https://graph.facebook.com) and the network');
     if (isTokenError(phone)) return report.fail('meta token', `refused: ${describeGraphError(phone.error)}`, 'create a new System User token (Business settings > System users) and set WHATSAPP_ACCESS_TOKEN');
     return report.fail('meta phone number', `WHATSAPP_PHONE_NUMBER_ID not readable: ${describeGraphError(phone.error)}`, 'use the Phone number ID shown under WhatsApp > API setup');
   }

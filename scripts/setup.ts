@@ -48,7 +48,8 @@ async function ask(question: string, secret: boolean): Promise<string> {
   const rl = createInterface({ input: process.stdin, output, terminal: true });
   const answer = rl.question(question);
   muted = secret;
-  const value = await answer;
+  // Ctrl-D or Ctrl-C at a prompt: no answer (the step is skipped with its reason).
+  const value = await answer.catch(() => '');
   rl.close();
   if (secret) process.stdout.write('\n');
   return value.trim();
@@ -91,6 +92,7 @@ async function setupMeta(site: string | undefined): Promise<void> {
 
   const phone = await graph.get<{ display_phone_number?: string; quality_rating?: string; verified_name?: string }>(phoneId, { fields: 'display_phone_number,quality_rating,verified_name' });
   if (!phone.ok) {
+    if (phone.status === 0) return report.fail('meta', phone.error.message, 'check WHATSAPP_API_BASE (default https://graph.facebook.com) and the network');
     if (isTokenError(phone)) return report.fail('meta token', `refused: ${describeGraphError(phone.error)}`, 'create a System User token with whatsapp_business_messaging and whatsapp_business_management (Business settings > System users)');
     return report.fail('meta phone number', `WHATSAPP_PHONE_NUMBER_ID not readable: ${describeGraphError(phone.error)}`, 'use the Phone number ID shown under WhatsApp > API setup');
   }
