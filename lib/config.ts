@@ -128,7 +128,7 @@ export const configSchema = () => schema();
  * DATABASE_URL: a shop's own Neon project wins; else Netlify Database's connection string for this
  * deploy (NETLIFY_DB_URL, injected by Netlify's runtime: production's database on production, the
  * deploy preview's own branch on a preview; read as `@netlify/database` getConnectionString() reads
- * it, see `netlifyDatabaseUrl`); else the deprecated Netlify DB extension's NETLIFY_DATABASE_URL.
+ * it, see `netlifyRuntimeEnv`); else the deprecated Netlify DB extension's NETLIFY_DATABASE_URL.
  */
 export const aliases: Partial<Record<ConfigName, string[]>> = {
   DATABASE_URL: ['NETLIFY_DB_URL', 'NETLIFY_DATABASE_URL'],
