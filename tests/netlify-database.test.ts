@@ -140,5 +140,5 @@ describe('Netlify Database', () => {
       await backend.close();
       await netlifyDb.stop();
     }
-  }, 60_000);
+  }, 180_000); // PGlite starts slowly on a loaded machine
 });
