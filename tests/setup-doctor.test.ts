@@ -98,7 +98,7 @@ describe('npm run setup', () => {
     expect(setup.templates.list()).toHaveLength(templateKeys.length);
     expect(stack().stripe.webhookEndpoints()).toHaveLength(1);
     expect(setup.subscriptions()).toHaveLength(1);
-  }, 60_000);
+  }, 180_000);
 });
 
 describe('npm run setup, Netlify variables', () => {
@@ -123,7 +123,7 @@ describe('npm run setup, Netlify variables', () => {
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     for (const secret of secretsOf()) expect(w.stdout + w.stderr).not.toContain(secret);
     await rm(dir, { recursive: true, force: true });
-  }, 60_000);
+  }, 180_000);
 });
 
 describe('npm run doctor', () => {
@@ -149,7 +149,7 @@ describe('npm run doctor', () => {
     ])
       expect(line(r, 'ok', area!, text), `${area}: ${text}\n${r.stdout}`).toBeDefined();
     for (const secret of secretsOf()) expect(r.stdout + r.stderr).not.toContain(secret);
-  }, 60_000);
+  }, 180_000);
 
   it('names a wrong token and exits 1', async () => {
     const r = await run('doctor', { WHATSAPP_ACCESS_TOKEN: 'EAAG-not-the-token' }, [stack().url]);
@@ -157,7 +157,7 @@ describe('npm run doctor', () => {
     expect(line(r, 'FAIL', 'meta token', 'refused: Invalid OAuth access token')).toBeDefined();
     expect(failures(r)).toHaveLength(1);
     expect(r.stdout).not.toContain('EAAG-not-the-token');
-  }, 60_000);
+  }, 180_000);
 
   it('names each thing broken: a missing template, a different parameter count, a Stripe event, a migration, Redis counters', async () => {
     const sql = db();
@@ -188,7 +188,7 @@ describe('npm run doctor', () => {
       await sql`INSERT INTO schema_migrations (name) VALUES (${last!.name as string}) ON CONFLICT DO NOTHING`;
       await setAvailableStock(variant!.sku as string, Number(variant!.stock));
     }
-  }, 60_000);
+  }, 180_000);
 });
 
 describe('the stand-ins answer setup and doctor as Meta and Stripe document', () => {
