@@ -10,6 +10,8 @@ export const localSecrets = {
   WHATSAPP_VERIFY_TOKEN: 'local-verify-token',
   WHATSAPP_BUSINESS_NUMBER_E164: '+15550100001',
   WHATSAPP_CATALOG_ID: '200000000000002',
+  WHATSAPP_WABA_ID: '102290129340398',
+  META_APP_ID: '100000000000003',
   STRIPE_SECRET_KEY: 'sk_test_local_development_key',
   STRIPE_WEBHOOK_SECRET: 'whsec_local_development_secret',
   UPSTASH_REDIS_REST_TOKEN: 'local-upstash-token',

@@ -66,6 +66,10 @@ function buildSchema() {
     WHATSAPP_CATALOG_ID: nonEmpty.optional(),
     /** The business number's throughput level (Meta: 80 by default, 1 000 after its automatic upgrade). */
     WHATSAPP_SENDS_PER_SECOND: positiveInt(80),
+    /** WhatsApp Business Account id: only `npm run setup` / `npm run doctor` use it (subscriptions, templates). */
+    WHATSAPP_WABA_ID: nonEmpty.regex(/^\d+$/, 'must be the numeric WhatsApp Business Account id (WhatsApp > API setup)').optional(),
+    /** Meta app id: only `npm run setup` / `npm run doctor` use it (the app's webhook subscription). */
+    META_APP_ID: nonEmpty.regex(/^\d+$/, 'must be the numeric app id (App settings > Basic)').optional(),
     STRIPE_SECRET_KEY: token.pipe(z.string().regex(/^(sk|rk)_/, 'must be a secret (sk_…) or restricted (rk_…) key, not the publishable pk_… key')),
     STRIPE_WEBHOOK_SECRET: nonEmpty.regex(/^whsec_/, "must be the endpoint's signing secret (whsec_…)"),
     STRIPE_API_BASE: url.optional(),
@@ -111,6 +115,7 @@ export const configNames: readonly ConfigName[] = [
   'DATABASE_URL', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN', 'WHATSAPP_PHONE_NUMBER_ID', 'WHATSAPP_ACCESS_TOKEN',
   'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'WHATSAPP_BUSINESS_NUMBER_E164', 'WHATSAPP_API_BASE', 'WHATSAPP_CATALOG_ID',
   'WHATSAPP_SENDS_PER_SECOND',
+  'WHATSAPP_WABA_ID', 'META_APP_ID',
   'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'STRIPE_API_BASE', 'APP_BASE_URL', 'BACKEND_MODE', 'BACKEND_URL',
   'BACKEND_SHARED_SECRET', 'BACKEND_TIMEOUT_MS', 'BACKEND_DRAIN_SECONDS', 'ADMIN_API_KEY', 'PORT', 'RESERVATION_TTL_SECONDS', 'MAX_QUANTITY_PER_LINE',
   'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'STOCK_BELOW_HELD', 'INVITE_TTL_DAYS', 'TEMPLATE_LANGUAGE', 'TEMPLATE_ORDER_CONFIRMED',
@@ -127,9 +132,15 @@ export const needsZod = (names: readonly ConfigName[]): boolean => names.some((n
 /** The schema itself, for tests. */
 export const configSchema = () => schema();
 
-/** Accepted aliases, in priority order after the canonical name (the spec's names, Netlify's own). */
+/**
+ * Accepted aliases, in priority order after the canonical name (the spec's names, Netlify's own).
+ * DATABASE_URL: a shop's own Neon project wins; else Netlify Database's connection string for this
+ * deploy (NETLIFY_DB_URL, injected by Netlify's runtime: production's database on production, the
+ * deploy preview's own branch on a preview; read as `@netlify/database` getConnectionString() reads
+ * it, see `netlifyRuntimeEnv`); else the deprecated Netlify DB extension's NETLIFY_DATABASE_URL.
+ */
 export const aliases: Partial<Record<ConfigName, string[]>> = {
-  DATABASE_URL: ['NETLIFY_DATABASE_URL'],
+  DATABASE_URL: ['NETLIFY_DB_URL', 'NETLIFY_DATABASE_URL'],
   WHATSAPP_ACCESS_TOKEN: ['WHATSAPP_TOKEN'],
   WHATSAPP_VERIFY_TOKEN: ['VERIFY_TOKEN'],
   STRIPE_SECRET_KEY: ['STRIPE_SECRET'],
@@ -145,9 +156,21 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * Netlify Database's variable as `@netlify/database` reads it (getConnectionString → @netlify/runtime-utils
+ * getEnvironment): the `Netlify.env` global of Netlify's runtime when there is one, else process.env.
+ * Read here without loading that package (it would weigh on every cold start).
+ */
+const NETLIFY_DB_URL = 'NETLIFY_DB_URL';
+function netlifyRuntimeEnv(name: string): string | undefined {
+  const netlify = (globalThis as { Netlify?: { env?: { get?: (key: string) => string | undefined } } }).Netlify;
+  return netlify?.env?.get?.(name) ?? undefined;
+}
+
 /** The raw value of a variable or its first alias set; one pair of surrounding quotes (from a pasted .env line) dropped. */
 function rawValue(env: Env, name: ConfigName): string | undefined {
-  const found = [name, ...(aliases[name] ?? [])].map((n) => env[n]).find((v) => v !== undefined && v.trim() !== '');
+  const lookup = (n: string) => (n === NETLIFY_DB_URL ? (netlifyRuntimeEnv(n) ?? env[n]) : env[n]);
+  const found = [name, ...(aliases[name] ?? [])].map(lookup).find((v) => v !== undefined && v.trim() !== '');
   return found === undefined ? undefined : found.trim().replace(/^(["'])(.*)\1$/s, '$2');
 }
 
@@ -232,7 +255,7 @@ export function requireConfig(names: readonly ConfigName[]): Config {
 
 /** Variables whose values are secrets (with their aliases): lib/log.ts redacts these values from every line. */
 export const secretVariables = [
-  'DATABASE_URL', 'NETLIFY_DATABASE_URL', 'UPSTASH_REDIS_REST_TOKEN', 'WHATSAPP_ACCESS_TOKEN', 'WHATSAPP_TOKEN',
+  'DATABASE_URL', 'NETLIFY_DB_URL', 'NETLIFY_DATABASE_URL', 'UPSTASH_REDIS_REST_TOKEN', 'WHATSAPP_ACCESS_TOKEN', 'WHATSAPP_TOKEN',
   'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'VERIFY_TOKEN', 'STRIPE_SECRET_KEY', 'STRIPE_SECRET',
   'STRIPE_WEBHOOK_SECRET', 'BACKEND_SHARED_SECRET', 'ADMIN_API_KEY',
 ] as const;
@@ -244,7 +267,7 @@ export const secretVariables = [
 export function configuredSecrets(env: Env = process.env): { name: string; value: string }[] {
   const out: { name: string; value: string }[] = [];
   for (const name of secretVariables) {
-    const raw = env[name]?.trim();
+    const raw = (name === NETLIFY_DB_URL ? (netlifyRuntimeEnv(name) ?? env[name]) : env[name])?.trim();
     if (!raw) continue;
     // Also the value as config uses it (quotes and a `Bearer ` prefix dropped), which is what a log would quote.
     const value = raw.replace(/^(["'])(.*)\1$/s, '$2').trim().replace(/^Bearer\s+/i, '');

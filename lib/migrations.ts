@@ -2,10 +2,39 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { db, pgErrorCode } from './db.js';
 
+/** migrations/NNN_name.sql, in order. */
+export async function migrationFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
+}
+
+/**
+ * The files already applied: by this runner (schema_migrations, the file name) or by Netlify
+ * Database's deploy-time runner (netlify.migrations, the name without `.sql`: it applies the same
+ * files, read through netlify/database/migrations, a link to migrations/). Read-only; either table
+ * may be absent.
+ */
+export async function appliedMigrations(): Promise<Set<string>> {
+  const sql = db();
+  const [tables] = await sql`SELECT to_regclass('public.schema_migrations') IS NOT NULL AS ours, to_regclass('netlify.migrations') IS NOT NULL AS netlify`;
+  const reads = [
+    ...(tables?.ours ? [sql`SELECT name FROM public.schema_migrations`] : []),
+    ...(tables?.netlify ? [sql`SELECT name || '.sql' AS name FROM netlify.migrations`] : []),
+  ];
+  const results = reads.length ? await sql.transaction(reads, { readOnly: true }) : [];
+  return new Set(results.flat().map((r) => (r as { name: string }).name));
+}
+
+/** Migration files not applied yet (`npm run doctor`). */
+export async function pendingMigrations(dir: string): Promise<{ files: string[]; pending: string[] }> {
+  const [files, done] = await Promise.all([migrationFiles(dir), appliedMigrations()]);
+  return { files, pending: files.filter((f) => !done.has(f)) };
+}
+
 /**
  * Applies migrations/NNN_name.sql in order, each in one transaction together with its
  * schema_migrations row. Safe to run twice and concurrently: a file applied meanwhile by
- * another runner makes this batch fail on the row's primary key and roll back.
+ * another runner makes this batch fail on the row's primary key and roll back. A file Netlify
+ * Database's deploy already applied (netlify.migrations) counts as applied.
  */
 export async function migrate(dir: string): Promise<{ applied: string[]; skipped: string[] }> {
   const sql = db();
@@ -15,8 +44,8 @@ export async function migrate(dir: string): Promise<{ applied: string[]; skipped
     sql`SELECT pg_advisory_xact_lock(hashtext('schema_migrations'))`,
     sql`CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
   ]);
-  const done = new Set((await sql`SELECT name FROM schema_migrations`).map((r) => r.name as string));
-  const files = (await readdir(dir)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
+  const done = await appliedMigrations();
+  const files = await migrationFiles(dir);
   const applied: string[] = [];
   const skipped: string[] = [];
   for (const file of files) {

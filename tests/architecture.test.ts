@@ -72,3 +72,11 @@ describe('transport below the domain', () => {
     expect(importsOf('lib/messaging/', 'conversation')).toEqual([]);
   });
 });
+
+describe('Netlify Database', () => {
+  it('no function or lib module loads @netlify/database: the connection string is read from its variable (lib/config.ts), the package is only a dependency that makes Netlify provision the database', () => {
+    const loaders = sourceFiles().filter((f) => /['"]@netlify\/database['"]/.test(f.text)).map((f) => f.path);
+    expect(loaders).toEqual([]);
+    expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).dependencies).toHaveProperty('@netlify/database');
+  });
+});

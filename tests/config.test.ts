@@ -64,7 +64,7 @@ describe('config', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as Error).message;
-    for (const name of ['WHATSAPP_APP_SECRET is missing', 'RESERVATION_TTL_SECONDS', 'WHATSAPP_BUSINESS_NUMBER_E164', 'DATABASE_URL (or NETLIFY_DATABASE_URL)'])
+    for (const name of ['WHATSAPP_APP_SECRET is missing', 'RESERVATION_TTL_SECONDS', 'WHATSAPP_BUSINESS_NUMBER_E164', 'DATABASE_URL (or NETLIFY_DB_URL, NETLIFY_DATABASE_URL)'])
       expect(message).toContain(name);
     expect(message).not.toContain('secret-pw');
     expect(message).not.toContain('0049');
@@ -139,7 +139,7 @@ describe('lazy validation and per-path requirements', () => {
       expect(config.WHATSAPP_VERIFY_TOKEN).toBe('only-this');
       expect(config.RESERVATION_TTL_SECONDS).toBe(600);
       expect(() => config.DATABASE_URL).toThrow(ConfigError);
-      expect(() => config.DATABASE_URL).toThrow(/DATABASE_URL \(or NETLIFY_DATABASE_URL\) is missing/);
+      expect(() => config.DATABASE_URL).toThrow(/DATABASE_URL \(or NETLIFY_DB_URL, NETLIFY_DATABASE_URL\) is missing/);
     });
   });
 
@@ -200,6 +200,8 @@ describe('the README table of variables per function', () => {
       ['`admin-api`', ['ADMIN_API_KEY', ...needs.adminApi]],
       ['`reservation-cleanup` (scheduled)', needs.reservationCleanup],
       ['`npm run migrate`', needs.migrate],
+      ['`npm run setup`', []],
+      ['`npm run doctor`', []],
       ['`npm run stock:sync`, `npm run catalog:import`', [...needs.stockSync, ...needs.catalogImport]],
       ['dedicated backend (`dist/backend.js`)', needs.backend],
     ];

@@ -56,7 +56,7 @@ describe('npm run migrate', () => {
   it('without DATABASE_URL, or with a raw / in the password: one line, exit 1, no value', async () => {
     const missing = await run('migrate', {});
     expect(missing.code).toBe(1);
-    expect(missing.stderr.trim().split('\n')).toEqual([expect.stringContaining('DATABASE_URL (or NETLIFY_DATABASE_URL) is missing')]);
+    expect(missing.stderr.trim().split('\n')).toEqual([expect.stringContaining('DATABASE_URL (or NETLIFY_DB_URL, NETLIFY_DATABASE_URL) is missing')]);
     const slash = await run('migrate', { DATABASE_URL: 'postgres://shop:Pa55/w0rd@host/db' });
     expect(slash.code).toBe(1);
     expect(slash.stderr.trim().split('\n')).toHaveLength(1);

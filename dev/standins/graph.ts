@@ -42,6 +42,7 @@ import http from 'node:http';
 import { createHmac, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { faults } from '../faults.js';
+import { graphSetupEndpoints, type GraphSetup } from './graph-setup.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -68,6 +69,8 @@ export interface GraphStandInOptions {
   escapeLikeMeta?: boolean;
   /** Every API answer waits this long first (benchmarks: a slow upstream). Default 0; settable later via `setResponseDelay`. */
   responseDelayMs?: number;
+  /** Meta app id (its webhook subscription, graph-setup.ts). Default 100000000000003 (dev/local-env.ts META_APP_ID). */
+  appId?: string;
 }
 
 export type DeliveryStatus = 'sent' | 'delivered' | 'read' | 'failed';
@@ -147,6 +150,8 @@ export interface GraphStandIn {
   catalogBatches(): CatalogBatch[];
   inbound(): unknown[];
   setWebhookUrl(url: string | null): void;
+  /** The account endpoints `npm run setup` / `npm run doctor` use: app subscriptions, subscribed apps, templates (graph-setup.ts). */
+  setup: GraphSetup;
   /** Same as POST /_standin/inbound. */
   sendInbound(input: InboundInput): Promise<WebhookDelivery & { wamid: string }>;
   /** Same as POST /_standin/statuses. */
@@ -746,6 +751,10 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
     displayPhoneNumber: digitsOnly(opts.businessNumber ?? '+15550783881'),
   };
   const autoDelay = opts.autoStatusDelayMs ?? 150;
+  const setup = graphSetupEndpoints(
+    { accessToken: opts.accessToken, appSecret: opts.appSecret, appId: opts.appId ?? '100000000000003', wabaId: biz.wabaId, phoneNumberId: opts.phoneNumberId, displayPhoneNumber: biz.displayPhoneNumber },
+    apiVersion,
+  );
 
   let webhookUrl: string | null = opts.webhookUrl ?? null;
   const stats = { requests: 0 };
@@ -974,6 +983,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
     if (!faults.intercept('meta', req, res)) return;
     stats.requests++;
     if (responseDelay.ms > 0) await new Promise((r) => setTimeout(r, responseDelay.ms));
+    if (await setup.handle(req, res, url, segs)) return;
     if (!checkAuth(req, url)) {
       metaError(
         401,
@@ -1225,6 +1235,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
         res.end();
         return;
       }
+      if (segs[0] === '_standin' && (await setup.handle(req, res, url, segs))) return;
       if (segs[0] === '_standin') return handleControl(req, res, url, segs);
       if (segs[0] && /^v\d+\.\d+$/.test(segs[0])) return handleGraph(req, res, url, segs);
       sendJson(res, 404, { error: { message: `Unknown path ${url.pathname}`, type: 'GraphMethodException', code: 100, fbtrace_id: fbtraceId() } });
@@ -1260,6 +1271,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
     setWebhookUrl: (u) => {
       webhookUrl = u;
     },
+    setup,
     sendInbound,
     sendStatus,
     close: async () => {

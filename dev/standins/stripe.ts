@@ -30,6 +30,7 @@ import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
 import { faults } from '../faults.js';
+import { webhookEndpoints, type WebhookEndpoint } from './stripe-webhook-endpoints.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -176,6 +177,8 @@ export interface StripeStandIn {
   refunds(): Refund[];
   events(): SentEvent[];
   setWebhookUrl(url: string | null): void;
+  /** Webhook endpoints created through the API (`npm run setup`), without their secrets (stripe-webhook-endpoints.ts). */
+  webhookEndpoints(): WebhookEndpoint[];
   close(): Promise<void>;
 }
 
@@ -415,6 +418,7 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
   const idem = new Map<string, IdemRecord>();
   const events = new Map<string, SentEvent>();
   let root = '';
+  const endpoints = webhookEndpoints({ livemode: /^(sk|rk)_live_/.test(opts.secretKey), invalid, missing, noSuch });
 
   const reset = (): void => {
     sessions.clear();
@@ -725,6 +729,8 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
       if (!r) throw noSuch('payment_intent', segs[2], 'intent');
       return [200, r.pi];
     }
+    const endpointAnswer = endpoints.route(method, segs, params);
+    if (endpointAnswer) return endpointAnswer;
     throw new ApiError(404, {
       type: 'invalid_request_error',
       message: `Unrecognized request URL (${method}: /${path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`,
@@ -1181,6 +1187,7 @@ ${
     sessions: () => [...sessions.values()].map((r) => structuredClone(r.session)),
     refunds: () => [...refunds.values()].map((r) => structuredClone(r)),
     events: () => [...events.values()].map((e) => structuredClone(e)),
+    webhookEndpoints: () => endpoints.list(),
     setWebhookUrl: (u) => {
       webhookUrl = u;
     },

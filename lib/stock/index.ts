@@ -22,4 +22,4 @@ export {
   type Shortage,
 } from './holds.js';
 export { withLock } from './lock.js';
-export { rebuildRedisStock } from './resync.js';
+export { rebuildRedisStock, stockDrift, type StockDrift } from './resync.js';
