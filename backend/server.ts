@@ -145,9 +145,9 @@ export function createBackend(options: BackendOptions = {}): Backend {
   // Keep-alive sockets from a load balancer must not outlive a drain.
   server.keepAliveTimeout = 5_000;
 
+  let closing: Promise<void> | undefined;
   const close = () =>
-    new Promise<void>((resolve) => {
-      if (draining) return;
+    (closing ??= new Promise<void>((resolve) => {
       draining = true;
       log.info('backend.draining', { inFlight, background: background.size, windowMs: drainWindowMs });
       const timer = setTimeout(() => {
@@ -172,7 +172,7 @@ export function createBackend(options: BackendOptions = {}): Backend {
         });
         server.closeIdleConnections();
       }, drainWindowMs);
-    });
+    }));
 
   return { server, close, draining: () => draining };
 }

@@ -250,33 +250,33 @@ async function insertPendingOrder(
   const [, rows] = await db().transaction([
     db()`SELECT pg_advisory_xact_lock(hashtextextended(${`open-orders:${customerId}`}, 0))`,
     db().query(
-    `WITH customer AS (
-       -- The customer may have been merged into another row meanwhile (a webhook linked their
-       -- phone and BSUID): the order goes to the survivor, whose 'merged' event names this id.
-       SELECT * FROM customers WHERE id = $2::uuid
-       UNION ALL
-       SELECT c.* FROM customers c
-       WHERE NOT EXISTS (SELECT 1 FROM customers WHERE id = $2::uuid)
-         AND c.id = (SELECT e.customer_id FROM customer_identity_events e
-                     WHERE e.type = 'merged' AND e.data->>'from' = $2::text ORDER BY e.id DESC LIMIT 1)
-     ), open AS (
-       SELECT count(*)::int AS n FROM orders o, customer
-       WHERE o.customer_id = customer.id AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> $1
-     ), inserted AS (
-       INSERT INTO orders (id, reference, customer_id, source, source_key, items, total_minor, currency, hold_expires_at, stripe_session_id, checkout_url)
-       SELECT $1, $3, customer.id, $4, $5, $6::jsonb, $7, $8, $9, $10, $11 FROM customer, open WHERE open.n < $13
-       ON CONFLICT (id) DO NOTHING
-       RETURNING *
-     ), event AS (
-       INSERT INTO order_events (order_id, type, data)
-       SELECT id, 'created', jsonb_build_object('source', source, 'holdExpiresAt', hold_expires_at) FROM inserted
-     ), link AS (
-       ${outboxCte('$12', { source: 'inserted', customerId: 'inserted.customer_id', claim: true })}
-     )
-     SELECT x.*, (SELECT to_jsonb(a) FROM (${ADDRESSED_SQL('link')}) a) AS payment_link, open.n AS open_orders
-     FROM open LEFT JOIN LATERAL (SELECT ${orderColumns()} FROM inserted o, customer c) x ON true`,
-    [order.id, customerId, order.reference, input.source, input.sourceKey, JSON.stringify(order.items), total, order.currency, order.holdExpiresAt.toISOString(), session.id, session.url, link, maxOpen],
-  ),
+      `WITH customer AS (
+         -- The customer may have been merged into another row meanwhile (a webhook linked their
+         -- phone and BSUID): the order goes to the survivor, whose 'merged' event names this id.
+         SELECT * FROM customers WHERE id = $2::uuid
+         UNION ALL
+         SELECT c.* FROM customers c
+         WHERE NOT EXISTS (SELECT 1 FROM customers WHERE id = $2::uuid)
+           AND c.id = (SELECT e.customer_id FROM customer_identity_events e
+                       WHERE e.type = 'merged' AND e.data->>'from' = $2::text ORDER BY e.id DESC LIMIT 1)
+       ), open AS (
+         SELECT count(*)::int AS n FROM orders o, customer
+         WHERE o.customer_id = customer.id AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> $1
+       ), inserted AS (
+         INSERT INTO orders (id, reference, customer_id, source, source_key, items, total_minor, currency, hold_expires_at, stripe_session_id, checkout_url)
+         SELECT $1, $3, customer.id, $4, $5, $6::jsonb, $7, $8, $9, $10, $11 FROM customer, open WHERE open.n < $13
+         ON CONFLICT (id) DO NOTHING
+         RETURNING *
+       ), event AS (
+         INSERT INTO order_events (order_id, type, data)
+         SELECT id, 'created', jsonb_build_object('source', source, 'holdExpiresAt', hold_expires_at) FROM inserted
+       ), link AS (
+         ${outboxCte('$12', { source: 'inserted', customerId: 'inserted.customer_id', claim: true })}
+       )
+       SELECT x.*, (SELECT to_jsonb(a) FROM (${ADDRESSED_SQL('link')}) a) AS payment_link, open.n AS open_orders
+       FROM open LEFT JOIN LATERAL (SELECT ${orderColumns()} FROM inserted o, customer c) x ON true`,
+      [order.id, customerId, order.reference, input.source, input.sourceKey, JSON.stringify(order.items), total, order.currency, order.holdExpiresAt.toISOString(), session.id, session.url, link, maxOpen],
+    ),
   ]);
   const row = (rows as Record<string, unknown>[])[0];
   if (row?.id) return { status: 'created', order: toOrder(row), ...(row.payment_link ? { link: claimedOf(row.payment_link as Record<string, unknown>) } : {}) };
