@@ -64,6 +64,10 @@ function buildSchema() {
     WHATSAPP_BUSINESS_NUMBER_E164: e164,
     WHATSAPP_API_BASE: graphBase.default(`https://graph.facebook.com/${GRAPH_VERSION}`),
     WHATSAPP_CATALOG_ID: nonEmpty.optional(),
+    /** on: "menu" sends Meta catalog messages (needs WHATSAPP_CATALOG_ID connected to the number); off: the interactive list. */
+    WHATSAPP_CATALOG_MESSAGES: z.enum(['on', 'off']).default('off'),
+    /** on: the catalog push also creates/updates the items themselves (title, description, image, link, category). */
+    CATALOG_PUSH_ITEMS: z.enum(['on', 'off']).default('off'),
     STRIPE_SECRET_KEY: token.pipe(z.string().regex(/^(sk|rk)_/, 'must be a secret (sk_…) or restricted (rk_…) key, not the publishable pk_… key')),
     STRIPE_WEBHOOK_SECRET: nonEmpty.regex(/^whsec_/, "must be the endpoint's signing secret (whsec_…)"),
     STRIPE_API_BASE: url.optional(),
@@ -102,6 +106,7 @@ export type ConfigName = keyof Config;
 export const configNames: readonly ConfigName[] = [
   'DATABASE_URL', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN', 'WHATSAPP_PHONE_NUMBER_ID', 'WHATSAPP_ACCESS_TOKEN',
   'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'WHATSAPP_BUSINESS_NUMBER_E164', 'WHATSAPP_API_BASE', 'WHATSAPP_CATALOG_ID',
+  'WHATSAPP_CATALOG_MESSAGES', 'CATALOG_PUSH_ITEMS',
   'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'STRIPE_API_BASE', 'APP_BASE_URL', 'BACKEND_MODE', 'BACKEND_URL',
   'BACKEND_SHARED_SECRET', 'ADMIN_API_KEY', 'PORT', 'RESERVATION_TTL_SECONDS', 'MAX_QUANTITY_PER_LINE',
   'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'INVITE_TTL_DAYS', 'TEMPLATE_LANGUAGE', 'TEMPLATE_ORDER_CONFIRMED',
