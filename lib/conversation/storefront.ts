@@ -135,7 +135,8 @@ export function menuMessage(products: Variant[], available: Map<string, number>,
 /**
  * The best matches for a customer's words, by name and SKU: every word must match (in the name,
  * the category or the SKU; "teas" matches "tea", "500" matches "500g"). Ranked: the exact SKU
- * first, then whole-word name matches, then the shortest name (the least specific match).
+ * first, then whole-word name matches, then category matches, then the shortest name (the least
+ * specific match).
  */
 export function searchProducts(products: Variant[], query: string): Variant[] {
   const q = normalizeText(query);
@@ -149,13 +150,15 @@ export function searchProducts(products: Variant[], query: string): Variant[] {
       scored.push({ v, score: 1000, length: 0 });
       continue;
     }
-    const name = normalizeText(`${v.displayName} ${v.category}`);
+    const name = normalizeText(v.displayName);
     const nameWords = new Set(name.split(' '));
+    const category = new Set(normalizeText(v.category).split(' '));
     let score = 0;
     let all = true;
     for (const w of words) {
       const stem = w.length > 3 ? w.replace(/e?s$/, '') : w;
       if (nameWords.has(w) || nameWords.has(stem)) score += 10;
+      else if (category.has(w) || category.has(stem)) score += 6;
       else if (w.length >= 3 && (name.includes(w) || name.includes(stem))) score += 5;
       else if (w.length >= 3 && (nsku.includes(w) || sku.includes(w))) score += 4;
       else {
