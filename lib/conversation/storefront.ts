@@ -201,11 +201,12 @@ export async function showMenu(turn: InboundTurn, customerId: string, page: numb
  */
 export async function showSearch(turn: InboundTurn, customerId: string, query: string, page: number, send: Send, fallbackIntro?: string): Promise<void> {
   const variants = await cachedSellableVariants();
+  // Written before the read so it rides along (no round trip): a search is on the menu's first page.
+  saveState(turn.rider, customerId, { page: 1 });
   const available = await availableStock(variants.map((v) => v.sku), turn.rider);
   const products = offered(variants, available);
   const matches = searchProducts(products, query);
   if (matches.length === 0) {
-    saveState(turn.rider, customerId, { page: 1 });
     return void (await send(menuMessage(products, available, 1, fallbackIntro ?? `Sorry, nothing in stock matches "${query}". Here is our menu.`)));
   }
   // Without a catalog, one match is answered like its list choice.
