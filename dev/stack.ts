@@ -190,6 +190,7 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
         businessNumber: env.WHATSAPP_BUSINESS_NUMBER_E164!,
         webhookUrl: `${url}/.netlify/functions/webhook`,
         autoStatuses: opts.autoStatuses ?? false,
+        ...(env.WHATSAPP_CATALOG_ID ? { catalogId: env.WHATSAPP_CATALOG_ID } : {}),
         host,
       });
       stops.push(graph.close);

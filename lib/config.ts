@@ -70,6 +70,10 @@ function buildSchema() {
     WHATSAPP_WABA_ID: nonEmpty.regex(/^\d+$/, 'must be the numeric WhatsApp Business Account id (WhatsApp > API setup)').optional(),
     /** Meta app id: only `npm run setup` / `npm run doctor` use it (the app's webhook subscription). */
     META_APP_ID: nonEmpty.regex(/^\d+$/, 'must be the numeric app id (App settings > Basic)').optional(),
+    /** on: "menu" sends Meta catalog messages (needs WHATSAPP_CATALOG_ID connected to the number); off: the interactive list. */
+    WHATSAPP_CATALOG_MESSAGES: z.enum(['on', 'off']).default('off'),
+    /** on: the catalog push also creates/updates the items themselves (title, description, image, link, category). */
+    CATALOG_PUSH_ITEMS: z.enum(['on', 'off']).default('off'),
     STRIPE_SECRET_KEY: token.pipe(z.string().regex(/^(sk|rk)_/, 'must be a secret (sk_…) or restricted (rk_…) key, not the publishable pk_… key')),
     STRIPE_WEBHOOK_SECRET: nonEmpty.regex(/^whsec_/, "must be the endpoint's signing secret (whsec_…)"),
     STRIPE_API_BASE: url.optional(),
@@ -116,6 +120,7 @@ export const configNames: readonly ConfigName[] = [
   'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'WHATSAPP_BUSINESS_NUMBER_E164', 'WHATSAPP_API_BASE', 'WHATSAPP_CATALOG_ID',
   'WHATSAPP_SENDS_PER_SECOND',
   'WHATSAPP_WABA_ID', 'META_APP_ID',
+  'WHATSAPP_CATALOG_MESSAGES', 'CATALOG_PUSH_ITEMS',
   'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'STRIPE_API_BASE', 'APP_BASE_URL', 'BACKEND_MODE', 'BACKEND_URL',
   'BACKEND_SHARED_SECRET', 'BACKEND_TIMEOUT_MS', 'BACKEND_DRAIN_SECONDS', 'ADMIN_API_KEY', 'PORT', 'RESERVATION_TTL_SECONDS', 'MAX_QUANTITY_PER_LINE',
   'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'STOCK_BELOW_HELD', 'INVITE_TTL_DAYS', 'TEMPLATE_LANGUAGE', 'TEMPLATE_ORDER_CONFIRMED',

@@ -187,15 +187,16 @@ describe('the shop console', () => {
     await page.locator('[data-testid="tabs"] button[data-view="catalog"]').click();
     const chai = page.locator('[data-testid="catalog-row"][data-sku="TEA-CHAI"]');
     await until(() => chai.getByTestId('catalog-stock').textContent()).toBe('10');
-    const csv = 'sku,name,description,priceMinor,currency,imageUrl,stock,variantSku,variantName,priceDeltaMinor,variantStock\n'
-      + 'TEA-WHITE,White tea,Silver needle,2450,EUR,,7,,,,\n'
-      + 'TEA-BAD,Broken tea,,-5,EUR,,1,,,,\n';
+    const csv = 'sku,name,description,priceMinor,currency,imageUrl,stock,variantSku,variantName,priceDeltaMinor,variantStock,category\n'
+      + 'TEA-WHITE,White tea,Silver needle,2450,EUR,,7,,,,,Tea\n'
+      + 'TEA-BAD,Broken tea,,-5,EUR,,1,,,,,\n';
     await page.getByTestId('import-file').setInputFiles({ name: 'catalog.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
     await page.getByTestId('import-submit').click();
     await until(() => page.getByTestId('import-summary').textContent()).toContain('1 products created');
     expect(await page.getByTestId('import-summary').textContent()).toContain('1 rows rejected');
     expect(await page.getByTestId('rejected-row').textContent()).toContain('TEA-BAD');
     await page.locator('[data-testid="catalog-row"][data-sku="TEA-WHITE"]').waitFor();
+    expect(await page.locator('[data-testid="catalog-row"][data-sku="TEA-WHITE"]').getByTestId('catalog-category').textContent()).toBe('Tea');
     expect((await db()`SELECT stock FROM variants WHERE sku = 'TEA-WHITE'`)[0]!.stock).toBe(7);
     await page.getByTestId('catalog-sync').click();
     await until(() => page.getByTestId('sync-summary').textContent()).toMatch(/Pushed to Meta: \d+ changed/);

@@ -30,7 +30,7 @@ describe('parseIntent', () => {
 
 const v = (sku: string, productName: string, variantName = productName): Variant => ({
   id: sku, sku, productName, variantName, displayName: variantName === productName ? productName : `${productName} (${variantName})`,
-  description: '', priceMinor: 100, currency: 'EUR', stock: 1,
+  description: '', priceMinor: 100, currency: 'EUR', stock: 1, category: '', imageUrl: null,
 });
 
 describe('findVariant', () => {

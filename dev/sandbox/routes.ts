@@ -19,6 +19,7 @@
  *   GET  /sandbox/api/orders/:id       admin GET /api/orders/:id
  *   POST /sandbox/api/orders/:id/shipped, /sandbox/api/offline-payments   admin API
  *   POST /sandbox/api/cleanup          POST /.netlify/functions/reservation-cleanup
+ *   GET  /sandbox/placeholder/<name>.svg   a product picture stand-in (a coloured tile with the name's initials)
  *   GET  /sandbox/open?url=…           follows an invite link's real 302; a wa.me target lands in
  *                                      the sandbox as the "elder" with the prefilled text
  */
@@ -106,6 +107,7 @@ async function route(request: Request, url: URL, stack: LocalStack): Promise<Res
   if (m === 'GET' && p === '/sandbox') return page();
   if (m === 'GET' && p.startsWith('/sandbox/static/')) return staticFile(p.slice('/sandbox/static/'.length));
   if (m === 'GET' && p === '/sandbox/open') return openLink(url, stack);
+  if (m === 'GET' && p.startsWith('/sandbox/placeholder/')) return placeholder(decodeURIComponent(p.slice('/sandbox/placeholder/'.length)));
   if (!p.startsWith('/sandbox/api/')) throw new SandboxError(404, `no sandbox route ${m} ${p}`);
   const api = p.slice('/sandbox/api/'.length);
 
@@ -134,6 +136,16 @@ async function route(request: Request, url: URL, stack: LocalStack): Promise<Res
 async function page(): Promise<Response> {
   const html = await readFile(path.join(here, 'page.html'), 'utf8');
   return new Response(html, { headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } });
+}
+
+/** A product picture for local catalogs (imageUrl must be http(s)): a tile coloured by the name, with its initials. */
+function placeholder(file: string): Response {
+  const name = file.replace(/\.svg$/, '').replace(/[-_]+/g, ' ');
+  let h = 0;
+  for (const c of name) h = (h * 31 + c.charCodeAt(0)) % 360;
+  const initials = name.split(/\s+/).filter(Boolean).map((w) => w[0]!.toUpperCase()).join('').slice(0, 3).replace(/[<&>"]/g, '');
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="240" height="180" viewBox="0 0 240 180"><rect width="240" height="180" fill="hsl(${h} 55% 78%)"/><circle cx="120" cy="80" r="46" fill="hsl(${h} 45% 62%)"/><text x="120" y="96" font-family="sans-serif" font-size="42" font-weight="700" text-anchor="middle" fill="#fff">${initials}</text></svg>`;
+  return new Response(svg, { headers: { 'content-type': 'image/svg+xml', 'cache-control': 'max-age=3600' } });
 }
 
 async function staticFile(name: string): Promise<Response> {

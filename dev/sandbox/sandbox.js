@@ -153,6 +153,43 @@
     return v ? v.name : sku;
   };
 
+  // ---- storefront: catalog, multi-product, single-product and carousel messages (docs/storefront.md)
+  const productOf = (sku) => state.catalog.find((x) => x.sku === sku);
+  /** The product's image (imageUrl), or a tile with its initials when it has none or it does not load. */
+  const thumb = (v, cls = 'thumb') => {
+    const initials = ((v && v.name) || '?').split(/\s+/).filter(Boolean).map((w) => w[0]).join('').slice(0, 2).toUpperCase();
+    const tile = el('div', { class: `${cls} tile`, text: initials, 'aria-hidden': 'true' });
+    if (!v || !v.imageUrl) return tile;
+    const img = el('img', { class: cls, src: v.imageUrl, alt: v.name });
+    img.addEventListener('error', () => img.replaceWith(tile));
+    return img;
+  };
+  const productCard = (sku, item) => {
+    const v = productOf(sku);
+    return el('div', { class: 'product-card', 'data-testid': 'product-card', 'data-sku': sku },
+      thumb(v, 'card-image'),
+      el('div', { class: 't', text: v ? v.name : sku }),
+      el('div', { class: 'price', text: v ? money(v.priceMinor, v.currency) : 'not in the catalog' }),
+      el('button', { type: 'button', 'data-testid': 'product-view', disabled: !item.accepted, onclick: () => openCatalog({ title: v ? v.name : sku, sections: [{ title: '', skus: [sku] }] }) }, 'View'));
+  };
+  /** Catalog-message types: the visual part above the text, and the button below. */
+  const renderStorefront = (i, item, bubble, actions) => {
+    const a = i.action || {};
+    if (i.type === 'catalog_message') {
+      bubble.prepend(thumb(productOf(a.parameters && a.parameters.thumbnail_product_retailer_id), 'hero'), el('div', { class: 'header', text: `${state.config.shopName} catalog` }));
+      actions.append(el('button', { type: 'button', 'data-testid': 'catalog-open', disabled: !item.accepted, onclick: () => openCatalog() }, '🛍 View catalog'));
+    } else if (i.type === 'product') {
+      bubble.prepend(productCard(a.product_retailer_id, item));
+    } else if (i.type === 'product_list') {
+      const sections = (a.sections || []).map((sec) => ({ title: sec.title || '', skus: (sec.product_items || []).map((p) => p.product_retailer_id) }));
+      const skus = sections.flatMap((sec) => sec.skus);
+      bubble.prepend(el('div', { class: 'strip' }, skus.slice(0, 4).map((sku) => thumb(productOf(sku), 'thumb'))));
+      actions.append(el('button', { type: 'button', 'data-testid': 'product-list-open', disabled: !item.accepted, onclick: () => openCatalog({ title: (i.header && i.header.text) || 'Items', sections }) }, `🛍 View items (${skus.length})`));
+    } else if (i.type === 'carousel') {
+      bubble.append(el('div', { class: 'carousel', 'data-testid': 'carousel' }, (a.cards || []).map((c) => productCard(c.action.product_retailer_id, item))));
+    }
+  };
+
   /** The customer's own message, as WhatsApp shows it on their phone. */
   const renderMine = (item) => {
     const m = item.message || {};
@@ -193,6 +230,7 @@
       if (i.header && i.header.text) bubble.append(el('div', { class: 'header', text: i.header.text }));
       bubble.append(el('div', { class: 'body' }, ...richText((i.body && i.body.text) || '')));
       if (i.footer && i.footer.text) bubble.append(el('div', { class: 'footer', text: i.footer.text }));
+      renderStorefront(i, item, bubble, actions);
       if (i.type === 'list') {
         bubble.append(meta(item));
         bubble.append(el('button', { type: 'button', class: 'list-open', 'data-testid': 'list-open', disabled: !item.accepted, onclick: () => openList(item) }, `☰ ${i.action.button}`));
@@ -359,10 +397,19 @@
     openSheet(i.action.button, content, 'list');
   };
 
-  const openCatalog = async () => {
+  /** The catalog (or a message's products, `view`), in sections, with a cart sent as Meta's `order` message. */
+  const openCatalog = async (view) => {
     await loadCatalog();
     const content = el('div', { 'data-testid': 'catalog-sheet' });
-    const sellable = state.catalog.filter((v) => v.active);
+    const active = state.catalog.filter((v) => v.active);
+    const byCategory = () => {
+      const cats = [...new Set(active.map((v) => v.category || ''))].sort((x, y) => (!x) - (!y) || x.localeCompare(y));
+      return cats.map((c) => ({ title: c || (cats.length > 1 ? 'Other' : ''), skus: active.filter((v) => (v.category || '') === c).map((v) => v.sku) }));
+    };
+    const sections = view ? view.sections : byCategory();
+    const sectionOf = new Map();
+    for (const sec of sections) for (const sku of sec.skus) if (!sectionOf.has(sku)) sectionOf.set(sku, sec.title);
+    const sellable = sections.flatMap((sec) => sec.skus).map(productOf).filter((v) => v && v.active);
     const totalEl = el('span', { 'data-testid': 'cart-total' });
     const sendBtn = el('button', { type: 'button', 'data-testid': 'cart-send' }, 'Send order');
     const note = el('input', { placeholder: 'Note for the shop (optional)', 'data-testid': 'cart-note', maxlength: 200 });
@@ -382,7 +429,11 @@
       for (const q of content.querySelectorAll('[data-qty-for]')) q.textContent = String(state.cart.get(q.getAttribute('data-qty-for')) || 0);
     };
     if (!sellable.length) content.append(el('p', { class: 'muted', style: 'padding: 10px 16px', text: 'The catalog is empty.' }));
+    let lastSection = null;
     for (const v of sellable) {
+      const title = sectionOf.get(v.sku);
+      if (title && title !== lastSection) content.append(el('div', { class: 'section-title', 'data-testid': 'catalog-section', text: title }));
+      lastSection = title;
       const change = (d) => () => {
         const next = Math.max(0, (state.cart.get(v.sku) || 0) + d);
         if (next) state.cart.set(v.sku, next);
@@ -391,6 +442,7 @@
       };
       content.append(
         el('div', { class: 'catalog-item', 'data-testid': 'catalog-item', 'data-sku': v.sku },
+          thumb(v),
           el('div', {}, el('div', { class: 't', text: v.name }), el('div', { class: 'muted', text: `${money(v.priceMinor, v.currency)} · ${v.available ?? '?'} available · ${v.sku}` })),
           el('div', { class: 'qty' },
             el('button', { type: 'button', 'data-testid': 'catalog-minus', 'aria-label': `fewer ${v.name}`, onclick: change(-1) }, '−'),
@@ -411,7 +463,7 @@
       await sendMessage({ order: { catalog_id: state.config.catalogId, ...(note.value.trim() ? { text: note.value.trim() } : {}), product_items: items } });
     });
     const wrap = el('div', {}, content, el('div', { class: 'cart-bar' }, totalEl, note, sendBtn));
-    openSheet(`${state.config.shopName} catalog`, wrap, 'catalog');
+    openSheet(view ? view.title : `${state.config.shopName} catalog`, wrap, 'catalog');
     update();
   };
 

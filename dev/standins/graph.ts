@@ -43,6 +43,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { faults } from '../faults.js';
 import { graphSetupEndpoints, type GraphSetup } from './graph-setup.js';
+import { catalogInteractives, catalogMessageProblem } from './graph-catalog.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -61,6 +62,8 @@ export interface GraphStandInOptions {
   apiVersion?: string;
   /** WhatsApp Business Account id used as entry[].id. */
   wabaId?: string;
+  /** The catalog connected to the number (catalog messages name none); default: the one catalog pushed to. */
+  catalogId?: string;
   /** After each accepted send, post sent → delivered → read status webhooks. Default false. */
   autoStatuses?: boolean;
   /** Delay between automatic statuses, ms. Default 150. */
@@ -481,47 +484,16 @@ const CtaUrlInteractive = z.looseObject({
   }),
 });
 
-const ProductInteractive = z.looseObject({
-  type: z.literal('product'),
-  body: z.looseObject({ text: z.string().max(1024) }).optional(),
-  footer: Footer.optional(),
-  action: z.looseObject({ catalog_id: z.string().min(1), product_retailer_id: z.string().min(1) }),
-});
-
-const ProductListInteractive = z
-  .looseObject({
-    type: z.literal('product_list'),
-    header: TextHeader,
-    body: Body1024,
-    footer: Footer.optional(),
-    action: z.looseObject({
-      catalog_id: z.string().min(1),
-      sections: z
-        .array(
-          z.looseObject({
-            title: str(24).optional(),
-            product_items: z.array(z.looseObject({ product_retailer_id: z.string().min(1) })).min(1),
-          }),
-        )
-        .min(1)
-        .max(10),
-    }),
-  })
-  .superRefine((v, ctx) => {
-    const n = v.action.sections.reduce((a, s) => a + s.product_items.length, 0);
-    if (n > 30) ctx.addIssue({ code: 'custom', path: ['action', 'sections'], message: `at most 30 products in total (got ${n})` });
-  });
-
+// Catalog, product, multi-product and carousel messages: ./graph-catalog.ts.
 const OtherInteractive = z.looseObject({
-  type: z.enum(['catalog_message', 'flow', 'location_request_message', 'address_message', 'carousel', 'call_permission_request']),
+  type: z.enum(['flow', 'location_request_message', 'address_message', 'call_permission_request']),
 });
 
 const Interactive = z.discriminatedUnion('type', [
   ListInteractive,
   ButtonInteractive,
   CtaUrlInteractive,
-  ProductInteractive,
-  ProductListInteractive,
+  ...catalogInteractives,
   OtherInteractive,
 ]);
 
@@ -922,6 +894,11 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
     if (!r.success) {
       const err = metaError(400, invalidParam(summarizeIssues(r.error.issues)), res);
       reject(err);
+      return;
+    }
+    const missing = catalogMessageProblem(r.data, catalogs, opts.catalogId);
+    if (missing) {
+      reject(metaError(400, { message: '(#131009) Parameter value is not valid', type: 'OAuthException', code: 131009, error_data: { messaging_product: 'whatsapp', details: missing } }, res));
       return;
     }
     const injected = takeFailure('messages');

@@ -2,13 +2,14 @@ import { describe, MAX_ROWS, productFields, toInput, variantFields, variantProbl
 
 /**
  * CSV catalog import: one row per variant, the same fields as JSON flattened, header row required:
- *   sku,name,description,priceMinor,currency,imageUrl,stock,variantSku,variantName,priceDeltaMinor,variantStock
+ *   sku,name,description,priceMinor,currency,imageUrl,stock,variantSku,variantName,priceDeltaMinor,variantStock,category
+ * (`category` optional, as every column but sku/name/priceMinor/currency).
  * Rows with the same product `sku` form one product; a row without variantSku is the product's
  * default variant (SKU = the product's, `stock` its stock). Product fields come from its first row.
  * Rejections carry the data row's index (0-based) and its file line.
  */
 
-export const CSV_COLUMNS = ['sku', 'name', 'description', 'priceMinor', 'currency', 'imageUrl', 'stock', 'variantSku', 'variantName', 'priceDeltaMinor', 'variantStock'] as const;
+export const CSV_COLUMNS = ['sku', 'name', 'description', 'priceMinor', 'currency', 'imageUrl', 'stock', 'variantSku', 'variantName', 'priceDeltaMinor', 'variantStock', 'category'] as const;
 const REQUIRED_COLUMNS = ['sku', 'name', 'priceMinor', 'currency'];
 
 export class CsvFormatError extends Error {
@@ -111,6 +112,7 @@ export function candidatesFromCsv(text: string): Parsed {
       priceMinor: num(col(r, 'priceMinor')),
       currency: cell(col(r, 'currency')),
       imageUrl: cell(col(r, 'imageUrl')) ?? null,
+      category: cell(col(r, 'category')) ?? '',
       stock: num(col(r, 'stock')),
     });
     if (!p.success) return reject(variantSku ?? rowSku, describe(p.error));

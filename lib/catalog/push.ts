@@ -13,8 +13,12 @@ import { availableStockIfKnown, withLock } from '../stock/index.js';
  * Only rows that changed since the last push are sent: catalog_push_state keeps, per SKU, a
  * fingerprint of what Meta was last told (price, currency, availability — `in stock` when the
  * Redis available counter is above zero, `out of stock` otherwise or when the variant is
- * inactive). Requests are UPDATEs of price and availability only: the items themselves (title,
- * image, link) live in the Meta catalog under the same retailer ids (Commerce Manager or a feed).
+ * inactive). By default requests are UPDATEs of price and availability only: the items themselves
+ * (title, image, link) live in the Meta catalog under the same retailer ids (Commerce Manager or a
+ * feed). With CATALOG_PUSH_ITEMS=on the push owns the items: a SKU never pushed is a CREATE, a
+ * pushed one an UPDATE, both with title, description, image_link, link (a wa.me chat with the shop
+ * prefilled "show <sku>"), brand (SHOP_NAME), product_type (our category) and condition, and the
+ * fingerprint covers those fields too (docs/storefront.md).
  * Batches hold at most BATCH_SIZE requests (Meta's limit is 5 000 per call, 3 000
  * recommended); a batch's fingerprints are stored only after Meta accepted it, so a failed
  * batch is simply sent again by the next push. A Redis lock keeps two pushes (admin + cleanup)
@@ -25,7 +29,17 @@ export const BATCH_SIZE = 3000;
 const LOCK_MS = 120_000;
 
 export type Availability = 'in stock' | 'out of stock';
-export type PushItem = { sku: string; price: string; priceMinor: number; currency: string; availability: Availability; fingerprint: string };
+export type PushItem = {
+  sku: string;
+  price: string;
+  priceMinor: number;
+  currency: string;
+  availability: Availability;
+  fingerprint: string;
+  /** CATALOG_PUSH_ITEMS=on: the item's own fields, and whether Meta has it already (UPDATE) or not (CREATE). */
+  item?: { method: 'CREATE' | 'UPDATE'; fields: ItemFields };
+};
+export type ItemFields = { title: string; description: string; image_link?: string; link: string; brand: string; product_type?: string; condition: 'new' };
 export type PushResult =
   | { status: 'pushed'; pushed: number; batches: number; unchanged: number; handles: string[] }
   | { status: 'skipped'; reason: 'no_catalog_configured' | 'push_in_progress' }
@@ -37,15 +51,39 @@ export function metaPrice(minor: number, currency: string): string {
   return `${(minor / 10 ** digits).toFixed(digits)} ${currency}`;
 }
 
-const fingerprintOf = (priceMinor: number, currency: string, availability: Availability) =>
-  createHash('sha256').update(`${priceMinor}|${currency}|${availability}`).digest('hex').slice(0, 32);
+const fingerprintOf = (priceMinor: number, currency: string, availability: Availability, item?: ItemFields) =>
+  createHash('sha256')
+    .update(`${priceMinor}|${currency}|${availability}${item ? `|${JSON.stringify(item)}` : ''}`)
+    .digest('hex')
+    .slice(0, 32);
+
+/** The item's own fields as Meta's catalog takes them (CATALOG_PUSH_ITEMS=on). */
+function itemFields(r: Record<string, unknown>): ItemFields {
+  const config = getConfig();
+  const productName = String(r.product_name);
+  const variantName = String(r.variant_name);
+  const title = variantName === productName ? productName : `${productName} (${variantName})`;
+  const description = String(r.description ?? '').trim() || title;
+  const text = encodeURIComponent(`show ${String(r.sku)}`);
+  return {
+    title,
+    description,
+    ...(r.image_url ? { image_link: String(r.image_url) } : {}),
+    link: `https://wa.me/${config.WHATSAPP_BUSINESS_NUMBER_E164.replace(/^\+/, '')}?text=${text}`,
+    brand: config.SHOP_NAME,
+    ...(r.category ? { product_type: String(r.category) } : {}),
+    condition: 'new',
+  };
+}
 
 /** The variants whose price/currency/availability differ from what Meta was last told. */
 export async function pendingCatalogChanges(): Promise<{ changed: PushItem[]; total: number }> {
   const rows = await db()`
-    SELECT v.sku, v.price_minor, v.currency, v.stock, v.active, s.fingerprint AS pushed
-    FROM variants v LEFT JOIN catalog_push_state s ON s.sku = v.sku
+    SELECT v.sku, v.price_minor, v.currency, v.stock, v.active, s.fingerprint AS pushed,
+      p.name AS product_name, v.name AS variant_name, p.description, p.image_url, p.category
+    FROM variants v JOIN products p ON p.id = v.product_id LEFT JOIN catalog_push_state s ON s.sku = v.sku
     ORDER BY v.sku`;
+  const items = getConfig().CATALOG_PUSH_ITEMS === 'on';
   const counters = await availableStockIfKnown(rows.map((r) => r.sku as string));
   const changed: PushItem[] = [];
   for (const r of rows) {
@@ -55,8 +93,12 @@ export async function pendingCatalogChanges(): Promise<{ changed: PushItem[]; to
     // A missing counter (Redis lost, not yet rebuilt) falls back to the stock on hand.
     const available = counters.get(sku) ?? Number(r.stock);
     const availability: Availability = r.active && available > 0 ? 'in stock' : 'out of stock';
-    const fingerprint = fingerprintOf(priceMinor, currency, availability);
-    if (fingerprint !== r.pushed) changed.push({ sku, price: metaPrice(priceMinor, currency), priceMinor, currency, availability, fingerprint });
+    const fields = items ? itemFields(r) : undefined;
+    const fingerprint = fingerprintOf(priceMinor, currency, availability, fields);
+    if (fingerprint !== r.pushed) {
+      const item = fields ? { item: { method: r.pushed ? ('UPDATE' as const) : ('CREATE' as const), fields } } : {};
+      changed.push({ sku, price: metaPrice(priceMinor, currency), priceMinor, currency, availability, fingerprint, ...item });
+    }
   }
   return { changed, total: rows.length };
 }
@@ -101,7 +143,10 @@ async function postItemsBatch(catalogId: string, items: PushItem[]): Promise<{ h
     headers: { authorization: `Bearer ${config.WHATSAPP_ACCESS_TOKEN}`, 'content-type': 'application/json' },
     body: JSON.stringify({
       item_type: 'PRODUCT_ITEM',
-      requests: items.map((it) => ({ method: 'UPDATE', data: { id: it.sku, price: it.price, availability: it.availability } })),
+      requests: items.map((it) => ({
+        method: it.item?.method ?? 'UPDATE',
+        data: { id: it.sku, ...(it.item?.fields ?? {}), price: it.price, availability: it.availability },
+      })),
     }),
     signal: AbortSignal.timeout(30_000),
   });

@@ -24,6 +24,8 @@ export const productFields = z.object({
   priceMinor: money.min(0, 'must not be negative').max(100_000_000),
   currency: z.string().regex(/^[A-Za-z]{3}$/, 'must be an ISO 4217 code, e.g. EUR').transform((c) => c.toUpperCase()),
   imageUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2000).nullable().optional(),
+  /** The product's category: a menu section (shown clipped to Meta's 24-character section title). */
+  category: z.string().trim().max(100).optional().default(''),
   stock: count.optional(),
   variants: z.array(z.unknown()).max(500).optional(),
 });
@@ -65,6 +67,7 @@ export function toInput(p: Product, variants: VariantIn[]): CatalogProductInput 
     priceMinor: p.priceMinor,
     currency: p.currency,
     imageUrl: p.imageUrl ?? null,
+    category: p.category,
     stock: p.stock,
     variants: variants.length ? variants.map((v) => ({ sku: v.sku, name: v.name, priceDeltaMinor: v.priceDeltaMinor, stock: v.stock })) : undefined,
   };

@@ -17,6 +17,9 @@ export type Variant = {
   priceMinor: number;
   currency: string;
   stock: number;
+  /** The product's category ('' = none): a section of the menu. */
+  category: string;
+  imageUrl: string | null;
 };
 
 type Row = Record<string, unknown>;
@@ -38,12 +41,14 @@ function toVariant(r: Row): Variant {
     priceMinor: Number(r.price_minor),
     currency: (r.currency as string).trim(),
     stock: Number(r.stock),
+    category: (r.category as string | null) ?? '',
+    imageUrl: (r.image_url as string | null) ?? null,
   };
 }
 
 export async function listSellableVariants(): Promise<Variant[]> {
   const rows = await db()`
-    SELECT v.id, v.sku, p.name AS product_name, v.name AS variant_name, p.description, v.price_minor, v.currency, v.stock
+    SELECT v.id, v.sku, p.name AS product_name, v.name AS variant_name, p.description, v.price_minor, v.currency, v.stock, p.category, p.image_url
     FROM variants v JOIN products p ON p.id = v.product_id
     WHERE v.active ORDER BY p.name, v.position, v.sku`;
   return rows.map(toVariant);
@@ -56,6 +61,7 @@ export type CatalogProductInput = {
   priceMinor: number;
   currency: string;
   imageUrl?: string | null;
+  category?: string;
   stock?: number;
   variants?: { sku: string; name: string; priceDeltaMinor?: number; stock: number }[];
 };
@@ -73,16 +79,17 @@ export function variantsOf(p: CatalogProductInput): { sku: string; name: string;
  * catalog. Redis counters are the caller's to sync (syncAvailableStock).
  */
 export async function upsertProducts(inputs: CatalogProductInput[]): Promise<Set<string>> {
-  const products = inputs.map((p) => ({ sku: p.sku, name: p.name, description: p.description ?? '', image_url: p.imageUrl ?? null }));
+  const products = inputs.map((p) => ({ sku: p.sku, name: p.name, description: p.description ?? '', image_url: p.imageUrl ?? null, category: p.category ?? '' }));
   const variants = inputs.flatMap((p) =>
     variantsOf(p).map((v) => ({ product_sku: p.sku, sku: v.sku, name: v.name, price_minor: v.priceMinor, currency: p.currency, stock: v.stock, position: v.position })),
   );
   const rows = await db()`
     WITH product AS (
-      INSERT INTO products (sku, name, description, image_url)
-      SELECT p.sku, p.name, p.description, p.image_url
-      FROM jsonb_to_recordset(${JSON.stringify(products)}::jsonb) AS p(sku text, name text, description text, image_url text)
-      ON CONFLICT (sku) DO UPDATE SET name = excluded.name, description = excluded.description, image_url = excluded.image_url, updated_at = now()
+      INSERT INTO products (sku, name, description, image_url, category)
+      SELECT p.sku, p.name, p.description, p.image_url, p.category
+      FROM jsonb_to_recordset(${JSON.stringify(products)}::jsonb) AS p(sku text, name text, description text, image_url text, category text)
+      ON CONFLICT (sku) DO UPDATE SET name = excluded.name, description = excluded.description, image_url = excluded.image_url,
+        category = excluded.category, updated_at = now()
       RETURNING id, sku, (xmax = 0) AS inserted
     ), upserted AS (
       INSERT INTO variants (product_id, sku, name, price_minor, currency, stock, position)
@@ -130,12 +137,14 @@ export type CatalogRow = {
   stock: number;
   available: number | null;
   active: boolean;
+  category: string;
+  imageUrl: string | null;
 };
 
 /** Every variant (sellable or retired) with its stock on hand, for the admin listing. */
 export async function listAllVariants(): Promise<Omit<CatalogRow, 'available'>[]> {
   const rows = await db()`
-    SELECT v.sku, p.sku AS product_sku, p.name AS product_name, v.name AS variant_name, v.price_minor, v.currency, v.stock, v.active
+    SELECT v.sku, p.sku AS product_sku, p.name AS product_name, v.name AS variant_name, v.price_minor, v.currency, v.stock, v.active, p.category, p.image_url
     FROM variants v JOIN products p ON p.id = v.product_id
     ORDER BY p.name, v.position, v.sku`;
   return rows.map((r) => ({
@@ -146,5 +155,7 @@ export async function listAllVariants(): Promise<Omit<CatalogRow, 'available'>[]
     currency: String(r.currency).trim(),
     stock: Number(r.stock),
     active: Boolean(r.active),
+    category: (r.category as string | null) ?? '',
+    imageUrl: (r.image_url as string | null) ?? null,
   }));
 }

@@ -8,7 +8,6 @@ import { outsideWindowSince } from '../messaging/window.js';
 import { closeOrder } from '../orders/close.js';
 import { latestOrderOf, openOrderOf } from '../orders/order.js';
 import { placeOrder, type RequestedLine } from '../orders/place.js';
-import { availableStock } from '../stock/index.js';
 import { sendPaymentLink } from '../payments/payment-link.js';
 import type { InboundContent, InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
 import { findVariant } from './find-variant.js';
@@ -16,7 +15,7 @@ import { handleInviteMessage } from './invite-contact.js';
 import { parseIntent } from './intents.js';
 import { quantityButtonLine } from './order-intent.js';
 import * as reply from './replies.js';
-import { saveState } from './state.js';
+import { handleListReply, showMenu, showProduct, showSearch } from './storefront.js';
 import type { InboundTurn } from './turn.js';
 
 /** How often at most the media answer goes to one customer (an album of photos gets one answer). */
@@ -106,6 +105,12 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     case 'menu':
       await showMenu(turn, customerId, 1, send);
       return null;
+    case 'show':
+      await showProduct(turn, customerId, intent.query, send);
+      return null;
+    case 'search':
+      await showSearch(turn, customerId, intent.query, 1, send);
+      return null;
     case 'help':
       await send(reply.help());
       return null;
@@ -128,7 +133,8 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
       return order([{ sku: variant.sku, quantity: intent.quantity }]);
     }
     case 'unknown':
-      await showMenu(turn, customerId, 1, send, reply.DID_NOT_UNDERSTAND);
+      // Free text is a search of the catalog ("tea", "honey 500"); nothing found → the menu.
+      await showSearch(turn, customerId, content.body, 1, send, reply.DID_NOT_UNDERSTAND);
       return null;
   }
 }
@@ -171,24 +177,4 @@ async function handleSystemNotice(customerId: string, notice: Extract<InboundCon
   }
   log.info('inbound.system_notice', { kind: notice.kind, from });
   return `recorded: system ${notice.kind}`;
-}
-
-type Send = (message: OutgoingMessage) => Promise<unknown>;
-
-async function showMenu(turn: InboundTurn, customerId: string, page: number, send: Send, intro?: string): Promise<void> {
-  const variants = await cachedSellableVariants();
-  saveState(turn.rider, customerId, { page });
-  const available = await availableStock(variants.map((v) => v.sku), turn.rider);
-  await send(reply.catalogList(variants, available, page, intro));
-}
-
-async function handleListReply(turn: InboundTurn, customerId: string, id: string, send: Send): Promise<void> {
-  const page = /^page:(\d+)$/.exec(id);
-  if (page) return showMenu(turn, customerId, Number(page[1]), send);
-  const sku = /^variant:(.+)$/.exec(id)?.[1];
-  const variant = sku ? (await cachedSellableVariants()).find((v) => v.sku === sku) : undefined;
-  if (!variant) return void (await send(reply.choiceExpired()));
-  saveState(turn.rider, customerId, { selectedSku: variant.sku });
-  const available = await availableStock([variant.sku], turn.rider);
-  await send(reply.quantityQuestion(variant, available.get(variant.sku) ?? 0));
 }

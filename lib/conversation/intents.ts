@@ -5,6 +5,10 @@ export type Intent =
   | { type: 'invite'; token: string }
   | { type: 'buy'; query: string; quantity: number }
   | { type: 'menu' }
+  /** "show green tea": one product (a single-product message with a catalog, else its quantity question). */
+  | { type: 'show'; query: string }
+  /** "search tea", "find honey 500": the best matches by name and SKU. */
+  | { type: 'search'; query: string }
   | { type: 'status' }
   | { type: 'cancel' }
   | { type: 'help' }
@@ -38,6 +42,11 @@ export function parseIntent(raw: string): Intent {
   // "<qty> x <name>" and "<qty>x <name>"
   const times = /^(\d{1,3})\s*x\s+(.+)$/.exec(text);
   if (times) return buyIntent([times[1]!, ...times[2]!.split(' ')]);
+
+  // "show <product>" / "search <words>" (a menu word after them still means the menu: "show menu").
+  const rest = words.slice(1).filter((w) => !FILLER.has(w) && w !== 'me');
+  if ((words[0] === 'show' || words[0] === 'see' || words[0] === 'view') && rest.length && !rest.some((w) => MENU_WORDS.has(w))) return { type: 'show', query: rest.join(' ') };
+  if ((words[0] === 'search' || words[0] === 'find') && rest.length && !rest.some((w) => MENU_WORDS.has(w))) return { type: 'search', query: rest.join(' ') };
 
   const has = (set: Set<string>) => words.some((w) => set.has(w)) || set.has(text);
   if (words.includes('cancel') || words.includes('cancelar') || words.includes('annuler')) return { type: 'cancel' };

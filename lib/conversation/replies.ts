@@ -8,40 +8,11 @@ import type { PlaceOrderResult } from '../orders/place.js';
 
 /** The texts and interactive messages the shop sends in the conversation (order notices: lib/messaging/order-notices.ts). */
 
-const PAGE_ROWS = LIMITS.listRows;
-
 export const rowIdForVariant = (sku: string) => `variant:${sku}`;
 export const rowIdForPage = (page: number) => `page:${page}`;
 export const buttonIdForQuantity = (sku: string, quantity: number) => `qty:${quantity}:${sku}`;
 
-function statusText(v: Variant, available: number | undefined): string {
-  const price = formatMoney(v.priceMinor, v.currency);
-  if (available === undefined) return price;
-  return available > 0 ? `${price} · ${available} left` : `${price} · sold out`;
-}
-
-/** The catalog as an interactive list, paginated within Meta's 10-row limit. */
-export function catalogList(variants: Variant[], available: Map<string, number>, page: number, intro?: string): OutgoingMessage {
-  const shop = getConfig().SHOP_NAME;
-  if (variants.length === 0) return { type: 'text', body: `Welcome to ${shop}! Our catalog is empty right now, please check back soon.` };
-  const pages = variants.length <= PAGE_ROWS ? 1 : Math.ceil(variants.length / (PAGE_ROWS - 1));
-  const current = Math.min(Math.max(page, 1), pages);
-  const perPage = pages === 1 ? PAGE_ROWS : PAGE_ROWS - 1;
-  const slice = variants.slice((current - 1) * perPage, current * perPage);
-  const rows = slice.map((v) => ({ id: rowIdForVariant(v.sku), title: v.displayName, description: statusText(v, available.get(v.sku)) }));
-  if (pages > 1) {
-    const next = current < pages ? current + 1 : 1;
-    rows.push({ id: rowIdForPage(next), title: current < pages ? 'More products ›' : '‹ Back to start', description: `Page ${next} of ${pages}` });
-  }
-  return {
-    type: 'list',
-    header: shop,
-    body: `${intro ?? `Welcome to ${shop}!`} Tap "View products" to pick something, or type e.g. "buy ${variants[0]!.sku} 2".`,
-    footer: pages > 1 ? `Page ${current} of ${pages}` : 'Type "help" for all commands',
-    button: 'View products',
-    sections: [{ title: 'Products', rows }],
-  };
-}
+/** The menu, search results and product messages: ./storefront.ts. */
 
 export function quantityQuestion(v: Variant, available: number): OutgoingMessage {
   if (available <= 0) return { type: 'text', body: `Sorry, ${v.displayName} is sold out right now. Type "menu" to see what is in stock.` };
@@ -64,9 +35,15 @@ export function orderProblem(result: Exclude<PlaceOrderResult, { status: 'create
           .join('; ')}. Nothing was reserved. Type "menu" to see what is available.`,
       };
     case 'unknown_skus':
-      return { type: 'text', body: `Sorry, we don't sell ${result.skus.map((s) => `"${s}"`).join(', ')}. Type "menu" to see our products.` };
+      return {
+        type: 'text',
+        body: `Sorry, we don't sell ${result.skus.map((s) => `"${s}"`).join(', ')}, so nothing was reserved. Please send the order again without ${result.skus.length === 1 ? 'it' : 'them'}, or type "menu" to see our products.`,
+      };
     case 'invalid_quantity':
-      return { type: 'text', body: `You can order between 1 and ${result.max} of each item (${result.sku}). Please try again with a smaller quantity.` };
+      return {
+        type: 'text',
+        body: `Sorry, ${result.quantity} × ${result.name} (${result.sku}) is more than we take in one order: between 1 and ${result.max} of each item. Nothing was reserved; please send it again with at most ${result.max}.`,
+      };
     case 'mixed_currency':
       return { type: 'text', body: 'These items are priced in different currencies, so please order them separately.' };
     case 'too_many_open_orders':

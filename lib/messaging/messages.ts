@@ -17,6 +17,12 @@ export const LIMITS = {
   replyButtons: 3,
   buttonTitle: 20,
   ctaDisplayText: 20,
+  /** Multi-product message: products in total, sections (docs/storefront.md cites Meta's reference). */
+  productListItems: 30,
+  productListSections: 10,
+  /** Interactive product carousel: 2 to 10 product cards. */
+  carouselMinCards: 2,
+  carouselMaxCards: 10,
 } as const;
 
 export type TemplateParameter = { type: 'text'; text: string };
@@ -36,7 +42,15 @@ export type OutgoingMessage =
     }
   | { type: 'buttons'; body: string; buttons: { id: string; title: string }[]; footer?: string }
   | { type: 'cta_url'; body: string; displayText: string; url: string; header?: string; footer?: string }
-  | { type: 'template'; name: string; language: string; components: TemplateComponent[] };
+  | { type: 'template'; name: string; language: string; components: TemplateComponent[] }
+  /** Meta catalog message: a thumbnail product and a "View catalog" button (the catalog connected to the number). */
+  | { type: 'catalog'; body: string; footer?: string; thumbnailSku: string }
+  /** Multi-product message: up to 30 products of the catalog in up to 10 sections. */
+  | { type: 'product_list'; catalogId: string; header: string; body: string; footer?: string; sections: { title: string; skus: string[] }[] }
+  /** Single-product message. */
+  | { type: 'product'; catalogId: string; sku: string; body?: string; footer?: string }
+  /** Interactive product carousel: 2–10 product cards, a body and nothing else. */
+  | { type: 'carousel'; catalogId: string; body: string; skus: string[] };
 
 export function clip(text: string, max: number): string {
   const chars = [...text];
@@ -85,6 +99,56 @@ export function toGraphBody(address: SendAddress, message: OutgoingMessage, call
       });
     case 'cta_url':
       return interactive('cta_url', message, { name: 'cta_url', parameters: { display_text: clip(message.displayText, LIMITS.ctaDisplayText), url: message.url } });
+    case 'catalog':
+      return {
+        ...base,
+        type: 'interactive',
+        interactive: {
+          type: 'catalog_message',
+          body: { text: clip(message.body, LIMITS.interactiveBody) },
+          ...footer(message.footer),
+          action: { name: 'catalog_message', parameters: { thumbnail_product_retailer_id: message.thumbnailSku } },
+        },
+      };
+    case 'product_list': {
+      let budget: number = LIMITS.productListItems;
+      const sections = message.sections
+        .slice(0, LIMITS.productListSections)
+        .map((s) => {
+          const skus = s.skus.slice(0, Math.max(0, budget));
+          budget -= skus.length;
+          return { title: clip(s.title, LIMITS.sectionTitle), product_items: skus.map((sku) => ({ product_retailer_id: sku })) };
+        })
+        .filter((s) => s.product_items.length > 0);
+      return interactive('product_list', message, { catalog_id: message.catalogId, sections });
+    }
+    case 'product':
+      return {
+        ...base,
+        type: 'interactive',
+        interactive: {
+          type: 'product',
+          ...(message.body ? { body: { text: clip(message.body, LIMITS.interactiveBody) } } : {}),
+          ...footer(message.footer),
+          action: { catalog_id: message.catalogId, product_retailer_id: message.sku },
+        },
+      };
+    case 'carousel':
+      return {
+        ...base,
+        type: 'interactive',
+        interactive: {
+          type: 'carousel',
+          body: { text: clip(message.body, LIMITS.interactiveBody) },
+          action: {
+            cards: message.skus.slice(0, LIMITS.carouselMaxCards).map((sku, i) => ({
+              card_index: i,
+              type: 'product',
+              action: { product_retailer_id: sku, catalog_id: message.catalogId },
+            })),
+          },
+        },
+      };
     case 'template':
       return {
         ...base,

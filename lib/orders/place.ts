@@ -20,7 +20,7 @@ export type RequestedLine = { sku: string; quantity: number };
 export type PlaceOrderResult =
   | { status: 'created' | 'existing'; order: Order; customerId: string }
   | { status: 'unknown_skus'; skus: string[] }
-  | { status: 'invalid_quantity'; sku: string; max: number }
+  | { status: 'invalid_quantity'; sku: string; max: number; quantity: number; name: string }
   | { status: 'mixed_currency' }
   | { status: 'too_many_open_orders'; max: number }
   | { status: 'out_of_stock'; shortages: (Shortage & { name: string })[] };
@@ -118,7 +118,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResu
   for (const l of input.lines) merged.set(l.sku, (merged.get(l.sku) ?? 0) + l.quantity);
   for (const [sku, quantity] of merged) {
     if (!Number.isInteger(quantity) || quantity < 1 || quantity > config.MAX_QUANTITY_PER_LINE)
-      return { status: 'invalid_quantity', sku, max: config.MAX_QUANTITY_PER_LINE };
+      return { status: 'invalid_quantity', sku, max: config.MAX_QUANTITY_PER_LINE, quantity, name: nameOf(catalog.get(sku)!) };
   }
   const variants = [...merged.keys()].map((s) => catalog.get(s)!);
   const currency = variants[0]!.currency.trim();

@@ -7,10 +7,11 @@ export async function loadCatalog() {
   try {
     const { data } = await request('GET', '/catalog');
     clear(list, data.variants.length ? h('table', {},
-      h('thead', {}, h('tr', {}, ['SKU', 'Name', 'Price', 'On hand', 'Available', 'Selling'].map((t) => h('th', { class: ['Price', 'On hand', 'Available'].includes(t) ? 'num' : null }, t)))),
+      h('thead', {}, h('tr', {}, ['SKU', 'Name', 'Category', 'Price', 'On hand', 'Available', 'Selling'].map((t) => h('th', { class: ['Price', 'On hand', 'Available'].includes(t) ? 'num' : null }, t)))),
       h('tbody', {}, data.variants.map((v) => h('tr', { testid: 'catalog-row', dataset: { sku: v.sku } },
         h('td', { 'data-label': 'SKU' }, h('code', {}, v.sku)),
-        h('td', { 'data-label': 'Name' }, v.name),
+        h('td', { 'data-label': 'Name' }, v.imageUrl ? h('a', { href: v.imageUrl, target: '_blank', rel: 'noopener', title: 'picture' }, v.name) : v.name),
+        h('td', { 'data-label': 'Category', testid: 'catalog-category' }, v.category || '—'),
         h('td', { 'data-label': 'Price', class: 'num' }, money(v.priceMinor, v.currency)),
         h('td', { 'data-label': 'On hand', class: 'num', testid: 'catalog-stock' }, v.stock),
         h('td', { 'data-label': 'Available', class: 'num', testid: 'catalog-available' }, v.available ?? 'unknown (run stock:sync)'),
