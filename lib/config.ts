@@ -89,6 +89,19 @@ function buildSchema() {
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
     /** Local development only: where the Neon HTTP driver sends SQL (a local bridge). Unset in production. */
     NEON_FETCH_ENDPOINT: url.optional(),
+    // Team inbox (lib/inbox, docs/inbox.md).
+    /** Named staff keys: "alice:key1,bob:key2" or JSON {"alice":"key1"}; each answer and action is attributed to its name. */
+    ADMIN_API_KEYS: nonEmpty.optional(),
+    /** The WABA id: approved templates are listed from Graph's message_templates (else from the templates in config). */
+    WHATSAPP_BUSINESS_ACCOUNT_ID: nonEmpty.regex(/^\d+$/, 'must be the numeric WhatsApp Business Account id').optional(),
+    SHOP_HOURS: nonEmpty.optional(),
+    INBOX_HANDOVER_KEYWORDS: nonEmpty.default('human,agent,person,talk to someone,talk to a person,real person,operator'),
+    INBOX_IDLE_RETURN_MINUTES: positiveInt(240),
+    INBOX_UNANSWERED_ALERT_MINUTES: positiveInt(30),
+    INBOX_RETENTION_DAYS: positiveInt(90),
+    INBOX_MEDIA_MAX_BYTES: positiveInt(16 * 1024 * 1024),
+    /** Optional folder keeping a copy of fetched media (local: under .data/), so it outlives Meta's retention. */
+    INBOX_MEDIA_CACHE_DIR: nonEmpty.optional(),
   });
 }
 
@@ -107,6 +120,8 @@ export const configNames: readonly ConfigName[] = [
   'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'INVITE_TTL_DAYS', 'TEMPLATE_LANGUAGE', 'TEMPLATE_ORDER_CONFIRMED',
   'TEMPLATE_ORDER_INVITE_LINK', 'TEMPLATE_ORDER_SHIPPED', 'TEMPLATE_OFFLINE_PAYMENT', 'TEMPLATE_HOLD_EXPIRED', 'SHOP_NAME',
   'OPS_ALERT_WEBHOOK_URL', 'LOG_LEVEL', 'NEON_FETCH_ENDPOINT',
+  'ADMIN_API_KEYS', 'WHATSAPP_BUSINESS_ACCOUNT_ID', 'SHOP_HOURS', 'INBOX_HANDOVER_KEYWORDS', 'INBOX_IDLE_RETURN_MINUTES',
+  'INBOX_UNANSWERED_ALERT_MINUTES', 'INBOX_RETENTION_DAYS', 'INBOX_MEDIA_MAX_BYTES', 'INBOX_MEDIA_CACHE_DIR',
 ];
 
 /** The schema's plain `nonEmpty` secrets, checked without zod: the webhook's handshake and signature check read only these. */
@@ -225,7 +240,7 @@ export function requireConfig(names: readonly ConfigName[]): Config {
 export const secretVariables = [
   'DATABASE_URL', 'NETLIFY_DATABASE_URL', 'UPSTASH_REDIS_REST_TOKEN', 'WHATSAPP_ACCESS_TOKEN', 'WHATSAPP_TOKEN',
   'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'VERIFY_TOKEN', 'STRIPE_SECRET_KEY', 'STRIPE_SECRET',
-  'STRIPE_WEBHOOK_SECRET', 'BACKEND_SHARED_SECRET', 'ADMIN_API_KEY',
+  'STRIPE_WEBHOOK_SECRET', 'BACKEND_SHARED_SECRET', 'ADMIN_API_KEY', 'ADMIN_API_KEYS',
 ] as const;
 
 /**
