@@ -223,8 +223,11 @@ async function saveScreenshot(page: Page, name: string): Promise<void> {
 describe('the console inbox (chromium)', () => {
   it('shows the unread conversation with its order and photo; staff reply once; templates only outside the window; "human" → staff; the invited elder is linked and answered', async () => {
     const o = await s.paidOrder('HONEY-250', 1);
+    const sent = sentTo(stack(), o.waId).length;
     await s.inbound({ from: o.waId, name: 'Ada', text: 'Hello! The jar lid is cracked, see the photo.' });
+    await eventually(() => sentTo(stack(), o.waId).length === sent + 1);
     const mediaId = await photo(o.waId, 'cracked lid');
+    await eventually(() => sentTo(stack(), o.waId).length === sent + 2);
     const id = await conversationOf(o.waId);
     await eventually(async () => (await db()`SELECT count(*)::int AS n FROM conversation_messages WHERE customer_id = ${id}`)[0]!.n === 3);
 
@@ -246,6 +249,9 @@ describe('the console inbox (chromium)', () => {
     await until(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth)).toBe(1);
     await until(() => page.getByTestId('window-remaining').textContent()).toMatch(/^23 h \d+ min left/);
     await until(async () => (await db()`SELECT read_by FROM conversations WHERE customer_id = ${id}`)[0]?.read_by).toBe('alice');
+    // Newest last, in the order the shop saw them: the customer's text, the bot's answer, the photo.
+    const order = await page.getByTestId('message').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.from + ':' + (e as HTMLElement).dataset.kind));
+    expect(order.slice(-4)).toEqual(['customer:text', 'bot:list', 'customer:image', 'bot:text']);
 
     // A double click sends once.
     const before = sentTo(stack(), o.waId).length;
@@ -257,6 +263,7 @@ describe('the console inbox (chromium)', () => {
     const staffMessage = page.locator('[data-testid="message"][data-from="staff"]');
     await until(() => staffMessage.getByTestId('message-from').textContent()).toBe('alice');
     await until(() => staffMessage.getByTestId('ticks').getAttribute('data-status')).toBe('read');
+    await img.scrollIntoViewIfNeeded();
     await saveScreenshot(page, 'inbox-thread.png');
 
     // Outside the window the box offers approved templates only.

@@ -145,12 +145,14 @@ export async function getConversation(id: string) {
     `SELECT cu.id, cu.profile_name, cu.wa_id, cu.bsuid, cu.username, cu.last_inbound_at,
             ${EFFECTIVE_MODE_SQL('cv')} AS mode, cv.mode_changed_at, cv.mode_changed_by, cv.read_at, cv.read_by, cv.replied_at, cv.replied_by, cv.invited_order_id,
             ${UNREAD_SQL} AS unread, ${LINKED_ORDERS_SQL(20)} AS orders,
-            (SELECT COALESCE(jsonb_agg(t ORDER BY t.at, t.seq), '[]'::jsonb) FROM (
-              (SELECT 'in' AS dir, m.id::text AS id, m.wamid, m.kind, m.at, m.body, m.data, m.ref_wamid, m.content_deleted_at, m.id AS seq,
+            -- In the order they happened here: an inbound message when it was recorded (Meta's time has whole seconds
+            -- only), an outbound one when it was sent (a reply's row is reserved when its question is recorded).
+            (SELECT COALESCE(jsonb_agg(t ORDER BY t.sort_at, t.dir, t.seq), '[]'::jsonb) FROM (
+              (SELECT 'in' AS dir, m.id::text AS id, m.wamid, m.kind, m.at, m.recorded_at AS sort_at, m.body, m.data, m.ref_wamid, m.content_deleted_at, m.id AS seq,
                       NULL::text AS status, NULL::text AS delivery, NULL::text AS error, NULL::text AS sent_by, NULL::text AS out_kind
-               FROM conversation_messages m WHERE m.customer_id = cu.id ORDER BY m.at DESC, m.id DESC LIMIT ${THREAD_LIMIT})
+               FROM conversation_messages m WHERE m.customer_id = cu.id ORDER BY m.recorded_at DESC, m.id DESC LIMIT ${THREAD_LIMIT})
               UNION ALL
-              (SELECT 'out', o.id::text, o.wamid, o.payload->>'type', COALESCE(o.sent_at, o.created_at), NULL, o.payload, NULL, NULL, o.seq,
+              (SELECT 'out', o.id::text, o.wamid, o.payload->>'type', COALESCE(o.sent_at, o.created_at), COALESCE(o.sent_at, o.created_at), NULL, o.payload, NULL, NULL, o.seq,
                       o.status, o.delivery_status, o.error_title, o.sent_by, o.kind
                FROM outbound_messages o WHERE o.customer_id = cu.id AND o.payload <> '{"type": "reserved"}'::jsonb
                ORDER BY o.created_at DESC LIMIT ${THREAD_LIMIT})
