@@ -43,7 +43,7 @@ async function signIn(event) {
     session.set(key);
     form.reset();
     show(true);
-    switchView('orders');
+    switchView(location.hash === '#inbox' ? 'inbox' : 'orders');
     loadAlerts({ badgeOnly: true });
     loadInbox({ quiet: true });
   } catch (e) {
@@ -191,7 +191,7 @@ setInterval(refreshTotals, 30_000);
 
 show(Boolean(session.key));
 if (session.key) {
-  switchView('orders');
+  switchView(location.hash === '#inbox' ? 'inbox' : 'orders');
   loadAlerts({ badgeOnly: true });
   loadInbox({ quiet: true });
 }
