@@ -243,6 +243,15 @@ export const secretVariables = [
   'STRIPE_WEBHOOK_SECRET', 'BACKEND_SHARED_SECRET', 'ADMIN_API_KEY', 'ADMIN_API_KEYS',
 ] as const;
 
+function staffKeyValues(value: string): string[] {
+  try {
+    if (value.startsWith('{')) return Object.values(JSON.parse(value) as Record<string, unknown>).filter((k): k is string => typeof k === 'string' && k.length > 0);
+  } catch {
+    return [];
+  }
+  return value.split(',').map((pair) => pair.slice(pair.indexOf(':') + 1).trim()).filter((k) => k.length > 0);
+}
+
 /**
  * The raw configured secret values (unvalidated: a malformed one must be redacted too), with the
  * password of any connection string on its own, raw and percent-decoded.
@@ -257,6 +266,8 @@ export function configuredSecrets(env: Env = process.env): { name: string; value
     if (value !== raw) out.push({ name, value: raw });
     if (!value) continue;
     out.push({ name, value });
+    // Each named staff key on its own ("alice:key1,bob:key2" or JSON {"alice": "key1"}).
+    if (name === 'ADMIN_API_KEYS') for (const key of staffKeyValues(value)) out.push({ name: `${name} key`, value: key });
     const password = /^[a-z][a-z0-9+.-]*:\/\/[^:/?#]*:(.*)@[^@]*$/i.exec(value)?.[1];
     if (password) {
       out.push({ name: `${name} password`, value: password });
