@@ -56,7 +56,8 @@ function decodeCursor(cursor: string): { t: string; id: string } {
   throw invalidRequest([{ path: 'cursor', message: 'is not a cursor this list gave out' }]);
 }
 
-export async function listConversations(query: ConversationListQuery) {
+/** The page statement (one round trip): also used by the bench to EXPLAIN which index serves it. */
+export function conversationPageSql(query: ConversationListQuery): { text: string; params: unknown[] } {
   const params: unknown[] = [];
   const p = (v: unknown) => `$${params.push(v)}`;
   const where = ['cu.last_inbound_at IS NOT NULL'];
@@ -78,9 +79,7 @@ export async function listConversations(query: ConversationListQuery) {
     const c = decodeCursor(query.cursor);
     where.push(`(cu.last_inbound_at, cu.id) < (${p(c.t)}::timestamptz, ${p(c.id)}::uuid)`);
   }
-  const limit = query.limit;
-  const rows = await db().query(
-    `SELECT cu.id, cu.profile_name, cu.wa_id, cu.bsuid, cu.last_inbound_at,
+  const text = `SELECT cu.id, cu.profile_name, cu.wa_id, cu.bsuid, cu.last_inbound_at,
             to_char(cu.last_inbound_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at,
             ${EFFECTIVE_MODE_SQL('cv')} AS mode, cv.replied_at, ${UNREAD_SQL} AS unread, ${NEEDS_REPLY_SQL} AS needs_reply,
             (SELECT jsonb_build_object('kind', m.kind, 'body', left(m.body, 120), 'at', m.at) FROM conversation_messages m
@@ -89,9 +88,14 @@ export async function listConversations(query: ConversationListQuery) {
      FROM customers cu LEFT JOIN conversations cv ON cv.customer_id = cu.id
      WHERE ${where.join(' AND ')}
      ORDER BY cu.last_inbound_at DESC, cu.id DESC
-     LIMIT ${limit + 1}`,
-    params,
-  );
+     LIMIT ${query.limit + 1}`;
+  return { text, params };
+}
+
+export async function listConversations(query: ConversationListQuery) {
+  const limit = query.limit;
+  const { text, params } = conversationPageSql(query);
+  const rows = await db().query(text, params);
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   return {
