@@ -39,7 +39,7 @@ const LINKED_ORDERS_SQL = (limit: number) => `(
      WHERE ic.customer_id = cu.id AND o.customer_id <> cu.id ORDER BY o.created_at DESC LIMIT ${limit})
   ) x)`;
 
-const UNREAD_SQL = `(SELECT count(*)::int FROM conversation_messages m WHERE m.customer_id = cu.id AND m.at > COALESCE(cv.read_at, '-infinity') AND m.kind NOT IN ('system'))`;
+const UNREAD_SQL = `(SELECT count(*)::int FROM conversation_messages m WHERE m.customer_id = cu.id AND m.recorded_at > COALESCE(cv.read_at, '-infinity') AND m.kind NOT IN ('system'))`;
 const NEEDS_REPLY_SQL = `(${EFFECTIVE_MODE_SQL('cv')} = 'staff' AND cu.last_inbound_at > COALESCE(cv.replied_at, '-infinity'))`;
 
 function encodeCursor(t: string, id: string): string {
