@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { crc32, deflateSync } from 'node:zlib';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -29,8 +30,34 @@ const s = shop(stack);
 const until = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: WAIT, interval: 250 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A 1×1 PNG, as a customer's phone would upload a photo. */
-const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+/** A photo of a cracked mug (PNG, 120×120), as a customer's phone would upload it. */
+const PNG = mugPng(120);
+function mugPng(size: number): Buffer {
+  const rows: Buffer[] = [];
+  for (let y = 0; y < size; y++) {
+    const row = [0];
+    for (let x = 0; x < size; x++) {
+      const u = x / size, v = y / size;
+      const body = u > 0.2 && u < 0.68 && v > 0.25 && v < 0.85;
+      const handle = u >= 0.68 && u < 0.85 && v > 0.38 && v < 0.7 && !(u > 0.72 && u < 0.8 && v > 0.45 && v < 0.63);
+      const crack = body && Math.abs(u - 0.35 - (v - 0.25) * 0.4 - 0.04 * Math.sin(v * 40)) < 0.012;
+      row.push(...(crack ? [250, 250, 250] : body || handle ? [176, 92, 52] : [228, 236, 242]));
+    }
+    rows.push(Buffer.from(row));
+  }
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type), data])));
+    return Buffer.concat([len, Buffer.from(type), data, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(size, 0);
+  header.writeUInt32BE(size, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0))]);
+}
 
 type Answer = { status: number; body: Record<string, any>; headers: Headers; bytes?: Buffer };
 async function api(method: string, p: string, opts: { key?: string; body?: unknown; headers?: Record<string, string>; raw?: boolean } = {}): Promise<Answer> {
@@ -135,7 +162,8 @@ describe('team inbox API', () => {
     expect(bodyOf(sentTo(stack(), waId)[1]!).text?.body).toContain('A person from');
     expect(bodyOf(sentTo(stack(), waId)[1]!).text?.body).toContain('Mon-Fri 9:00-17:00');
     const id = await conversationOf(waId);
-    expect((await db()`SELECT mode, mode_changed_by FROM conversations WHERE customer_id = ${id}`)[0]).toEqual({ mode: 'staff', mode_changed_by: 'customer' });
+    // The mode is written with the statements recording the answer (after it went out).
+    await until(async () => (await db()`SELECT mode, mode_changed_by FROM conversations WHERE customer_id = ${id}`)[0]).toEqual({ mode: 'staff', mode_changed_by: 'customer' });
 
     // Free text is left for staff; the conversation needs a reply.
     await s.inbound({ from: waId, name: 'Ben', text: 'hello? anyone?' });
@@ -162,7 +190,7 @@ describe('team inbox API', () => {
     await s.inbound({ from: other, name: 'Cy', interactive: { type: 'button_reply', id: HANDOVER_BUTTON_ID, title: 'Talk to a person' } });
     await eventually(() => sentTo(stack(), other).length === 3);
     const otherId = await conversationOf(other);
-    expect((await db()`SELECT mode FROM conversations WHERE customer_id = ${otherId}`)[0]!.mode).toBe('staff');
+    await until(async () => (await db()`SELECT mode FROM conversations WHERE customer_id = ${otherId}`)[0]?.mode).toBe('staff');
 
     // Unanswered for longer than INBOX_UNANSWERED_ALERT_MINUTES → one ops alert, however many cleanup runs see it.
     await db()`UPDATE customers SET last_inbound_at = now() - interval '40 minutes' WHERE id = ${otherId}`;
@@ -246,7 +274,7 @@ describe('the console inbox (chromium)', () => {
     // The thread: the photo inline through the media proxy, the reply box with the window's remaining time.
     await row.click();
     const img = page.locator(`[data-testid="message-image"][data-media-id="${mediaId}"]`);
-    await until(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth)).toBe(1);
+    await until(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth)).toBe(120);
     await until(() => page.getByTestId('window-remaining').textContent()).toMatch(/^23 h \d+ min left/);
     await until(async () => (await db()`SELECT read_by FROM conversations WHERE customer_id = ${id}`)[0]?.read_by).toBe('alice');
     // Newest last, in the order the shop saw them: the customer's text, the bot's answer, the photo.
@@ -289,6 +317,7 @@ describe('the console inbox (chromium)', () => {
     const token = await inviteTokenOf(o.orderId);
     const elder = newCustomer('4930');
     await s.inbound({ from: elder, name: 'Uncle Bo', text: `Hi, I'm contacting on behalf of order ${o.reference}. Token: ${token}` });
+    await eventually(() => sentTo(stack(), elder).length === 1); // the greeting: from now on a person answers
     await s.inbound({ from: elder, name: 'Uncle Bo', text: 'When does it arrive?' });
     const elderId = await conversationOf(elder);
     await page.getByTestId('inbox-filter').selectOption('invited');
