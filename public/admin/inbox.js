@@ -238,6 +238,7 @@ async function send(body, error) {
     if (text) text.value = '';
     state.thread = null;
     await refreshThread();
+    loadInbox({ quiet: true });
   } catch (e) {
     error.textContent = describeError(e);
     error.hidden = false;
