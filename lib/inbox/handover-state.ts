@@ -21,3 +21,10 @@ export function inboxStateOf(j: Record<string, unknown>): InboxState {
 
 /** A validated positive integer, safe to write into SQL. */
 export const idleMinutes = (): number => Math.trunc(Number(getConfig().INBOX_IDLE_RETURN_MINUTES));
+
+/** The same state read on its own, for a message processed without the recording statement's read (the re-drive). */
+export async function readInboxState(customerId: string): Promise<InboxState | null> {
+  const { db } = await import('../db.js');
+  const [row] = await db().query(`SELECT ${INBOX_STATE_SQL('cv')} AS state FROM conversations cv WHERE cv.customer_id = $1`, [customerId]);
+  return row ? inboxStateOf(row.state as Record<string, unknown>) : null;
+}
