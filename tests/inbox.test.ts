@@ -182,6 +182,8 @@ describe('team inbox API', () => {
     const other = newCustomer('4917');
     await s.inbound({ from: other, name: 'Cy', text: 'blorp' });
     await eventually(() => sentTo(stack(), other).length === 1);
+    // The count is written with the statements recording the answer (after it went out).
+    await until(async () => (await db()`SELECT c.misunderstood FROM conversations c JOIN customers cu ON cu.id = c.customer_id WHERE cu.wa_id = ${other}`)[0]?.misunderstood).toBe(1);
     await s.inbound({ from: other, name: 'Cy', text: 'zzzz qqq' });
     await eventually(() => sentTo(stack(), other).length === 2);
     const offer = bodyOf(sentTo(stack(), other)[1]!);
