@@ -35,6 +35,7 @@ import { fastAck } from './fast-ack.js';
 import { flows, seedBenchCatalog } from './flows.js';
 import { measureFlow, type FlowResult } from './measure.js';
 import { benchOrdersList } from './orders-list.js';
+import { benchInboxList } from './inbox-list.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const list = (v: string | undefined, d: string) => (v ?? d).split(',').map((s) => s.trim()).filter(Boolean);
@@ -235,6 +236,7 @@ for (const delay of DELAYS) {
 results.flows = flowResults;
 
 if (!SKIP.has('orders')) print(...(await benchOrdersList([HEAVY_DELAY], 3)));
+if (!SKIP.has('inbox')) print(...(await benchInboxList([HEAVY_DELAY], 3)));
 if (!SKIP.has('cold')) print(await coldStart());
 
 const seconds = Math.round((Date.now() - started) / 1000);

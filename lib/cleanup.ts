@@ -8,6 +8,7 @@ import { forgetLapsedHold, holdState, lapsedHolds, notInExpiryIndex, releaseHold
 import { redriveUnprocessed } from './conversation/inbound-events.js';
 import { pushCatalogChanges } from './catalog/index.js';
 import { retryUndeliveredAlerts } from './ops-alerts.js';
+import { afterInboxMaintenance, inboxMaintenanceQuery } from './inbox/maintenance.js';
 
 /**
  * The reservation cleanup (scheduled every minute; also callable locally):
@@ -44,6 +45,9 @@ export type CleanupSummary = {
   alertsRetried: number;
   /** Catalog rows pushed to Meta (changed price or availability). */
   catalogPushed: number;
+  /** Team inbox: messages whose content passed INBOX_RETENTION_DAYS and was deleted; conversations alerted as unanswered. */
+  inboxContentDeleted?: number;
+  inboxUnanswered?: number;
   /** Orders another run was handling (locked), left for it. */
   skipped: number;
   /** Orders whose handling failed (left in place for the next run). */
@@ -200,7 +204,11 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
   // 2. Reconcile: pending orders whose hold lapsed per Postgres but that Redis's index does not know.
   if (!outOfTime()) {
     try {
-      const rows = await db().query(RECONCILE_SQL, [o.batchSize]);
+      // The team inbox's retention and unanswered check ride in the same round trip (lib/inbox/maintenance.ts).
+      const [rows = [], inbox = []] = await db().transaction([db().query(RECONCILE_SQL, [o.batchSize]), inboxMaintenanceQuery()]);
+      const found = await afterInboxMaintenance(inbox);
+      summary.inboxContentDeleted = found.cleared;
+      summary.inboxUnanswered = found.unanswered;
       const ids = rows.map((r) => r.id as string).filter((id) => !attempted.has(id));
       if (ids.length) {
         const vanished = await notInExpiryIndex(ids);

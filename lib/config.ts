@@ -66,7 +66,7 @@ function buildSchema() {
     WHATSAPP_CATALOG_ID: nonEmpty.optional(),
     /** The business number's throughput level (Meta: 80 by default, 1 000 after its automatic upgrade). */
     WHATSAPP_SENDS_PER_SECOND: positiveInt(80),
-    /** WhatsApp Business Account id: only `npm run setup` / `npm run doctor` use it (subscriptions, templates). */
+    /** WhatsApp Business Account id: `npm run setup` / `npm run doctor` (subscriptions, templates), the inbox's template list. */
     WHATSAPP_WABA_ID: nonEmpty.regex(/^\d+$/, 'must be the numeric WhatsApp Business Account id (WhatsApp > API setup)').optional(),
     /** Meta app id: only `npm run setup` / `npm run doctor` use it (the app's webhook subscription). */
     META_APP_ID: nonEmpty.regex(/^\d+$/, 'must be the numeric app id (App settings > Basic)').optional(),
@@ -105,6 +105,17 @@ function buildSchema() {
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
     /** Local development only: where the Neon HTTP driver sends SQL (a local bridge). Unset in production. */
     NEON_FETCH_ENDPOINT: url.optional(),
+    // Team inbox (lib/inbox, docs/inbox.md).
+    /** Named staff keys: "alice:key1,bob:key2" or JSON {"alice":"key1"}; each answer and action is attributed to its name. */
+    ADMIN_API_KEYS: nonEmpty.optional(),
+    SHOP_HOURS: nonEmpty.optional(),
+    INBOX_HANDOVER_KEYWORDS: nonEmpty.default('human,agent,person,talk to someone,talk to a person,real person,operator'),
+    INBOX_IDLE_RETURN_MINUTES: positiveInt(240),
+    INBOX_UNANSWERED_ALERT_MINUTES: positiveInt(30),
+    INBOX_RETENTION_DAYS: positiveInt(90),
+    INBOX_MEDIA_MAX_BYTES: positiveInt(16 * 1024 * 1024),
+    /** Optional folder keeping a copy of fetched media (local: under .data/), so it outlives Meta's retention. */
+    INBOX_MEDIA_CACHE_DIR: nonEmpty.optional(),
   });
 }
 
@@ -126,6 +137,8 @@ export const configNames: readonly ConfigName[] = [
   'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'STOCK_BELOW_HELD', 'INVITE_TTL_DAYS', 'TEMPLATE_LANGUAGE', 'TEMPLATE_ORDER_CONFIRMED',
   'TEMPLATE_ORDER_INVITE_LINK', 'TEMPLATE_ORDER_SHIPPED', 'TEMPLATE_OFFLINE_PAYMENT', 'TEMPLATE_HOLD_EXPIRED', 'SHOP_NAME',
   'OPS_ALERT_WEBHOOK_URL', 'LOG_LEVEL', 'NEON_FETCH_ENDPOINT',
+  'ADMIN_API_KEYS', 'SHOP_HOURS', 'INBOX_HANDOVER_KEYWORDS', 'INBOX_IDLE_RETURN_MINUTES',
+  'INBOX_UNANSWERED_ALERT_MINUTES', 'INBOX_RETENTION_DAYS', 'INBOX_MEDIA_MAX_BYTES', 'INBOX_MEDIA_CACHE_DIR',
 ];
 
 /** The schema's plain `nonEmpty` secrets, checked without zod: the webhook's handshake and signature check read only these. */
@@ -262,8 +275,17 @@ export function requireConfig(names: readonly ConfigName[]): Config {
 export const secretVariables = [
   'DATABASE_URL', 'NETLIFY_DB_URL', 'NETLIFY_DATABASE_URL', 'UPSTASH_REDIS_REST_TOKEN', 'WHATSAPP_ACCESS_TOKEN', 'WHATSAPP_TOKEN',
   'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'VERIFY_TOKEN', 'STRIPE_SECRET_KEY', 'STRIPE_SECRET',
-  'STRIPE_WEBHOOK_SECRET', 'BACKEND_SHARED_SECRET', 'ADMIN_API_KEY',
+  'STRIPE_WEBHOOK_SECRET', 'BACKEND_SHARED_SECRET', 'ADMIN_API_KEY', 'ADMIN_API_KEYS',
 ] as const;
+
+function staffKeyValues(value: string): string[] {
+  try {
+    if (value.startsWith('{')) return Object.values(JSON.parse(value) as Record<string, unknown>).filter((k): k is string => typeof k === 'string' && k.length > 0);
+  } catch {
+    return [];
+  }
+  return value.split(',').map((pair) => pair.slice(pair.indexOf(':') + 1).trim()).filter((k) => k.length > 0);
+}
 
 /**
  * The raw configured secret values (unvalidated: a malformed one must be redacted too), with the
@@ -279,6 +301,8 @@ export function configuredSecrets(env: Env = process.env): { name: string; value
     if (value !== raw) out.push({ name, value: raw });
     if (!value) continue;
     out.push({ name, value });
+    // Each named staff key on its own ("alice:key1,bob:key2" or JSON {"alice": "key1"}).
+    if (name === 'ADMIN_API_KEYS') for (const key of staffKeyValues(value)) out.push({ name: `${name} key`, value: key });
     const password = /^[a-z][a-z0-9+.-]*:\/\/[^:/?#]*:(.*)@[^@]*$/i.exec(value)?.[1];
     if (password) {
       out.push({ name: `${name} password`, value: password });

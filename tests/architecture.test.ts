@@ -80,3 +80,23 @@ describe('Netlify Database', () => {
     expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).dependencies).toHaveProperty('@netlify/database');
   });
 });
+
+describe('team inbox (lib/inbox)', () => {
+  const WRITE_CONVERSATION_MESSAGES = /\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+conversation_messages\b/i;
+  const WRITE_CONVERSATIONS = /\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+conversations\b/i;
+  const filesWith = (pattern: RegExp) => sourceFiles().filter((f) => pattern.test(f.text)).map((f) => f.path).sort();
+
+  it('message content is written only by the recording statement and the retention run', () => {
+    expect(filesWith(WRITE_CONVERSATION_MESSAGES)).toEqual(['lib/conversation/inbound-events.ts', 'lib/inbox/maintenance.ts']);
+  });
+
+  it('a conversation\'s mode and marks are written only by lib/inbox, the handover and an invite contact\'s first message', () => {
+    expect(filesWith(WRITE_CONVERSATIONS).filter((p) => !p.startsWith('lib/inbox/'))).toEqual(['lib/conversation/handover.ts', 'lib/conversation/invite-contact.ts']);
+    expect(filesWith(WRITE_CONVERSATIONS).filter((p) => p.startsWith('lib/inbox/')).length).toBeGreaterThan(0);
+  });
+
+  it('lib/inbox sends WhatsApp messages only through the outbox, and lib/messaging imports nothing from it', () => {
+    expect(sourceFiles().filter((f) => f.path.startsWith('lib/inbox/') && /postGraphMessage/.test(f.text)).map((f) => f.path)).toEqual([]);
+    expect(sourceFiles().filter((f) => f.path.startsWith('lib/messaging/') && /from '\.\.\/inbox\//.test(f.text)).map((f) => f.path)).toEqual([]);
+  });
+});

@@ -11,7 +11,7 @@
  *   GET  /sandbox/api/config           shop name, business number, catalog id, template texts
  *   GET  /sandbox/api/state            every chat item so far + the last event id
  *   GET  /sandbox/api/events           SSE: `item` events (id = event id; Last-Event-ID / ?after= resume)
- *   POST /sandbox/api/send             {from, name?, text | interactive | button | order, context?}
+ *   POST /sandbox/api/send             {from, name?, text | interactive | button | order | photo: {caption?}, context?}
  *   GET  /sandbox/api/messages?wa=&contains=&wait=   what the shop sent to wa (long-polls up to wait s)
  *   GET|POST|DELETE /sandbox/api/fail  Graph stand-in failure queue ({status, code?} → fail the next send)
  *   GET  /sandbox/api/catalog          admin GET /api/catalog (the local ADMIN_API_KEY added here)
@@ -265,8 +265,10 @@ const SendBody = z
       })
       .optional(),
     context: z.object({ id: z.string() }).optional(),
+    /** A photo from the phone's camera (team inbox): uploaded to the Graph stand-in, sent as Meta sends an image message. */
+    photo: z.object({ caption: z.string().max(1024).optional() }).optional(),
   })
-  .refine((v) => [v.text, v.interactive, v.button, v.order].filter((x) => x !== undefined).length === 1, 'give exactly one of text, interactive, button, order')
+  .refine((v) => [v.text, v.interactive, v.button, v.order, v.photo].filter((x) => x !== undefined).length === 1, 'give exactly one of text, interactive, button, order, photo')
   .refine((v) => v.from !== undefined || v.userId !== undefined, 'give from (a phone) or userId (a username-only customer)');
 
 /** The customer sends a message: through the Graph stand-in, signed, to the real webhook. */
@@ -287,6 +289,7 @@ async function send(request: Request, stack: LocalStack): Promise<Response> {
     ...(body.button ? { button: body.button } : {}),
     ...(body.order ? { order: body.order } : {}),
     ...(body.context ? { context: body.context } : {}),
+    ...(body.photo ? { raw: photoMessage(stack, body.photo.caption) } : {}),
     wamid,
   };
   input.timestamp = Math.floor(Date.now() / 1000);
@@ -307,6 +310,16 @@ async function send(request: Request, stack: LocalStack): Promise<Response> {
     if (last.status > 0 && last.status < 500) break;
   }
   return json({ wamid, webhookStatus: last.status, ...(last.error ? { error: last.error } : {}) });
+}
+
+/** A small PNG "photo" (a broken mug, as far as the shop can tell), stored at the Graph stand-in like a phone's upload. */
+const PHOTO = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAABgAAAAYCAIAAABvFaqvAAAAUElEQVR42mN4/eErVRDDqEEDZ9C0KA2CiFiD/v//Tx2DqOYiCCLoLjRDyXEROQbhchdcMaUuItMgTHcNtIvwhBfdYw2ruwYoZQ8ag4ZRCQkALNQBCi1KEPcAAAAASUVORK5CYII=',
+  'base64',
+);
+function photoMessage(stack: LocalStack, caption?: string): Record<string, unknown> {
+  const media = stack.graph!.storeMedia(PHOTO, 'image/png');
+  return { type: 'image', image: { id: media.id, mime_type: 'image/png', sha256: media.sha256, ...(caption ? { caption } : {}) } };
 }
 
 /** Plain text of a shop message, for lookups (Postman, simulate). */

@@ -211,6 +211,9 @@
         el('div', { class: 'order-total' }, el('span', { text: 'Estimated total' }), el('span', { text: money(total, currency) })),
       );
       if (o.text) bubble.append(el('div', { class: 'footer', text: o.text }));
+    } else if (m.type === 'image') {
+      bubble.append(el('div', { class: 'caption', text: '📷 Photo' }));
+      if (m.image && m.image.caption) bubble.append(el('div', { text: m.image.caption }));
     } else bubble.append(el('code', { text: JSON.stringify(m) }));
     bubble.append(meta(item));
     const wrap = el('div', { class: 'msg me', 'data-testid': 'msg', 'data-dir': 'in', 'data-key': item.key, 'data-type': m.type || '' }, bubble);
@@ -654,6 +657,17 @@
     sendMessage({ text });
   });
   $('open-catalog').addEventListener('click', () => openCatalog());
+  // Team inbox: a photo from the phone (the text typed, if any, is its caption), and the shop's inbox side by side.
+  $('send-photo').addEventListener('click', () => {
+    const input = $('composer-input');
+    const caption = input.value.trim();
+    input.value = '';
+    sendMessage({ photo: caption ? { caption } : {} });
+  });
+  $('open-inbox').addEventListener('click', () => {
+    const width = Math.max(480, Math.floor(window.screen.availWidth / 2));
+    window.open('/admin#inbox', 'shop-inbox', `width=${width},height=${window.screen.availHeight},left=${window.screen.availWidth - width},top=0`);
+  });
   $('sheet').addEventListener('click', (e) => { if (e.target.getAttribute('data-close')) closeSheet(); });
   document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closeSheet(); });
   $('run-cleanup').addEventListener('click', async () => {

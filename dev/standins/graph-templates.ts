@@ -112,6 +112,8 @@ export interface TemplatesEndpoint {
   /** The control side (/_standin/templates...). */
   control(method: string, rest: string[], body: Record<string, unknown>): GraphAnswer | undefined;
   list(): StoredTemplate[];
+  /** Templates the account has already (as if created and reviewed before): for a test or the local inbox. */
+  seed(list: StoredTemplate[]): void;
 }
 
 export function templatesEndpoint(opts: { wabaId: string }): TemplatesEndpoint {
@@ -191,5 +193,8 @@ export function templatesEndpoint(opts: { wabaId: string }): TemplatesEndpoint {
     return undefined;
   };
 
-  return { api, control, list: () => structuredClone(templates) };
+  const seed = (list: StoredTemplate[]) => {
+    for (const t of list) if (!templates.some((x) => x.name === t.name && x.language === t.language)) templates.push(structuredClone(t));
+  };
+  return { api, control, list: () => structuredClone(templates), seed };
 }

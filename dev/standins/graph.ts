@@ -20,6 +20,7 @@
  *   POST   /_standin/webhook/raw {payload, signature?}  POST exact bytes (optionally forged signature)
  *   POST   /_standin/webhook-url {url}   change the webhook target
  *   GET    /_standin/events              Server-Sent Events: message | status | inbound | catalog-batch
+ *   POST   /_standin/media  GET /_standin/media-downloads   team inbox media (./graph-inbox.ts)
  *
  * Meta facts this reproduces (checked against Meta's docs):
  *  - Webhook bodies are signed as sent: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(appSecret, raw bytes)>`;
@@ -44,6 +45,7 @@ import { z } from 'zod';
 import { faults } from '../faults.js';
 import { graphSetupEndpoints, type GraphSetup } from './graph-setup.js';
 import { catalogInteractives, catalogMessageProblem } from './graph-catalog.js';
+import { createInboxStandIn } from './graph-inbox.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -159,6 +161,10 @@ export interface GraphStandIn {
   sendInbound(input: InboundInput): Promise<WebhookDelivery & { wamid: string }>;
   /** Same as POST /_standin/statuses. */
   sendStatus(input: StatusInput): Promise<WebhookDelivery>;
+  /** A file as a customer's phone uploads it (./graph-inbox.ts); its id goes into an inbound media message. */
+  storeMedia(bytes: Buffer, mimeType: string, filename?: string): { id: string; sha256: string };
+  /** Media downloads asked for (team inbox proxy), with whether they carried the token. */
+  mediaDownloads(): { id: string; authorized: boolean; at: number }[];
   close(): Promise<void>;
 }
 
@@ -751,6 +757,8 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
   const userIdOfPhone = new Map<string, string>();
   const timers = new Set<NodeJS.Timeout>();
   const sseClients = new Set<http.ServerResponse>();
+  let rootUrl = '';
+  const inbox = createInboxStandIn({ accessToken: opts.accessToken, root: () => rootUrl });
 
   const broadcast = (event: string, data: unknown): void => {
     const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -985,6 +993,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
       );
     };
     if (!nodeId || more.length > 0) return unsupported();
+    if (inbox.graph(req, res, url, nodeId, edge, biz.wabaId)) return;
 
     if (req.method === 'POST' && edge === 'messages') {
       if (nodeId !== opts.phoneNumberId) return unsupported();
@@ -1213,7 +1222,13 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
         return;
       }
       if (segs[0] === '_standin' && (await setup.handle(req, res, url, segs))) return;
+      if (segs[0] === '_standin' && segs[1] === 'media' && req.method === 'POST') {
+        const m = inbox.store(await readBody(req), String(req.headers['content-type'] ?? 'application/octet-stream').split(';')[0]!, url.searchParams.get('filename') ?? undefined);
+        return sendJson(res, 200, { id: m.id, sha256: m.sha256, file_size: m.bytes.length, mime_type: m.mimeType }, CORS);
+      }
+      if (segs[0] === '_standin' && segs[1] === 'media-downloads') return sendJson(res, 200, inbox.downloads(), CORS);
       if (segs[0] === '_standin') return handleControl(req, res, url, segs);
+      if (segs[0] === 'whatsapp_business' && segs[1] === 'attachments') return inbox.download(req, res, url);
       if (segs[0] && /^v\d+\.\d+$/.test(segs[0])) return handleGraph(req, res, url, segs);
       sendJson(res, 404, { error: { message: `Unknown path ${url.pathname}`, type: 'GraphMethodException', code: 100, fbtrace_id: fbtraceId() } });
     })().catch((e: unknown) => {
@@ -1228,6 +1243,7 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
   });
   const port = (server.address() as import('node:net').AddressInfo).port;
   const root = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  rootUrl = root;
 
   return {
     baseUrl: `${root}/${apiVersion}`,
@@ -1251,6 +1267,8 @@ export async function startGraphStandIn(opts: GraphStandInOptions): Promise<Grap
     setup,
     sendInbound,
     sendStatus,
+    storeMedia: (bytes, mimeType, filename) => inbox.store(bytes, mimeType, filename),
+    mediaDownloads: () => inbox.downloads(),
     close: async () => {
       for (const t of timers) clearTimeout(t);
       timers.clear();

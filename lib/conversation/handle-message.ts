@@ -12,6 +12,7 @@ import { sendPaymentLink } from '../payments/payment-link.js';
 import type { InboundContent, InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
 import { findVariant } from './find-variant.js';
 import { handleInviteMessage } from './invite-contact.js';
+import { inboxButton, inboxText } from './handover.js';
 import { parseIntent } from './intents.js';
 import { quantityButtonLine } from './order-intent.js';
 import * as reply from './replies.js';
@@ -69,6 +70,10 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     return null;
   };
 
+  // Team inbox (./handover.ts): the "Talk to a person" button.
+  const handedOver = await inboxButton(msg, customerId, turn);
+  if (handedOver !== undefined) return handedOver;
+
   switch (content.type) {
     case 'order':
       return order(content.items.map((i) => ({ sku: i.sku, quantity: i.quantity })));
@@ -98,6 +103,9 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
   }
 
   const intent = parseIntent(content.body);
+  // Team inbox (./handover.ts): asking for a person, staff mode's silence, the "didn't understand" count.
+  const inbox = await inboxText(msg, content.body, intent, customerId, turn);
+  if (inbox !== undefined) return inbox;
   switch (intent.type) {
     case 'invite':
       await handleInviteMessage(msg, intent.token, customerId, turn);

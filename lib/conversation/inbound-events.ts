@@ -12,6 +12,8 @@ import { placementOf, placementReadSql, type PlacementRead } from '../orders/pla
 import { handleCustomerMessage } from './handle-message.js';
 import { orderedLines } from './order-intent.js';
 import { InboundTurn } from './turn.js';
+import { storedContentOf } from '../inbox/content.js';
+import { INBOX_STATE_SQL, inboxStateOf, readInboxState, type InboxState } from '../inbox/handover-state.js';
 
 /**
  * Inbound WhatsApp events: recorded durably before Meta gets its 200, processed after.
@@ -36,7 +38,7 @@ import { InboundTurn } from './turn.js';
  */
 
 export type RecordedEvent =
-  | { id: string; kind: 'message'; message: InboundWhatsAppMessage; customerId: string | null; reply?: Reservation; placement?: PlacementRead }
+  | { id: string; kind: 'message'; message: InboundWhatsAppMessage; customerId: string | null; reply?: Reservation; placement?: PlacementRead; inbox?: InboxState }
   | { id: string; kind: 'status'; status: DeliveryStatus };
 
 type Candidate =
@@ -85,6 +87,7 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
   );
   const senders = sendersOf(fresh.flatMap(([, e]) => (e.kind === 'message' ? [e.message] : [])));
   const placements = placementsOf(fresh.flatMap(([, e]) => (e.kind === 'message' ? [e.message] : [])));
+  const contents = contentsOf(fresh.flatMap(([, e]) => (e.kind === 'message' ? [e.message] : [])));
   const sentAt = Date.now();
   const result = await db()`
     WITH events AS (
@@ -119,6 +122,14 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
       FROM jsonb_to_recordset(${JSON.stringify(placements)}::jsonb) AS pl(wamid text, key text, order_id uuid, skus text[], refs text[])
       JOIN messages m ON m.wamid = pl.wamid
       JOIN linked l ON l.key = pl.key
+    ), stored AS (
+      -- The team inbox's copy of each new message's content (lib/inbox), kept once, here.
+      INSERT INTO conversation_messages (customer_id, wamid, kind, at, body, data, ref_wamid)
+      SELECT l.customer_id, c.wamid, c.kind, c.at, c.body, c.data, c.ref_wamid
+      FROM jsonb_to_recordset(${JSON.stringify(contents)}::jsonb) AS c(wamid text, key text, kind text, at timestamptz, body text, data jsonb, ref_wamid text)
+      JOIN messages m ON m.wamid = c.wamid
+      JOIN linked l ON l.key = c.key
+      ON CONFLICT (wamid) DO NOTHING
     )
     SELECT 'event' AS what, id::text AS id, external_id AS key, NULL::jsonb AS reply FROM events
     UNION ALL
@@ -127,10 +138,14 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
     SELECT 'reply', r.id::text, m.wamid, ${db().unsafe(RESERVATION_JSON)}
     FROM reserved r JOIN messages m ON m.reply_key = r.idempotency_key LEFT JOIN customers c ON c.id = r.customer_id
     UNION ALL
-    SELECT 'placement', NULL, wamid, to_jsonb(placement) - 'wamid' FROM placement`;
+    SELECT 'placement', NULL, wamid, to_jsonb(placement) - 'wamid' FROM placement
+    UNION ALL
+    SELECT 'inbox', l.customer_id::text, l.key, ${db().unsafe(INBOX_STATE_SQL('cv'))}
+    FROM linked l JOIN conversations cv ON cv.customer_id = l.customer_id`;
   const customerIds = new Map(result.filter((r) => r.what === 'customer').map((r) => [r.key as string, r.id as string]));
   const replies = new Map(result.filter((r) => r.what === 'reply').map((r) => [r.key as string, r.reply as Record<string, unknown>]));
   const reads = new Map(result.filter((r) => r.what === 'placement').map((r) => [r.key as string, r.reply as Record<string, unknown>]));
+  const inbox = new Map(result.filter((r) => r.what === 'inbox').map((r) => [r.key as string, inboxStateOf(r.reply as Record<string, unknown>)]));
   const byExternalId = new Map(fresh);
   return result
     .filter((r) => r.what === 'event')
@@ -147,6 +162,7 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
           customerId: customerIds.get(identityKey(e.message)) ?? null,
           ...(reply ? { reply: reservationOf(reply, e.message, sentAt) } : {}),
           ...(read && placement ? { placement: { orderId: placement.order_id, skus: placement.skus, row: read } } : {}),
+          ...(inbox.has(identityKey(e.message)) ? { inbox: inbox.get(identityKey(e.message))! } : {}),
         }];
       }
       if (e.kind === 'status') return [{ id: r.id as string, kind: 'status', status: e.status }];
@@ -169,6 +185,14 @@ function sendersOf(messages: InboundWhatsAppMessage[]) {
     at: m.content.type === 'system' ? null : m.sentAt.toISOString(),
     reply_key: mayBeAnswered(m) ? outboxKey(messageKeys.reply(m.wamid)) : null,
   }));
+}
+
+/** The inbox's copy of each message's content (lib/inbox/content.ts), for the recording statement's `stored` CTE. */
+function contentsOf(messages: InboundWhatsAppMessage[]) {
+  return messages.map((m) => {
+    const c = storedContentOf(m);
+    return { wamid: m.wamid, key: identityKey(m), kind: c.kind, at: m.sentAt.toISOString(), body: c.body, data: c.data, ref_wamid: c.refWamid };
+  });
 }
 
 /**
@@ -217,11 +241,16 @@ export async function processRecordedEvents(events: RecordedEvent[]): Promise<vo
 
 async function processOne(e: RecordedEvent, rider: RedisRider): Promise<void> {
   const turn = new InboundTurn(e.id, rider, e.kind === 'message' ? messageKeys.reply(e.message.wamid) : null, e.kind === 'message' ? (e.reply ?? null) : null);
-  if (e.kind === 'message') turn.placement = e.placement ?? null;
+  if (e.kind === 'message') {
+    turn.placement = e.placement ?? null;
+    turn.inbox = e.inbox ?? null;
+  }
   try {
     let outcome: string | null = null;
     if (e.kind === 'message') {
       const customerId = e.customerId ?? (await customerIdOf(e.message));
+      // A re-driven message had no recording statement to read its conversation's mode (team inbox).
+      if (!e.customerId) turn.inbox = await readInboxState(customerId);
       outcome = await handleCustomerMessage(e.message, customerId, turn);
     } else {
       const applied = await applyDeliveryStatus(e.status);

@@ -9,6 +9,7 @@ import { orderColumns, toOrder } from '../orders/order.js';
 import type { InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
 import type { InboundTurn } from './turn.js';
 import { orderStatus } from './replies.js';
+import { personWillAnswer } from './handover.js';
 
 /** A contact who opened an order's invite link and sent its prefilled text. */
 export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: string, customerId: string, turn: InboundTurn): Promise<void> {
@@ -30,6 +31,12 @@ export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: st
          ), event AS (
            INSERT INTO order_events (order_id, type, data)
            SELECT t.order_id, 'invite_contact_joined', '{}'::jsonb FROM t, contact WHERE contact.first_time
+         ), inbox AS (
+           -- Team inbox: an invited contact (not the customer opening their own link) starts with a person, for this order.
+           INSERT INTO conversations (customer_id, mode, mode_changed_at, mode_changed_by, invited_order_id)
+           SELECT $2, 'staff', now(), 'invite', t.order_id FROM t, contact
+           WHERE contact.first_time AND $2 <> (SELECT customer_id FROM orders WHERE id = t.order_id)
+           ON CONFLICT (customer_id) DO UPDATE SET mode = 'staff', mode_changed_at = now(), mode_changed_by = 'invite', invited_order_id = excluded.invited_order_id
          )
          SELECT ${orderColumns()}, (SELECT first_time FROM contact) AS first_time
          FROM t JOIN orders o ON o.id = t.order_id JOIN customers c ON c.id = o.customer_id`,
@@ -52,7 +59,12 @@ export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: st
   log.info('invite.contact_linked', { orderId: order.id, firstTime: row.first_time === true });
   const status = orderStatus(order);
   const summary = status.type === 'text' ? status.body : '';
-  await reply(`Hello${msg.profileName ? ` ${msg.profileName}` : ''}! You're now connected with ${shop} about this order.\n\n${summary}\n\nJust write here if you have any questions.`);
+  // An invited contact is greeted once with the order's reference and handed to a person (team inbox, ./handover.ts).
+  const invited = customerId !== order.customerId;
+  await reply(
+    `Hello${msg.profileName ? ` ${msg.profileName}` : ''}! You're now connected with ${shop} about order ${order.reference}.\n\n${summary}\n\n` +
+      (invited && row.first_time === true ? personWillAnswer() : 'Just write here if you have any questions.'),
+  );
 
   // Tell the customer who forwarded the link, once per order (not when they opened it themselves).
   if (customerId === order.customerId) return;

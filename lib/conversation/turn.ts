@@ -2,6 +2,7 @@ import { db, type Query } from '../db.js';
 import type { OutboxMessage, SendOutcome } from '../messaging/outbox.js';
 import { releaseLapsedReservation, releaseReservation, sendReply, type Reservation } from '../messaging/reply.js';
 import type { PlacementRead } from '../orders/place.js';
+import type { InboxState } from '../inbox/handover-state.js';
 import type { RedisRider } from '../redis.js';
 
 /**
@@ -21,7 +22,10 @@ import type { RedisRider } from '../redis.js';
 export class InboundTurn {
   /** The order placement's first read, made by the recording statement (lib/orders/place.ts placementReadSql). */
   placement: PlacementRead | null = null;
+  /** The conversation's handover state, read by the recording statement (lib/inbox); null: bot mode, nothing recorded. */
+  inbox: InboxState | null = null;
   private handedOut = false;
+  private extra: Query[] = [];
   private outcome: string | null = null;
   private reservationUsed = false;
 
@@ -39,7 +43,13 @@ export class InboundTurn {
     this.handedOut = true;
     this.outcome = outcome;
     const release = this.reservation ? (this.reservationUsed ? [] : [releaseReservation(this.reservation)]) : this.replyKey ? [releaseLapsedReservation(this.replyKey)] : [];
-    return [markProcessed(this.eventId, outcome), ...release];
+    return [markProcessed(this.eventId, outcome), ...release, ...this.extra];
+  }
+
+  /** A statement to run with the finishing ones (in their round trip); call it before the final send. */
+  also(q: Query): void {
+    if (this.handedOut) throw new Error('InboundTurn.also after the finishing statements were handed out');
+    this.extra.push(q);
   }
 
   /** Sends the answer to this message; `finish` makes it the final send (the event finished in its round trip). */

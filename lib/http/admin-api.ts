@@ -1,5 +1,5 @@
 import { needs } from '../config-needs.js';
-import { requireBearer } from './auth.js';
+import { requireBearer, staffOfBearer } from './auth.js';
 import { ready, withConfig } from './edge.js';
 
 /**
@@ -9,9 +9,13 @@ import { ready, withConfig } from './edge.js';
  */
 export const handleAdminApi = (req: Request): Promise<Response> =>
   withConfig('admin-api', async (config) => {
-    const refused = requireBearer(req, config.ADMIN_API_KEY, 'ADMIN_API_KEY', 'admin-api');
-    if (refused) return refused;
+    // A named staff key (ADMIN_API_KEYS) or the single ADMIN_API_KEY ("admin"); with only named keys set, anything else is a 401.
+    const staff = staffOfBearer(req, config.ADMIN_API_KEYS);
+    if (!staff) {
+      const refused = requireBearer(req, config.ADMIN_API_KEY ?? (config.ADMIN_API_KEYS ? '\u0000' : undefined), 'ADMIN_API_KEY', 'admin-api');
+      if (refused) return refused;
+    }
     await ready(needs.adminApi);
     const { routeAdminRequest } = await import('./admin-routes.js');
-    return routeAdminRequest(req);
+    return routeAdminRequest(req, { staff: staff ?? 'admin' });
   });

@@ -28,6 +28,15 @@ import { pathSegments, queryObject, readJson, readText } from './request-input.j
  *   GET  /api/catalog                 every variant with stock (Postgres) and available (Redis)
  *   PUT  /api/catalog                 JSON { products: [...] } or text/csv
  *   POST /api/catalog/sync            push changed prices/availability to the Meta catalog
+ *   GET  /api/conversations           team inbox (lib/inbox): ?filter=needsReply|openOrder|invited&q=&limit=&cursor=
+ *   GET  /api/conversations/:id       the thread (newest last), linked orders, window end, mode
+ *   POST /api/conversations/:id/messages  {text} | {template, language?, parameters}, Idempotency-Key header required
+ *   POST /api/conversations/:id/read  mark read (blue ticks on WhatsApp)
+ *   POST /api/conversations/:id/typing  typing indicator (at most once per 25 s)
+ *   PUT  /api/conversations/:id/mode  {mode: "bot" | "staff"}
+ *   GET  /api/templates               the approved templates staff may send outside the window
+ *   GET  /api/media/:id               the media proxy (customer media only)
+ * Staff: a named key of ADMIN_API_KEYS is its staff member, the single ADMIN_API_KEY is "admin".
  * Errors are `{ error, message, fields? }`: 503 not_configured without ADMIN_API_KEY, 401, 404,
  * 405, 409, 422 invalid_request with fields [{ path, message }] (paths like `products[1].name`).
  * Idempotent replays answer the first response with `Idempotent-Replayed: true`.
@@ -35,10 +44,14 @@ import { pathSegments, queryObject, readJson, readText } from './request-input.j
 
 const MAX_BODY_BYTES = 5 * 1024 * 1024;
 
-export async function routeAdminRequest(req: Request): Promise<Response> {
+export type AdminContext = { staff: string };
+
+export async function routeAdminRequest(req: Request, ctx: AdminContext = { staff: 'admin' }): Promise<Response> {
   const url = new URL(req.url);
   try {
-    return await route(req, url, pathSegments(url).slice(1)); // ['api', ...]
+    const p = pathSegments(url).slice(1); // ['api', ...]
+    if (p[0] === 'conversations' || p[0] === 'media' || p[0] === 'templates') return await routeInbox(req, url, p, ctx);
+    return await route(req, url, p);
   } catch (error) {
     if (error instanceof HttpError) return httpErrorResponse(error);
     if (error instanceof z.ZodError) return httpErrorResponse(invalidRequest(zodFields(error)));
@@ -91,6 +104,48 @@ async function route(req: Request, url: URL, p: string[]): Promise<Response> {
     if (m !== 'POST') return methodNotAllowed('POST');
     const result = await pushCatalogChanges();
     return json(result, result.status === 'failed' ? 502 : result.status === 'skipped' && result.reason === 'push_in_progress' ? 409 : 200);
+  }
+  return errorResponse(404, 'not_found', 'no such admin route');
+}
+
+/** The team inbox's routes (lib/inbox), loaded on first use. */
+async function routeInbox(req: Request, url: URL, p: string[], ctx: AdminContext): Promise<Response> {
+  const m = req.method;
+  const inbox = await import('../inbox/index.js');
+  if (p[0] === 'templates' && p.length === 1) {
+    if (m !== 'GET') return methodNotAllowed('GET');
+    return json({ templates: await inbox.approvedTemplates() });
+  }
+  if (p[0] === 'media' && p[1] && p.length === 2) {
+    if (m !== 'GET') return methodNotAllowed('GET');
+    return inbox.mediaResponse(p[1]);
+  }
+  if (p[0] !== 'conversations') return errorResponse(404, 'not_found', 'no such admin route');
+  if (p.length === 1) {
+    if (m !== 'GET') return methodNotAllowed('GET');
+    return json(await inbox.listConversations(inbox.conversationListQuery.parse(queryObject(url))));
+  }
+  const id = p[1]!;
+  if (p.length === 2) {
+    if (m !== 'GET') return methodNotAllowed('GET');
+    return json(await inbox.getConversation(id));
+  }
+  if (p.length === 3 && p[2] === 'messages') {
+    if (m !== 'POST') return methodNotAllowed('POST');
+    const body = inbox.staffMessageRequest.parse(await readJson(req, MAX_BODY_BYTES));
+    return answer(await inbox.sendStaffMessage(id, body, req.headers.get('idempotency-key'), ctx.staff));
+  }
+  if (p.length === 3 && p[2] === 'read') {
+    if (m !== 'POST') return methodNotAllowed('POST');
+    return json(await inbox.markConversationRead(id, ctx.staff));
+  }
+  if (p.length === 3 && p[2] === 'typing') {
+    if (m !== 'POST') return methodNotAllowed('POST');
+    return json(await inbox.showTyping(id));
+  }
+  if (p.length === 3 && p[2] === 'mode') {
+    if (m !== 'PUT') return methodNotAllowed('PUT');
+    return json(await inbox.setMode(id, inbox.modeRequest.parse(await readJson(req, MAX_BODY_BYTES)).mode, ctx.staff));
   }
   return errorResponse(404, 'not_found', 'no such admin route');
 }

@@ -24,6 +24,8 @@ export const messageKeys = {
   shipped: (orderId: string) => `shipped:${orderId}`,
   inviteJoined: (orderId: string) => `invite-joined:${orderId}`,
   offlinePayment: (reference: string) => `offline-payment:${reference}`,
+  /** A staff member's message from the team inbox, keyed by the Idempotency-Key the console made for it (a double click sends once). */
+  staff: (customerId: string, idempotencyKey: string) => `staff:${customerId}:${idempotencyKey}`,
   /** The template version of a message Meta refused outside the 24-hour window (131047). */
   reengage: (hashedKey: string) => `reengage:${hashedKey}`,
 };

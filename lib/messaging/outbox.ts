@@ -45,6 +45,8 @@ export type OutboxMessage = {
   orderId?: string | null;
   /** The approved-template version of a free-form message, sent if Meta answers 131047 (outside the 24-hour window). */
   fallback?: OutgoingMessage | null;
+  /** The staff member who wrote it (team inbox, lib/inbox). */
+  sentBy?: string | null;
 };
 
 export type SendOutcome = 'sent' | 'duplicate' | 'retry_later' | 'failed' | 'skipped';
@@ -77,8 +79,8 @@ export async function sendOnce(m: OutboxMessage, alongside: Query[] = []): Promi
   const template = m.message.type === 'template' ? m.message.name : null;
   const rows = await db().query(
     `WITH claimed AS (
-       INSERT INTO outbound_messages (idempotency_key, kind, order_id, customer_id, template, payload, fallback_payload, status, attempts, locked_until)
-       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 'sending', 1, now() + make_interval(secs => $8))
+       INSERT INTO outbound_messages (idempotency_key, kind, order_id, customer_id, template, payload, fallback_payload, status, attempts, locked_until, sent_by)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 'sending', 1, now() + make_interval(secs => $8), $9)
        ON CONFLICT (idempotency_key) DO UPDATE
          SET status = 'sending', attempts = outbound_messages.attempts + 1,
              locked_until = now() + make_interval(secs => $8), updated_at = now()
@@ -87,7 +89,7 @@ export async function sendOnce(m: OutboxMessage, alongside: Query[] = []): Promi
        RETURNING id, idempotency_key, customer_id, to_wa_id, kind, order_id, payload, fallback_payload, attempts
      )
      ${ADDRESSED_SQL('claimed')}`,
-    [key, m.kind, m.orderId ?? null, m.customerId, template, JSON.stringify(m.message), m.fallback ? JSON.stringify(m.fallback) : null, CLAIM_SECONDS],
+    [key, m.kind, m.orderId ?? null, m.customerId, template, JSON.stringify(m.message), m.fallback ? JSON.stringify(m.fallback) : null, CLAIM_SECONDS, m.sentBy ?? null],
   );
   const claimed = rows[0];
   if (!claimed) {

@@ -24,6 +24,11 @@ const contactSchema = z.object({
   profile: z.object({ name: optionalText, username: optionalText }).partial().optional().catch(undefined),
 });
 
+const mediaSchema = z
+  .object({ id: optionalText, mime_type: optionalText, sha256: optionalText, caption: optionalText, filename: optionalText, voice: z.boolean().optional().catch(undefined), animated: z.boolean().optional().catch(undefined) })
+  .optional()
+  .catch(undefined);
+
 const messageSchema = z.object({
   id: z.string().min(1),
   from: z.string().optional(),
@@ -55,6 +60,17 @@ const messageSchema = z.object({
     })
     .optional(),
   reaction: z.object({ message_id: z.string().optional(), emoji: z.string().optional() }).optional(),
+  // Media, location and contacts content, kept for the team inbox (lib/inbox); anything malformed is dropped, never the message.
+  image: mediaSchema,
+  video: mediaSchema,
+  audio: mediaSchema,
+  document: mediaSchema,
+  sticker: mediaSchema,
+  location: z
+    .object({ latitude: z.coerce.number().optional(), longitude: z.coerce.number().optional(), name: optionalText, address: optionalText, url: optionalText })
+    .optional()
+    .catch(undefined),
+  contacts: z.array(z.record(z.string(), z.unknown())).optional().catch(undefined),
   revoke: z.object({ original_message_id: z.string().optional() }).optional(),
   edit: z.object({ original_message_id: z.string().optional(), message: z.object({ type: z.string().optional() }).passthrough().optional() }).optional(),
   system: z
@@ -101,13 +117,25 @@ export type InboundContent =
   | { type: 'list_reply'; id: string; title: string }
   | { type: 'button_reply'; id: string; title: string }
   | { type: 'order'; catalogId: string | null; note: string | null; items: { sku: string; quantity: number; itemPrice: number | null; currency: string | null }[] }
-  | { type: 'media'; kind: string }
+  | { type: 'media'; kind: string; detail?: MediaDetail }
   /** An emoji reaction to one of our messages; an empty emoji is a removed reaction. */
   | { type: 'reaction'; emoji: string; messageId: string | null }
   | { type: 'revoke'; originalMessageId: string | null }
-  | { type: 'edit'; originalMessageId: string | null; editedType: string | null }
+  | { type: 'edit'; originalMessageId: string | null; editedType: string | null; text?: string | null }
   | { type: 'system'; kind: string; newWaId: string | null; newUserId: string | null; previousUserId: string | null }
   | { type: 'unsupported'; kind: string };
+
+/** What a media, location or contacts message carried (the team inbox shows it; the media itself stays at Meta until asked for). */
+export type MediaDetail = {
+  mediaId?: string | null;
+  mimeType?: string | null;
+  sha256?: string | null;
+  caption?: string | null;
+  filename?: string | null;
+  voice?: boolean;
+  location?: { latitude: number | null; longitude: number | null; name: string | null; address: string | null };
+  contacts?: { name: string | null; phones: string[] }[];
+};
 
 export type InboundWhatsAppMessage = {
   wamid: string;
@@ -242,7 +270,7 @@ function contentOf(m: RawMessage): InboundContent {
   if (m.type === 'reaction') return { type: 'reaction', emoji: m.reaction?.emoji ?? '', messageId: m.reaction?.message_id ?? null };
   if (m.type === 'revoke') return { type: 'revoke', originalMessageId: m.revoke?.original_message_id ?? null };
   if (m.type === 'edit')
-    return { type: 'edit', originalMessageId: m.edit?.original_message_id ?? null, editedType: m.edit?.message?.type ?? null };
+    return { type: 'edit', originalMessageId: m.edit?.original_message_id ?? null, editedType: m.edit?.message?.type ?? null, text: editedTextOf(m.edit?.message) };
   if (m.type === 'system')
     return {
       type: 'system',
@@ -251,8 +279,41 @@ function contentOf(m: RawMessage): InboundContent {
       newUserId: bsuidOrNull(m.system?.type === 'user_changed_user_id' ? m.system?.user_id : undefined),
       previousUserId: bsuidOrNull(m.system?.previous_user_id),
     };
-  if (MEDIA_KINDS.has(m.type)) return { type: 'media', kind: m.type };
+  if (MEDIA_KINDS.has(m.type)) return { type: 'media', kind: m.type, detail: mediaDetailOf(m) };
   return { type: 'unsupported', kind: m.type };
+}
+
+function mediaDetailOf(m: RawMessage): MediaDetail {
+  if (m.type === 'location') {
+    const l = m.location;
+    return { location: { latitude: l?.latitude ?? null, longitude: l?.longitude ?? null, name: l?.name ?? null, address: l?.address ?? null } };
+  }
+  if (m.type === 'contacts') {
+    return {
+      contacts: (m.contacts ?? []).slice(0, 20).map((c) => {
+        const name = (c.name as { formatted_name?: unknown } | undefined)?.formatted_name;
+        const phones = Array.isArray(c.phones) ? c.phones.map((p) => (p as { phone?: unknown })?.phone).filter((p): p is string => typeof p === 'string') : [];
+        return { name: typeof name === 'string' ? name : null, phones: phones.slice(0, 5) };
+      }),
+    };
+  }
+  const media = m[m.type as 'image' | 'video' | 'audio' | 'document' | 'sticker'];
+  return {
+    mediaId: media?.id ?? null,
+    mimeType: media?.mime_type ?? null,
+    sha256: media?.sha256 ?? null,
+    caption: media?.caption ?? null,
+    filename: media?.filename ?? null,
+    ...(media?.voice ? { voice: true } : {}),
+  };
+}
+
+function editedTextOf(message: Record<string, unknown> | undefined): string | null {
+  const text = (message?.text as { body?: unknown } | undefined)?.body;
+  if (typeof text === 'string') return text;
+  const type = message?.type;
+  const caption = typeof type === 'string' ? (message?.[type] as { caption?: unknown } | undefined)?.caption : undefined;
+  return typeof caption === 'string' ? caption : null;
 }
 
 function phoneOrNull(v: string | undefined | null): string | null {

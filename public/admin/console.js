@@ -4,8 +4,9 @@ import { byTestId, clear, h, money, pill, when } from './dom.js';
 import { openOrder, onOrderChanged } from './order.js';
 import { loadCatalog, setUpCatalog } from './catalog.js';
 import { loadAlerts, setUpAlerts } from './alerts.js';
+import { loadInbox, setUpInbox } from './inbox.js';
 
-const views = ['orders', 'catalog', 'alerts'];
+const views = ['orders', 'inbox', 'catalog', 'alerts'];
 const state = { cursor: null, query: {}, loading: false, seq: 0 };
 
 function show(signedIn) {
@@ -26,6 +27,7 @@ function switchView(name) {
   if (name === 'orders') loadOrders();
   if (name === 'catalog') loadCatalog();
   if (name === 'alerts') loadAlerts();
+  if (name === 'inbox') loadInbox();
 }
 
 async function signIn(event) {
@@ -41,8 +43,9 @@ async function signIn(event) {
     session.set(key);
     form.reset();
     show(true);
-    switchView('orders');
+    switchView(location.hash === '#inbox' ? 'inbox' : 'orders');
     loadAlerts({ badgeOnly: true });
+    loadInbox({ quiet: true });
   } catch (e) {
     error.textContent = e.status === 401 ? 'That key was refused. Check the ADMIN_API_KEY of this shop.' : describeError(e);
     error.hidden = false;
@@ -184,11 +187,13 @@ whenUnauthorized(() => {
 onOrderChanged(() => loadOrders());
 setUpCatalog();
 setUpAlerts();
+setUpInbox();
 setInterval(refreshTotals, 30_000);
 
 show(Boolean(session.key));
 if (session.key) {
-  switchView('orders');
+  switchView(location.hash === '#inbox' ? 'inbox' : 'orders');
   loadAlerts({ badgeOnly: true });
+  loadInbox({ quiet: true });
 }
 document.body.dataset.ready = '';

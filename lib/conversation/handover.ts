@@ -1,0 +1,87 @@
+import { getConfig } from '../config.js';
+import { db, type Query } from '../db.js';
+import { log, maskIdentity } from '../log.js';
+import { messageKeys } from '../messaging/keys.js';
+import type { InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
+import { normalizeText, type Intent } from './intents.js';
+import type { InboundTurn } from './turn.js';
+
+/**
+ * Handover between the bot and a person (team inbox, docs/inbox.md). Each conversation is in `bot` or
+ * `staff` mode (table conversations; its mode in effect is read by the recording statement, `turn.inbox`):
+ *  - the customer asks for a person (INBOX_HANDOVER_KEYWORDS, or the "Talk to a person" button the bot
+ *    offers after two texts in a row it did not understand) → `staff`, told a person will answer (SHOP_HOURS);
+ *  - in `staff` mode the bot stays silent on free text it would answer with the menu, help or "didn't
+ *    understand"; buttons, lists, catalog orders, invite tokens, status, cancel and "buy" keep working;
+ *  - staff hand back from the console; an idle conversation is back with the bot after INBOX_IDLE_RETURN_MINUTES.
+ * The mode and counter writes ride with the statements finishing the event (`turn.also`): no round trip of their own.
+ */
+
+export const HANDOVER_BUTTON_ID = 'handover:person';
+
+const toStaff = (customerId: string): Query => db()`
+  INSERT INTO conversations (customer_id, mode, mode_changed_at, mode_changed_by, misunderstood)
+  VALUES (${customerId}, 'staff', now(), 'customer', 0)
+  ON CONFLICT (customer_id) DO UPDATE SET mode = 'staff', mode_changed_at = now(), mode_changed_by = 'customer', misunderstood = 0`;
+
+const countMisunderstood = (customerId: string): Query => db()`
+  INSERT INTO conversations (customer_id, misunderstood) VALUES (${customerId}, 1)
+  ON CONFLICT (customer_id) DO UPDATE SET misunderstood = conversations.misunderstood + 1`;
+
+const resetMisunderstood = (customerId: string): Query => db()`UPDATE conversations SET misunderstood = 0 WHERE customer_id = ${customerId}`;
+
+export function wantsPerson(text: string): boolean {
+  const t = ` ${normalizeText(text)} `;
+  return getConfig()
+    .INBOX_HANDOVER_KEYWORDS.split(',')
+    .map((k) => normalizeText(k))
+    .some((k) => k && t.includes(` ${k} `));
+}
+
+export function personWillAnswer(): string {
+  const { SHOP_NAME, SHOP_HOURS } = getConfig();
+  return `Thanks! A person from ${SHOP_NAME} will answer you here${SHOP_HOURS ? ` (we're available ${SHOP_HOURS})` : ' as soon as possible'}. You can keep writing; buttons and your order links still work.`;
+}
+
+async function handOver(msg: InboundWhatsAppMessage, customerId: string, turn: InboundTurn): Promise<string> {
+  if (turn.inbox?.mode === 'staff') return 'staff mode: asked for a person again (left for staff)';
+  turn.also(toStaff(customerId));
+  log.info('inbox.handover', { to: 'staff', by: 'customer', from: maskIdentity(msg) });
+  await turn.reply({ eventKey: messageKeys.reply(msg.wamid), kind: 'reply', customerId, message: { type: 'text', body: personWillAnswer() } }, { finish: true });
+  return 'handover: staff mode (the customer asked for a person)';
+}
+
+/** Before the request is handled: the "Talk to a person" button. Returns the outcome, or undefined to go on. */
+export async function inboxButton(msg: InboundWhatsAppMessage, customerId: string, turn: InboundTurn): Promise<string | null | undefined> {
+  if (msg.content.type === 'button_reply' && msg.content.id === HANDOVER_BUTTON_ID) return handOver(msg, customerId, turn);
+  return undefined;
+}
+
+/** A free text, once its intent is known: handover, staff-mode silence, the "didn't understand" count. Undefined: the bot goes on. */
+export async function inboxText(msg: InboundWhatsAppMessage, body: string, intent: Intent, customerId: string, turn: InboundTurn): Promise<string | null | undefined> {
+  if (intent.type !== 'invite' && wantsPerson(body)) return handOver(msg, customerId, turn);
+  const chatter = intent.type === 'menu' || intent.type === 'help' || intent.type === 'unknown';
+  if (turn.inbox?.mode === 'staff') return chatter ? 'staff mode: left for staff' : undefined;
+  const misunderstood = turn.inbox?.misunderstood ?? 0;
+  if (intent.type !== 'unknown') {
+    if (misunderstood > 0) turn.also(resetMisunderstood(customerId));
+    return undefined;
+  }
+  turn.also(countMisunderstood(customerId));
+  if (misunderstood < 1) return undefined;
+  // The second text in a row the bot did not understand: offer a person.
+  await turn.reply(
+    {
+      eventKey: messageKeys.reply(msg.wamid),
+      kind: 'reply',
+      customerId,
+      message: {
+        type: 'buttons',
+        body: `Sorry, I still didn't get that. Would you like to talk to a person from ${getConfig().SHOP_NAME}? Or type "menu" to see our products.`,
+        buttons: [{ id: HANDOVER_BUTTON_ID, title: 'Talk to a person' }],
+      },
+    },
+    { finish: true },
+  );
+  return 'not understood twice: offered a person';
+}

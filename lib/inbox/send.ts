@@ -1,0 +1,124 @@
+import { db } from '../db.js';
+import { conflict, HttpError, invalidRequest, notFound } from '../http/errors.js';
+import { log, maskIdentity } from '../log.js';
+import { messageKeys, outboxKey } from '../messaging/keys.js';
+import type { OutgoingMessage } from '../messaging/messages.js';
+import { sendOnce } from '../messaging/outbox.js';
+import { insideWindow, SERVICE_WINDOW_MS } from '../messaging/window.js';
+import { isOrderId } from '../orders/order.js';
+import { z } from '../zod.js';
+import { markReadOnWhatsApp } from './graph.js';
+import { approvedTemplates, buildStaffTemplate } from './templates.js';
+
+/**
+ * What staff do in a conversation: answer (through the outbox, keyed by the console's Idempotency-Key,
+ * so a double click or a retry sends once), mark it read on WhatsApp, show the typing indicator.
+ * Every answer is attributed: outbound_messages.sent_by, conversations.replied_by and an order_events row
+ * (`staff_message`) on the order the conversation is about (the newest open one it is linked to).
+ */
+
+export const staffMessageRequest = z.union([
+  z.object({ text: z.string().trim().min(1, 'must not be empty').max(4096, 'at most 4096 characters') }).strict(),
+  z.object({ template: z.string().trim().min(1).max(512), language: z.string().trim().min(2).max(15).optional(), parameters: z.array(z.string().max(1024)).max(20).default([]) }).strict(),
+], { error: 'give {text} or {template, language?, parameters}' });
+export type StaffMessageRequest = z.infer<typeof staffMessageRequest>;
+
+const KEY_SHAPE = /^[\x21-\x7e]{8,200}$/;
+export const TYPING_INTERVAL_SECONDS = 25;
+
+export async function sendStaffMessage(id: string, req: StaffMessageRequest, idempotencyKey: string | null, staff: string) {
+  if (!idempotencyKey || !KEY_SHAPE.test(idempotencyKey))
+    throw invalidRequest([{ path: 'Idempotency-Key', message: 'header required: 8 to 200 visible characters, one new key per message' }]);
+  if (!isOrderId(id)) throw notFound('conversation');
+  const eventKey = messageKeys.staff(id, idempotencyKey);
+  const key = outboxKey(eventKey);
+  const [row] = await db()`
+    SELECT c.id, c.wa_id, c.bsuid, c.last_inbound_at,
+           (SELECT to_jsonb(x) FROM (SELECT id, status, wamid, error_title, payload, sent_by FROM outbound_messages WHERE idempotency_key = ${key}) x) AS existing,
+           (SELECT o.id FROM orders o WHERE o.customer_id = c.id ORDER BY (o.payment_status IN ('pending', 'awaiting_payment', 'paid')) DESC, o.created_at DESC LIMIT 1) AS own_order,
+           (SELECT t.order_id FROM invite_contacts ic JOIN invite_tokens t ON t.id = ic.invite_id WHERE ic.customer_id = c.id ORDER BY ic.last_seen_at DESC NULLS LAST LIMIT 1) AS invited_order
+    FROM customers c WHERE c.id = ${id}`;
+  if (!row) throw notFound('conversation');
+
+  let message: OutgoingMessage;
+  if ('text' in req) message = { type: 'text', body: req.text };
+  else message = buildStaffTemplate(await approvedTemplates(), req.template, req.language, req.parameters);
+
+  const existing = row.existing as Record<string, unknown> | null;
+  if (existing) return replayOf(existing, message);
+  if (message.type === 'text' && !insideWindow(row.last_inbound_at as string | null)) {
+    const endsAt = row.last_inbound_at ? new Date(new Date(row.last_inbound_at as string).getTime() + SERVICE_WINDOW_MS).toISOString() : null;
+    throw conflict('window_closed', 'free-form text only within 24 hours of the customer\'s last message; send an approved template', { windowEndsAt: endsAt });
+  }
+  const orderId = ((row.invited_order as string | null) ?? (row.own_order as string | null)) ?? null;
+  const alongside = [
+    db()`INSERT INTO conversations (customer_id, replied_at, replied_by) VALUES (${id}, now(), ${staff})
+         ON CONFLICT (customer_id) DO UPDATE SET replied_at = now(), replied_by = ${staff}`,
+    ...(orderId
+      ? [db()`INSERT INTO order_events (order_id, type, data)
+              SELECT ${orderId}, 'staff_message', jsonb_build_object('staff', ${staff}::text, 'conversationId', ${id}::text, 'messageKey', ${key}::text, 'kind', ${message.type}::text)
+              WHERE NOT EXISTS (SELECT 1 FROM order_events WHERE order_id = ${orderId} AND type = 'staff_message' AND data->>'messageKey' = ${key})`]
+      : []),
+  ];
+  const outcome = await sendOnce({ eventKey, kind: 'staff', customerId: id, orderId, message, sentBy: staff }, alongside);
+  log.info('inbox.staff_message', { staff, outcome, type: message.type, to: maskIdentity({ waId: row.wa_id as string | null, userId: row.bsuid as string | null }) });
+  const [after] = await db()`SELECT id, status, wamid, error_title, payload, sent_by FROM outbound_messages WHERE idempotency_key = ${key}`;
+  if (outcome === 'duplicate') return replayOf(after as Record<string, unknown>, message);
+  const body = { message: outboundFacts(after as Record<string, unknown>) };
+  if (outcome === 'failed' || outcome === 'skipped') throw new HttpError(502, 'whatsapp_refused', `WhatsApp did not take the message: ${String(after?.error_title ?? outcome)}`, undefined, body);
+  return { status: outcome === 'sent' ? 201 : 202, body, replayed: false };
+}
+
+function outboundFacts(r: Record<string, unknown>) {
+  return { id: `out:${r.id}`, status: r.status, wamid: r.wamid ?? null, error: r.error_title ?? null, staff: r.sent_by ?? null };
+}
+
+/** The same key again: the same message answers what happened to it; another message under that key is a 409. */
+function replayOf(existing: Record<string, unknown>, message: OutgoingMessage) {
+  if (JSON.stringify(existing.payload) !== JSON.stringify(message) && !sameJson(existing.payload, message))
+    throw conflict('idempotency_conflict', 'this Idempotency-Key was already used for another message; the first one stands', { message: outboundFacts(existing) });
+  return { status: 200, body: { message: outboundFacts(existing) }, replayed: true };
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  const norm = (v: unknown): unknown => (Array.isArray(v) ? v.map(norm) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => x.localeCompare(y)).map(([k, x]) => [k, norm(x)])) : v);
+  return JSON.stringify(norm(a)) === JSON.stringify(norm(b));
+}
+
+/** POST /api/conversations/:id/read: the newest customer message marked read on WhatsApp (Meta marks the earlier ones too), then in the inbox. */
+export async function markConversationRead(id: string, staff: string) {
+  if (!isOrderId(id)) throw notFound('conversation');
+  const [last] = await db()`
+    SELECT m.wamid, m.at, c.id FROM customers c
+    LEFT JOIN LATERAL (SELECT wamid, at FROM conversation_messages WHERE customer_id = c.id AND kind NOT IN ('system', 'reaction', 'revoke', 'edit') ORDER BY at DESC, id DESC LIMIT 1) m ON true
+    WHERE c.id = ${id}`;
+  if (!last) throw notFound('conversation');
+  // Meta refuses read receipts for messages older than 30 days; those are only marked here.
+  const recent = last.wamid && Date.now() - new Date(last.at as string).getTime() < 30 * 24 * 3600_000;
+  if (recent) await markReadOnWhatsApp(last.wamid as string);
+  const [row] = await db()`
+    INSERT INTO conversations (customer_id, read_at, read_by) VALUES (${id}, now(), ${staff})
+    ON CONFLICT (customer_id) DO UPDATE SET read_at = now(), read_by = ${staff}
+    RETURNING read_at`;
+  return { readAt: new Date(row!.read_at as string).toISOString(), readBy: staff, markedOnWhatsApp: !!recent };
+}
+
+/**
+ * POST /api/conversations/:id/typing: Meta's typing indicator (with a read receipt of the newest message), at
+ * most once per 25 s per conversation (a conditional write decides; a caller inside the interval gets sent: false).
+ */
+export async function showTyping(id: string) {
+  if (!isOrderId(id)) throw notFound('conversation');
+  const [row] = await db()`
+    WITH last AS (SELECT wamid FROM conversation_messages WHERE customer_id = ${id} AND kind NOT IN ('system', 'reaction', 'revoke', 'edit') ORDER BY at DESC, id DESC LIMIT 1),
+    claimed AS (
+      INSERT INTO conversations (customer_id, typing_at) SELECT ${id}, now() WHERE EXISTS (SELECT 1 FROM last)
+      ON CONFLICT (customer_id) DO UPDATE SET typing_at = now()
+        WHERE conversations.typing_at IS NULL OR conversations.typing_at < now() - make_interval(secs => ${TYPING_INTERVAL_SECONDS})
+      RETURNING customer_id)
+    SELECT (SELECT wamid FROM last) AS wamid, EXISTS (SELECT 1 FROM claimed) AS claimed`;
+  if (!row?.wamid) throw notFound('conversation');
+  if (!row.claimed) return { sent: false };
+  await markReadOnWhatsApp(row.wamid as string, true);
+  return { sent: true };
+}

@@ -1,0 +1,273 @@
+import { db } from '../db.js';
+import { isOrderId } from '../orders/order.js';
+import { maskBsuid, maskPhone } from '../log.js';
+import { SERVICE_WINDOW_MS } from '../messaging/window.js';
+import { invalidRequest, notFound } from '../http/errors.js';
+import { z } from '../zod.js';
+import { EFFECTIVE_MODE_SQL } from './handover-state.js';
+
+/**
+ * The team inbox's reads and the staff's writes on a conversation (tables conversation_messages and
+ * conversations, migration 028). A conversation is a customer row that wrote to us (customers.last_inbound_at
+ * set, maintained by link_customer; merged with the customer), its id is the customer id.
+ *  - the list: newest customer message first, keyset (last_inbound_at, id) over the partial index
+ *    customers_last_inbound, filters and search in the same statement: one round trip per page;
+ *  - the thread: the stored inbound content and the outbox rows to that customer, merged in time order.
+ * Phones are masked as everywhere else.
+ */
+
+export const conversationListQuery = z
+  .object({
+    filter: z.enum(['needsReply', 'openOrder', 'invited'], { error: 'must be needsReply, openOrder or invited' }).optional(),
+    q: z.string().trim().min(1).max(64).optional(),
+    limit: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1).max(200).default(50),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+export type ConversationListQuery = z.infer<typeof conversationListQuery>;
+
+const OPEN_ORDER = `(o.payment_status IN ('pending', 'awaiting_payment') OR (o.payment_status = 'paid' AND o.fulfillment_status = 'unfulfilled'))`;
+
+/** The orders a conversation is linked to, and how: the customer's own, and those they joined as an invited contact (alias cu). */
+const LINKED_ORDERS_SQL = (limit: number) => `(
+  SELECT COALESCE(jsonb_agg(x ORDER BY x."createdAt" DESC), '[]'::jsonb) FROM (
+    (SELECT o.id, o.reference, o.payment_status AS "paymentStatus", o.fulfillment_status AS "fulfillmentStatus", o.created_at AS "createdAt", 'customer' AS how, ${OPEN_ORDER} AS open
+     FROM orders o WHERE o.customer_id = cu.id ORDER BY o.created_at DESC LIMIT ${limit})
+    UNION ALL
+    (SELECT o.id, o.reference, o.payment_status, o.fulfillment_status, o.created_at, 'invited', ${OPEN_ORDER}
+     FROM invite_contacts ic JOIN invite_tokens t ON t.id = ic.invite_id JOIN orders o ON o.id = t.order_id
+     WHERE ic.customer_id = cu.id AND o.customer_id <> cu.id ORDER BY o.created_at DESC LIMIT ${limit})
+  ) x)`;
+
+const UNREAD_SQL = `(SELECT count(*)::int FROM conversation_messages m WHERE m.customer_id = cu.id AND m.recorded_at > COALESCE(cv.read_at, '-infinity') AND m.kind NOT IN ('system'))`;
+const NEEDS_REPLY_SQL = `(${EFFECTIVE_MODE_SQL('cv')} = 'staff' AND cu.last_inbound_at > COALESCE(cv.replied_at, '-infinity'))`;
+
+function encodeCursor(t: string, id: string): string {
+  return Buffer.from(JSON.stringify({ t, id })).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { t: string; id: string } {
+  try {
+    const c = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { t?: unknown; id?: unknown };
+    if (typeof c.t === 'string' && !Number.isNaN(Date.parse(c.t)) && isOrderId(c.id)) return { t: c.t, id: c.id };
+  } catch {
+    // falls through
+  }
+  throw invalidRequest([{ path: 'cursor', message: 'is not a cursor this list gave out' }]);
+}
+
+/** The page statement (one round trip): also used by the bench to EXPLAIN which index serves it. */
+export function conversationPageSql(query: ConversationListQuery): { text: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const p = (v: unknown) => `$${params.push(v)}`;
+  const where = ['cu.last_inbound_at IS NOT NULL'];
+  if (query.filter === 'needsReply') where.push(NEEDS_REPLY_SQL);
+  if (query.filter === 'openOrder')
+    where.push(`(EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = cu.id AND ${OPEN_ORDER})
+      OR EXISTS (SELECT 1 FROM invite_contacts ic JOIN invite_tokens t ON t.id = ic.invite_id JOIN orders o ON o.id = t.order_id WHERE ic.customer_id = cu.id AND ${OPEN_ORDER}))`);
+  if (query.filter === 'invited') where.push(`EXISTS (SELECT 1 FROM invite_contacts ic WHERE ic.customer_id = cu.id)`);
+  if (query.q) {
+    const digits = query.q.replace(/[\s\-().+]/g, '').replace(/^00/, '');
+    const matchers = [`cu.profile_name ILIKE ${p(`%${query.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)}`, `cu.username ILIKE ${p(query.q)}`];
+    if (/^\d{4,15}$/.test(digits)) matchers.push(`cu.wa_id LIKE ${p(`%${digits}`)}`);
+    if (/^[A-Za-z0-9]{4,32}$/.test(query.q))
+      matchers.push(`EXISTS (SELECT 1 FROM orders o WHERE o.reference = ${p(query.q.toUpperCase())} AND (o.customer_id = cu.id
+        OR EXISTS (SELECT 1 FROM invite_tokens t JOIN invite_contacts ic ON ic.invite_id = t.id WHERE t.order_id = o.id AND ic.customer_id = cu.id)))`);
+    where.push(`(${matchers.join(' OR ')})`);
+  }
+  if (query.cursor) {
+    const c = decodeCursor(query.cursor);
+    where.push(`(cu.last_inbound_at, cu.id) < (${p(c.t)}::timestamptz, ${p(c.id)}::uuid)`);
+  }
+  const text = `SELECT cu.id, cu.profile_name, cu.wa_id, cu.bsuid, cu.last_inbound_at,
+            to_char(cu.last_inbound_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at,
+            ${EFFECTIVE_MODE_SQL('cv')} AS mode, cv.replied_at, ${UNREAD_SQL} AS unread, ${NEEDS_REPLY_SQL} AS needs_reply,
+            (SELECT jsonb_build_object('kind', m.kind, 'body', left(m.body, 120), 'at', m.at) FROM conversation_messages m
+             WHERE m.customer_id = cu.id AND m.kind NOT IN ('reaction', 'system') ORDER BY m.at DESC, m.id DESC LIMIT 1) AS last_message,
+            ${LINKED_ORDERS_SQL(3)} AS orders
+     FROM customers cu LEFT JOIN conversations cv ON cv.customer_id = cu.id
+     WHERE ${where.join(' AND ')}
+     ORDER BY cu.last_inbound_at DESC, cu.id DESC
+     LIMIT ${query.limit + 1}`;
+  return { text, params };
+}
+
+export async function listConversations(query: ConversationListQuery) {
+  const limit = query.limit;
+  const { text, params } = conversationPageSql(query);
+  const rows = await db().query(text, params);
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    conversations: page.map((r) => ({
+      id: r.id as string,
+      name: (r.profile_name as string | null) ?? null,
+      phone: r.wa_id ? maskPhone(r.wa_id as string) : null,
+      userId: r.bsuid ? maskBsuid(r.bsuid as string) : null,
+      lastActivityAt: iso(r.last_inbound_at),
+      lastMessage: r.last_message ?? null,
+      unread: Number(r.unread),
+      needsReply: r.needs_reply === true,
+      mode: r.mode as 'bot' | 'staff',
+      orders: r.orders,
+      windowEndsAt: windowEnd(r.last_inbound_at),
+    })),
+    nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_at as string, last.id as string) : null,
+  };
+}
+
+const iso = (v: unknown): string | null => (v ? new Date(v as string).toISOString() : null);
+const windowEnd = (lastInbound: unknown): string | null => (lastInbound ? new Date(new Date(lastInbound as string).getTime() + SERVICE_WINDOW_MS).toISOString() : null);
+
+export type ThreadItem = {
+  id: string;
+  direction: 'in' | 'out';
+  wamid: string | null;
+  kind: string;
+  at: string;
+  body: string | null;
+  data: Record<string, unknown> | null;
+  contentDeleted?: boolean;
+  // outbound
+  from?: 'bot' | 'notice' | 'staff';
+  staff?: string | null;
+  status?: string;
+  delivery?: string | null;
+  error?: string | null;
+  // folded in from other messages
+  reactions?: { emoji: string; at: string }[];
+  edits?: { body: string | null; at: string }[];
+  revokedAt?: string | null;
+};
+
+const THREAD_LIMIT = 300;
+
+/** GET /api/conversations/:id: the thread (newest last), the linked orders, the window's end, the mode. One round trip. */
+export async function getConversation(id: string) {
+  if (!isOrderId(id)) throw notFound('conversation');
+  const [row] = await db().query(
+    `SELECT cu.id, cu.profile_name, cu.wa_id, cu.bsuid, cu.username, cu.last_inbound_at,
+            ${EFFECTIVE_MODE_SQL('cv')} AS mode, cv.mode_changed_at, cv.mode_changed_by, cv.read_at, cv.read_by, cv.replied_at, cv.replied_by, cv.invited_order_id,
+            ${UNREAD_SQL} AS unread, ${LINKED_ORDERS_SQL(20)} AS orders,
+            -- In the order they happened here: an inbound message when it was recorded (Meta's time has whole seconds
+            -- only), an outbound one when it was sent (a reply's row is reserved when its question is recorded).
+            (SELECT COALESCE(jsonb_agg(t ORDER BY t.sort_at, t.dir, t.seq), '[]'::jsonb) FROM (
+              (SELECT 'in' AS dir, m.id::text AS id, m.wamid, m.kind, m.at, m.recorded_at AS sort_at, m.body, m.data, m.ref_wamid, m.content_deleted_at, m.id AS seq,
+                      NULL::text AS status, NULL::text AS delivery, NULL::text AS error, NULL::text AS sent_by, NULL::text AS out_kind
+               FROM conversation_messages m WHERE m.customer_id = cu.id ORDER BY m.recorded_at DESC, m.id DESC LIMIT ${THREAD_LIMIT})
+              UNION ALL
+              (SELECT 'out', o.id::text, o.wamid, o.payload->>'type', COALESCE(o.sent_at, o.created_at), COALESCE(o.sent_at, o.created_at), NULL, o.payload, NULL, NULL, o.seq,
+                      o.status, o.delivery_status, o.error_title, o.sent_by, o.kind
+               FROM outbound_messages o WHERE o.customer_id = cu.id AND o.payload <> '{"type": "reserved"}'::jsonb
+               ORDER BY o.created_at DESC LIMIT ${THREAD_LIMIT})
+            ) t) AS thread
+     FROM customers cu LEFT JOIN conversations cv ON cv.customer_id = cu.id
+     WHERE cu.id = $1`,
+    [id],
+  );
+  if (!row) throw notFound('conversation');
+  return {
+    id: row.id as string,
+    name: (row.profile_name as string | null) ?? null,
+    username: (row.username as string | null) ?? null,
+    phone: row.wa_id ? maskPhone(row.wa_id as string) : null,
+    userId: row.bsuid ? maskBsuid(row.bsuid as string) : null,
+    mode: row.mode as 'bot' | 'staff',
+    modeChangedAt: iso(row.mode_changed_at),
+    modeChangedBy: (row.mode_changed_by as string | null) ?? null,
+    readAt: iso(row.read_at),
+    readBy: (row.read_by as string | null) ?? null,
+    repliedAt: iso(row.replied_at),
+    repliedBy: (row.replied_by as string | null) ?? null,
+    unread: Number(row.unread),
+    lastInboundAt: iso(row.last_inbound_at),
+    windowEndsAt: windowEnd(row.last_inbound_at),
+    insideWindow: row.last_inbound_at ? Date.now() - new Date(row.last_inbound_at as string).getTime() < SERVICE_WINDOW_MS : false,
+    orders: row.orders,
+    messages: foldThread(row.thread as Record<string, unknown>[]),
+  };
+}
+
+/** Rows → thread items; reactions, edits and revokes shown on the message they are about (when it is in the thread). */
+export function foldThread(rows: Record<string, unknown>[]): ThreadItem[] {
+  const items: ThreadItem[] = [];
+  const byWamid = new Map<string, ThreadItem>();
+  const pending: Record<string, unknown>[] = [];
+  for (const r of rows) {
+    const item = r.dir === 'in' ? inboundItem(r) : outboundItem(r);
+    if (r.dir === 'in' && ['reaction', 'edit', 'revoke'].includes(r.kind as string) && r.ref_wamid) pending.push(r);
+    items.push(item);
+    if (item.wamid) byWamid.set(item.wamid, item);
+  }
+  const folded = new Set<string>();
+  for (const r of pending) {
+    const target = byWamid.get(r.ref_wamid as string);
+    if (!target) continue;
+    const at = iso(r.at)!;
+    if (r.kind === 'reaction') {
+      // The latest reaction of the customer stands (an empty emoji removed it).
+      target.reactions = r.body ? [{ emoji: r.body as string, at }] : [];
+    } else if (r.kind === 'edit') {
+      (target.edits ??= []).push({ body: (r.body as string | null) ?? null, at });
+    } else {
+      target.revokedAt = at;
+    }
+    folded.add(r.wamid as string);
+  }
+  return items.filter((i) => !(i.direction === 'in' && i.wamid && folded.has(i.wamid)));
+}
+
+function inboundItem(r: Record<string, unknown>): ThreadItem {
+  return {
+    id: `in:${r.id}`,
+    direction: 'in',
+    wamid: r.wamid as string,
+    kind: r.kind as string,
+    at: iso(r.at)!,
+    body: (r.body as string | null) ?? null,
+    data: (r.data as Record<string, unknown> | null) ?? (r.ref_wamid ? { refWamid: r.ref_wamid } : null),
+    ...(r.content_deleted_at ? { contentDeleted: true } : {}),
+  };
+}
+
+function outboundItem(r: Record<string, unknown>): ThreadItem {
+  const payload = (r.data as Record<string, unknown> | null) ?? {};
+  const from = r.out_kind === 'staff' ? 'staff' : r.out_kind === 'reply' ? 'bot' : 'notice';
+  return {
+    id: `out:${r.id}`,
+    direction: 'out',
+    wamid: (r.wamid as string | null) ?? null,
+    kind: (r.kind as string) ?? 'text',
+    at: iso(r.at)!,
+    body: outboundText(payload),
+    data: payload.type === 'template' ? { template: payload.name, language: payload.language } : null,
+    from,
+    staff: (r.sent_by as string | null) ?? null,
+    status: r.status as string,
+    delivery: (r.delivery as string | null) ?? null,
+    error: (r.error as string | null) ?? null,
+  };
+}
+
+function outboundText(p: Record<string, unknown>): string | null {
+  if (typeof p.body === 'string') return p.body;
+  if (p.type === 'template') {
+    const params = ((p.components as { parameters?: { text?: string }[] }[] | undefined) ?? []).flatMap((c) => c.parameters ?? []).map((x) => x.text ?? '');
+    return `Template ${String(p.name)}${params.length ? `: ${params.join(' · ')}` : ''}`;
+  }
+  return null;
+}
+
+export const modeRequest = z.object({ mode: z.enum(['bot', 'staff'], { error: 'must be "bot" or "staff"' }) }).strict();
+
+/** PUT /api/conversations/:id/mode: one statement (the customer must exist and have written). */
+export async function setMode(id: string, mode: 'bot' | 'staff', staff: string) {
+  if (!isOrderId(id)) throw notFound('conversation');
+  const [row] = await db()`
+    INSERT INTO conversations (customer_id, mode, mode_changed_at, mode_changed_by, misunderstood)
+    SELECT id, ${mode}, now(), ${staff}, 0 FROM customers WHERE id = ${id} AND last_inbound_at IS NOT NULL
+    ON CONFLICT (customer_id) DO UPDATE SET mode = excluded.mode, mode_changed_at = now(), mode_changed_by = excluded.mode_changed_by, misunderstood = 0
+    RETURNING mode, mode_changed_at, mode_changed_by`;
+  if (!row) throw notFound('conversation');
+  return { mode: row.mode as string, modeChangedAt: iso(row.mode_changed_at), modeChangedBy: row.mode_changed_by as string };
+}
