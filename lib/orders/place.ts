@@ -10,6 +10,7 @@ import { createCheckoutSession } from '../payments/checkout.js';
 import type { RedisRider } from '../redis.js';
 import { reholdStock, reserveStock, type ReserveResult, type Shortage } from '../stock/index.js';
 import { getOrder, orderColumns, orderIdFor, toOrder, type Order, type OrderItem } from './order.js';
+import { shippingModeFor, type ShippingChoice, type ShippingMode } from './shipping.js';
 
 export type { Order };
 
@@ -39,6 +40,8 @@ type PlaceOrderInput<C extends OrderCustomer = OrderCustomer> = {
   rider?: RedisRider;
   /** Step 1 already made by the statement that recorded the inbound message (placementReadSql); used when it is for these lines. */
   prefetched?: PlacementRead | null;
+  /** The order API's shipping choice (validated there): a rate, pickup, and/or the address; else Checkout asks. */
+  shipping?: ShippingChoice | null;
 };
 
 /** What step 1 reads for one order: the order id and SKUs it was read for, and the row. */
@@ -128,7 +131,9 @@ export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResu
   const reference = references.find((r) => !taken.has(r));
   if (!reference) throw new Error(`order ${orderId}: every candidate reference is taken`);
 
-  const pending = { id: orderId, reference, items, currency, holdExpiresAt: hold.expiresAt };
+  const shipping = input.shipping ?? null;
+  const shippingMode = shippingModeFor([...merged.keys()].map((s) => catalog.get(s)!.requires_shipping !== false), shipping);
+  const pending = { id: orderId, reference, items, currency, holdExpiresAt: hold.expiresAt, shippingMode, shippingChoice: shippingMode === 'none' ? null : shipping };
   let session;
   try {
     session = await createCheckoutSession(pending);
@@ -143,14 +148,16 @@ export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResu
   return { status: written.created ? 'created' : 'existing', order: written.order, customerId };
 }
 
-type CatalogRow = { sku: string; product_name: string; variant_name: string; price_minor: number; currency: string };
+type CatalogRow = { sku: string; product_name: string; variant_name: string; price_minor: number; currency: string; requires_shipping?: boolean; weight_grams?: number | null };
 
 const totalOf = (items: OrderItem[]) => items.reduce((s, i) => s + i.lineTotalMinor, 0);
 const nameOf = (v: CatalogRow) => displayName(v.product_name, v.variant_name);
 
 function lineOf(v: CatalogRow, quantity: number): OrderItem {
   const unit = Number(v.price_minor);
-  return { sku: v.sku, name: nameOf(v), quantity, unitPriceMinor: unit, lineTotalMinor: unit * quantity };
+  const line: OrderItem = { sku: v.sku, name: nameOf(v), quantity, unitPriceMinor: unit, lineTotalMinor: unit * quantity };
+  if (v.weight_grams != null) line.weightGrams = Number(v.weight_grams);
+  return line;
 }
 
 const REFERENCE_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
@@ -168,7 +175,8 @@ export function referenceFor(orderId: string, n: number): string {
  */
 export const placementReadSql = (e: { buyerId: string; orderId: string; skus: string; references: string }) => `
        (SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ${e.orderId}) x) AS existing,
-       (SELECT COALESCE(jsonb_agg(jsonb_build_object('sku', v.sku, 'product_name', p.name, 'variant_name', v.name, 'price_minor', v.price_minor, 'currency', v.currency)), '[]'::jsonb)
+       (SELECT COALESCE(jsonb_agg(jsonb_build_object('sku', v.sku, 'product_name', p.name, 'variant_name', v.name, 'price_minor', v.price_minor, 'currency', v.currency,
+                 'requires_shipping', p.requires_shipping, 'weight_grams', v.weight_grams)), '[]'::jsonb)
           FROM variants v JOIN products p ON p.id = v.product_id WHERE v.active AND v.sku = ANY(${e.skus})) AS variants,
        (SELECT count(*) FROM orders o WHERE o.customer_id = ${e.buyerId} AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> ${e.orderId})::int AS open_orders,
        ARRAY(SELECT reference FROM orders WHERE reference = ANY(${e.references})) AS taken`;
@@ -213,7 +221,7 @@ async function holdLines(orderId: string, items: OrderItem[], rider?: RedisRider
  * this event is returned as it is (its link left to sendOnce).
  */
 async function insertPendingOrder(
-  order: { id: string; reference: string; items: OrderItem[]; currency: string; holdExpiresAt: Date },
+  order: { id: string; reference: string; items: OrderItem[]; currency: string; holdExpiresAt: Date; shippingMode: ShippingMode; shippingChoice: ShippingChoice | null },
   customerId: string,
   input: { source: Order['source']; sourceKey: string },
   session: { id: string; url: string },
@@ -231,8 +239,9 @@ async function insertPendingOrder(
          AND c.id = (SELECT e.customer_id FROM customer_identity_events e
                      WHERE e.type = 'merged' AND e.data->>'from' = $2::text ORDER BY e.id DESC LIMIT 1)
      ), inserted AS (
-       INSERT INTO orders (id, reference, customer_id, source, source_key, items, total_minor, currency, hold_expires_at, stripe_session_id, checkout_url)
-       SELECT $1, $3, customer.id, $4, $5, $6::jsonb, $7, $8, $9, $10, $11 FROM customer
+       INSERT INTO orders (id, reference, customer_id, source, source_key, items, total_minor, currency, hold_expires_at, stripe_session_id, checkout_url,
+                           shipping_mode, shipping_choice, shipping_name, shipping_address)
+       SELECT $1, $3, customer.id, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $13, $14::jsonb, $14::jsonb->>'name', $14::jsonb->'address' FROM customer
        ON CONFLICT (id) DO NOTHING
        RETURNING *
      ), event AS (
@@ -242,7 +251,8 @@ async function insertPendingOrder(
        ${outboxCte('$12', { source: 'inserted', customerId: 'inserted.customer_id', claim: true })}
      )
      SELECT ${orderColumns()}, (SELECT to_jsonb(a) FROM (${ADDRESSED_SQL('link')}) a) AS payment_link FROM inserted o, customer c`,
-    [order.id, customerId, order.reference, input.source, input.sourceKey, JSON.stringify(order.items), total, order.currency, order.holdExpiresAt.toISOString(), session.id, session.url, link],
+    [order.id, customerId, order.reference, input.source, input.sourceKey, JSON.stringify(order.items), total, order.currency, order.holdExpiresAt.toISOString(), session.id, session.url, link,
+     order.shippingMode, order.shippingChoice ? JSON.stringify(order.shippingChoice) : null],
   );
   const row = rows[0];
   if (row) return { created: true, order: toOrder(row), ...(row.payment_link ? { link: claimedOf(row.payment_link as Record<string, unknown>) } : {}) };

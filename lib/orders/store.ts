@@ -2,6 +2,7 @@ import { db } from '../db.js';
 import type { Claimed } from '../messaging/outbox.js';
 import { claimedFrom, claimedSendsSql, outboxCte, outboxRows, type Notice } from '../messaging/record.js';
 import { PAYABLE, statusesFor, type PaymentStatus } from './lifecycle.js';
+import type { PaidFulfilment } from './shipping.js';
 
 /**
  * The only code that changes an order (with ./store-refunds.ts for refunds Stripe reports). Every
@@ -37,12 +38,20 @@ export async function storePaid(
   event: Record<string, unknown>,
   invite: { token: string; expiresAt: Date },
   notices: Notice[],
-  opts: { inboundEventId?: string } = {},
+  opts: { inboundEventId?: string; fulfilment?: PaidFulfilment } = {},
 ): Promise<Claimed[] | null> {
+  const f = opts.fulfilment;
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET payment_status = 'paid', paid_at = COALESCE($5::timestamptz, now()),
-              stripe_session_id = COALESCE(stripe_session_id, $3), stripe_payment_intent = COALESCE($4, stripe_payment_intent), updated_at = now()
+              stripe_session_id = COALESCE(stripe_session_id, $3), stripe_payment_intent = COALESCE($4, stripe_payment_intent), updated_at = now(),
+              -- What was paid for (lib/orders/shipping.ts PaidFulfilment; $11 null: as placed).
+              items_minor = COALESCE(items_minor, total_minor), total_minor = COALESCE(($11::jsonb->>'totalMinor')::int, total_minor),
+              shipping_minor = COALESCE(($11::jsonb->>'shippingMinor')::int, shipping_minor), tax_minor = COALESCE(($11::jsonb->>'taxMinor')::int, tax_minor),
+              shipping_mode = COALESCE($11::jsonb->>'mode', shipping_mode), shipping_name = COALESCE($11::jsonb->>'name', shipping_name),
+              shipping_address = COALESCE(NULLIF($11::jsonb->'address', 'null'::jsonb), shipping_address),
+              shipping_rate = COALESCE(NULLIF($11::jsonb->'rate', 'null'::jsonb), shipping_rate),
+              shipping_problem = CASE WHEN $11::jsonb IS NULL THEN shipping_problem ELSE $11::jsonb->>'problem' END
        WHERE id = $1 AND payment_status = ANY($2::text[])
          AND ($3::text IS NULL OR stripe_session_id IS NULL OR stripe_session_id = $3)
        RETURNING id, items
@@ -70,7 +79,8 @@ export async function storePaid(
        WHERE id = $10::bigint AND EXISTS (SELECT 1 FROM updated)
      )
      SELECT id, (SELECT count(*) FROM stock)::int AS skus, ${claimedSendsSql('outbox')} AS sends FROM updated`,
-    [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices), opts.inboundEventId ?? null],
+    [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices), opts.inboundEventId ?? null,
+     f ? json(f) : null],
   );
   return rows[0] ? claimedFrom(rows[0].sends, notices) : null;
 }
