@@ -23,6 +23,5 @@ ALTER TABLE orders
   ADD COLUMN shipping_rate     jsonb,   -- {id, name, amountMinor, minDays, maxDays, kind}
   -- Why the order cannot ship as it is (no address for a shipped product, ...): the console flags it.
   ADD COLUMN shipping_problem  text,
-  ADD COLUMN delivered_at      timestamptz,
-  ADD COLUMN tracking_status   text;
+  ADD COLUMN delivered_at      timestamptz;
 

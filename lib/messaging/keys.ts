@@ -18,6 +18,8 @@ export const messageKeys = {
   /** The shop cancelled a paid order (also the admin answer's key). */
   cancelledByShop: (orderId: string) => `cancelled:${orderId}`,
   shipped: (orderId: string) => `shipped:${orderId}`,
+  /** Delivered (a pickup order: collected): staff, or the carrier's tracking status. */
+  delivered: (orderId: string) => `delivered:${orderId}`,
   inviteJoined: (orderId: string) => `invite-joined:${orderId}`,
   offlinePayment: (reference: string) => `offline-payment:${reference}`,
   /** The template version of a message Meta refused outside the 24-hour window (131047). */
@@ -32,6 +34,7 @@ export const orderNoticeKeys = (orderId: string): string[] => [
   messageKeys.closed(orderId),
   messageKeys.cancelledByShop(orderId),
   messageKeys.shipped(orderId),
+  messageKeys.delivered(orderId),
 ];
 
 export function outboxKey(eventKey: string): string {

@@ -18,6 +18,8 @@ import { windowed } from './window.js';
  *   closed            expired / payment failed / cancelled before payment (hold_expired outside)
  *   cancelled by shop a paid order cancelled and refunded by the shop (hold_expired outside)
  *   shipped           template order_shipped; offline payment: template offline_payment
+ *   ready for pickup  a pickup order's "shipped" (same key): text, template order_ready_for_pickup outside the window
+ *   delivered         text (picked up / delivered), template order_delivered outside the window
  */
 
 /** The order facts a notice needs (structurally an Order). */
@@ -96,6 +98,21 @@ export function firstName(profileName: string | null | undefined): string {
 export function shippedNotice(o: Pick<NoticeOrder, 'id' | 'reference' | 'customerId' | 'customerName'>, trackingSuffix: string): Notice {
   const message = buildTemplate('order_shipped', { header: [o.reference], body: [firstName(o.customerName)], urlButton: [trackingSuffix] });
   return { eventKey: messageKeys.shipped(o.id), kind: 'order_shipped', customerId: o.customerId, orderId: o.id, message };
+}
+
+/** A pickup order is ready: keyed as "shipped" (one or the other per order, once). */
+export function readyForPickupNotice(o: NoticeOrder, pickup: { address: string; hours: string }, inside: boolean): Notice {
+  const body = `Good news: your order ${o.reference} is ready for pickup at ${pickup.address} (${pickup.hours}). Please bring the order number ${o.reference} with you.`;
+  const template = buildTemplate('order_ready_for_pickup', { body: [o.reference, pickup.address, pickup.hours] });
+  return notice(o, messageKeys.shipped(o.id), 'order_ready_for_pickup', windowed(inside, text(body), template)!);
+}
+
+/** Delivered (by the carrier's word or the shop's), or a pickup order collected. */
+export function deliveredNotice(o: NoticeOrder, pickup: boolean, inside: boolean): Notice {
+  const body = pickup
+    ? `Thanks for picking up your order ${o.reference}! Enjoy it, and reply here if anything is wrong with it.`
+    : `Your order ${o.reference} has been delivered. Enjoy it, and reply here if anything is wrong with it.`;
+  return notice(o, messageKeys.delivered(o.id), 'order_delivered', windowed(inside, text(body), buildTemplate('order_delivered', { body: [o.reference] }))!);
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];

@@ -4,7 +4,8 @@
  * store-refunds.ts writes its two rows, refunded_in_stripe and refund_reverted, in SQL). A pair
  * missing from the table changes nothing; `refusal` says why. tests/lifecycle.test.ts walks every pair. The lists of statuses an order may be paid, closed or refunded from are
  * derived from this table, never written again elsewhere. Fulfilment (`shipped`) is a second axis:
- * only a paid, unfulfilled order ships, and a shipped order is never cancelled by the shop.
+ * only a paid, unfulfilled order ships, and a shipped order is never cancelled by the shop; only a shipped one is
+ * `delivered` (a pickup order: collected), by staff or a carrier's tracking status (lib/admin/fulfilment.ts).
  */
 
 export const PAYMENT_STATUSES = ['pending', 'awaiting_payment', 'paid', 'expired', 'cancelled', 'payment_failed', 'refunded'] as const;
@@ -22,6 +23,7 @@ export const ORDER_EVENTS = [
   'refunded_in_stripe',
   'refund_reverted',
   'shipped',
+  'delivered',
 ] as const;
 export type OrderEvent = (typeof ORDER_EVENTS)[number];
 
@@ -34,7 +36,7 @@ export type Effect =
   | 'stock_on_hand_restored'
   | 'stripe_refund' // refunds.create, idempotency key refund:<orderId>
   | 'ops_alert'
-  | `notice:${'confirmation' | 'invite_link' | 'refund' | 'closed' | 'cancelled_by_shop' | 'shipped'}`;
+  | `notice:${'confirmation' | 'invite_link' | 'refund' | 'closed' | 'cancelled_by_shop' | 'shipped' | 'delivered'}`;
 
 export type Transition = { to: PaymentStatus; effects: Effect[]; note?: string };
 
@@ -78,6 +80,7 @@ export const LIFECYCLE: Record<OrderEvent, Partial<Record<PaymentStatus, Transit
   /** A counted refund failed: back to paid, unless our own saga decided the refund. */
   refund_reverted: { refunded: { to: 'paid', effects: ['ops_alert'], note: 'not when a refund_required event exists' } },
   shipped: { paid: { to: 'paid', effects: ['notice:shipped'], note: 'fulfillment unfulfilled → shipped' } },
+  delivered: { paid: { to: 'paid', effects: ['notice:delivered'], note: 'fulfillment shipped → delivered' } },
 };
 
 const REFUSALS: Partial<Record<OrderEvent, Partial<Record<PaymentStatus, string>>>> = {
