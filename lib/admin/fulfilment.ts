@@ -7,6 +7,7 @@ import { deliverNotices, deliverRecorded, sendQuietly } from '../messaging/recor
 import { refusal } from '../orders/lifecycle.js';
 import { getOrder, isOrderId, type Order } from '../orders/order.js';
 import { addressText } from '../orders/shipping.js';
+import { addressSchema } from '../orders/shipping-schema.js';
 import { recordOrderEvent, storeDelivered, storeShipped, storeShippingAddress } from '../orders/store.js';
 import { z } from '../zod.js';
 import { conflict, invalidRequest, notFound } from '../http/errors.js';
@@ -95,19 +96,7 @@ export async function markReadyForPickup(orderId: string): Promise<AdminResult> 
   return { status: 200, body, replayed: false };
 }
 
-const text = (max: number) => z.string().trim().min(1).max(max);
-/** An address as the order API and the console take it (the country must be one the shop ships to). */
-export const addressSchema = z
-  .object({
-    line1: text(200),
-    line2: text(200).nullish().transform((v) => v ?? null),
-    postalCode: text(20).nullish().transform((v) => v ?? null),
-    city: text(100),
-    state: text(100).nullish().transform((v) => v ?? null),
-    country: z.string().trim().regex(/^[A-Za-z]{2}$/, 'must be a two-letter ISO country code').transform((c) => c.toUpperCase()),
-  })
-  .strict();
-export const shippingAddressRequest = z.object({ name: text(100).optional(), address: addressSchema }).strict();
+export const shippingAddressRequest = z.object({ name: z.string().trim().min(1).max(100).optional(), address: addressSchema }).strict();
 
 /** Staff correct the address before the order ships: on the timeline; 409 with the state once shipped. */
 export async function correctShippingAddress(orderId: string, input: z.infer<typeof shippingAddressRequest>): Promise<AdminResult> {

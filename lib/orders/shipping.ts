@@ -73,14 +73,18 @@ export function offeredRates(o: { shippingMode?: ShippingMode; shippingChoice?: 
   return o.shippingChoice?.address ? rates : [...rates, ...pickup];
 }
 
-/** Whether the order API's rate id names a rate this order could be offered (null: fine; else the problem). */
-export function choiceProblem(choice: ShippingChoice, currency: string): string | null {
+/** What is wrong with the order API's choice for this shop: [path, message] (null: fine). The rate's currency is the catalog's. */
+export function choiceProblem(choice: ShippingChoice): [string, string] | null {
   const c = getConfig();
-  if (!shopShips()) return 'this shop does not ship';
-  if (choice.rateId === PICKUP_RATE_ID) return c.SHIPPING_PICKUP ? (choice.address ? 'a pickup order takes no address' : null) : 'this shop offers no pickup';
-  if (choice.address && !c.SHIPPING_COUNTRIES?.includes(choice.address.country)) return `the shop does not ship to ${choice.address.country}`;
-  if (choice.rateId && !c.SHIPPING_RATES.some((r) => r.id === choice.rateId && r.currency === currency.toUpperCase()))
-    return `unknown rate "${choice.rateId}" (rates: ${[...c.SHIPPING_RATES.filter((r) => r.currency === currency.toUpperCase()).map((r) => r.id), ...(c.SHIPPING_PICKUP ? [PICKUP_RATE_ID] : [])].join(', ') || 'none'})`;
+  if (!shopShips()) return ['shipping', 'this shop ships nothing (SHIPPING_COUNTRIES and SHIPPING_PICKUP are not set)'];
+  if (choice.rateId === PICKUP_RATE_ID) {
+    if (!c.SHIPPING_PICKUP) return ['shipping.rate', 'this shop offers no pickup'];
+    return choice.address ? ['shipping.address', 'a pickup order takes no address'] : null;
+  }
+  if (choice.address && !c.SHIPPING_COUNTRIES?.includes(choice.address.country))
+    return ['shipping.address.country', `the shop ships to ${c.SHIPPING_COUNTRIES?.join(', ') ?? 'no country'}`];
+  if (choice.rateId && !c.SHIPPING_RATES.some((r) => r.id === choice.rateId))
+    return ['shipping.rate', `unknown rate "${choice.rateId}" (rates: ${[...c.SHIPPING_RATES.map((r) => r.id), ...(c.SHIPPING_PICKUP ? [PICKUP_RATE_ID] : [])].join(', ') || 'none'})`];
   return null;
 }
 
