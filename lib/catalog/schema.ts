@@ -26,6 +26,9 @@ export const productFields = z.object({
   imageUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2000).nullable().optional(),
   stock: count.optional(),
   variants: z.array(z.unknown()).max(500).optional(),
+  /** false: a digital good or a service (Checkout asks no address for it). */
+  requiresShipping: z.boolean({ error: 'must be true or false' }).optional(),
+  weightGrams: count.nullable().optional(),
 });
 
 export const variantFields = z.object({
@@ -66,6 +69,8 @@ export function toInput(p: Product, variants: VariantIn[]): CatalogProductInput 
     currency: p.currency,
     imageUrl: p.imageUrl ?? null,
     stock: p.stock,
+    ...(p.requiresShipping !== undefined ? { requiresShipping: p.requiresShipping } : {}),
+    ...(p.weightGrams !== undefined ? { weightGrams: p.weightGrams } : {}),
     variants: variants.length ? variants.map((v) => ({ sku: v.sku, name: v.name, priceDeltaMinor: v.priceDeltaMinor, stock: v.stock })) : undefined,
   };
 }
