@@ -105,7 +105,8 @@ describe('a WhatsApp order shipped to the address entered at Checkout', () => {
     const [csv] = await csvRows(`?reference=${o.reference}&full=1`);
     expect(csv).toMatchObject({
       shipping_mode: 'delivery', ship_name: 'Ada Lovelace', ship_line1: 'Hauptstraße 5', ship_line2: 'Top 3', ship_postcode: '1010', ship_city: 'Wien', ship_country: 'AT',
-      ship_phone: `+${o.waId}`, shipping_method: 'Express', shipping_minor: '1290', tax_minor: '379', weight_grams: '500', total_minor: '4169', items: '2 × Ful Sencha',
+      // The customer's WhatsApp number in full (with the CSV's formula guard, as every cell starting with +).
+      ship_phone: `'+${o.waId}`, shipping_method: 'Express', shipping_minor: '1290', tax_minor: '379', weight_grams: '500', total_minor: '4169', items: '2 × Ful Sencha',
     });
 
     // Staff correct the address before it ships: on the timeline.
@@ -257,6 +258,7 @@ describe("conformance: Stripe's OpenAPI fixture of a Checkout Session with shipp
     Object.assign(object, {
       status: 'complete',
       payment_status: 'paid',
+      currency: 'eur',
       amount_subtotal: 1250,
       collected_information: ci,
       shipping_cost: { ...(fixture.shipping_cost as object), amount_subtotal: 490, amount_tax: 49, amount_total: 539, shipping_rate: shippingRate },
