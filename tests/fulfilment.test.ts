@@ -68,6 +68,7 @@ beforeAll(async () => {
 describe('a WhatsApp order shipped to the address entered at Checkout', () => {
   it('Checkout asks for the address and a rate; the order records what was paid for; console, CSV, order view; shipped → delivered', async () => {
     const o = await s.orderOverWhatsApp('FUL-TEA', 2);
+    expect(JSON.stringify(bodyOf(sentTo(stack(), o.waId)[0]!).interactive)).toContain('Plus shipping: enter your address and choose how it comes at checkout.');
     const cs = await session(o.sessionId);
     expect(cs.shipping_address_collection).toEqual({ allowed_countries: ['DE', 'AT'] });
     expect(cs.shipping_options.map((x: { shipping_amount: number }) => x.shipping_amount)).toEqual([490, 1290, 0]);

@@ -32,6 +32,8 @@ export type NoticeOrder = {
   currency: string;
   items: { quantity: number; name: string; lineTotalMinor: number }[];
   holdExpiresAt: Date | null;
+  /** Fulfilment (lib/orders/shipping.ts): a delivery's shipping is chosen, and added, at Checkout. */
+  shippingMode?: 'none' | 'delivery' | 'pickup';
 };
 
 export const CONFIRMATION_NOTE = "We'll message you here as soon as it ships.";
@@ -138,7 +140,7 @@ export function paymentLinkNotice(o: NoticeOrder, url: string): Notice {
   const message: OutgoingMessage = {
     type: 'cta_url',
     header: `Order ${o.reference}`,
-    body: `${orderSummaryLines(o)}${until}\nPay securely with the button below.`,
+    body: `${orderSummaryLines(o)}${o.shippingMode === 'delivery' ? '\nPlus shipping: enter your address and choose how it comes at checkout.' : ''}${until}\nPay securely with the button below.`,
     footer: 'Reply "cancel" to cancel this order',
     displayText: 'Pay now',
     url,
