@@ -119,6 +119,8 @@ export function adviceFor(a: Pick<AlertItem, 'kind' | 'message' | 'details'>): s
       return 'Money arrived for an order the shop does not know. Find the payment in Stripe by its reference and refund it or attach it to the right order.';
     case 'payment_unfulfillable':
       return 'The customer paid but the stock was gone. Refund the order (Cancel/refund) or restock and contact the customer.';
+    case 'shipping_problem':
+      return 'The order is paid but cannot ship as it is (no or incomplete delivery address, or a country the shop does not ship to). Ask the customer, then correct the address on the order (Correct address).';
     case 'late_payment_refunded':
       return 'The customer paid after the hold lapsed and the stock had sold; the payment was refunded automatically and the customer told. Nothing to do unless you can restock and offer it again.';
   }

@@ -37,6 +37,7 @@ const TITLES = {
   payment_unknown_order: 'Payment for an unknown order',
   payment_unfulfillable: 'Paid, but out of stock',
   late_payment_refunded: 'Late payment refunded',
+  shipping_problem: 'Paid, but cannot ship (address)',
 };
 
 function card(a) {
