@@ -1,6 +1,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { makeWamid } from '../dev/standins/graph.js';
 import { upsertCatalogProduct } from '../lib/catalog/index.js';
+import { ConfigError, parseConfig } from '../lib/config.js';
 import { db } from '../lib/db.js';
 import { fixtureFile } from './conformance/manifest.js';
 import { rewriteStripeObject } from './conformance/rewrite.js';
@@ -37,10 +38,10 @@ async function api(method: string, path: string, body?: unknown) {
   const text = await r.text();
   return { status: r.status, text, body: r.headers.get('content-type')?.includes('json') ? JSON.parse(text) : null };
 }
-async function createOrder(body: Record<string, unknown>) {
+async function createOrder(body: Record<string, unknown>, key = `ful-${Math.random().toString(36).slice(2)}`) {
   const r = await fetch(`${stack().url}/.netlify/functions/create-order-proxy`, {
     method: 'POST',
-    headers: { ...auth(), 'content-type': 'application/json', 'idempotency-key': `ful-${Math.random().toString(36).slice(2)}` },
+    headers: { ...auth(), 'content-type': 'application/json', 'idempotency-key': key },
     body: JSON.stringify(body),
   });
   return { status: r.status, body: (await r.json()) as Record<string, any> };
@@ -178,8 +179,13 @@ describe('an order-API order', () => {
     expect(bad.status).toBe(422);
     expect(bad.body.fields).toEqual([{ path: 'shipping.rate', message: expect.stringContaining('unknown rate "overnight"') }]);
     expect((await createOrder({ ...base, shipping: { address: { ...address, country: 'FR' } } })).body.fields[0].path).toBe('shipping.address.country');
-    const created = await createOrder({ ...base, shipping: { rate: 'standard', name: 'Carl', address } });
+    const request = { ...base, shipping: { rate: 'standard', name: 'Carl', address } };
+    const created = await createOrder(request, `ful-carl-${waId}`);
     expect(created.status).toBe(201);
+    // A retry: the same order and Checkout Session (every parameter derives from the order).
+    const again = await createOrder(request, `ful-carl-${waId}`);
+    expect([again.body.orderId, again.body.checkoutUrl]).toEqual([created.body.orderId, created.body.checkoutUrl]);
+    expect(stack().stripe.sessions().filter((x) => x.client_reference_id === created.body.orderId)).toHaveLength(1);
     const cs = await session((await orderRow(created.body.orderId)).stripe_session_id);
     expect(cs.shipping_address_collection).toBeNull();
     // 8 × 12.50 = 100.00: Standard is free from 100.00 up.
@@ -279,4 +285,27 @@ describe("conformance: Stripe's OpenAPI fixture of a Checkout Session with shipp
       shipping_problem: null,
     });
   }, 120_000);
+});
+
+describe('shipping configuration', () => {
+  it('is validated by name: JSON, fields, limits', () => {
+    const problem = (env: Record<string, string>) => {
+      try {
+        parseConfig(env, ['SHIPPING_COUNTRIES', 'SHIPPING_RATES', 'SHIPPING_PICKUP', 'STRIPE_AUTOMATIC_TAX']);
+        return null;
+      } catch (e) {
+        return (e as ConfigError).variables.join('; ');
+      }
+    };
+    expect(problem({})).toBeNull();
+    const ok = parseConfig({ SHIPPING_COUNTRIES: 'de at', SHIPPING_RATES: '[{"name":"Next Day","amountMinor":990,"currency":"eur"}]' }, ['SHIPPING_COUNTRIES', 'SHIPPING_RATES']);
+    expect(ok.SHIPPING_COUNTRIES).toEqual(['DE', 'AT']);
+    expect(ok.SHIPPING_RATES).toEqual([{ id: 'next-day', name: 'Next Day', amountMinor: 990, currency: 'EUR' }]);
+    expect(problem({ SHIPPING_RATES: '[{name:1}]' })).toBe('SHIPPING_RATES: must be JSON (see .env.example)');
+    expect(problem({ SHIPPING_RATES: '[{"name":"A","amountMinor":-1,"currency":"EUR"}]' })).toMatch(/^SHIPPING_RATES: /);
+    expect(problem({ SHIPPING_RATES: '[{"name":"A","amountMinor":1,"currency":"EUR"},{"name":"a","amountMinor":2,"currency":"EUR"}]' })).toBe('SHIPPING_RATES: rate ids (or names) must be distinct');
+    expect(problem({ SHIPPING_COUNTRIES: 'Germany' })).toMatch(/^SHIPPING_COUNTRIES: must be two-letter ISO country codes/);
+    expect(problem({ SHIPPING_PICKUP: '{"address":"x"}' })).toMatch(/^SHIPPING_PICKUP: /);
+    expect(problem({ STRIPE_AUTOMATIC_TAX: 'yes' })).toMatch(/^STRIPE_AUTOMATIC_TAX: /);
+  });
 });
