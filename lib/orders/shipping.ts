@@ -105,7 +105,8 @@ export type CheckoutShippingFacts = {
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj | null => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : null);
 const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v.trim() : null);
-const int = (v: unknown): number => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : 0);
+/** A non-negative amount a Postgres integer holds; anything else counts as 0 (then the payment's amount cannot match: refused, alerted). */
+const int = (v: unknown): number => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 2_147_483_647 ? v : 0);
 const idOf = (v: unknown): string | null => str(v) ?? str(obj(v)?.id);
 
 /** Reads a Checkout Session (as Stripe sends it, any API version) for its shipping and tax. */
