@@ -138,6 +138,17 @@ function merged(lines: { sku: string; quantity: number }[]): Map<string, number>
   return m;
 }
 
+/** JSON with keys sorted at every level (jsonb stores an object's keys in its own order). */
+const canonical = (v: unknown): string =>
+  v && typeof v === 'object' && !Array.isArray(v)
+    ? `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`
+    : JSON.stringify(v ?? null);
+
+/** The replay asks for the shipping the order was placed with (an order that ships nothing keeps none). */
+function sameShipping(order: Order, shipping: ShippingChoice | null): boolean {
+  return order.shippingMode === 'none' || canonical(order.shippingChoice) === canonical(shipping);
+}
+
 function sameRequest(order: Order, customerId: string, lines: RequestedLine[]): boolean {
   if (order.source !== 'api') return false;
   if (order.customerId !== customerId) return false;
@@ -202,7 +213,7 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
 
   const order = result.order;
   const replayed = result.status === 'existing';
-  if (replayed && !sameRequest(order, result.customerId, lines))
+  if (replayed && (!sameRequest(order, result.customerId, lines) || !sameShipping(order, shipping)))
     throw invalidRequest([{ path: 'idempotencyKey', message: 'was already used for a different order request' }]);
 
   let checkoutUrl: string | null;

@@ -111,6 +111,21 @@ describe('a WhatsApp order shipped to the address entered at Checkout', () => {
       ship_phone: `'+${o.waId}`, shipping_method: 'Express', shipping_minor: '1290', tax_minor: '379', weight_grams: '500', total_minor: '4169', items: '2 × Ful Sencha',
     });
 
+    // The console page: "Paid, to ship" shows where it goes and how; the drawer the address, method and totals.
+    const page = await browser().context.newPage();
+    await page.goto(`${stack().url}/admin`);
+    await page.locator('body[data-ready]').waitFor();
+    await page.getByTestId('signin-key').fill(stack().env.ADMIN_API_KEY!);
+    await page.getByTestId('signin-submit').click();
+    await page.getByTestId('filter-reference').fill(o.reference);
+    await page.getByTestId('filter-to-ship').click();
+    const listed = page.locator(`[data-testid="order-row"][data-reference="${o.reference}"]`);
+    await expect.poll(() => listed.getByTestId('order-ship-to').textContent(), { timeout: 60_000 }).toBe('Ada Lovelace, Hauptstraße 5, Top 3, 1010 Wien, AT · Express');
+    await listed.click();
+    await expect.poll(() => page.getByTestId('drawer-ship-method').textContent(), { timeout: 60_000 }).toBe('Express (1 business day)');
+    expect(await page.getByTestId('drawer-ship-address').textContent()).toBe('Ada Lovelace, Hauptstraße 5, Top 3, 1010 Wien, AT');
+    await page.close();
+
     // Staff correct the address before it ships: on the timeline.
     const corrected = { line1: 'Hauptstraße 7', postalCode: '1010', city: 'Wien', country: 'AT' };
     expect((await api('PUT', `/orders/${o.orderId}/shipping-address`, { address: corrected })).status).toBe(200);
@@ -186,6 +201,8 @@ describe('an order-API order', () => {
     const again = await createOrder(request, `ful-carl-${waId}`);
     expect([again.body.orderId, again.body.checkoutUrl]).toEqual([created.body.orderId, created.body.checkoutUrl]);
     expect(stack().stripe.sessions().filter((x) => x.client_reference_id === created.body.orderId)).toHaveLength(1);
+    const other = await createOrder({ ...request, shipping: { ...request.shipping, rate: 'express' } }, `ful-carl-${waId}`);
+    expect([other.status, other.body.fields?.[0]?.path]).toEqual([422, 'idempotencyKey']);
     const cs = await session((await orderRow(created.body.orderId)).stripe_session_id);
     expect(cs.shipping_address_collection).toBeNull();
     // 8 × 12.50 = 100.00: Standard is free from 100.00 up.
