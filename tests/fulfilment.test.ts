@@ -149,6 +149,9 @@ describe('a WhatsApp order shipped to the address entered at Checkout', () => {
     expect((await api('POST', `/orders/${o.orderId}/tracking`, { status: 'delivered' })).body).toMatchObject({ fulfillmentStatus: 'delivered', changed: true });
     expect((await api('POST', `/orders/${o.orderId}/tracking`, { status: 'delivered' })).body).toMatchObject({ fulfillmentStatus: 'delivered', changed: false });
     expect((await api('POST', `/orders/${o.orderId}/delivered`)).body).toMatchObject({ error: 'already_delivered', fulfillmentStatus: 'delivered' });
+    // A delivered order is never cancelled (nor refunded) by the shop's cancel.
+    expect((await api('POST', `/orders/${o.orderId}/cancel`)).body).toMatchObject({ error: 'already_shipped' });
+    expect(stack().stripe.refunds().filter((r) => (r as { metadata?: { order_id?: string } }).metadata?.order_id === o.orderId)).toHaveLength(0);
     const deliveredTexts = () => sentTo(stack(), o.waId).map(bodyOf).filter((m) => textOf(m).includes('has been delivered'));
     await eventually(() => deliveredTexts().length >= 1, 60_000);
     await new Promise((r) => setTimeout(r, 500));

@@ -37,7 +37,8 @@ export async function cancelOrder(orderId: string): Promise<AdminResult> {
 
   let order = await getOrder(orderId);
   if (!order) throw notFound('order');
-  if (order.fulfillmentStatus === 'shipped') throw conflict('already_shipped', 'a shipped order cannot be cancelled here');
+  // Shipped or delivered (docs/fulfilment.md): never cancelled by the shop (the refund step's gate would not decide it either).
+  if (order.fulfillmentStatus !== 'unfulfilled') throw conflict('already_shipped', `a ${order.fulfillmentStatus} order cannot be cancelled here`);
 
   let refund: Record<string, unknown> | null = null;
   if (isOpen(order.paymentStatus)) {
