@@ -99,7 +99,7 @@ export async function markShipped(orderId: string, input: ShippedRequest): Promi
       return again;
     }
     const now = await getOrder(orderId);
-    if (now?.fulfillmentStatus === 'shipped') throw conflict('already_shipped', 'the order was already marked shipped');
+    if (now && now.fulfillmentStatus !== 'unfulfilled') throw conflict('already_shipped', 'the order was already marked shipped');
     throw conflict('order_not_paid', `only a paid order can ship (this one is ${now?.paymentStatus ?? order.paymentStatus})`);
   }
   log.info('order.shipped', { orderId, carrier: input.carrier ?? null });

@@ -90,7 +90,7 @@ function actions(v) {
     button('Correct address', 'action-address', addressForm);
   // The payment path also takes a late payment for a closed order (re-holding its stock, or refunding if it sold out).
   if (open || ['expired', 'cancelled', 'payment_failed'].includes(o.paymentStatus)) button('Record offline payment', 'action-offline-pay', offlinePaymentForm);
-  if (o.fulfillmentStatus !== 'shipped' && (open || o.paymentStatus === 'paid')) button(o.paymentStatus === 'paid' ? 'Cancel and refund' : 'Cancel order', 'action-cancel', cancelForm);
+  if (o.fulfillmentStatus === 'unfulfilled' && (open || o.paymentStatus === 'paid')) button(o.paymentStatus === 'paid' ? 'Cancel and refund' : 'Cancel order', 'action-cancel', cancelForm);
   button('Re-run cleanup', 'action-cleanup', cleanupForm);
   return box;
 }
