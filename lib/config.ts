@@ -53,6 +53,34 @@ function buildSchema() {
     if (!/^\/[^/]+$/.test(u.pathname)) ctx.addIssue({ code: 'custom', message: 'must name a database, e.g. postgresql://user:password@host/shop' });
   });
 
+  /** A JSON value in one variable, validated by `inner` (a parse error names the variable, never its value). */
+  const jsonOf = <T extends z.ZodType>(inner: T) =>
+    z
+      .string()
+      .transform((s, ctx) => {
+        try {
+          return JSON.parse(s) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be JSON (see .env.example)' });
+          return z.NEVER;
+        }
+      })
+      .pipe(inner);
+  const slug = (s: string) => s.toLowerCase().normalize('NFKD').replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'rate';
+  const shippingRate = z
+    .object({
+      id: z.string().trim().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'must be lowercase letters, digits, - or _').optional(),
+      name: z.string().trim().min(1).max(100),
+      amountMinor: z.number().int().min(0).max(99_999_999),
+      currency: z.string().regex(/^[A-Za-z]{3}$/, 'must be an ISO currency code').transform((c) => c.toUpperCase()),
+      minDays: z.number().int().min(1).max(365).optional(),
+      maxDays: z.number().int().min(1).max(365).optional(),
+      freeOverMinor: z.number().int().min(0).optional(),
+    })
+    .strict()
+    .refine((r) => r.minDays === undefined || r.maxDays === undefined || r.minDays <= r.maxDays, 'minDays must not exceed maxDays')
+    .transform((r) => ({ ...r, id: r.id ?? slug(r.name) }));
+
   return z.object({
     DATABASE_URL: databaseUrl,
     UPSTASH_REDIS_REST_URL: url,
@@ -103,6 +131,23 @@ function buildSchema() {
     SHOP_NAME: nonEmpty.default('Our shop'),
     OPS_ALERT_WEBHOOK_URL: url.optional(),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    /** Fulfilment (docs/fulfilment.md): ISO countries shipped to (comma-separated); unset: the shop ships nothing (no address collected). */
+    SHIPPING_COUNTRIES: z
+      .string()
+      .transform((s) => s.split(/[\s,]+/).filter(Boolean).map((c) => c.toUpperCase()))
+      .pipe(z.array(z.string().regex(/^[A-Z]{2}$/, 'must be two-letter ISO country codes, e.g. DE,AT,NL')).min(1))
+      .optional(),
+    /** JSON array of rates: [{"name":"Standard","amountMinor":490,"currency":"EUR","minDays":2,"maxDays":4,"freeOverMinor":5000}] (id defaults to the name's slug). */
+    SHIPPING_RATES: jsonOf(z.array(shippingRate).max(5, 'Stripe Checkout offers at most 5 shipping options')).refine(
+      (rates) => new Set(rates.map((r) => r.id)).size === rates.length,
+      'rate ids (or names) must be distinct',
+    ).default([]),
+    /** JSON {"address":"Teestraße 1, 10115 Berlin","hours":"Mon–Fri 10–18"}: offered as a free "Pickup" option. */
+    SHIPPING_PICKUP: jsonOf(z.object({ address: z.string().trim().min(1).max(200), hours: z.string().trim().min(1).max(200), name: z.string().trim().min(1).max(100).default('Pickup') }).strict()).optional(),
+    /** Stripe Tax on Checkout (automatic_tax); the tax is recorded on the order. */
+    STRIPE_AUTOMATIC_TAX: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').default(false),
+    TEMPLATE_ORDER_DELIVERED: nonEmpty.default('order_delivered'),
+    TEMPLATE_ORDER_READY_FOR_PICKUP: nonEmpty.default('order_ready_for_pickup'),
     /** Local development only: where the Neon HTTP driver sends SQL (a local bridge). Unset in production. */
     NEON_FETCH_ENDPOINT: url.optional(),
     // Team inbox (lib/inbox, docs/inbox.md).
@@ -127,17 +172,17 @@ export type ConfigName = keyof Config;
 
 /** Every variable, in the schema's order (listed here so that naming them doesn't load zod; a test keeps both in step). */
 export const configNames: readonly ConfigName[] = [
-  'DATABASE_URL', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN', 'WHATSAPP_PHONE_NUMBER_ID', 'WHATSAPP_ACCESS_TOKEN',
-  'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'WHATSAPP_BUSINESS_NUMBER_E164', 'WHATSAPP_API_BASE', 'WHATSAPP_CATALOG_ID',
-  'WHATSAPP_SENDS_PER_SECOND',
-  'WHATSAPP_WABA_ID', 'META_APP_ID',
-  'WHATSAPP_CATALOG_MESSAGES', 'CATALOG_PUSH_ITEMS',
-  'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'STRIPE_API_BASE', 'APP_BASE_URL', 'BACKEND_MODE', 'BACKEND_URL',
-  'BACKEND_SHARED_SECRET', 'BACKEND_TIMEOUT_MS', 'BACKEND_DRAIN_SECONDS', 'ADMIN_API_KEY', 'PORT', 'RESERVATION_TTL_SECONDS', 'MAX_QUANTITY_PER_LINE',
-  'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'STOCK_BELOW_HELD', 'INVITE_TTL_DAYS', 'TEMPLATE_LANGUAGE', 'TEMPLATE_ORDER_CONFIRMED',
-  'TEMPLATE_ORDER_INVITE_LINK', 'TEMPLATE_ORDER_SHIPPED', 'TEMPLATE_OFFLINE_PAYMENT', 'TEMPLATE_HOLD_EXPIRED', 'SHOP_NAME',
-  'OPS_ALERT_WEBHOOK_URL', 'LOG_LEVEL', 'NEON_FETCH_ENDPOINT',
-  'ADMIN_API_KEYS', 'SHOP_HOURS', 'INBOX_HANDOVER_KEYWORDS', 'INBOX_IDLE_RETURN_MINUTES',
+  'DATABASE_URL', 'UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN', 'WHATSAPP_PHONE_NUMBER_ID',
+  'WHATSAPP_ACCESS_TOKEN', 'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'WHATSAPP_BUSINESS_NUMBER_E164',
+  'WHATSAPP_API_BASE', 'WHATSAPP_CATALOG_ID', 'WHATSAPP_SENDS_PER_SECOND', 'WHATSAPP_WABA_ID', 'META_APP_ID',
+  'WHATSAPP_CATALOG_MESSAGES', 'CATALOG_PUSH_ITEMS', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'STRIPE_API_BASE',
+  'APP_BASE_URL', 'BACKEND_MODE', 'BACKEND_URL', 'BACKEND_SHARED_SECRET', 'BACKEND_TIMEOUT_MS',
+  'BACKEND_DRAIN_SECONDS', 'ADMIN_API_KEY', 'PORT', 'RESERVATION_TTL_SECONDS', 'MAX_QUANTITY_PER_LINE',
+  'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'STOCK_BELOW_HELD', 'INVITE_TTL_DAYS', 'TEMPLATE_LANGUAGE',
+  'TEMPLATE_ORDER_CONFIRMED', 'TEMPLATE_ORDER_INVITE_LINK', 'TEMPLATE_ORDER_SHIPPED', 'TEMPLATE_OFFLINE_PAYMENT',
+  'TEMPLATE_HOLD_EXPIRED', 'SHOP_NAME', 'OPS_ALERT_WEBHOOK_URL', 'LOG_LEVEL', 'SHIPPING_COUNTRIES', 'SHIPPING_RATES',
+  'SHIPPING_PICKUP', 'STRIPE_AUTOMATIC_TAX', 'TEMPLATE_ORDER_DELIVERED', 'TEMPLATE_ORDER_READY_FOR_PICKUP',
+  'NEON_FETCH_ENDPOINT', 'ADMIN_API_KEYS', 'SHOP_HOURS', 'INBOX_HANDOVER_KEYWORDS', 'INBOX_IDLE_RETURN_MINUTES',
   'INBOX_UNANSWERED_ALERT_MINUTES', 'INBOX_RETENTION_DAYS', 'INBOX_MEDIA_MAX_BYTES', 'INBOX_MEDIA_CACHE_DIR',
 ];
 

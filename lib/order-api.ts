@@ -9,6 +9,8 @@ import { e164ToWaId, normalizePhone } from './phone.js';
 import { conflict, fieldPath, HttpError, invalidRequest, zodFields, type FieldError } from './http/errors.js';
 import type { Reply } from './http/respond.js';
 import { UNSAFE_TEXT_MESSAGE, unsafeTextPath } from './safe-text.js';
+import { choiceProblem, type ShippingChoice } from './orders/shipping.js';
+import { shippingChoiceSchema } from './orders/shipping-schema.js';
 
 /**
  * The order API for storefronts and integrations (server to server): request schema and the
@@ -17,7 +19,7 @@ import { UNSAFE_TEXT_MESSAGE, unsafeTextPath } from './safe-text.js';
  * both answer identically. Refusals are thrown as HttpError (lib/http/errors.ts), every one
  * `{ error, message, fields? }`:
  *
- *   201 { orderId, reference, status, totalMinor, currency, checkoutUrl, holdExpiresAt }
+ *   201 { orderId, reference, status, totalMinor, currency, checkoutUrl, holdExpiresAt, shippingMode }
  *       A replay with the same idempotency key answers 201 with the same order (its current
  *       state) and the header `Idempotent-Replayed: true`; no second order or hold is made.
  *   409 out_of_stock (+ shortages: [{ sku, available }]), too_many_open_orders (+ max)
@@ -61,6 +63,8 @@ export const createOrderRequestSchema = z.object({
     .max(MAX_ITEMS),
   idempotencyKey: idempotencyKey.optional(),
   notify: z.boolean().optional(),
+  /** Fulfilment (docs/fulfilment.md): { rate?: id | "pickup", name?, address? }; absent: Checkout asks for the address and the rate. */
+  shipping: shippingChoiceSchema.optional(),
 });
 
 export type CreateOrderRequest = z.output<typeof createOrderRequestSchema>;
@@ -122,6 +126,7 @@ function orderReply(order: Order, checkoutUrl: string | null, status: number, re
       currency: order.currency,
       checkoutUrl: order.paymentStatus === 'pending' ? checkoutUrl : null,
       holdExpiresAt: order.holdExpiresAt?.toISOString() ?? null,
+      shippingMode: order.shippingMode,
     },
     headers: replayed ? { 'idempotent-replayed': 'true' } : {},
   };
@@ -132,6 +137,17 @@ function merged(lines: { sku: string; quantity: number }[]): Map<string, number>
   const m = new Map<string, number>();
   for (const l of lines) m.set(l.sku, (m.get(l.sku) ?? 0) + l.quantity);
   return m;
+}
+
+/** JSON with keys sorted at every level (jsonb stores an object's keys in its own order). */
+const canonical = (v: unknown): string =>
+  v && typeof v === 'object' && !Array.isArray(v)
+    ? `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`
+    : JSON.stringify(v ?? null);
+
+/** The replay asks for the shipping the order was placed with (an order that ships nothing keeps none). */
+function sameShipping(order: Order, shipping: ShippingChoice | null): boolean {
+  return order.shippingMode === 'none' || canonical(order.shippingChoice) === canonical(shipping);
 }
 
 function sameRequest(order: Order, customerId: string, lines: RequestedLine[]): boolean {
@@ -157,13 +173,21 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
   );
   if (tooMany.length) throw invalidRequest(tooMany);
 
+  let shipping: ShippingChoice | null = null;
+  if (request.shipping) {
+    const s = request.shipping;
+    shipping = { ...(s.rate ? { rateId: s.rate } : {}), ...(s.name ? { name: s.name } : {}), ...(s.address ? { address: s.address } : {}) };
+    const problem = choiceProblem(shipping);
+    if (problem) throw invalidRequest([{ path: problem[0], message: problem[1] }]);
+  }
+
   const customer: WaIdentity = { waId: request.customerPhone ? e164ToWaId(request.customerPhone) : null, userId: request.customerUserId ?? null };
   const sourceKey = `api:${request.idempotencyKey ?? `anonymous:${randomUUID()}`}`;
   let result: Awaited<ReturnType<typeof placeOrder>>;
   try {
     // The customer is found or created (never linked: a phone and a BSUID of two different customers are
     // refused) in placeOrder's first round trip.
-    result = await placeOrder({ customer: { ...customer, profileName: request.customerName ?? null }, source: 'api', sourceKey, lines, notify: request.notify === true });
+    result = await placeOrder({ customer: { ...customer, profileName: request.customerName ?? null }, source: 'api', sourceKey, lines, notify: request.notify === true, shipping });
   } catch (error) {
     if (error instanceof IdempotencyKeyReusedError || (error instanceof CheckoutUnavailableError && isStripeIdempotencyError(error.cause))) throw keyReused();
     if (!(error instanceof CheckoutUnavailableError)) throw error;
@@ -191,7 +215,7 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
 
   const order = result.order;
   const replayed = result.status === 'existing';
-  if (replayed && !sameRequest(order, result.customerId, lines)) throw keyReused();
+  if (replayed && (!sameRequest(order, result.customerId, lines) || !sameShipping(order, shipping))) throw keyReused();
 
   let checkoutUrl: string | null;
   try {

@@ -99,7 +99,8 @@ describe('the functions bundled as Netlify bundles them', () => {
     expect(m('invite-redirect').routes?.map((r) => r.pattern)).toEqual(['/w/invite/:token']);
     expect(m('admin-api').routes?.map((r) => r.pattern)).toEqual([
       '/api/orders', '/api/orders.csv', '/api/alerts', '/api/orders/:id/cleanup',
-      '/api/orders/:id', '/api/orders/:id/shipped', '/api/orders/:id/cancel', '/api/offline-payments', '/api/catalog', '/api/catalog/sync',
+      '/api/orders/:id', '/api/orders/:id/shipped', '/api/orders/:id/cancel', '/api/orders/:id/delivered', '/api/orders/:id/tracking',
+      '/api/orders/:id/ready-for-pickup', '/api/orders/:id/shipping-address', '/api/offline-payments', '/api/catalog', '/api/catalog/sync',
       '/api/conversations', '/api/conversations/:id', '/api/conversations/:id/messages', '/api/conversations/:id/read', '/api/conversations/:id/typing',
       '/api/conversations/:id/mode', '/api/templates', '/api/media/:id',
     ]);

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { HttpError } from '../lib/http/errors.js';
 import { cancelOrder } from '../lib/admin/cancel.js';
 import { markShipped } from '../lib/admin/shipped.js';
+import { markDelivered } from '../lib/admin/fulfilment.js';
 import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { cleanupLapsedOrder } from '../lib/cleanup.js';
 import { db } from '../lib/db.js';
@@ -170,6 +171,9 @@ async function apply(event: OrderEvent, c: Case): Promise<string | null> {
         await (await payOrder(o.id, { ...stripePayment, stripePaymentIntent: pi })).deliver();
         break;
       }
+      case 'delivered':
+        await markDelivered(o.id, { by: 'staff' });
+        break;
     }
   } catch (error) {
     if (error instanceof HttpError) return `${error.status} ${error.code}`;
@@ -202,6 +206,7 @@ const NOTICE_KEYS: Record<string, (orderId: string) => string> = {
   'notice:closed': messageKeys.closed,
   'notice:cancelled_by_shop': messageKeys.cancelledByShop,
   'notice:shipped': messageKeys.shipped,
+  'notice:delivered': messageKeys.delivered,
 };
 
 async function expectEffect(effect: Effect, c: Case, before: Awaited<ReturnType<typeof snapshot>>, after: Awaited<ReturnType<typeof snapshot>>) {
@@ -258,6 +263,8 @@ describe('the order lifecycle table, every (status, event) pair against real Pos
         const title = t ? `${event} → ${t.to} (${t.effects.join(', ') || 'no effect'})` : `${event}: nothing changes (${refusal(status, event)})`;
         it(title, async () => {
           const c = await orderIn(status);
+          // Only a shipped order is delivered (fulfilment is the second axis): a paid one ships first.
+          if (event === 'delivered' && status === 'paid') await markShipped(c.order.id, { trackingSlug: `track-${c.order.reference}` });
           const before = await snapshot(c);
           const answer = await apply(event, c);
           const after = await snapshot(c);
@@ -269,6 +276,7 @@ describe('the order lifecycle table, every (status, event) pair against real Pos
           expect(answer, 'the step applied').toBeNull();
           expect(after.status).toBe(t.to);
           if (event === 'shipped') expect(after.fulfillment).toBe('shipped');
+          if (event === 'delivered') expect(after.fulfillment).toBe('delivered');
           for (const effect of t.effects) await expectEffect(effect, c, before, after);
           // Exactly the notices the table names, nothing more.
           const named = t.effects.filter((e) => e in NOTICE_KEYS).map((e) => outboxKey(NOTICE_KEYS[e]!(c.order.id))).sort();

@@ -160,7 +160,7 @@ describe('create-order-proxy: the same answers inline and through the backend', 
       expect(r.status).toBe(201);
       expect(r.headers.get('idempotent-replayed')).toBeNull();
       expect(r.body).toMatchObject({ status: 'pending', totalMinor: 2 * 1250 + 800, currency: 'EUR' });
-      expect(Object.keys(r.body).sort()).toEqual(['checkoutUrl', 'currency', 'holdExpiresAt', 'orderId', 'reference', 'status', 'totalMinor']);
+      expect(Object.keys(r.body).sort()).toEqual(['checkoutUrl', 'currency', 'holdExpiresAt', 'orderId', 'reference', 'shippingMode', 'status', 'totalMinor']);
       const ttl = Date.parse(r.body.holdExpiresAt) - Date.now();
       expect(ttl).toBeGreaterThan(500_000);
       expect(ttl).toBeLessThanOrEqual(600_000);

@@ -31,6 +31,7 @@ import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
 import { faults } from '../faults.js';
 import { webhookEndpoints, type WebhookEndpoint } from './stripe-webhook-endpoints.js';
+import { completeShipping, parseShippingParams, priceSession, SHIPPING_FORM_SCRIPT, shippingFormHtml, type ApiErrors, type SessionShippingFields, type ShippingRateObject } from './stripe-shipping.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -72,14 +73,14 @@ export interface CheckoutLineItem {
   quantity: number;
 }
 
-export interface Session {
+/** Shipping and tax fields: ./stripe-shipping.ts. */
+export interface Session extends SessionShippingFields {
   id: string;
   object: 'checkout.session';
   after_expiration: null;
   allow_promotion_codes: boolean | null;
   amount_subtotal: number;
   amount_total: number;
-  automatic_tax: { enabled: boolean; liability: null; status: null };
   billing_address_collection: string | null;
   cancel_url: string | null;
   client_reference_id: string | null;
@@ -417,6 +418,8 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
   const charges = new Map<string, string>(); // ch_ -> pi_
   const idem = new Map<string, IdemRecord>();
   const events = new Map<string, SentEvent>();
+  const shippingRates = new Map<string, ShippingRateObject>();
+  const apiErrors: ApiErrors = { invalid, missing, noSuch, control: (status, message) => new ControlError(status, message), genId, now };
   let root = '';
   const endpoints = webhookEndpoints({ livemode: /^(sk|rk)_live_/.test(opts.secretKey), invalid, missing, noSuch });
 
@@ -427,6 +430,7 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
     charges.clear();
     idem.clear();
     events.clear();
+    shippingRates.clear();
   };
 
   // ---- API operations -----------------------------------------------------------------------
@@ -545,6 +549,7 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
     const pid = isObj(p.payment_intent_data) ? p.payment_intent_data : {};
     const piMetadata = checkMetadata(pid.metadata, 'payment_intent_data[metadata]');
     const subtotal = lineItems.reduce((a, l) => a + l.amount_subtotal, 0);
+    const shipping = parseShippingParams(p, currency!, shippingRates, apiErrors);
     const id = genId('cs_test_', 58);
     const pmt = Array.isArray(p.payment_method_types) ? p.payment_method_types.map((x) => String(x)) : ['card'];
     const session: Session = {
@@ -554,7 +559,7 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
       allow_promotion_codes: p.allow_promotion_codes === undefined ? null : toBool(p.allow_promotion_codes, 'allow_promotion_codes'),
       amount_subtotal: subtotal,
       amount_total: subtotal,
-      automatic_tax: { enabled: false, liability: null, status: null },
+      ...shipping.fields,
       billing_address_collection: p.billing_address_collection === undefined ? null : String(p.billing_address_collection),
       cancel_url: cancelUrl,
       client_reference_id: clientRef,
@@ -584,6 +589,7 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
       ui_mode: 'hosted',
       url: `${root}/checkout/${id}`,
     };
+    priceSession(session, lineItems);
     const rec: SessionRecord = { session, lineItems, piMetadata };
     sessions.set(id, rec);
     return withExpand(rec, p.expand);
@@ -694,6 +700,11 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
   const routeApi = (method: string, segs: string[], params: Record<string, unknown>): [number, unknown] => {
     const path = segs.join('/');
     if (method === 'POST' && path === 'v1/checkout/sessions') return [200, createSession(params)];
+    if (method === 'GET' && segs[1] === 'shipping_rates' && segs[2] && segs.length === 3) {
+      const rate = shippingRates.get(segs[2]);
+      if (!rate) throw noSuch('shipping_rate', segs[2], 'shipping_rate');
+      return [200, rate];
+    }
     if (segs[0] === 'v1' && segs[1] === 'checkout' && segs[2] === 'sessions' && segs[3]) {
       const id = segs[3];
       if (method === 'GET' && segs.length === 4) return [200, withExpand(getSession(id), params.expand)];
@@ -884,10 +895,11 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
     return ch;
   };
 
-  const complete = (id: string, paid: boolean, email?: string, name?: string): Session => {
+  const complete = (id: string, paid: boolean, email?: string, name?: string, shipping: Record<string, unknown> = {}): Session => {
     const rec = ctlSession(id);
     const s = rec.session;
     if (s.status !== 'open') throw new ControlError(409, `Checkout Session ${id} has status '${s.status}'; only 'open' sessions can be completed.`);
+    completeShipping(s, rec.lineItems, shipping, name ?? 'Test Customer', apiErrors);
     s.status = 'complete';
     s.url = null;
     s.customer_details = {
@@ -969,7 +981,8 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
       const action = segs[3];
       if (action === 'complete') {
         const paid = b.paid === undefined ? true : b.paid === true;
-        const s = complete(id, paid, typeof b.email === 'string' ? b.email : undefined, typeof b.name === 'string' ? b.name : undefined);
+        const shipping = { name: b.shippingName ?? b.name, address: b.address, shippingRate: b.shippingRate };
+        const s = complete(id, paid, typeof b.email === 'string' ? b.email : undefined, typeof b.name === 'string' ? b.name : undefined, shipping);
         reply(await sendEvent('checkout.session.completed', { ...s }, optEventId(b)), { session: s });
         return;
       }
@@ -1092,7 +1105,10 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
 <h1>Stand-in Checkout</h1>
 <div class="muted">Test mode · <span class="badge" data-testid="status">${escapeHtml(s.status)} / ${escapeHtml(s.payment_status)}</span></div>
 <table data-testid="line-items">${rows}
+${s.total_details.amount_shipping ? `<tr><td>Shipping</td><td class="r" data-testid="shipping">${escapeHtml(money(s.total_details.amount_shipping, s.currency))}</td></tr>` : ''}
+${s.total_details.amount_tax ? `<tr><td>Tax</td><td class="r" data-testid="tax">${escapeHtml(money(s.total_details.amount_tax, s.currency))}</td></tr>` : ''}
 <tr class="total"><td>Total</td><td class="r" data-testid="total">${escapeHtml(money(s.amount_total, s.currency))}</td></tr></table>
+${open ? shippingFormHtml(s, shippingRates, money) : ''}
 ${
   open
     ? `<div class="buttons">
@@ -1112,6 +1128,7 @@ ${
   const links = document.getElementById('links');
   const buttons = Array.from(document.querySelectorAll('button'));
   const show = (text, cls) => { result.textContent = text; result.className = cls || ''; };
+  ${SHIPPING_FORM_SCRIPT}
   const call = async (action, body) => {
     const r = await fetch('/_standin/sessions/' + encodeURIComponent(id) + '/' + action, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body || {}) });
@@ -1125,9 +1142,9 @@ ${
   const run = (fn) => async () => { buttons.forEach((b) => b.disabled = true);
     try { await fn(); } catch (e) { show(String(e.message || e), 'err'); } };
   const on = (tid, fn) => { const b = document.querySelector('[data-testid="' + tid + '"]'); if (b) b.addEventListener('click', run(fn)); };
-  on('pay', async () => { const j = await call('complete', { paid: true }); show('Payment succeeded — ' + hook(j), 'ok'); successLink(); });
+  on('pay', async () => { const j = await call('complete', { paid: true, ...shippingInput() }); show('Payment succeeded — ' + hook(j), 'ok'); successLink(); });
   on('pay-later', async () => {
-    const j = await call('complete', { paid: false });
+    const j = await call('complete', { paid: false, ...shippingInput() });
     show('Payment pending — ' + hook(j), '');
     await new Promise((r) => setTimeout(r, 1000));
     const k = await call('async-succeeded', {});

@@ -124,6 +124,8 @@ export function adviceFor(a: Pick<AlertItem, 'kind' | 'message' | 'details'>): s
       return 'A second payment arrived for an order already paid another way (or refunded); it was refunded automatically. The order is unchanged; tell the customer if they ask about the charge.';
     case 'offline_payment_unapplied':
       return 'An offline payment was recorded for an order a card payment had just paid: the shop holds this money twice. Return the offline payment to the customer.';
+    case 'shipping_problem':
+      return 'The order is paid but cannot ship as it is (no or incomplete delivery address, or a country the shop does not ship to). Ask the customer, then correct the address on the order (Correct address).';
     case 'late_payment_refunded':
       return 'The customer paid after the hold lapsed and the stock had sold; the payment was refunded automatically and the customer told. Nothing to do unless you can restock and offer it again.';
   }

@@ -6,6 +6,7 @@ import { formatMoney } from '../money.js';
 import { e164ToWaId, normalizePhone } from '../phone.js';
 import { invalidRequest } from '../http/errors.js';
 import { adminDate, instantOf, isCursorTime } from './dates.js';
+import { addressText, type ShippingAddress, type ShippingRate } from '../orders/shipping.js';
 
 /**
  * GET /api/orders — the shop's order list: filters, newest first, cursor pages, and the totals
@@ -16,7 +17,7 @@ import { adminDate, instantOf, isCursorTime } from './dates.js';
  */
 
 export const PAYMENT_STATUSES = ['pending', 'awaiting_payment', 'paid', 'expired', 'cancelled', 'payment_failed', 'refunded'] as const;
-export const FULFILLMENT_STATUSES = ['unfulfilled', 'shipped'] as const;
+export const FULFILLMENT_STATUSES = ['unfulfilled', 'shipped', 'delivered'] as const;
 export const MAX_PAGE = 200;
 
 const dateOrTime = adminDate();
@@ -120,6 +121,21 @@ export type OrderRow = {
   trackingSlug: string | null;
   /** The payment took more units than were on hand (docs/reliability.md "Stock shortfall rule"): [{ sku, ordered, onHand }]. */
   stockShortfall: { sku: string; ordered: number; onHand: number }[] | null;
+  /** Fulfilment (docs/fulfilment.md): what the courier needs; `problem` flags an order that cannot ship as it is. */
+  shipping: {
+    mode: string;
+    name: string | null;
+    address: ShippingAddress | null;
+    addressText: string | null;
+    method: string | null;
+    shippingMinor: number;
+    taxMinor: number;
+    weightGrams: number | null;
+    problem: string | null;
+    deliveredAt: string | null;
+  };
+  /** The customer's full phone, for the courier CSV with ?full=1 only (never in the JSON list). */
+  fullPhone?: string | null;
 };
 export type Total = { status?: string; currency: string; count: number; sumMinor: number; sum: string };
 export type Totals = { byCurrency: Total[]; paymentStatus: Total[]; fulfillmentStatus: Total[] };
@@ -151,6 +167,8 @@ export function orderPageSql(f: OrderFilter, cursor: Cursor | null, limit: numbe
     WITH page AS (
       SELECT o.id, o.reference, o.created_at, o.payment_status, o.fulfillment_status, o.total_minor, o.currency, o.paid_at,
              o.shipped_at, o.carrier, o.tracking_url, o.tracking_slug, o.stock_shortfall, c.wa_id, c.bsuid, c.profile_name,
+             o.shipping_mode, o.shipping_name, o.shipping_address, o.shipping_rate, o.shipping_minor, o.tax_minor, o.shipping_problem, o.delivered_at,
+             (SELECT sum((i->>'quantity')::int * (i->>'weightGrams')::int) FROM jsonb_array_elements(o.items) i)::int AS weight_grams,
              to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_t,
              (SELECT string_agg((i->>'quantity') || ' × ' || (i->>'name'), ', ') FROM jsonb_array_elements(o.items) i) AS item_summary
       FROM orders o JOIN customers c ON c.id = o.customer_id
@@ -205,6 +223,32 @@ function toRow(r: Record<string, unknown>): OrderRow {
     trackingUrl: (r.tracking_url as string | null) ?? null,
     trackingSlug: (r.tracking_slug as string | null) ?? null,
     stockShortfall: (r.stock_shortfall as OrderRow['stockShortfall']) ?? null,
+    shipping: {
+      mode: (r.shipping_mode as string | undefined) ?? 'none',
+      name: (r.shipping_name as string | null) ?? null,
+      address: (r.shipping_address as ShippingAddress | null) ?? null,
+      addressText: addressText((r.shipping_address as ShippingAddress | null) ?? null),
+      method: (r.shipping_rate as ShippingRate | null)?.name ?? null,
+      shippingMinor: Number(r.shipping_minor ?? 0),
+      taxMinor: Number(r.tax_minor ?? 0),
+      weightGrams: r.weight_grams == null ? null : Number(r.weight_grams),
+      problem: (r.shipping_problem as string | null) ?? null,
+      deliveredAt: iso(r.delivered_at),
+    },
+  };
+}
+
+/** The page's rows with the customers' full phones (the courier CSV with ?full=1). */
+export async function listOrdersWithPhones(f: OrderFilter, cursor: Cursor | null, limit: number): Promise<OrderPage> {
+  const { text, params } = orderPageSql(f, cursor, limit, false);
+  const [row] = await db().query(text, params);
+  const rows = (row?.page ?? []) as Record<string, unknown>[];
+  const more = rows.length > limit;
+  const pageRows = more ? rows.slice(0, limit) : rows;
+  const last = pageRows.at(-1);
+  return {
+    orders: pageRows.map((r) => ({ ...toRow(r), fullPhone: r.wa_id ? `+${r.wa_id as string}` : null })),
+    nextCursor: more && last ? encodeCursor({ t: last.cursor_t as string, id: last.id as string }) : null,
   };
 }
 

@@ -2,6 +2,7 @@ import { db } from '../db.js';
 import { log, maskBsuid, maskIdentity, maskPhone } from '../log.js';
 import { formatMoney } from '../money.js';
 import type { OrderItem } from '../orders/order.js';
+import { addressText, estimateText, type ShippingAddress, type ShippingRate } from '../orders/shipping.js';
 import { notFound } from '../http/errors.js';
 import { readHold, type HoldView } from '../stock/index.js';
 
@@ -25,6 +26,29 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (s: string) => UUID.test(s);
 
 const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
+
+/** What ships where and what was paid for it (docs/fulfilment.md); `problem` flags an order that cannot ship as it is. */
+function fulfilmentOf(o: Record<string, unknown>, currency: string) {
+  const address = (o.shipping_address as ShippingAddress | null) ?? null;
+  const rate = (o.shipping_rate as ShippingRate | null) ?? null;
+  const itemsMinor = o.items_minor == null ? Number(o.total_minor) : Number(o.items_minor);
+  const shippingMinor = Number(o.shipping_minor ?? 0);
+  const taxMinor = Number(o.tax_minor ?? 0);
+  return {
+    mode: (o.shipping_mode as string | undefined) ?? 'none',
+    name: (o.shipping_name as string | null) ?? null,
+    address,
+    addressText: addressText(address),
+    rate: rate ? { ...rate, estimate: estimateText(rate) } : null,
+    itemsMinor,
+    shippingMinor,
+    taxMinor,
+    totalMinor: Number(o.total_minor),
+    totals: { items: formatMoney(itemsMinor, currency), shipping: formatMoney(shippingMinor, currency), tax: formatMoney(taxMinor, currency), total: formatMoney(Number(o.total_minor), currency) },
+    problem: (o.shipping_problem as string | null) ?? null,
+    deliveredAt: iso(o.delivered_at),
+  };
+}
 
 export async function getOrderView(orderId: string, opts: { full?: boolean } = {}): Promise<OrderView> {
   if (!isUuid(orderId)) throw notFound('order');
@@ -80,6 +104,7 @@ export async function getOrderView(orderId: string, opts: { full?: boolean } = {
       shipping: o.shipped_at
         ? { shippedAt: iso(o.shipped_at), carrier: o.carrier ?? null, trackingUrl: o.tracking_url ?? null, trackingSlug: o.tracking_slug ?? null }
         : null,
+      fulfilment: fulfilmentOf(o, currency),
     },
     customer: {
       phone: phone(o.wa_id as string | null),

@@ -80,6 +80,7 @@ export async function markShipped(orderId: string, input: ShippedRequest): Promi
   }
   const order = await getOrder(orderId);
   if (!order) throw notFound('order');
+  if (order.shippingMode === 'pickup') throw stateConflict('pickup_order', 'a pickup order is not shipped: POST /api/orders/:id/ready-for-pickup', order);
   const suffix = trackingSuffix(input);
   const notice = shippedNoticeOf(order, suffix); // validates the parameters before anything changes
 

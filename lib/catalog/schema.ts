@@ -28,6 +28,9 @@ export const productFields = z.object({
   category: z.string().trim().max(100).optional().default(''),
   stock: count.optional(),
   variants: z.array(z.unknown()).max(500).optional(),
+  /** false: a digital good or a service (Checkout asks no address for it). */
+  requiresShipping: z.boolean({ error: 'must be true or false' }).optional(),
+  weightGrams: count.nullable().optional(),
 });
 
 export const variantFields = z.object({
@@ -69,6 +72,8 @@ export function toInput(p: Product, variants: VariantIn[]): CatalogProductInput 
     imageUrl: p.imageUrl ?? null,
     category: p.category,
     stock: p.stock,
+    ...(p.requiresShipping !== undefined ? { requiresShipping: p.requiresShipping } : {}),
+    ...(p.weightGrams !== undefined ? { weightGrams: p.weightGrams } : {}),
     variants: variants.length ? variants.map((v) => ({ sku: v.sku, name: v.name, priceDeltaMinor: v.priceDeltaMinor, stock: v.stock })) : undefined,
   };
 }

@@ -64,6 +64,10 @@ export type CatalogProductInput = {
   category?: string;
   stock?: number;
   variants?: { sku: string; name: string; priceDeltaMinor?: number; stock: number }[];
+  /** Fulfilment (docs/fulfilment.md): false for digital goods and services (no address asked); default true. */
+  requiresShipping?: boolean;
+  /** Per unit, for the courier CSV (every variant of the product). */
+  weightGrams?: number | null;
 };
 
 /** The sellable units of a product: its variants, or one default variant whose SKU is the product's. */
@@ -79,26 +83,26 @@ export function variantsOf(p: CatalogProductInput): { sku: string; name: string;
  * catalog. Redis counters are the caller's to sync (syncAvailableStock).
  */
 export async function upsertProducts(inputs: CatalogProductInput[]): Promise<Set<string>> {
-  const products = inputs.map((p) => ({ sku: p.sku, name: p.name, description: p.description ?? '', image_url: p.imageUrl ?? null, category: p.category ?? '' }));
+  const products = inputs.map((p) => ({ sku: p.sku, name: p.name, description: p.description ?? '', image_url: p.imageUrl ?? null, category: p.category ?? '', requires_shipping: p.requiresShipping ?? true }));
   const variants = inputs.flatMap((p) =>
-    variantsOf(p).map((v) => ({ product_sku: p.sku, sku: v.sku, name: v.name, price_minor: v.priceMinor, currency: p.currency, stock: v.stock, position: v.position })),
+    variantsOf(p).map((v) => ({ product_sku: p.sku, sku: v.sku, name: v.name, price_minor: v.priceMinor, currency: p.currency, stock: v.stock, position: v.position, weight_grams: p.weightGrams ?? null })),
   );
   const rows = await db()`
     WITH product AS (
-      INSERT INTO products (sku, name, description, image_url, category)
-      SELECT p.sku, p.name, p.description, p.image_url, p.category
-      FROM jsonb_to_recordset(${JSON.stringify(products)}::jsonb) AS p(sku text, name text, description text, image_url text, category text)
+      INSERT INTO products (sku, name, description, image_url, category, requires_shipping)
+      SELECT p.sku, p.name, p.description, p.image_url, p.category, p.requires_shipping
+      FROM jsonb_to_recordset(${JSON.stringify(products)}::jsonb) AS p(sku text, name text, description text, image_url text, category text, requires_shipping boolean)
       ON CONFLICT (sku) DO UPDATE SET name = excluded.name, description = excluded.description, image_url = excluded.image_url,
-        category = excluded.category, updated_at = now()
+        category = excluded.category, requires_shipping = excluded.requires_shipping, updated_at = now()
       RETURNING id, sku, (xmax = 0) AS inserted
     ), upserted AS (
-      INSERT INTO variants (product_id, sku, name, price_minor, currency, stock, position)
-      SELECT product.id, v.sku, v.name, v.price_minor, v.currency, v.stock, v.position
+      INSERT INTO variants (product_id, sku, name, price_minor, currency, stock, position, weight_grams)
+      SELECT product.id, v.sku, v.name, v.price_minor, v.currency, v.stock, v.position, v.weight_grams
       FROM jsonb_to_recordset(${JSON.stringify(variants)}::jsonb)
-        AS v(product_sku text, sku text, name text, price_minor integer, currency text, stock integer, position integer)
+        AS v(product_sku text, sku text, name text, price_minor integer, currency text, stock integer, position integer, weight_grams integer)
       JOIN product ON product.sku = v.product_sku
       ON CONFLICT (sku) DO UPDATE SET product_id = excluded.product_id, name = excluded.name, price_minor = excluded.price_minor,
-        currency = excluded.currency, stock = excluded.stock, position = excluded.position, active = true, updated_at = now()
+        currency = excluded.currency, stock = excluded.stock, position = excluded.position, weight_grams = excluded.weight_grams, active = true, updated_at = now()
       RETURNING sku
     )
     SELECT sku, inserted, (SELECT count(*) FROM upserted)::int AS variants FROM product`;

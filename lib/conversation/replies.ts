@@ -70,9 +70,21 @@ const STATUS_WORDS: Record<Order['paymentStatus'], string> = {
 
 export function orderStatus(order: Order | null): OutgoingMessage {
   if (!order) return { type: 'text', body: 'You have no orders yet. Type "menu" to start shopping.' };
-  const shipping = order.fulfillmentStatus === 'shipped' ? '\nShipping: on its way' : '';
+  const shipping = fulfilmentLine(order);
   const pay = order.paymentStatus === 'pending' && order.checkoutUrl ? `\nPay here: ${order.checkoutUrl}` : '';
   return { type: 'text', body: `Order ${order.reference}: ${STATUS_WORDS[order.paymentStatus]}.${shipping}\n${orderSummaryLines(order)}${pay}` };
+}
+
+/** The fulfilment state for "status": shipped (carrier, tracking link), ready for pickup, delivered; what is paid and due to ship. */
+function fulfilmentLine(order: Order): string {
+  const pickup = order.shippingMode === 'pickup';
+  const tracking = [order.carrier ? `with ${order.carrier}` : null, order.trackingUrl ? `track it: ${order.trackingUrl}` : null].filter(Boolean).join(', ');
+  if (order.fulfillmentStatus === 'delivered') return pickup ? '\nPicked up.' : '\nShipping: delivered.';
+  if (order.fulfillmentStatus === 'shipped') return pickup ? '\nReady for pickup.' : `\nShipping: on its way${tracking ? ` ${tracking}` : ''}.`;
+  if (order.paymentStatus !== 'paid') return '';
+  if (pickup) return '\nPickup: being prepared; we will message you when it is ready.';
+  if (order.shippingMode === 'delivery') return `\nShipping: being prepared${order.shippingRate ? ` (${order.shippingRate.name})` : ''}.`;
+  return '';
 }
 
 export function cancelled(order: Order | null): OutgoingMessage {

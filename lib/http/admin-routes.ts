@@ -7,6 +7,7 @@ import { rerunOrderCleanup } from '../admin/order-cleanup.js';
 import { listOrders, orderListQuery, toFilter } from '../admin/order-list.js';
 import { ordersCsvStream } from '../admin/orders-csv.js';
 import { markShipped, shippedRequest } from '../admin/shipped.js';
+import { correctShippingAddress, markDelivered, markReadyForPickup, recordTrackingStatus, shippingAddressRequest, trackingRequest } from '../admin/fulfilment.js';
 import { CsvFormatError, importCatalogCsv, importCatalogJson, importRequest, listCatalog, pushCatalogChanges } from '../catalog/index.js';
 import { log } from '../log.js';
 import { z } from '../zod.js';
@@ -24,6 +25,8 @@ import { pathSegments, queryObject, readJson, readText } from './request-input.j
  *   GET  /api/alerts                  ops alerts and failed messages, newest first (?limit=&cursor=)
  *   POST /api/orders/:id/shipped      { trackingSlug | trackingUrl, carrier? }
  *   POST /api/orders/:id/cancel
+ *   POST /api/orders/:id/delivered | ready-for-pickup    PUT /api/orders/:id/shipping-address { name?, address }
+ *   POST /api/orders/:id/tracking     { status, carrier?, detail? }  the carrier's tracking status (docs/fulfilment.md)
  *   POST /api/offline-payments        { orderId? | customerPhone? | customerUserId?, customerName?, amountMinor, currency, paidAt, reference }
  *   GET  /api/catalog                 every variant with stock (Postgres) and available (Redis)
  *   PUT  /api/catalog                 JSON { products: [...] } or text/csv
@@ -65,9 +68,12 @@ async function route(req: Request, url: URL, p: string[]): Promise<Response> {
   if ((p[0] === 'orders' || p[0] === 'orders.csv' || p[0] === 'alerts') && p.length === 1) {
     if (m !== 'GET') return methodNotAllowed('GET');
     if (p[0] === 'alerts') return json(await listAlerts(alertListQuery.parse(queryObject(url))));
-    const { filter, cursor, limit } = toFilter(orderListQuery.parse(queryObject(url)));
+    const { full: _full, ...query } = queryObject(url) as Record<string, unknown>; // ?full=1: the CSV's phones in full
+    const { filter, cursor, limit } = toFilter(orderListQuery.parse(p[0] === 'orders.csv' ? query : queryObject(url)));
     if (p[0] === 'orders') return json(await listOrders(filter, cursor, limit));
-    const stream = await ordersCsvStream(filter, (error) => log.error('admin.orders_csv_failed', { error }));
+    const full = url.searchParams.get('full') === '1';
+    if (full) log.info('admin.phones_revealed', { what: 'orders.csv' });
+    const stream = await ordersCsvStream(filter, (error) => log.error('admin.orders_csv_failed', { error }), undefined, { full });
     const day = new Date().toISOString().slice(0, 10);
     return new Response(stream, {
       headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="orders-${day}.csv"`, 'cache-control': 'no-store' },
@@ -84,6 +90,16 @@ async function route(req: Request, url: URL, p: string[]): Promise<Response> {
   if (p[0] === 'orders' && p[1] && p[2] === 'shipped' && p.length === 3) {
     if (m !== 'POST') return methodNotAllowed('POST');
     return answer(await markShipped(p[1], shippedRequest.parse(await readJson(req, MAX_BODY_BYTES))));
+  }
+  if (p[0] === 'orders' && p[1] && (p[2] === 'delivered' || p[2] === 'ready-for-pickup' || p[2] === 'tracking') && p.length === 3) {
+    if (m !== 'POST') return methodNotAllowed('POST');
+    if (p[2] === 'delivered') return answer(await markDelivered(p[1], { by: 'staff' }));
+    if (p[2] === 'ready-for-pickup') return answer(await markReadyForPickup(p[1]));
+    return answer(await recordTrackingStatus(p[1], trackingRequest.parse(await readJson(req, MAX_BODY_BYTES))));
+  }
+  if (p[0] === 'orders' && p[1] && p[2] === 'shipping-address' && p.length === 3) {
+    if (m !== 'PUT') return methodNotAllowed('PUT');
+    return answer(await correctShippingAddress(p[1], shippingAddressRequest.parse(await readJson(req, MAX_BODY_BYTES))));
   }
   if (p[0] === 'orders' && p[1] && p[2] === 'cancel' && p.length === 3) {
     if (m !== 'POST') return methodNotAllowed('POST');

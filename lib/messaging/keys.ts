@@ -22,6 +22,8 @@ export const messageKeys = {
   /** The shop cancelled a paid order (also the admin answer's key). */
   cancelledByShop: (orderId: string) => `cancelled:${orderId}`,
   shipped: (orderId: string) => `shipped:${orderId}`,
+  /** Delivered (a pickup order: collected): staff, or the carrier's tracking status. */
+  delivered: (orderId: string) => `delivered:${orderId}`,
   inviteJoined: (orderId: string) => `invite-joined:${orderId}`,
   offlinePayment: (reference: string) => `offline-payment:${reference}`,
   /** A staff member's message from the team inbox, keyed by the Idempotency-Key the console made for it (a double click sends once). */
@@ -38,6 +40,7 @@ export const orderNoticeKeys = (orderId: string): string[] => [
   messageKeys.closed(orderId),
   messageKeys.cancelledByShop(orderId),
   messageKeys.shipped(orderId),
+  messageKeys.delivered(orderId),
 ];
 
 export function outboxKey(eventKey: string): string {

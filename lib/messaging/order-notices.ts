@@ -1,5 +1,6 @@
 import { inviteChatUrl, inviteUrl } from '../invites.js';
 import { formatMoney } from '../money.js';
+import { arrivalText, type PaidFulfilment } from '../orders/shipping.js';
 import { messageKeys } from './keys.js';
 import type { OutgoingMessage } from './messages.js';
 import type { Notice } from './record.js';
@@ -17,6 +18,8 @@ import { windowed } from './window.js';
  *   closed            expired / payment failed / cancelled before payment (hold_expired outside)
  *   cancelled by shop a paid order cancelled and refunded by the shop (hold_expired outside)
  *   shipped           template order_shipped; offline payment: template offline_payment
+ *   ready for pickup  a pickup order's "shipped" (same key): text, template order_ready_for_pickup outside the window
+ *   delivered         text (picked up / delivered), template order_delivered outside the window
  */
 
 /** The order facts a notice needs (structurally an Order). */
@@ -29,6 +32,8 @@ export type NoticeOrder = {
   currency: string;
   items: { quantity: number; name: string; lineTotalMinor: number }[];
   holdExpiresAt: Date | null;
+  /** Fulfilment (lib/orders/shipping.ts): a delivery's shipping is chosen, and added, at Checkout. */
+  shippingMode?: 'none' | 'delivery' | 'pickup';
 };
 
 export const CONFIRMATION_NOTE = "We'll message you here as soon as it ships.";
@@ -43,8 +48,9 @@ function notice(o: NoticeOrder, eventKey: string, kind: string, sent: { message:
   return { eventKey, kind, customerId: o.customerId, orderId: o.id, message: sent.message, fallback: sent.fallback ?? null };
 }
 
-export function confirmationNotice(o: NoticeOrder): Notice {
-  const message = buildTemplate('order_confirmed', { body: [o.reference, amountOf(o), CONFIRMATION_NOTE] });
+/** `f`: what was paid for; the note then says how and when it arrives (or where to pick it up). */
+export function confirmationNotice(o: NoticeOrder, f?: Pick<PaidFulfilment, 'mode' | 'rate' | 'address'>): Notice {
+  const message = buildTemplate('order_confirmed', { body: [o.reference, amountOf(o), (f && arrivalText(f)) ?? CONFIRMATION_NOTE] });
   return notice(o, messageKeys.confirmation(o.id), 'order_confirmed', { message });
 }
 
@@ -96,6 +102,21 @@ export function shippedNotice(o: Pick<NoticeOrder, 'id' | 'reference' | 'custome
   return { eventKey: messageKeys.shipped(o.id), kind: 'order_shipped', customerId: o.customerId, orderId: o.id, message };
 }
 
+/** A pickup order is ready: keyed as "shipped" (one or the other per order, once). */
+export function readyForPickupNotice(o: NoticeOrder, pickup: { address: string; hours: string }, inside: boolean): Notice {
+  const body = `Good news: your order ${o.reference} is ready for pickup at ${pickup.address} (${pickup.hours}). Please bring the order number ${o.reference} with you.`;
+  const template = buildTemplate('order_ready_for_pickup', { body: [o.reference, pickup.address, pickup.hours] });
+  return notice(o, messageKeys.shipped(o.id), 'order_ready_for_pickup', windowed(inside, text(body), template)!);
+}
+
+/** Delivered (by the carrier's word or the shop's), or a pickup order collected. */
+export function deliveredNotice(o: NoticeOrder, pickup: boolean, inside: boolean): Notice {
+  const body = pickup
+    ? `Thanks for picking up your order ${o.reference}! Enjoy it, and reply here if anything is wrong with it.`
+    : `Your order ${o.reference} has been delivered. Enjoy it, and reply here if anything is wrong with it.`;
+  return notice(o, messageKeys.delivered(o.id), 'order_delivered', windowed(inside, text(body), buildTemplate('order_delivered', { body: [o.reference] }))!);
+}
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** "25 Nov 2026" (UTC date of the payment): unambiguous in every locale. */
@@ -119,7 +140,7 @@ export function paymentLinkNotice(o: NoticeOrder, url: string): Notice {
   const message: OutgoingMessage = {
     type: 'cta_url',
     header: `Order ${o.reference}`,
-    body: `${orderSummaryLines(o)}${until}\nPay securely with the button below.`,
+    body: `${orderSummaryLines(o)}${o.shippingMode === 'delivery' ? '\nPlus shipping: enter your address and choose how it comes at checkout.' : ''}${until}\nPay securely with the button below.`,
     footer: 'Reply "cancel" to cancel this order',
     displayText: 'Pay now',
     url,

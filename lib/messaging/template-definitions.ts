@@ -46,6 +46,14 @@ export const templateDefinitions: Record<TemplateKey, TemplateDefinition> = {
     category: 'UTILITY',
     body: { text: 'Your reservation for order {{1}} has lapsed and the items were released. Reply "menu" to order again.', examples: ['A1B2C3'] },
   },
+  order_delivered: {
+    category: 'UTILITY',
+    body: { text: 'Your order {{1}} has been delivered. Thank you for shopping with us! Reply here if anything is wrong with it.', examples: ['A1B2C3'] },
+  },
+  order_ready_for_pickup: {
+    category: 'UTILITY',
+    body: { text: 'Your order {{1}} is ready for pickup at {{2}} ({{3}}). Please bring the order number with you.', examples: ['A1B2C3', 'Teestraße 1, 10115 Berlin', 'Mon–Fri 10–18'] },
+  },
 };
 
 /** A component as Meta's message_templates API takes and returns it. */

@@ -6,7 +6,7 @@ import type { OutgoingMessage, TemplateComponent } from './messages.js';
  * components and how many parameters each takes; a send with the wrong count fails here, before
  * any HTTP call (Meta would answer 132000). The README lists the exact text to submit.
  */
-export type TemplateKey = 'order_confirmed' | 'order_invite_link' | 'order_shipped' | 'offline_payment' | 'hold_expired';
+export type TemplateKey = 'order_confirmed' | 'order_invite_link' | 'order_shipped' | 'offline_payment' | 'hold_expired' | 'order_delivered' | 'order_ready_for_pickup';
 
 type Spec = { configName: () => string; header: number; body: number; urlButton: number; text: string };
 
@@ -45,6 +45,20 @@ export const templateRegistry: Record<TemplateKey, Spec> = {
     body: 1,
     urlButton: 0,
     text: 'Your reservation for order {{1}} has lapsed and the items were released. Reply "menu" to order again.',
+  },
+  order_delivered: {
+    configName: () => getConfig().TEMPLATE_ORDER_DELIVERED,
+    header: 0,
+    body: 1,
+    urlButton: 0,
+    text: 'Your order {{1}} has been delivered. Thank you for shopping with us! Reply here if anything is wrong with it.',
+  },
+  order_ready_for_pickup: {
+    configName: () => getConfig().TEMPLATE_ORDER_READY_FOR_PICKUP,
+    header: 0,
+    body: 3,
+    urlButton: 0,
+    text: 'Your order {{1}} is ready for pickup at {{2}} ({{3}}). Please bring the order number with you.',
   },
 };
 

@@ -6,7 +6,8 @@
  * derived from this table, never written again elsewhere. Fulfilment (`shipped`) is a second axis:
  * only a paid, unfulfilled order with no refund decided ships, and a shipped order is never cancelled
  * by the shop: both are decided by the conditional write itself (store.ts storeShipped,
- * storeRefundDecided), never by a read taken before it.
+ * storeRefundDecided), never by a read taken before it; only a shipped one is `delivered` (a pickup
+ * order: collected), by staff or a carrier's tracking status (lib/admin/fulfilment.ts).
  */
 
 export const PAYMENT_STATUSES = ['pending', 'awaiting_payment', 'paid', 'expired', 'cancelled', 'payment_failed', 'refunded'] as const;
@@ -25,6 +26,7 @@ export const ORDER_EVENTS = [
   'refund_reverted',
   'shipped',
   'duplicate_payment',
+  'delivered',
 ] as const;
 export type OrderEvent = (typeof ORDER_EVENTS)[number];
 
@@ -38,7 +40,7 @@ export type Effect =
   | 'stripe_refund' // refunds.create, idempotency key refund:<orderId>
   | 'duplicate_refund' // refunds.create of the second payment, idempotency key refund:duplicate:<payment intent>, and its order event
   | 'ops_alert'
-  | `notice:${'confirmation' | 'invite_link' | 'refund' | 'closed' | 'cancelled_by_shop' | 'shipped'}`;
+  | `notice:${'confirmation' | 'invite_link' | 'refund' | 'closed' | 'cancelled_by_shop' | 'shipped' | 'delivered'}`;
 
 export type Transition = { to: PaymentStatus; effects: Effect[]; note?: string };
 
@@ -82,6 +84,7 @@ export const LIFECYCLE: Record<OrderEvent, Partial<Record<PaymentStatus, Transit
   /** A counted refund failed: back to paid, unless our own saga decided the refund. */
   refund_reverted: { refunded: { to: 'paid', effects: ['ops_alert'], note: 'not when a refund_required event exists' } },
   shipped: { paid: { to: 'paid', effects: ['notice:shipped'], note: 'fulfillment unfulfilled → shipped, only when no refund was decided' } },
+  delivered: { paid: { to: 'paid', effects: ['notice:delivered'], note: 'fulfillment shipped → delivered' } },
   /**
    * A Stripe payment (another payment intent) for an order already paid another way (offline, or an
    * earlier payment) or already refunded: that money goes back; the order stays as it is and the

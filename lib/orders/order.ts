@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { db } from '../db.js';
 import { insideWindow } from '../messaging/window.js';
 import type { PaymentStatus } from './lifecycle.js';
+import type { ShippingAddress, ShippingChoice, ShippingMode, ShippingRate } from './shipping.js';
 
 export type { PaymentStatus };
 
-export type OrderItem = { sku: string; name: string; quantity: number; unitPriceMinor: number; lineTotalMinor: number };
+export type OrderItem = { sku: string; name: string; quantity: number; unitPriceMinor: number; lineTotalMinor: number; weightGrams?: number };
 export type Order = {
   id: string;
   reference: string;
@@ -19,7 +20,7 @@ export type Order = {
   totalMinor: number;
   currency: string;
   paymentStatus: PaymentStatus;
-  fulfillmentStatus: 'unfulfilled' | 'shipped';
+  fulfillmentStatus: 'unfulfilled' | 'shipped' | 'delivered';
   stripeSessionId: string | null;
   checkoutUrl: string | null;
   holdExpiresAt: Date | null;
@@ -29,6 +30,19 @@ export type Order = {
   refundedAt: Date | null;
   /** Inside the customer's 24-hour window when read (free-form messages allowed). */
   insideWindow: boolean;
+  /** Fulfilment (./shipping.ts): how it reaches the customer; the address and rate once known (paid, or given by the order API). */
+  shippingMode: ShippingMode;
+  shippingChoice: ShippingChoice | null;
+  shippingName: string | null;
+  shippingAddress: ShippingAddress | null;
+  shippingRate: ShippingRate | null;
+  /** Items total; shipping and tax as paid (0 until then); totalMinor is items + shipping + tax once paid. */
+  itemsMinor: number;
+  shippingMinor: number;
+  taxMinor: number;
+  shippingProblem: string | null;
+  carrier: string | null;
+  trackingUrl: string | null;
 };
 
 /** Order ids derive from the business event (wamid, API idempotency key), so a replay holds nothing twice. */
@@ -41,7 +55,9 @@ export function orderIdFor(sourceKey: string): string {
 export const orderColumns = (o = 'o') =>
   `${o}.id, ${o}.reference, ${o}.customer_id, c.wa_id AS customer_wa_id, c.bsuid AS customer_user_id, c.profile_name AS customer_name, ${o}.source, ${o}.items,
    ${o}.total_minor, ${o}.currency, ${o}.payment_status, ${o}.fulfillment_status, ${o}.stripe_session_id, ${o}.checkout_url,
-   ${o}.hold_expires_at, ${o}.created_at, ${o}.stripe_payment_intent, ${o}.refunded_at, c.last_inbound_at AS customer_last_inbound_at`;
+   ${o}.hold_expires_at, ${o}.created_at, ${o}.stripe_payment_intent, ${o}.refunded_at, c.last_inbound_at AS customer_last_inbound_at,
+   ${o}.shipping_mode, ${o}.shipping_choice, ${o}.shipping_name, ${o}.shipping_address, ${o}.shipping_rate, ${o}.items_minor, ${o}.shipping_minor,
+   ${o}.tax_minor, ${o}.shipping_problem, ${o}.carrier, ${o}.tracking_url`;
 
 export function toOrder(r: Record<string, unknown>): Order {
   return {
@@ -64,6 +80,17 @@ export function toOrder(r: Record<string, unknown>): Order {
     stripePaymentIntent: (r.stripe_payment_intent as string | null) ?? null,
     refundedAt: r.refunded_at ? new Date(r.refunded_at as string) : null,
     insideWindow: insideWindow(r.customer_last_inbound_at as string | null),
+    shippingMode: (r.shipping_mode as ShippingMode | undefined) ?? 'none',
+    shippingChoice: (r.shipping_choice as ShippingChoice | null) ?? null,
+    shippingName: (r.shipping_name as string | null) ?? null,
+    shippingAddress: (r.shipping_address as ShippingAddress | null) ?? null,
+    shippingRate: (r.shipping_rate as ShippingRate | null) ?? null,
+    itemsMinor: r.items_minor == null ? Number(r.total_minor) : Number(r.items_minor),
+    shippingMinor: Number(r.shipping_minor ?? 0),
+    taxMinor: Number(r.tax_minor ?? 0),
+    shippingProblem: (r.shipping_problem as string | null) ?? null,
+    carrier: (r.carrier as string | null) ?? null,
+    trackingUrl: (r.tracking_url as string | null) ?? null,
   };
 }
 

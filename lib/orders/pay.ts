@@ -3,6 +3,7 @@ import { log } from '../log.js';
 import { confirmationNotice, inviteLinkNotice } from '../messaging/order-notices.js';
 import { commitHold, type Shortage } from '../stock/index.js';
 import { refusal } from './lifecycle.js';
+import { paidFulfilment, type PaidFulfilment } from './shipping.js';
 import { getOrder, type Order } from './order.js';
 import { refundLatePayment, settledAlready } from './refund.js';
 import { alert, alreadyPaid, ignored, inSequence, nothing, sendClaimed, sendPending, type PaymentRecord, type PaySettlement, type SettleOutcome } from './settlement.js';
@@ -40,7 +41,8 @@ export async function markOrderPaid(orderId: string, payment: PaymentRecord): Pr
 function mismatchOf(order: Order, payment: PaymentRecord): string | null {
   if (payment.stripeSessionId && order.stripeSessionId && payment.stripeSessionId !== order.stripeSessionId) return 'session_mismatch';
   if (payment.currency.toUpperCase() !== order.currency) return 'currency_mismatch';
-  if (payment.amountMinor !== order.totalMinor) return 'amount_mismatch';
+  // A Checkout Session's amount covers the items, the shipping and the tax it reports.
+  if (payment.amountMinor !== order.totalMinor + (payment.checkout ? payment.checkout.shippingMinor + payment.checkout.taxMinor : 0)) return 'amount_mismatch';
   return null;
 }
 
@@ -93,7 +95,8 @@ export async function payOrder(orderId: string, payment: PaymentRecord, known: K
   if (hold.status === 'short') return stockGone(order, payment, hold.shortages);
 
   const token = newInviteToken();
-  const notices = [confirmationNotice(order), inviteLinkNotice(order, token, order.insideWindow)];
+  const fulfilment = paidFulfilment(order, payment.checkout ?? null);
+  const notices = [confirmationNotice({ ...order, totalMinor: fulfilment.totalMinor }, fulfilment), inviteLinkNotice(order, token, order.insideWindow)];
   const event = {
     method: payment.method,
     reference: payment.reference,
@@ -102,13 +105,15 @@ export async function payOrder(orderId: string, payment: PaymentRecord, known: K
     sessionId: payment.stripeSessionId ?? null,
     paymentIntent: payment.stripePaymentIntent ?? null,
     hold: hold.status,
+    ...(fulfilment.mode !== 'none' || fulfilment.taxMinor ? { fulfilment: fulfilmentEvent(fulfilment) } : {}),
   };
   const ids = { sessionId: payment.stripeSessionId ?? null, paymentIntent: payment.stripePaymentIntent ?? null, paidAt: payment.paidAt ?? null, offline: payment.method === 'offline' };
-  const sends = await storePaid(orderId, ids, event, { token, expiresAt: inviteExpiry() }, notices, { inboundEventId: known.inboundEventId });
+  const sends = await storePaid(orderId, ids, event, { token, expiresAt: inviteExpiry() }, notices, { inboundEventId: known.inboundEventId, fulfilment });
   if (sends) {
     log.info('order.paid', { orderId, method: payment.method, hold: hold.status, from: order.paymentStatus });
     // A notice recorded before (not claimed now) is sent the usual way, after ours.
-    const deliver = sends.length === notices.length ? sendClaimed(orderId, sends) : inSequence(sendClaimed(orderId, sends), sendPending(orderId));
+    const sent = sends.length === notices.length ? sendClaimed(orderId, sends) : inSequence(sendClaimed(orderId, sends), sendPending(orderId));
+    const deliver = fulfilment.problem ? inSequence(sent, shippingProblemAlert(order, fulfilment)) : sent;
     return { outcome: { status: 'paid', orderId }, summary: 'paid', deliver, eventProcessed: known.inboundEventId !== undefined };
   }
   const now = await getOrder(orderId);
@@ -118,6 +123,24 @@ export async function payOrder(orderId: string, payment: PaymentRecord, known: K
   // Only a race with another state change lands here (the checks above passed).
   log.error('payment.not_applied', { orderId, status: now?.paymentStatus, hold: hold.status });
   return ignored(`not_payable_in_status_${now?.paymentStatus ?? 'unknown'}`);
+}
+
+/** The paid event's summary of what ships how (the timeline shows it). */
+const fulfilmentEvent = (f: PaidFulfilment) => ({
+  mode: f.mode,
+  rate: f.rate?.name ?? null,
+  country: f.address?.country ?? null,
+  itemsMinor: f.itemsMinor,
+  shippingMinor: f.shippingMinor,
+  taxMinor: f.taxMinor,
+  totalMinor: f.totalMinor,
+  problem: f.problem,
+});
+
+/** A paid order that cannot ship as it is (no address for a shipped product): ops hear it, the console flags it (orders.shipping_problem). */
+function shippingProblemAlert(order: Order, f: PaidFulfilment) {
+  log.error('order.shipping_problem', { orderId: order.id, problem: f.problem, mode: f.mode });
+  return alert({ key: `shipping-problem:${order.id}`, kind: 'shipping_problem', orderId: order.id, details: { reference: order.reference, problem: f.problem } });
 }
 
 /** The hold lapsed and the units sold meanwhile: a Stripe payment goes back (late_payment); an offline one is the shop's to sort out. */

@@ -10,6 +10,7 @@ import { createCheckoutSession } from '../payments/checkout.js';
 import type { RedisRider } from '../redis.js';
 import { reholdStock, releaseHold, reserveStock, type ReserveResult, type Shortage } from '../stock/index.js';
 import { getOrder, orderColumns, orderIdFor, toOrder, type Order, type OrderItem } from './order.js';
+import { shippingModeFor, type ShippingChoice, type ShippingMode } from './shipping.js';
 
 export type { Order };
 
@@ -39,6 +40,8 @@ type PlaceOrderInput<C extends OrderCustomer = OrderCustomer> = {
   rider?: RedisRider;
   /** Step 1 already made by the statement that recorded the inbound message (placementReadSql); used when it is for these lines. */
   prefetched?: PlacementRead | null;
+  /** The order API's shipping choice (validated there): a rate, pickup, and/or the address; else Checkout asks. */
+  shipping?: ShippingChoice | null;
 };
 
 /** What step 1 reads for one order: the order id and SKUs it was read for, and the row. */
@@ -140,7 +143,9 @@ export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResu
   const reference = references.find((r) => !taken.has(r));
   if (!reference) throw new Error(`order ${orderId}: every candidate reference is taken`);
 
-  const pending = { id: orderId, reference, items, currency, holdExpiresAt: hold.expiresAt };
+  const shipping = input.shipping ?? null;
+  const shippingMode = shippingModeFor([...merged.keys()].map((s) => catalog.get(s)!.requires_shipping !== false), shipping);
+  const pending = { id: orderId, reference, items, currency, holdExpiresAt: hold.expiresAt, shippingMode, shippingChoice: shippingMode === 'none' ? null : shipping };
   let session;
   try {
     session = await createCheckoutSession(pending);
@@ -161,14 +166,16 @@ export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResu
   return { status: written.status, order: written.order, customerId };
 }
 
-type CatalogRow = { sku: string; product_name: string; variant_name: string; price_minor: number; currency: string };
+type CatalogRow = { sku: string; product_name: string; variant_name: string; price_minor: number; currency: string; requires_shipping?: boolean; weight_grams?: number | null };
 
 const totalOf = (items: OrderItem[]) => items.reduce((s, i) => s + i.lineTotalMinor, 0);
 const nameOf = (v: CatalogRow) => displayName(v.product_name, v.variant_name);
 
 function lineOf(v: CatalogRow, quantity: number): OrderItem {
   const unit = Number(v.price_minor);
-  return { sku: v.sku, name: nameOf(v), quantity, unitPriceMinor: unit, lineTotalMinor: unit * quantity };
+  const line: OrderItem = { sku: v.sku, name: nameOf(v), quantity, unitPriceMinor: unit, lineTotalMinor: unit * quantity };
+  if (v.weight_grams != null) line.weightGrams = Number(v.weight_grams);
+  return line;
 }
 
 const REFERENCE_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
@@ -186,7 +193,8 @@ export function referenceFor(orderId: string, n: number): string {
  */
 export const placementReadSql = (e: { buyerId: string; orderId: string; skus: string; references: string }) => `
        (SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ${e.orderId}) x) AS existing,
-       (SELECT COALESCE(jsonb_agg(jsonb_build_object('sku', v.sku, 'product_name', p.name, 'variant_name', v.name, 'price_minor', v.price_minor, 'currency', v.currency)), '[]'::jsonb)
+       (SELECT COALESCE(jsonb_agg(jsonb_build_object('sku', v.sku, 'product_name', p.name, 'variant_name', v.name, 'price_minor', v.price_minor, 'currency', v.currency,
+                 'requires_shipping', p.requires_shipping, 'weight_grams', v.weight_grams)), '[]'::jsonb)
           FROM variants v JOIN products p ON p.id = v.product_id WHERE v.active AND v.sku = ANY(${e.skus})) AS variants,
        (SELECT count(*) FROM orders o WHERE o.customer_id = ${e.buyerId} AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> ${e.orderId})::int AS open_orders,
        ARRAY(SELECT reference FROM orders WHERE reference = ANY(${e.references})) AS taken`;
@@ -239,7 +247,7 @@ async function holdLines(orderId: string, items: OrderItem[], rider?: RedisRider
  * more than `maxOpen` are ever open. Step 1's count stays the early refusal (no hold, no session).
  */
 async function insertPendingOrder(
-  order: { id: string; reference: string; items: OrderItem[]; currency: string; holdExpiresAt: Date },
+  order: { id: string; reference: string; items: OrderItem[]; currency: string; holdExpiresAt: Date; shippingMode: ShippingMode; shippingChoice: ShippingChoice | null },
   customerId: string,
   input: { source: Order['source']; sourceKey: string },
   session: { id: string; url: string },
@@ -263,8 +271,10 @@ async function insertPendingOrder(
          SELECT count(*)::int AS n FROM orders o, customer
          WHERE o.customer_id = customer.id AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> $1
        ), inserted AS (
-         INSERT INTO orders (id, reference, customer_id, source, source_key, items, total_minor, currency, hold_expires_at, stripe_session_id, checkout_url)
-         SELECT $1, $3, customer.id, $4, $5, $6::jsonb, $7, $8, $9, $10, $11 FROM customer, open WHERE open.n < $13
+         INSERT INTO orders (id, reference, customer_id, source, source_key, items, total_minor, currency, hold_expires_at, stripe_session_id, checkout_url,
+                             shipping_mode, shipping_choice, shipping_name, shipping_address)
+         SELECT $1, $3, customer.id, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $14, $15::jsonb, $15::jsonb->>'name', $15::jsonb->'address'
+         FROM customer, open WHERE open.n < $13
          ON CONFLICT (id) DO NOTHING
          RETURNING *
        ), event AS (
@@ -275,7 +285,8 @@ async function insertPendingOrder(
        )
        SELECT x.*, (SELECT to_jsonb(a) FROM (${ADDRESSED_SQL('link')}) a) AS payment_link, open.n AS open_orders
        FROM open LEFT JOIN LATERAL (SELECT ${orderColumns()} FROM inserted o, customer c) x ON true`,
-      [order.id, customerId, order.reference, input.source, input.sourceKey, JSON.stringify(order.items), total, order.currency, order.holdExpiresAt.toISOString(), session.id, session.url, link, maxOpen],
+      [order.id, customerId, order.reference, input.source, input.sourceKey, JSON.stringify(order.items), total, order.currency, order.holdExpiresAt.toISOString(), session.id, session.url, link, maxOpen,
+       order.shippingMode, order.shippingChoice ? JSON.stringify(order.shippingChoice) : null],
     ),
   ]);
   const row = (rows as Record<string, unknown>[])[0];

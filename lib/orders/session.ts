@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import { awaitPayment, payOrder, type KnownOrder } from './pay.js';
 import type { PaySettlement } from './settlement.js';
+import { checkoutShippingFacts, type CheckoutShippingFacts } from './shipping.js';
 
 /** The facts of a Stripe Checkout Session the lifecycle relies on. */
 export type CheckoutSessionFacts = {
@@ -11,6 +12,8 @@ export type CheckoutSessionFacts = {
   amountTotal: number | null;
   currency: string | null;
   paymentIntent: string | null;
+  /** Address, rate, shipping and tax as the session reports them (any API version). */
+  shipping: CheckoutShippingFacts;
 };
 
 export function sessionFacts(session: Stripe.Checkout.Session): CheckoutSessionFacts {
@@ -23,12 +26,13 @@ export function sessionFacts(session: Stripe.Checkout.Session): CheckoutSessionF
     amountTotal: session.amount_total,
     currency: session.currency,
     paymentIntent: typeof pi === 'string' ? pi : (pi?.id ?? null),
+    shipping: checkoutShippingFacts(session),
   };
 }
 
 /** A complete session: `paid` when the money is there, else `payment_submitted` (a delayed method). */
 export function applyCompletedSession(s: CheckoutSessionFacts & { orderId: string }, known: KnownOrder = {}): Promise<PaySettlement> {
-  const payment = { method: 'stripe' as const, amountMinor: s.amountTotal ?? -1, currency: s.currency ?? '', reference: s.id, stripeSessionId: s.id, stripePaymentIntent: s.paymentIntent };
+  const payment = { method: 'stripe' as const, amountMinor: s.amountTotal ?? -1, currency: s.currency ?? '', reference: s.id, stripeSessionId: s.id, stripePaymentIntent: s.paymentIntent, checkout: s.shipping };
   if (s.paymentStatus === 'paid' || s.paymentStatus === 'no_payment_required') return payOrder(s.orderId, payment, known);
   return awaitPayment(s.orderId, payment, known);
 }

@@ -1,6 +1,7 @@
 import type { Claimed } from '../messaging/outbox.js';
 import { deliverClaimed, deliverNotices, deliverPendingNotices, sendQuietly, type Notice } from '../messaging/record.js';
 import { raiseOpsAlert, type OpsAlertInput } from '../ops-alerts.js';
+import type { CheckoutShippingFacts } from './shipping.js';
 
 /**
  * What a lifecycle step did, and what to send once that is durable: the Stripe webhook answers
@@ -37,6 +38,8 @@ export type PaymentRecord = {
   stripeSessionId?: string | null;
   stripePaymentIntent?: string | null;
   paidAt?: Date;
+  /** A completed Checkout Session's shipping and tax (lib/orders/shipping.ts): the amount then covers items + shipping + tax. */
+  checkout?: CheckoutShippingFacts | null;
 };
 
 export type SettleOutcome =

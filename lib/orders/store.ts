@@ -4,6 +4,7 @@ import { raiseOpsAlert } from '../ops-alerts.js';
 import type { Claimed } from '../messaging/outbox.js';
 import { claimedFrom, claimedSendsSql, outboxCte, outboxRows, type Notice } from '../messaging/record.js';
 import { PAYABLE, statusesFor, type PaymentStatus } from './lifecycle.js';
+import type { PaidFulfilment } from './shipping.js';
 
 /**
  * The only code that changes an order (with ./store-refunds.ts for refunds Stripe reports). Every
@@ -49,8 +50,9 @@ export async function storePaid(
   event: Record<string, unknown>,
   invite: { token: string; expiresAt: Date },
   notices: Notice[],
-  opts: { inboundEventId?: string } = {},
+  opts: { inboundEventId?: string; fulfilment?: PaidFulfilment } = {},
 ): Promise<Claimed[] | null> {
+  const f = opts.fulfilment;
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET payment_status = 'paid', paid_at = COALESCE($5::timestamptz, now()),
@@ -59,7 +61,14 @@ export async function storePaid(
               -- Fewer units on hand than this payment takes (docs/reliability.md "Stock shortfall rule"): flagged, never silent.
               stock_shortfall = (SELECT jsonb_agg(jsonb_build_object('sku', l.sku, 'ordered', l.q, 'onHand', v.stock) ORDER BY l.sku)
                 FROM (SELECT i.sku, sum(i.quantity)::int AS q FROM jsonb_to_recordset(orders.items) AS i(sku text, quantity int) GROUP BY i.sku) l
-                JOIN variants v ON v.sku = l.sku WHERE v.stock < l.q)
+                JOIN variants v ON v.sku = l.sku WHERE v.stock < l.q),
+              -- What was paid for (lib/orders/shipping.ts PaidFulfilment; $12 null: as placed).
+              items_minor = COALESCE(items_minor, total_minor), total_minor = COALESCE(($12::jsonb->>'totalMinor')::int, total_minor),
+              shipping_minor = COALESCE(($12::jsonb->>'shippingMinor')::int, shipping_minor), tax_minor = COALESCE(($12::jsonb->>'taxMinor')::int, tax_minor),
+              shipping_mode = COALESCE($12::jsonb->>'mode', shipping_mode), shipping_name = COALESCE($12::jsonb->>'name', shipping_name),
+              shipping_address = COALESCE(NULLIF($12::jsonb->'address', 'null'::jsonb), shipping_address),
+              shipping_rate = COALESCE(NULLIF($12::jsonb->'rate', 'null'::jsonb), shipping_rate),
+              shipping_problem = CASE WHEN $12::jsonb IS NULL THEN shipping_problem ELSE $12::jsonb->>'problem' END
        WHERE id = $1 AND payment_status = ANY($2::text[])
          AND ($3::text IS NULL OR stripe_session_id IS NULL OR stripe_session_id = $3)
        RETURNING id, items, stock_shortfall
@@ -89,7 +98,8 @@ export async function storePaid(
        WHERE id = $10::bigint AND EXISTS (SELECT 1 FROM updated)
      )
      SELECT id, stock_shortfall, (SELECT count(*) FROM stock)::int AS skus, ${claimedSendsSql('outbox')} AS sends FROM updated`,
-    [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices), opts.inboundEventId ?? null, ids.offline === true],
+    [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices), opts.inboundEventId ?? null,
+     ids.offline === true, f ? json(f) : null],
   );
   if (rows[0]?.stock_shortfall) await alertStockShortfall(orderId, rows[0].stock_shortfall);
   return rows[0] ? claimedFrom(rows[0].sends, notices) : null;
@@ -192,6 +202,52 @@ export async function storeRefundDone(orderId: string, event: Record<string, unk
 }
 
 export type Shipping = { shippedAt: string; carrier: string | null; trackingUrl: string | null; trackingSlug: string };
+
+/**
+ * delivered: a paid, shipped order is delivered (a pickup order: collected) once, with its event (who said so: staff or
+ * the carrier's tracking status) and the customer's notice.
+ */
+export async function storeDelivered(orderId: string, data: Record<string, unknown>, notices: Notice[]): Promise<boolean> {
+  const rows = await db().query(
+    `WITH updated AS (
+       UPDATE orders SET fulfillment_status = 'delivered', delivered_at = now(), updated_at = now()
+       WHERE id = $1 AND payment_status = ANY($2::text[]) AND fulfillment_status = 'shipped'
+       RETURNING id
+     ), event AS (
+       INSERT INTO order_events (order_id, type, data) SELECT id, 'delivered', $3::jsonb FROM updated
+     ), outbox AS (
+       ${outboxCte('$4')}
+     )
+     SELECT id FROM updated`,
+    [orderId, statusesFor('delivered'), json(data), outboxRows(notices)],
+  );
+  return rows.length > 0;
+}
+
+/**
+ * Staff corrected the delivery address before the order shipped: the address, the name, an address problem cleared,
+ * and the timeline's event (old and new) in one statement; nothing once it shipped (or for an order that ships nothing).
+ */
+export async function storeShippingAddress(orderId: string, name: string | null, address: Record<string, unknown>, data: Record<string, unknown>): Promise<boolean> {
+  const rows = await db().query(
+    `WITH before AS (
+       SELECT id, shipping_name, shipping_address FROM orders WHERE id = $1 FOR UPDATE
+     ), updated AS (
+       UPDATE orders o SET shipping_address = $3::jsonb, shipping_name = COALESCE($2, o.shipping_name), shipping_mode = 'delivery',
+              shipping_problem = NULL, updated_at = now()
+       FROM before WHERE o.id = before.id AND o.fulfillment_status = 'unfulfilled' AND o.shipping_mode <> 'none'
+         AND o.payment_status NOT IN ('refunded', 'expired', 'cancelled', 'payment_failed')
+       RETURNING o.id
+     ), event AS (
+       INSERT INTO order_events (order_id, type, data)
+       SELECT updated.id, 'shipping_address_changed', $4::jsonb || jsonb_build_object('from', jsonb_build_object('name', before.shipping_name, 'address', before.shipping_address))
+       FROM updated, before
+     )
+     SELECT id FROM updated`,
+    [orderId, name, json(address), json(data)],
+  );
+  return rows.length > 0;
+}
 
 /** shipped: a paid, unfulfilled order with no refund decided ships once (the gate: a concurrent cancel's refund decision and this write exclude each other), with its event, the admin answer (stored under its key) and the customer's notice. */
 export async function storeShipped(orderId: string, s: Shipping, answer: { key: string; hash: string; body: unknown }, notices: Notice[]): Promise<boolean> {

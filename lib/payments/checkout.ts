@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import { getConfig } from '../config.js';
 import type { Order } from '../orders/order.js';
+import { offeredRates, type ShippingChoice, type ShippingMode } from '../orders/shipping.js';
 import { stripe } from './stripe-client.js';
 
 /** Stripe accepts `expires_at` from 30 minutes to 24 hours after the session is created. */
@@ -9,7 +10,50 @@ const STRIPE_MAX_EXPIRY_SECONDS = 24 * 3600;
 const MARGIN_SECONDS = 60;
 
 /** What a Checkout Session is made from: an order, or one about to be recorded (lib/orders/place.ts). */
-export type CheckoutOrder = Pick<Order, 'id' | 'reference' | 'items' | 'currency'> & { holdExpiresAt: Date | null; createdAt?: Date };
+export type CheckoutOrder = Pick<Order, 'id' | 'reference' | 'items' | 'currency'> & {
+  holdExpiresAt: Date | null;
+  createdAt?: Date;
+  /** Fulfilment (lib/orders/shipping.ts): absent or `none`, no address and no shipping options. */
+  shippingMode?: ShippingMode;
+  shippingChoice?: ShippingChoice | null;
+};
+
+/**
+ * The session's shipping and tax parameters, from config and the order alone: the delivery address
+ * (`shipping_address_collection`, the countries shipped to) unless the order API gave one, the
+ * offered rates as `shipping_options` (`shipping_rate_data`: fixed amount, delivery estimate in
+ * business days), in the order lib/orders/shipping.ts offeredRates lists them (the completed
+ * session's rate is found again by its position); no phone collection (the WhatsApp identity is
+ * known). With STRIPE_AUTOMATIC_TAX, Stripe Tax adds the tax on top (prices tax-exclusive).
+ */
+export function checkoutShippingParams(order: CheckoutOrder): Pick<Stripe.Checkout.SessionCreateParams, 'shipping_address_collection' | 'shipping_options' | 'automatic_tax'> {
+  const config = getConfig();
+  const tax = config.STRIPE_AUTOMATIC_TAX;
+  const mode = order.shippingMode ?? 'none';
+  const itemsMinor = order.items.reduce((s, i) => s + i.lineTotalMinor, 0);
+  const rates = offeredRates({ shippingMode: mode, shippingChoice: order.shippingChoice ?? null, itemsMinor, currency: order.currency });
+  const collect = mode === 'delivery' && !order.shippingChoice?.address && config.SHIPPING_COUNTRIES;
+  return {
+    ...(collect ? { shipping_address_collection: { allowed_countries: config.SHIPPING_COUNTRIES as Stripe.Checkout.SessionCreateParams.ShippingAddressCollection.AllowedCountry[] } } : {}),
+    ...(rates.length
+      ? {
+          shipping_options: rates.map((r) => ({
+            shipping_rate_data: {
+              type: 'fixed_amount' as const,
+              display_name: r.name.slice(0, 100),
+              fixed_amount: { amount: r.amountMinor, currency: order.currency.toLowerCase() },
+              ...(r.minDays && r.maxDays
+                ? { delivery_estimate: { minimum: { unit: 'business_day' as const, value: r.minDays }, maximum: { unit: 'business_day' as const, value: r.maxDays } } }
+                : {}),
+              metadata: { rate_id: r.id },
+              ...(tax ? { tax_behavior: 'exclusive' as const } : {}),
+            },
+          })),
+        }
+      : {}),
+    ...(tax ? { automatic_tax: { enabled: true } } : {}),
+  };
+}
 
 /**
  * `expires_at` derived from the hold's expiry alone (never from "now"), so every call for one order
@@ -46,8 +90,14 @@ export async function createCheckoutSession(order: CheckoutOrder): Promise<Strip
       payment_intent_data: { metadata: { order_id: order.id, order_reference: order.reference } },
       line_items: order.items.map((item) => ({
         quantity: item.quantity,
-        price_data: { currency: order.currency.toLowerCase(), unit_amount: item.unitPriceMinor, product_data: { name: item.name } },
+        price_data: {
+          currency: order.currency.toLowerCase(),
+          unit_amount: item.unitPriceMinor,
+          product_data: { name: item.name },
+          ...(config.STRIPE_AUTOMATIC_TAX ? { tax_behavior: 'exclusive' as const } : {}),
+        },
       })),
+      ...checkoutShippingParams(order),
       expires_at: expiresAt,
       success_url: `${config.APP_BASE_URL}/order/success?ref=${encodeURIComponent(order.reference)}`,
       cancel_url: `${config.APP_BASE_URL}/order/cancelled?ref=${encodeURIComponent(order.reference)}`,

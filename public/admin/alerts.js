@@ -39,6 +39,7 @@ const TITLES = {
   late_payment_refunded: 'Late payment refunded',
   duplicate_payment_refunded: 'Second payment refunded',
   offline_payment_unapplied: 'Offline payment on an order paid by card',
+  shipping_problem: 'Paid, but cannot ship (address)',
 };
 
 function card(a) {

@@ -115,11 +115,19 @@ function orderRow(o) {
     h('td', { 'data-label': 'Reference' }, h('strong', { testid: 'order-reference' }, o.reference)),
     h('td', { 'data-label': 'Created' }, when(o.createdAt)),
     h('td', { 'data-label': 'Customer' }, o.customer.name ?? '', h('div', { class: 'detail' }, o.customer.phone ?? o.customer.userId ?? '')),
-    h('td', { 'data-label': 'Items', class: 'detail' }, o.items),
+    h('td', { 'data-label': 'Items', class: 'detail' }, o.items, shipTo(o.shipping)),
     h('td', { 'data-label': 'Total', class: 'num' }, o.total),
     h('td', { 'data-label': 'Payment' }, pill(o.paymentStatus, 'order-payment'),
       o.stockShortfall ? h('span', { class: 'pill failed', testid: 'order-shortfall', title: 'Paid with fewer units on hand than ordered' }, 'stock short') : null),
     h('td', { 'data-label': 'Fulfilment' }, pill(o.fulfillmentStatus, 'order-fulfillment')));
+}
+
+/** What the courier needs, under the items (docs/fulfilment.md); a problem flagged. */
+function shipTo(s) {
+  if (!s || s.mode === 'none') return null;
+  if (s.problem) return h('div', { class: 'error', testid: 'order-ship-problem' }, `cannot ship: ${s.problem.replace(/_/g, ' ')}`);
+  const where = s.mode === 'pickup' ? 'pickup' : [s.name, s.addressText].filter(Boolean).join(', ');
+  return h('div', { testid: 'order-ship-to' }, `${where}${s.method && s.mode !== 'pickup' ? ` · ${s.method}` : ''}`);
 }
 
 function renderTotals(totals) {

@@ -60,7 +60,21 @@ function facts(v) {
   row('Stock hold', v.holds ? `${v.holds.state}${v.holds.expiresAt ? ` until ${when(v.holds.expiresAt)}` : ''} — ${v.holds.lines.map((l) => `${l.quantity} × ${l.sku}`).join(', ')}` : 'none');
   if (o.stripeSessionId) row('Stripe', h('code', {}, o.stripeSessionId));
   if (o.shipping) row('Shipping', [o.shipping.carrier, o.shipping.trackingUrl ?? o.shipping.trackingSlug].filter(Boolean).join(' · ') || 'shipped', ` (${when(o.shipping.shippedAt)})`);
+  fulfilmentFacts(o.fulfilment, o.currency, row);
   return dl;
+}
+
+/** Fulfilment (docs/fulfilment.md): where it goes and how, what was paid for it; a problem flagged. */
+function fulfilmentFacts(f, currency, row) {
+  if (!f) return;
+  if (f.problem) row('Cannot ship', h('span', { class: 'error', testid: 'drawer-ship-problem' }, f.problem.replace(/_/g, ' '), ' — correct the address below'));
+  if (f.mode === 'pickup') row('Delivery', h('span', { testid: 'drawer-ship-method' }, 'Pickup at the shop'));
+  if (f.mode === 'delivery') {
+    row('Ship to', h('span', { testid: 'drawer-ship-address' }, [f.name, f.addressText].filter(Boolean).join(', ') || '—'));
+    row('Method', h('span', { testid: 'drawer-ship-method' }, f.rate ? `${f.rate.name}${f.rate.estimate ? ` (${f.rate.estimate})` : ''}` : '—'));
+  }
+  if (f.shippingMinor || f.taxMinor) row('Paid for', `items ${f.totals.items} · shipping ${f.totals.shipping} · tax ${f.totals.tax} · total ${f.totals.total}`);
+  if (f.deliveredAt) row(f.mode === 'pickup' ? 'Picked up' : 'Delivered', when(f.deliveredAt));
 }
 
 // ---- Actions ------------------------------------------------------------------------------
@@ -70,10 +84,14 @@ function actions(v) {
   const open = o.paymentStatus === 'pending' || o.paymentStatus === 'awaiting_payment';
   const box = h('div', { class: 'actions' });
   const button = (label, testid, form, cls = 'secondary') => box.append(h('button', { type: 'button', class: cls, testid, onclick: () => showForm(form(v)) }, label));
-  if (o.paymentStatus === 'paid' && o.fulfillmentStatus === 'unfulfilled') button('Mark shipped', 'action-ship', shipForm, '');
+  const pickup = o.fulfilment?.mode === 'pickup';
+  if (o.paymentStatus === 'paid' && o.fulfillmentStatus === 'unfulfilled') button(pickup ? 'Ready for pickup' : 'Mark shipped', 'action-ship', pickup ? readyForm : shipForm, '');
+  if (o.paymentStatus === 'paid' && o.fulfillmentStatus === 'shipped') button(pickup ? 'Mark picked up' : 'Mark delivered', 'action-deliver', deliverForm, '');
+  if (o.fulfilment?.mode !== 'none' && o.fulfillmentStatus === 'unfulfilled' && ['pending', 'awaiting_payment', 'paid'].includes(o.paymentStatus))
+    button('Correct address', 'action-address', addressForm);
   // The payment path also takes a late payment for a closed order (re-holding its stock, or refunding if it sold out).
   if (open || ['expired', 'cancelled', 'payment_failed'].includes(o.paymentStatus)) button('Record offline payment', 'action-offline-pay', offlinePaymentForm);
-  if (o.fulfillmentStatus !== 'shipped' && (open || o.paymentStatus === 'paid')) button(o.paymentStatus === 'paid' ? 'Cancel and refund' : 'Cancel order', 'action-cancel', cancelForm);
+  if (o.fulfillmentStatus === 'unfulfilled' && (open || o.paymentStatus === 'paid')) button(o.paymentStatus === 'paid' ? 'Cancel and refund' : 'Cancel order', 'action-cancel', cancelForm);
   button('Re-run cleanup', 'action-cleanup', cleanupForm);
   return box;
 }
@@ -130,6 +148,47 @@ function shipForm(v) {
       const json = /^https?:\/\//i.test(tracking) ? { trackingUrl: tracking, carrier } : { trackingSlug: tracking, carrier };
       const r = await request('POST', `/orders/${v.order.id}/shipped`, { json });
       return { text: `Marked shipped; the customer gets the "order shipped" message.`, replayed: r.replayed };
+    },
+  });
+}
+
+function readyForm(v) {
+  return actionForm({
+    testid: 'ready-form', title: `${v.order.reference} is ready: tell the customer to pick it up`, confirm: 'Confirm: ready for pickup',
+    run: async () => {
+      const r = await request('POST', `/orders/${v.order.id}/ready-for-pickup`);
+      return { text: 'Marked ready; the customer gets the "ready for pickup" message.', replayed: r.replayed };
+    },
+  });
+}
+
+function deliverForm(v) {
+  return actionForm({
+    testid: 'deliver-form', title: `${v.order.reference} reached the customer`, confirm: 'Confirm: delivered',
+    run: async () => {
+      const r = await request('POST', `/orders/${v.order.id}/delivered`);
+      return { text: 'Marked delivered; the customer is told on WhatsApp.', replayed: r.replayed };
+    },
+  });
+}
+
+function addressForm(v) {
+  const a = v.order.fulfilment?.address ?? {};
+  return actionForm({
+    testid: 'address-form', title: `Correct where ${v.order.reference} ships (before it ships)`, confirm: 'Confirm: save address',
+    fields: [
+      field('Name', { name: 'name', value: v.order.fulfilment?.name ?? '', testid: 'address-name' }),
+      field('Address', { name: 'line1', required: true, value: a.line1 ?? '', testid: 'address-line1' }),
+      field('Address line 2', { name: 'line2', value: a.line2 ?? '', testid: 'address-line2' }),
+      field('Postcode', { name: 'postalCode', value: a.postalCode ?? '', testid: 'address-postcode' }),
+      field('City', { name: 'city', required: true, value: a.city ?? '', testid: 'address-city' }),
+      field('Country (ISO code)', { name: 'country', required: true, value: a.country ?? '', maxlength: 2, testid: 'address-country' }),
+    ],
+    run: async (f) => {
+      const val = (k) => f[k].value.trim() || undefined;
+      const json = { name: val('name'), address: { line1: val('line1'), line2: val('line2'), postalCode: val('postalCode'), city: val('city'), country: val('country') } };
+      const r = await request('PUT', `/orders/${v.order.id}/shipping-address`, { json });
+      return { text: 'Address saved (on the timeline).', replayed: r.replayed };
     },
   });
 }
