@@ -77,6 +77,12 @@ function buildSchema() {
     RESERVATION_TTL_SECONDS: positiveInt(600),
     MAX_QUANTITY_PER_LINE: positiveInt(10),
     MAX_ACTIVE_HOLDS_PER_CUSTOMER: positiveInt(3),
+    /** Second chances (docs/second-chances.md): 0 turns reminders / the extension off. */
+    REMINDER_BEFORE_SECONDS: z.coerce.number().int().min(0).default(180),
+    HOLD_EXTENSION_SECONDS: z.coerce.number().int().min(0).default(600),
+    WAITLIST_HOLD_SECONDS: positiveInt(900),
+    WAITLIST_MAX_PER_CUSTOMER: positiveInt(5),
+    PROACTIVE_DAILY_CAP: positiveInt(3),
     INVITE_TTL_DAYS: positiveInt(90),
     TEMPLATE_LANGUAGE: nonEmpty.default('en'),
     TEMPLATE_ORDER_CONFIRMED: nonEmpty.default('order_confirmed'),
@@ -84,6 +90,7 @@ function buildSchema() {
     TEMPLATE_ORDER_SHIPPED: nonEmpty.default('order_shipped'),
     TEMPLATE_OFFLINE_PAYMENT: nonEmpty.default('offline_payment'),
     TEMPLATE_HOLD_EXPIRED: nonEmpty.default('hold_expired'),
+    TEMPLATE_BACK_IN_STOCK: nonEmpty.default('back_in_stock'),
     SHOP_NAME: nonEmpty.default('Our shop'),
     OPS_ALERT_WEBHOOK_URL: url.optional(),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
@@ -104,8 +111,9 @@ export const configNames: readonly ConfigName[] = [
   'WHATSAPP_APP_SECRET', 'WHATSAPP_VERIFY_TOKEN', 'WHATSAPP_BUSINESS_NUMBER_E164', 'WHATSAPP_API_BASE', 'WHATSAPP_CATALOG_ID',
   'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'STRIPE_API_BASE', 'APP_BASE_URL', 'BACKEND_MODE', 'BACKEND_URL',
   'BACKEND_SHARED_SECRET', 'ADMIN_API_KEY', 'PORT', 'RESERVATION_TTL_SECONDS', 'MAX_QUANTITY_PER_LINE',
-  'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'INVITE_TTL_DAYS', 'TEMPLATE_LANGUAGE', 'TEMPLATE_ORDER_CONFIRMED',
-  'TEMPLATE_ORDER_INVITE_LINK', 'TEMPLATE_ORDER_SHIPPED', 'TEMPLATE_OFFLINE_PAYMENT', 'TEMPLATE_HOLD_EXPIRED', 'SHOP_NAME',
+  'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'REMINDER_BEFORE_SECONDS', 'HOLD_EXTENSION_SECONDS', 'WAITLIST_HOLD_SECONDS',
+  'WAITLIST_MAX_PER_CUSTOMER', 'PROACTIVE_DAILY_CAP', 'INVITE_TTL_DAYS', 'TEMPLATE_LANGUAGE', 'TEMPLATE_ORDER_CONFIRMED',
+  'TEMPLATE_ORDER_INVITE_LINK', 'TEMPLATE_ORDER_SHIPPED', 'TEMPLATE_OFFLINE_PAYMENT', 'TEMPLATE_HOLD_EXPIRED', 'TEMPLATE_BACK_IN_STOCK', 'SHOP_NAME',
   'OPS_ALERT_WEBHOOK_URL', 'LOG_LEVEL', 'NEON_FETCH_ENDPOINT',
 ];
 

@@ -16,6 +16,7 @@ import { handleInviteMessage } from './invite-contact.js';
 import { parseIntent } from './intents.js';
 import { quantityButtonLine } from './order-intent.js';
 import * as reply from './replies.js';
+import { answerOrderAgain, answerSecondChanceButton, answerStop, soldOutOf, withWaitlistOffer, type SecondChanceAnswer } from './second-chances.js';
 import { saveState } from './state.js';
 import type { InboundTurn } from './turn.js';
 
@@ -66,7 +67,13 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
       return null;
     }
     log.info('order.refused', { reason: result.status, to: maskIdentity(msg) });
-    await send(reply.orderProblem(result));
+    await send(withWaitlistOffer(reply.orderProblem(result), soldOutOf(result, lines)));
+    return null;
+  };
+  /** Second chances (./second-chances.ts): a message to send, or lines placed anew as any order. */
+  const secondChance = async (answer: SecondChanceAnswer): Promise<string | null> => {
+    if ('lines' in answer) return order(answer.lines);
+    await send(answer.message);
     return null;
   };
 
@@ -77,6 +84,8 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
       await handleListReply(turn, customerId, content.id, send);
       return null;
     case 'button_reply': {
+      const answer = await answerSecondChanceButton(content.id, customerId);
+      if (answer) return secondChance(answer);
       const line = quantityButtonLine(content.id);
       if (!line) {
         await send(reply.choiceExpired());
@@ -107,6 +116,10 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     case 'help':
       await send(reply.help());
       return null;
+    case 'stop':
+      return secondChance(await answerStop(customerId));
+    case 'order_again':
+      return secondChance(await answerOrderAgain(customerId));
     case 'status':
       await send(reply.orderStatus(await latestOrderOf(customerId)));
       return null;
@@ -188,5 +201,6 @@ async function handleListReply(turn: InboundTurn, customerId: string, id: string
   if (!variant) return void (await send(reply.choiceExpired()));
   saveState(turn.rider, customerId, { selectedSku: variant.sku });
   const available = await availableStock([variant.sku], turn.rider);
-  await send(reply.quantityQuestion(variant, available.get(variant.sku) ?? 0));
+  const left = available.get(variant.sku) ?? 0;
+  await send(withWaitlistOffer(reply.quantityQuestion(variant, left), left > 0 ? [] : [{ sku: variant.sku, name: variant.displayName, quantity: 1 }]));
 }

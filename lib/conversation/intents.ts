@@ -8,6 +8,9 @@ export type Intent =
   | { type: 'status' }
   | { type: 'cancel' }
   | { type: 'help' }
+  /** Second chances (./second-chances.ts): no proactive messages, off every waitlist; the latest lapsed order again. */
+  | { type: 'stop' }
+  | { type: 'order_again' }
   | { type: 'unknown' };
 
 export function normalizeText(text: string): string {
@@ -39,6 +42,8 @@ export function parseIntent(raw: string): Intent {
   const times = /^(\d{1,3})\s*x\s+(.+)$/.exec(text);
   if (times) return buyIntent([times[1]!, ...times[2]!.split(' ')]);
 
+  if (/^(stop|unsubscribe|stop messages|stop reminders)$/.test(text)) return { type: 'stop' };
+  if (/^(order again|reorder|re order|try again)$/.test(text)) return { type: 'order_again' };
   const has = (set: Set<string>) => words.some((w) => set.has(w)) || set.has(text);
   if (words.includes('cancel') || words.includes('cancelar') || words.includes('annuler')) return { type: 'cancel' };
   if (words.includes('status') || words.includes('track') || /\bwhere is my order\b/.test(text)) return { type: 'status' };

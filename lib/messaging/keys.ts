@@ -20,6 +20,10 @@ export const messageKeys = {
   shipped: (orderId: string) => `shipped:${orderId}`,
   inviteJoined: (orderId: string) => `invite-joined:${orderId}`,
   offlinePayment: (reference: string) => `offline-payment:${reference}`,
+  /** The one reminder before an order's hold lapses (docs/second-chances.md). */
+  reminder: (orderId: string) => `reminder:${orderId}`,
+  /** A back-in-stock offer: the waitlist entry the restocked units reached (one offer per entry). */
+  waitlistOffer: (sku: string, customerId: string, entryId: string) => `waitlist:${sku}:${customerId}:${entryId}`,
   /** The template version of a message Meta refused outside the 24-hour window (131047). */
   reengage: (hashedKey: string) => `reengage:${hashedKey}`,
 };

@@ -6,7 +6,7 @@ import type { OutgoingMessage, TemplateComponent } from './messages.js';
  * components and how many parameters each takes; a send with the wrong count fails here, before
  * any HTTP call (Meta would answer 132000). The README lists the exact text to submit.
  */
-export type TemplateKey = 'order_confirmed' | 'order_invite_link' | 'order_shipped' | 'offline_payment' | 'hold_expired';
+export type TemplateKey = 'order_confirmed' | 'order_invite_link' | 'order_shipped' | 'offline_payment' | 'hold_expired' | 'back_in_stock';
 
 type Spec = { configName: () => string; header: number; body: number; urlButton: number; text: string };
 
@@ -45,6 +45,13 @@ export const templateRegistry: Record<TemplateKey, Spec> = {
     body: 1,
     urlButton: 0,
     text: 'Your reservation for order {{1}} has lapsed and the items were released. Reply "menu" to order again.',
+  },
+  back_in_stock: {
+    configName: () => getConfig().TEMPLATE_BACK_IN_STOCK,
+    header: 0,
+    body: 4,
+    urlButton: 0,
+    text: 'Hi {{1}}, good news: {{2}} is back in stock and we are holding it for you for {{3}} minutes. Pay here: {{4}} (reply "stop" to get no more of these messages)',
   },
 };
 

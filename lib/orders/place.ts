@@ -39,6 +39,8 @@ type PlaceOrderInput<C extends OrderCustomer = OrderCustomer> = {
   rider?: RedisRider;
   /** Step 1 already made by the statement that recorded the inbound message (placementReadSql); used when it is for these lines. */
   prefetched?: PlacementRead | null;
+  /** The hold's length when not RESERVATION_TTL_SECONDS (a back-in-stock offer's own hold: lib/waitlist). */
+  holdSeconds?: number;
 };
 
 /** What step 1 reads for one order: the order id and SKUs it was read for, and the row. */
@@ -117,7 +119,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResu
     return { status: 'too_many_open_orders', max: config.MAX_ACTIVE_HOLDS_PER_CUSTOMER };
 
   const items = [...merged].map(([sku, quantity]) => lineOf(catalog.get(sku)!, quantity));
-  const hold = await holdLines(orderId, items, input.rider);
+  const hold = await holdLines(orderId, items, input.rider, input.holdSeconds);
   if (hold.status === 'short') {
     const name = (sku: string) => (catalog.get(sku) ? nameOf(catalog.get(sku)!) : sku);
     return { status: 'out_of_stock', shortages: hold.shortages.map((s) => ({ ...s, name: name(s.sku) })) };
@@ -194,8 +196,8 @@ type Held = { status: 'held'; expiresAt: Date } | Extract<ReserveResult, { statu
  * took (its expiry, so the session's parameters are the same). A hold that lapsed, or is about to, or
  * that the cleanup released as an orphan (a late retry) is taken again from now.
  */
-async function holdLines(orderId: string, items: OrderItem[], rider?: RedisRider): Promise<Held> {
-  const ttlMs = getConfig().RESERVATION_TTL_SECONDS * 1000;
+async function holdLines(orderId: string, items: OrderItem[], rider?: RedisRider, holdSeconds?: number): Promise<Held> {
+  const ttlMs = (holdSeconds ?? getConfig().RESERVATION_TTL_SECONDS) * 1000;
   const until = () => new Date(Date.now() + ttlMs);
   let r = await reserveStock(orderId, items, until(), rider);
   if (r.status !== 'exists') return r;
