@@ -33,3 +33,7 @@ CREATE INDEX waitlist_offered ON waitlist_entries (offered_at) WHERE offered_at 
 
 -- Proactive messages per customer and day (the daily cap).
 CREATE INDEX outbound_messages_proactive ON outbound_messages (customer_id, created_at) WHERE kind IN ('hold_reminder', 'back_in_stock');
+
+-- The console's per-day figures (lib/admin/second-chances.ts) without scanning every event or order.
+CREATE INDEX order_events_second_chances ON order_events (created_at) WHERE type IN ('reminder_sent', 'hold_extended');
+CREATE INDEX orders_recovered_paid ON orders (paid_at) WHERE reminded_at IS NOT NULL OR source_key LIKE 'waitlist:%';

@@ -249,3 +249,31 @@ describe('back-in-stock waitlist', () => {
     expect(await db()`SELECT id FROM waitlist_entries WHERE sku = ${sku}`).toHaveLength(1);
   });
 });
+
+describe('the console', () => {
+  it('reports reminders, extensions, offers and recoveries with their revenue per day', async () => {
+    const sku = await product(5);
+    const o = await s.orderOverWhatsApp(sku, 1);
+    await holdUntil(o.orderId, Date.now() + 60_000);
+    await cleanup();
+    await eventually(async () => (await kindsTo(o.orderId)).includes('hold_reminder'));
+    await tap(o.waId, `sc:keep:${o.orderId}`);
+    await eventually(() => textOf(last(o.waId)).startsWith('Done: we'));
+    const completed = await s.control(`sessions/${o.sessionId}/complete`);
+    expect((await s.postStripe((await s.stripeEvents()).find((e) => e.id === completed.eventId)!.payload)).status).toBe(200);
+
+    const r = await invokeInProcess('admin-api', `${stack().url}/api/second-chances?days=2`, { headers: { authorization: `Bearer ${stack().env.ADMIN_API_KEY}` } });
+    expect(r.status, r.text).toBe(200);
+    const { days } = JSON.parse(r.text) as { days: { day: string; remindersSent: number; extensions: number; waitlistOffers: number; recoveries: number; recoveredAfterReminder: number; revenue: { currency: string; amountMinor: number }[] }[] };
+    expect(days).toHaveLength(2);
+    const today = days[0]!;
+    expect(today.day).toBe(new Date().toISOString().slice(0, 10));
+    expect(today.remindersSent).toBeGreaterThanOrEqual(2);
+    expect(today.extensions).toBeGreaterThanOrEqual(2);
+    expect(today.waitlistOffers).toBeGreaterThanOrEqual(5);
+    expect(today.recoveredAfterReminder).toBeGreaterThanOrEqual(1);
+    expect(today.revenue.find((x) => x.currency === 'EUR')!.amountMinor).toBeGreaterThanOrEqual(o.totalMinor);
+    const bad = await invokeInProcess('admin-api', `${stack().url}/api/second-chances?days=0`, { headers: { authorization: `Bearer ${stack().env.ADMIN_API_KEY}` } });
+    expect(bad.status).toBe(422);
+  });
+});

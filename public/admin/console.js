@@ -4,8 +4,9 @@ import { byTestId, clear, h, money, pill, when } from './dom.js';
 import { openOrder, onOrderChanged } from './order.js';
 import { loadCatalog, setUpCatalog } from './catalog.js';
 import { loadAlerts, setUpAlerts } from './alerts.js';
+import { loadSecondChances } from './second-chances.js';
 
-const views = ['orders', 'catalog', 'alerts'];
+const views = ['orders', 'catalog', 'alerts', 'second-chances'];
 const state = { cursor: null, query: {}, loading: false, seq: 0 };
 
 function show(signedIn) {
@@ -26,6 +27,7 @@ function switchView(name) {
   if (name === 'orders') loadOrders();
   if (name === 'catalog') loadCatalog();
   if (name === 'alerts') loadAlerts();
+  if (name === 'second-chances') loadSecondChances();
 }
 
 async function signIn(event) {
