@@ -5,7 +5,7 @@ import { closeOrder } from './orders/close.js';
 import { isClosedUnpaid, isOpen } from './orders/lifecycle.js';
 import { getOrder } from './orders/order.js';
 import { forgetLapsedHold, holdState, holdStatus, lapsedHolds, notInExpiryIndex, releaseHold, withLock } from './stock/index.js';
-import { DUE_REMINDERS_SQL, dueReminderOf, reminderLeadSeconds, sendHoldReminder } from './orders/reminders.js';
+import { DUE_REMINDERS_SQL, dueReminderOf, reminderLeadSeconds, sendHoldReminders } from './orders/reminders.js';
 import { WAITLISTED_SKUS_SQL } from './waitlist/store.js';
 import { offerRestockedUnits } from './waitlist/offers.js';
 import { redriveUnprocessed } from './conversation/inbound-events.js';
@@ -248,17 +248,9 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
   const reminders = due.filter((r) => r.kind === 'reminder');
   if (reminders.length) {
     await step('reminders', async () => {
-      const byId = new Map(reminders.map((r) => [r.id as string, r]));
-      const sent = async (id: string) => {
-        const row = byId.get(id)!;
-        try {
-          if ((await sendHoldReminder(dueReminderOf(id, row.data as Record<string, unknown>))) === 'sent') summary.reminded++;
-        } catch (error) {
-          summary.failed++;
-          log.error('cleanup.reminder_failed', { orderId: id, error });
-        }
-      };
-      if (await forEachBounded(reminders.map((r) => r.id as string), o.concurrency, outOfTime, sent)) summary.truncated = true;
+      const outcomes = await sendHoldReminders(reminders.map((r) => dueReminderOf(r.id as string, r.data as Record<string, unknown>)), outOfTime);
+      summary.reminded = [...outcomes.values()].filter((x) => x === 'sent').length;
+      if (outcomes.size < reminders.length && outOfTime()) summary.truncated = true;
     });
   }
   const waitlisted = due.filter((r) => r.kind === 'waitlist').map((r) => r.id as string);
