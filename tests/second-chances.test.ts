@@ -122,7 +122,11 @@ describe('"Keep it"', () => {
     const session = await s.dashboard().checkout.sessions.retrieve(o.sessionId);
     expect(session.expires_at * 1000).toBeGreaterThan(until);
 
-    // Once only.
+    // Once only, also when tapped many times at once (a replay storm and separate taps).
+    const wamid = makeWamid(o.waId);
+    await Promise.all([...Array.from({ length: 4 }, () => tap(o.waId, `sc:keep:${o.orderId}`, 'Keep', wamid)), tap(o.waId, `sc:keep:${o.orderId}`), tap(o.waId, `sc:keep:${o.orderId}`)]);
+    expect((await s.eventsOf(o.orderId)).filter((e) => e.type === 'hold_extended')).toHaveLength(1);
+    expect(Number(await redis().hget(`hold:${o.orderId}`, 'exp'))).toBe(until);
     await tap(o.waId, `sc:keep:${o.orderId}`, 'Keep 10 more min');
     await eventually(() => textOf(last(o.waId)).includes("can't be extended again"));
 

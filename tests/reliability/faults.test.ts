@@ -160,7 +160,8 @@ const flows: Flow[] = [
       return { ...o, sku, delivery: h.stripeDelivery(payload), durable: () => stripeProcessed(payload) };
     },
     async outcome(ctx) {
-      const problems = expectKinds(ctx.waId, ['cta_url', 'text']);
+      // The released notice carries "Order again" (docs/second-chances.md): reply buttons.
+      const problems = expectKinds(ctx.waId, ['cta_url', 'button']);
       const s = await statusOf(ctx.orderId!);
       if (s !== 'expired') problems.push(`order ${s} (want expired)`);
       return problems;
@@ -191,7 +192,8 @@ const flows: Flow[] = [
       return { ...o, sku, delivery: h.cleanupRun(), durable: async () => (await statusOf(o.orderId)) === 'expired' };
     },
     async outcome(ctx) {
-      const problems = expectKinds(ctx.waId, ['cta_url', 'text']);
+      // The released notice carries "Order again" (docs/second-chances.md): reply buttons.
+      const problems = expectKinds(ctx.waId, ['cta_url', 'button']);
       const s = await statusOf(ctx.orderId!);
       if (s !== 'expired') problems.push(`order ${s} (want expired)`);
       const session = stack().stripe.sessions().find((x) => x.id === ctx.sessionId);
