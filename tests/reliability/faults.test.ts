@@ -215,6 +215,14 @@ const flows: Flow[] = [
       if (s !== 'pending') problems.push(`order ${s} (want pending)`);
       return problems;
     },
+    regressions: [
+      // The reminder decided and recorded (claimed) but its answer lost, or the process killed right after: sent once, by the retry.
+      [/^postgres: WITH input AS/, 'dropped'],
+      [/^postgres: WITH input AS/, 'crash'],
+      // Meta took the reminder but its answer was lost / the process died: never sent twice.
+      [/^meta: POST messages interactive button/, 'dropped'],
+      [/^meta: POST messages interactive button/, 'crash'],
+    ],
   },
   {
     // A waitlisted customer and units in stock: the cleanup claims the entry, places an order held for them, tells them once.
@@ -234,6 +242,17 @@ const flows: Flow[] = [
       if (entry?.status !== 'offered') problems.push(`waitlist entry ${entry?.status ?? 'missing'} (want offered)`);
       return problems;
     },
+    regressions: [
+      // Killed (or the answer lost) between claiming the entry, holding, the Checkout Session, the order's write and the
+      // offer's record: the next run resumes the same order (one hold, one session), and the offer goes once.
+      [/^postgres: UPDATE waitlist_entries SET status = 'offering'/, 'dropped'],
+      [/^postgres: UPDATE waitlist_entries SET status = 'offering'/, 'crash'],
+      [/^stripe: POST \/v1\/checkout\/sessions/, 'crash'],
+      [/^postgres: WITH customer AS/, 'crash'],
+      [/^postgres: WITH updated AS \( UPDATE waitlist_entries/, 'dropped'],
+      [/^postgres: WITH updated AS \( UPDATE waitlist_entries/, 'crash'],
+      [/^meta: POST messages interactive cta_url/, 'dropped'],
+    ],
   },
 ];
 
