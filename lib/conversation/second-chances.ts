@@ -1,3 +1,4 @@
+import { cachedSellableVariants } from '../catalog/index.js';
 import { getConfig } from '../config.js';
 import { clip, LIMITS, type OutgoingMessage } from '../messaging/messages.js';
 import { paymentLinkNotice } from '../messaging/order-notices.js';
@@ -86,13 +87,16 @@ export async function answerOrderAgain(customerId: string): Promise<SecondChance
 }
 
 async function joinAnswer(customerId: string, sku: string, quantity: number): Promise<SecondChanceAnswer> {
+  // A button id is the sender's input: only a product we sell gets a waitlist.
+  const variant = (await cachedSellableVariants()).find((v) => v.sku === sku);
+  if (!variant) return { message: reply.choiceExpired() };
   const max = getConfig().WAITLIST_MAX_PER_CUSTOMER;
   const q = Math.min(Math.max(1, quantity), getConfig().MAX_QUANTITY_PER_LINE);
   const r = await joinWaitlist(customerId, sku, q, max);
   if (r.status === 'cap') return text(`You're already on ${max} waitlists, the most we keep per customer. Reply "stop" to leave them all.`);
   const place = r.position === 1 ? "You're first in line." : `You're number ${r.position} in line.`;
   return text(
-    `${r.status === 'joined' ? 'Done' : 'You are already on the list'}: we'll message you as soon as ${sku} is back, and hold it for you for ${Math.round(getConfig().WAITLIST_HOLD_SECONDS / 60)} minutes. ${place} Reply "stop" to leave the waitlist.`,
+    `${r.status === 'joined' ? 'Done' : 'You are already on the list'}: we'll message you as soon as ${variant.displayName} is back, and hold it for you for ${Math.round(getConfig().WAITLIST_HOLD_SECONDS / 60)} minutes. ${place} Reply "stop" to leave the waitlist.`,
   );
 }
 
