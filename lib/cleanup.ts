@@ -108,7 +108,7 @@ async function handleLapsedOrder(orderId: string, origin: Origin, summary: Clean
     if (isOpen(order.paymentStatus)) {
       const hold = await holdStatus(orderId);
       const before = hold?.state ?? null;
-      if (before === 'held' && hold!.expiresAt && hold!.expiresAt.getTime() > Date.now()) {
+      if (before === 'held' && hold!.extended && hold!.expiresAt && hold!.expiresAt.getTime() > Date.now()) {
         // Extended ("Keep it", lib/orders/extend.ts) after this run read the index: not lapsed; its entry moved on.
         log.info('cleanup.hold_extended', { orderId });
         return;

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeWamid } from '../dev/standins/graph.js';
 import { upsertCatalogProduct } from '../lib/catalog/index.js';
-import type { CleanupSummary } from '../lib/cleanup.js';
+import { cleanupLapsedOrder, type CleanupSummary } from '../lib/cleanup.js';
 import { db } from '../lib/db.js';
 import { messageKeys, outboxKey } from '../lib/messaging/keys.js';
 import { orderIdFor } from '../lib/orders/order.js';
@@ -133,6 +133,8 @@ describe('"Keep it"', () => {
     // The first expiry passes: the cleanup leaves the order alone, and the stock stays held.
     await eventually(() => Date.now() > lapsesAt + 50, 10_000, 100);
     expect((await cleanup()).expired).toBe(0);
+    // A run that read the expiry index before the extension hands the order over anyway: left alone.
+    await cleanupLapsedOrder(o.orderId);
     expect(await statusOf(o.orderId)).toBe('pending');
     expect((await availableStock([sku])).get(sku)).toBe(3);
 

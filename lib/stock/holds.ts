@@ -131,9 +131,9 @@ export async function extendHold(orderId: string, expiresAt: Date): Promise<Exte
   return { status: status as 'released' | 'committed' | 'missing' };
 }
 
-/** A hold's state and expiry (null: Redis has no hold for the order). One round trip, like holdState. */
-export async function holdStatus(orderId: string): Promise<{ state: string; expiresAt: Date | null } | null> {
-  const h = await redis().hmget<Record<string, unknown>>(holdKey(orderId), 'state', 'exp');
+/** A hold's state, expiry and whether it was extended (null: Redis has no hold for the order). One round trip, like holdState. */
+export async function holdStatus(orderId: string): Promise<{ state: string; expiresAt: Date | null; extended: boolean } | null> {
+  const h = await redis().hmget<Record<string, unknown>>(holdKey(orderId), 'state', 'exp', 'extended');
   if (!h || h.state === null || h.state === undefined) return null;
-  return { state: String(h.state), expiresAt: expiryOf(h.exp === null || h.exp === undefined ? '' : String(h.exp)) };
+  return { state: String(h.state), expiresAt: expiryOf(h.exp === null || h.exp === undefined ? '' : String(h.exp)), extended: h.extended !== null && h.extended !== undefined };
 }
