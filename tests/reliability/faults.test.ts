@@ -248,7 +248,8 @@ const flows: Flow[] = [
       [/^postgres: UPDATE waitlist_entries SET status = 'offering'/, 'dropped'],
       [/^postgres: UPDATE waitlist_entries SET status = 'offering'/, 'crash'],
       [/^stripe: POST \/v1\/checkout\/sessions/, 'crash'],
-      [/^postgres: WITH customer AS/, 'crash'],
+      // The order's write (its label on trunk after the merge of input-guards: the lock + insert transaction).
+      [/^postgres: (WITH customer AS|transaction: SELECT pg_advisory_xact_lock)/, 'crash'],
       [/^postgres: WITH updated AS \( UPDATE waitlist_entries/, 'dropped'],
       [/^postgres: WITH updated AS \( UPDATE waitlist_entries/, 'crash'],
       [/^meta: POST messages interactive cta_url/, 'dropped'],
