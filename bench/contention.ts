@@ -51,7 +51,8 @@ export async function contention(d: ShopDriver, buyers = 1000, units = 100): Pro
     const sent = d.stack.graph!.messages({ to: r.from, status: 'accepted' });
     const m = sent[0]?.body as { type?: string; interactive?: { type?: string } } | undefined;
     if (sent.length === 1 && m?.interactive?.type === 'cta_url') waHeld++;
-    else if (sent.length === 1 && m?.type === 'text') told++;
+    // A refusal is a text, or (sold out) the same text with a "Notify me when back" button (docs/second-chances.md).
+    else if (sent.length === 1 && (m?.type === 'text' || m?.interactive?.type === 'button')) told++;
   }
   const other: Record<string, number> = {};
   let apiHeld = 0;

@@ -15,7 +15,7 @@
  *
  * Knobs: BENCH_DELAYS_MS (default 0,20), BENCH_RUNS (latency runs per flow, default 10),
  * BENCH_CONCURRENCY (default 1,16,64), BENCH_FLOWS (comma-separated keys), BENCH_SKIP
- * (comma-separated sections: overhead,flows,fastack,contention,burst,cleanup,catalog,orders,cold).
+ * (comma-separated sections: overhead,flows,fastack,contention,burst,cleanup,reminders,catalog,orders,cold).
  * BENCH_BURST="2000,10000,5000,500" sets the burst section's sizes (messages, window ms, buyers, units).
  */
 import { execSync } from 'node:child_process';
@@ -27,6 +27,7 @@ import { startLocalStack, type LocalStack } from '../dev/stack.js';
 import { spawnBackend } from './backend.js';
 import { catalogScale } from './catalog-scale.js';
 import { cleanupScale } from './cleanup-scale.js';
+import { remindersScale } from './reminders-scale.js';
 import { coldStart } from './cold-start.js';
 import { burstRows, buyersBurst, inboundBurst } from './burst.js';
 import { contention } from './contention.js';
@@ -157,7 +158,7 @@ function printFlows(delay: number) {
 let heavy: LocalStack | undefined;
 let heavyDriver: ShopDriver | undefined;
 for (const delay of DELAYS) {
-  const needed = !SKIP.has('flows') || (delay === HEAVY_DELAY && !(SKIP.has('fastack') && SKIP.has('contention') && SKIP.has('burst') && SKIP.has('catalog'))) || (delay === 0 && !SKIP.has('cleanup'));
+  const needed = !SKIP.has('flows') || (delay === HEAVY_DELAY && !(SKIP.has('fastack') && SKIP.has('contention') && SKIP.has('burst') && SKIP.has('catalog'))) || (delay === 0 && !(SKIP.has('cleanup') && SKIP.has('reminders')));
   if (!needed) continue;
   const s = await stackAt(delay);
   const backend = await spawnBackend(s);
@@ -181,6 +182,21 @@ for (const delay of DELAYS) {
           rows.map((r) => {
             const all = r.trips.postgres + r.trips.redis + r.trips.stripe + r.trips.graph;
             return [r.expired, r.live, r.runs, r.trips.postgres, r.trips.redis, r.trips.stripe, r.trips.graph, (all / r.expired).toFixed(1), r.ms, (r.ms / r.expired).toFixed(1), r.reconcilePlan];
+          }),
+        ),
+      );
+    }
+    if (delay === 0 && !SKIP.has('reminders')) {
+      const rows = await remindersScale(d);
+      results.reminders = rows;
+      print(
+        '\n### Second chances at scale: N hold reminders due among M live holds (0 ms delay; seeded orders, every reminder sent)\n',
+        ...table(
+          ['N due', 'M live holds', 'runs', 'reminders sent', 'Postgres', 'Redis', 'Stripe', 'Graph', 'trips per reminder', 'ms', 'ms per reminder', 'due statement plan'],
+          ['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---'],
+          rows.map((r) => {
+            const all = r.trips.postgres + r.trips.redis + r.trips.stripe + r.trips.graph;
+            return [r.due, r.live, r.runs, r.reminded, r.trips.postgres, r.trips.redis, r.trips.stripe, r.trips.graph, (all / r.due).toFixed(1), r.ms, (r.ms / r.due).toFixed(1), r.duePlan];
           }),
         ),
       );

@@ -259,7 +259,9 @@ type OrderView = {
 const body = (m: RecordedMessage) => m.body as any;
 const isType = (type: string) => (m: RecordedMessage) => body(m).type === 'interactive' ? body(m).interactive.type === type : body(m).type === type;
 const isTemplate = (name: string) => (m: RecordedMessage) => body(m).type === 'template' && body(m).template.name === name;
-const textIncludes = (s: string) => (m: RecordedMessage) => body(m).type === 'text' && (body(m).text.body as string).includes(s);
+/** A text, or an interactive message's body text (a sold-out answer carries "Notify me when back"). */
+const textIncludes = (s: string) => (m: RecordedMessage) =>
+  body(m).type === 'text' ? (body(m).text.body as string).includes(s) : body(m).type === 'interactive' && String(body(m).interactive?.body?.text ?? '').includes(s);
 
 function check(problems: string[], ok: boolean, what: string): void {
   console.log(`  ${ok ? green('✓') : red('✗')} ${what}`);

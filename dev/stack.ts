@@ -172,7 +172,8 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
     // belongs to runs (another Graph API never gets the stand-in's ids, token or catalog id).
     Object.assign(env, secrets);
     env.APP_BASE_URL = pick('APP_BASE_URL', 'BASE_URL') ?? url;
-    for (const name of ['LOG_LEVEL', 'RESERVATION_TTL_SECONDS', 'MAX_QUANTITY_PER_LINE', 'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'SHOP_NAME', 'OPS_ALERT_WEBHOOK_URL', 'BACKEND_MODE', 'BACKEND_URL', 'TEMPLATE_LANGUAGE']) {
+    for (const name of ['LOG_LEVEL', 'RESERVATION_TTL_SECONDS', 'MAX_QUANTITY_PER_LINE', 'MAX_ACTIVE_HOLDS_PER_CUSTOMER', 'SHOP_NAME', 'OPS_ALERT_WEBHOOK_URL', 'BACKEND_MODE', 'BACKEND_URL', 'TEMPLATE_LANGUAGE',
+      'REMINDER_BEFORE_SECONDS', 'HOLD_EXTENSION_SECONDS', 'WAITLIST_HOLD_SECONDS', 'WAITLIST_MAX_PER_CUSTOMER', 'PROACTIVE_DAILY_CAP']) {
       const v = pick(name);
       if (v) env[name] = v;
     }

@@ -4,7 +4,10 @@ import { retryDueMessages } from './messaging/retry.js';
 import { closeOrder } from './orders/close.js';
 import { isClosedUnpaid, isOpen } from './orders/lifecycle.js';
 import { getOrder } from './orders/order.js';
-import { forgetLapsedHold, holdState, lapsedHolds, notInExpiryIndex, releaseHold, withLock } from './stock/index.js';
+import { forgetLapsedHold, holdState, holdStatus, lapsedHolds, notInExpiryIndex, releaseHold, withLock } from './stock/index.js';
+import { DUE_REMINDERS_SQL, dueReminderOf, reminderLeadSeconds, sendHoldReminders } from './orders/reminders.js';
+import { WAITLISTED_SKUS_SQL } from './waitlist/store.js';
+import { offerRestockedUnits } from './waitlist/offers.js';
 import { redriveUnprocessed } from './conversation/inbound-events.js';
 import { pushCatalogChanges } from './catalog/index.js';
 import { retryUndeliveredAlerts } from './ops-alerts.js';
@@ -20,6 +23,8 @@ import { afterInboxMaintenance, inboxMaintenanceQuery } from './inbox/maintenanc
  *     in lib/orders/close.ts. Then the index entry is forgotten. Orders already paid or closed are only forgotten.
  *  2. reconcile: pending orders whose hold lapsed in Postgres but that Redis no longer knows
  *     (Redis lost its data) are closed the same way (partial index orders_open_by_expiry).
+ *     The same statement finds due hold reminders and waitlisted SKUs (second chances,
+ *     docs/second-chances.md): reminders are sent, then restocked units offered to the waitlist.
  *  3. outbox messages due for a retry; 4. Meta events recorded but never processed.
  * Bounded: at most `maxOrders` orders per run, and no new work starts after `budgetMs` (Netlify
  * ends scheduled functions at 30 s). Safe concurrently with itself and with payments: a short
@@ -43,6 +48,10 @@ export type CleanupSummary = {
   redriven: number;
   /** Ops alerts re-posted after an earlier POST failed. */
   alertsRetried: number;
+  /** Hold reminders sent (docs/second-chances.md). */
+  reminded: number;
+  /** Back-in-stock offers made (an order held for a waitlisted customer). */
+  offered: number;
   /** Catalog rows pushed to Meta (changed price or availability). */
   catalogPushed: number;
   /** Team inbox: messages whose content passed INBOX_RETENTION_DAYS and was deleted; conversations alerted as unanswered. */
@@ -64,13 +73,27 @@ export type CleanupOptions = {
   concurrency?: number;
   messageLimit?: number;
   redriveLimit?: number;
+  /** Hold reminders sent per run at most (the rest are due next run). */
+  reminderLimit?: number;
+  /** Waitlisted SKUs looked at per run. */
+  waitlistSkus?: number;
 };
 
-const DEFAULTS: Required<CleanupOptions> = { batchSize: 100, maxOrders: 500, budgetMs: 20_000, concurrency: 8, messageLimit: 50, redriveLimit: 25 };
+const DEFAULTS: Required<CleanupOptions> = { batchSize: 100, maxOrders: 500, budgetMs: 20_000, concurrency: 8, messageLimit: 50, redriveLimit: 25, reminderLimit: 1000, waitlistSkus: 50 };
 const LOCK_MS = 30_000;
 
 /** Pending orders whose hold lapsed per Postgres, oldest first (served by the partial index orders_open_by_expiry). */
 export const RECONCILE_SQL = `SELECT id FROM orders WHERE payment_status = 'pending' AND hold_expires_at < now() ORDER BY hold_expires_at LIMIT $1`;
+
+/**
+ * Step 2's one statement: the reconcile's lapsed orders, the due hold reminders (O(due), index
+ * orders_reminder_due) and the SKUs somebody waits for, as (kind, id, data) rows. $1: batch size,
+ * $2: the reminder's lead in seconds, $3: reminders per run, $4: waitlisted SKUs per run.
+ */
+export const CLEANUP_DUE_SQL = `
+  SELECT 'lapsed' AS kind, r.id::text AS id, NULL::jsonb AS data FROM (${RECONCILE_SQL}) r
+  UNION ALL SELECT 'reminder', d.id::text, d.data FROM (${DUE_REMINDERS_SQL('$2', '$3')}) d
+  UNION ALL SELECT 'waitlist', w.sku, NULL FROM (${WAITLISTED_SKUS_SQL('$4')}) w`;
 
 type Origin = 'index' | 'reconcile';
 
@@ -87,7 +110,13 @@ async function handleLapsedOrder(orderId: string, origin: Origin, summary: Clean
     }
 
     if (isOpen(order.paymentStatus)) {
-      const before = await holdState(orderId);
+      const hold = await holdStatus(orderId);
+      const before = hold?.state ?? null;
+      if (before === 'held' && hold!.extended && hold!.expiresAt && hold!.expiresAt.getTime() > Date.now()) {
+        // Extended ("Keep it", lib/orders/extend.ts) after this run read the index: not lapsed; its entry moved on.
+        log.info('cleanup.hold_extended', { orderId });
+        return;
+      }
       const closed = await closeOrder(orderId, 'expired_by_cleanup');
       if (closed.session === 'expired') summary.stripeExpired++;
       if (closed.result === 'paid') {
@@ -113,7 +142,7 @@ async function handleLapsedOrder(orderId: string, origin: Origin, summary: Clean
 }
 
 const emptySummary = (): CleanupSummary => ({
-  expired: 0, released: 0, stripeExpired: 0, settled: 0, reconciled: 0,
+  expired: 0, released: 0, stripeExpired: 0, settled: 0, reconciled: 0, reminded: 0, offered: 0,
   retriedMessages: 0, redriven: 0, alertsRetried: 0, catalogPushed: 0, skipped: 0, failed: 0, truncated: false, durationMs: 0,
 });
 
@@ -201,15 +230,21 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
     log.error('cleanup.index_failed', { error });
   }
 
-  // 2. Reconcile: pending orders whose hold lapsed per Postgres but that Redis's index does not know.
+  // 2. Reconcile: pending orders whose hold lapsed per Postgres but that Redis's index does not know
+  //    (with, in the same statement, the due reminders and the waitlisted SKUs: 2b).
+  let due: Record<string, unknown>[] = [];
   if (!outOfTime()) {
     try {
       // The team inbox's retention and unanswered check ride in the same round trip (lib/inbox/maintenance.ts).
-      const [rows = [], inbox = []] = await db().transaction([db().query(RECONCILE_SQL, [o.batchSize]), inboxMaintenanceQuery()]);
+      const [rows = [], inbox = []] = await db().transaction([
+        db().query(CLEANUP_DUE_SQL, [o.batchSize, reminderLeadSeconds(), o.reminderLimit, o.waitlistSkus]),
+        inboxMaintenanceQuery(),
+      ]);
+      due = rows;
       const found = await afterInboxMaintenance(inbox);
       summary.inboxContentDeleted = found.cleared;
       summary.inboxUnanswered = found.unanswered;
-      const ids = rows.map((r) => r.id as string).filter((id) => !attempted.has(id));
+      const ids = due.filter((r) => r.kind === 'lapsed').map((r) => r.id as string).filter((id) => !attempted.has(id));
       if (ids.length) {
         const vanished = await notInExpiryIndex(ids);
         if (await forEachBounded(vanished, o.concurrency, outOfTime, handle('reconcile'))) summary.truncated = true;
@@ -219,6 +254,19 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
       log.error('cleanup.reconcile_failed', { error });
     }
   }
+
+  // 2b. Second chances: reminders before holds lapse, then units back in stock offered to the waitlist
+  //     (after the lapses above, so a lapsed offer's unit goes to the next in line in the same run).
+  const reminders = due.filter((r) => r.kind === 'reminder');
+  if (reminders.length) {
+    await step('reminders', async () => {
+      const outcomes = await sendHoldReminders(reminders.map((r) => dueReminderOf(r.id as string, r.data as Record<string, unknown>)), outOfTime);
+      summary.reminded = [...outcomes.values()].filter((x) => x === 'sent').length;
+      if (outcomes.size < reminders.length && outOfTime()) summary.truncated = true;
+    });
+  }
+  const waitlisted = due.filter((r) => r.kind === 'waitlist').map((r) => r.id as string);
+  if (waitlisted.length) await step('waitlist', async () => void (summary.offered = (await offerRestockedUnits(waitlisted, outOfTime)).offered));
 
   // 3. Outbox messages whose send failed transiently or whose sender died.
   await step('outbox', async () => void (summary.retriedMessages = await retryDueMessages(o.messageLimit)));

@@ -100,3 +100,18 @@ describe('team inbox (lib/inbox)', () => {
     expect(sourceFiles().filter((f) => f.path.startsWith('lib/messaging/') && /from '\.\.\/inbox\//.test(f.text)).map((f) => f.path)).toEqual([]);
   });
 });
+
+describe('the waitlist (docs/second-chances.md)', () => {
+  const WRITE_WAITLIST = /\b(UPDATE\s+waitlist_entries|INSERT\s+INTO\s+waitlist_entries)\b/i;
+
+  it('the pattern catches the statements it is about', () => {
+    expect(WRITE_WAITLIST.test("UPDATE waitlist_entries SET status = 'offered'")).toBe(true);
+    expect(WRITE_WAITLIST.test('insert into waitlist_entries (sku)')).toBe(true);
+    expect(WRITE_WAITLIST.test('SELECT * FROM waitlist_entries')).toBe(false);
+    expect(occurrencesIn(WRITE_WAITLIST, 'lib/waitlist/')).toBeGreaterThan(0);
+  });
+
+  it('waitlist entries are written only in lib/waitlist/', () => {
+    expect(offenders(WRITE_WAITLIST, 'lib/waitlist/')).toEqual([]);
+  });
+});

@@ -239,7 +239,9 @@ describe('catalog order messages', () => {
       from: waId,
       order: { catalog_id: '1', product_items: [{ product_retailer_id: 'TEA-1', quantity: 1, item_price: 12.99, currency: 'EUR' }, { product_retailer_id: 'MUG-1', quantity: 9, item_price: 8, currency: 'EUR' }] },
     });
-    expect(bodyOf((await waitForMessages(stack(), waId, 1))[0]!).text!.body).toContain('Stoneware mug');
+    // A sold-out line's answer carries "Notify me when back" (docs/second-chances.md): an interactive body.
+    const answer = bodyOf((await waitForMessages(stack(), waId, 1))[0]!);
+    expect(answer.text?.body ?? (answer.interactive as { body: { text: string } } | undefined)?.body.text).toContain('Stoneware mug');
     expect(await availableStock(['TEA-1', 'MUG-1'])).toEqual(before);
   });
 });
@@ -267,7 +269,8 @@ describe('no oversell', () => {
     const replies = buyers.map((b) => sentTo(stack(), b));
     expect(replies.every((r) => r.length === 1)).toBe(true);
     const links = replies.filter((r) => bodyOf(r[0]!).interactive?.type === 'cta_url');
-    const refusals = replies.filter((r) => bodyOf(r[0]!).text?.body.includes('Hot item is sold out'));
+    // Sold out: the refusal offers the waitlist (docs/second-chances.md), so its text is an interactive body.
+    const refusals = replies.filter((r) => (bodyOf(r[0]!).interactive as { body?: { text?: string } } | undefined)?.body?.text?.includes('Hot item is sold out'));
     expect(links).toHaveLength(50);
     expect(refusals).toHaveLength(150);
     const [{ n }] = (await db()`SELECT count(*)::int AS n FROM orders WHERE items @> '[{"sku":"HOT-1"}]'`) as [{ n: number }];

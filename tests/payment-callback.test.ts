@@ -84,7 +84,8 @@ const templateName = (m: RecordedMessage) => (bodyOf(m).template as { name?: str
 const confirmations = (waId: string) => sentTo(stack(), waId).filter((m) => templateName(m) === 'order_confirmed');
 const inviteLinks = (waId: string) =>
   sentTo(stack(), waId).filter((m) => bodyOf(m).text?.body.startsWith(INVITE_PREFIX) || templateName(m) === 'order_invite_link');
-const textsTo = (waId: string) => sentTo(stack(), waId).map((m) => bodyOf(m).text?.body ?? '');
+// A text's body, or an interactive message's (the released notice carries an "Order again" button: docs/second-chances.md).
+const textsTo = (waId: string) => sentTo(stack(), waId).map((m) => bodyOf(m).text?.body ?? (bodyOf(m).interactive as { body?: { text?: string } } | undefined)?.body?.text ?? '');
 
 async function orderRow(orderId: string) {
   const [row] = await db()`SELECT payment_status, paid_at, refunded_at, last_confirmation_sent_at, stripe_payment_intent FROM orders WHERE id = ${orderId}`;

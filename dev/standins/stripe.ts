@@ -899,6 +899,8 @@ export async function startStripeStandIn(opts: StripeStandInOptions): Promise<St
     const rec = ctlSession(id);
     const s = rec.session;
     if (s.status !== 'open') throw new ControlError(409, `Checkout Session ${id} has status '${s.status}'; only 'open' sessions can be completed.`);
+    // Stripe: a session can't be paid once its expires_at has passed (it expires then).
+    if (Math.floor(Date.now() / 1000) >= s.expires_at) throw new ControlError(409, `Checkout Session ${id} expired at ${s.expires_at}; it can no longer be paid.`);
     completeShipping(s, rec.lineItems, shipping, name ?? 'Test Customer', apiErrors);
     s.status = 'complete';
     s.url = null;

@@ -17,6 +17,7 @@ import { parseIntent } from './intents.js';
 import { quantityButtonLine } from './order-intent.js';
 import * as reply from './replies.js';
 import { handleListReply, showMenu, showProduct, showSearch } from './storefront.js';
+import { answerOrderAgain, answerSecondChanceButton, answerStop, soldOutOf, withWaitlistOffer, type SecondChanceAnswer } from './second-chances.js';
 import type { InboundTurn } from './turn.js';
 
 /** How often at most the media answer goes to one customer (an album of photos gets one answer). */
@@ -66,7 +67,13 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
       return null;
     }
     log.info('order.refused', { reason: result.status, to: maskIdentity(msg) });
-    await send(reply.orderProblem(result));
+    await send(withWaitlistOffer(reply.orderProblem(result), soldOutOf(result, lines)));
+    return null;
+  };
+  /** Second chances (./second-chances.ts): a message to send, or lines placed anew as any order. */
+  const secondChance = async (answer: SecondChanceAnswer): Promise<string | null> => {
+    if ('lines' in answer) return order(answer.lines);
+    await send(answer.message);
     return null;
   };
 
@@ -81,6 +88,8 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
       await handleListReply(turn, customerId, content.id, send);
       return null;
     case 'button_reply': {
+      const answer = await answerSecondChanceButton(content.id, customerId);
+      if (answer) return secondChance(answer);
       const line = quantityButtonLine(content.id);
       if (!line) {
         await send(reply.choiceExpired());
@@ -122,6 +131,10 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     case 'help':
       await send(reply.help());
       return null;
+    case 'stop':
+      return secondChance(await answerStop(customerId));
+    case 'order_again':
+      return secondChance(await answerOrderAgain(customerId));
     case 'status':
       await send(reply.orderStatus(await latestOrderOf(customerId)));
       return null;

@@ -12,6 +12,9 @@ export type Intent =
   | { type: 'status' }
   | { type: 'cancel' }
   | { type: 'help' }
+  /** Second chances (./second-chances.ts): no proactive messages, off every waitlist; the latest lapsed order again. */
+  | { type: 'stop' }
+  | { type: 'order_again' }
   | { type: 'unknown' };
 
 export function normalizeText(text: string): string {
@@ -48,6 +51,8 @@ export function parseIntent(raw: string): Intent {
   if ((words[0] === 'show' || words[0] === 'see' || words[0] === 'view') && rest.length && !rest.some((w) => MENU_WORDS.has(w))) return { type: 'show', query: rest.join(' ') };
   if ((words[0] === 'search' || words[0] === 'find') && rest.length && !rest.some((w) => MENU_WORDS.has(w))) return { type: 'search', query: rest.join(' ') };
 
+  if (/^(stop|unsubscribe|stop messages|stop reminders)$/.test(text)) return { type: 'stop' };
+  if (/^(order again|reorder|re order|try again)$/.test(text)) return { type: 'order_again' };
   const has = (set: Set<string>) => words.some((w) => set.has(w)) || set.has(text);
   if (words.includes('cancel') || words.includes('cancelar') || words.includes('annuler')) return { type: 'cancel' };
   if (words.includes('status') || words.includes('track') || /\bwhere is my order\b/.test(text)) return { type: 'status' };

@@ -7,6 +7,7 @@ import { normalizeText } from './intents.js';
 import * as reply from './replies.js';
 import { saveState } from './state.js';
 import type { InboundTurn } from './turn.js';
+import { withWaitlistOffer } from './second-chances.js';
 
 /**
  * The shop's storefront in the chat (docs/storefront.md): what "menu", "show <product>", a search
@@ -229,7 +230,8 @@ async function answerProduct(v: Variant, available: number, send: Send): Promise
     await send({ type: 'product', catalogId, sku: v.sku, body: `${v.displayName}: ${formatMoney(v.priceMinor, v.currency)}. Add it to your cart and send it, or type "buy ${v.sku} <quantity>".` });
     return;
   }
-  await send(reply.quantityQuestion(v, available));
+  // Sold out since the list was sent: the answer offers the back-in-stock waitlist (./second-chances.ts).
+  await send(withWaitlistOffer(reply.quantityQuestion(v, available), available > 0 ? [] : [{ sku: v.sku, name: v.displayName, quantity: 1 }]));
 }
 
 /** A tapped list row: a product (its quantity question, or a single-product message with a catalog), or a page. */

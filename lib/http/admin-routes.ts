@@ -6,6 +6,7 @@ import { alertListQuery, listAlerts } from '../admin/alerts.js';
 import { rerunOrderCleanup } from '../admin/order-cleanup.js';
 import { listOrders, orderListQuery, toFilter } from '../admin/order-list.js';
 import { ordersCsvStream } from '../admin/orders-csv.js';
+import { secondChancesQuery, secondChancesReport } from '../admin/second-chances.js';
 import { markShipped, shippedRequest } from '../admin/shipped.js';
 import { correctShippingAddress, markDelivered, markReadyForPickup, recordTrackingStatus, shippingAddressRequest, trackingRequest } from '../admin/fulfilment.js';
 import { CsvFormatError, importCatalogCsv, importCatalogJson, importRequest, listCatalog, pushCatalogChanges } from '../catalog/index.js';
@@ -40,6 +41,7 @@ import { pathSegments, queryObject, readJson, readText } from './request-input.j
  *   GET  /api/templates               the approved templates staff may send outside the window
  *   GET  /api/media/:id               the media proxy (customer media only)
  * Staff: a named key of ADMIN_API_KEYS is its staff member, the single ADMIN_API_KEY is "admin".
+ *   GET  /api/second-chances          ?days= reminders, extensions, waitlist offers, recoveries and revenue per day
  * Errors are `{ error, message, fields? }`: 503 not_configured without ADMIN_API_KEY, 401, 404,
  * 405, 409, 422 invalid_request with fields [{ path, message }] (paths like `products[1].name`).
  * Idempotent replays answer the first response with `Idempotent-Replayed: true`.
@@ -120,6 +122,10 @@ async function route(req: Request, url: URL, p: string[]): Promise<Response> {
     if (m !== 'POST') return methodNotAllowed('POST');
     const result = await pushCatalogChanges();
     return json(result, result.status === 'failed' ? 502 : result.status === 'skipped' && result.reason === 'push_in_progress' ? 409 : 200);
+  }
+  if (p[0] === 'second-chances' && p.length === 1) {
+    if (m !== 'GET') return methodNotAllowed('GET');
+    return json(await secondChancesReport(secondChancesQuery.parse(queryObject(url))));
   }
   return errorResponse(404, 'not_found', 'no such admin route');
 }

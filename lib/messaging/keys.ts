@@ -28,6 +28,10 @@ export const messageKeys = {
   offlinePayment: (reference: string) => `offline-payment:${reference}`,
   /** A staff member's message from the team inbox, keyed by the Idempotency-Key the console made for it (a double click sends once). */
   staff: (customerId: string, idempotencyKey: string) => `staff:${customerId}:${idempotencyKey}`,
+  /** The one reminder before an order's hold lapses (docs/second-chances.md). */
+  reminder: (orderId: string) => `reminder:${orderId}`,
+  /** A back-in-stock offer: the waitlist entry the restocked units reached (one offer per entry). */
+  waitlistOffer: (sku: string, customerId: string, entryId: string) => `waitlist:${sku}:${customerId}:${entryId}`,
   /** The template version of a message Meta refused outside the 24-hour window (131047). */
   reengage: (hashedKey: string) => `reengage:${hashedKey}`,
 };

@@ -76,11 +76,15 @@ export type ClosedStatus = 'expired' | 'payment_failed' | 'cancelled';
 
 export function closedNotice(o: NoticeOrder, status: ClosedStatus, inside: boolean): Notice {
   const body: Record<ClosedStatus, string> = {
-    expired: `Your order ${o.reference} wasn't paid in time, so we've released the items. Nothing was charged. Type "menu" whenever you'd like to order again.`,
-    payment_failed: `Sorry, the payment for order ${o.reference} didn't go through, so we've released the items. Nothing was charged. Type "menu" to try again.`,
+    expired: `Your order ${o.reference} wasn't paid in time, so we've released the items. Nothing was charged. Tap "Order again" to get the same items (if they're still available), or type "menu".`,
+    payment_failed: `Sorry, the payment for order ${o.reference} didn't go through, so we've released the items. Nothing was charged. Tap "Order again" to try again, or type "menu".`,
     cancelled: `Your order ${o.reference} has been cancelled and the items were released. Nothing was charged. Type "menu" whenever you'd like to order again.`,
   };
-  return notice(o, messageKeys.closed(o.id), 'order_closed', windowed(inside, text(body[status]), releasedTemplate(o))!);
+  // Released unpaid (not cancelled on purpose): "Order again" places the same lines anew (docs/second-chances.md;
+  // the id is lib/orders/reminders.ts secondChanceButton('again', …)).
+  const message: OutgoingMessage =
+    status === 'cancelled' ? text(body[status]) : { type: 'buttons', body: body[status], buttons: [{ id: `sc:again:${o.id}`, title: 'Order again' }] };
+  return notice(o, messageKeys.closed(o.id), 'order_closed', windowed(inside, message, releasedTemplate(o))!);
 }
 
 /** The shop cancelled a paid order: refunded through Stripe, or returned by the shop for an offline payment. */

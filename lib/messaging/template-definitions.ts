@@ -54,6 +54,13 @@ export const templateDefinitions: Record<TemplateKey, TemplateDefinition> = {
     category: 'UTILITY',
     body: { text: 'Your order {{1}} is ready for pickup at {{2}} ({{3}}). Please bring the order number with you.', examples: ['A1B2C3', 'Teestraße 1, 10115 Berlin', 'Mon–Fri 10–18'] },
   },
+  back_in_stock: {
+    category: 'UTILITY',
+    body: {
+      text: 'Hi {{1}}, good news: {{2}} is back in stock and we are holding it for you for {{3}} minutes. Pay here: {{4}} (reply "stop" to get no more of these messages)',
+      examples: ['Ada', 'Green tea', '15', 'https://checkout.stripe.com/c/pay/cs_test_a1b2c3'],
+    },
+  },
 };
 
 /** A component as Meta's message_templates API takes and returns it. */

@@ -6,7 +6,7 @@ import type { OutgoingMessage, TemplateComponent } from './messages.js';
  * components and how many parameters each takes; a send with the wrong count fails here, before
  * any HTTP call (Meta would answer 132000). The README lists the exact text to submit.
  */
-export type TemplateKey = 'order_confirmed' | 'order_invite_link' | 'order_shipped' | 'offline_payment' | 'hold_expired' | 'order_delivered' | 'order_ready_for_pickup';
+export type TemplateKey = 'order_confirmed' | 'order_invite_link' | 'order_shipped' | 'offline_payment' | 'hold_expired' | 'order_delivered' | 'order_ready_for_pickup' | 'back_in_stock';
 
 type Spec = { configName: () => string; header: number; body: number; urlButton: number; text: string };
 
@@ -59,6 +59,13 @@ export const templateRegistry: Record<TemplateKey, Spec> = {
     body: 3,
     urlButton: 0,
     text: 'Your order {{1}} is ready for pickup at {{2}} ({{3}}). Please bring the order number with you.',
+  },
+  back_in_stock: {
+    configName: () => getConfig().TEMPLATE_BACK_IN_STOCK,
+    header: 0,
+    body: 4,
+    urlButton: 0,
+    text: 'Hi {{1}}, good news: {{2}} is back in stock and we are holding it for you for {{3}} minutes. Pay here: {{4}} (reply "stop" to get no more of these messages)',
   },
 };
 

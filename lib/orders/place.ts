@@ -42,6 +42,8 @@ type PlaceOrderInput<C extends OrderCustomer = OrderCustomer> = {
   prefetched?: PlacementRead | null;
   /** The order API's shipping choice (validated there): a rate, pickup, and/or the address; else Checkout asks. */
   shipping?: ShippingChoice | null;
+  /** The hold's length when not RESERVATION_TTL_SECONDS (a back-in-stock offer's own hold: lib/waitlist). */
+  holdSeconds?: number;
 };
 
 /** What step 1 reads for one order: the order id and SKUs it was read for, and the row. */
@@ -132,7 +134,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResu
   const items = [...merged].map(([sku, quantity]) => lineOf(catalog.get(sku)!, quantity));
   // An API key reused for other lines at the same time finds the order id held for those: refused, never
   // written with a hold that is not its own (nor a Checkout Session Stripe would refuse with idempotency_error).
-  const hold = await holdLines(orderId, items, input.rider, input.source === 'api');
+  const hold = await holdLines(orderId, items, { rider: input.rider, sameLinesOnly: input.source === 'api', holdSeconds: input.holdSeconds });
   if (hold.status === 'short') {
     const name = (sku: string) => (catalog.get(sku) ? nameOf(catalog.get(sku)!) : sku);
     return { status: 'out_of_stock', shortages: hold.shortages.map((s) => ({ ...s, name: name(s.sku) })) };
@@ -220,8 +222,9 @@ type Held = { status: 'held'; expiresAt: Date } | Extract<ReserveResult, { statu
  * took (its expiry, so the session's parameters are the same). A hold that lapsed, or is about to, or
  * that the cleanup released as an orphan (a late retry) is taken again from now.
  */
-async function holdLines(orderId: string, items: OrderItem[], rider?: RedisRider, sameLinesOnly = false): Promise<Held> {
-  const ttlMs = getConfig().RESERVATION_TTL_SECONDS * 1000;
+async function holdLines(orderId: string, items: OrderItem[], opts: { rider?: RedisRider; sameLinesOnly?: boolean; holdSeconds?: number } = {}): Promise<Held> {
+  const { rider, sameLinesOnly = false } = opts;
+  const ttlMs = (opts.holdSeconds ?? getConfig().RESERVATION_TTL_SECONDS) * 1000;
   const until = () => new Date(Date.now() + ttlMs);
   let r = await reserveStock(orderId, items, until(), rider);
   if (r.status !== 'exists') return r;

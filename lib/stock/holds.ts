@@ -115,3 +115,26 @@ export async function readHold(orderId: string): Promise<HoldView | null> {
   const exp = Number(h.exp);
   return { state: String(h.state ?? 'unknown'), expiresAt: Number.isFinite(exp) && exp > 0 ? new Date(exp).toISOString() : null, lines };
 }
+
+export type ExtendResult = { status: 'extended' | 'already' | 'lapsed'; expiresAt: Date } | { status: 'released' | 'committed' | 'missing' };
+
+/**
+ * Extends a live hold once, until expiresAt (the order's "Keep it", docs/second-chances.md): atomically
+ * in every index the hold is in, so neither the SKU purge nor the cleanup's expiry index sees the old
+ * expiry. `already`: extended before (its current expiry, so a retry that died before Postgres
+ * recorded the extension can finish it); `lapsed`: its time ran out first (nothing changed).
+ */
+export async function extendHold(orderId: string, expiresAt: Date): Promise<ExtendResult> {
+  const exp = expiresAt.getTime();
+  const reply = (await runScript('extend', [orderId, String(Date.now()), String(exp), String(exp + KEEP_MS)])) as unknown[];
+  const status = String(reply[0]);
+  if (status === 'extended' || status === 'already' || status === 'lapsed') return { status, expiresAt: expiryOf(reply[1]) ?? new Date(0) };
+  return { status: status as 'released' | 'committed' | 'missing' };
+}
+
+/** A hold's state, expiry and whether it was extended (null: Redis has no hold for the order). One round trip, like holdState. */
+export async function holdStatus(orderId: string): Promise<{ state: string; expiresAt: Date | null; extended: boolean } | null> {
+  const h = await redis().hmget<Record<string, unknown>>(holdKey(orderId), 'state', 'exp', 'extended');
+  if (!h || h.state === null || h.state === undefined) return null;
+  return { state: String(h.state), expiresAt: expiryOf(h.exp === null || h.exp === undefined ? '' : String(h.exp)), extended: h.extended !== null && h.extended !== undefined };
+}

@@ -7,6 +7,8 @@
 export { availableStock, availableStockIfKnown, heldUnits, setAvailableStock, syncAvailableStock } from './counters.js';
 export {
   commitHold,
+  extendHold,
+  holdStatus,
   forgetLapsedHold,
   holdState,
   lapsedHolds,
@@ -16,6 +18,7 @@ export {
   reholdStock,
   reserveStock,
   type CommitResult,
+  type ExtendResult,
   type HoldLine,
   type HoldView,
   type ReserveResult,

@@ -233,10 +233,32 @@ end
 for _, sku in ipairs(skus) do set_available(sku, onhand[sku], now) end
 return #skus`;
 
+// ARGV: orderId, nowMs, newExpMs, keepUntilMs → extends a live hold ONCE (docs/second-chances.md): its expiry
+// everywhere it is indexed (hash, per-SKU and global expiry sets). {'extended', exp} | {'already', exp} (extended
+// before: its expiry) | {'lapsed', exp} | {state} (released, committed) | {'missing'}. Timestamps compared as
+// strings of digits (no Lua arithmetic on them, see KEEP_MS).
+const extend = `
+local oid, now, exp, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local hk = 'hold:' .. oid
+local state = redis.call('HGET', hk, 'state')
+if not state then return {'missing'} end
+if state ~= 'held' then return {state} end
+local cur = redis.call('HGET', hk, 'exp') or ''
+if redis.call('HGET', hk, 'extended') then return {'already', cur} end
+if #cur < #now or (#cur == #now and cur <= now) then return {'lapsed', cur} end
+local fields = redis.call('HGETALL', hk)
+for i = 1, #fields, 2 do
+  if string.sub(fields[i], 1, 4) == 'sku:' then redis.call('ZADD', 'holds:sku:' .. string.sub(fields[i], 5), exp, oid) end
+end
+redis.call('HSET', hk, 'exp', exp, 'extended', '1')
+redis.call('PEXPIREAT', hk, keep)
+redis.call('ZADD', 'holds:exp', exp, oid)
+return {'extended', exp}`;
+
 // KEYS[1]: a lock key; ARGV[1]: its owner's token → deletes it only if that owner still holds it.
 const unlock = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-const LUA = { reserve, rehold, release, commit, setStock, held, restore, rebuild, unlock };
+const LUA = { reserve, rehold, release, commit, setStock, held, restore, rebuild, unlock, extend };
 type Script = ReturnType<ReturnType<typeof redis>['createScript']>;
 const loaded = new WeakMap<object, Map<keyof typeof LUA, Script>>();
 

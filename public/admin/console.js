@@ -5,8 +5,9 @@ import { openOrder, onOrderChanged } from './order.js';
 import { loadCatalog, setUpCatalog } from './catalog.js';
 import { loadAlerts, setUpAlerts } from './alerts.js';
 import { loadInbox, setUpInbox } from './inbox.js';
+import { loadSecondChances } from './second-chances.js';
 
-const views = ['orders', 'inbox', 'catalog', 'alerts'];
+const views = ['orders', 'inbox', 'catalog', 'alerts', 'second-chances'];
 const state = { cursor: null, query: {}, loading: false, seq: 0 };
 
 function show(signedIn) {
@@ -28,6 +29,7 @@ function switchView(name) {
   if (name === 'catalog') loadCatalog();
   if (name === 'alerts') loadAlerts();
   if (name === 'inbox') loadInbox();
+  if (name === 'second-chances') loadSecondChances();
 }
 
 async function signIn(event) {

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { faults, type Call, type FaultKind } from '../../dev/faults.js';
 import { db } from '../../lib/db.js';
+import { redis } from '../../lib/redis.js';
 import { newCustomer, useStack } from '../support/stack.js';
 import { harness, lapse, letTimePass, settledProblems, sleep, stockProblems, unprocessedEvents, unsentAnywhere, type Answer, type Delivery, type Loaded } from './harness.js';
 
@@ -162,7 +163,8 @@ const flows: Flow[] = [
       return { ...o, sku, delivery: h.stripeDelivery(payload), durable: () => stripeProcessed(payload) };
     },
     async outcome(ctx) {
-      const problems = expectKinds(ctx.waId, ['cta_url', 'text']);
+      // The released notice carries "Order again" (docs/second-chances.md): reply buttons.
+      const problems = expectKinds(ctx.waId, ['cta_url', 'button']);
       const s = await statusOf(ctx.orderId!);
       if (s !== 'expired') problems.push(`order ${s} (want expired)`);
       return problems;
@@ -193,7 +195,8 @@ const flows: Flow[] = [
       return { ...o, sku, delivery: h.cleanupRun(), durable: async () => (await statusOf(o.orderId)) === 'expired' };
     },
     async outcome(ctx) {
-      const problems = expectKinds(ctx.waId, ['cta_url', 'text']);
+      // The released notice carries "Order again" (docs/second-chances.md): reply buttons.
+      const problems = expectKinds(ctx.waId, ['cta_url', 'button']);
       const s = await statusOf(ctx.orderId!);
       if (s !== 'expired') problems.push(`order ${s} (want expired)`);
       const session = stack().stripe.sessions().find((x) => x.id === ctx.sessionId);
@@ -201,7 +204,69 @@ const flows: Flow[] = [
       return problems;
     },
   },
+  {
+    // Second chances (docs/second-chances.md): the reminder before a hold lapses, decided and recorded in one statement.
+    name: 'cleanup run (a due hold reminder)',
+    async prepare(sku) {
+      const o = await placedOrder(sku);
+      await holdUntil(o.orderId, [sku], Date.now() + 60_000);
+      return { ...o, sku, delivery: h.cleanupRun(), durable: async () => (await db()`SELECT reminded_at FROM orders WHERE id = ${o.orderId}`)[0]?.reminded_at != null };
+    },
+    async outcome(ctx) {
+      const problems = expectKinds(ctx.waId, ['cta_url', 'button']);
+      const s = await statusOf(ctx.orderId!);
+      if (s !== 'pending') problems.push(`order ${s} (want pending)`);
+      return problems;
+    },
+    regressions: [
+      // The reminder decided and recorded (claimed) but its answer lost, or the process killed right after: sent once, by the retry.
+      [/^postgres: WITH input AS/, 'dropped'],
+      [/^postgres: WITH input AS/, 'crash'],
+      // Meta took the reminder but its answer was lost / the process died: never sent twice.
+      [/^meta: POST messages interactive button/, 'dropped'],
+      [/^meta: POST messages interactive button/, 'crash'],
+    ],
+  },
+  {
+    // A waitlisted customer and units in stock: the cleanup claims the entry, places an order held for them, tells them once.
+    name: 'cleanup run (a back-in-stock offer)',
+    async prepare(sku) {
+      const waId = newCustomer('4934');
+      const join = h.inbound({ from: waId, name: 'Ada', interactive: { type: 'button_reply', id: `notify:1:${sku}`, title: 'Notify me when back' } });
+      expect((await h.send(join)).status).toBe(200);
+      await h.reportSent(waId);
+      return { waId, sku, delivery: h.cleanupRun(), durable: async () => (await db()`SELECT status FROM waitlist_entries WHERE sku = ${sku}`)[0]?.status === 'offered' };
+    },
+    async outcome(ctx) {
+      const problems = expectKinds(ctx.waId, ['text', 'cta_url']);
+      const orders = await db()`SELECT o.payment_status FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.wa_id = ${ctx.waId}`;
+      if (orders.length !== 1 || orders[0]!.payment_status !== 'pending') problems.push(`orders ${orders.map((o) => o.payment_status).join(', ') || 'none'} (want one pending)`);
+      const [entry] = await db()`SELECT status FROM waitlist_entries WHERE sku = ${ctx.sku}`;
+      if (entry?.status !== 'offered') problems.push(`waitlist entry ${entry?.status ?? 'missing'} (want offered)`);
+      return problems;
+    },
+    regressions: [
+      // Killed (or the answer lost) between claiming the entry, holding, the Checkout Session, the order's write and the
+      // offer's record: the next run resumes the same order (one hold, one session), and the offer goes once.
+      [/^postgres: UPDATE waitlist_entries SET status = 'offering'/, 'dropped'],
+      [/^postgres: UPDATE waitlist_entries SET status = 'offering'/, 'crash'],
+      [/^stripe: POST \/v1\/checkout\/sessions/, 'crash'],
+      // The order's write (its label on trunk after the merge of input-guards: the lock + insert transaction).
+      [/^postgres: (WITH customer AS|transaction: SELECT pg_advisory_xact_lock)/, 'crash'],
+      [/^postgres: WITH updated AS \( UPDATE waitlist_entries/, 'dropped'],
+      [/^postgres: WITH updated AS \( UPDATE waitlist_entries/, 'crash'],
+      [/^meta: POST messages interactive cta_url/, 'dropped'],
+    ],
+  },
 ];
+
+/** Moves an order's hold expiry to `at` (Redis indexes and hash, and Postgres): a reminder falls due. */
+async function holdUntil(orderId: string, skus: string[], at: number): Promise<void> {
+  await db()`UPDATE orders SET hold_expires_at = ${new Date(at).toISOString()} WHERE id = ${orderId}`;
+  await redis().zadd('holds:exp', { xx: true }, { score: at, member: orderId });
+  for (const sku of skus) await redis().zadd(`holds:sku:${sku}`, { xx: true }, { score: at, member: orderId });
+  await redis().hset(`hold:${orderId}`, { exp: at });
+}
 
 type Fault = FaultKind | 'crash';
 const FAULTS: Fault[] = ['refused', 'timeout', '500', '429', 'dropped', 'crash'];
@@ -296,7 +361,7 @@ async function scenario(flow: Flow, step: Call, fault: Fault): Promise<Row> {
 beforeAll(async () => {
   stack().graph.setWebhookUrl(null);
   stack().stripe.setWebhookUrl(null);
-  for (let i = 0; i < (FULL ? 500 : 110); i++) skus.push(`RF-${String(i).padStart(4, '0')}`);
+  for (let i = 0; i < (FULL ? 700 : 170); i++) skus.push(`RF-${String(i).padStart(4, '0')}`);
   for (const sku of skus) loaded.set(sku, 10);
   await h.loadCatalog(skus.map((sku) => ({ sku, priceMinor: 1200, stock: 10 })));
 }, 120_000);

@@ -216,7 +216,8 @@ describe('Stripe events, 10× at once', () => {
     await storm([h.stripeDelivery(payload)]);
     expect((await ordersOf(o.waId))[0]!.payment_status).toBe('expired');
     expect((await eventTypes(o.orderId)).filter((t) => t === 'expired')).toHaveLength(1);
-    expect(kinds(o.waId)).toEqual(['cta_url', 'text']);
+    // The released notice carries "Order again" (docs/second-chances.md): reply buttons.
+    expect(kinds(o.waId)).toEqual(['cta_url', 'button']);
     expect(Number(await redis().get(`stock:${sku}`))).toBe(STOCK);
     await settled(o.waId, sku);
   });
@@ -241,7 +242,7 @@ describe('Stripe events, 10× at once', () => {
     const failed = await h.stripeControl(`sessions/${o.sessionId}/async-failed`);
     await storm([h.stripeDelivery(failed.payload)]);
     expect((await ordersOf(o.waId))[0]!.payment_status).toBe('payment_failed');
-    expect(kinds(o.waId)).toEqual(['cta_url', 'text']);
+    expect(kinds(o.waId)).toEqual(['cta_url', 'button']);
     await settled(o.waId, sku);
   });
 

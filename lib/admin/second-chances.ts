@@ -1,0 +1,65 @@
+import { db } from '../db.js';
+import { z } from '../zod.js';
+
+/**
+ * The console's second-chances panel (docs/second-chances.md): per UTC day, reminders sent, holds
+ * extended, back-in-stock offers made, and recoveries: orders paid after a reminder (paid after it
+ * went out) or placed from a waitlist offer, with their revenue per currency. One statement, each part
+ * served by a partial index (migrations/032).
+ */
+
+export const secondChancesQuery = z.object({ days: z.coerce.number().int().min(1).max(90).default(14) });
+
+export type SecondChancesDay = {
+  day: string;
+  remindersSent: number;
+  extensions: number;
+  waitlistOffers: number;
+  recoveries: number;
+  recoveredAfterReminder: number;
+  recoveredFromWaitlist: number;
+  revenue: { currency: string; amountMinor: number }[];
+};
+
+export async function secondChancesReport(q: z.infer<typeof secondChancesQuery>): Promise<{ days: SecondChancesDay[] }> {
+  const rows = await db().query(
+    `WITH d AS (
+       SELECT generate_series(date_trunc('day', now() AT TIME ZONE 'UTC') - make_interval(days => $1 - 1), date_trunc('day', now() AT TIME ZONE 'UTC'), interval '1 day') AS day
+     ), since AS (SELECT (min(day) AT TIME ZONE 'UTC') AS t FROM d),
+     ev AS (
+       SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AS day, count(*) FILTER (WHERE type = 'reminder_sent') AS reminders, count(*) FILTER (WHERE type = 'hold_extended') AS extensions
+       FROM order_events WHERE type IN ('reminder_sent', 'hold_extended') AND created_at >= (SELECT t FROM since) GROUP BY 1
+     ), wl AS (
+       SELECT date_trunc('day', offered_at AT TIME ZONE 'UTC') AS day, count(*) AS offers FROM waitlist_entries WHERE offered_at >= (SELECT t FROM since) GROUP BY 1
+     ), rec AS (
+       SELECT date_trunc('day', o.paid_at AT TIME ZONE 'UTC') AS day, o.currency,
+              count(*) FILTER (WHERE o.source_key LIKE 'waitlist:%') AS from_waitlist,
+              count(*) FILTER (WHERE o.source_key NOT LIKE 'waitlist:%' OR o.source_key IS NULL) AS after_reminder,
+              sum(o.total_minor) AS revenue
+       FROM orders o
+       WHERE (o.reminded_at IS NOT NULL OR o.source_key LIKE 'waitlist:%') AND o.paid_at >= (SELECT t FROM since) AND o.payment_status = 'paid'
+         AND (o.source_key LIKE 'waitlist:%' OR (o.paid_at > o.reminded_at AND EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.id AND e.type = 'reminder_sent')))
+       GROUP BY 1, 2
+     )
+     SELECT to_char(d.day, 'YYYY-MM-DD') AS day, COALESCE(ev.reminders, 0)::int AS reminders, COALESCE(ev.extensions, 0)::int AS extensions,
+            COALESCE(wl.offers, 0)::int AS offers,
+            COALESCE((SELECT sum(after_reminder) FROM rec WHERE rec.day = d.day), 0)::int AS after_reminder,
+            COALESCE((SELECT sum(from_waitlist) FROM rec WHERE rec.day = d.day), 0)::int AS from_waitlist,
+            COALESCE((SELECT jsonb_agg(jsonb_build_object('currency', trim(rec.currency), 'amountMinor', rec.revenue) ORDER BY rec.currency) FROM rec WHERE rec.day = d.day), '[]'::jsonb) AS revenue
+     FROM d LEFT JOIN ev ON ev.day = d.day LEFT JOIN wl ON wl.day = d.day
+     ORDER BY d.day DESC`,
+    [q.days],
+  );
+  return {
+    days: rows.map((r) => ({
+      day: r.day as string,
+      remindersSent: Number(r.reminders),
+      extensions: Number(r.extensions),
+      waitlistOffers: Number(r.offers),
+      recoveries: Number(r.after_reminder) + Number(r.from_waitlist),
+      recoveredAfterReminder: Number(r.after_reminder),
+      recoveredFromWaitlist: Number(r.from_waitlist),
+      revenue: (r.revenue as { currency: string; amountMinor: number | string }[]).map((x) => ({ currency: x.currency, amountMinor: Number(x.amountMinor) })),
+    })),
+  };
+}
