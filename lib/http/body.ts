@@ -16,10 +16,13 @@ import { HttpError } from './errors.js';
 export const BODY_LIMITS = {
   /** The order API (create-order-proxy and the backend's POST /create-order). */
   orderApi: 64 * 1024,
-  /** Meta's webhook: Meta's payloads are at most 3 MB. */
-  webhook: 3 * 1024 * 1024,
-  /** Stripe's webhook: one event (a few KiB; generous headroom). */
-  paymentCallback: 1024 * 1024,
+  /**
+   * Meta's and Stripe's webhooks: whatever Netlify lets through (6 MB). A signed delivery refused for its size
+   * would be redelivered for days and its messages lost, and neither provider documents a smaller maximum; a
+   * forged one is refused by its signature, read only up to this limit.
+   */
+  webhook: 6 * 1000 * 1000,
+  paymentCallback: 6 * 1000 * 1000,
   /** The admin API (a catalog import as JSON or CSV). */
   admin: 5 * 1024 * 1024,
 } as const;
