@@ -75,7 +75,7 @@ export async function buyersBurst(d: ShopDriver, buyers = 5000, units = 500): Pr
   return { ...value, where };
 }
 
-/** The rows of the README table (markdown cells). */
+/** The rows of the bench table (markdown cells). */
 export function burstRows(inbound: InboundBurst, buy: BuyersBurst): (string | number)[][] {
   const whereCell = (w: Where) => `${w.trips.postgres} / ${w.trips.redis} / ${w.trips.stripe} / ${w.trips.graph}`;
   return [

@@ -1,7 +1,7 @@
 /**
  * The flows `npm run bench` measures and tests/round-trips.test.ts counts, with the issue's floor
  * (the fewest round trips per system the flow must make) and today's ceiling where the code is
- * above the floor (adding a trip fails the test; README "Round trips" says why each gap remains).
+ * above the floor (adding a trip fails the test; docs/benchmarks.md "Round trips" says why each gap remains).
  */
 import { newPhone, type ShopDriver, type Trips } from './driver.js';
 

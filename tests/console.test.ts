@@ -12,7 +12,7 @@ import { screenshots, useBrowser, WAIT } from './support/browser.js';
  * The shop console (/admin, static files in public/admin) in headless Chromium (Debian's
  * `chromium`, never a downloaded browser), against a full local stack: what the page does goes
  * through the admin API; assertions are on the page and on Postgres. Screenshots go to
- * test-artifacts/screenshots/ (docs/screenshots/ with UPDATE_SCREENSHOTS=1, shown in the README).
+ * test-artifacts/screenshots/ (docs/screenshots/ with UPDATE_SCREENSHOTS=1, shown in docs/shop.md).
  */
 
 const chrome = useBrowser('console');

@@ -8,7 +8,7 @@ import { useStack } from './support/stack.js';
  * Round trips per system for every flow the benchmark measures (counts, never timings), in process
  * (dev/invoke.ts) against the real bridges and stand-ins. Each count must stay within the issue's
  * floor, or where today's code is above the floor, within today's count (bench/flows.ts `ceiling`):
- * a change that adds a round trip fails here. README "Round trips" says why each gap remains.
+ * a change that adds a round trip fails here. docs/benchmarks.md "Round trips" says why each gap remains.
  * PRINT_TRIPS=1 prints each flow's counts.
  */
 const stack = useStack({ functions: 'in-process', env: { LOG_LEVEL: 'error' } });

@@ -4,7 +4,7 @@
  *
  * Written by hand because the production client only speaks HTTP+JSON while Postgres speaks
  * its own wire protocol; this file translates between the two. Wire format: see
- * /work/shared/reference/local-wire-formats.md ("Neon HTTP").
+ * docs/local-wire-formats.md ("Neon HTTP").
  *
  * Point the driver here with `neonConfig.fetchEndpoint = bridge.url`. The host in the
  * `Neon-Connection-String` header is ignored: the backend decides where queries go.

@@ -4,7 +4,7 @@
  *
  * Written by hand because the production client only speaks HTTP+JSON while Redis speaks RESP;
  * this file translates between the two. Wire format: see
- * /work/shared/reference/local-wire-formats.md ("Upstash REST").
+ * docs/local-wire-formats.md ("Upstash REST").
  *
  *   POST /            one command        ["set","k","v"]          → {"result": …}
  *   POST /pipeline    commands, in order [["set","k","v"],[…]]    → [{"result": …} | {"error": "…"}, …]

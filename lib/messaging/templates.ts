@@ -4,7 +4,7 @@ import type { OutgoingMessage, TemplateComponent } from './messages.js';
 /**
  * The message templates the shop sends, as submitted to Meta for approval. Each declares its
  * components and how many parameters each takes; a send with the wrong count fails here, before
- * any HTTP call (Meta would answer 132000). The README lists the exact text to submit.
+ * any HTTP call (Meta would answer 132000). docs/shop.md lists the exact text to submit.
  */
 export type TemplateKey = 'order_confirmed' | 'order_invite_link' | 'order_shipped' | 'offline_payment' | 'hold_expired' | 'order_delivered' | 'order_ready_for_pickup' | 'back_in_stock';
 
