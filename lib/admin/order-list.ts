@@ -186,7 +186,8 @@ export function orderPageSql(f: OrderFilter, cursor: Cursor | null, limit: numbe
   return { text, params };
 }
 
-export async function listOrders(f: OrderFilter, cursor: Cursor | null, limit: number, opts: { totals?: boolean } = {}): Promise<OrderPage> {
+/** `phones`: each row also carries the customer's full phone (the courier CSV with ?full=1; never in the JSON list). */
+export async function listOrders(f: OrderFilter, cursor: Cursor | null, limit: number, opts: { totals?: boolean; phones?: boolean } = {}): Promise<OrderPage> {
   const withTotals = opts.totals ?? true;
   const { text, params } = orderPageSql(f, cursor, limit, withTotals);
   const [row] = await db().query(text, params);
@@ -195,7 +196,7 @@ export async function listOrders(f: OrderFilter, cursor: Cursor | null, limit: n
   const pageRows = more ? rows.slice(0, limit) : rows;
   const last = pageRows.at(-1);
   return {
-    orders: pageRows.map(toRow),
+    orders: pageRows.map((r) => (opts.phones ? { ...toRow(r), fullPhone: r.wa_id ? `+${r.wa_id as string}` : null } : toRow(r))),
     nextCursor: more && last ? encodeCursor({ t: last.cursor_t as string, id: last.id as string }) : null,
     ...(withTotals ? { totals: toTotals((row?.totals ?? []) as Record<string, unknown>[]) } : {}),
   };
@@ -235,20 +236,6 @@ function toRow(r: Record<string, unknown>): OrderRow {
       problem: (r.shipping_problem as string | null) ?? null,
       deliveredAt: iso(r.delivered_at),
     },
-  };
-}
-
-/** The page's rows with the customers' full phones (the courier CSV with ?full=1). */
-export async function listOrdersWithPhones(f: OrderFilter, cursor: Cursor | null, limit: number): Promise<OrderPage> {
-  const { text, params } = orderPageSql(f, cursor, limit, false);
-  const [row] = await db().query(text, params);
-  const rows = (row?.page ?? []) as Record<string, unknown>[];
-  const more = rows.length > limit;
-  const pageRows = more ? rows.slice(0, limit) : rows;
-  const last = pageRows.at(-1);
-  return {
-    orders: pageRows.map((r) => ({ ...toRow(r), fullPhone: r.wa_id ? `+${r.wa_id as string}` : null })),
-    nextCursor: more && last ? encodeCursor({ t: last.cursor_t as string, id: last.id as string }) : null,
   };
 }
 

@@ -1,5 +1,5 @@
 import { currencyDigits } from '../money.js';
-import { decodeCursor, listOrders, listOrdersWithPhones, type Cursor, type OrderFilter, type OrderRow } from './order-list.js';
+import { decodeCursor, listOrders, type Cursor, type OrderFilter, type OrderRow } from './order-list.js';
 
 /**
  * GET /api/orders.csv — the filtered orders for accounting, streamed: the body is a
@@ -67,7 +67,7 @@ export async function ordersCsvStream(filter: OrderFilter, onError: (error: unkn
   let cursor: Cursor | null = null;
   let started = false;
   let done = false;
-  const read = (at: Cursor | null) => (opts.full ? listOrdersWithPhones(filter, at, pageSize) : listOrders(filter, at, pageSize, { totals: false }));
+  const read = (at: Cursor | null) => listOrders(filter, at, pageSize, { totals: false, phones: opts.full === true });
   let first: Awaited<ReturnType<typeof listOrders>> | null = await read(null);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
