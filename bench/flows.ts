@@ -173,6 +173,35 @@ export const flows: Flow[] = [
     ceiling: { total: { postgres: 5, redis: 0, stripe: 0, graph: 1 } },
   }),
   def({
+    key: 'cancel-pending', name: 'admin: cancel an unpaid order (expire Session, release, tell)',
+    setup: (d) => d.placeOrder(SKUS[2]),
+    request: (d, c) => d.admin(`/api/orders/${c.orderId}/cancel`, 'POST'),
+    check: ok(200),
+    floor: {},
+    ceiling: {},
+  }),
+  def({
+    key: 'cancel-paid', name: 'admin: cancel a paid order (refund, tell)',
+    setup: (d) => d.paidOrder(SKUS[2]),
+    request: (d, c) => d.admin(`/api/orders/${c.orderId}/cancel`, 'POST'),
+    check: ok(200),
+    floor: {},
+    ceiling: {},
+  }),
+  def({
+    key: 'offline-payment', name: 'admin: offline payment of an unpaid order (confirm, tell)',
+    setup: async (d) => {
+      const o = await d.placeOrder(SKUS[2]);
+      const { db } = await import('../lib/db.js');
+      const [row] = await db()`SELECT total_minor, currency FROM orders WHERE id = ${o.orderId}`;
+      return { ...o, amountMinor: Number(row!.total_minor), currency: String(row!.currency).trim() };
+    },
+    request: (d, c) => d.admin('/api/offline-payments', 'POST', { orderId: c.orderId, amountMinor: c.amountMinor, currency: c.currency, paidAt: new Date().toISOString(), reference: `BANK-${c.orderId}` }),
+    check: ok(200),
+    floor: {},
+    ceiling: {},
+  }),
+  def({
     key: 'cleanup-idle', name: 'scheduled cleanup, nothing lapsed',
     request: () => ['/.netlify/functions/reservation-cleanup', { method: 'POST' }],
     check: ok(200),
