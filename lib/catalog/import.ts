@@ -43,7 +43,7 @@ const CHUNK_BYTES = 2_000_000;
  * costs about 2·log2(chunk) statements and only it is rejected. Returns the saved candidates; `created`
  * gets the SKUs of products new to the catalog.
  */
-async function upsertIsolating(chunk: Candidate[], created: Set<string>, rejected: Rejection[]): Promise<Candidate[]> {
+async function upsertIsolating(chunk: Candidate[], created: Set<string>, rejected: Rejection[], split = false): Promise<Candidate[]> {
   try {
     for (const sku of await upsertProducts(chunk.map((c) => c.input))) created.add(sku);
     return chunk;
@@ -55,9 +55,9 @@ async function upsertIsolating(chunk: Candidate[], created: Set<string>, rejecte
       return [];
     }
     // One statement for the chunk failed: split it until the bad row is alone.
-    log.warn('catalog.import_chunk_failed', { products: chunk.length, error });
+    if (!split) log.warn('catalog.import_chunk_failed', { products: chunk.length, error });
     const half = Math.ceil(chunk.length / 2);
-    return [...(await upsertIsolating(chunk.slice(0, half), created, rejected)), ...(await upsertIsolating(chunk.slice(half), created, rejected))];
+    return [...(await upsertIsolating(chunk.slice(0, half), created, rejected, true)), ...(await upsertIsolating(chunk.slice(half), created, rejected, true))];
   }
 }
 
