@@ -10,6 +10,7 @@ import { markShipped, shippedRequest } from '../admin/shipped.js';
 import { CsvFormatError, importCatalogCsv, importCatalogJson, importRequest, listCatalog, pushCatalogChanges } from '../catalog/index.js';
 import { log } from '../log.js';
 import { z } from '../zod.js';
+import type { EdgeContext } from './edge.js';
 import { HttpError, invalidRequest, zodFields } from './errors.js';
 import { errorResponse, httpErrorResponse, json, methodNotAllowed } from './respond.js';
 import { pathSegments, queryObject, readJson, readText } from './request-input.js';
@@ -35,10 +36,11 @@ import { pathSegments, queryObject, readJson, readText } from './request-input.j
 
 const MAX_BODY_BYTES = 5 * 1024 * 1024;
 
-export async function routeAdminRequest(req: Request): Promise<Response> {
+export async function routeAdminRequest(req: Request, context?: Pick<EdgeContext, 'waitUntil'>): Promise<Response> {
   const url = new URL(req.url);
+  const answer = answerWith(context);
   try {
-    return await route(req, url, pathSegments(url).slice(1)); // ['api', ...]
+    return await route(req, url, pathSegments(url).slice(1), answer); // ['api', ...]
   } catch (error) {
     if (error instanceof HttpError) return httpErrorResponse(error);
     if (error instanceof z.ZodError) return httpErrorResponse(invalidRequest(zodFields(error)));
@@ -47,7 +49,7 @@ export async function routeAdminRequest(req: Request): Promise<Response> {
   }
 }
 
-async function route(req: Request, url: URL, p: string[]): Promise<Response> {
+async function route(req: Request, url: URL, p: string[], answer: (r: AdminResult) => Promise<Response>): Promise<Response> {
   const m = req.method;
   if ((p[0] === 'orders' || p[0] === 'orders.csv' || p[0] === 'alerts') && p.length === 1) {
     if (m !== 'GET') return methodNotAllowed('GET');
@@ -95,6 +97,11 @@ async function route(req: Request, url: URL, p: string[]): Promise<Response> {
   return errorResponse(404, 'not_found', 'no such admin route');
 }
 
-function answer(r: AdminResult): Response {
+/** The answer; the result's work after it (the customer's notice) goes to waitUntil, or is awaited without one. */
+const answerWith = (context: Pick<EdgeContext, 'waitUntil'> | undefined) => async (r: AdminResult): Promise<Response> => {
+  if (r.after) {
+    if (context) context.waitUntil(r.after());
+    else await r.after();
+  }
   return json(r.body, r.status, r.replayed ? { 'idempotent-replayed': 'true' } : {});
-}
+};

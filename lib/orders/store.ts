@@ -193,8 +193,12 @@ export async function storeRefundDone(orderId: string, event: Record<string, unk
 
 export type Shipping = { shippedAt: string; carrier: string | null; trackingUrl: string | null; trackingSlug: string };
 
-/** shipped: a paid, unfulfilled order with no refund decided ships once (the gate: a concurrent cancel's refund decision and this write exclude each other), with its event, the admin answer (stored under its key) and the customer's notice. */
-export async function storeShipped(orderId: string, s: Shipping, answer: { key: string; hash: string; body: unknown }, notices: Notice[]): Promise<boolean> {
+/**
+ * shipped: a paid, unfulfilled order with no refund decided ships once (the gate: a concurrent cancel's refund decision and
+ * this write exclude each other), with its event, the admin answer (stored under its key) and the customer's notice,
+ * recorded already claimed for the caller to send (deliverClaimed, after its answer). Null when the order did not ship.
+ */
+export async function storeShipped(orderId: string, s: Shipping, answer: { key: string; hash: string; body: unknown }, notices: Notice[]): Promise<Claimed[] | null> {
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET fulfillment_status = 'shipped', shipped_at = $2, carrier = $3, tracking_url = $4, tracking_slug = $5, updated_at = now()
@@ -209,12 +213,12 @@ export async function storeShipped(orderId: string, s: Shipping, answer: { key: 
        SELECT $7, $8, 200, $9 FROM updated
        ON CONFLICT (idempotency_key) DO NOTHING
      ), outbox AS (
-       ${outboxCte('$10')}
+       ${outboxCte('$10', { claim: true })}
      )
-     SELECT id FROM updated`,
+     SELECT id, ${claimedSendsSql('outbox')} AS sends FROM updated`,
     [orderId, s.shippedAt, s.carrier, s.trackingUrl, s.trackingSlug, statusesFor('shipped'), answer.key, answer.hash, json(answer.body), outboxRows(notices)],
   );
-  return rows.length > 0;
+  return rows[0] ? claimedFrom(rows[0].sends, notices) : null;
 }
 
 /**
