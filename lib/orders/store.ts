@@ -118,8 +118,29 @@ export async function storeAwaitingPayment(orderId: string, ids: PaymentIds & { 
   return rows.length > 0;
 }
 
-/** Closing an open order: its status, the event with the reason and the customer's notice (if any). The hold is the caller's. */
-export async function storeClosed(orderId: string, status: PaymentStatus, from: PaymentStatus[], reason: string, notices: Notice[]): Promise<boolean> {
+/**
+ * A staff action's answer (lib/admin/idempotency.ts), stored by the statement that makes its change, bound to the order
+ * state it reports (`state`: "payment/fulfilment"). The change happened, so an answer stored earlier under the key is stale
+ * and replaced (one with another request hash stands).
+ */
+export type ActionAnswer = { key: string; hash: string; body: unknown; state: string };
+
+/** The CTE body storing an ActionAnswer (answerParams bound from $first: key, hash, body, state) for the row in `updated`, if any. */
+const answerCte = (first: number) => {
+  const [key, hash, body, state] = [0, 1, 2, 3].map((i) => `$${first + i}::text`);
+  return `INSERT INTO admin_requests AS r (idempotency_key, request_hash, status, response, order_id, order_state)
+       SELECT ${key}, ${hash}, 200, ${body}, id, ${state} FROM updated WHERE ${key} IS NOT NULL
+       ON CONFLICT (idempotency_key) DO UPDATE SET status = excluded.status, response = excluded.response, order_id = excluded.order_id,
+         order_state = excluded.order_state, created_at = now()
+       WHERE r.request_hash = excluded.request_hash`;
+};
+const answerParams = (a: ActionAnswer | undefined) => [a?.key ?? null, a?.hash ?? null, a ? json(a.body) : null, a?.state ?? null];
+
+/**
+ * Closing an open order: its status, the event with the reason, the customer's notice (if any) and, for a staff action,
+ * its answer. The hold is the caller's.
+ */
+export async function storeClosed(orderId: string, status: PaymentStatus, from: PaymentStatus[], reason: string, notices: Notice[], answer?: ActionAnswer): Promise<boolean> {
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET payment_status = $2, updated_at = now()
@@ -129,9 +150,11 @@ export async function storeClosed(orderId: string, status: PaymentStatus, from: 
        INSERT INTO order_events (order_id, type, data) SELECT id, $2, jsonb_build_object('reason', $4::text) FROM updated
      ), outbox AS (
        ${outboxCte('$5')}
+     ), answer AS (
+       ${answerCte(6)}
      )
      SELECT id FROM updated`,
-    [orderId, status, from, reason, outboxRows(notices)],
+    [orderId, status, from, reason, outboxRows(notices), ...answerParams(answer)],
   );
   return rows.length > 0;
 }
@@ -173,8 +196,8 @@ export async function storeRefundDecided(
   return { decided: Number(row?.decided) > 0, restocked: (row?.restocked as { sku: string; stock: number }[]) ?? [] };
 }
 
-/** The money went back: refunded_at, the `refunded` event and the customer's notice, once (the saga's resume point). */
-export async function storeRefundDone(orderId: string, event: Record<string, unknown>, notices: Notice[]): Promise<boolean> {
+/** The money went back: refunded_at, the `refunded` event, the customer's notice and a staff action's answer, once (the saga's resume point). */
+export async function storeRefundDone(orderId: string, event: Record<string, unknown>, notices: Notice[], answer?: ActionAnswer): Promise<boolean> {
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET refunded_at = now(), updated_at = now()
@@ -184,9 +207,11 @@ export async function storeRefundDone(orderId: string, event: Record<string, unk
        INSERT INTO order_events (order_id, type, data) SELECT id, 'refunded', $2::jsonb FROM updated
      ), outbox AS (
        ${outboxCte('$3')}
+     ), answer AS (
+       ${answerCte(4)}
      )
      SELECT id FROM updated`,
-    [orderId, json(event), outboxRows(notices)],
+    [orderId, json(event), outboxRows(notices), ...answerParams(answer)],
   );
   return rows.length > 0;
 }
