@@ -39,7 +39,7 @@ export async function storedAnswer(key: string, hash: string): Promise<AdminResu
  */
 export async function storedAnswerAndOrder(key: string, hash: string, orderId: string): Promise<{ stored: AdminResult | null; order: Order | null }> {
   const [row] = await db().query(
-    `SELECT (SELECT to_jsonb(a) FROM (SELECT ${ANSWER_COLUMNS} FROM admin_requests r WHERE r.idempotency_key = $1) a) AS answer,
+    `SELECT ${storedAnswerSql('$1')} AS answer,
             (SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $2::uuid) x) AS "order"`,
     [key, orderId],
   );
@@ -47,7 +47,11 @@ export async function storedAnswerAndOrder(key: string, hash: string, orderId: s
   return { stored: answerOf(row?.answer as Record<string, unknown> | null, hash), order };
 }
 
-function answerOf(row: Record<string, unknown> | null | undefined, hash: string): AdminResult | null {
+/** A scalar subquery: the stored answer under the key (bound as `key`) as one jsonb row, for answerOf. */
+export const storedAnswerSql = (key: string) => `(SELECT to_jsonb(a) FROM (SELECT ${ANSWER_COLUMNS} FROM admin_requests r WHERE r.idempotency_key = ${key}) a)`;
+
+/** A stored answer's row (storedAnswerSql) as the answer to replay: null when none or stale; 409 for other details. */
+export function answerOf(row: Record<string, unknown> | null | undefined, hash: string): AdminResult | null {
   if (!row) return null;
   if (row.request_hash !== hash)
     throw conflict('idempotency_conflict', 'this was already done with different details; the first request stands');
