@@ -17,7 +17,8 @@ const READ_CHUNK = 500;
  * SKUs per batched script call (heldUnits, syncAvailableStock), and their arguments' bytes: one Redis
  * request each, far below Upstash's 10 MB request limit, and a script short enough not to stall Redis
  * (single-threaded while it runs) noticeably. Batches go one after another, never auto-pipelined into
- * one oversized request. An import of 10 000 SKUs is 2 requests for each.
+ * one oversized request. An import of 10 000 SKUs is 2 requests for each. (A script's reply is built with Lua's
+ * unpack, which Redis limits to 8 000 values: batches stay below.)
  */
 const SCRIPT_SKUS = 5_000;
 const SCRIPT_BYTES = 1_000_000;

@@ -188,13 +188,14 @@ return set_available(ARGV[1], tonumber(ARGV[2]), ARGV[3])`;
 const setStocks = `${common}
 local out = {}
 for i = 2, #ARGV, 2 do out[#out + 1] = set_available_held(ARGV[i], tonumber(ARGV[i + 1]), ARGV[1]) end
-return out`;
+-- {unpack(t)}: see take(); a batch stays below Lua's unpack limit (8 000 values in Redis).
+return {unpack(out)}`;
 
 // ARGV: nowMs, sku1, sku2, ... → the units each sku has in active holds
 const held = `${common}
 local out = {}
 for i = 2, #ARGV do out[#out + 1] = held_units(ARGV[i], ARGV[1]) end
-return out`;
+return {unpack(out)}`;
 
 // ARGV: orderId, expMs, keepUntilMs, sku1, qty1, ... → recreates a hold lost with Redis (no stock
 // change: setStock afterwards subtracts it). Leaves an existing hold untouched.
