@@ -110,34 +110,41 @@ export async function recordOfflinePayment(input: OfflinePaymentRequest): Promis
     throw conflict('idempotency_conflict', 'a payment with this reference was recorded with different details');
 
   const order = payment.orderId ? (known?.id === payment.orderId ? known : await getOrder(payment.orderId)) : null;
+  const message = (notice ?? (await noticeOf({ ...payment, reference: input.reference }, order?.customerId ?? namedCustomer, order))).message;
+  const paid = payment;
+  const bodyOf = (outcome: SettleOutcome['status'] | null) => ({
+    payment: {
+      id: paid.id,
+      reference: input.reference,
+      method: 'offline',
+      amountMinor: paid.amountMinor,
+      currency: paid.currency,
+      paidAt: paid.paidAt.toISOString(),
+    },
+    order: order ? { id: order.id, reference: order.reference, outcome } : null,
+    notification: { eventKey, template: message.type === 'template' ? message.name : null },
+  });
+  // After the answer: the order's confirmation and invite link, then the payment's notice (both recorded already, so a
+  // crash loses nothing: the outbox retry sends them).
+  const sendPaymentNotice = sendQuietly('offline_payment', order?.id ?? null, () => deliverRecorded([eventKey]));
   let settled: SettleOutcome | null = null;
   let sends = async () => {};
   if (order) {
     // The order as just read saves payOrder its read; its conditional write decides (a stale read costs a re-read only).
-    const paying = await payOrder(order.id, { method: 'offline', amountMinor: payment.amountMinor, currency: payment.currency, reference: input.reference, paidAt }, { order });
+    // The statement that pays the order stores this answer too (round trips: the read, the payment row, the order paid).
+    const paying = await payOrder(
+      order.id,
+      { method: 'offline', amountMinor: payment.amountMinor, currency: payment.currency, reference: input.reference, paidAt },
+      { order, answer: { key, hash, body: bodyOf('paid'), state: null } },
+    );
     settled = paying.outcome;
-    sends = paying.deliver;
     log.info('payment.offline_recorded', { orderId: order.id, outcome: settled.status });
+    if (paying.answered) return { status: 200, body: bodyOf('paid'), replayed: false, after: inSequence(paying.deliver, sendPaymentNotice) };
+    sends = paying.deliver;
     if (settled.status === 'already_paid') await paidTwice(order.id, input.reference, payment);
   }
-  const message = (notice ?? (await noticeOf({ ...payment, reference: input.reference }, order?.customerId ?? namedCustomer, order))).message;
-
-  const body = {
-    payment: {
-      id: payment.id,
-      reference: input.reference,
-      method: 'offline',
-      amountMinor: payment.amountMinor,
-      currency: payment.currency,
-      paidAt: payment.paidAt.toISOString(),
-    },
-    order: order ? { id: order.id, reference: order.reference, outcome: settled?.status ?? null } : null,
-    notification: { eventKey, template: message.type === 'template' ? message.name : null },
-  };
-  const answer = await storeAnswer(key, hash, 200, body);
-  // After the answer: the order's confirmation and invite link, then the payment's notice (both recorded already, so a
-  // crash loses nothing: the outbox retry sends them).
-  return { ...answer, after: inSequence(sends, sendQuietly('offline_payment', order?.id ?? null, () => deliverRecorded([eventKey]))) };
+  const answer = await storeAnswer(key, hash, 200, bodyOf(settled?.status ?? null));
+  return { ...answer, after: inSequence(sends, sendPaymentNotice) };
 }
 
 /** storedAnswer, the payment of the reference (if recorded) and the order: its linked one, else `orderId`'s, in one statement. */

@@ -49,7 +49,7 @@ export async function storePaid(
   event: Record<string, unknown>,
   invite: { token: string; expiresAt: Date },
   notices: Notice[],
-  opts: { inboundEventId?: string } = {},
+  opts: { inboundEventId?: string; answer?: ActionAnswer } = {},
 ): Promise<Claimed[] | null> {
   const rows = await db().query(
     `WITH updated AS (
@@ -87,9 +87,11 @@ export async function storePaid(
      ), processed AS (
        UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = 'paid'
        WHERE id = $10::bigint AND EXISTS (SELECT 1 FROM updated)
+     ), answer AS (
+       ${answerCte(12)}
      )
      SELECT id, stock_shortfall, (SELECT count(*) FROM stock)::int AS skus, ${claimedSendsSql('outbox')} AS sends FROM updated`,
-    [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices), opts.inboundEventId ?? null, ids.offline === true],
+    [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices), opts.inboundEventId ?? null, ids.offline === true, ...answerParams(opts.answer)],
   );
   if (rows[0]?.stock_shortfall) await alertStockShortfall(orderId, rows[0].stock_shortfall);
   return rows[0] ? claimedFrom(rows[0].sends, notices) : null;
@@ -121,9 +123,9 @@ export async function storeAwaitingPayment(orderId: string, ids: PaymentIds & { 
 /**
  * A staff action's answer (lib/admin/idempotency.ts), stored by the statement that makes its change, bound to the order
  * state it reports (`state`: "payment/fulfilment"). The change happened, so an answer stored earlier under the key is stale
- * and replaced (one with another request hash stands).
+ * and replaced (one with another request hash stands). An unbound answer (`state` null) never replaces one stored.
  */
-export type ActionAnswer = { key: string; hash: string; body: unknown; state: string };
+export type ActionAnswer = { key: string; hash: string; body: unknown; state: string | null };
 
 /** The CTE body storing an ActionAnswer (answerParams bound from $first: key, hash, body, state) for the row in `updated`, if any. */
 const answerCte = (first: number) => {
@@ -132,7 +134,7 @@ const answerCte = (first: number) => {
        SELECT ${key}, ${hash}, 200, ${body}, id, ${state} FROM updated WHERE ${key} IS NOT NULL
        ON CONFLICT (idempotency_key) DO UPDATE SET status = excluded.status, response = excluded.response, order_id = excluded.order_id,
          order_state = excluded.order_state, created_at = now()
-       WHERE r.request_hash = excluded.request_hash`;
+       WHERE r.request_hash = excluded.request_hash AND excluded.order_state IS NOT NULL`;
 };
 const answerParams = (a: ActionAnswer | undefined) => [a?.key ?? null, a?.hash ?? null, a ? json(a.body) : null, a?.state ?? null];
 
