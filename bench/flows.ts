@@ -169,8 +169,41 @@ export const flows: Flow[] = [
     setup: (d) => d.paidOrder(SKUS[2]),
     request: (d, c) => d.admin(`/api/orders/${c.orderId}/shipped`, 'POST', { trackingSlug: 'T-12345', carrier: 'DHL' }),
     check: ok(200),
-    floor: {},
-    ceiling: { total: { postgres: 5, redis: 0, stripe: 0, graph: 1 } },
+    // Issue 30: ≤ 2 Postgres trips before the answer (the stored answer and the order; the shipping statement); the notice after it.
+    floor: { before200: { postgres: 2, redis: 0, stripe: 0, graph: 0 } },
+    ceiling: { total: { postgres: 3, redis: 0, stripe: 0, graph: 1 } },
+  }),
+  def({
+    key: 'cancel-pending', name: 'admin: cancel an unpaid order (expire Session, release, tell)',
+    setup: (d) => d.placeOrder(SKUS[2]),
+    request: (d, c) => d.admin(`/api/orders/${c.orderId}/cancel`, 'POST'),
+    check: ok(200),
+    // Issue 30: ≤ 2 Postgres trips before the answer (the stored answer and the order; the close with the answer).
+    floor: { before200: { postgres: 2, redis: 1, stripe: 1, graph: 0 } },
+    ceiling: { total: { postgres: 4, redis: 1, stripe: 1, graph: 1 } },
+  }),
+  def({
+    key: 'cancel-paid', name: 'admin: cancel a paid order (refund, tell)',
+    setup: (d) => d.paidOrder(SKUS[2]),
+    request: (d, c) => d.admin(`/api/orders/${c.orderId}/cancel`, 'POST'),
+    check: ok(200),
+    // Issue 30 asks ≤ 2; the refund is decided before Stripe is called and recorded after it (docs/scale.md "Staff actions").
+    floor: { before200: { postgres: 2, stripe: 1, graph: 0 } },
+    ceiling: { before200: { postgres: 3, redis: 1 }, total: { postgres: 5, redis: 1, stripe: 1, graph: 1 } },
+  }),
+  def({
+    key: 'offline-payment', name: 'admin: offline payment of an unpaid order (confirm, tell)',
+    setup: async (d) => {
+      const o = await d.placeOrder(SKUS[2]);
+      const { db } = await import('../lib/db.js');
+      const [row] = await db()`SELECT total_minor, currency FROM orders WHERE id = ${o.orderId}`;
+      return { ...o, amountMinor: Number(row!.total_minor), currency: String(row!.currency).trim() };
+    },
+    request: (d, c) => d.admin('/api/offline-payments', 'POST', { orderId: c.orderId, amountMinor: c.amountMinor, currency: c.currency, paidAt: new Date().toISOString(), reference: `BANK-${c.orderId}` }),
+    check: ok(200),
+    // Issue 30 asks ≤ 2; the payment row and the order's payment (with the answer) are still two statements after the read (docs/scale.md "Staff actions").
+    floor: { before200: { postgres: 2, stripe: 1, graph: 0 } },
+    ceiling: { before200: { postgres: 3, redis: 1 }, total: { postgres: 7, redis: 1, stripe: 1, graph: 3 } },
   }),
   def({
     key: 'cleanup-idle', name: 'scheduled cleanup, nothing lapsed',

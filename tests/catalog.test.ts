@@ -132,6 +132,18 @@ describe('catalog import', () => {
     expect((await catalog()).find((x) => x.sku === 'HELD-1')).toMatchObject({ stock: 10, available: 8 });
   });
 
+  it('a product Postgres refuses is isolated by splitting its chunk: only it is rejected, the others saved and counted', async () => {
+    // A row the schema accepts and Postgres refuses (a constraint of this test): the chunk's statement fails.
+    await db()`ALTER TABLE variants ADD CONSTRAINT test_refused_name CHECK (name <> 'Refused tea') NOT VALID`;
+    const products = Array.from({ length: 300 }, (_, i) => ({ sku: `ISO-${i}`, name: i === 217 ? 'Refused tea' : `Tea ${i}`, priceMinor: 100, currency: 'EUR', stock: 2 }));
+    const r = await putJson(products).finally(() => db()`ALTER TABLE variants DROP CONSTRAINT test_refused_name`);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ created: 299, updated: 0, variants: 299, rejected: [{ index: 217, sku: 'ISO-217', reason: 'could not be saved' }] });
+    const rows = (await catalog()).filter((x) => x.sku.startsWith('ISO-'));
+    expect(rows).toHaveLength(299);
+    expect(rows.every((x) => x.stock === 2 && x.available === 2)).toBe(true);
+  });
+
   it('422 with field paths for a malformed request', async () => {
     const a = await call('PUT', '/catalog', JSON.stringify({ products: 'nope' }));
     expect(a.status).toBe(422);

@@ -45,8 +45,9 @@ async function shippedMessage() {
   const { waId, order } = await paidOrder();
   expect((await post(`/orders/${order.id}/shipped`, { trackingSlug: `T-${seq}` })).status).toBe(200);
   const [m] = await waitForMessages(stack(), waId, 1, 100);
-  const [row] = await db()`SELECT id FROM outbound_messages WHERE wamid = ${m!.wamid}`;
-  return { waId, order, wamid: m!.wamid!, messageId: row!.id as string };
+  // Sent after the answer (waitUntil): its wamid is recorded once Meta answered.
+  const row = await eventually(async () => (await db()`SELECT id FROM outbound_messages WHERE wamid = ${m!.wamid}`)[0]);
+  return { waId, order, wamid: m!.wamid!, messageId: row.id as string };
 }
 
 const messageRow = async (id: string) => (await db()`SELECT * FROM outbound_messages WHERE id = ${id}`)[0]!;
@@ -131,7 +132,10 @@ describe('delivery statuses', () => {
     const r = await post('/offline-payments', { customerPhone: `+${waId}`, amountMinor: 500, currency: 'EUR', paidAt: '2026-11-25', reference: `SKIP-${waId}` });
     expect(r.status).toBe(200);
     const key = outboxKey(`offline-payment:SKIP-${waId}`);
-    const [skipped] = await db()`SELECT id, status, error_title FROM outbound_messages WHERE idempotency_key = ${key}`;
+    // The notice is sent after the answer (waitUntil).
+    const skippedRow = async () => (await db()`SELECT id, status, error_title FROM outbound_messages WHERE idempotency_key = ${key}`)[0];
+    await eventually(async () => (await skippedRow())?.status === 'failed');
+    const skipped = await skippedRow();
     expect(skipped).toMatchObject({ status: 'failed' });
     expect(skipped!.error_title).toContain('unreachable');
     expect(stack().graph.stats.requests).toBe(graphCalls);
@@ -188,6 +192,8 @@ describe('Meta send errors', () => {
     const { waId, order } = await paidOrder();
     await fail({ status: 429, count: 1 });
     expect((await post(`/orders/${order.id}/shipped`, { trackingSlug: 'RL-1' })).status).toBe(200);
+    // The notice is sent after the answer (waitUntil).
+    await eventually(async () => (await db()`SELECT status FROM outbound_messages WHERE order_id = ${order.id}`)[0]?.status === 'sent');
     const all = stack().graph.messages({ to: waId });
     expect(all.map((m) => m.status)).toEqual(['rejected', 'accepted']);
     expect(all.map((m) => m.error?.code ?? null)).toEqual([130429, null]);
@@ -201,6 +207,7 @@ describe('Meta send errors', () => {
     const { waId, order } = await paidOrder();
     await fail({ status: 503, count: 3 });
     expect((await post(`/orders/${order.id}/shipped`, { trackingSlug: 'RL-2' })).status).toBe(200);
+    await eventually(async () => (await db()`SELECT error_code FROM outbound_messages WHERE order_id = ${order.id}`)[0]?.error_code === 2);
     expect(stack().graph.messages({ to: waId }).map((m) => m.status)).toEqual(['rejected', 'rejected', 'rejected']);
     const [row] = await db()`SELECT status, error_code, next_attempt_at > now() AS later FROM outbound_messages WHERE order_id = ${order.id}`;
     expect(row).toMatchObject({ status: 'pending', error_code: 2, later: true });
@@ -211,6 +218,7 @@ describe('Meta send errors', () => {
     const { waId, order } = await paidOrder();
     await fail({ status: 400, code: 131009, message: 'Parameter value is not valid', count: 2 });
     expect((await post(`/orders/${order.id}/shipped`, { trackingSlug: 'BAD-1' })).status).toBe(200);
+    await eventually(async () => (await db()`SELECT status FROM outbound_messages WHERE order_id = ${order.id}`)[0]?.status === 'failed');
     await quiet(500);
     expect(stack().graph.messages({ to: waId }).map((m) => m.status)).toEqual(['rejected']);
     const [row] = await db()`SELECT id, status, error_code, error_title FROM outbound_messages WHERE order_id = ${order.id}`;
@@ -225,6 +233,7 @@ describe('Meta send errors', () => {
     const { waId, order } = await paidOrder();
     await fail({ status: 400, code: 131026, count: 1 });
     expect((await post(`/orders/${order.id}/shipped`, { trackingSlug: 'NOWA-1' })).status).toBe(200);
+    await eventually(async () => (await db()`SELECT status FROM outbound_messages WHERE order_id = ${order.id}`)[0]?.status === 'failed');
     const [row] = await db()`SELECT id, status, error_code FROM outbound_messages WHERE order_id = ${order.id}`;
     expect(row).toMatchObject({ status: 'failed', error_code: 131026 });
     expect((await customerRow(waId)).unreachable_at).toBeInstanceOf(Date);

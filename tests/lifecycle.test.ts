@@ -161,7 +161,7 @@ async function apply(event: OrderEvent, c: Case): Promise<string | null> {
         await (await applyRefund(syntheticRefund(c, c.refundId ?? `re_failed_${o.id}`, 'failed'))).deliver();
         break;
       case 'shipped':
-        await markShipped(o.id, { trackingSlug: `track-${o.reference}` });
+        await (await markShipped(o.id, { trackingSlug: `track-${o.reference}` })).after?.();
         break;
       case 'duplicate_payment': {
         // A second Stripe payment of the order (another payment intent); before the order is paid it would be its first.

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnBackend, type Backend } from '../bench/backend.js';
 import { ShopDriver, SYSTEMS, type Trips } from '../bench/driver.js';
+import { catalogScale, IMPORT_TRIPS } from '../bench/catalog-scale.js';
 import { flows, seedBenchCatalog } from '../bench/flows.js';
 import { useStack } from './support/stack.js';
 
@@ -64,4 +65,13 @@ describe('round trips per flow', () => {
       }
     }, 60_000);
   }
+});
+
+describe('round trips at scale', () => {
+  it('catalog import of 10 000 products: at most 10 Postgres and 10 Redis round trips (issue 30)', async () => {
+    const [row] = await catalogScale(driver, 10_000, { push: false });
+    if (process.env.PRINT_TRIPS) console.log(`TRIPS catalog-import ${JSON.stringify(row!.trips)}`);
+    expect(row!.result).toContain('"created":10000');
+    for (const s of SYSTEMS) expect(row!.trips[s], `${s} round trips of the import (got ${JSON.stringify(row!.trips)})`).toBeLessThanOrEqual(IMPORT_TRIPS[s]);
+  }, 120_000);
 });

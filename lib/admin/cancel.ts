@@ -1,5 +1,5 @@
 import { messageKeys } from '../messaging/keys.js';
-import { closeOrder } from '../orders/close.js';
+import { applyClose } from '../orders/close.js';
 import { isOpen } from '../orders/lifecycle.js';
 import { getOrder, isOrderId, type Order } from '../orders/order.js';
 import { refundCancelledOrder } from '../orders/refund.js';
@@ -7,7 +7,7 @@ import { cancelRefundOf } from '../orders/store.js';
 import { releaseHold } from '../stock/index.js';
 import { notFound } from '../http/errors.js';
 import { stateConflict, type AdminResult } from './result.js';
-import { orderState, requestHash, sha256, storeAnswer, storedAnswer } from './idempotency.js';
+import { orderState, requestHash, sha256, storeAnswer, storedAnswerAndOrder } from './idempotency.js';
 
 /**
  * POST /api/orders/:id/cancel — the shop cancels an order that has not shipped.
@@ -41,30 +41,46 @@ export async function cancelOrder(orderId: string): Promise<AdminResult> {
   if (!isOrderId(orderId)) throw notFound('order');
   const key = sha256(cancelEventKey(orderId));
   const hash = requestHash({});
-  const stored = await storedAnswer(key, hash);
+  // Round trip 1: the stored answer and the order.
+  const { stored, order: found } = await storedAnswerAndOrder(key, hash, orderId);
   if (stored) return stored;
 
-  let order = await getOrder(orderId);
+  let order = found;
   if (!order) throw notFound('order');
   // A fast refusal; the decision below is made by the conditional write itself, never by this read.
   if (order.fulfillmentStatus !== 'unfulfilled') throw alreadyShipped(order);
 
   let refund: Record<string, unknown> | null = null;
+  let after: (() => Promise<void>) | undefined;
   if (isOpen(order.paymentStatus)) {
-    const closed = await closeOrder(orderId, 'cancelled_by_shop');
-    // The answer reports what this cancel's write left (cancelled), even if a late payment has paid the order since:
-    // bound to that state, a later cancel then runs anew (and refunds) instead of replaying this answer.
-    order = closed.result === 'closed' ? { ...order, paymentStatus: 'cancelled' } : (await getOrder(orderId))!;
-    if (closed.result !== 'closed') {
-      if (isOpen(order.paymentStatus) || order.paymentStatus === 'paid') throw paymentInProgress(order);
-      if (order.paymentStatus !== 'cancelled') throw alreadyClosed(order); // expired (cleanup) or failed meanwhile
-    }
-  } else if (order.paymentStatus === 'paid' || (order.paymentStatus === 'refunded' && !order.refundedAt)) {
-    const r = await refundCancelledOrder(order);
-    if ('refused' in r) throw lostTo(r.refused);
-    await r.deliver();
-    refund = { method: r.method, id: r.refundId, amountMinor: order.totalMinor, currency: order.currency, status: r.method === 'stripe' ? 'refunded' : 'manual' };
+    // The answer reports what this cancel's write leaves (cancelled), even if a late payment has paid the order since:
+    // bound to that state, a later cancel then runs anew (and refunds) instead of replaying this answer. Round trip 2:
+    // the closing statement stores it; the customer's notice goes after the answer.
+    const cancelled: Order = { ...order, paymentStatus: 'cancelled' };
+    const body = bodyOf(cancelled, null);
+    const settled = await applyClose(orderId, 'cancelled_by_shop', { order, answer: { key, hash, body, state: orderState(cancelled).state } });
+    if (settled.outcome.result === 'closed') return { status: 200, body, replayed: false, after: settled.deliver };
+    await settled.deliver(); // what the card path's payment (or a replayed close) recorded
     order = (await getOrder(orderId))!;
+    if (isOpen(order.paymentStatus) || order.paymentStatus === 'paid') throw paymentInProgress(order);
+    if (order.paymentStatus !== 'cancelled') throw alreadyClosed(order); // expired (cleanup) or failed meanwhile
+  } else if (order.paymentStatus === 'paid' || (order.paymentStatus === 'refunded' && !order.refundedAt)) {
+    // The refund's statements leave it refunded (and unfulfilled: the decision's gate); the one recording the refund
+    // stores this answer too (round trips: the read, the decision, the record), and the notice goes after the answer.
+    const refunded: Order = { ...order, paymentStatus: 'refunded' };
+    const refundOf = (r: { method: 'stripe' | 'offline'; refundId: string | null }) => ({
+      method: r.method,
+      id: r.refundId,
+      amountMinor: refunded.totalMinor,
+      currency: refunded.currency,
+      status: r.method === 'stripe' ? 'refunded' : 'manual',
+    });
+    const r = await refundCancelledOrder(order, (made) => ({ key, hash, body: bodyOf(refunded, refundOf(made)), state: orderState(refunded).state }));
+    if ('refused' in r) throw lostTo(r.refused);
+    refund = refundOf(r);
+    order = refunded;
+    if (r.answered) return { status: 200, body: bodyOf(order, refund), replayed: false, after: r.deliver };
+    after = r.deliver;
   } else if (order.paymentStatus === 'refunded') {
     // Refunded by an earlier cancel whose answer was never stored (it died after the refund): that answer again.
     const made = await cancelRefundOf(orderId);
@@ -76,15 +92,17 @@ export async function cancelOrder(orderId: string): Promise<AdminResult> {
     if (order.paymentStatus !== 'cancelled') throw alreadyClosed(order);
   }
 
-  const body = {
-    orderId: order.id,
-    reference: order.reference,
-    paymentStatus: order.paymentStatus,
-    fulfillmentStatus: order.fulfillmentStatus,
-    refund,
-  };
-  return storeAnswer(key, hash, 200, body, orderState(order));
+  const answer = await storeAnswer(key, hash, 200, bodyOf(order, refund), orderState(order));
+  return after ? { ...answer, after } : answer;
 }
+
+const bodyOf = (order: Order, refund: Record<string, unknown> | null) => ({
+  orderId: order.id,
+  reference: order.reference,
+  paymentStatus: order.paymentStatus,
+  fulfillmentStatus: order.fulfillmentStatus,
+  refund,
+});
 
 const alreadyShipped = (order: Order) => stateConflict('already_shipped', 'a shipped order cannot be cancelled here', order);
 

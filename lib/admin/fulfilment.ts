@@ -3,7 +3,7 @@ import { getConfig } from '../config.js';
 import { log } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
 import { deliveredNotice, readyForPickupNotice } from '../messaging/order-notices.js';
-import { deliverNotices, deliverRecorded, sendQuietly } from '../messaging/record.js';
+import { deliverClaimed, deliverNotices, deliverRecorded, sendQuietly } from '../messaging/record.js';
 import { refusal } from '../orders/lifecycle.js';
 import { getOrder, isOrderId, type Order } from '../orders/order.js';
 import { addressText } from '../orders/shipping.js';
@@ -85,15 +85,16 @@ export async function markReadyForPickup(orderId: string): Promise<AdminResult> 
   const notice = readyForPickupNotice(order, pickup, order.insideWindow);
   const shipping = { shippedAt: new Date().toISOString(), carrier: null, trackingUrl: null, trackingSlug: 'pickup' };
   const body = { ...fulfilmentState(order), fulfillmentStatus: 'shipped', readyForPickup: true, shippedAt: shipping.shippedAt };
-  if (!(await storeShipped(orderId, shipping, { key, hash, body }, [notice]))) {
+  // The notice is recorded claimed by this write: sent after the answer (the outbox retry covers a crash).
+  const claimed = await storeShipped(orderId, shipping, { key, hash, body }, [notice]);
+  if (!claimed) {
     const again = await storedAnswer(key, hash);
     if (again) return again;
     const now = (await getOrder(orderId)) ?? order;
     throw conflict(now.fulfillmentStatus !== 'unfulfilled' ? 'already_ready' : 'order_not_paid', now.fulfillmentStatus !== 'unfulfilled' ? 'the order is already ready for pickup' : `only a paid order is made ready (this one is ${now.paymentStatus})`, fulfilmentState(now));
   }
   log.info('order.ready_for_pickup', { orderId });
-  await sendQuietly('ready_for_pickup', orderId, () => deliverNotices([notice]))();
-  return { status: 200, body, replayed: false };
+  return { status: 200, body, replayed: false, after: sendQuietly('ready_for_pickup', orderId, () => deliverClaimed(claimed)) };
 }
 
 export const shippingAddressRequest = z.object({ name: z.string().trim().min(1).max(100).optional(), address: addressSchema }).strict();

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { db } from '../db.js';
 import { conflict } from '../http/errors.js';
-import type { Order } from '../orders/order.js';
+import { orderColumns, toOrder, type Order } from '../orders/order.js';
 import type { AdminResult } from './result.js';
 
 /**
@@ -25,12 +25,33 @@ export type BoundState = { orderId: string; state: string };
 export const orderState = (order: Pick<Order, 'id' | 'paymentStatus' | 'fulfillmentStatus'>): BoundState => ({ orderId: order.id, state: `${order.paymentStatus}/${order.fulfillmentStatus}` });
 const CURRENT_STATE = `(SELECT o.payment_status || '/' || o.fulfillment_status FROM orders o WHERE o.id = r.order_id)`;
 
+const ANSWER_COLUMNS = `r.request_hash, r.status, r.response, r.order_state, ${CURRENT_STATE} AS current_state`;
+
 /** The stored answer, or null when there is none or the order it was bound to has changed since. */
 export async function storedAnswer(key: string, hash: string): Promise<AdminResult | null> {
+  const [row] = await db().query(`SELECT ${ANSWER_COLUMNS} FROM admin_requests r WHERE r.idempotency_key = $1`, [key]);
+  return answerOf(row, hash);
+}
+
+/**
+ * storedAnswer and the order (lib/orders/order.ts getOrder) in ONE statement: a staff action's first round trip.
+ * `order` is null for an unknown order.
+ */
+export async function storedAnswerAndOrder(key: string, hash: string, orderId: string): Promise<{ stored: AdminResult | null; order: Order | null }> {
   const [row] = await db().query(
-    `SELECT r.request_hash, r.status, r.response, r.order_state, ${CURRENT_STATE} AS current_state FROM admin_requests r WHERE r.idempotency_key = $1`,
-    [key],
+    `SELECT ${storedAnswerSql('$1')} AS answer,
+            (SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $2::uuid) x) AS "order"`,
+    [key, orderId],
   );
+  const order = row?.order ? toOrder(row.order as Record<string, unknown>) : null;
+  return { stored: answerOf(row?.answer as Record<string, unknown> | null, hash), order };
+}
+
+/** A scalar subquery: the stored answer under the key (bound as `key`) as one jsonb row, for answerOf. */
+export const storedAnswerSql = (key: string) => `(SELECT to_jsonb(a) FROM (SELECT ${ANSWER_COLUMNS} FROM admin_requests r WHERE r.idempotency_key = ${key}) a)`;
+
+/** A stored answer's row (storedAnswerSql) as the answer to replay: null when none or stale; 409 for other details. */
+export function answerOf(row: Record<string, unknown> | null | undefined, hash: string): AdminResult | null {
   if (!row) return null;
   if (row.request_hash !== hash)
     throw conflict('idempotency_conflict', 'this was already done with different details; the first request stands');

@@ -6,18 +6,19 @@ import { log } from '../log.js';
 import { formatMoney } from '../money.js';
 import { messageKeys } from '../messaging/keys.js';
 import { firstName, offlinePaymentNotice } from '../messaging/order-notices.js';
-import { deliverRecorded, outboxCte, outboxRows, type Notice } from '../messaging/record.js';
+import { deliverRecorded, outboxCte, outboxRows, sendQuietly, type Notice } from '../messaging/record.js';
 import { TemplateParameterError } from '../messaging/templates.js';
-import { getOrder, isOrderId, type Order } from '../orders/order.js';
+import { getOrder, orderColumns, toOrder, type Order } from '../orders/order.js';
 import { closeCardPath } from '../orders/close.js';
 import { isOpen } from '../orders/lifecycle.js';
-import { markOrderPaid, type SettleOutcome } from '../orders/pay.js';
+import { payOrder, type SettleOutcome } from '../orders/pay.js';
+import { inSequence } from '../orders/settlement.js';
 import { recordOrderEventOnce } from '../orders/store.js';
 import { raiseOpsAlert } from '../ops-alerts.js';
 import { e164ToWaId, normalizePhone } from '../phone.js';
 import { conflict, HttpError, invalidRequest, notFound } from '../http/errors.js';
 import { stateConflict, type AdminResult } from './result.js';
-import { requestHash, sha256, storeAnswer, storedAnswer } from './idempotency.js';
+import { answerOf, requestHash, sha256, storeAnswer, storedAnswerSql } from './idempotency.js';
 import { adminDate } from './dates.js';
 
 /**
@@ -88,8 +89,9 @@ export async function recordOfflinePayment(input: OfflinePaymentRequest): Promis
     currency: input.currency,
     paidAt: paidAt.toISOString(),
   });
-  const stored = await storedAnswer(key, hash);
-  if (stored) return stored;
+  // Round trip 1: the stored answer, the payment of this reference (a retry's) and its order (or the one named).
+  const seen = await lookup(key, hash, input.reference, input.orderId ?? null);
+  if (seen.stored) return seen.stored;
 
   let namedCustomer: string | null = null;
   if (!input.orderId && (phoneWaId || input.customerUserId)) {
@@ -97,34 +99,68 @@ export async function recordOfflinePayment(input: OfflinePaymentRequest): Promis
     if (!resolved.ok) throw invalidRequest([{ path: resolved.field, message: resolved.message }]);
     namedCustomer = resolved.id;
   }
-  const payment = (await findPayment(input.reference)) ?? (await insertPayment(input, paidAt, phoneWaId, namedCustomer));
+  let known = seen.order;
+  let notice: Notice | null = null;
+  let payment = seen.payment;
+  if (!payment) {
+    if (input.orderId && !known) throw notFound('order');
+    ({ payment, order: known, notice } = await insertPayment(input, paidAt, phoneWaId, namedCustomer, known));
+  }
   if (payment.amountMinor !== input.amountMinor || payment.currency !== input.currency || payment.paidAt.getTime() !== paidAt.getTime())
     throw conflict('idempotency_conflict', 'a payment with this reference was recorded with different details');
 
-  const order = payment.orderId ? await getOrder(payment.orderId) : null;
-  let settled: SettleOutcome | null = null;
-  if (order) {
-    settled = await markOrderPaid(order.id, { method: 'offline', amountMinor: payment.amountMinor, currency: payment.currency, reference: input.reference, paidAt });
-    log.info('payment.offline_recorded', { orderId: order.id, outcome: settled.status });
-    if (settled.status === 'already_paid') await paidTwice(order.id, input.reference, payment);
-  }
-  // Sent after the order's confirmation (recorded with the payment, so a crash loses nothing).
-  await deliverRecorded([eventKey]);
-  const message = (await noticeOf({ ...payment, reference: input.reference }, order?.customerId ?? namedCustomer, order)).message;
-
-  const body = {
+  const order = payment.orderId ? (known?.id === payment.orderId ? known : await getOrder(payment.orderId)) : null;
+  const message = (notice ?? (await noticeOf({ ...payment, reference: input.reference }, order?.customerId ?? namedCustomer, order))).message;
+  const paid = payment;
+  const bodyOf = (outcome: SettleOutcome['status'] | null) => ({
     payment: {
-      id: payment.id,
+      id: paid.id,
       reference: input.reference,
       method: 'offline',
-      amountMinor: payment.amountMinor,
-      currency: payment.currency,
-      paidAt: payment.paidAt.toISOString(),
+      amountMinor: paid.amountMinor,
+      currency: paid.currency,
+      paidAt: paid.paidAt.toISOString(),
     },
-    order: order ? { id: order.id, reference: order.reference, outcome: settled?.status ?? null } : null,
+    order: order ? { id: order.id, reference: order.reference, outcome } : null,
     notification: { eventKey, template: message.type === 'template' ? message.name : null },
+  });
+  // After the answer: the order's confirmation and invite link, then the payment's notice (both recorded already, so a
+  // crash loses nothing: the outbox retry sends them).
+  const sendPaymentNotice = sendQuietly('offline_payment', order?.id ?? null, () => deliverRecorded([eventKey]));
+  let settled: SettleOutcome | null = null;
+  let sends = async () => {};
+  if (order) {
+    // The order as just read saves payOrder its read; its conditional write decides (a stale read costs a re-read only).
+    // The statement that pays the order stores this answer too (round trips: the read, the payment row, the order paid).
+    const paying = await payOrder(
+      order.id,
+      { method: 'offline', amountMinor: payment.amountMinor, currency: payment.currency, reference: input.reference, paidAt },
+      { order, answer: { key, hash, body: bodyOf('paid'), state: null } },
+    );
+    settled = paying.outcome;
+    log.info('payment.offline_recorded', { orderId: order.id, outcome: settled.status });
+    if (paying.answered) return { status: 200, body: bodyOf('paid'), replayed: false, after: inSequence(paying.deliver, sendPaymentNotice) };
+    sends = paying.deliver;
+    if (settled.status === 'already_paid') await paidTwice(order.id, input.reference, payment);
+  }
+  const answer = await storeAnswer(key, hash, 200, bodyOf(settled?.status ?? null));
+  return { ...answer, after: inSequence(sends, sendPaymentNotice) };
+}
+
+/** storedAnswer, the payment of the reference (if recorded) and the order: its linked one, else `orderId`'s, in one statement. */
+async function lookup(key: string, hash: string, reference: string, orderId: string | null): Promise<{ stored: AdminResult | null; payment: PaymentRow | null; order: Order | null }> {
+  const [row] = await db().query(
+    `WITH payment AS (SELECT * FROM payments WHERE reference = $2)
+     SELECT (SELECT to_jsonb(p) FROM payment p) AS payment, ${storedAnswerSql('$1')} AS answer,
+            (SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id
+               WHERE o.id = COALESCE((SELECT order_id FROM payment), $3::uuid)) x) AS "order"`,
+    [key, reference, orderId],
+  );
+  return {
+    stored: answerOf(row?.answer as Record<string, unknown> | null, hash),
+    payment: row?.payment ? toPayment(row.payment as Record<string, unknown>) : null,
+    order: row?.order ? toOrder(row.order as Record<string, unknown>) : null,
   };
-  return storeAnswer(key, hash, 200, body);
 }
 
 async function findPayment(reference: string): Promise<PaymentRow | null> {
@@ -146,11 +182,16 @@ function toPayment(r: Record<string, unknown>): PaymentRow {
 }
 
 /** Resolves the linked order, checks it can take this payment, then records the payment (one row per reference). */
-async function insertPayment(input: OfflinePaymentRequest, paidAt: Date, phoneWaId: string | null, customerId: string | null): Promise<PaymentRow> {
+async function insertPayment(
+  input: OfflinePaymentRequest,
+  paidAt: Date,
+  phoneWaId: string | null,
+  customerId: string | null,
+  named: Order | null,
+): Promise<{ payment: PaymentRow; order: Order | null; notice: Notice }> {
   let order: Order | null = null;
   if (input.orderId) {
-    if (!isOrderId(input.orderId)) throw notFound('order');
-    order = await getOrder(input.orderId);
+    order = named;
     if (!order) throw notFound('order');
     if (phoneWaId && phoneWaId !== order.customerWaId)
       throw invalidRequest([{ path: 'customerPhone', message: "is not the order's customer" }]);
@@ -183,6 +224,7 @@ async function insertPayment(input: OfflinePaymentRequest, paidAt: Date, phoneWa
       const now = (await getOrder(order.id)) ?? order;
       if (!isOpen(now.paymentStatus))
         throw stateConflict('already_paid', `the customer paid by card meanwhile (the order is ${now.paymentStatus}); this offline payment was not recorded`, now);
+      order = now;
     }
   }
   const notice = await noticeOf({ ...input, name: input.customerName ?? null, orderId: order?.id ?? null, paidAt }, order?.customerId ?? customerId, order);
@@ -208,7 +250,7 @@ async function insertPayment(input: OfflinePaymentRequest, paidAt: Date, phoneWa
       outboxRows([notice]),
     ],
   );
-  return row ? toPayment(row) : (await findPayment(input.reference))!;
+  return { payment: row ? toPayment(row) : (await findPayment(input.reference))!, order, notice };
 }
 
 /** The offline_payment notice (the name given with the payment, else the customer's first name). */

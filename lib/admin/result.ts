@@ -5,7 +5,16 @@ import type { Order } from '../orders/order.js';
  * A finished admin request, independent of HTTP: status, JSON body, and whether it replays an
  * earlier answer. Refusals are thrown as lib/http/errors.ts's HttpError (404, 409, 422).
  */
-export type AdminResult = { status: number; body: unknown; replayed: boolean };
+export type AdminResult = {
+  status: number;
+  body: unknown;
+  replayed: boolean;
+  /**
+   * Work after the answer (the customer's notice, already recorded in the outbox: a crash before it is sent is
+   * healed by the outbox retry). The edge hands it to waitUntil; a caller without one awaits it. Never rejects.
+   */
+  after?: () => Promise<void>;
+};
 
 /** The order as it is now, for a 409: a lost race answers with the state that won. */
 export function currentState(order: Pick<Order, 'id' | 'reference' | 'paymentStatus' | 'fulfillmentStatus' | 'refundedAt'>) {

@@ -2,13 +2,13 @@ import { z } from '../zod.js';
 import { log } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
 import { shippedNotice } from '../messaging/order-notices.js';
-import { deliverNotices, deliverRecorded, sendQuietly } from '../messaging/record.js';
+import { deliverClaimed, deliverRecorded, sendQuietly } from '../messaging/record.js';
 import { TemplateParameterError } from '../messaging/templates.js';
-import { getOrder, isOrderId, type Order } from '../orders/order.js';
+import { isOrderId, type Order } from '../orders/order.js';
 import { storeShipped } from '../orders/store.js';
 import { HttpError, invalidRequest, notFound } from '../http/errors.js';
 import { stateConflict, type AdminResult } from './result.js';
-import { requestHash, sha256, storedAnswer } from './idempotency.js';
+import { requestHash, sha256, storedAnswerAndOrder } from './idempotency.js';
 
 /**
  * POST /api/orders/:id/shipped — the order ships once and the customer hears it once.
@@ -18,8 +18,10 @@ import { requestHash, sha256, storedAnswer } from './idempotency.js';
  * order to `shipped` (only from paid + unfulfilled with no refund decided: concurrent calls, and a
  * concurrent cancel's refund decision, find nothing to update; the loser answers 409 with the order's state),
  * stores the tracking, the order_events row, the answer and the outbox row of the message (lib/orders/store.ts
- * storeShipped); every call, first or replay, then sends it if it is still unsent, so a crash
- * between the two is healed by the shop's retry or the cleanup run's outbox retry. Replays answer the stored body with `replayed`.
+ * storeShipped); every call, first or replay, then sends it if it is still unsent, after its answer (AdminResult
+ * `after`), so a crash between the two is healed by the shop's retry or the cleanup run's outbox retry. Replays
+ * answer the stored body with `replayed`. Two Postgres round trips before the answer: the stored answer and the
+ * order in one read, then that statement (docs/scale.md "Staff actions").
  *
  * Template order_shipped: header {{1}} = order reference, body {{1}} = customer's first name
  * (first word of the WhatsApp profile name, "there" when unknown), URL button 0 {{1}} = the
@@ -73,12 +75,9 @@ export async function markShipped(orderId: string, input: ShippedRequest): Promi
   const key = sha256(eventKey);
   const hash = requestHash({ trackingSlug: input.trackingSlug ?? null, trackingUrl: input.trackingUrl ?? null, carrier: input.carrier ?? null });
 
-  const stored = await storedAnswer(key, hash);
-  if (stored) {
-    await ensureShippedMessage(orderId);
-    return stored;
-  }
-  const order = await getOrder(orderId);
+  // Round trip 1: the stored answer and the order.
+  const { stored, order } = await storedAnswerAndOrder(key, hash, orderId);
+  if (stored) return { ...stored, after: () => ensureShippedMessage(orderId) };
   if (!order) throw notFound('order');
   if (order.shippingMode === 'pickup') throw stateConflict('pickup_order', 'a pickup order is not shipped: POST /api/orders/:id/ready-for-pickup', order);
   const suffix = trackingSuffix(input);
@@ -92,20 +91,18 @@ export async function markShipped(orderId: string, input: ShippedRequest): Promi
     ...shipping,
     notification: { eventKey, template: notice.message.type === 'template' ? notice.message.name : null },
   };
-  if (!(await storeShipped(orderId, shipping, { key, hash, body }, [notice]))) {
+  // Round trip 2: the conditional write, with the answer and the notice (recorded claimed: sent after the answer).
+  const claimed = await storeShipped(orderId, shipping, { key, hash, body }, [notice]);
+  if (!claimed) {
     // Someone else shipped it meanwhile (their answer stands), or the order can't ship.
-    const again = await storedAnswer(key, hash);
-    if (again) {
-      await ensureShippedMessage(orderId);
-      return again;
-    }
-    const now = (await getOrder(orderId)) ?? order;
+    const again = await storedAnswerAndOrder(key, hash, orderId);
+    if (again.stored) return { ...again.stored, after: () => ensureShippedMessage(orderId) };
+    const now = again.order ?? order;
     if (now.fulfillmentStatus !== 'unfulfilled') throw stateConflict('already_shipped', 'the order was already marked shipped', now);
     if (now.paymentStatus === 'paid') throw stateConflict('refund_decided', 'a refund of this order was decided (a cancel is refunding it); it cannot ship', now);
     throw stateConflict('order_not_paid', `only a paid order can ship (this one is ${now.paymentStatus})`, now);
   }
   log.info('order.shipped', { orderId, carrier: input.carrier ?? null });
-  // The notice just recorded is in hand: send it without reading it back.
-  await sendQuietly('shipped', orderId, () => deliverNotices([notice]))();
-  return { status: 200, body, replayed: false };
+  // The notice just recorded (claimed by this call) is in hand: sent after the answer, without reading it back.
+  return { status: 200, body, replayed: false, after: sendQuietly('shipped', orderId, () => deliverClaimed(claimed)) };
 }

@@ -1,3 +1,4 @@
+import { chunks } from '../chunks.js';
 import { getConfig } from '../config.js';
 import { log } from '../log.js';
 import { alertStockBelowHeld, releaseHoldsAbove, type ReleasedOrder, type StockCut } from '../orders/stock-shortfall.js';
@@ -13,9 +14,10 @@ import { retireUnlistedVariants, upsertProducts, variantsOf } from './store.js';
  * JSON: { "products": [ { sku, name, description?, priceMinor, currency, imageUrl?, stock?, variants?: [ { sku, name, priceDeltaMinor?, stock } ] } ] }
  * CSV: one row per variant (csv.ts). Every row is checked on its own (schema.ts): a bad row is
  * rejected with its reason and the others are still imported. Products are upserted CHUNK per
- * statement (a 1 000-row import must fit a function's time limit; a chunk whose statement fails
- * falls back to one product per statement, so only the bad one is rejected); then each SKU's
- * Redis available counter is set from its stock on hand minus active holds (lib/stock). A product
+ * statement (a 10 000-row import must fit a function's time limit; a chunk whose statement fails
+ * is split in halves until the bad product is alone, so only it is rejected); then each SKU's
+ * Redis available counter is set from its stock on hand minus active holds (lib/stock: one script
+ * per batch of SKUs, docs/scale.md "Catalog import in batches"). A product
  * imported with variants stops selling its other variants (e.g. its earlier default variant)
  * unless they were in this import as rejected rows. Result: { created, updated, variants,
  * rejected: [{ index, sku, reason }] } (JSON: index of the product; CSV: index of the data row,
@@ -29,8 +31,35 @@ import { retireUnlistedVariants, upsertProducts, variantsOf } from './store.js';
 
 export type ImportResult = { created: number; updated: number; variants: number; rejected: Rejection[]; released?: ReleasedOrder[] };
 
-/** Products per upsert statement: a 1 000-row import is a few Postgres round trips, not a thousand. */
-const CHUNK = 250;
+/**
+ * Products per upsert statement, and their JSON's bytes (a statement's request stays far below the Neon
+ * HTTP driver's request size limit): a 10 000-row import is 4 Postgres round trips, not a thousand.
+ */
+const CHUNK = 2_500;
+const CHUNK_BYTES = 2_000_000;
+
+/**
+ * Upserts the products in one statement; if it fails, each half in its own (recursively), so a bad row
+ * costs about 2·log2(chunk) statements and only it is rejected. Returns the saved candidates; `created`
+ * gets the SKUs of products new to the catalog.
+ */
+async function upsertIsolating(chunk: Candidate[], created: Set<string>, rejected: Rejection[], split = false): Promise<Candidate[]> {
+  try {
+    for (const sku of await upsertProducts(chunk.map((c) => c.input))) created.add(sku);
+    return chunk;
+  } catch (error) {
+    if (chunk.length === 1) {
+      const c = chunk[0]!;
+      log.error('catalog.import_row_failed', { sku: c.input.sku, error });
+      rejected.push({ index: c.index, ...(c.line ? { line: c.line } : {}), sku: c.input.sku, reason: 'could not be saved' });
+      return [];
+    }
+    // One statement for the chunk failed: split it until the bad row is alone.
+    if (!split) log.warn('catalog.import_chunk_failed', { products: chunk.length, error });
+    const half = Math.ceil(chunk.length / 2);
+    return [...(await upsertIsolating(chunk.slice(0, half), created, rejected, true)), ...(await upsertIsolating(chunk.slice(half), created, rejected, true))];
+  }
+}
 
 export async function importCandidates(parsed: Parsed): Promise<ImportResult> {
   try {
@@ -72,44 +101,28 @@ async function importAll(parsed: Parsed): Promise<ImportResult> {
   if (mode === 'refuse') candidates = refuseBelowHeld(candidates, cuts, result.rejected);
   // release: the holds that will not fit are given back first, so the counters never show units that are not there.
   else if (cuts.length) result.released = await releaseHoldsAbove(cuts);
-  for (let i = 0; i < candidates.length; i += CHUNK) {
-    const chunk = candidates.slice(i, i + CHUNK);
-    let created: Set<string>;
-    try {
-      created = await upsertProducts(chunk.map((c) => c.input));
-    } catch (error) {
-      // One statement for the chunk failed: upsert its products one by one so only the bad one is rejected.
-      log.warn('catalog.import_chunk_failed', { products: chunk.length, error });
-      created = new Set();
-      const ok: Candidate[] = [];
-      for (const c of chunk) {
-        try {
-          for (const sku of await upsertProducts([c.input])) created.add(sku);
-          ok.push(c);
-        } catch (e) {
-          log.error('catalog.import_row_failed', { sku: c.input.sku, error: e });
-          result.rejected.push({ index: c.index, ...(c.line ? { line: c.line } : {}), sku: c.input.sku, reason: 'could not be saved' });
-        }
-      }
-      chunk.splice(0, chunk.length, ...ok);
-    }
-    for (const c of chunk) {
+  for (const chunk of chunks(candidates, CHUNK, CHUNK_BYTES, (c) => JSON.stringify(c.input).length)) {
+    const created = new Set<string>();
+    const saved = await upsertIsolating(chunk, created, result.rejected);
+    for (const c of saved) {
       if (created.has(c.input.sku)) result.created++;
       else result.updated++;
       result.variants += variantsOf(c.input).length;
       done.push(c);
     }
   }
-  // Redis follows Postgres for every imported SKU: available = stock on hand − active holds.
+  // Redis follows Postgres for every imported SKU: available = stock on hand − active holds (one script per
+  // batch of SKUs, which answers each SKU's held units).
   const written = done.flatMap((c) => variantsOf(c.input));
-  await syncAvailableStock(written);
+  const held = await syncAvailableStock(written);
   // Holds taken between the check and the write (or not tied to an order yet) may still exceed the new stock.
-  const late = await stockCuts(written);
+  const late: StockCut[] = written.map((v) => ({ sku: v.sku, stock: v.stock, held: held.get(v.sku) ?? 0 })).filter((c) => c.held > c.stock);
+  const lateSkus = new Set(late.map((c) => c.sku));
   if (late.length && mode === 'release') {
     result.released = [...(result.released ?? []), ...(await releaseHoldsAbove(late))];
-    await syncAvailableStock(written.filter((v) => late.some((c) => c.sku === v.sku)));
+    await syncAvailableStock(written.filter((v) => lateSkus.has(v.sku)));
   }
-  await alertStockBelowHeld(late.length ? await stockCuts(written.filter((v) => late.some((c) => c.sku === v.sku))) : [], 'catalog-import');
+  await alertStockBelowHeld(late.length ? await stockCuts(written.filter((v) => lateSkus.has(v.sku))) : [], 'catalog-import');
   await retireUnlistedVariants(
     done.map((c) => ({ productSku: c.input.sku, keep: [...(c.input.variants?.map((v) => v.sku) ?? [c.input.sku]), ...c.rejectedSkus] })),
   );

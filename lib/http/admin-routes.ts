@@ -12,6 +12,7 @@ import { correctShippingAddress, markDelivered, markReadyForPickup, recordTracki
 import { CsvFormatError, importCatalogCsv, importCatalogJson, importRequest, listCatalog, pushCatalogChanges } from '../catalog/index.js';
 import { log } from '../log.js';
 import { z } from '../zod.js';
+import type { EdgeContext } from './edge.js';
 import { HttpError, invalidRequest, zodFields } from './errors.js';
 import { errorResponse, httpErrorResponse, json, methodNotAllowed } from './respond.js';
 import { pathSegments, queryObject, readJson, readText } from './request-input.js';
@@ -51,12 +52,13 @@ const MAX_BODY_BYTES = 5 * 1024 * 1024;
 
 export type AdminContext = { staff: string };
 
-export async function routeAdminRequest(req: Request, ctx: AdminContext = { staff: 'admin' }): Promise<Response> {
+export async function routeAdminRequest(req: Request, ctx: AdminContext = { staff: 'admin' }, context?: Pick<EdgeContext, 'waitUntil'>): Promise<Response> {
   const url = new URL(req.url);
+  const answer = answerWith(context);
   try {
     const p = pathSegments(url).slice(1); // ['api', ...]
-    if (p[0] === 'conversations' || p[0] === 'media' || p[0] === 'templates') return await routeInbox(req, url, p, ctx);
-    return await route(req, url, p);
+    if (p[0] === 'conversations' || p[0] === 'media' || p[0] === 'templates') return await routeInbox(req, url, p, ctx, answer);
+    return await route(req, url, p, answer);
   } catch (error) {
     if (error instanceof HttpError) return httpErrorResponse(error);
     if (error instanceof z.ZodError) return httpErrorResponse(invalidRequest(zodFields(error)));
@@ -65,7 +67,7 @@ export async function routeAdminRequest(req: Request, ctx: AdminContext = { staf
   }
 }
 
-async function route(req: Request, url: URL, p: string[]): Promise<Response> {
+async function route(req: Request, url: URL, p: string[], answer: (r: AdminResult) => Promise<Response>): Promise<Response> {
   const m = req.method;
   if ((p[0] === 'orders' || p[0] === 'orders.csv' || p[0] === 'alerts') && p.length === 1) {
     if (m !== 'GET') return methodNotAllowed('GET');
@@ -131,7 +133,7 @@ async function route(req: Request, url: URL, p: string[]): Promise<Response> {
 }
 
 /** The team inbox's routes (lib/inbox), loaded on first use. */
-async function routeInbox(req: Request, url: URL, p: string[], ctx: AdminContext): Promise<Response> {
+async function routeInbox(req: Request, url: URL, p: string[], ctx: AdminContext, answer: (r: AdminResult) => Promise<Response>): Promise<Response> {
   const m = req.method;
   const inbox = await import('../inbox/index.js');
   if (p[0] === 'templates' && p.length === 1) {
@@ -172,6 +174,11 @@ async function routeInbox(req: Request, url: URL, p: string[], ctx: AdminContext
   return errorResponse(404, 'not_found', 'no such admin route');
 }
 
-function answer(r: AdminResult): Response {
+/** The answer; the result's work after it (the customer's notice) goes to waitUntil, or is awaited without one. */
+const answerWith = (context: Pick<EdgeContext, 'waitUntil'> | undefined) => async (r: AdminResult): Promise<Response> => {
+  if (r.after) {
+    if (context) context.waitUntil(r.after());
+    else await r.after();
+  }
   return json(r.body, r.status, r.replayed ? { 'idempotent-replayed': 'true' } : {});
-}
+};

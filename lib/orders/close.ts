@@ -9,7 +9,7 @@ import { getOrder, type Order } from './order.js';
 import type { KnownOrder } from './pay.js';
 import { applyCompletedSession, sessionFacts } from './session.js';
 import { ignored, nothing, sendNotices, sendPending, type PaySettlement, type Settlement } from './settlement.js';
-import { storeClosed } from './store.js';
+import { storeClosed, type ActionAnswer } from './store.js';
 
 /**
  * The one close path, for every caller: the customer's "cancel" (conversation), the shop's cancel
@@ -36,15 +36,22 @@ const REASONS: Record<CloseEvent, string> = {
   cancelled_by_shop: 'cancelled_by_shop',
 };
 
+/**
+ * `sessionId`: the session Stripe reported, which must be the order's. `order`: the order as the caller just read it
+ * (saves the read; the conditional write still decides). `answer`: a staff action's answer, stored by the closing
+ * statement (lib/orders/store.ts storeClosed).
+ */
+export type CloseOptions = { sessionId?: string; order?: Order; answer?: ActionAnswer };
+
 /** Closes the order and sends the customer's notice (if the event has one). */
-export async function closeOrder(orderId: string, event: CloseEvent, opts: { sessionId?: string } = {}): Promise<CloseResult> {
+export async function closeOrder(orderId: string, event: CloseEvent, opts: CloseOptions = {}): Promise<CloseResult> {
   const settled = await applyClose(orderId, event, opts);
   await settled.deliver();
   return settled.outcome;
 }
 
-/** Steps 1–4; the sends are left to `deliver`. `sessionId`: the session Stripe reported, which must be the order's. */
-export async function applyClose(orderId: string, event: CloseEvent, opts: { sessionId?: string } = {}): Promise<Settlement<CloseResult>> {
+/** Steps 1–4; the sends are left to `deliver`. */
+export async function applyClose(orderId: string, event: CloseEvent, opts: CloseOptions = {}): Promise<Settlement<CloseResult>> {
   let session: CloseResult['session'] = null;
   const notClosed = (reason: string, deliver = nothing): Settlement<CloseResult> => ({ outcome: { result: 'not_closed', reason, session }, summary: `not closed: ${reason}`, deliver });
   const releaseIfClosed = async (status: PaymentStatus | undefined) => {
@@ -52,7 +59,7 @@ export async function applyClose(orderId: string, event: CloseEvent, opts: { ses
     await releaseHold(orderId);
     return notClosed(status, sendPending(orderId));
   };
-  const order = await getOrder(orderId);
+  const order = opts.order ?? (await getOrder(orderId));
   if (!order) return notClosed('unknown_order');
   if (opts.sessionId && order.stripeSessionId && order.stripeSessionId !== opts.sessionId) {
     log.warn('order.close_session_mismatch', { orderId });
@@ -74,7 +81,7 @@ export async function applyClose(orderId: string, event: CloseEvent, opts: { ses
   const status = step.to as ClosedStatus;
   const notices = step.effects.includes('notice:closed') ? [closedNotice(order, status, order.insideWindow)] : [];
   const reason = REASONS[event];
-  if (!(await storeClosed(orderId, status, statusesFor(event).filter(isOpen), reason, notices))) return releaseIfClosed((await getOrder(orderId))?.paymentStatus);
+  if (!(await storeClosed(orderId, status, statusesFor(event).filter(isOpen), reason, notices, opts.answer))) return releaseIfClosed((await getOrder(orderId))?.paymentStatus);
   const released = await releaseHold(orderId);
   log.info('order.closed', { orderId, status, reason, hold: released });
   return { outcome: { result: 'closed', reason: status, session }, summary: `closed: ${status}`, deliver: sendNotices(orderId, notices) };

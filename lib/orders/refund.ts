@@ -6,7 +6,7 @@ import { setAvailableStock, type Shortage } from '../stock/index.js';
 import { statusesFor, transition } from './lifecycle.js';
 import { getOrder, type Order } from './order.js';
 import { alert, alreadyPaid, ignored, inSequence, sendNotices, sendPending, type PaymentRecord, type PaySettlement } from './settlement.js';
-import { storeDuplicateRefund, storeRefundDecided, storeRefundDone } from './store.js';
+import { storeDuplicateRefund, storeRefundDecided, storeRefundDone, type ActionAnswer } from './store.js';
 
 /**
  * Refunds the shop decides itself, as a saga: (1) one statement decides (`refunded` + a
@@ -19,7 +19,12 @@ import { storeDuplicateRefund, storeRefundDecided, storeRefundDone } from './sto
  */
 
 /** Steps 2–3: the one Stripe refund call (none for an offline payment: that money is the shop's to return). */
-export async function refundOrder(order: Order, notice: Notice, event: Record<string, unknown>): Promise<{ refundId: string | null; recorded: boolean }> {
+export async function refundOrder(
+  order: Order,
+  notice: Notice,
+  event: Record<string, unknown>,
+  answer?: (refundId: string | null) => ActionAnswer,
+): Promise<{ refundId: string | null; recorded: boolean }> {
   let refundId: string | null = null;
   if (order.stripePaymentIntent) {
     try {
@@ -33,7 +38,7 @@ export async function refundOrder(order: Order, notice: Notice, event: Record<st
       if ((error as { code?: string }).code !== 'charge_already_refunded') throw error;
     }
   }
-  const recorded = await storeRefundDone(order.id, { ...event, refundId, amountMinor: order.totalMinor, currency: order.currency }, [notice]);
+  const recorded = await storeRefundDone(order.id, { ...event, refundId, amountMinor: order.totalMinor, currency: order.currency }, [notice], answer?.(refundId));
   return { refundId, recorded };
 }
 
@@ -68,7 +73,8 @@ export async function refundLatePayment(order: Order, paymentIntent: string, sho
   };
 }
 
-export type CancelRefund = { method: 'stripe' | 'offline'; refundId: string | null; deliver: () => Promise<void> };
+/** `answered`: the staff action's answer was stored by the refund's closing statement (refundCancelledOrder's `answer`). */
+export type CancelRefund = { method: 'stripe' | 'offline'; refundId: string | null; deliver: () => Promise<void>; answered: boolean };
 
 /**
  * cancelled_by_shop of a paid, unfulfilled order: decided with the units back on hand, refunded, the customer told
@@ -77,7 +83,10 @@ export type CancelRefund = { method: 'stripe' | 'offline'; refundId: string | nu
  * idempotency key refund:<orderId>). Otherwise nothing is done and the order as it is now comes back (`refused`):
  * it shipped, or was refunded in Stripe, or paid no more, in the meantime.
  */
-export async function refundCancelledOrder(order: Order): Promise<CancelRefund | { refused: Order | null }> {
+export async function refundCancelledOrder(
+  order: Order,
+  answer?: (r: { method: CancelRefund['method']; refundId: string | null }) => ActionAnswer,
+): Promise<CancelRefund | { refused: Order | null }> {
   const fromPaid = statusesFor('cancelled_by_shop').filter((s) => transition(s, 'cancelled_by_shop')!.to === 'refunded');
   const { decided, restocked } = await storeRefundDecided(order.id, fromPaid, { sessionId: null, paymentIntent: null }, true, { reason: 'cancelled_by_shop' });
   if (!decided) {
@@ -92,10 +101,10 @@ export async function refundCancelledOrder(order: Order): Promise<CancelRefund |
   await Promise.all(restocked.map((r) => setAvailableStock(r.sku, Number(r.stock))));
   const method = order.stripePaymentIntent ? 'stripe' : 'offline';
   const notice = cancelledByShopNotice(order, method, order.insideWindow);
-  const { refundId } = await refundOrder(order, notice, { reason: 'cancelled_by_shop', method });
+  const { refundId, recorded } = await refundOrder(order, notice, { reason: 'cancelled_by_shop', method }, answer && ((refundId) => answer({ method, refundId })));
   log.warn('order.cancelled_refunded', { orderId: order.id, method, refundId, resumed: !decided });
-  // Sent now; if this process dies first, the cleanup run's outbox retry sends the pending row.
-  return { method, refundId, deliver: sendNotices(order.id, [notice]) };
+  // Sent by `deliver`; if this process dies first, the cleanup run's outbox retry sends the pending row.
+  return { method, refundId, deliver: sendNotices(order.id, [notice]), answered: recorded && answer !== undefined };
 }
 
 /** The Stripe payment intent of `payment` when it is a second payment of `order` (paid another way, or refunded): null otherwise. */

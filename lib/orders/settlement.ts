@@ -14,6 +14,8 @@ export type Settlement<T> = {
   deliver: () => Promise<void>;
   /** The inbound event that caused it was marked processed by the step's own statement (the caller need not). */
   eventProcessed?: boolean;
+  /** The staff action's answer given to the step (KnownOrder `answer`) was stored by its own statement. */
+  answered?: boolean;
 };
 
 export const nothing = async () => {};

@@ -50,7 +50,7 @@ export async function storePaid(
   event: Record<string, unknown>,
   invite: { token: string; expiresAt: Date },
   notices: Notice[],
-  opts: { inboundEventId?: string; fulfilment?: PaidFulfilment } = {},
+  opts: { inboundEventId?: string; fulfilment?: PaidFulfilment; answer?: ActionAnswer } = {},
 ): Promise<Claimed[] | null> {
   const f = opts.fulfilment;
   const rows = await db().query(
@@ -96,10 +96,12 @@ export async function storePaid(
      ), processed AS (
        UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = 'paid'
        WHERE id = $10::bigint AND EXISTS (SELECT 1 FROM updated)
+     ), answer AS (
+       ${answerCte(13)}
      )
      SELECT id, stock_shortfall, (SELECT count(*) FROM stock)::int AS skus, ${claimedSendsSql('outbox')} AS sends FROM updated`,
     [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices), opts.inboundEventId ?? null,
-     ids.offline === true, f ? json(f) : null],
+     ids.offline === true, f ? json(f) : null, ...answerParams(opts.answer)],
   );
   if (rows[0]?.stock_shortfall) await alertStockShortfall(orderId, rows[0].stock_shortfall);
   return rows[0] ? claimedFrom(rows[0].sends, notices) : null;
@@ -128,8 +130,29 @@ export async function storeAwaitingPayment(orderId: string, ids: PaymentIds & { 
   return rows.length > 0;
 }
 
-/** Closing an open order: its status, the event with the reason and the customer's notice (if any). The hold is the caller's. */
-export async function storeClosed(orderId: string, status: PaymentStatus, from: PaymentStatus[], reason: string, notices: Notice[]): Promise<boolean> {
+/**
+ * A staff action's answer (lib/admin/idempotency.ts), stored by the statement that makes its change, bound to the order
+ * state it reports (`state`: "payment/fulfilment"). The change happened, so an answer stored earlier under the key is stale
+ * and replaced (one with another request hash stands). An unbound answer (`state` null) never replaces one stored.
+ */
+export type ActionAnswer = { key: string; hash: string; body: unknown; state: string | null };
+
+/** The CTE body storing an ActionAnswer (answerParams bound from $first: key, hash, body, state) for the row in `updated`, if any. */
+const answerCte = (first: number) => {
+  const [key, hash, body, state] = [0, 1, 2, 3].map((i) => `$${first + i}::text`);
+  return `INSERT INTO admin_requests AS r (idempotency_key, request_hash, status, response, order_id, order_state)
+       SELECT ${key}, ${hash}, 200, ${body}, id, ${state} FROM updated WHERE ${key} IS NOT NULL
+       ON CONFLICT (idempotency_key) DO UPDATE SET status = excluded.status, response = excluded.response, order_id = excluded.order_id,
+         order_state = excluded.order_state, created_at = now()
+       WHERE r.request_hash = excluded.request_hash AND excluded.order_state IS NOT NULL`;
+};
+const answerParams = (a: ActionAnswer | undefined) => [a?.key ?? null, a?.hash ?? null, a ? json(a.body) : null, a?.state ?? null];
+
+/**
+ * Closing an open order: its status, the event with the reason, the customer's notice (if any) and, for a staff action,
+ * its answer. The hold is the caller's.
+ */
+export async function storeClosed(orderId: string, status: PaymentStatus, from: PaymentStatus[], reason: string, notices: Notice[], answer?: ActionAnswer): Promise<boolean> {
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET payment_status = $2, updated_at = now()
@@ -139,9 +162,11 @@ export async function storeClosed(orderId: string, status: PaymentStatus, from: 
        INSERT INTO order_events (order_id, type, data) SELECT id, $2, jsonb_build_object('reason', $4::text) FROM updated
      ), outbox AS (
        ${outboxCte('$5')}
+     ), answer AS (
+       ${answerCte(6)}
      )
      SELECT id FROM updated`,
-    [orderId, status, from, reason, outboxRows(notices)],
+    [orderId, status, from, reason, outboxRows(notices), ...answerParams(answer)],
   );
   return rows.length > 0;
 }
@@ -183,8 +208,8 @@ export async function storeRefundDecided(
   return { decided: Number(row?.decided) > 0, restocked: (row?.restocked as { sku: string; stock: number }[]) ?? [] };
 }
 
-/** The money went back: refunded_at, the `refunded` event and the customer's notice, once (the saga's resume point). */
-export async function storeRefundDone(orderId: string, event: Record<string, unknown>, notices: Notice[]): Promise<boolean> {
+/** The money went back: refunded_at, the `refunded` event, the customer's notice and a staff action's answer, once (the saga's resume point). */
+export async function storeRefundDone(orderId: string, event: Record<string, unknown>, notices: Notice[], answer?: ActionAnswer): Promise<boolean> {
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET refunded_at = now(), updated_at = now()
@@ -194,9 +219,11 @@ export async function storeRefundDone(orderId: string, event: Record<string, unk
        INSERT INTO order_events (order_id, type, data) SELECT id, 'refunded', $2::jsonb FROM updated
      ), outbox AS (
        ${outboxCte('$3')}
+     ), answer AS (
+       ${answerCte(4)}
      )
      SELECT id FROM updated`,
-    [orderId, json(event), outboxRows(notices)],
+    [orderId, json(event), outboxRows(notices), ...answerParams(answer)],
   );
   return rows.length > 0;
 }
@@ -249,8 +276,12 @@ export async function storeShippingAddress(orderId: string, name: string | null,
   return rows.length > 0;
 }
 
-/** shipped: a paid, unfulfilled order with no refund decided ships once (the gate: a concurrent cancel's refund decision and this write exclude each other), with its event, the admin answer (stored under its key) and the customer's notice. */
-export async function storeShipped(orderId: string, s: Shipping, answer: { key: string; hash: string; body: unknown }, notices: Notice[]): Promise<boolean> {
+/**
+ * shipped: a paid, unfulfilled order with no refund decided ships once (the gate: a concurrent cancel's refund decision and
+ * this write exclude each other), with its event, the admin answer (stored under its key) and the customer's notice,
+ * recorded already claimed for the caller to send (deliverClaimed, after its answer). Null when the order did not ship.
+ */
+export async function storeShipped(orderId: string, s: Shipping, answer: { key: string; hash: string; body: unknown }, notices: Notice[]): Promise<Claimed[] | null> {
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET fulfillment_status = 'shipped', shipped_at = $2, carrier = $3, tracking_url = $4, tracking_slug = $5, updated_at = now()
@@ -265,12 +296,12 @@ export async function storeShipped(orderId: string, s: Shipping, answer: { key: 
        SELECT $7, $8, 200, $9 FROM updated
        ON CONFLICT (idempotency_key) DO NOTHING
      ), outbox AS (
-       ${outboxCte('$10')}
+       ${outboxCte('$10', { claim: true })}
      )
-     SELECT id FROM updated`,
+     SELECT id, ${claimedSendsSql('outbox')} AS sends FROM updated`,
     [orderId, s.shippedAt, s.carrier, s.trackingUrl, s.trackingSlug, statusesFor('shipped'), answer.key, answer.hash, json(answer.body), outboxRows(notices)],
   );
-  return rows.length > 0;
+  return rows[0] ? claimedFrom(rows[0].sends, notices) : null;
 }
 
 /**

@@ -93,12 +93,19 @@ local function held_units(sku, now)
   return held
 end
 
--- available = on hand − the sku's active holds (never below zero); returns it.
-local function set_available(sku, onhand, now)
+-- available = on hand − the sku's active holds (never below zero); returns the held units.
+local function set_available_held(sku, onhand, now)
   local held = held_units(sku, now)
   local avail = onhand - held
   if avail < 0 then avail = 0 end
   redis.call('SET', 'stock:' .. sku, avail)
+  return held
+end
+
+-- The same; returns the available units.
+local function set_available(sku, onhand, now)
+  local avail = onhand - set_available_held(sku, onhand, now)
+  if avail < 0 then avail = 0 end
   return avail
 end
 `;
@@ -176,11 +183,19 @@ return {'reheld'}`;
 const setStock = `${common}
 return set_available(ARGV[1], tonumber(ARGV[2]), ARGV[3])`;
 
+// ARGV: nowMs, sku1, onHand1, sku2, onHand2, ... → setStock for each sku; returns the units each has in active holds
+// (what set_available subtracted), in order
+const setStocks = `${common}
+local out = {}
+for i = 2, #ARGV, 2 do out[#out + 1] = set_available_held(ARGV[i], tonumber(ARGV[i + 1]), ARGV[1]) end
+-- {unpack(t)}: see take(); a batch stays below Lua's unpack limit (8 000 values in Redis).
+return {unpack(out)}`;
+
 // ARGV: nowMs, sku1, sku2, ... → the units each sku has in active holds
 const held = `${common}
 local out = {}
 for i = 2, #ARGV do out[#out + 1] = held_units(ARGV[i], ARGV[1]) end
-return out`;
+return {unpack(out)}`;
 
 // ARGV: orderId, expMs, keepUntilMs, sku1, qty1, ... → recreates a hold lost with Redis (no stock
 // change: setStock afterwards subtracts it). Leaves an existing hold untouched.
@@ -258,7 +273,7 @@ return {'extended', exp}`;
 // KEYS[1]: a lock key; ARGV[1]: its owner's token → deletes it only if that owner still holds it.
 const unlock = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-const LUA = { reserve, rehold, release, commit, setStock, held, restore, rebuild, unlock, extend };
+const LUA = { reserve, rehold, release, commit, setStock, setStocks, held, restore, rebuild, unlock, extend };
 type Script = ReturnType<ReturnType<typeof redis>['createScript']>;
 const loaded = new WeakMap<object, Map<keyof typeof LUA, Script>>();
 

@@ -1,4 +1,4 @@
-import type { Config } from '@netlify/functions';
+import type { Config, Context } from '@netlify/functions';
 import { handleAdminApi } from '../../lib/http/admin-api.js';
 
 /** The shop's admin API, `Authorization: Bearer <ADMIN_API_KEY>`; routes and errors in lib/http/admin-routes.ts. */
@@ -9,4 +9,4 @@ export const config: Config = {
     '/api/conversations/:id/mode', '/api/templates', '/api/media/:id'],
 };
 
-export default (req: Request) => handleAdminApi(req);
+export default (req: Request, context?: Context) => handleAdminApi(req, context);
