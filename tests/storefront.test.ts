@@ -77,6 +77,18 @@ describe('text search', () => {
     expect(ids).not.toContain('variant:SOLD-OUT');
   });
 
+  it('searches in a row are answered as searches: a text that finds products is not "not understood" (no person offered)', async () => {
+    const who = newCustomer();
+    await ask(stack, who, { text: 'tea' });
+    const second = await ask(stack, who, { text: 'jasmine tea' });
+    expect(JSON.stringify(second.body)).not.toContain('Talk to a person');
+    expect(JSON.stringify(second.body)).toContain('TEA-JASMINE');
+    // Two texts that find nothing still offer a person (the inbox's handover).
+    await ask(stack, who, { text: 'qwxz zzkq' });
+    const lost = await ask(stack, who, { text: 'zzkq qwxz' });
+    expect(JSON.stringify(lost.body)).toContain('Talk to a person');
+  });
+
   it('"honey 500" finds the one variant: its quantity question', async () => {
     const m = await ask(stack, newCustomer(), { text: 'honey 500' });
     const i = bodyOf(m).interactive!;

@@ -16,7 +16,7 @@ import { inboxButton, inboxText } from './handover.js';
 import { parseIntent } from './intents.js';
 import { quantityButtonLine } from './order-intent.js';
 import * as reply from './replies.js';
-import { handleListReply, showMenu, showProduct, showSearch } from './storefront.js';
+import { handleListReply, searchProducts, showMenu, showProduct, showSearch } from './storefront.js';
 import { answerOrderAgain, answerSecondChanceButton, answerStop, soldOutOf, withWaitlistOffer, type SecondChanceAnswer } from './second-chances.js';
 import type { InboundTurn } from './turn.js';
 
@@ -113,7 +113,9 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
 
   const intent = parseIntent(content.body);
   // Team inbox (./handover.ts): asking for a person, staff mode's silence, the "didn't understand" count.
-  const inbox = await inboxText(msg, content.body, intent, customerId, turn);
+  // Free text is a catalog search: one that finds products was understood (the catalog is cached: no round trip).
+  const finds = intent.type === 'unknown' && searchProducts(await cachedSellableVariants(), content.body).length > 0;
+  const inbox = await inboxText(msg, content.body, intent, customerId, turn, finds);
   if (inbox !== undefined) return inbox;
   switch (intent.type) {
     case 'invite':

@@ -58,12 +58,20 @@ export async function inboxButton(msg: InboundWhatsAppMessage, customerId: strin
 }
 
 /** A free text, once its intent is known: handover, staff-mode silence, the "didn't understand" count. Undefined: the bot goes on. */
-export async function inboxText(msg: InboundWhatsAppMessage, body: string, intent: Intent, customerId: string, turn: InboundTurn): Promise<string | null | undefined> {
+export async function inboxText(
+  msg: InboundWhatsAppMessage,
+  body: string,
+  intent: Intent,
+  customerId: string,
+  turn: InboundTurn,
+  /** The text finds products (it is answered as a search): understood, though no command. */
+  findsProducts = false,
+): Promise<string | null | undefined> {
   if (intent.type !== 'invite' && wantsPerson(body)) return handOver(msg, customerId, turn);
   const chatter = intent.type === 'menu' || intent.type === 'help' || intent.type === 'unknown';
   if (turn.inbox?.mode === 'staff') return chatter ? 'staff mode: left for staff' : undefined;
   const misunderstood = turn.inbox?.misunderstood ?? 0;
-  if (intent.type !== 'unknown') {
+  if (intent.type !== 'unknown' || findsProducts) {
     if (misunderstood > 0) turn.also(resetMisunderstood(customerId));
     return undefined;
   }
