@@ -29,7 +29,8 @@ async function get(s: LocalStack, query: Record<string, string>) {
 
 async function indexesFor(query: Record<string, string>): Promise<string> {
   const { db } = await import('../lib/db.js');
-  const { conversationListQuery, conversationPageSql } = await import('../lib/inbox/store.js');
+  const { conversationPageSql } = await import('../lib/inbox/store.js');
+  const { conversationListQuery } = await import('../lib/inbox/requests.js');
   const { text, params } = conversationPageSql(conversationListQuery.parse(query));
   const [plan] = await db().query(`EXPLAIN (FORMAT JSON) ${text}`, params);
   const names = new Set<string>();

@@ -50,3 +50,11 @@ export async function changeCustomerIdentity(customerId: string, change: { newWa
   const [row] = await db()`SELECT change_customer_identity(${customerId}, ${change.newWaId}, ${change.newUserId}, ${change.type}) AS id`;
   return !!row?.id;
 }
+
+/**
+ * The customer's "stop" (no proactive message any more, lib/waitlist/) and its undo when they join a waitlist
+ * again, as statement parts (CTE bodies) for the waitlist's own statements; `customer` is an SQL expression.
+ */
+export const PROACTIVE_STOP_SQL = (customer: string) => `UPDATE customers SET proactive_stopped_at = now() WHERE id = ${customer}`;
+export const PROACTIVE_OPT_IN_SQL = (customer: string) =>
+  `UPDATE customers SET proactive_stopped_at = NULL WHERE id = ${customer} AND proactive_stopped_at IS NOT NULL`;

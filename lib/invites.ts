@@ -1,7 +1,10 @@
 import { nanoid } from 'nanoid';
 import { getConfig } from './config.js';
-import { db } from './db.js';
+import { db, type Query } from './db.js';
+import { INVITE_HANDOVER_SQL } from './inbox/store.js';
 import { log } from './log.js';
+import { EVENTS_INSERT_SQL } from './orders/events.js';
+import { orderColumns } from './orders/order.js';
 
 /**
  * Order invites: when an order is paid, its customer gets a link to forward (to an elder, a
@@ -80,6 +83,46 @@ export async function followInvite(token: string): Promise<InviteFollow> {
   log.info('invite.clicked', { orderId: row.order_id, clicks: row.clicks });
   return { status: 'valid', location, orderId: row.order_id as string };
 }
+
+/**
+ * A contact writes in with an order's token (lib/conversation/invite-contact.ts), one statement: the token is
+ * consumed, the contact recorded (`first_time` when new), the order gets its event and an invited contact (not
+ * the customer opening their own link) starts with a person in the team inbox, for this order. One row (the
+ * order, orderColumns, and first_time) while the token is valid, none otherwise.
+ */
+export function joinInviteQuery(token: string, customerId: string, profileName: string | null | undefined, waId: string | null | undefined): Query {
+  return db().query(
+    `WITH t AS (
+       UPDATE invite_tokens SET consumed_at = COALESCE(consumed_at, now())
+       WHERE token = $1 AND expires_at > now()
+       RETURNING id, order_id
+     ), contact AS (
+       INSERT INTO invite_contacts (invite_id, customer_id, wa_id, profile_name)
+       SELECT id, $2, $4, $3 FROM t
+       ON CONFLICT (invite_id, customer_id) DO UPDATE
+         SET last_seen_at = now(), profile_name = COALESCE(excluded.profile_name, invite_contacts.profile_name)
+       RETURNING (xmax = 0) AS first_time
+     ), event AS (
+       ${EVENTS_INSERT_SQL({ type: 'invite_contact_joined', orderId: 't.order_id', from: 't, contact WHERE contact.first_time' })}
+     ), inbox AS (
+       ${INVITE_HANDOVER_SQL({ customer: '$2', orderId: 't.order_id', from: 't, contact WHERE contact.first_time AND $2 <> (SELECT customer_id FROM orders WHERE id = t.order_id)' })}
+     )
+     SELECT ${orderColumns()}, (SELECT first_time FROM contact) AS first_time
+     FROM t JOIN orders o ON o.id = t.order_id JOIN customers c ON c.id = o.customer_id`,
+    [token, customerId, profileName ?? null, waId ?? null],
+  );
+}
+
+/** Whether a token exists at all (expired rather than unknown). */
+export const inviteKnownQuery = (token: string): Query => db()`SELECT 1 AS known FROM invite_tokens WHERE token = ${token}`;
+
+/** An order's invite (none before it is paid) with the contacts who joined through it, for the console's order view. */
+export const inviteOfOrderQuery = (orderId: string): Query => db()`
+  SELECT t.id, t.expires_at, t.consumed_at, t.clicks, t.last_clicked_at, t.created_at,
+         COALESCE((SELECT jsonb_agg(jsonb_build_object('waId', cc.wa_id, 'userId', cc.bsuid, 'name', COALESCE(ic.profile_name, cc.profile_name),
+                   'firstSeenAt', ic.first_seen_at, 'lastSeenAt', ic.last_seen_at) ORDER BY ic.first_seen_at)
+                   FROM invite_contacts ic JOIN customers cc ON cc.id = ic.customer_id WHERE ic.invite_id = t.id), '[]'::jsonb) AS contacts
+  FROM invite_tokens t WHERE t.order_id = ${orderId}`;
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 

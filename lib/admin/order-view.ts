@@ -1,6 +1,8 @@
 import { db } from '../db.js';
+import { inviteOfOrderQuery } from '../invites.js';
 import { log, maskBsuid, maskIdentity, maskPhone } from '../log.js';
 import { formatMoney } from '../money.js';
+import { eventsOfOrder } from '../orders/events.js';
 import type { OrderItem } from '../orders/order.js';
 import { addressText, estimateText, type ShippingAddress, type ShippingRate } from '../orders/shipping.js';
 import { notFound } from '../http/errors.js';
@@ -61,17 +63,13 @@ export async function getOrderView(orderId: string, opts: { full?: boolean } = {
       [
         sql`SELECT o.*, c.wa_id, c.bsuid, c.username, c.profile_name, c.last_inbound_at, c.unreachable_at
             FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ${orderId}`,
-        sql`SELECT type, data, created_at FROM order_events WHERE order_id = ${orderId} ORDER BY id`,
+        eventsOfOrder(orderId),
         // An unsent row has no address yet: show the one it will be sent to (the customer's current phone, else BSUID).
         sql`SELECT m.id, m.kind, m.template, m.status, m.attempts, m.delivery_status, m.delivery_statuses, m.error_code, m.error_title, m.sent_at, m.created_at,
                    COALESCE(m.to_wa_id, CASE WHEN m.to_user_id IS NULL THEN mc.wa_id END) AS to_wa_id, COALESCE(m.to_user_id, mc.bsuid) AS to_user_id
             FROM outbound_messages m LEFT JOIN customers mc ON mc.id = m.customer_id WHERE m.order_id = ${orderId} ORDER BY m.created_at, m.id`,
         sql`SELECT reference, method, amount_minor, currency, paid_at, created_at FROM payments WHERE order_id = ${orderId} ORDER BY created_at`,
-        sql`SELECT t.id, t.expires_at, t.consumed_at, t.clicks, t.last_clicked_at, t.created_at,
-                   COALESCE((SELECT jsonb_agg(jsonb_build_object('waId', cc.wa_id, 'userId', cc.bsuid, 'name', COALESCE(ic.profile_name, cc.profile_name),
-                             'firstSeenAt', ic.first_seen_at, 'lastSeenAt', ic.last_seen_at) ORDER BY ic.first_seen_at)
-                             FROM invite_contacts ic JOIN customers cc ON cc.id = ic.customer_id WHERE ic.invite_id = t.id), '[]'::jsonb) AS contacts
-            FROM invite_tokens t WHERE t.order_id = ${orderId}`,
+        inviteOfOrderQuery(orderId),
       ],
       { readOnly: true },
     ),

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { getConfig } from '../config.js';
-import { db } from '../db.js';
 import { log } from '../log.js';
 import { currencyDigits } from '../money.js';
 import { availableStockIfKnown, withLock } from '../stock/index.js';
+import { recordPushState, variantsWithPushState } from './store.js';
 
 /**
  * Pushes each variant's price and availability to the shop's Meta catalog (WHATSAPP_CATALOG_ID)
@@ -78,11 +78,7 @@ function itemFields(r: Record<string, unknown>): ItemFields {
 
 /** The variants whose price/currency/availability differ from what Meta was last told. */
 export async function pendingCatalogChanges(): Promise<{ changed: PushItem[]; total: number }> {
-  const rows = await db()`
-    SELECT v.sku, v.price_minor, v.currency, v.stock, v.active, s.fingerprint AS pushed,
-      p.name AS product_name, v.name AS variant_name, p.description, p.image_url, p.category
-    FROM variants v JOIN products p ON p.id = v.product_id LEFT JOIN catalog_push_state s ON s.sku = v.sku
-    ORDER BY v.sku`;
+  const rows = await variantsWithPushState();
   const items = getConfig().CATALOG_PUSH_ITEMS === 'on';
   const counters = await availableStockIfKnown(rows.map((r) => r.sku as string));
   const changed: PushItem[] = [];
@@ -162,10 +158,5 @@ async function postItemsBatch(catalogId: string, items: PushItem[]): Promise<{ h
 
 async function recordPushed(items: PushItem[]): Promise<void> {
   if (items.length === 0) return;
-  await db()`
-    INSERT INTO catalog_push_state (sku, fingerprint, availability, pushed_at)
-    SELECT x.sku, x.fingerprint, x.availability, now()
-    FROM jsonb_to_recordset(${JSON.stringify(items.map((i) => ({ sku: i.sku, fingerprint: i.fingerprint, availability: i.availability })))}::jsonb)
-      AS x(sku text, fingerprint text, availability text)
-    ON CONFLICT (sku) DO UPDATE SET fingerprint = excluded.fingerprint, availability = excluded.availability, pushed_at = excluded.pushed_at`;
+  await recordPushState(items);
 }

@@ -163,3 +163,20 @@ export async function listAllVariants(): Promise<Omit<CatalogRow, 'available'>[]
     imageUrl: (r.image_url as string | null) ?? null,
   }));
 }
+
+/** Every variant with its product's fields and the fingerprint last pushed to Meta's catalog (lib/catalog/push.ts). */
+export const variantsWithPushState = () => db()`
+  SELECT v.sku, v.price_minor, v.currency, v.stock, v.active, s.fingerprint AS pushed,
+    p.name AS product_name, v.name AS variant_name, p.description, p.image_url, p.category
+  FROM variants v JOIN products p ON p.id = v.product_id LEFT JOIN catalog_push_state s ON s.sku = v.sku
+  ORDER BY v.sku`;
+
+/** What Meta was told, per SKU (catalog_push_state), after a push it accepted. */
+export async function recordPushState(items: { sku: string; fingerprint: string; availability: string }[]): Promise<void> {
+  await db()`
+    INSERT INTO catalog_push_state (sku, fingerprint, availability, pushed_at)
+    SELECT x.sku, x.fingerprint, x.availability, now()
+    FROM jsonb_to_recordset(${JSON.stringify(items.map((i) => ({ sku: i.sku, fingerprint: i.fingerprint, availability: i.availability })))}::jsonb)
+      AS x(sku text, fingerprint text, availability text)
+    ON CONFLICT (sku) DO UPDATE SET fingerprint = excluded.fingerprint, availability = excluded.availability, pushed_at = excluded.pushed_at`;
+}

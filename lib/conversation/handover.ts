@@ -1,5 +1,5 @@
 import { getConfig } from '../config.js';
-import { db, type Query } from '../db.js';
+import { countMisunderstoodQuery, resetMisunderstoodQuery, toStaffQuery } from '../inbox/store.js';
 import { log, maskIdentity } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
 import type { InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
@@ -19,17 +19,6 @@ import type { InboundTurn } from './turn.js';
 
 export const HANDOVER_BUTTON_ID = 'handover:person';
 
-const toStaff = (customerId: string): Query => db()`
-  INSERT INTO conversations (customer_id, mode, mode_changed_at, mode_changed_by, misunderstood)
-  VALUES (${customerId}, 'staff', now(), 'customer', 0)
-  ON CONFLICT (customer_id) DO UPDATE SET mode = 'staff', mode_changed_at = now(), mode_changed_by = 'customer', misunderstood = 0`;
-
-const countMisunderstood = (customerId: string): Query => db()`
-  INSERT INTO conversations (customer_id, misunderstood) VALUES (${customerId}, 1)
-  ON CONFLICT (customer_id) DO UPDATE SET misunderstood = conversations.misunderstood + 1`;
-
-const resetMisunderstood = (customerId: string): Query => db()`UPDATE conversations SET misunderstood = 0 WHERE customer_id = ${customerId}`;
-
 export function wantsPerson(text: string): boolean {
   const t = ` ${normalizeText(text)} `;
   return getConfig()
@@ -45,7 +34,7 @@ export function personWillAnswer(): string {
 
 async function handOver(msg: InboundWhatsAppMessage, customerId: string, turn: InboundTurn): Promise<string> {
   if (turn.inbox?.mode === 'staff') return 'staff mode: asked for a person again (left for staff)';
-  turn.also(toStaff(customerId));
+  turn.also(toStaffQuery(customerId));
   log.info('inbox.handover', { to: 'staff', by: 'customer', from: maskIdentity(msg) });
   await turn.reply({ eventKey: messageKeys.reply(msg.wamid), kind: 'reply', customerId, message: { type: 'text', body: personWillAnswer() } }, { finish: true });
   return 'handover: staff mode (the customer asked for a person)';
@@ -72,10 +61,10 @@ export async function inboxText(
   if (turn.inbox?.mode === 'staff') return chatter ? 'staff mode: left for staff' : undefined;
   const misunderstood = turn.inbox?.misunderstood ?? 0;
   if (intent.type !== 'unknown' || findsProducts) {
-    if (misunderstood > 0) turn.also(resetMisunderstood(customerId));
+    if (misunderstood > 0) turn.also(resetMisunderstoodQuery(customerId));
     return undefined;
   }
-  turn.also(countMisunderstood(customerId));
+  turn.also(countMisunderstoodQuery(customerId));
   if (misunderstood < 1) return undefined;
   // The second text in a row the bot did not understand: offer a person.
   await turn.reply(

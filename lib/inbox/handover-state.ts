@@ -24,7 +24,7 @@ export const idleMinutes = (): number => Math.trunc(Number(getConfig().INBOX_IDL
 
 /** The same state read on its own, for a message processed without the recording statement's read (the re-drive). */
 export async function readInboxState(customerId: string): Promise<InboxState | null> {
-  const { db } = await import('../db.js');
-  const [row] = await db().query(`SELECT ${INBOX_STATE_SQL('cv')} AS state FROM conversations cv WHERE cv.customer_id = $1`, [customerId]);
+  const { inboxStateQuery } = await import('./store.js');
+  const [row] = await inboxStateQuery(customerId);
   return row ? inboxStateOf(row.state as Record<string, unknown>) : null;
 }

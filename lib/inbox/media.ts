@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { getConfig } from '../config.js';
-import { db } from '../db.js';
 import { HttpError, notFound } from '../http/errors.js';
 import { log } from '../log.js';
 import { downloadMedia, mediaInfo } from './graph.js';
+import { mediaMessageQuery } from './store.js';
 
 /**
  * GET /api/media/:id, the media proxy: only media a customer sent us (a conversation_messages row whose content
@@ -31,9 +31,7 @@ const baseType = (t: string) => t.split(';')[0]!.trim().toLowerCase();
 
 export async function mediaResponse(mediaId: string): Promise<Response> {
   if (!/^[A-Za-z0-9_.-]{1,128}$/.test(mediaId)) throw notFound('media');
-  const [row] = await db()`
-    SELECT kind, data->>'mimeType' AS mime, data->>'filename' AS filename FROM conversation_messages
-    WHERE data->>'mediaId' = ${mediaId} AND data ? 'mediaId' AND content_deleted_at IS NULL LIMIT 1`;
+  const [row] = await mediaMessageQuery(mediaId);
   if (!row) throw notFound('media');
   const max = getConfig().INBOX_MEDIA_MAX_BYTES;
   const cacheDir = getConfig().INBOX_MEDIA_CACHE_DIR;

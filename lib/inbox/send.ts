@@ -5,9 +5,11 @@ import { messageKeys, outboxKey } from '../messaging/keys.js';
 import type { OutgoingMessage } from '../messaging/messages.js';
 import { sendOnce } from '../messaging/outbox.js';
 import { insideWindow, SERVICE_WINDOW_MS } from '../messaging/window.js';
+import { staffMessageEvent } from '../orders/events.js';
 import { isOrderId } from '../orders/order.js';
 import { z } from '../zod.js';
 import { markReadOnWhatsApp } from './graph.js';
+import { lastMessageQuery, readQuery, repliedQuery, typingQuery } from './store.js';
 import { approvedTemplates, buildStaffTemplate } from './templates.js';
 
 /**
@@ -52,12 +54,9 @@ export async function sendStaffMessage(id: string, req: StaffMessageRequest, ide
   }
   const orderId = ((row.invited_order as string | null) ?? (row.own_order as string | null)) ?? null;
   const alongside = [
-    db()`INSERT INTO conversations (customer_id, replied_at, replied_by) VALUES (${id}, now(), ${staff})
-         ON CONFLICT (customer_id) DO UPDATE SET replied_at = now(), replied_by = ${staff}`,
+    repliedQuery(id, staff),
     ...(orderId
-      ? [db()`INSERT INTO order_events (order_id, type, data)
-              SELECT ${orderId}, 'staff_message', jsonb_build_object('staff', ${staff}::text, 'conversationId', ${id}::text, 'messageKey', ${key}::text, 'kind', ${message.type}::text)
-              WHERE NOT EXISTS (SELECT 1 FROM order_events WHERE order_id = ${orderId} AND type = 'staff_message' AND data->>'messageKey' = ${key})`]
+      ? [staffMessageEvent(orderId, { staff, conversationId: id, messageKey: key, kind: message.type })]
       : []),
   ];
   const outcome = await sendOnce({ eventKey, kind: 'staff', customerId: id, orderId, message, sentBy: staff }, alongside);
@@ -88,18 +87,12 @@ function sameJson(a: unknown, b: unknown): boolean {
 /** POST /api/conversations/:id/read: the newest customer message marked read on WhatsApp (Meta marks the earlier ones too), then in the inbox. */
 export async function markConversationRead(id: string, staff: string) {
   if (!isOrderId(id)) throw notFound('conversation');
-  const [last] = await db()`
-    SELECT m.wamid, m.at, c.id FROM customers c
-    LEFT JOIN LATERAL (SELECT wamid, at FROM conversation_messages WHERE customer_id = c.id AND kind NOT IN ('system', 'reaction', 'revoke', 'edit') ORDER BY at DESC, id DESC LIMIT 1) m ON true
-    WHERE c.id = ${id}`;
+  const [last] = await lastMessageQuery(id);
   if (!last) throw notFound('conversation');
   // Meta refuses read receipts for messages older than 30 days; those are only marked here.
   const recent = last.wamid && Date.now() - new Date(last.at as string).getTime() < 30 * 24 * 3600_000;
   if (recent) await markReadOnWhatsApp(last.wamid as string);
-  const [row] = await db()`
-    INSERT INTO conversations (customer_id, read_at, read_by) VALUES (${id}, now(), ${staff})
-    ON CONFLICT (customer_id) DO UPDATE SET read_at = now(), read_by = ${staff}
-    RETURNING read_at`;
+  const [row] = await readQuery(id, staff);
   return { readAt: new Date(row!.read_at as string).toISOString(), readBy: staff, markedOnWhatsApp: !!recent };
 }
 
@@ -109,14 +102,7 @@ export async function markConversationRead(id: string, staff: string) {
  */
 export async function showTyping(id: string) {
   if (!isOrderId(id)) throw notFound('conversation');
-  const [row] = await db()`
-    WITH last AS (SELECT wamid FROM conversation_messages WHERE customer_id = ${id} AND kind NOT IN ('system', 'reaction', 'revoke', 'edit') ORDER BY at DESC, id DESC LIMIT 1),
-    claimed AS (
-      INSERT INTO conversations (customer_id, typing_at) SELECT ${id}, now() WHERE EXISTS (SELECT 1 FROM last)
-      ON CONFLICT (customer_id) DO UPDATE SET typing_at = now()
-        WHERE conversations.typing_at IS NULL OR conversations.typing_at < now() - make_interval(secs => ${TYPING_INTERVAL_SECONDS})
-      RETURNING customer_id)
-    SELECT (SELECT wamid FROM last) AS wamid, EXISTS (SELECT 1 FROM claimed) AS claimed`;
+  const [row] = await typingQuery(id, TYPING_INTERVAL_SECONDS);
   if (!row?.wamid) throw notFound('conversation');
   if (!row.claimed) return { sent: false };
   await markReadOnWhatsApp(row.wamid as string, true);

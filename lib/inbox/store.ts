@@ -1,10 +1,11 @@
-import { db } from '../db.js';
+import { db, type Query } from '../db.js';
 import { isOrderId } from '../orders/order.js';
 import { maskBsuid, maskPhone } from '../log.js';
 import { SERVICE_WINDOW_MS } from '../messaging/window.js';
 import { invalidRequest, notFound } from '../http/errors.js';
-import { z } from '../zod.js';
-import { EFFECTIVE_MODE_SQL } from './handover-state.js';
+import type { ConversationListQuery } from './requests.js';
+import { EFFECTIVE_MODE_SQL, INBOX_STATE_SQL } from './handover-state.js';
+import { foldThread } from './thread.js';
 
 /**
  * The team inbox's reads and the staff's writes on a conversation (tables conversation_messages and
@@ -15,16 +16,6 @@ import { EFFECTIVE_MODE_SQL } from './handover-state.js';
  *  - the thread: the stored inbound content and the outbox rows to that customer, merged in time order.
  * Phones are masked as everywhere else.
  */
-
-export const conversationListQuery = z
-  .object({
-    filter: z.enum(['needsReply', 'openOrder', 'invited'], { error: 'must be needsReply, openOrder or invited' }).optional(),
-    q: z.string().trim().min(1).max(64).optional(),
-    limit: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1).max(200).default(50),
-    cursor: z.string().max(200).optional(),
-  })
-  .strict();
-export type ConversationListQuery = z.infer<typeof conversationListQuery>;
 
 const OPEN_ORDER = `(o.payment_status IN ('pending', 'awaiting_payment') OR (o.payment_status = 'paid' AND o.fulfillment_status = 'unfulfilled'))`;
 
@@ -119,27 +110,6 @@ export async function listConversations(query: ConversationListQuery) {
 const iso = (v: unknown): string | null => (v ? new Date(v as string).toISOString() : null);
 const windowEnd = (lastInbound: unknown): string | null => (lastInbound ? new Date(new Date(lastInbound as string).getTime() + SERVICE_WINDOW_MS).toISOString() : null);
 
-export type ThreadItem = {
-  id: string;
-  direction: 'in' | 'out';
-  wamid: string | null;
-  kind: string;
-  at: string;
-  body: string | null;
-  data: Record<string, unknown> | null;
-  contentDeleted?: boolean;
-  // outbound
-  from?: 'bot' | 'notice' | 'staff';
-  staff?: string | null;
-  status?: string;
-  delivery?: string | null;
-  error?: string | null;
-  // folded in from other messages
-  reactions?: { emoji: string; at: string }[];
-  edits?: { body: string | null; at: string }[];
-  revokedAt?: string | null;
-};
-
 const THREAD_LIMIT = 300;
 
 /** GET /api/conversations/:id: the thread (newest last), the linked orders, the window's end, the mode. One round trip. */
@@ -188,77 +158,6 @@ export async function getConversation(id: string) {
   };
 }
 
-/** Rows → thread items; reactions, edits and revokes shown on the message they are about (when it is in the thread). */
-export function foldThread(rows: Record<string, unknown>[]): ThreadItem[] {
-  const items: ThreadItem[] = [];
-  const byWamid = new Map<string, ThreadItem>();
-  const pending: Record<string, unknown>[] = [];
-  for (const r of rows) {
-    const item = r.dir === 'in' ? inboundItem(r) : outboundItem(r);
-    if (r.dir === 'in' && ['reaction', 'edit', 'revoke'].includes(r.kind as string) && r.ref_wamid) pending.push(r);
-    items.push(item);
-    if (item.wamid) byWamid.set(item.wamid, item);
-  }
-  const folded = new Set<string>();
-  for (const r of pending) {
-    const target = byWamid.get(r.ref_wamid as string);
-    if (!target) continue;
-    const at = iso(r.at)!;
-    if (r.kind === 'reaction') {
-      // The latest reaction of the customer stands (an empty emoji removed it).
-      target.reactions = r.body ? [{ emoji: r.body as string, at }] : [];
-    } else if (r.kind === 'edit') {
-      (target.edits ??= []).push({ body: (r.body as string | null) ?? null, at });
-    } else {
-      target.revokedAt = at;
-    }
-    folded.add(r.wamid as string);
-  }
-  return items.filter((i) => !(i.direction === 'in' && i.wamid && folded.has(i.wamid)));
-}
-
-function inboundItem(r: Record<string, unknown>): ThreadItem {
-  return {
-    id: `in:${r.id}`,
-    direction: 'in',
-    wamid: r.wamid as string,
-    kind: r.kind as string,
-    at: iso(r.at)!,
-    body: (r.body as string | null) ?? null,
-    data: (r.data as Record<string, unknown> | null) ?? (r.ref_wamid ? { refWamid: r.ref_wamid } : null),
-    ...(r.content_deleted_at ? { contentDeleted: true } : {}),
-  };
-}
-
-function outboundItem(r: Record<string, unknown>): ThreadItem {
-  const payload = (r.data as Record<string, unknown> | null) ?? {};
-  const from = r.out_kind === 'staff' ? 'staff' : r.out_kind === 'reply' ? 'bot' : 'notice';
-  return {
-    id: `out:${r.id}`,
-    direction: 'out',
-    wamid: (r.wamid as string | null) ?? null,
-    kind: (r.kind as string) ?? 'text',
-    at: iso(r.at)!,
-    body: outboundText(payload),
-    data: payload.type === 'template' ? { template: payload.name, language: payload.language } : null,
-    from,
-    staff: (r.sent_by as string | null) ?? null,
-    status: r.status as string,
-    delivery: (r.delivery as string | null) ?? null,
-    error: (r.error as string | null) ?? null,
-  };
-}
-
-function outboundText(p: Record<string, unknown>): string | null {
-  if (typeof p.body === 'string') return p.body;
-  if (p.type === 'template') {
-    const params = ((p.components as { parameters?: { text?: string }[] }[] | undefined) ?? []).flatMap((c) => c.parameters ?? []).map((x) => x.text ?? '');
-    return `Template ${String(p.name)}${params.length ? `: ${params.join(' · ')}` : ''}`;
-  }
-  return null;
-}
-
-export const modeRequest = z.object({ mode: z.enum(['bot', 'staff'], { error: 'must be "bot" or "staff"' }) }).strict();
 
 /** PUT /api/conversations/:id/mode: one statement (the customer must exist and have written). */
 export async function setMode(id: string, mode: 'bot' | 'staff', staff: string) {
@@ -271,3 +170,67 @@ export async function setMode(id: string, mode: 'bot' | 'staff', staff: string) 
   if (!row) throw notFound('conversation');
   return { mode: row.mode as string, modeChangedAt: iso(row.mode_changed_at), modeChangedBy: row.mode_changed_by as string };
 }
+
+// Statements of the inbox tables other modules run (built, not run: each caller runs it alone or in its own batch).
+
+/** The customer asks for a person: their conversation goes to staff mode (lib/conversation/handover.ts). */
+export const toStaffQuery = (customerId: string): Query => db()`
+  INSERT INTO conversations (customer_id, mode, mode_changed_at, mode_changed_by, misunderstood)
+  VALUES (${customerId}, 'staff', now(), 'customer', 0)
+  ON CONFLICT (customer_id) DO UPDATE SET mode = 'staff', mode_changed_at = now(), mode_changed_by = 'customer', misunderstood = 0`;
+
+/** One more text in a row the bot did not understand. */
+export const countMisunderstoodQuery = (customerId: string): Query => db()`
+  INSERT INTO conversations (customer_id, misunderstood) VALUES (${customerId}, 1)
+  ON CONFLICT (customer_id) DO UPDATE SET misunderstood = conversations.misunderstood + 1`;
+
+export const resetMisunderstoodQuery = (customerId: string): Query => db()`UPDATE conversations SET misunderstood = 0 WHERE customer_id = ${customerId}`;
+
+/**
+ * An invited contact starts with a person, for the order they came for: a CTE body over `from` (a FROM item
+ * with its condition) where `customer` and `orderId` are SQL expressions (lib/invites.ts joinInvite).
+ */
+export const INVITE_HANDOVER_SQL = (p: { customer: string; orderId: string; from: string }) =>
+  `INSERT INTO conversations (customer_id, mode, mode_changed_at, mode_changed_by, invited_order_id)
+   SELECT ${p.customer}, 'staff', now(), 'invite', ${p.orderId} FROM ${p.from}
+   ON CONFLICT (customer_id) DO UPDATE SET mode = 'staff', mode_changed_at = now(), mode_changed_by = 'invite', invited_order_id = excluded.invited_order_id`;
+
+/** A conversation's handover state (lib/inbox/handover-state.ts readInboxState). */
+export const inboxStateQuery = (customerId: string): Query =>
+  db().query(`SELECT ${INBOX_STATE_SQL('cv')} AS state FROM conversations cv WHERE cv.customer_id = $1`, [customerId]);
+
+/** The stored message a media id belongs to, unless its content was deleted (lib/inbox/media.ts). */
+export const mediaMessageQuery = (mediaId: string): Query => db()`
+  SELECT kind, data->>'mimeType' AS mime, data->>'filename' AS filename FROM conversation_messages
+  WHERE data->>'mediaId' = ${mediaId} AND data ? 'mediaId' AND content_deleted_at IS NULL LIMIT 1`;
+
+/** Staff answered the conversation. */
+export const repliedQuery = (customerId: string, staff: string): Query => db()`
+  INSERT INTO conversations (customer_id, replied_at, replied_by) VALUES (${customerId}, now(), ${staff})
+  ON CONFLICT (customer_id) DO UPDATE SET replied_at = now(), replied_by = ${staff}`;
+
+const LAST_CUSTOMER_MESSAGE = (customer: string) =>
+  `SELECT wamid, at FROM conversation_messages WHERE customer_id = ${customer} AND kind NOT IN ('system', 'reaction', 'revoke', 'edit') ORDER BY at DESC, id DESC LIMIT 1`;
+
+/** The customer's newest message (wamid, at) and the customer's id; no row when there is no such customer. */
+export const lastMessageQuery = (customerId: string): Query =>
+  db().query(`SELECT m.wamid, m.at, c.id FROM customers c LEFT JOIN LATERAL (${LAST_CUSTOMER_MESSAGE('c.id')}) m ON true WHERE c.id = $1`, [customerId]);
+
+/** Staff read the conversation: RETURNING read_at. */
+export const readQuery = (customerId: string, staff: string): Query => db()`
+  INSERT INTO conversations (customer_id, read_at, read_by) VALUES (${customerId}, now(), ${staff})
+  ON CONFLICT (customer_id) DO UPDATE SET read_at = now(), read_by = ${staff}
+  RETURNING read_at`;
+
+/** The typing indicator's conditional write (at most once per `intervalSeconds`): the newest message's wamid and whether this call claimed it. */
+export const typingQuery = (customerId: string, intervalSeconds: number): Query =>
+  db().query(
+    `WITH last AS (${LAST_CUSTOMER_MESSAGE('$1')}),
+     claimed AS (
+       INSERT INTO conversations (customer_id, typing_at) SELECT $1, now() WHERE EXISTS (SELECT 1 FROM last)
+       ON CONFLICT (customer_id) DO UPDATE SET typing_at = now()
+         WHERE conversations.typing_at IS NULL OR conversations.typing_at < now() - make_interval(secs => $2)
+       RETURNING customer_id)
+     SELECT (SELECT wamid FROM last) AS wamid, EXISTS (SELECT 1 FROM claimed) AS claimed`,
+    [customerId, intervalSeconds],
+  );

@@ -1,6 +1,6 @@
 import { dateFromUnixSeconds } from '../safe-text.js';
-import { db } from '../db.js';
 import { log } from '../log.js';
+import { stripeKeyedEvent } from '../orders/events.js';
 import { alert, nothing, type Settlement } from '../orders/settlement.js';
 import { idOf, ignored, orderOf, type StripeIdRef } from './stripe-refunds.js';
 import { stripe } from './stripe-client.js';
@@ -52,11 +52,7 @@ export async function applyDispute(dispute: DisputeFacts, phase: 'created' | 'cl
     status: dispute.status,
     evidenceDueBy: dateFromUnixSeconds(dispute.evidence_details?.due_by)?.toISOString() ?? null,
   };
-  const [row] = await db()`
-    INSERT INTO order_events (order_id, type, data)
-    VALUES (${orderId}, ${phase === 'created' ? 'dispute_opened' : 'dispute_closed'}, ${JSON.stringify({ ...details, stripeKey })}::jsonb)
-    ON CONFLICT ((data->>'stripeKey')) WHERE data ? 'stripeKey' DO NOTHING
-    RETURNING id`;
+  const [row] = await stripeKeyedEvent(orderId, phase === 'created' ? 'dispute_opened' : 'dispute_closed', { ...details, stripeKey });
   if (!row) return { outcome: { orderId }, summary: `dispute_${phase}_already_recorded`, deliver: nothing };
   log.warn(`order.dispute_${phase}`, { orderId, disputeId: dispute.id, status: dispute.status });
   return {

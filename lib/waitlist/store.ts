@@ -3,10 +3,11 @@ import { claimedFrom, claimedSendsSql, outboxCte, outboxRows, type Notice } from
 import type { Claimed } from '../messaging/outbox.js';
 import { PROACTIVE_KINDS } from '../orders/reminders.js';
 import { SERVICE_WINDOW_MS } from '../messaging/window.js';
+import { PROACTIVE_OPT_IN_SQL, PROACTIVE_STOP_SQL } from '../customers.js';
 
 /**
- * The waitlist's table (waitlist_entries, migrations/032) and the customers' "stop" flag: every
- * statement about them is here. An entry: waiting → offering (its order id fixed before the order
+ * The waitlist's table (waitlist_entries, migrations/032): every statement about it is here (the
+ * customers' "stop" flag rides in them as statement parts of lib/customers.ts). An entry: waiting → offering (its order id fixed before the order
  * is placed, so a crash between the steps resumes the same order) → offered (held and told), or
  * removed ("stop"). First come first served is the entry id's order.
  */
@@ -24,7 +25,7 @@ export async function joinWaitlist(customerId: string, sku: string, quantity: nu
        ON CONFLICT (sku, customer_id) WHERE status IN ('waiting', 'offering') DO NOTHING
        RETURNING id
      ), optin AS (
-       UPDATE customers SET proactive_stopped_at = NULL WHERE id = $1 AND proactive_stopped_at IS NOT NULL
+       ${PROACTIVE_OPT_IN_SQL('$1')}
      ), mine AS (
        SELECT id FROM inserted UNION ALL SELECT id FROM active WHERE sku = $2
      )
@@ -40,7 +41,7 @@ export async function joinWaitlist(customerId: string, sku: string, quantity: nu
 export async function stopProactive(customerId: string): Promise<number> {
   const [row] = await db().query(
     `WITH stopped AS (
-       UPDATE customers SET proactive_stopped_at = now() WHERE id = $1
+       ${PROACTIVE_STOP_SQL('$1')}
      ), removed AS (
        UPDATE waitlist_entries SET status = 'removed', updated_at = now() WHERE customer_id = $1 AND status = 'waiting' RETURNING id
      )

@@ -1,0 +1,39 @@
+import { db, type Query } from '../db.js';
+
+/**
+ * The store of `order_events`, the audit trail of an order: the statements that write or read it, built
+ * but not run, so a caller runs them alone or in its own batch (same round trips). Statements of
+ * lib/orders/store.ts, place.ts, extend.ts, reminders.ts, store-refunds.ts and conversation/invite-contact
+ * still write their event inside their own statement (tests/architecture-tables.test.ts, NEXT_WAVE).
+ */
+
+/** An event unique per Stripe business key (`data.stripeKey`): RETURNING id, no row when it was recorded already. */
+export function stripeKeyedEvent(orderId: string, type: string, data: Record<string, unknown> & { stripeKey: string }): Query {
+  return db()`
+    INSERT INTO order_events (order_id, type, data)
+    VALUES (${orderId}, ${type}, ${JSON.stringify(data)}::jsonb)
+    ON CONFLICT ((data->>'stripeKey')) WHERE data ? 'stripeKey' DO NOTHING
+    RETURNING id`;
+}
+
+/** A staff answer in the inbox, once per message key (`staff_message`). */
+export function staffMessageEvent(orderId: string, e: { staff: string; conversationId: string; messageKey: string; kind: string }): Query {
+  return db()`
+    INSERT INTO order_events (order_id, type, data)
+    SELECT ${orderId}, 'staff_message', jsonb_build_object('staff', ${e.staff}::text, 'conversationId', ${e.conversationId}::text, 'messageKey', ${e.messageKey}::text, 'kind', ${e.kind}::text)
+    WHERE NOT EXISTS (SELECT 1 FROM order_events WHERE order_id = ${orderId} AND type = 'staff_message' AND data->>'messageKey' = ${e.messageKey})`;
+}
+
+/** An order's events, oldest first (type, data, created_at). */
+export function eventsOfOrder(orderId: string): Query {
+  return db()`SELECT type, data, created_at FROM order_events WHERE order_id = ${orderId} ORDER BY id`;
+}
+
+/**
+ * One event of `type` per row of `from` (a FROM item with its condition), as a statement part (a CTE body)
+ * for a statement that records its event in the same round trip; `orderId` and `data` are SQL expressions.
+ */
+export function EVENTS_INSERT_SQL(p: { type: string; orderId: string; from: string; data?: string }): string {
+  if (!/^[a-z_]+$/.test(p.type)) throw new Error(`order event type must be snake_case: ${p.type}`);
+  return `INSERT INTO order_events (order_id, type, data) SELECT ${p.orderId}, '${p.type}', ${p.data ?? `'{}'::jsonb`} FROM ${p.from}`;
+}
