@@ -103,7 +103,7 @@ export function joinInviteQuery(token: string, customerId: string, profileName: 
          SET last_seen_at = now(), profile_name = COALESCE(excluded.profile_name, invite_contacts.profile_name)
        RETURNING (xmax = 0) AS first_time
      ), event AS (
-       ${EVENTS_INSERT_SQL({ type: 'invite_contact_joined', orderId: 't.order_id', from: 't, contact WHERE contact.first_time' })}
+       ${EVENTS_INSERT_SQL({ type: `'invite_contact_joined'`, orderId: 't.order_id', from: 't, contact WHERE contact.first_time' })}
      ), inbox AS (
        ${INVITE_HANDOVER_SQL({ customer: '$2', orderId: 't.order_id', from: 't, contact WHERE contact.first_time AND $2 <> (SELECT customer_id FROM orders WHERE id = t.order_id)' })}
      )

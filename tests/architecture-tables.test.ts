@@ -110,8 +110,6 @@ const NEXT_WAVE: { table: string; file: string; why: string }[] = [
   { table: 'customers', file: 'lib/inbox/send.ts', why: ORDER_CUSTOMER },
   { table: 'customers', file: 'lib/messaging/delivery-status.ts', why: ORDER_CUSTOMER },
   { table: 'customers', file: 'lib/payments/stripe-events.ts', why: ORDER_CUSTOMER },
-  { table: 'order_events', file: 'lib/orders/extend.ts', why: ORDER_EVENT },
-  { table: 'order_events', file: 'lib/orders/reminders.ts', why: ORDER_EVENT },
   { table: 'order_events', file: 'lib/orders/store-refunds.ts', why: ORDER_EVENT },
   { table: 'order_events', file: 'lib/admin/second-chances.ts', why: CONSOLE_READ },
   { table: 'waitlist_entries', file: 'lib/admin/second-chances.ts', why: CONSOLE_READ },

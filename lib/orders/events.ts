@@ -30,10 +30,10 @@ export function eventsOfOrder(orderId: string): Query {
 }
 
 /**
- * One event of `type` per row of `from` (a FROM item with its condition), as a statement part (a CTE body)
- * for a statement that records its event in the same round trip; `orderId` and `data` are SQL expressions.
+ * One event per row of `from` (a FROM item with its condition), as a statement part (a CTE body) for a statement
+ * that records its event in the same round trip. `orderId`, `type` and `data` are SQL expressions over `from`
+ * (a fixed type is a quoted literal: `'hold_extended'`).
  */
-export function EVENTS_INSERT_SQL(p: { type: string; orderId: string; from: string; data?: string }): string {
-  if (!/^[a-z_]+$/.test(p.type)) throw new Error(`order event type must be snake_case: ${p.type}`);
-  return `INSERT INTO order_events (order_id, type, data) SELECT ${p.orderId}, '${p.type}', ${p.data ?? `'{}'::jsonb`} FROM ${p.from}`;
+export function EVENTS_INSERT_SQL(p: { orderId: string; type: string; from: string; data?: string }): string {
+  return `INSERT INTO order_events (order_id, type, data) SELECT ${p.orderId}, ${p.type}, ${p.data ?? `'{}'::jsonb`} FROM ${p.from}`;
 }

@@ -3,6 +3,7 @@ import { db } from '../db.js';
 import { log } from '../log.js';
 import { checkoutExpiresAt } from '../payments/checkout.js';
 import { extendHold, withLock } from '../stock/index.js';
+import { EVENTS_INSERT_SQL } from './events.js';
 import { isOpen } from './lifecycle.js';
 import { orderColumns, toOrder, isOrderId, type Order } from './order.js';
 
@@ -78,7 +79,7 @@ async function storeHoldExtended(orderId: string, until: Date): Promise<boolean>
        WHERE id = $1 AND payment_status IN ('pending', 'awaiting_payment') AND hold_extended_at IS NULL
        RETURNING id, hold_expires_at
      ), event AS (
-       INSERT INTO order_events (order_id, type, data) SELECT id, 'hold_extended', jsonb_build_object('holdExpiresAt', hold_expires_at) FROM updated
+       ${EVENTS_INSERT_SQL({ orderId: 'id', type: `'hold_extended'`, data: `jsonb_build_object('holdExpiresAt', hold_expires_at)`, from: 'updated' })}
      )
      SELECT id FROM updated`,
     [orderId, until.toISOString()],

@@ -7,6 +7,7 @@ import { orderSummaryLines } from '../messaging/order-notices.js';
 import { attemptSend, recordAttempts, type Attempt, type Claimed } from '../messaging/outbox.js';
 import { claimedFrom, claimedSendsSql, outboxCte, outboxRows, type Notice } from '../messaging/record.js';
 import { SERVICE_WINDOW_MS } from '../messaging/window.js';
+import { EVENTS_INSERT_SQL } from './events.js';
 import type { OrderItem } from './order.js';
 
 /**
@@ -130,8 +131,7 @@ export async function sendHoldReminders(due: DueReminder[], stop: () => boolean 
          WHERE orders.id = o.id AND orders.reminded_at IS NULL AND orders.payment_status = 'pending'
          RETURNING orders.id, orders.customer_id, o.skip
        ), event AS (
-         INSERT INTO order_events (order_id, type, data)
-         SELECT id, CASE WHEN skip IS NULL THEN 'reminder_sent' ELSE 'reminder_skipped' END, jsonb_build_object('reason', skip) FROM updated
+         ${EVENTS_INSERT_SQL({ orderId: 'id', type: `CASE WHEN skip IS NULL THEN 'reminder_sent' ELSE 'reminder_skipped' END`, data: `jsonb_build_object('reason', skip)`, from: 'updated' })}
        ), sent AS (
          ${outboxCte('$2', { source: 'updated', where: 'WHERE updated.skip IS NULL AND EXISTS (SELECT 1 FROM input WHERE input.order_id = updated.id AND input.key = m.key)', claim: true, customerId: 'updated.customer_id' })}
        )
