@@ -56,7 +56,6 @@ const ORDERS_SQL = "orders SQL: moves into lib/orders/store.ts next wave";
 const OUTBOX_SQL = "outbound_messages SQL: moves into lib/messaging/outbox.ts next wave";
 const INBOUND_SQL = "inbound_events SQL: moves into lib/conversation/inbound-events.ts next wave";
 const ORDER_CUSTOMER = "fused into an orders statement (the customer of the order read with it): moves with that statement";
-const ORDER_EVENT = "fused into an orders statement (its event in the same statement): becomes an EVENTS_INSERT_SQL part of lib/orders/events.ts";
 const CONSOLE_READ = "a console read of orders with this table in one statement: moves with the orders read";
 const REWRITTEN = "in a file rewritten by another helper this wave: its part for this table becomes a statement part of the owner";
 const RETENTION = "the inbox's retention statement also scrubs inbound_events: moves to lib/inbox/store.ts with an inbound_events part";
@@ -110,7 +109,6 @@ const NEXT_WAVE: { table: string; file: string; why: string }[] = [
   { table: 'customers', file: 'lib/inbox/send.ts', why: ORDER_CUSTOMER },
   { table: 'customers', file: 'lib/messaging/delivery-status.ts', why: ORDER_CUSTOMER },
   { table: 'customers', file: 'lib/payments/stripe-events.ts', why: ORDER_CUSTOMER },
-  { table: 'order_events', file: 'lib/orders/store-refunds.ts', why: ORDER_EVENT },
   { table: 'order_events', file: 'lib/admin/second-chances.ts', why: CONSOLE_READ },
   { table: 'waitlist_entries', file: 'lib/admin/second-chances.ts', why: CONSOLE_READ },
   { table: 'ops_alerts', file: 'lib/admin/alerts.ts', why: CONSOLE_READ },

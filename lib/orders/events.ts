@@ -2,9 +2,9 @@ import { db, type Query } from '../db.js';
 
 /**
  * The store of `order_events`, the audit trail of an order: the statements that write or read it, built
- * but not run, so a caller runs them alone or in its own batch (same round trips). Statements of
- * lib/orders/store.ts, place.ts, extend.ts, reminders.ts, store-refunds.ts and conversation/invite-contact
- * still write their event inside their own statement (tests/architecture-tables.test.ts, NEXT_WAVE).
+ * but not run, so a caller runs them alone or in its own batch (same round trips), or statement parts
+ * (`…_SQL`) a state change fuses into its own statement to record its event in the same round trip.
+ * lib/orders/store.ts and place.ts still write their events themselves (tests/architecture-tables.test.ts, NEXT_WAVE).
  */
 
 /** An event unique per Stripe business key (`data.stripeKey`): RETURNING id, no row when it was recorded already. */
@@ -34,6 +34,12 @@ export function eventsOfOrder(orderId: string): Query {
  * that records its event in the same round trip. `orderId`, `type` and `data` are SQL expressions over `from`
  * (a fixed type is a quoted literal: `'hold_extended'`).
  */
-export function EVENTS_INSERT_SQL(p: { orderId: string; type: string; from: string; data?: string }): string {
-  return `INSERT INTO order_events (order_id, type, data) SELECT ${p.orderId}, ${p.type}, ${p.data ?? `'{}'::jsonb`} FROM ${p.from}`;
+export function EVENTS_INSERT_SQL(p: { orderId: string; type: string; from: string; data?: string; stripeKeyed?: boolean; returning?: string }): string {
+  return `INSERT INTO order_events (order_id, type, data) SELECT ${p.orderId}, ${p.type}, ${p.data ?? `'{}'::jsonb`} FROM ${p.from}` +
+    (p.stripeKeyed ? ` ON CONFLICT ((data->>'stripeKey')) WHERE data ? 'stripeKey' DO NOTHING` : '') +
+    (p.returning ? ` RETURNING ${p.returning}` : '');
 }
+
+/** Whether the order (SQL expression) has an event matching `condition` (over alias e), as an SQL boolean. */
+export const EVENT_EXISTS_SQL = (orderId: string, condition: string) =>
+  `EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = ${orderId} AND ${condition})`;

@@ -1,6 +1,7 @@
 import { db } from '../db.js';
 import { outboxKey } from '../messaging/keys.js';
 import { outboxCte, outboxRows, type Notice } from '../messaging/record.js';
+import { EVENT_EXISTS_SQL, EVENTS_INSERT_SQL } from './events.js';
 
 /** Refund statuses whose money is gone or on its way back to the customer. */
 export const COUNTED_REFUND_STATUSES = ['succeeded', 'pending', 'requires_action'];
@@ -47,7 +48,7 @@ export async function storeStripeRefund(r: StripeRefundRecord): Promise<StripeRe
       sql.query(
         `WITH o AS (
        SELECT id, payment_status, total_minor,
-              EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = orders.id AND e.type = 'refund_required') AS ours_decided
+              ${EVENT_EXISTS_SQL('orders.id', `e.type = 'refund_required'`)} AS ours_decided
        FROM orders WHERE id = $1
      ), prev AS (
        SELECT status FROM stripe_refunds WHERE refund_id = $2
@@ -80,33 +81,37 @@ export async function storeStripeRefund(r: StripeRefundRecord): Promise<StripeRe
      ), notice AS (
        SELECT status FROM outbound_messages WHERE idempotency_key = $11
      ), event AS (
-       INSERT INTO order_events (order_id, type, data)
-       SELECT updated.id,
-              CASE WHEN NOT $5 = ANY($8::text[]) THEN 'refund_failed'
-                   WHEN transition.is_full THEN 'refunded'
-                   WHEN o.payment_status = 'paid' THEN 'partially_refunded'
-                   ELSE 'refund_recorded' END,
-              $9::jsonb || jsonb_build_object('stripeKey', 'refund:' || $2::text, 'refundedMinor', updated.refunded_minor, 'orderStatus', updated.payment_status)
-       FROM updated, o, transition
-       WHERE NOT EXISTS (SELECT 1 FROM prev)
-         AND NOT EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = $1 AND e.data->>'refundId' = $2::text)
-       ON CONFLICT ((data->>'stripeKey')) WHERE data ? 'stripeKey' DO NOTHING
-       RETURNING type
+       ${EVENTS_INSERT_SQL({
+         orderId: 'updated.id',
+         type: `CASE WHEN NOT $5 = ANY($8::text[]) THEN 'refund_failed'
+                     WHEN transition.is_full THEN 'refunded'
+                     WHEN o.payment_status = 'paid' THEN 'partially_refunded'
+                     ELSE 'refund_recorded' END`,
+         data: `$9::jsonb || jsonb_build_object('stripeKey', 'refund:' || $2::text, 'refundedMinor', updated.refunded_minor, 'orderStatus', updated.payment_status)`,
+         from: `updated, o, transition
+                WHERE NOT EXISTS (SELECT 1 FROM prev) AND NOT ${EVENT_EXISTS_SQL('$1', `e.data->>'refundId' = $2::text`)}`,
+         stripeKeyed: true,
+         returning: 'type',
+       })}
      ), failed AS (
-       INSERT INTO order_events (order_id, type, data)
-       SELECT updated.id, 'refund_failed', $9::jsonb || jsonb_build_object('stripeKey', 'refund-failed:' || $2::text, 'refundedMinor', updated.refunded_minor)
-       FROM updated, prev
-       WHERE prev.status = ANY($8::text[]) AND NOT $5 = ANY($8::text[])
-       ON CONFLICT ((data->>'stripeKey')) WHERE data ? 'stripeKey' DO NOTHING
-       RETURNING type
+       ${EVENTS_INSERT_SQL({
+         orderId: 'updated.id',
+         type: `'refund_failed'`,
+         data: `$9::jsonb || jsonb_build_object('stripeKey', 'refund-failed:' || $2::text, 'refundedMinor', updated.refunded_minor)`,
+         from: `updated, prev WHERE prev.status = ANY($8::text[]) AND NOT $5 = ANY($8::text[])`,
+         stripeKeyed: true,
+         returning: 'type',
+       })}
      ), reverted AS (
-       INSERT INTO order_events (order_id, type, data)
-       SELECT updated.id, 'refund_reverted', $9::jsonb || jsonb_build_object('stripeKey', 'refund-reverted:' || $2::text, 'refundedMinor', updated.refunded_minor,
-              'orderStatus', updated.payment_status, 'refundNotice', COALESCE((SELECT status FROM notice), 'none'))
-       FROM updated, transition
-       WHERE transition.reopened
-       ON CONFLICT ((data->>'stripeKey')) WHERE data ? 'stripeKey' DO NOTHING
-       RETURNING type
+       ${EVENTS_INSERT_SQL({
+         orderId: 'updated.id',
+         type: `'refund_reverted'`,
+         data: `$9::jsonb || jsonb_build_object('stripeKey', 'refund-reverted:' || $2::text, 'refundedMinor', updated.refunded_minor,
+                'orderStatus', updated.payment_status, 'refundNotice', COALESCE((SELECT status FROM notice), 'none'))`,
+         from: 'updated, transition WHERE transition.reopened',
+         stripeKeyed: true,
+         returning: 'type',
+       })}
      ), outbox AS (
        ${outboxCte('$10', { where: 'WHERE (SELECT is_full FROM transition)' })}
      )
