@@ -113,6 +113,10 @@ export function joinInviteQuery(token: string, customerId: string, profileName: 
   );
 }
 
+/** The order a customer (SQL expression) last came for as an invited contact, as a scalar subquery (NULL if none). */
+export const INVITED_ORDER_SQL = (customer: string) =>
+  `(SELECT t.order_id FROM invite_contacts ic JOIN invite_tokens t ON t.id = ic.invite_id WHERE ic.customer_id = ${customer} ORDER BY ic.last_seen_at DESC NULLS LAST LIMIT 1)`;
+
 /** Whether a token exists at all (expired rather than unknown). */
 export const inviteKnownQuery = (token: string): Query => db()`SELECT 1 AS known FROM invite_tokens WHERE token = ${token}`;
 

@@ -113,8 +113,6 @@ const NEXT_WAVE: { table: string; file: string; why: string }[] = [
   { table: 'waitlist_entries', file: 'lib/admin/second-chances.ts', why: CONSOLE_READ },
   { table: 'ops_alerts', file: 'lib/admin/alerts.ts', why: CONSOLE_READ },
   { table: 'payments', file: 'lib/admin/order-view.ts', why: CONSOLE_READ },
-  { table: 'invite_tokens', file: 'lib/inbox/send.ts', why: CONSOLE_READ },
-  { table: 'invite_contacts', file: 'lib/inbox/send.ts', why: CONSOLE_READ },
   { table: 'customers', file: 'lib/admin/offline-payment.ts', why: REWRITTEN },
   { table: 'customers', file: 'lib/conversation/inbound-events.ts', why: REWRITTEN },
   { table: 'conversation_messages', file: 'lib/conversation/inbound-events.ts', why: REWRITTEN },

@@ -1,5 +1,6 @@
 import { db } from '../db.js';
 import { conflict, HttpError, invalidRequest, notFound } from '../http/errors.js';
+import { INVITED_ORDER_SQL } from '../invites.js';
 import { log, maskIdentity } from '../log.js';
 import { messageKeys, outboxKey } from '../messaging/keys.js';
 import type { OutgoingMessage } from '../messaging/messages.js';
@@ -38,7 +39,7 @@ export async function sendStaffMessage(id: string, req: StaffMessageRequest, ide
     SELECT c.id, c.wa_id, c.bsuid, c.last_inbound_at,
            (SELECT to_jsonb(x) FROM (SELECT id, status, wamid, error_title, payload, sent_by FROM outbound_messages WHERE idempotency_key = ${key}) x) AS existing,
            (SELECT o.id FROM orders o WHERE o.customer_id = c.id ORDER BY (o.payment_status IN ('pending', 'awaiting_payment', 'paid')) DESC, o.created_at DESC LIMIT 1) AS own_order,
-           (SELECT t.order_id FROM invite_contacts ic JOIN invite_tokens t ON t.id = ic.invite_id WHERE ic.customer_id = c.id ORDER BY ic.last_seen_at DESC NULLS LAST LIMIT 1) AS invited_order
+           ${db().unsafe(INVITED_ORDER_SQL('c.id'))} AS invited_order
     FROM customers c WHERE c.id = ${id}`;
   if (!row) throw notFound('conversation');
 
