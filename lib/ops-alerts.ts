@@ -77,3 +77,18 @@ export async function retryUndeliveredAlerts(limit = 50, olderThanSeconds = 30):
   for (const r of rows) await deliver(String(r.id), r.payload as Record<string, unknown>);
   return rows.length;
 }
+
+/**
+ * The console's alert feed (lib/admin/alerts.ts), as statement parts: the newest alerts, `limit` of them (an SQL
+ * expression) after the cursor condition `after` builds from the row's time and key expressions.
+ */
+export const ALERTS_NEWEST_SQL = (after: (at: string, key: string) => string, limit: string) => {
+  const key = `'alert:' || lpad(a.id::text, 20, '0')`;
+  return `SELECT ${key} AS key, a.kind, a.created_at AS at, a.order_id, a.message_id, a.payload,
+                 a.delivered_at, a.attempts, a.last_error, true AS is_alert
+          FROM ops_alerts a WHERE true ${after('a.created_at', key)}
+          ORDER BY a.created_at DESC, a.id DESC LIMIT ${limit}`;
+};
+
+/** Whether an outbox row (SQL expression of its id) has an alert of its own, as an SQL boolean. */
+export const MESSAGE_ALERTED_SQL = (messageId: string) => `EXISTS (SELECT 1 FROM ops_alerts a WHERE a.message_id = ${messageId})`;

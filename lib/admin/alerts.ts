@@ -1,6 +1,7 @@
 import { z } from '../zod.js';
 import { db } from '../db.js';
 import { maskIdentity } from '../log.js';
+import { ALERTS_NEWEST_SQL, MESSAGE_ALERTED_SQL } from '../ops-alerts.js';
 import { UNREACHABLE_CODES, REENGAGEMENT_CODE } from '../messaging/outbox.js';
 
 /** Meta: a BSUID recipient is not supported for this message. */
@@ -56,14 +57,11 @@ export async function listAlerts(q: AlertListQuery): Promise<{ alerts: AlertItem
   // Each branch is newest-first and limited on its own (ops_alerts_created, outbound_messages_failed), then merged.
   const rows = await db().query(
     `WITH items AS (
-       (SELECT 'alert:' || lpad(a.id::text, 20, '0') AS key, a.kind, a.created_at AS at, a.order_id, a.message_id, a.payload,
-               a.delivered_at, a.attempts, a.last_error, true AS is_alert
-        FROM ops_alerts a WHERE true ${before('a.created_at', `'alert:' || lpad(a.id::text, 20, '0')`)}
-        ORDER BY a.created_at DESC, a.id DESC LIMIT $1)
+       (${ALERTS_NEWEST_SQL(before, '$1')})
        UNION ALL
        (SELECT 'message:' || m.id::text, 'message_failed', m.updated_at, m.order_id, m.id, '{}'::jsonb, NULL, 0, NULL, false
         FROM outbound_messages m
-        WHERE m.status = 'failed' AND NOT EXISTS (SELECT 1 FROM ops_alerts a WHERE a.message_id = m.id)
+        WHERE m.status = 'failed' AND NOT ${MESSAGE_ALERTED_SQL('m.id')}
               ${before('m.updated_at', `'message:' || m.id::text`)}
         ORDER BY m.updated_at DESC, m.id DESC LIMIT $1)
      )

@@ -1,4 +1,6 @@
 import { db } from '../db.js';
+import { EVENT_EXISTS_SQL, SECOND_CHANCE_EVENTS_PER_DAY_SQL } from '../orders/events.js';
+import { OFFERS_PER_DAY_SQL } from '../waitlist/store.js';
 import { z } from '../zod.js';
 
 /**
@@ -27,10 +29,9 @@ export async function secondChancesReport(q: z.infer<typeof secondChancesQuery>)
        SELECT generate_series(date_trunc('day', now() AT TIME ZONE 'UTC') - make_interval(days => $1 - 1), date_trunc('day', now() AT TIME ZONE 'UTC'), interval '1 day') AS day
      ), since AS (SELECT (min(day) AT TIME ZONE 'UTC') AS t FROM d),
      ev AS (
-       SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AS day, count(*) FILTER (WHERE type = 'reminder_sent') AS reminders, count(*) FILTER (WHERE type = 'hold_extended') AS extensions
-       FROM order_events WHERE type IN ('reminder_sent', 'hold_extended') AND created_at >= (SELECT t FROM since) GROUP BY 1
+       ${SECOND_CHANCE_EVENTS_PER_DAY_SQL('(SELECT t FROM since)')}
      ), wl AS (
-       SELECT date_trunc('day', offered_at AT TIME ZONE 'UTC') AS day, count(*) AS offers FROM waitlist_entries WHERE offered_at >= (SELECT t FROM since) GROUP BY 1
+       ${OFFERS_PER_DAY_SQL('(SELECT t FROM since)')}
      ), rec AS (
        SELECT date_trunc('day', o.paid_at AT TIME ZONE 'UTC') AS day, o.currency,
               count(*) FILTER (WHERE o.source_key LIKE 'waitlist:%') AS from_waitlist,
@@ -38,7 +39,7 @@ export async function secondChancesReport(q: z.infer<typeof secondChancesQuery>)
               sum(o.total_minor) AS revenue
        FROM orders o
        WHERE (o.reminded_at IS NOT NULL OR o.source_key LIKE 'waitlist:%') AND o.paid_at >= (SELECT t FROM since) AND o.payment_status = 'paid'
-         AND (o.source_key LIKE 'waitlist:%' OR (o.paid_at > o.reminded_at AND EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.id AND e.type = 'reminder_sent')))
+         AND (o.source_key LIKE 'waitlist:%' OR (o.paid_at > o.reminded_at AND ${EVENT_EXISTS_SQL('o.id', `e.type = 'reminder_sent'`)}))
        GROUP BY 1, 2
      )
      SELECT to_char(d.day, 'YYYY-MM-DD') AS day, COALESCE(ev.reminders, 0)::int AS reminders, COALESCE(ev.extensions, 0)::int AS extensions,

@@ -43,3 +43,8 @@ export function EVENTS_INSERT_SQL(p: { orderId: string; type: string; from: stri
 /** Whether the order (SQL expression) has an event matching `condition` (over alias e), as an SQL boolean. */
 export const EVENT_EXISTS_SQL = (orderId: string, condition: string) =>
   `EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = ${orderId} AND ${condition})`;
+
+/** Reminders sent and holds extended per UTC day since `since` (SQL expression): columns day, reminders, extensions (the console's second chances). */
+export const SECOND_CHANCE_EVENTS_PER_DAY_SQL = (since: string) =>
+  `SELECT date_trunc('day', created_at AT TIME ZONE 'UTC') AS day, count(*) FILTER (WHERE type = 'reminder_sent') AS reminders, count(*) FILTER (WHERE type = 'hold_extended') AS extensions
+   FROM order_events WHERE type IN ('reminder_sent', 'hold_extended') AND created_at >= ${since} GROUP BY 1`;

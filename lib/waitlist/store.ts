@@ -119,3 +119,7 @@ export async function markOffered(entryId: string, notice: Notice | null): Promi
   );
   return row && notice ? claimedFrom(row.claimed, [notice]) : [];
 }
+
+/** Back-in-stock offers made per UTC day since `since` (SQL expression): columns day, offers (the console's second chances). */
+export const OFFERS_PER_DAY_SQL = (since: string) =>
+  `SELECT date_trunc('day', offered_at AT TIME ZONE 'UTC') AS day, count(*) AS offers FROM waitlist_entries WHERE offered_at >= ${since} GROUP BY 1`;
