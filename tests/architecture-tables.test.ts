@@ -1,9 +1,10 @@
 /**
  * One owner per table (issue 24): SQL naming a table lives in that table's store module. The tables are read
  * from migrations/ (every CREATE TABLE, plus lib/migrations.ts's own schema_migrations), so a new table is
- * covered at once: it fails here until it is given an owner. SQL is found in the literal text of lib/ (tagged
- * templates db()`…`, strings passed to db().query or db().unsafe, fragments), comments excluded: a table
- * is named when it follows FROM, JOIN, INTO, UPDATE, TABLE, TRUNCATE, REFERENCES or USING.
+ * covered at once: it fails here until it is given an owner. SQL is found in the literal text of lib/, netlify/
+ * and backend/ (tagged templates db()`…`, strings passed to db().query or db().unsafe, fragments), comments
+ * excluded: a table is named when it follows FROM, JOIN, INTO, UPDATE, TABLE, TRUNCATE, LOCK, COPY,
+ * REFERENCES or USING (any case, schema-qualified or quoted).
  *
  * The rule, per table:
  *   - WRITES (INSERT INTO / UPDATE / DELETE FROM / TRUNCATE / ALTER, CREATE, DROP TABLE) only in its store;
@@ -217,7 +218,7 @@ export function literals(src: string): string[] {
 
 type Use = { table: string; write: boolean };
 
-const NAMED = /\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|(?:ALTER|CREATE|DROP)\s+TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|FROM|JOIN|REFERENCES|USING|INTO)\s+(?:ONLY\s+)?(?:public\.)?"?([A-Za-z_]\w*)"?/gi;
+const NAMED = /\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?|LOCK(?:\s+TABLE)?|COPY|(?:ALTER|CREATE|DROP)\s+TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?|FROM|JOIN|REFERENCES|USING|INTO)\s+(?:ONLY\s+)?(?:public\.)?"?([A-Za-z_]\w*)"?/gi;
 
 /** The tables a piece of source names in SQL, each with whether it writes them. */
 export function tablesNamed(src: string, known: Set<string>): Use[] {
@@ -233,19 +234,21 @@ export function tablesNamed(src: string, known: Set<string>): Use[] {
   return [...uses].map(([table, write]) => ({ table, write }));
 }
 
-function libFiles(dir = 'lib'): string[] {
+/** The production source: lib/, and the functions and the backend (which must hold no SQL at all: no store is there). */
+function sourceFiles(dir: string): string[] {
   return readdirSync(path.join(root, dir), { withFileTypes: true }).flatMap((e) => {
     const rel = `${dir}/${e.name}`;
-    if (e.isDirectory()) return libFiles(rel);
+    if (e.isDirectory()) return e.name === 'node_modules' ? [] : sourceFiles(rel);
     return /\.(ts|mts|js|mjs)$/.test(e.name) ? [rel] : [];
   });
 }
+const SCANNED = ['lib', 'netlify', 'backend'];
 
 type Finding = { table: string; file: string; write: boolean };
 
 function findings(): Finding[] {
   const known = new Set(tables());
-  return libFiles().flatMap((file) => tablesNamed(readFileSync(path.join(root, file), 'utf8'), known).map((u) => ({ ...u, file })));
+  return SCANNED.flatMap((dir) => sourceFiles(dir)).flatMap((file) => tablesNamed(readFileSync(path.join(root, file), 'utf8'), known).map((u) => ({ ...u, file })));
 }
 
 /** Findings the map does not allow (as `table file (write|read)`). */
@@ -284,6 +287,11 @@ describe('one owner per table', () => {
   it('every table of migrations/ has an owner, and every owner is a table', () => {
     expect(tables().filter((t) => !OWNER[t])).toEqual([]);
     expect(Object.keys(OWNER).filter((t) => !known.has(t))).toEqual([]);
+  });
+
+  it('a table is read into another table\'s store only (READS names stores)', () => {
+    const stores = new Set(Object.values(OWNER));
+    expect(Object.values(READS).flat().filter((f) => !stores.has(f))).toEqual([]);
   });
 
   it('SQL naming a table appears only in its store (or where READS / NEXT_WAVE say)', () => {
