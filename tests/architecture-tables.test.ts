@@ -150,6 +150,15 @@ function tables(): string[] {
   return [...names].sort();
 }
 
+/** Whether a `/` at `i` starts a regex literal (not a division): what precedes it is an operator, a bracket or a keyword. */
+function regexMayStart(src: string, i: number): boolean {
+  let j = i - 1;
+  while (j >= 0 && /\s/.test(src[j]!)) j--;
+  if (j < 0) return true;
+  if ('(,=:[!&|?{};+-*%<>~^'.includes(src[j]!)) return true;
+  return /\b(?:return|typeof|case|in|of|void|throw|yield|await)$/.test(src.slice(Math.max(0, j - 6), j + 1));
+}
+
 /**
  * The literal text of a TypeScript source: its quoted strings and template literals (an interpolation
  * `${…}` becomes ` $_ `, its own literals are collected too), without comments or code.
@@ -197,6 +206,17 @@ export function literals(src: string): string[] {
       }
       out.push(s);
       i++;
+    } else if (c === '/' && regexMayStart(src, i)) {
+      // A regex literal (its quotes and backticks are not strings): skipped to its closing slash.
+      let inClass = false;
+      i++;
+      while (i < src.length && src[i] !== '\n' && (inClass || src[i] !== '/')) {
+        if (src[i] === '\\') i++;
+        else if (src[i] === '[') inClass = true;
+        else if (src[i] === ']') inClass = false;
+        i++;
+      }
+      i++;
     } else if (c === '`') {
       open.push({ text: '', depth: 0 });
       i++;
@@ -213,6 +233,8 @@ export function literals(src: string): string[] {
       } else t.depth--;
     } else i++;
   }
+  // A template left open means the scan lost track (a backtick in a regex literal, say): fail rather than miss SQL.
+  if (open.length) throw new Error('unbalanced template literal: the SQL scan cannot read this file');
   return out;
 }
 
@@ -248,7 +270,13 @@ type Finding = { table: string; file: string; write: boolean };
 
 function findings(): Finding[] {
   const known = new Set(tables());
-  return SCANNED.flatMap((dir) => sourceFiles(dir)).flatMap((file) => tablesNamed(readFileSync(path.join(root, file), 'utf8'), known).map((u) => ({ ...u, file })));
+  return SCANNED.flatMap((dir) => sourceFiles(dir)).flatMap((file) => {
+    try {
+      return tablesNamed(readFileSync(path.join(root, file), 'utf8'), known).map((u) => ({ ...u, file }));
+    } catch (error) {
+      throw new Error(`${file}: ${(error as Error).message}`);
+    }
+  });
 }
 
 /** Findings the map does not allow (as `table file (write|read)`). */
@@ -282,6 +310,11 @@ describe('one owner per table', () => {
       { table: 'products', write: false },
       { table: 'variants', write: false },
     ]);
+  });
+
+  it('skips regex literals (their quotes are not strings) and refuses a file it cannot read rather than missing its SQL', () => {
+    expect(literals("const r = /[`\"']/g.test(x) ? a / b : `SELECT 1 FROM orders`;")).toEqual(['SELECT 1 FROM orders']);
+    expect(() => literals('const t = `SELECT 1 FROM orders')).toThrow(/unbalanced/);
   });
 
   it('every table of migrations/ has an owner, and every owner is a table', () => {
