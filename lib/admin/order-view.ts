@@ -3,7 +3,7 @@ import { log, maskBsuid, maskIdentity, maskPhone } from '../log.js';
 import { formatMoney } from '../money.js';
 import type { OrderItem } from '../orders/order.js';
 import { addressText, estimateText, type ShippingAddress, type ShippingRate } from '../orders/shipping.js';
-import { notFound } from '../http/errors.js';
+import { notFound } from '../errors.js';
 import { readHold, type HoldView } from '../stock/index.js';
 
 /**

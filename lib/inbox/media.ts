@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { getConfig } from '../config.js';
 import { db } from '../db.js';
-import { HttpError, notFound } from '../http/errors.js';
+import { DomainError, notFound } from '../errors.js';
 import { log } from '../log.js';
 import { downloadMedia, mediaInfo } from './graph.js';
 
@@ -45,8 +45,8 @@ export async function mediaResponse(mediaId: string): Promise<Response> {
   } else {
     const info = await mediaInfo(mediaId);
     type = baseType(info.mimeType);
-    if (!MEDIA_TYPES.has(type)) throw new HttpError(415, 'media_type_refused', `${type} is not served by the console`);
-    if (info.fileSize !== null && info.fileSize > max) throw new HttpError(413, 'media_too_large', `the file is larger than ${max} bytes`);
+    if (!MEDIA_TYPES.has(type)) throw new DomainError('unsupported', 'media_type_refused', `${type} is not served by the console`);
+    if (info.fileSize !== null && info.fileSize > max) throw new DomainError('too_large', 'media_too_large', `the file is larger than ${max} bytes`);
     bytes = await downloadMedia(info.url, max);
     if (cacheDir) await writeCache(cacheDir, mediaId, bytes, type);
   }

@@ -2,7 +2,7 @@ import { db } from '../db.js';
 import { isOrderId } from '../orders/order.js';
 import { maskBsuid, maskPhone } from '../log.js';
 import { SERVICE_WINDOW_MS } from '../messaging/window.js';
-import { invalidRequest, notFound } from '../http/errors.js';
+import { invalidRequest, notFound } from '../errors.js';
 import { z } from '../zod.js';
 import { EFFECTIVE_MODE_SQL } from './handover-state.js';
 
