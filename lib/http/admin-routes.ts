@@ -1,5 +1,6 @@
 import { cancelOrder } from '../admin/cancel.js';
 import type { AdminResult } from '../admin/result.js';
+import type { MediaFile } from '../inbox/index.js';
 import { offlinePaymentRequest, recordOfflinePayment } from '../admin/offline-payment.js';
 import { getOrderView } from '../admin/order-view.js';
 import { alertListQuery, listAlerts } from '../admin/alerts.js';
@@ -119,7 +120,7 @@ const HANDLERS: { [N in AdminRoute['name']]: (call: Call) => Promise<Response> }
     return json(await i.setMode(id, i.modeRequest.parse(await body(req)).mode, ctx.staff));
   },
   'templates.list': async () => json({ templates: await (await inbox()).approvedTemplates() }),
-  'media': async ({ id }) => (await inbox()).mediaResponse(id),
+  'media': async ({ id }) => mediaResponse(await (await inbox()).customerMedia(id)),
 };
 
 const ADMIN_ROUTES: readonly AdminRoute[] = ROUTES.filter((r): r is AdminRoute => r.door === 'admin-api');
@@ -136,6 +137,20 @@ export async function routeAdminRequest(req: Request, ctx: AdminContext = { staf
     if (error instanceof z.ZodError) return domainErrorResponse(invalidRequest(zodFields(error)));
     throw error;
   }
+}
+
+/** A customer's media file, served only to the console: never sniffed, never scripted, never cached. */
+function mediaResponse(file: MediaFile): Response {
+  return new Response(new Uint8Array(file.bytes), {
+    headers: {
+      'content-type': file.type,
+      'content-length': String(file.bytes.byteLength),
+      'content-disposition': `${file.inline ? 'inline' : 'attachment'}; filename="${file.filename}"`,
+      'cache-control': 'private, no-store',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'none'; sandbox",
+    },
+  });
 }
 
 /** The answer; the result's work after it (the customer's notice) goes to waitUntil, or is awaited without one. */

@@ -1,5 +1,5 @@
 /** The team inbox (docs/inbox.md): conversations, staff answers, media, templates, retention. */
 export { conversationListQuery, getConversation, listConversations, modeRequest, setMode } from './store.js';
 export { markConversationRead, sendStaffMessage, showTyping, staffMessageRequest } from './send.js';
-export { mediaResponse } from './media.js';
+export { customerMedia, type MediaFile } from './media.js';
 export { approvedTemplates } from './templates.js';

@@ -29,7 +29,10 @@ const INLINE = /^(image\/(jpeg|png|webp)|video\/mp4|audio\/(aac|mpeg|mp4|ogg))$/
 
 const baseType = (t: string) => t.split(';')[0]!.trim().toLowerCase();
 
-export async function mediaResponse(mediaId: string): Promise<Response> {
+/** A media file to serve: its bytes, type, a safe file name, and whether the console shows it inline. */
+export type MediaFile = { bytes: Uint8Array; type: string; filename: string; inline: boolean };
+
+export async function customerMedia(mediaId: string): Promise<MediaFile> {
   if (!/^[A-Za-z0-9_.-]{1,128}$/.test(mediaId)) throw notFound('media');
   const [row] = await db()`
     SELECT kind, data->>'mimeType' AS mime, data->>'filename' AS filename FROM conversation_messages
@@ -51,16 +54,7 @@ export async function mediaResponse(mediaId: string): Promise<Response> {
     if (cacheDir) await writeCache(cacheDir, mediaId, bytes, type);
   }
   const filename = String(row.filename ?? `${row.kind}-${mediaId}`).replace(/[^\w.\- ]/g, '_').slice(0, 100);
-  return new Response(new Uint8Array(bytes), {
-    headers: {
-      'content-type': type,
-      'content-length': String(bytes.byteLength),
-      'content-disposition': `${INLINE.test(type) ? 'inline' : 'attachment'}; filename="${filename}"`,
-      'cache-control': 'private, no-store',
-      'x-content-type-options': 'nosniff',
-      'content-security-policy': "default-src 'none'; sandbox",
-    },
-  });
+  return { bytes, type, filename, inline: INLINE.test(type) };
 }
 
 const cachePath = (dir: string, id: string) => path.join(dir, createHash('sha256').update(id).digest('hex'));
