@@ -155,6 +155,12 @@ describe('layers without loops (lib/)', () => {
     expect(cycles(new Map([['a', ['b']], ['b', ['c']], ['c', []]]))).toEqual([]);
   });
 
+  it('a file is placed by its longest prefix (the Graph client is an adapter below the outbox)', () => {
+    expect(LAYERS[layerOf('lib/messaging/graph-client.ts')]!.name).toBe('adapters');
+    expect(LAYERS[layerOf('lib/messaging/outbox.ts')]!.name).toBe('domain');
+    expect(layerOf('lib/somewhere-new.ts')).toBe(-1);
+  });
+
   it('every lib/ file is on a layer', () => {
     expect([...graph.keys()].filter((f) => layerOf(f) < 0)).toEqual([]);
   });
