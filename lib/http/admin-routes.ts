@@ -20,7 +20,8 @@ import { pathSegments, queryObject, readJson, readText } from './request-input.j
 import { matchRoute, ROUTES, type RouteOf } from './routes.js';
 
 /**
- * The admin API's routes (lib/http/admin-api.ts lets the caller in first).
+ * The admin API's handlers, one per admin route of the route table (./routes.ts), and their contracts
+ * (lib/http/admin-api.ts lets the caller in first):
  *   GET  /api/orders                  ?paymentStatus=&fulfillmentStatus=&createdFrom=&createdTo=&customer=&reference=&limit=&cursor=
  *                                     newest first, { orders, nextCursor, totals } in one Postgres round trip
  *   GET  /api/orders.csv              the same filters, streamed as CSV
