@@ -10,6 +10,7 @@
  *   GET  /healthz              200 {ok:true}; 503 {ok:false,draining:true} while draining
  *   the webhook, payment-callback and invite-redirect handlers (lib/http), at the functions'
  *   Netlify paths (/.netlify/functions/<name>, the invite's /w/invite/:token) and at /<name>
+ * Every path is in the one route table, lib/http/routes.ts.
  *
  * Production: `npm run build:backend` bundles this file (not its packages) into dist/backend.js,
  * started with plain `node` from an `npm ci --omit=dev` install (README). PORT (default 8787).
@@ -33,52 +34,34 @@ import { sendWebResponse, toWebRequest } from '../lib/http/node.js';
 import { handleBackendCreateOrder } from '../lib/http/order-api.js';
 import { handlePaymentCallback } from '../lib/http/payment-callback.js';
 import { errorResponse, json } from '../lib/http/respond.js';
+import { BACKEND_FUNCTIONS, functionPaths, matchPath, rawSegments, ROUTES, type RouteOf } from '../lib/http/routes.js';
 import { handleWebhook } from '../lib/http/webhook.js';
 import { log } from '../lib/log.js';
 
-type Route = { match: (path: string) => Record<string, string> | null; handler: EdgeHandler };
+type Route = { path: string; handler: EdgeHandler };
 
 /** After the drain window, the most the requests in flight and their waitUntil work may take. */
 const DRAIN_LIMIT_MS = 25_000;
 const RETRY_AFTER_SECONDS = 5;
 
-/** Netlify-style path patterns: literal segments, `:name` parameters, a trailing `*`. */
-export function compilePath(pattern: string): (path: string) => Record<string, string> | null {
-  const names: string[] = [];
-  const source = pattern
-    .replace(/\/+$/, '')
-    .split('/')
-    .map((segment) => {
-      if (segment === '*') {
-        names.push('0');
-        return '(?:/(.*))?';
-      }
-      const param = /^:([A-Za-z_]\w*)$/.exec(segment);
-      if (param) {
-        names.push(param[1]!);
-        return '/([^/]+)';
-      }
-      return segment ? `/${segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}` : '';
-    })
-    .join('');
-  const re = new RegExp(`^${source}/?$`);
-  return (path) => {
-    const m = re.exec(path);
-    if (!m) return null;
-    return Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(m[i + 1] ?? '')]));
-  };
-}
+/** The backend's handler of each function it serves (lib/http/routes.ts BACKEND_FUNCTIONS). */
+const FUNCTION_HANDLERS: Record<(typeof BACKEND_FUNCTIONS)[number], EdgeHandler> = {
+  webhook: handleWebhook,
+  'payment-callback': handlePaymentCallback,
+  'invite-redirect': handleInviteRedirect,
+};
 
-/** The functions this server answers for, with the paths Netlify gives them (their config.path, if any, first). */
-const FUNCTIONS: { name: string; paths: string[]; handler: EdgeHandler }[] = [
-  { name: 'webhook', paths: [], handler: handleWebhook },
-  { name: 'payment-callback', paths: [], handler: handlePaymentCallback },
-  { name: 'invite-redirect', paths: ['/w/invite/:token'], handler: handleInviteRedirect },
-];
-
-const routes: Route[] = FUNCTIONS.flatMap(({ name, paths, handler }) =>
-  [...paths, `/.netlify/functions/${name}`, `/${name}`].map((p) => ({ match: compilePath(p), handler })),
+/** Each function at its table paths (its config.path), at Netlify's default path and at /<name>. */
+const routes: Route[] = BACKEND_FUNCTIONS.flatMap((name) =>
+  [...functionPaths(name), `/.netlify/functions/${name}`, `/${name}`].map((path) => ({ path, handler: FUNCTION_HANDLERS[name] })),
 );
+
+/** The path of one of the backend's own doors in the table. */
+const door = (name: RouteOf<'backend'>['name']): string => ROUTES.find((r) => r.door === 'backend' && r.name === name)!.path;
+const HEALTHZ = door('healthz');
+const CREATE_ORDER = door('create-order');
+
+const decoded = (params: Record<string, string>) => Object.fromEntries(Object.entries(params).map(([k, v]) => [k, decodeURIComponent(v)]));
 
 export type Backend = { server: http.Server; close(): Promise<void>; draining(): boolean };
 
@@ -112,7 +95,7 @@ export function createBackend(options: BackendOptions = {}): Backend {
   const handle = async (request: Request): Promise<Response> => {
     const path = new URL(request.url).pathname;
     // Neither reads the body: a route with none to read leaves it unread (lib/http/node.ts).
-    if (path === '/healthz') return json(draining ? { ok: false, draining: true } : { ok: true }, draining ? 503 : 200, draining ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {});
+    if (path === HEALTHZ) return json(draining ? { ok: false, draining: true } : { ok: true }, draining ? 503 : 200, draining ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {});
     if (draining) {
       // New work goes to another instance; the caller (a proxy, Meta, Stripe) retries it there.
       return errorResponse(503, 'draining', 'This backend is shutting down; retry shortly (with the same Idempotency-Key for an order).', undefined, {
@@ -120,10 +103,11 @@ export function createBackend(options: BackendOptions = {}): Backend {
         connection: 'close',
       });
     }
-    if (path === '/create-order') return handleBackendCreateOrder(request);
+    if (path === CREATE_ORDER) return handleBackendCreateOrder(request);
+    const segments = rawSegments(path);
     for (const route of routes) {
-      const params = route.match(path);
-      if (params) return route.handler(request, { params, waitUntil: track } satisfies EdgeContext);
+      const params = matchPath(route.path, segments);
+      if (params) return route.handler(request, { params: decoded(params), waitUntil: track } satisfies EdgeContext);
     }
     return errorResponse(404, 'not_found', 'no such route');
   };

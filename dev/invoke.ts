@@ -1,7 +1,8 @@
 /**
  * Calls the functions in netlify/functions in this process, the way Netlify's runtime calls a v2
- * function: a `Request` and a `Context` (params from `config.path`, `waitUntil`). Routing follows
- * Netlify's: a function's `config.path` patterns, else `/.netlify/functions/<name>`.
+ * function: a `Request` and a `Context` (params from its path, `waitUntil`). Routing follows
+ * Netlify's: a function's paths in the one route table (lib/http/routes.ts, which its `config.path`
+ * agrees with), else `/.netlify/functions/<name>`.
  *
  * The local runtime (@netlify/dev) runs each invocation in a fresh worker (~1 s); the reliability
  * suite and the benchmark, which send thousands of requests, invoke here instead. Local-only.
@@ -10,6 +11,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Context } from '@netlify/functions';
+import { functionPaths, matchPath, rawSegments } from '../lib/http/routes.js';
 
 const functionsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../netlify/functions');
 
@@ -22,25 +24,7 @@ export type Invocation = {
   background: Promise<void>;
 };
 
-type Route = { name: string; pattern: RegExp; keys: string[] };
-
-/** A `config.path` pattern (`/w/invite/:token`, `/api/*`) as a regular expression with named params. */
-function compile(pattern: string): { pattern: RegExp; keys: string[] } {
-  const keys: string[] = [];
-  const source = pattern
-    .split('/')
-    .map((part) => {
-      if (part === '*') return '(?:.*)';
-      const param = /^:(\w+)$/.exec(part);
-      if (param) {
-        keys.push(param[1]!);
-        return '([^/]+)';
-      }
-      return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    })
-    .join('/');
-  return { pattern: new RegExp(`^${source}/?$`), keys };
-}
+type Route = { name: string; path: string };
 
 export type InProcessFunctions = {
   names: string[];
@@ -83,9 +67,9 @@ export async function scheduledFunctions(): Promise<{ name: string; schedule: st
 export async function loadFunctions(opts: LoadOptions = {}): Promise<InProcessFunctions> {
   const modules = await importFunctions(opts);
   const routes: Route[] = [];
-  for (const [name, mod] of modules) {
-    const paths = mod.config?.path === undefined ? [] : Array.isArray(mod.config.path) ? mod.config.path : [mod.config.path];
-    for (const p of paths) routes.push({ name, ...compile(p) });
+  for (const name of modules.keys()) {
+    // The one route table (lib/http/routes.ts), which each function's config.path agrees with.
+    for (const path of functionPaths(name)) routes.push({ name, path });
   }
 
   const invoke = async (name: string, request: Request, params: Record<string, string> = {}): Promise<Invocation> => {
@@ -125,19 +109,18 @@ export async function loadFunctions(opts: LoadOptions = {}): Promise<InProcessFu
     invoke,
     async handle(request) {
       const { pathname } = new URL(request.url);
-      let decoded = pathname;
+      const segments = rawSegments(pathname);
       for (const route of routes) {
-        const m = route.pattern.exec(pathname);
-        if (!m) continue;
+        const raw = matchPath(route.path, segments);
+        if (!raw) continue;
         const params: Record<string, string> = {};
-        route.keys.forEach((k, i) => {
+        for (const [k, v] of Object.entries(raw)) {
           try {
-            decoded = decodeURIComponent(m[i + 1]!);
+            params[k] = decodeURIComponent(v);
           } catch {
-            decoded = m[i + 1]!;
+            params[k] = v;
           }
-          params[k] = decoded;
-        });
+        }
         return invoke(route.name, request, params);
       }
       const direct = /^\/\.netlify\/functions\/([^/]+)\/?$/.exec(pathname);

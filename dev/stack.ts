@@ -23,9 +23,9 @@ import { startGraphStandIn, type GraphStandIn } from './standins/graph.js';
 import { startStripeStandIn, type StripeStandIn } from './standins/stripe.js';
 import { localSecrets, localSecretValues } from './local-env.js';
 import { readBody } from '../lib/http/body.js';
-import { HttpError } from '../lib/http/errors.js';
+import { DomainError } from '../lib/http/errors.js';
 import { sendWebResponse, toWebRequest } from '../lib/http/node.js';
-import { httpErrorResponse } from '../lib/http/respond.js';
+import { domainErrorResponse } from '../lib/http/respond.js';
 import { delayedUrl } from './delay-proxy.js';
 import { demoCatalog } from './demo-catalog.js';
 import { loadFunctions, type InProcessFunctions } from './invoke.js';
@@ -465,7 +465,7 @@ async function withinNetlifyLimit(request: Request): Promise<Request> {
     const body = await readBody(request, NETLIFY_REQUEST_LIMIT);
     return new Request(request, { body: body as Uint8Array<ArrayBuffer> });
   } catch (error) {
-    if (error instanceof HttpError) throw new BodyRefused(httpErrorResponse(error));
+    if (error instanceof DomainError) throw new BodyRefused(domainErrorResponse(error));
     throw error;
   }
 }

@@ -137,7 +137,7 @@ function buildSchema() {
     TEMPLATE_BACK_IN_STOCK: nonEmpty.default('back_in_stock'),
     SHOP_NAME: nonEmpty.default('Our shop'),
     OPS_ALERT_WEBHOOK_URL: url.optional(),
-    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    LOG_LEVEL: z.enum(logLevels).default('info'),
     /** Fulfilment (docs/fulfilment.md): ISO countries shipped to (comma-separated); unset: the shop ships nothing (no address collected). */
     SHIPPING_COUNTRIES: z
       .string()
@@ -218,6 +218,20 @@ export const aliases: Partial<Record<ConfigName, string[]>> = {
   STRIPE_SECRET_KEY: ['STRIPE_SECRET'],
   APP_BASE_URL: ['BASE_URL', 'URL'],
 };
+
+/** LOG_LEVEL's values, most verbose first. */
+export const logLevels = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+/**
+ * LOG_LEVEL as lib/log.ts reads it on every line: without zod and without throwing, so logging works
+ * before any validation and costs a cold start nothing; unset or malformed → `info`
+ * (getConfig().LOG_LEVEL still names a malformed value when a path validates it).
+ */
+export function logLevel(): LogLevel {
+  const raw = rawValue(process.env, 'LOG_LEVEL');
+  return (logLevels as readonly (string | undefined)[]).includes(raw) ? (raw as LogLevel) : 'info';
+}
 
 export class ConfigError extends Error {
   constructor(readonly variables: string[]) {

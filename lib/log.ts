@@ -1,4 +1,4 @@
-import { configuredSecrets, getConfig } from './config.js';
+import { configuredSecrets, logLevel, type LogLevel } from './config.js';
 
 /**
  * Structured JSON logs, one line per event. Callers pass facts, never secrets: use maskPhone()
@@ -6,16 +6,11 @@ import { configuredSecrets, getConfig } from './config.js';
  * through redact(): a third-party error that quotes a connection string, a token or a key
  * (the Neon driver, fetch, stripe) is logged without it.
  */
-type Level = 'debug' | 'info' | 'warn' | 'error';
-const order: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+type Level = Exclude<LogLevel, 'silent'>;
+const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
-function threshold(): number {
-  try {
-    return order[getConfig().LOG_LEVEL];
-  } catch {
-    return order[(process.env.LOG_LEVEL as Level) ?? 'info'] ?? order.info;
-  }
-}
+/** LOG_LEVEL through lib/config.ts (no zod, never throws: a log line must not wait for validation). */
+const threshold = (): number => order[logLevel()];
 
 function write(level: Level, event: string, fields: Record<string, unknown> = {}): void {
   if (order[level] < threshold()) return;

@@ -6,8 +6,7 @@ import { log, maskIdentity } from './log.js';
 import { CheckoutUnavailableError, IdempotencyKeyReusedError, placeOrder, type Order, type RequestedLine } from './orders/place.js';
 import { ensureCheckoutSession, sendPaymentLink } from './payments/payment-link.js';
 import { e164ToWaId, normalizePhone } from './phone.js';
-import { conflict, fieldPath, HttpError, invalidRequest, zodFields, type FieldError } from './http/errors.js';
-import type { Reply } from './http/respond.js';
+import { conflict, DomainError, fieldPath, invalidRequest, zodFields, type FieldError } from './errors.js';
 import { UNSAFE_TEXT_MESSAGE, unsafeTextPath } from './safe-text.js';
 import { choiceProblem, type ShippingChoice } from './orders/shipping.js';
 import { shippingChoiceSchema } from './orders/shipping-schema.js';
@@ -16,8 +15,8 @@ import { shippingChoiceSchema } from './orders/shipping-schema.js';
  * The order API for storefronts and integrations (server to server): request schema and the
  * inline create, shared by the create-order-proxy function (BACKEND_MODE=inline) and the
  * dedicated backend's POST /create-order (BACKEND_MODE=proxy) through lib/http/order-api.ts, so
- * both answer identically. Refusals are thrown as HttpError (lib/http/errors.ts), every one
- * `{ error, message, fields? }`:
+ * both answer identically. Refusals are thrown as DomainError (lib/errors.ts; the edge answers each
+ * with its kind's status), every one `{ error, message, fields? }`:
  *
  *   201 { orderId, reference, status, totalMinor, currency, checkoutUrl, holdExpiresAt, shippingMode }
  *       A replay with the same idempotency key answers 201 with the same order (its current
@@ -69,21 +68,21 @@ export const createOrderRequestSchema = z.object({
 
 export type CreateOrderRequest = z.output<typeof createOrderRequestSchema>;
 
-/** A reply independent of the transport: the function and the backend both turn it into a Response. */
-export type ApiReply = Reply & { body: Record<string, unknown> };
+/** The order created, or found again for its idempotency key (`replayed`): the edge answers it 201. */
+export type OrderApiAnswer = { order: Record<string, unknown>; replayed: boolean };
 
 /**
  * Parses and validates a raw request body. The key may come in the body (`idempotencyKey`) or in
- * the `Idempotency-Key` header; both given and different is an error. Throws HttpError.
+ * the `Idempotency-Key` header; both given and different is an error. Throws DomainError.
  */
 export function parseCreateOrderRequest(raw: string, idempotencyHeader: string | null): CreateOrderRequest {
   if (Buffer.byteLength(raw, 'utf8') > MAX_BODY_BYTES)
-    throw new HttpError(413, 'payload_too_large', `The request body must be at most ${MAX_BODY_BYTES} bytes.`, undefined, { maxBytes: MAX_BODY_BYTES });
+    throw new DomainError('too_large', 'payload_too_large', `The request body must be at most ${MAX_BODY_BYTES} bytes.`, undefined, { maxBytes: MAX_BODY_BYTES });
   let body: unknown;
   try {
     body = JSON.parse(raw);
   } catch {
-    throw new HttpError(400, 'invalid_json', 'The request body must be a JSON object.');
+    throw new DomainError('malformed', 'invalid_json', 'The request body must be a JSON object.');
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest([{ path: '(body)', message: 'must be a JSON object' }]);
   const unsafe = unsafeTextPath(body);
@@ -115,10 +114,9 @@ export function serializeForBackend(request: CreateOrderRequest): string {
   return JSON.stringify(request);
 }
 
-function orderReply(order: Order, checkoutUrl: string | null, status: number, replayed: boolean): ApiReply {
+function orderAnswer(order: Order, checkoutUrl: string | null, replayed: boolean): OrderApiAnswer {
   return {
-    status,
-    body: {
+    order: {
       orderId: order.id,
       reference: order.reference,
       status: order.paymentStatus,
@@ -128,7 +126,7 @@ function orderReply(order: Order, checkoutUrl: string | null, status: number, re
       holdExpiresAt: order.holdExpiresAt?.toISOString() ?? null,
       shippingMode: order.shippingMode,
     },
-    headers: replayed ? { 'idempotent-replayed': 'true' } : {},
+    replayed,
   };
 }
 
@@ -164,7 +162,7 @@ function sameRequest(order: Order, customerId: string, lines: RequestedLine[]): 
  * customer, hold and Checkout Session; with `notify: true` it also sends the payment link on
  * WhatsApp (once per order).
  */
-export async function createOrderFromApi(request: CreateOrderRequest): Promise<ApiReply> {
+export async function createOrderFromApi(request: CreateOrderRequest): Promise<OrderApiAnswer> {
   const config = getConfig();
   const lines: RequestedLine[] = request.items.map((i) => ({ sku: i.sku, quantity: i.quantity }));
 
@@ -189,8 +187,8 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
     // refused) in placeOrder's first round trip.
     result = await placeOrder({ customer: { ...customer, profileName: request.customerName ?? null }, source: 'api', sourceKey, lines, notify: request.notify === true, shipping });
   } catch (error) {
-    if (error instanceof IdempotencyKeyReusedError || (error instanceof CheckoutUnavailableError && isStripeIdempotencyError(error.cause))) throw keyReused();
-    if (!(error instanceof CheckoutUnavailableError)) throw error;
+    if (error instanceof CheckoutUnavailableError && isStripeIdempotencyError(error.cause)) throw new IdempotencyKeyReusedError(error.orderId);
+    if (!(error instanceof CheckoutUnavailableError)) throw error; // IdempotencyKeyReusedError among them
     throw paymentProviderUnavailable(error.orderId, error.cause);
   }
 
@@ -215,7 +213,8 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
 
   const order = result.order;
   const replayed = result.status === 'existing';
-  if (replayed && (!sameRequest(order, result.customerId, lines) || !sameShipping(order, shipping))) throw keyReused();
+  // The key names another order request (sequential or concurrent): 422, never Stripe's refusal as a 502.
+  if (replayed && (!sameRequest(order, result.customerId, lines) || !sameShipping(order, shipping))) throw new IdempotencyKeyReusedError(order.id);
 
   let checkoutUrl: string | null;
   try {
@@ -229,20 +228,14 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<A
     await sendPaymentLink(order).catch((error) => log.error('order_api.notify_failed', { orderId: order.id, error }));
   }
   log.info(replayed ? 'order_api.replayed' : 'order_api.created', { orderId: order.id, to: maskIdentity(customer), lines: lines.length });
-  return orderReply(order, checkoutUrl, 201, replayed);
+  return orderAnswer(order, checkoutUrl, replayed);
 }
-
-/** The key names another order request (sequential or concurrent): 422, never Stripe's refusal as a 502. */
-const keyReused = () =>
-  new HttpError(422, 'idempotency_key_reused', 'This idempotency key was already used for a different order request.', [
-    { path: 'idempotencyKey', message: 'was already used for a different order request' },
-  ]);
 
 /** Stripe's "same idempotency key with different parameters" (type idempotency_error): a reused key, not an outage. */
 const isStripeIdempotencyError = (error: unknown) => (error as { type?: string } | null)?.type === 'StripeIdempotencyError' || (error as { rawType?: string } | null)?.rawType === 'idempotency_error';
 
-function paymentProviderUnavailable(orderId: string, error: unknown): HttpError {
+function paymentProviderUnavailable(orderId: string, error: unknown): DomainError {
   log.error('order_api.checkout_failed', { orderId, error });
   const message = 'The order is held but its payment link could not be created. Retry with the same Idempotency-Key.';
-  return new HttpError(502, 'payment_provider_unavailable', message, undefined, { orderId });
+  return new DomainError('upstream_failed', 'payment_provider_unavailable', message, undefined, { orderId });
 }

@@ -25,7 +25,7 @@ export type RedisPipeline = ReturnType<Redis['pipeline']>;
 type Ride = { add: (p: RedisPipeline) => void; what: string };
 
 /**
- * Redis writes nobody waits for (the seen marks, the conversation state), held until the next Redis
+ * Redis writes nobody waits for (the seen marks), held until the next Redis
  * request of the same work and sent in its pipeline, so they cost no round trip of their own.
  * Requests made through the rider in the same turn of the event loop (the messages of one webhook
  * batch reaching their stock read together) share one pipeline too. `flush` sends what no request

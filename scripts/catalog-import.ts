@@ -18,7 +18,8 @@ await runScript('npm run catalog:import', needs.catalogImport, async () => {
     result = file.toLowerCase().endsWith('.csv') ? await importCatalogCsv(text) : await importCatalogJson(JSON.parse(text));
   } catch (error) {
     if (error instanceof z.ZodError) console.error(`invalid file: ${z.prettifyError(error)}`);
-    else if (error instanceof CsvFormatError || error instanceof SyntaxError) console.error(`invalid file: ${error.message}`);
+    else if (error instanceof CsvFormatError) console.error(`invalid file: ${error.problem}`);
+    else if (error instanceof SyntaxError) console.error(`invalid file: ${error.message}`);
     else throw error;
     return 2;
   }

@@ -6,7 +6,7 @@
  *   Netlify's types) and builds no response itself;
  * - error bodies are built only in lib/http: outside it, no object with an `error` property that
  *   is sent (json(…), JSON.stringify(…), Response.json(…)), is a reply's `body`, or carries a
- *   `message` next to it; lib/ throws HttpError (lib/http/errors.ts) instead;
+ *   `message` next to it; lib/ throws DomainError (lib/errors.ts) instead, and lib/http maps its kind;
  * - `FieldError` is declared once;
  * - zod comes only through lib/zod.ts (kept out of the functions' cold start);
  * - a request body is read only through lib/http/body.ts (its route's limit, issue 31).
@@ -15,6 +15,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { BACKEND_FUNCTIONS, functionPaths } from '../lib/http/routes.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 
@@ -75,10 +76,12 @@ describe('the HTTP edge lives in lib/http', () => {
     expect(offending).toEqual([]);
   });
 
-  it("the backend serves the invite link at the function's own path", () => {
+  it("the backend serves the invite link at the function's own path (both read the route table)", () => {
     const path_ = /path: '([^']+)'/.exec(readFileSync(path.join(root, 'netlify/functions/invite-redirect.ts'), 'utf8'))?.[1];
     expect(path_).toBe('/w/invite/:token');
-    expect(readFileSync(path.join(root, 'backend/server.ts'), 'utf8')).toContain(`paths: ['${path_}']`);
+    expect(functionPaths('invite-redirect')).toEqual([path_]);
+    expect(BACKEND_FUNCTIONS).toContain('invite-redirect');
+    expect(readFileSync(path.join(root, 'backend/server.ts'), 'utf8')).toMatch(/functionPaths\(name\)/);
   });
 
   it('each Netlify function only adapts a lib/http handler', () => {
@@ -125,8 +128,8 @@ describe('the HTTP edge lives in lib/http', () => {
     expect(unbounded.test('const raw = await req.text();')).toBe(true);
   });
 
-  it('FieldError is declared once, in lib/http/errors.ts', () => {
+  it('FieldError is declared once, in lib/errors.ts', () => {
     const declared = edgeFiles.filter((f) => /\b(type\s+FieldError\s*(<[^>]*>)?\s*=|interface\s+FieldError\b)/.test(readFileSync(path.join(root, f), 'utf8')));
-    expect(declared).toEqual([path.join('lib', 'http', 'errors.ts')]);
+    expect(declared).toEqual([path.join('lib', 'errors.ts')]);
   });
 });

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../dev/services/postgres.js';
 import { projectRoot } from '../dev/stack.js';
 import { BODY_LIMITS, readBody } from '../lib/http/body.js';
-import { HttpError } from '../lib/http/errors.js';
+import { DomainError } from '../lib/http/errors.js';
 import { eventually } from './support/stack.js';
 
 const MiB = 1024 * 1024;
@@ -181,8 +181,8 @@ describe('readBody, the one reader of every entry (the functions too)', () => {
     });
     const request = new Request('http://shop.example/.netlify/functions/webhook', { method: 'POST', body, duplex: 'half' } as RequestInit);
     const error = await readBody(request, BODY_LIMITS.webhook).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(HttpError);
-    expect(error).toMatchObject({ status: 413, code: 'payload_too_large', details: { maxBytes: BODY_LIMITS.webhook } });
+    expect(error).toBeInstanceOf(DomainError);
+    expect(error).toMatchObject({ kind: 'too_large', code: 'payload_too_large', details: { maxBytes: BODY_LIMITS.webhook } });
     expect(pulled).toBeLessThan(BODY_LIMITS.webhook + 4 * block.byteLength);
   });
 
@@ -190,11 +190,11 @@ describe('readBody, the one reader of every entry (the functions too)', () => {
     let pulled = 0;
     const body = new ReadableStream<Uint8Array>({ pull: (c) => void ((pulled += 1), c.enqueue(new Uint8Array(1))) });
     const declared = new Request('http://shop.example/', { method: 'POST', body, duplex: 'half', headers: { 'content-length': String(HUGE) } } as RequestInit);
-    await expect(readBody(declared, BODY_LIMITS.orderApi)).rejects.toMatchObject({ status: 413 });
+    await expect(readBody(declared, BODY_LIMITS.orderApi)).rejects.toMatchObject({ kind: 'too_large' });
     expect(pulled).toBeLessThanOrEqual(1);
     const ok = await readBody(new Request('http://shop.example/', { method: 'POST', body: 'é'.repeat(10) }), 20);
     expect(new TextDecoder().decode(ok)).toBe('é'.repeat(10));
-    await expect(readBody(new Request('http://shop.example/', { method: 'POST', body: 'é'.repeat(11) }), 20)).rejects.toMatchObject({ status: 413 });
+    await expect(readBody(new Request('http://shop.example/', { method: 'POST', body: 'é'.repeat(11) }), 20)).rejects.toMatchObject({ kind: 'too_large' });
   });
 });
 

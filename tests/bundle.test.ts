@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleLikeNetlify, functionModule, type BundledFunction, type NetlifyManifest } from '../dev/netlify-bundle.js';
+import { functionPaths } from '../lib/http/routes.js';
 
 let out: string;
 let functions: BundledFunction[];
@@ -97,13 +98,9 @@ describe('the functions bundled as Netlify bundles them', () => {
     const m = (name: string) => manifest.functions.find((f) => f.name === name)!;
     expect(m('reservation-cleanup').schedule).toBe('* * * * *');
     expect(m('invite-redirect').routes?.map((r) => r.pattern)).toEqual(['/w/invite/:token']);
-    expect(m('admin-api').routes?.map((r) => r.pattern)).toEqual([
-      '/api/orders', '/api/orders.csv', '/api/alerts', '/api/orders/:id/cleanup',
-      '/api/orders/:id', '/api/orders/:id/shipped', '/api/orders/:id/cancel', '/api/orders/:id/delivered', '/api/orders/:id/tracking',
-      '/api/orders/:id/ready-for-pickup', '/api/orders/:id/shipping-address', '/api/offline-payments', '/api/catalog', '/api/catalog/sync',
-      '/api/conversations', '/api/conversations/:id', '/api/conversations/:id/messages', '/api/conversations/:id/read', '/api/conversations/:id/typing',
-      '/api/conversations/:id/mode', '/api/templates', '/api/media/:id',
-    ]);
+    // The admin routes of the one table (lib/http/routes.ts), as Netlify's bundler read them from config.path.
+    expect(m('admin-api').routes?.map((r) => r.pattern)).toEqual(functionPaths('admin-api'));
+    expect(functionPaths('admin-api')).toContain('/api/second-chances');
   });
 });
 

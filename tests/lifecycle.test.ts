@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
-import { HttpError } from '../lib/http/errors.js';
+import { DomainError, statusOf } from '../lib/http/errors.js';
 import { cancelOrder } from '../lib/admin/cancel.js';
 import { markShipped } from '../lib/admin/shipped.js';
 import { markDelivered } from '../lib/admin/fulfilment.js';
@@ -176,7 +176,7 @@ async function apply(event: OrderEvent, c: Case): Promise<string | null> {
         break;
     }
   } catch (error) {
-    if (error instanceof HttpError) return `${error.status} ${error.code}`;
+    if (error instanceof DomainError) return `${statusOf(error)} ${error.code}`;
     throw error;
   }
   return null;

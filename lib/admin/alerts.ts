@@ -6,7 +6,7 @@ import { UNREACHABLE_CODES, REENGAGEMENT_CODE } from '../messaging/outbox.js';
 
 /** Meta: a BSUID recipient is not supported for this message. */
 const BSUID_UNSUPPORTED_CODE = 131062;
-import { invalidRequest } from '../http/errors.js';
+import { invalidRequest } from '../errors.js';
 import { isCursorTime } from './dates.js';
 
 /**

@@ -5,7 +5,7 @@ import { getOrder, isOrderId, type Order } from '../orders/order.js';
 import { refundCancelledOrder } from '../orders/refund.js';
 import { cancelRefundOf } from '../orders/store.js';
 import { releaseHold } from '../stock/index.js';
-import { notFound } from '../http/errors.js';
+import { notFound } from '../errors.js';
 import { stateConflict, type AdminResult } from './result.js';
 import { orderState, requestHash, sha256, storeAnswer, storedAnswerAndOrder } from './idempotency.js';
 

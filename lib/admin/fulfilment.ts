@@ -10,7 +10,7 @@ import { addressText } from '../orders/shipping.js';
 import { addressSchema } from '../orders/shipping-schema.js';
 import { recordOrderEvent, storeDelivered, storeShipped, storeShippingAddress } from '../orders/store.js';
 import { z } from '../zod.js';
-import { conflict, invalidRequest, notFound } from '../http/errors.js';
+import { conflict, invalidRequest, notFound } from '../errors.js';
 import { requestHash, sha256, storedAnswer } from './idempotency.js';
 import type { AdminResult } from './result.js';
 

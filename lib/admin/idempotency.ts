@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { db } from '../db.js';
-import { conflict } from '../http/errors.js';
+import { conflict } from '../errors.js';
 import { orderColumns, toOrder, type Order } from '../orders/order.js';
 import type { AdminResult } from './result.js';
 

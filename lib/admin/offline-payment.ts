@@ -7,7 +7,6 @@ import { formatMoney } from '../money.js';
 import { messageKeys } from '../messaging/keys.js';
 import { firstName, offlinePaymentNotice } from '../messaging/order-notices.js';
 import { deliverRecorded, outboxCte, outboxRows, sendQuietly, type Notice } from '../messaging/record.js';
-import { TemplateParameterError } from '../messaging/templates.js';
 import { getOrder, orderColumns, toOrder, type Order } from '../orders/order.js';
 import { closeCardPath } from '../orders/close.js';
 import { isOpen } from '../orders/lifecycle.js';
@@ -16,7 +15,7 @@ import { inSequence } from '../orders/settlement.js';
 import { recordOrderEventOnce } from '../orders/store.js';
 import { raiseOpsAlert } from '../ops-alerts.js';
 import { e164ToWaId, normalizePhone } from '../phone.js';
-import { conflict, HttpError, invalidRequest, notFound } from '../http/errors.js';
+import { conflict, invalidRequest, notFound } from '../errors.js';
 import { stateConflict, type AdminResult } from './result.js';
 import { answerOf, requestHash, sha256, storeAnswer, storedAnswerSql } from './idempotency.js';
 import { adminDate } from './dates.js';
@@ -257,12 +256,8 @@ async function insertPayment(
 async function noticeOf(p: Omit<PaymentRow, 'id' | 'waId' | 'userId'> & { reference: string }, customerId: string | null, order: Order | null): Promise<Notice> {
   if (!customerId) throw notFound('order');
   const name = p.name ?? firstName(order?.customerName ?? (await profileName(customerId)));
-  try {
-    return offlinePaymentNotice({ reference: p.reference, customerId, orderId: order?.id ?? null, name, amountMinor: p.amountMinor, currency: p.currency, paidAt: p.paidAt });
-  } catch (error) {
-    if (error instanceof TemplateParameterError) throw new HttpError(422, 'template_parameters', error.message);
-    throw error;
-  }
+  // A TemplateParameterError (an empty name) is the refusal itself: invalid, template_parameters.
+  return offlinePaymentNotice({ reference: p.reference, customerId, orderId: order?.id ?? null, name, amountMinor: p.amountMinor, currency: p.currency, paidAt: p.paidAt });
 }
 
 async function profileName(customerId: string): Promise<string | null> {

@@ -1,7 +1,7 @@
 import { cleanupLapsedOrder } from '../cleanup.js';
 import { isOpen } from '../orders/lifecycle.js';
 import { getOrder } from '../orders/order.js';
-import { conflict, notFound } from '../http/errors.js';
+import { conflict, notFound } from '../errors.js';
 import type { AdminResult } from './result.js';
 import { isUuid } from './order-view.js';
 

@@ -4,7 +4,7 @@ import { isBsuid } from '../identity.js';
 import { maskBsuid, maskPhone } from '../log.js';
 import { formatMoney } from '../money.js';
 import { e164ToWaId, normalizePhone } from '../phone.js';
-import { invalidRequest } from '../http/errors.js';
+import { invalidRequest } from '../errors.js';
 import { adminDate, instantOf, isCursorTime } from './dates.js';
 import { addressText, type ShippingAddress, type ShippingRate } from '../orders/shipping.js';
 

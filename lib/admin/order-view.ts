@@ -5,7 +5,7 @@ import { formatMoney } from '../money.js';
 import { eventsOfOrder } from '../orders/events.js';
 import type { OrderItem } from '../orders/order.js';
 import { addressText, estimateText, type ShippingAddress, type ShippingRate } from '../orders/shipping.js';
-import { notFound } from '../http/errors.js';
+import { notFound } from '../errors.js';
 import { readHold, type HoldView } from '../stock/index.js';
 
 /**

@@ -1,9 +1,10 @@
-import { conflict, type HttpError } from '../http/errors.js';
+import { conflict, type DomainError } from '../errors.js';
 import type { Order } from '../orders/order.js';
 
 /**
  * A finished admin request, independent of HTTP: status, JSON body, and whether it replays an
- * earlier answer. Refusals are thrown as lib/http/errors.ts's HttpError (404, 409, 422).
+ * earlier answer. Refusals are thrown as lib/errors.ts's DomainError
+ * (not_found, conflict, invalid), answered by the edge.
  */
 export type AdminResult = {
   status: number;
@@ -28,5 +29,5 @@ export function currentState(order: Pick<Order, 'id' | 'reference' | 'paymentSta
 }
 
 /** 409 `code` carrying the order's current state (none when it vanished). */
-export const stateConflict = (code: string, message: string, order: Parameters<typeof currentState>[0] | null): HttpError =>
+export const stateConflict = (code: string, message: string, order: Parameters<typeof currentState>[0] | null): DomainError =>
   conflict(code, message, order ? { order: currentState(order) } : undefined);

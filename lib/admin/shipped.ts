@@ -3,10 +3,9 @@ import { log } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
 import { shippedNotice } from '../messaging/order-notices.js';
 import { deliverClaimed, deliverRecorded, sendQuietly } from '../messaging/record.js';
-import { TemplateParameterError } from '../messaging/templates.js';
 import { isOrderId, type Order } from '../orders/order.js';
 import { storeShipped } from '../orders/store.js';
-import { HttpError, invalidRequest, notFound } from '../http/errors.js';
+import { invalidRequest, notFound } from '../errors.js';
 import { stateConflict, type AdminResult } from './result.js';
 import { requestHash, sha256, storedAnswerAndOrder } from './idempotency.js';
 
@@ -58,12 +57,7 @@ export function trackingSuffix(input: ShippedRequest): string {
 export { firstName } from '../messaging/order-notices.js';
 
 function shippedNoticeOf(order: Pick<Order, 'id' | 'reference' | 'customerId' | 'customerName'>, suffix: string) {
-  try {
-    return shippedNotice(order, suffix);
-  } catch (error) {
-    if (error instanceof TemplateParameterError) throw new HttpError(422, 'template_parameters', error.message);
-    throw error;
-  }
+  return shippedNotice(order, suffix); // a TemplateParameterError is the refusal itself (invalid, template_parameters)
 }
 
 /** Sends the shipped message if it is recorded and not sent yet. */

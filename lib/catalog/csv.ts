@@ -1,3 +1,4 @@
+import { DomainError } from '../errors.js';
 import { describe, MAX_ROWS, productFields, toInput, variantFields, variantProblem, type Parsed, type Product, type Rejection, type VariantIn } from './schema.js';
 
 /**
@@ -12,9 +13,10 @@ import { describe, MAX_ROWS, productFields, toInput, variantFields, variantProbl
 export const CSV_COLUMNS = ['sku', 'name', 'description', 'priceMinor', 'currency', 'imageUrl', 'stock', 'variantSku', 'variantName', 'priceDeltaMinor', 'variantStock', 'category'] as const;
 const REQUIRED_COLUMNS = ['sku', 'name', 'priceMinor', 'currency'];
 
-export class CsvFormatError extends Error {
-  constructor(message: string) {
-    super(message);
+/** A file that is no catalog CSV: the import's refusal (`invalid`, the problem as the body's field). */
+export class CsvFormatError extends DomainError {
+  constructor(readonly problem: string) {
+    super('invalid', 'invalid_request', 'the request is invalid', [{ path: '(body)', message: problem }]);
     this.name = 'CsvFormatError';
   }
 }

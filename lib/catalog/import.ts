@@ -6,7 +6,7 @@ import { heldUnits, syncAvailableStock } from '../stock/index.js';
 import { bumpCatalogVersion } from './cache.js';
 import { candidatesFromCsv } from './csv.js';
 import { candidatesFromJson, importRequest, type Candidate, type Parsed, type Rejection } from './schema.js';
-import { retireUnlistedVariants, upsertProducts, variantsOf } from './store.js';
+import { retireUnlistedVariants, upsertProducts, variantsOf, type CatalogProductInput } from './store.js';
 
 /**
  * Catalog import (PUT /api/catalog, `npm run catalog:import -- <file.json|file.csv>`).
@@ -59,6 +59,17 @@ async function upsertIsolating(chunk: Candidate[], created: Set<string>, rejecte
     const half = Math.ceil(chunk.length / 2);
     return [...(await upsertIsolating(chunk.slice(0, half), created, rejected, true)), ...(await upsertIsolating(chunk.slice(half), created, rejected, true))];
   }
+}
+
+/**
+ * Upserts one product and its variants, then sets each SKU's available counter in Redis from its
+ * stock on hand minus active holds.
+ */
+export async function upsertCatalogProduct(p: CatalogProductInput): Promise<{ created: boolean }> {
+  const created = await upsertProducts([p]);
+  await bumpCatalogVersion();
+  await syncAvailableStock(variantsOf(p));
+  return { created: created.has(p.sku) };
 }
 
 export async function importCandidates(parsed: Parsed): Promise<ImportResult> {

@@ -1,7 +1,5 @@
 import { db } from '../db.js';
 import { log } from '../log.js';
-import { syncAvailableStock } from '../stock/index.js';
-import { bumpCatalogVersion } from './cache.js';
 
 /**
  * The catalog in Postgres: products with sellable variants (one SKU each). The only SQL that writes them;
@@ -108,17 +106,6 @@ export async function upsertProducts(inputs: CatalogProductInput[]): Promise<Set
     SELECT sku, inserted, (SELECT count(*) FROM upserted)::int AS variants FROM product`;
   if (Number(rows[0]?.variants ?? 0) !== variants.length) throw new Error(`upserted ${rows[0]?.variants ?? 0} of ${variants.length} variants`);
   return new Set(rows.filter((r) => r.inserted).map((r) => r.sku as string));
-}
-
-/**
- * Upserts one product and its variants, then sets each SKU's available counter in Redis from its
- * stock on hand minus active holds.
- */
-export async function upsertCatalogProduct(p: CatalogProductInput): Promise<{ created: boolean }> {
-  const created = await upsertProducts([p]);
-  await bumpCatalogVersion();
-  await syncAvailableStock(variantsOf(p));
-  return { created: created.has(p.sku) };
 }
 
 /** Each listed product stops selling its variants not in `keep` (an import with an explicit variant list). */

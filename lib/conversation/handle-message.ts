@@ -36,7 +36,7 @@ const MEDIA_HELP_BUCKET_MS = 10 * 60 * 1000;
  * never placed from it.
  *
  * The answer goes through the outbox row reserved when the message was recorded and also marks the
- * event processed (`turn.reply`, one round trip); the conversation state rides with the stock read
+ * event processed (`turn.reply`, one round trip); the batch's seen marks ride with the stock read
  * (`turn.rider`).
  */
 export async function handleCustomerMessage(msg: InboundWhatsAppMessage, customerId: string, turn: InboundTurn): Promise<string | null> {
@@ -85,7 +85,7 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     case 'order':
       return order(content.items.map((i) => ({ sku: i.sku, quantity: i.quantity })));
     case 'list_reply':
-      await handleListReply(turn, customerId, content.id, send);
+      await handleListReply(turn, content.id, send);
       return null;
     case 'button_reply': {
       const answer = await answerSecondChanceButton(content.id, customerId);
@@ -122,13 +122,13 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
       await handleInviteMessage(msg, intent.token, customerId, turn);
       return null;
     case 'menu':
-      await showMenu(turn, customerId, 1, send);
+      await showMenu(turn, 1, send);
       return null;
     case 'show':
-      await showProduct(turn, customerId, intent.query, send);
+      await showProduct(turn, intent.query, send);
       return null;
     case 'search':
-      await showSearch(turn, customerId, intent.query, 1, send);
+      await showSearch(turn, intent.query, 1, send);
       return null;
     case 'help':
       await send(reply.help());
@@ -157,7 +157,7 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     }
     case 'unknown':
       // Free text is a search of the catalog ("tea", "honey 500"); nothing found → the menu.
-      await showSearch(turn, customerId, content.body, 1, send, reply.DID_NOT_UNDERSTAND);
+      await showSearch(turn, content.body, 1, send, reply.DID_NOT_UNDERSTAND);
       return null;
   }
 }

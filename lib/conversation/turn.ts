@@ -8,8 +8,8 @@ import type { RedisRider } from '../redis.js';
 /**
  * One inbound event's processing, handed down to whoever sends its final message, so the work
  * around that send costs no round trips of its own:
- *  - `rider`: Redis writes waiting for the next Redis request (the batch's seen marks, the
- *    conversation state); a stock read takes them along (`availableStock(skus, turn.rider)`).
+ *  - `rider`: Redis writes waiting for the next Redis request (the batch's seen marks); a stock
+ *    read takes them along (`availableStock(skus, turn.rider)`).
  *  - `reply(m, { finish })`: the answer (key `reply:<wamid>`) through the outbox row the recording
  *    statement reserved for it (lib/messaging/reply.ts): no claim statement.
  *  - `finish(outcome)`: the statements finishing the event (marked processed; the unused reservation

@@ -1,5 +1,6 @@
 import { cancelOrder } from '../admin/cancel.js';
 import type { AdminResult } from '../admin/result.js';
+import type { MediaFile } from '../inbox/index.js';
 import { offlinePaymentRequest, recordOfflinePayment } from '../admin/offline-payment.js';
 import { getOrderView } from '../admin/order-view.js';
 import { alertListQuery, listAlerts } from '../admin/alerts.js';
@@ -9,16 +10,18 @@ import { ordersCsvStream } from '../admin/orders-csv.js';
 import { secondChancesQuery, secondChancesReport } from '../admin/second-chances.js';
 import { markShipped, shippedRequest } from '../admin/shipped.js';
 import { correctShippingAddress, markDelivered, markReadyForPickup, recordTrackingStatus, shippingAddressRequest, trackingRequest } from '../admin/fulfilment.js';
-import { CsvFormatError, importCatalogCsv, importCatalogJson, importRequest, listCatalog, pushCatalogChanges } from '../catalog/index.js';
+import { importCatalogCsv, importCatalogJson, importRequest, listCatalog, pushCatalogChanges } from '../catalog/index.js';
 import { log } from '../log.js';
 import { z } from '../zod.js';
 import type { EdgeContext } from './edge.js';
-import { HttpError, invalidRequest, zodFields } from './errors.js';
-import { errorResponse, httpErrorResponse, json, methodNotAllowed } from './respond.js';
+import { DomainError, invalidRequest, zodFields } from './errors.js';
+import { domainErrorResponse, errorResponse, json, methodNotAllowed } from './respond.js';
 import { pathSegments, queryObject, readJson, readText } from './request-input.js';
+import { matchRoute, ROUTES, type RouteOf } from './routes.js';
 
 /**
- * The admin API's routes (lib/http/admin-api.ts lets the caller in first).
+ * The admin API's handlers, one per admin route of the route table (./routes.ts), and their contracts
+ * (lib/http/admin-api.ts lets the caller in first):
  *   GET  /api/orders                  ?paymentStatus=&fulfillmentStatus=&createdFrom=&createdTo=&customer=&reference=&limit=&cursor=
  *                                     newest first, { orders, nextCursor, totals } in one Postgres round trip
  *   GET  /api/orders.csv              the same filters, streamed as CSV
@@ -52,29 +55,27 @@ const MAX_BODY_BYTES = 5 * 1024 * 1024;
 
 export type AdminContext = { staff: string };
 
-export async function routeAdminRequest(req: Request, ctx: AdminContext = { staff: 'admin' }, context?: Pick<EdgeContext, 'waitUntil'>): Promise<Response> {
-  const url = new URL(req.url);
-  const answer = answerWith(context);
-  try {
-    const p = pathSegments(url).slice(1); // ['api', ...]
-    if (p[0] === 'conversations' || p[0] === 'media' || p[0] === 'templates') return await routeInbox(req, url, p, ctx, answer);
-    return await route(req, url, p, answer);
-  } catch (error) {
-    if (error instanceof HttpError) return httpErrorResponse(error);
-    if (error instanceof z.ZodError) return httpErrorResponse(invalidRequest(zodFields(error)));
-    if (error instanceof CsvFormatError) return httpErrorResponse(invalidRequest([{ path: '(body)', message: error.message }]));
-    throw error;
-  }
+type AdminRoute = RouteOf<'admin-api'>;
+type Call = { req: Request; url: URL; id: string; ctx: AdminContext; answer: (r: AdminResult) => Promise<Response> };
+
+const body = (req: Request) => readJson(req, MAX_BODY_BYTES);
+/** The team inbox (lib/inbox), loaded on first use. */
+const inbox = () => import('../inbox/index.js');
+
+/** The order list's filters; `full` (?full=1, the CSV's phones in full) is not one. */
+function listFilter(url: URL, csv: boolean) {
+  const { full: _full, ...query } = queryObject(url) as Record<string, unknown>;
+  return toFilter(orderListQuery.parse(csv ? query : queryObject(url)));
 }
 
-async function route(req: Request, url: URL, p: string[], answer: (r: AdminResult) => Promise<Response>): Promise<Response> {
-  const m = req.method;
-  if ((p[0] === 'orders' || p[0] === 'orders.csv' || p[0] === 'alerts') && p.length === 1) {
-    if (m !== 'GET') return methodNotAllowed('GET');
-    if (p[0] === 'alerts') return json(await listAlerts(alertListQuery.parse(queryObject(url))));
-    const { full: _full, ...query } = queryObject(url) as Record<string, unknown>; // ?full=1: the CSV's phones in full
-    const { filter, cursor, limit } = toFilter(orderListQuery.parse(p[0] === 'orders.csv' ? query : queryObject(url)));
-    if (p[0] === 'orders') return json(await listOrders(filter, cursor, limit));
+/** The handler of each admin route of the table (lib/http/routes.ts), by its name. */
+const HANDLERS: { [N in AdminRoute['name']]: (call: Call) => Promise<Response> } = {
+  'orders.list': async ({ url }) => {
+    const { filter, cursor, limit } = listFilter(url, false);
+    return json(await listOrders(filter, cursor, limit));
+  },
+  'orders.csv': async ({ url }) => {
+    const { filter } = listFilter(url, true);
     const full = url.searchParams.get('full') === '1';
     if (full) log.info('admin.phones_revealed', { what: 'orders.csv' });
     const stream = await ordersCsvStream(filter, (error) => log.error('admin.orders_csv_failed', { error }), undefined, { full });
@@ -82,96 +83,75 @@ async function route(req: Request, url: URL, p: string[], answer: (r: AdminResul
     return new Response(stream, {
       headers: { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="orders-${day}.csv"`, 'cache-control': 'no-store' },
     });
-  }
-  if (p[0] === 'orders' && p[1] && p[2] === 'cleanup' && p.length === 3) {
-    if (m !== 'POST') return methodNotAllowed('POST');
-    return answer(await rerunOrderCleanup(p[1]));
-  }
-  if (p[0] === 'orders' && p[1] && p.length === 2) {
-    if (m !== 'GET') return methodNotAllowed('GET');
-    return json(await getOrderView(p[1], { full: url.searchParams.get('full') === '1' }));
-  }
-  if (p[0] === 'orders' && p[1] && p[2] === 'shipped' && p.length === 3) {
-    if (m !== 'POST') return methodNotAllowed('POST');
-    return answer(await markShipped(p[1], shippedRequest.parse(await readJson(req, MAX_BODY_BYTES))));
-  }
-  if (p[0] === 'orders' && p[1] && (p[2] === 'delivered' || p[2] === 'ready-for-pickup' || p[2] === 'tracking') && p.length === 3) {
-    if (m !== 'POST') return methodNotAllowed('POST');
-    if (p[2] === 'delivered') return answer(await markDelivered(p[1], { by: 'staff' }));
-    if (p[2] === 'ready-for-pickup') return answer(await markReadyForPickup(p[1]));
-    return answer(await recordTrackingStatus(p[1], trackingRequest.parse(await readJson(req, MAX_BODY_BYTES))));
-  }
-  if (p[0] === 'orders' && p[1] && p[2] === 'shipping-address' && p.length === 3) {
-    if (m !== 'PUT') return methodNotAllowed('PUT');
-    return answer(await correctShippingAddress(p[1], shippingAddressRequest.parse(await readJson(req, MAX_BODY_BYTES))));
-  }
-  if (p[0] === 'orders' && p[1] && p[2] === 'cancel' && p.length === 3) {
-    if (m !== 'POST') return methodNotAllowed('POST');
-    return answer(await cancelOrder(p[1]));
-  }
-  if (p[0] === 'offline-payments' && p.length === 1) {
-    if (m !== 'POST') return methodNotAllowed('POST');
-    return answer(await recordOfflinePayment(offlinePaymentRequest.parse(await readJson(req, MAX_BODY_BYTES))));
-  }
-  if (p[0] === 'catalog' && p.length === 1) {
-    if (m === 'GET') return json({ variants: await listCatalog() });
-    if (m !== 'PUT') return methodNotAllowed('GET, PUT');
-    const type = req.headers.get('content-type') ?? '';
-    if (/text\/csv/i.test(type)) return json(await importCatalogCsv(await readText(req, MAX_BODY_BYTES)));
-    return json(await importCatalogJson(importRequest.parse(await readJson(req, MAX_BODY_BYTES))));
-  }
-  if (p[0] === 'catalog' && p[1] === 'sync' && p.length === 2) {
-    if (m !== 'POST') return methodNotAllowed('POST');
+  },
+  'alerts.list': async ({ url }) => json(await listAlerts(alertListQuery.parse(queryObject(url)))),
+  'order.cleanup': async ({ id, answer }) => answer(await rerunOrderCleanup(id)),
+  'order.view': async ({ id, url }) => json(await getOrderView(id, { full: url.searchParams.get('full') === '1' })),
+  'order.shipped': async ({ req, id, answer }) => answer(await markShipped(id, shippedRequest.parse(await body(req)))),
+  'order.cancel': async ({ id, answer }) => answer(await cancelOrder(id)),
+  'order.delivered': async ({ id, answer }) => answer(await markDelivered(id, { by: 'staff' })),
+  'order.tracking': async ({ req, id, answer }) => answer(await recordTrackingStatus(id, trackingRequest.parse(await body(req)))),
+  'order.ready-for-pickup': async ({ id, answer }) => answer(await markReadyForPickup(id)),
+  'order.shipping-address': async ({ req, id, answer }) => answer(await correctShippingAddress(id, shippingAddressRequest.parse(await body(req)))),
+  'offline-payment': async ({ req, answer }) => answer(await recordOfflinePayment(offlinePaymentRequest.parse(await body(req)))),
+  'catalog.list': async () => json({ variants: await listCatalog() }),
+  'catalog.import': async ({ req }) => {
+    if (/text\/csv/i.test(req.headers.get('content-type') ?? '')) return json(await importCatalogCsv(await readText(req, MAX_BODY_BYTES)));
+    return json(await importCatalogJson(importRequest.parse(await body(req))));
+  },
+  'catalog.sync': async () => {
     const result = await pushCatalogChanges();
     return json(result, result.status === 'failed' ? 502 : result.status === 'skipped' && result.reason === 'push_in_progress' ? 409 : 200);
+  },
+  'second-chances': async ({ url }) => json(await secondChancesReport(secondChancesQuery.parse(queryObject(url)))),
+  'conversations.list': async ({ url }) => {
+    const i = await inbox();
+    return json(await i.listConversations(i.conversationListQuery.parse(queryObject(url))));
+  },
+  'conversation.view': async ({ id }) => json(await (await inbox()).getConversation(id)),
+  'conversation.send': async ({ req, id, ctx, answer }) => {
+    const i = await inbox();
+    const message = i.staffMessageRequest.parse(await body(req));
+    return answer(await i.sendStaffMessage(id, message, req.headers.get('idempotency-key'), ctx.staff));
+  },
+  'conversation.read': async ({ id, ctx }) => json(await (await inbox()).markConversationRead(id, ctx.staff)),
+  'conversation.typing': async ({ id }) => json(await (await inbox()).showTyping(id)),
+  'conversation.mode': async ({ req, id, ctx }) => {
+    const i = await inbox();
+    return json(await i.setMode(id, i.modeRequest.parse(await body(req)).mode, ctx.staff));
+  },
+  'templates.list': async () => json({ templates: await (await inbox()).approvedTemplates() }),
+  'media': async ({ id }) => mediaResponse(await (await inbox()).customerMedia(id)),
+};
+
+const ADMIN_ROUTES: readonly AdminRoute[] = ROUTES.filter((r): r is AdminRoute => r.door === 'admin-api');
+
+export async function routeAdminRequest(req: Request, ctx: AdminContext = { staff: 'admin' }, context?: Pick<EdgeContext, 'waitUntil'>): Promise<Response> {
+  const url = new URL(req.url);
+  try {
+    const matched = matchRoute(ADMIN_ROUTES, req.method, pathSegments(url));
+    if (!matched) return errorResponse(404, 'not_found', 'no such admin route');
+    if ('allow' in matched) return methodNotAllowed(matched.allow.join(', '));
+    return await HANDLERS[matched.route.name]({ req, url, id: matched.params.id ?? '', ctx, answer: answerWith(context) });
+  } catch (error) {
+    if (error instanceof DomainError) return domainErrorResponse(error);
+    if (error instanceof z.ZodError) return domainErrorResponse(invalidRequest(zodFields(error)));
+    throw error;
   }
-  if (p[0] === 'second-chances' && p.length === 1) {
-    if (m !== 'GET') return methodNotAllowed('GET');
-    return json(await secondChancesReport(secondChancesQuery.parse(queryObject(url))));
-  }
-  return errorResponse(404, 'not_found', 'no such admin route');
 }
 
-/** The team inbox's routes (lib/inbox), loaded on first use. */
-async function routeInbox(req: Request, url: URL, p: string[], ctx: AdminContext, answer: (r: AdminResult) => Promise<Response>): Promise<Response> {
-  const m = req.method;
-  const inbox = await import('../inbox/index.js');
-  if (p[0] === 'templates' && p.length === 1) {
-    if (m !== 'GET') return methodNotAllowed('GET');
-    return json({ templates: await inbox.approvedTemplates() });
-  }
-  if (p[0] === 'media' && p[1] && p.length === 2) {
-    if (m !== 'GET') return methodNotAllowed('GET');
-    return inbox.mediaResponse(p[1]);
-  }
-  if (p[0] !== 'conversations') return errorResponse(404, 'not_found', 'no such admin route');
-  if (p.length === 1) {
-    if (m !== 'GET') return methodNotAllowed('GET');
-    return json(await inbox.listConversations(inbox.conversationListQuery.parse(queryObject(url))));
-  }
-  const id = p[1]!;
-  if (p.length === 2) {
-    if (m !== 'GET') return methodNotAllowed('GET');
-    return json(await inbox.getConversation(id));
-  }
-  if (p.length === 3 && p[2] === 'messages') {
-    if (m !== 'POST') return methodNotAllowed('POST');
-    const body = inbox.staffMessageRequest.parse(await readJson(req, MAX_BODY_BYTES));
-    return answer(await inbox.sendStaffMessage(id, body, req.headers.get('idempotency-key'), ctx.staff));
-  }
-  if (p.length === 3 && p[2] === 'read') {
-    if (m !== 'POST') return methodNotAllowed('POST');
-    return json(await inbox.markConversationRead(id, ctx.staff));
-  }
-  if (p.length === 3 && p[2] === 'typing') {
-    if (m !== 'POST') return methodNotAllowed('POST');
-    return json(await inbox.showTyping(id));
-  }
-  if (p.length === 3 && p[2] === 'mode') {
-    if (m !== 'PUT') return methodNotAllowed('PUT');
-    return json(await inbox.setMode(id, inbox.modeRequest.parse(await readJson(req, MAX_BODY_BYTES)).mode, ctx.staff));
-  }
-  return errorResponse(404, 'not_found', 'no such admin route');
+/** A customer's media file, served only to the console: never sniffed, never scripted, never cached. */
+function mediaResponse(file: MediaFile): Response {
+  return new Response(new Uint8Array(file.bytes), {
+    headers: {
+      'content-type': file.type,
+      'content-length': String(file.bytes.byteLength),
+      'content-disposition': `${file.inline ? 'inline' : 'attachment'}; filename="${file.filename}"`,
+      'cache-control': 'private, no-store',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'none'; sandbox",
+    },
+  });
 }
 
 /** The answer; the result's work after it (the customer's notice) goes to waitUntil, or is awaited without one. */

@@ -1,4 +1,4 @@
-import { HttpError } from './errors.js';
+import { DomainError } from './errors.js';
 
 /**
  * Reading a request body, never past its route's limit (issue 31). The one place every entry reads
@@ -27,12 +27,12 @@ export const BODY_LIMITS = {
   admin: 5 * 1024 * 1024,
 } as const;
 
-export function payloadTooLarge(maxBytes: number): HttpError {
-  return new HttpError(413, 'payload_too_large', `The request body must be at most ${maxBytes} bytes.`, undefined, { maxBytes });
+export function payloadTooLarge(maxBytes: number): DomainError {
+  return new DomainError('too_large', 'payload_too_large', `The request body must be at most ${maxBytes} bytes.`, undefined, { maxBytes });
 }
 
 /**
- * The body's bytes, at most `maxBytes` of them; more throws HttpError 413 (payload_too_large, with
+ * The body's bytes, at most `maxBytes` of them; more throws a too_large DomainError (413 payload_too_large, with
  * maxBytes), from `Content-Length` before reading, or as soon as the running count passes the limit.
  */
 export async function readBody(req: Request, maxBytes: number): Promise<Uint8Array> {

@@ -3,8 +3,8 @@ import { loadDbDriver } from '../db.js';
 import { log } from '../log.js';
 import { loadRedisClient } from '../redis.js';
 import { loadZod } from '../zod.js';
-import { errorBody, HttpError } from './errors.js';
-import { errorResponse, httpErrorResponse, json } from './respond.js';
+import { DomainError, errorBody } from './errors.js';
+import { domainErrorResponse, errorResponse, json } from './respond.js';
 
 /** What a handler of lib/http needs from its runtime: route parameters, and work to finish after the answer. */
 export type EdgeContext = { params: Record<string, string | undefined>; waitUntil(promise: Promise<unknown>): void };
@@ -15,7 +15,7 @@ export type EdgeHandler = (req: Request, context: EdgeContext) => Promise<Respon
  * Runs an edge handler. `needs` (lib/config-needs.ts) is checked up front; any other variable is
  * validated when the handler first reads it. A configuration problem answers 500 naming the
  * variables (never their values): the function can't work until it's fixed, and Meta and Stripe
- * retry. An HttpError answers itself; any other unexpected error answers 500 without details.
+ * retry. A DomainError (lib/errors.ts) answers with its kind's status; any other unexpected error answers 500 without details.
  */
 export async function withConfig(name: string, handler: (config: Config) => Promise<Response>, needs?: readonly ConfigName[]): Promise<Response> {
   try {
@@ -23,7 +23,7 @@ export async function withConfig(name: string, handler: (config: Config) => Prom
     return await handler(needs ? await ready(needs) : await loadClients(['DATABASE_URL', 'UPSTASH_REDIS_REST_URL'], true).then(() => getConfig()));
   } catch (error) {
     if (error instanceof ConfigError) return configProblem(name, error);
-    if (error instanceof HttpError) return httpErrorResponse(error);
+    if (error instanceof DomainError) return domainErrorResponse(error);
     log.error('function.failed', { function: name, error });
     return errorResponse(500, 'internal_error', 'internal error');
   }

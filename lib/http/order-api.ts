@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../config.js';
 import { needs } from '../config-needs.js';
 import { log } from '../log.js';
+import type { OrderApiAnswer } from '../order-api.js';
 import { requireBearer } from './auth.js';
 import { forwardCreateOrder, proxyTarget, verifyForward } from './backend-proxy.js';
 import { BODY_LIMITS, readBody } from './body.js';
 import { configProblem, ready, withConfig } from './edge.js';
-import { HttpError } from './errors.js';
-import { errorResponse, httpErrorResponse, methodNotAllowed, reply } from './respond.js';
+import { DomainError } from './errors.js';
+import { domainErrorResponse, errorResponse, json, methodNotAllowed } from './respond.js';
 
 /**
  * The order API (lib/order-api.ts has the contract), at its two doors:
@@ -24,21 +25,25 @@ import { errorResponse, httpErrorResponse, methodNotAllowed, reply } from './res
  */
 const orderApi = () => import('../order-api.js');
 
+
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+
+/** An order created (or found again: `Idempotent-Replayed: true`) answers 201 with the order. */
+const created = (a: OrderApiAnswer): Response => json(a.order, 201, a.replayed ? { 'idempotent-replayed': 'true' } : {});
 
 /** The request with its key: the caller's, else a fresh one (a retry must send it back). */
 function keyed<T extends { idempotencyKey?: string }>(request: T): T & { idempotencyKey: string } {
   return { ...request, idempotencyKey: request.idempotencyKey ?? randomUUID() };
 }
 
-/** The answer (an HttpError's too), with the request's key. */
+/** The answer (a refusal's too), with the request's key. */
 async function withKey(key: string, answer: () => Promise<Response>): Promise<Response> {
   let response: Response;
   try {
     response = await answer();
   } catch (error) {
-    if (!(error instanceof HttpError)) throw error;
-    response = httpErrorResponse(error);
+    if (!(error instanceof DomainError)) throw error;
+    response = domainErrorResponse(error);
   }
   response.headers.set(IDEMPOTENCY_KEY_HEADER, key);
   return response;
@@ -59,7 +64,7 @@ export const handleCreateOrder = (req: Request): Promise<Response> =>
       return forwardCreateOrder(target, serializeForBackend(request), { idempotencyKey: request.idempotencyKey, timeoutMs: config.BACKEND_TIMEOUT_MS });
     }
     await ready(needs.orderApiInline);
-    return withKey(request.idempotencyKey, async () => reply(await createOrderFromApi(request)));
+    return withKey(request.idempotencyKey, async () => created(await createOrderFromApi(request)));
   });
 
 export const handleBackendCreateOrder = (req: Request): Promise<Response> =>
@@ -74,5 +79,5 @@ export const handleBackendCreateOrder = (req: Request): Promise<Response> =>
     }
     const { createOrderFromApi, parseCreateOrderRequest } = await orderApi();
     const request = keyed(parseCreateOrderRequest(new TextDecoder().decode(raw), req.headers.get(IDEMPOTENCY_KEY_HEADER)));
-    return withKey(request.idempotencyKey, async () => reply(await createOrderFromApi(request)));
+    return withKey(request.idempotencyKey, async () => created(await createOrderFromApi(request)));
   });

@@ -2,7 +2,7 @@ import { needs } from '../config-needs.js';
 import { log } from '../log.js';
 import { BODY_LIMITS, readBodyText } from './body.js';
 import { withConfig, type EdgeContext } from './edge.js';
-import { errorResponse, json, text } from './respond.js';
+import { domainErrorResponse, errorResponse, json, text } from './respond.js';
 
 /**
  * Stripe's webhook (Checkout Session, refund and dispute events). Verify the signature on the raw body, then record
@@ -22,6 +22,7 @@ export const handlePaymentCallback = (req: Request, context: EdgeContext): Promi
       return errorResponse(400, 'invalid_signature', 'Stripe-Signature does not match the body');
     }
     const result = await handleStripeEvent(verified.body);
+    if ('refused' in result) return domainErrorResponse(result.refused);
     if (result.after) context.waitUntil(result.after());
-    return json(result.body, result.status);
+    return json({ received: true, ...result.received });
   }, needs.paymentCallback);

@@ -1,6 +1,6 @@
 import { forMessage, isSafeText, UNSAFE_TEXT_MESSAGE, unsafeTextPath } from '../safe-text.js';
 import { readBodyText } from './body.js';
-import { fieldPath, HttpError, invalidRequest } from './errors.js';
+import { DomainError, fieldPath, invalidRequest } from './errors.js';
 
 /**
  * Reading a request's input at the edge, refusing what Postgres couldn't store (422, naming the
@@ -17,9 +17,9 @@ function decodePathSegment(segment: string): string {
   try {
     decoded = decodeURIComponent(segment);
   } catch {
-    throw new HttpError(404, 'not_found', 'no such route (malformed percent-encoding in the path)');
+    throw new DomainError('not_found', 'not_found', 'no such route (malformed percent-encoding in the path)');
   }
-  if (!isSafeText(decoded)) throw new HttpError(404, 'not_found', 'no such route');
+  if (!isSafeText(decoded)) throw new DomainError('not_found', 'not_found', 'no such route');
   return decoded;
 }
 

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { errorBody, HttpError, type FieldError } from './errors.js';
+import { bodyOf, errorBody, statusOf, type DomainError, type FieldError } from './errors.js';
 
 /** Responses of the HTTP edge (the Netlify functions and the dedicated backend). */
 
@@ -16,14 +16,10 @@ export function errorResponse(status: number, code: string, message: string, fie
   return json(errorBody(code, message, fields), status, headers);
 }
 
-export const httpErrorResponse = (error: HttpError): Response => json(error.body, error.status);
+/** A domain refusal (lib/errors.ts) as its answer: the status its kind maps to, the one body shape. */
+export const domainErrorResponse = (error: DomainError): Response => json(bodyOf(error), statusOf(error));
 
 export const methodNotAllowed = (allow: string): Response => errorResponse(405, 'method_not_allowed', `use ${allow}`, undefined, { allow });
-
-/** A transport-independent answer (lib/ domain results the edges relay as they are). */
-export type Reply = { status: number; body: unknown; headers?: Record<string, string> };
-
-export const reply = (r: Reply): Response => json(r.body, r.status, r.headers);
 
 /** Constant-time comparison of two secrets of any length. */
 export function secretsEqual(given: string | null | undefined, expected: string): boolean {

@@ -1,5 +1,5 @@
 import { getConfig } from '../config.js';
-import { HttpError } from '../http/errors.js';
+import { DomainError } from '../errors.js';
 
 /**
  * The Graph API calls of the team inbox that are not messages (those go through the outbox): read
@@ -17,7 +17,7 @@ async function graphFetch(url: string, init: RequestInit = {}): Promise<Response
       signal: AbortSignal.timeout(15_000),
     });
   } catch (error) {
-    throw new HttpError(502, 'whatsapp_unavailable', `the WhatsApp API could not be reached (${(error as Error).message})`);
+    throw new DomainError('upstream_failed', 'whatsapp_unavailable', `the WhatsApp API could not be reached (${(error as Error).message})`);
   }
 }
 
@@ -26,7 +26,7 @@ async function graphJson(url: string, init: RequestInit = {}): Promise<Record<st
   const body = (await r.json().catch(() => null)) as Record<string, unknown> | null;
   if (!r.ok || !body) {
     const e = (body?.error ?? {}) as { code?: number; message?: string };
-    throw new HttpError(502, 'whatsapp_refused', `the WhatsApp API answered HTTP ${r.status}${e.code ? ` (code ${e.code})` : ''}: ${e.message ?? r.statusText}`, undefined, { metaCode: e.code ?? null });
+    throw new DomainError('upstream_failed', 'whatsapp_refused', `the WhatsApp API answered HTTP ${r.status}${e.code ? ` (code ${e.code})` : ''}: ${e.message ?? r.statusText}`, undefined, { metaCode: e.code ?? null });
   }
   return body;
 }
@@ -47,18 +47,18 @@ export type MediaInfo = { url: string; mimeType: string; fileSize: number | null
 export async function mediaInfo(mediaId: string): Promise<MediaInfo> {
   const c = getConfig();
   const j = await graphJson(`${c.WHATSAPP_API_BASE}/${encodeURIComponent(mediaId)}?phone_number_id=${c.WHATSAPP_PHONE_NUMBER_ID}`);
-  if (typeof j.url !== 'string' || typeof j.mime_type !== 'string') throw new HttpError(502, 'whatsapp_refused', 'the WhatsApp API gave no media URL');
+  if (typeof j.url !== 'string' || typeof j.mime_type !== 'string') throw new DomainError('upstream_failed', 'whatsapp_refused', 'the WhatsApp API gave no media URL');
   return { url: j.url, mimeType: j.mime_type, fileSize: j.file_size === undefined ? null : Number(j.file_size), sha256: typeof j.sha256 === 'string' ? j.sha256 : null };
 }
 
 /** Downloads a media URL (bearer token required by Meta), refusing more than `maxBytes`. */
 export async function downloadMedia(url: string, maxBytes: number): Promise<Uint8Array> {
   const r = await graphFetch(url);
-  if (!r.ok) throw new HttpError(502, 'whatsapp_refused', `the media download answered HTTP ${r.status}`);
+  if (!r.ok) throw new DomainError('upstream_failed', 'whatsapp_refused', `the media download answered HTTP ${r.status}`);
   const declared = Number(r.headers.get('content-length') ?? 0);
   if (declared > maxBytes) {
     await r.body?.cancel().catch(() => {});
-    throw new HttpError(413, 'media_too_large', `the file is larger than ${maxBytes} bytes`);
+    throw new DomainError('too_large', 'media_too_large', `the file is larger than ${maxBytes} bytes`);
   }
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -69,7 +69,7 @@ export async function downloadMedia(url: string, maxBytes: number): Promise<Uint
     size += value.byteLength;
     if (size > maxBytes) {
       await reader.cancel().catch(() => {});
-      throw new HttpError(413, 'media_too_large', `the file is larger than ${maxBytes} bytes`);
+      throw new DomainError('too_large', 'media_too_large', `the file is larger than ${maxBytes} bytes`);
     }
     chunks.push(value);
   }

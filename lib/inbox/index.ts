@@ -2,5 +2,5 @@
 export { getConversation, listConversations, setMode } from './store.js';
 export { conversationListQuery, modeRequest } from './requests.js';
 export { markConversationRead, sendStaffMessage, showTyping, staffMessageRequest } from './send.js';
-export { mediaResponse } from './media.js';
+export { customerMedia, type MediaFile } from './media.js';
 export { approvedTemplates } from './templates.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { getConfig } from '../config.js';
-import { HttpError, notFound } from '../http/errors.js';
+import { DomainError, notFound } from '../errors.js';
 import { log } from '../log.js';
 import { downloadMedia, mediaInfo } from './graph.js';
 import { mediaMessageQuery } from './store.js';
@@ -29,7 +29,10 @@ const INLINE = /^(image\/(jpeg|png|webp)|video\/mp4|audio\/(aac|mpeg|mp4|ogg))$/
 
 const baseType = (t: string) => t.split(';')[0]!.trim().toLowerCase();
 
-export async function mediaResponse(mediaId: string): Promise<Response> {
+/** A media file to serve: its bytes, type, a safe file name, and whether the console shows it inline. */
+export type MediaFile = { bytes: Uint8Array; type: string; filename: string; inline: boolean };
+
+export async function customerMedia(mediaId: string): Promise<MediaFile> {
   if (!/^[A-Za-z0-9_.-]{1,128}$/.test(mediaId)) throw notFound('media');
   const [row] = await mediaMessageQuery(mediaId);
   if (!row) throw notFound('media');
@@ -43,22 +46,13 @@ export async function mediaResponse(mediaId: string): Promise<Response> {
   } else {
     const info = await mediaInfo(mediaId);
     type = baseType(info.mimeType);
-    if (!MEDIA_TYPES.has(type)) throw new HttpError(415, 'media_type_refused', `${type} is not served by the console`);
-    if (info.fileSize !== null && info.fileSize > max) throw new HttpError(413, 'media_too_large', `the file is larger than ${max} bytes`);
+    if (!MEDIA_TYPES.has(type)) throw new DomainError('unsupported', 'media_type_refused', `${type} is not served by the console`);
+    if (info.fileSize !== null && info.fileSize > max) throw new DomainError('too_large', 'media_too_large', `the file is larger than ${max} bytes`);
     bytes = await downloadMedia(info.url, max);
     if (cacheDir) await writeCache(cacheDir, mediaId, bytes, type);
   }
   const filename = String(row.filename ?? `${row.kind}-${mediaId}`).replace(/[^\w.\- ]/g, '_').slice(0, 100);
-  return new Response(new Uint8Array(bytes), {
-    headers: {
-      'content-type': type,
-      'content-length': String(bytes.byteLength),
-      'content-disposition': `${INLINE.test(type) ? 'inline' : 'attachment'}; filename="${filename}"`,
-      'cache-control': 'private, no-store',
-      'x-content-type-options': 'nosniff',
-      'content-security-policy': "default-src 'none'; sandbox",
-    },
-  });
+  return { bytes, type, filename, inline: INLINE.test(type) };
 }
 
 const cachePath = (dir: string, id: string) => path.join(dir, createHash('sha256').update(id).digest('hex'));

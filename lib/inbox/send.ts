@@ -1,5 +1,5 @@
 import { db } from '../db.js';
-import { conflict, HttpError, invalidRequest, notFound } from '../http/errors.js';
+import { conflict, DomainError, invalidRequest, notFound } from '../errors.js';
 import { INVITED_ORDER_SQL } from '../invites.js';
 import { log, maskIdentity } from '../log.js';
 import { messageKeys, outboxKey } from '../messaging/keys.js';
@@ -65,7 +65,7 @@ export async function sendStaffMessage(id: string, req: StaffMessageRequest, ide
   const [after] = await db()`SELECT id, status, wamid, error_title, payload, sent_by FROM outbound_messages WHERE idempotency_key = ${key}`;
   if (outcome === 'duplicate') return replayOf(after as Record<string, unknown>, message);
   const body = { message: outboundFacts(after as Record<string, unknown>) };
-  if (outcome === 'failed' || outcome === 'skipped') throw new HttpError(502, 'whatsapp_refused', `WhatsApp did not take the message: ${String(after?.error_title ?? outcome)}`, undefined, body);
+  if (outcome === 'failed' || outcome === 'skipped') throw new DomainError('upstream_failed', 'whatsapp_refused', `WhatsApp did not take the message: ${String(after?.error_title ?? outcome)}`, undefined, body);
   return { status: outcome === 'sent' ? 201 : 202, body, replayed: false };
 }
 

@@ -2,7 +2,7 @@ import { db, type Query } from '../db.js';
 import { isOrderId } from '../orders/order.js';
 import { maskBsuid, maskPhone } from '../log.js';
 import { SERVICE_WINDOW_MS } from '../messaging/window.js';
-import { invalidRequest, notFound } from '../http/errors.js';
+import { invalidRequest, notFound } from '../errors.js';
 import type { ConversationListQuery } from './requests.js';
 import { EFFECTIVE_MODE_SQL, INBOX_STATE_SQL } from './handover-state.js';
 import { foldThread } from './thread.js';

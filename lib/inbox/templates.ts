@@ -1,5 +1,5 @@
 import { getConfig } from '../config.js';
-import { invalidRequest } from '../http/errors.js';
+import { invalidRequest } from '../errors.js';
 import type { OutgoingMessage, TemplateComponent } from '../messaging/messages.js';
 import { templateRegistry } from '../messaging/templates.js';
 import { listMessageTemplates, type GraphTemplate } from './graph.js';

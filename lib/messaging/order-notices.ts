@@ -1,6 +1,5 @@
 import { inviteChatUrl, inviteUrl } from '../invites.js';
 import { formatMoney } from '../money.js';
-import { arrivalText, type PaidFulfilment } from '../orders/shipping.js';
 import { messageKeys } from './keys.js';
 import type { OutgoingMessage } from './messages.js';
 import type { Notice } from './record.js';
@@ -48,9 +47,9 @@ function notice(o: NoticeOrder, eventKey: string, kind: string, sent: { message:
   return { eventKey, kind, customerId: o.customerId, orderId: o.id, message: sent.message, fallback: sent.fallback ?? null };
 }
 
-/** `f`: what was paid for; the note then says how and when it arrives (or where to pick it up). */
-export function confirmationNotice(o: NoticeOrder, f?: Pick<PaidFulfilment, 'mode' | 'rate' | 'address'>): Notice {
-  const message = buildTemplate('order_confirmed', { body: [o.reference, amountOf(o), (f && arrivalText(f)) ?? CONFIRMATION_NOTE] });
+/** `arrival`: how and when what was paid for arrives (or where to pick it up), lib/orders/shipping.ts arrivalText. */
+export function confirmationNotice(o: NoticeOrder, arrival?: string | null): Notice {
+  const message = buildTemplate('order_confirmed', { body: [o.reference, amountOf(o), arrival ?? CONFIRMATION_NOTE] });
   return notice(o, messageKeys.confirmation(o.id), 'order_confirmed', { message });
 }
 

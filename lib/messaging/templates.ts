@@ -1,5 +1,6 @@
 import { getConfig } from '../config.js';
 import type { OutgoingMessage, TemplateComponent } from './messages.js';
+import { DomainError } from '../errors.js';
 
 /**
  * The message templates the shop sends, as submitted to Meta for approval. Each declares its
@@ -69,10 +70,10 @@ export const templateRegistry: Record<TemplateKey, Spec> = {
   },
 };
 
-export class TemplateParameterError extends Error {
-  readonly status = 422;
+/** A template given the wrong parameters (an admin action's input, e.g. an empty name): `invalid`, `template_parameters`. */
+export class TemplateParameterError extends DomainError {
   constructor(readonly template: string, readonly component: string, readonly expected: number, readonly given: number) {
-    super(`template ${template}: ${component} takes ${expected} parameter(s), ${given} given`);
+    super('invalid', 'template_parameters', `template ${template}: ${component} takes ${expected} parameter(s), ${given} given`);
     this.name = 'TemplateParameterError';
   }
 }

@@ -3,7 +3,7 @@ import { log } from '../log.js';
 import { confirmationNotice, inviteLinkNotice } from '../messaging/order-notices.js';
 import { commitHold, type Shortage } from '../stock/index.js';
 import { refusal } from './lifecycle.js';
-import { paidFulfilment, type PaidFulfilment } from './shipping.js';
+import { arrivalText, paidFulfilment, type PaidFulfilment } from './shipping.js';
 import { getOrder, type Order } from './order.js';
 import { refundLatePayment, settledAlready } from './refund.js';
 import { alert, alreadyPaid, ignored, inSequence, nothing, sendClaimed, sendPending, type PaymentRecord, type PaySettlement, type SettleOutcome } from './settlement.js';
@@ -99,7 +99,7 @@ export async function payOrder(orderId: string, payment: PaymentRecord, known: K
 
   const token = newInviteToken();
   const fulfilment = paidFulfilment(order, payment.checkout ?? null);
-  const notices = [confirmationNotice({ ...order, totalMinor: fulfilment.totalMinor }, fulfilment), inviteLinkNotice(order, token, order.insideWindow)];
+  const notices = [confirmationNotice({ ...order, totalMinor: fulfilment.totalMinor }, arrivalText(fulfilment)), inviteLinkNotice(order, token, order.insideWindow)];
   const event = {
     method: payment.method,
     reference: payment.reference,

@@ -11,6 +11,7 @@ import type { RedisRider } from '../redis.js';
 import { reholdStock, releaseHold, reserveStock, type ReserveResult, type Shortage } from '../stock/index.js';
 import { getOrder, orderColumns, orderIdFor, toOrder, type Order, type OrderItem } from './order.js';
 import { shippingModeFor, type ShippingChoice, type ShippingMode } from './shipping.js';
+import { DomainError } from '../errors.js';
 
 export type { Order };
 
@@ -69,7 +70,11 @@ export function takeClaimedPaymentLink(order: Order): Claimed | null {
   return claimed;
 }
 
-/** Stripe's answer failed or never came: the hold stays, and a retry of the same event completes the same order. */
+/**
+ * Stripe's answer failed or never came: the hold stays, and a retry of the same event completes the same order.
+ * Not a DomainError: no answer by itself. The order API reads its cause (Stripe's "same key, other parameters"
+ * is a reused key, anything else an upstream failure); the WhatsApp flow retries the event.
+ */
 export class CheckoutUnavailableError extends Error {
   constructor(
     readonly orderId: string,
@@ -80,12 +85,15 @@ export class CheckoutUnavailableError extends Error {
 }
 
 /**
- * An order-API idempotency key used at the same time for another request: the order id it derives is held
- * for other lines (or Stripe refused the same key with other parameters). The caller answers 422.
+ * An order-API idempotency key used for another request: the order id it derives is held for other lines,
+ * or was placed with others (or Stripe refused the same key with other parameters). `invalid` (422).
  */
-export class IdempotencyKeyReusedError extends Error {
+export class IdempotencyKeyReusedError extends DomainError {
   constructor(readonly orderId: string) {
-    super(`order ${orderId}: its event key was already used for another request`);
+    super('invalid', 'idempotency_key_reused', 'This idempotency key was already used for a different order request.', [
+      { path: 'idempotencyKey', message: 'was already used for a different order request' },
+    ]);
+    this.name = 'IdempotencyKeyReusedError';
   }
 }
 

@@ -3,13 +3,13 @@ import type Stripe from 'stripe';
 import { z } from '../zod.js';
 import { getConfig } from '../config.js';
 import { db } from '../db.js';
+import { DomainError } from '../errors.js';
 import { log } from '../log.js';
 import { deliverPendingNotices } from '../messaging/record.js';
 import { applyCheckoutSession, applyClose } from '../orders/close.js';
 import { isOrderId, orderColumns, toOrder, type Order } from '../orders/order.js';
 import type { KnownOrder } from '../orders/pay.js';
 import type { Settlement } from '../orders/settlement.js';
-import { errorBody } from '../http/errors.js';
 import { logSafe, nestedDeeperThan, pgSafe } from '../safe-text.js';
 import { applyDispute, type DisputeFacts } from './disputes.js';
 import { applyChargeRefunded, applyRefund, type ChargeFacts, type RefundFacts } from './stripe-refunds.js';
@@ -123,12 +123,15 @@ export async function verifyStripeEvent(raw: string, signature: string | null): 
   }
 }
 
-export type StripeEventResult = {
-  status: number;
-  body: Record<string, unknown>;
-  /** The WhatsApp sends, to run after the answer (context.waitUntil). Never rejects. */
-  after?: () => Promise<void>;
-};
+/**
+ * The event's outcome: `received` (the facts to acknowledge it with, and the WhatsApp sends to run after the
+ * answer, context.waitUntil; never rejects), or `refused`: not recorded or not applied, Stripe retries.
+ */
+export type StripeEventResult =
+  | { received: Record<string, unknown>; after?: () => Promise<void> }
+  | { refused: DomainError };
+
+const notRecorded = () => ({ refused: new DomainError('unavailable', 'temporarily_unavailable', 'the event could not be recorded; Stripe retries') });
 
 /** The order a Checkout Session names (client_reference_id, else metadata.order_id), read before the session is validated: strings only. */
 function orderIdOf(event: Stripe.Event): string | null {
@@ -161,11 +164,11 @@ export async function handleStripeEvent(body: unknown): Promise<StripeEventResul
     recorded = await recordEvent(event, PAYING.has(event.type) && orderId && isOrderId(orderId) ? orderId : null);
   } catch (error) {
     log.error('stripe.record_failed', { eventId: logSafe(event.id), error });
-    return { status: 503, body: errorBody('temporarily_unavailable', 'the event could not be recorded; Stripe retries') };
+    return notRecorded();
   }
   if (recorded.processed) {
     log.info('stripe.duplicate', { eventId: logSafe(event.id), type: logSafe(event.type) });
-    return { status: 200, body: { received: true, duplicate: true }, after: resendPending(orderId) };
+    return { received: { duplicate: true }, after: resendPending(orderId) };
   }
 
   let settled: Settlement<unknown>;
@@ -174,14 +177,14 @@ export async function handleStripeEvent(body: unknown): Promise<StripeEventResul
   } catch (error) {
     log.error('stripe.processing_failed', { eventId: logSafe(event.id), type: logSafe(event.type), error });
     await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${recorded.id}`.catch(() => {});
-    return { status: 500, body: errorBody('processing_failed', 'the event could not be applied; Stripe retries') };
+    return { refused: new DomainError('failed', 'processing_failed', 'the event could not be applied; Stripe retries') };
   }
   if (!settled.eventProcessed)
     await db()`
       UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = ${settled.summary}
       WHERE id = ${recorded.id}`;
   log.info('stripe.processed', { eventId: logSafe(event.id), type: logSafe(event.type), outcome: settled.summary });
-  return { status: 200, body: { received: true, outcome: settled.summary }, after: settled.deliver };
+  return { received: { outcome: settled.summary }, after: settled.deliver };
 }
 
 /**
@@ -217,9 +220,9 @@ async function acknowledgeMalformed(body: unknown, problems: string): Promise<St
       ON CONFLICT (source, external_id) DO NOTHING`;
   } catch (error) {
     log.error('stripe.record_failed', { eventId: key, error });
-    return { status: 503, body: errorBody('temporarily_unavailable', 'the event could not be recorded; Stripe retries') };
+    return notRecorded();
   }
-  return { status: 200, body: { received: true, ignored: `malformed event: ${problems}`.slice(0, 300) } };
+  return { received: { ignored: `malformed event: ${problems}`.slice(0, 300) } };
 }
 
 const ignore = (reason: string): Settlement<unknown> => ({ outcome: null, summary: `ignored: ${reason}`, deliver: async () => {} });
