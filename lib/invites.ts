@@ -1,10 +1,7 @@
 import { nanoid } from 'nanoid';
 import { getConfig } from './config.js';
 import { db, type Query } from './db.js';
-import { INVITE_HANDOVER_SQL } from './inbox/store.js';
 import { log } from './log.js';
-import { EVENTS_INSERT_SQL } from './orders/events.js';
-import { orderColumns } from './orders/order.js';
 
 /**
  * Order invites: when an order is paid, its customer gets a link to forward (to an elder, a
@@ -86,11 +83,20 @@ export async function followInvite(token: string): Promise<InviteFollow> {
 
 /**
  * A contact writes in with an order's token (lib/conversation/invite-contact.ts), one statement: the token is
- * consumed, the contact recorded (`first_time` when new), the order gets its event and an invited contact (not
- * the customer opening their own link) starts with a person in the team inbox, for this order. One row (the
- * order, orderColumns, and first_time) while the token is valid, none otherwise.
+ * consumed, the contact recorded (`first_time` when new), and the parts the flow adds run with it (the order's
+ * event, the team inbox's handover: each given `t` (id, order_id) and the condition "a first-time contact", and
+ * the flow's answer row over `t`). One row while the token is valid, none otherwise. The invites own only their
+ * two tables; what the flow fuses in is the flow's, written by its owners (lib/orders, lib/inbox).
  */
-export function joinInviteQuery(token: string, customerId: string, profileName: string | null | undefined, waId: string | null | undefined): Query {
+export type JoinInviteParts = {
+  /** CTE bodies keyed by name; `from` is the FROM clause (with WHERE) of a first-time contact of the order `t.order_id`. */
+  also: (p: { orderId: string; customer: string; firstTimeFrom: string }) => Record<string, string>;
+  /** The final SELECT, given the order id expression, the FROM and a column list to add. */
+  answer: (p: { orderId: string; from: string; extra: string }) => string;
+};
+
+export function joinInviteQuery(token: string, customerId: string, profileName: string | null | undefined, waId: string | null | undefined, parts: JoinInviteParts): Query {
+  const also = parts.also({ orderId: 't.order_id', customer: '$2', firstTimeFrom: 't, contact WHERE contact.first_time' });
   return db().query(
     `WITH t AS (
        UPDATE invite_tokens SET consumed_at = COALESCE(consumed_at, now())
@@ -102,13 +108,10 @@ export function joinInviteQuery(token: string, customerId: string, profileName: 
        ON CONFLICT (invite_id, customer_id) DO UPDATE
          SET last_seen_at = now(), profile_name = COALESCE(excluded.profile_name, invite_contacts.profile_name)
        RETURNING (xmax = 0) AS first_time
-     ), event AS (
-       ${EVENTS_INSERT_SQL({ type: `'invite_contact_joined'`, orderId: 't.order_id', from: 't, contact WHERE contact.first_time' })}
-     ), inbox AS (
-       ${INVITE_HANDOVER_SQL({ customer: '$2', orderId: 't.order_id', from: 't, contact WHERE contact.first_time AND $2 <> (SELECT customer_id FROM orders WHERE id = t.order_id)' })}
-     )
-     SELECT ${orderColumns()}, (SELECT first_time FROM contact) AS first_time
-     FROM t JOIN orders o ON o.id = t.order_id JOIN customers c ON c.id = o.customer_id`,
+     )${Object.entries(also).map(([name, body]) => `, ${name} AS (
+       ${body}
+     )`).join('')}
+     ${parts.answer({ orderId: 't.order_id', from: 't', extra: '(SELECT first_time FROM contact) AS first_time' })}`,
     [token, customerId, profileName ?? null, waId ?? null],
   );
 }

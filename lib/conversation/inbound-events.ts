@@ -13,7 +13,7 @@ import { handleCustomerMessage } from './handle-message.js';
 import { orderedLines } from './order-intent.js';
 import { InboundTurn } from './turn.js';
 import { storedContentOf } from '../inbox/content.js';
-import { INBOX_STATE_SQL, inboxStateOf, readInboxState, type InboxState } from '../inbox/handover-state.js';
+import { INBOX_STATE_SQL, inboxStateOf, type InboxState } from '../inbox/handover-state.js';
 
 /**
  * Inbound WhatsApp events: recorded durably before Meta gets its 200, processed after.
@@ -250,7 +250,7 @@ async function processOne(e: RecordedEvent, rider: RedisRider): Promise<void> {
     if (e.kind === 'message') {
       const customerId = e.customerId ?? (await customerIdOf(e.message));
       // A re-driven message had no recording statement to read its conversation's mode (team inbox).
-      if (!e.customerId) turn.inbox = await readInboxState(customerId);
+      if (!e.customerId) turn.inbox = await (await import('../inbox/store.js')).readInboxState(customerId);
       outcome = await handleCustomerMessage(e.message, customerId, turn);
     } else {
       const applied = await applyDeliveryStatus(e.status);

@@ -1,21 +1,35 @@
 import { getConfig } from '../config.js';
-import { inviteKnownQuery, joinInviteQuery, TOKEN_SHAPE } from '../invites.js';
+import { inviteKnownQuery, joinInviteQuery, TOKEN_SHAPE, type JoinInviteParts } from '../invites.js';
 import { log } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
 import { inviteJoinedNotice } from '../messaging/order-notices.js';
 import { sendOnce } from '../messaging/outbox.js';
-import { toOrder } from '../orders/order.js';
+import { notBuyerSql, orderRowSql, toOrder } from '../orders/order.js';
+import { EVENTS_INSERT_SQL } from '../orders/events.js';
+import { INVITE_HANDOVER_SQL } from '../inbox/store.js';
 import type { InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
 import type { InboundTurn } from './turn.js';
 import { orderStatus } from './replies.js';
 import { personWillAnswer } from './handover.js';
+
+/**
+ * What joining fuses into the invite's statement: the order's event for a first-time contact, and the team
+ * inbox's handover for a first-time contact who is not the buyer (a person answers them, for this order).
+ */
+const joinParts: JoinInviteParts = {
+  also: ({ orderId, customer, firstTimeFrom }) => ({
+    event: EVENTS_INSERT_SQL({ type: `'invite_contact_joined'`, orderId, from: firstTimeFrom }),
+    inbox: INVITE_HANDOVER_SQL({ customer, orderId, from: `${firstTimeFrom} AND ${notBuyerSql(customer, orderId)}` }),
+  }),
+  answer: orderRowSql,
+};
 
 /** A contact who opened an order's invite link and sent its prefilled text. */
 export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: string, customerId: string, turn: InboundTurn): Promise<void> {
   const reply = (body: string) => turn.reply({ eventKey: messageKeys.reply(msg.wamid), kind: 'reply', customerId, message: { type: 'text', body } });
   const shop = getConfig().SHOP_NAME;
 
-  const rows = TOKEN_SHAPE.test(token) ? await joinInviteQuery(token, customerId, msg.profileName, msg.waId) : [];
+  const rows = TOKEN_SHAPE.test(token) ? await joinInviteQuery(token, customerId, msg.profileName, msg.waId, joinParts) : [];
   const row = rows[0];
   if (!row) {
     const [known] = TOKEN_SHAPE.test(token) ? await inviteKnownQuery(token) : [];

@@ -21,10 +21,3 @@ export function inboxStateOf(j: Record<string, unknown>): InboxState {
 
 /** A validated positive integer, safe to write into SQL. */
 export const idleMinutes = (): number => Math.trunc(Number(getConfig().INBOX_IDLE_RETURN_MINUTES));
-
-/** The same state read on its own, for a message processed without the recording statement's read (the re-drive). */
-export async function readInboxState(customerId: string): Promise<InboxState | null> {
-  const { inboxStateQuery } = await import('./store.js');
-  const [row] = await inboxStateQuery(customerId);
-  return row ? inboxStateOf(row.state as Record<string, unknown>) : null;
-}

@@ -4,7 +4,7 @@ import { maskBsuid, maskPhone } from '../log.js';
 import { SERVICE_WINDOW_MS } from '../messaging/window.js';
 import { invalidRequest, notFound } from '../errors.js';
 import type { ConversationListQuery } from './requests.js';
-import { EFFECTIVE_MODE_SQL, INBOX_STATE_SQL } from './handover-state.js';
+import { EFFECTIVE_MODE_SQL, INBOX_STATE_SQL, inboxStateOf, type InboxState } from './handover-state.js';
 import { foldThread } from './thread.js';
 
 /**
@@ -195,9 +195,13 @@ export const INVITE_HANDOVER_SQL = (p: { customer: string; orderId: string; from
    SELECT ${p.customer}, 'staff', now(), 'invite', ${p.orderId} FROM ${p.from}
    ON CONFLICT (customer_id) DO UPDATE SET mode = 'staff', mode_changed_at = now(), mode_changed_by = 'invite', invited_order_id = excluded.invited_order_id`;
 
-/** A conversation's handover state (lib/inbox/handover-state.ts readInboxState). */
+/** A conversation's handover state read on its own, for a message processed without the recording statement's read (the re-drive). */
 export const inboxStateQuery = (customerId: string): Query =>
   db().query(`SELECT ${INBOX_STATE_SQL('cv')} AS state FROM conversations cv WHERE cv.customer_id = $1`, [customerId]);
+export async function readInboxState(customerId: string): Promise<InboxState | null> {
+  const [row] = await inboxStateQuery(customerId);
+  return row ? inboxStateOf(row.state as Record<string, unknown>) : null;
+}
 
 /** The stored message a media id belongs to, unless its content was deleted (lib/inbox/media.ts). */
 export const mediaMessageQuery = (mediaId: string): Query => db()`

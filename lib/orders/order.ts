@@ -59,6 +59,13 @@ export const orderColumns = (o = 'o') =>
    ${o}.shipping_mode, ${o}.shipping_choice, ${o}.shipping_name, ${o}.shipping_address, ${o}.shipping_rate, ${o}.items_minor, ${o}.shipping_minor,
    ${o}.tax_minor, ${o}.shipping_problem, ${o}.carrier, ${o}.tracking_url`;
 
+/** The order `orderId` (SQL expression over `from`) as one row of orderColumns (+ `extra` columns), to end another owner's statement. */
+export const orderRowSql = (p: { orderId: string; from: string; extra?: string }) =>
+  `SELECT ${orderColumns()}${p.extra ? `, ${p.extra}` : ''} FROM ${p.from} JOIN orders o ON o.id = ${p.orderId} JOIN customers c ON c.id = o.customer_id`;
+
+/** Whether `customer` (SQL expression) is not the buyer of the order `orderId` (SQL expression). */
+export const notBuyerSql = (customer: string, orderId: string) => `${customer} <> (SELECT customer_id FROM orders WHERE id = ${orderId})`;
+
 export function toOrder(r: Record<string, unknown>): Order {
   return {
     id: r.id as string,
