@@ -15,6 +15,7 @@ export {
   notInExpiryIndex,
   readHold,
   releaseHold,
+  releaseHolds,
   reholdStock,
   reserveStock,
   type CommitResult,

@@ -156,6 +156,25 @@ return {'held', exp}`;
 const release = `${common}
 return release_hold(ARGV[1])`;
 
+// ARGV: nowMs, n, then order ids: the first n are released (release_hold: units back at most once) and taken off
+// the expiry index; the rest are only taken off it, unless their expiry moved past nowMs meanwhile (extended: still
+// live). One script for a whole cleanup batch: its round trips do not grow with the batch. → each of the first n's
+// release_hold answer (released | missing | committed), in order.
+const releaseMany = `${common}
+local now, n = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV do
+  local oid = ARGV[i]
+  if i <= n + 2 then
+    out[#out + 1] = release_hold(oid)
+    redis.call('ZREM', 'holds:exp', oid)
+  else
+    local score = redis.call('ZSCORE', 'holds:exp', oid)
+    if score and tonumber(score) <= tonumber(now) then redis.call('ZREM', 'holds:exp', oid) end
+  end
+end
+return {unpack(out)}`;
+
 // ARGV: orderId, nowMs, keepMs, sku1, qty1, ... (the order's lines, to hold again if the hold lapsed)
 const commit = `${common}
 local oid, now, keep = ARGV[1], ARGV[2], ARGV[3]
@@ -273,7 +292,7 @@ return {'extended', exp}`;
 // KEYS[1]: a lock key; ARGV[1]: its owner's token → deletes it only if that owner still holds it.
 const unlock = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-const LUA = { reserve, rehold, release, commit, setStock, setStocks, held, restore, rebuild, unlock, extend };
+const LUA = { reserve, rehold, release, releaseMany, commit, setStock, setStocks, held, restore, rebuild, unlock, extend };
 type Script = ReturnType<ReturnType<typeof redis>['createScript']>;
 const loaded = new WeakMap<object, Map<keyof typeof LUA, Script>>();
 
