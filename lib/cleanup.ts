@@ -2,12 +2,12 @@ import { db } from './db.js';
 import { log } from './log.js';
 import { claimDueMessages, sendClaimedRetries } from './messaging/retry.js';
 import { closeLapsedOrders } from './orders/close-lapsed.js';
-import { lapsedHolds, notInExpiryIndex } from './stock/index.js';
+import { lapsedHolds, lapsedHoldsAndFlips, notInExpiryIndex } from './stock/index.js';
 import { DUE_REMINDERS_SQL, dueReminderOf, reminderLeadSeconds, sendHoldReminders } from './orders/reminders.js';
 import { WAITLISTED_SKUS_SQL } from './waitlist/store.js';
 import { offerRestockedUnits } from './waitlist/offers.js';
 import { redriveRows, unprocessedEventsQuery } from './conversation/inbound-events.js';
-import { pushCatalogChanges } from './catalog/index.js';
+import { catalogChangedQuery, pushCatalogChanges } from './catalog/index.js';
 import { retryAlertRows, undeliveredAlertsQuery } from './ops-alerts.js';
 import { afterInboxMaintenance, inboxMaintenanceQuery } from './inbox/maintenance.js';
 
@@ -160,6 +160,9 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
   };
 
   // 1. Lapsed holds from the expiry index, a batch at a time, skipping the ones this run already tried.
+  let first = true;
+  let availabilityChanged = true;
+  let catalogChanged = true;
   try {
     for (;;) {
       if (attempted.size >= o.maxOrders || outOfTime()) {
@@ -168,7 +171,12 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
       }
       // Entries this run could not finish stay in the index; ask for that many more, skip them.
       const limit = attempted.size + o.batchSize;
-      const window = await lapsedHolds(new Date(), limit);
+      // The first request also tells whether availability changed since the last catalog push (step 6).
+      let window: string[];
+      if (first) {
+        const peek = await lapsedHoldsAndFlips(new Date(), limit);
+        [window, availabilityChanged, first] = [peek.lapsed, peek.availabilityChanged, false];
+      } else window = await lapsedHolds(new Date(), limit);
       const batch = window.filter((id) => !attempted.has(id)).slice(0, Math.min(o.batchSize, o.maxOrders - attempted.size));
       if (batch.length === 0) break;
       await batchOf(batch, 'index');
@@ -191,14 +199,19 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
   else {
     try {
       const alertsQuery = undeliveredAlertsQuery();
-      const [rows = [], inbox = [], claimed = [], events = [], undelivered = []] = await db().transaction([
+      const catalogQuery = catalogChangedQuery();
+      const results = await db().transaction([
         db().query(CLEANUP_DUE_SQL, [o.batchSize, reminderLeadSeconds(), o.reminderLimit, o.waitlistSkus]),
         inboxMaintenanceQuery(),
         claimDueMessages(o.messageLimit),
         unprocessedEventsQuery(o.redriveLimit),
         ...(alertsQuery ? [alertsQuery] : []),
+        ...(catalogQuery ? [catalogQuery] : []),
       ]);
-      [due, retries, unprocessed, alerts] = [rows, claimed, events, undelivered];
+      const [rows = [], inbox = [], claimed = [], events = []] = results;
+      [due, retries, unprocessed] = [rows, claimed, events];
+      if (alertsQuery) alerts = results[4] ?? [];
+      catalogChanged = catalogQuery ? results.at(-1)?.[0]?.changed === true : false;
       const found = await afterInboxMaintenance(inbox);
       summary.inboxContentDeleted = found.cleared;
       summary.inboxUnanswered = found.unanswered;
@@ -240,8 +253,9 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
   if (unprocessed.length) await step('redrive', async () => void (summary.redriven = await redriveRows(unprocessed)));
   // 5. Ops alerts whose POST did not get through.
   if (alerts.length) await step('alerts', async () => void (summary.alertsRetried = await retryAlertRows(alerts)));
-  // 6. Prices and availability that changed since the last push to Meta's catalog.
-  await step('catalog_push', async () => {
+  // 6. Prices and availability that changed since the last push to Meta's catalog (only when step 1's Redis request
+  //    or step 2's statement says something did: a variant or product changed, or a counter crossed zero).
+  if (catalogChanged || availabilityChanged) await step('catalog_push', async () => {
     const push = await pushCatalogChanges();
     summary.catalogPushed = push.status === 'pushed' ? push.pushed : 0;
     if (push.status === 'failed') throw new Error(push.error);

@@ -6,6 +6,12 @@ import { redis, type RedisRider } from '../redis.js';
  * built inside the scripts (single-node Redis / Upstash).
  */
 const common = `
+-- An available counter that crossed zero (in stock <-> sold out) bumps 'counters:flips': the catalog push is due
+-- (lib/stock/availability.ts); the cleanup run reads it with its expiry index, so a run with nothing changed skips the push.
+local function moved(before, after)
+  if not before or (before > 0) ~= (after > 0) then redis.call('INCR', 'counters:flips') end
+end
+
 local function release_hold(oid)
   local hk = 'hold:' .. oid
   local state = redis.call('HGET', hk, 'state')
@@ -16,7 +22,11 @@ local function release_hold(oid)
     if string.sub(f, 1, 4) == 'sku:' then
       local sku = string.sub(f, 5)
       -- A missing counter is unknown (Redis lost it), not zero: leave it for the rebuild to count.
-      if redis.call('EXISTS', 'stock:' .. sku) == 1 then redis.call('INCRBY', 'stock:' .. sku, tonumber(fields[i + 1])) end
+      if redis.call('EXISTS', 'stock:' .. sku) == 1 then
+        local q = tonumber(fields[i + 1])
+        local after = redis.call('INCRBY', 'stock:' .. sku, q)
+        moved(after - q, after)
+      end
       redis.call('ZREM', 'holds:sku:' .. sku, oid)
     end
   end
@@ -49,7 +59,11 @@ local function take(now, args, start)
   end
   -- {unpack(t)}: some Lua hosts (ioredis-mock) only convert constructor-built tables.
   if #short > 1 then return {unpack(short)} end
-  for i = start, #args, 2 do redis.call('DECRBY', 'stock:' .. args[i], tonumber(args[i + 1])) end
+  for i = start, #args, 2 do
+    local q = tonumber(args[i + 1])
+    local after = redis.call('DECRBY', 'stock:' .. args[i], q)
+    moved(after + q, after)
+  end
   return nil
 end
 
@@ -98,7 +112,9 @@ local function set_available_held(sku, onhand, now)
   local held = held_units(sku, now)
   local avail = onhand - held
   if avail < 0 then avail = 0 end
+  local before = redis.call('GET', 'stock:' .. sku)
   redis.call('SET', 'stock:' .. sku, avail)
+  moved(before and tonumber(before), avail)
   return held
 end
 
@@ -259,7 +275,11 @@ while pos <= #ARGV do
   if relevant and fits and redis.call('EXISTS', hk) == 0 then
     for i = first, pos - 1, 2 do
       local sku, counter = ARGV[i], 'stock:' .. ARGV[i]
-      if not missing[sku] and redis.call('EXISTS', counter) == 1 then redis.call('DECRBY', counter, tonumber(ARGV[i + 1])) end
+      if not missing[sku] and redis.call('EXISTS', counter) == 1 then
+        local q = tonumber(ARGV[i + 1])
+        local after = redis.call('DECRBY', counter, q)
+        moved(after + q, after)
+      end
     end
     write_hold(hk, oid, exp, keep, ARGV, first, pos - 1)
   end
