@@ -107,13 +107,13 @@ export async function getOrder(orderId: string): Promise<Order | null> {
 
 /**
  * Many orders in one read (a cleanup batch), each with whether its hold still runs per Postgres (`holdLive`: extended
- * after the caller found it lapsed). Unknown or malformed ids are absent.
+ * and not yet run out: "Keep it" happened after the caller found it lapsed). Unknown or malformed ids are absent.
  */
 export async function getOrdersWithHold(orderIds: string[]): Promise<Map<string, { order: Order; holdLive: boolean }>> {
   const ids = orderIds.filter(isOrderId);
   if (ids.length === 0) return new Map();
   const rows = await db().query(
-    `SELECT ${orderColumns()}, (o.hold_expires_at > now()) AS hold_live FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ANY($1::uuid[])`,
+    `SELECT ${orderColumns()}, (o.hold_extended_at IS NOT NULL AND o.hold_expires_at > now()) AS hold_live FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ANY($1::uuid[])`,
     [ids],
   );
   return new Map(rows.map((r) => [r.id as string, { order: toOrder(r), holdLive: r.hold_live === true }]));

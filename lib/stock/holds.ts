@@ -73,7 +73,7 @@ export async function releaseHold(orderId: string): Promise<'released' | 'missin
 export async function releaseHolds(release: string[], forget: string[], now = new Date()): Promise<number> {
   if (release.length === 0 && forget.length === 0) return 0;
   const reply = (await runScript('releaseMany', [String(now.getTime()), String(release.length), ...release, ...forget])) as unknown[] | null;
-  return (reply ?? []).filter((r) => r === 'released').length;
+  return (reply ?? []).filter((r) => Number(r) === 1).length;
 }
 
 export type CommitResult = { status: 'committed' | 'reheld' | 'already' } | { status: 'short'; shortages: Shortage[] };

@@ -175,14 +175,17 @@ return release_hold(ARGV[1])`;
 // ARGV: nowMs, n, then order ids: the first n are released (release_hold: units back at most once) and taken off
 // the expiry index; the rest are only taken off it, unless their expiry moved past nowMs meanwhile (extended: still
 // live). One script for a whole cleanup batch: its round trips do not grow with the batch. → each of the first n's
-// release_hold answer (released | missing | committed), in order.
+// 1 if this call returned its units, else 0 (released, committed or missing already), in order.
 const releaseMany = `${common}
 local now, n = ARGV[1], tonumber(ARGV[2])
 local out = {}
 for i = 3, #ARGV do
   local oid = ARGV[i]
   if i <= n + 2 then
-    out[#out + 1] = release_hold(oid)
+    -- 1 when this call returned the units (the hold was held), else 0 (released, committed or missing already).
+    local held = redis.call('HGET', 'hold:' .. oid, 'state') == 'held'
+    release_hold(oid)
+    if held then out[#out + 1] = 1 else out[#out + 1] = 0 end
     redis.call('ZREM', 'holds:exp', oid)
   else
     local score = redis.call('ZSCORE', 'holds:exp', oid)
