@@ -97,8 +97,11 @@ export const CLEANUP_DUE_SQL = `
 
 type Origin = 'index' | 'reconcile';
 
-/** One batch of lapsed orders through the set-based close path (lib/orders/close-lapsed.ts), its sends awaited. */
-async function handleLapsedBatch(orderIds: string[], origin: Origin, o: { concurrency: number }, summary: CleanupSummary): Promise<void> {
+/**
+ * One batch of lapsed orders through the set-based close path (lib/orders/close-lapsed.ts). Returns its sends, for the
+ * caller to await (they overlap the next batch's Stripe calls; `deliver` never throws).
+ */
+async function handleLapsedBatch(orderIds: string[], origin: Origin, o: { concurrency: number }, summary: CleanupSummary): Promise<() => Promise<void>> {
   const batch = await closeLapsedOrders(orderIds, { concurrency: o.concurrency });
   if (origin === 'index') summary.expired += batch.closed.length;
   else summary.reconciled += batch.closed.length;
@@ -106,7 +109,7 @@ async function handleLapsedBatch(orderIds: string[], origin: Origin, o: { concur
   summary.stripeExpired += batch.stripeExpired;
   summary.settled += batch.settled;
   summary.failed += batch.failed;
-  await batch.deliver();
+  return batch.deliver;
 }
 
 const emptySummary = (): CleanupSummary => ({
@@ -122,7 +125,7 @@ const emptySummary = (): CleanupSummary => ({
 export async function cleanupLapsedOrder(orderId: string): Promise<CleanupSummary> {
   const started = Date.now();
   const summary = emptySummary();
-  await handleLapsedBatch([orderId], 'index', { concurrency: 1 }, summary);
+  await (await handleLapsedBatch([orderId], 'index', { concurrency: 1 }, summary))();
   summary.durationMs = Date.now() - started;
   log.info('cleanup.order', { orderId, ...summary });
   return summary;
@@ -148,10 +151,12 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
     }
   };
   const attempted = new Set<string>();
+  // A batch's notices go out while the next batch talks to Stripe; all are awaited before the run's other steps.
+  const sending: Promise<void>[] = [];
   const batchOf = async (ids: string[], origin: Origin) => {
     for (const id of ids) attempted.add(id);
     try {
-      await handleLapsedBatch(ids, origin, o, summary);
+      sending.push((await handleLapsedBatch(ids, origin, o, summary))());
     } catch (error) {
       // Nothing of the batch is lost: its ids stay in the expiry index (or lapsed in Postgres) for the next run.
       summary.failed += ids.length;
@@ -177,15 +182,17 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
         const peek = await lapsedHoldsAndFlips(new Date(), limit);
         [window, availabilityChanged, first] = [peek.lapsed, peek.availabilityChanged, false];
       } else window = await lapsedHolds(new Date(), limit);
-      const batch = window.filter((id) => !attempted.has(id)).slice(0, Math.min(o.batchSize, o.maxOrders - attempted.size));
+      const fresh = window.filter((id) => !attempted.has(id));
+      const batch = fresh.slice(0, Math.min(o.batchSize, o.maxOrders - attempted.size));
       if (batch.length === 0) break;
       await batchOf(batch, 'index');
-      if (window.length < limit) break; // that was everything lapsed
+      if (window.length < limit && fresh.length === batch.length) break; // that was everything lapsed
     }
   } catch (error) {
     summary.failed++;
     log.error('cleanup.index_failed', { error });
   }
+  await Promise.all(sending.splice(0));
 
   // 2. Every other check of the run in ONE round trip: the reconcile (pending orders whose hold lapsed per Postgres
   //    but that Redis's index does not know), due reminders, waitlisted SKUs, the team inbox's maintenance, outbox
@@ -219,6 +226,7 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
       if (ids.length) {
         const vanished = await notInExpiryIndex(ids);
         if (vanished.length) await batchOf(vanished, 'reconcile');
+        await Promise.all(sending.splice(0));
       }
     } catch (error) {
       summary.failed++;
