@@ -58,7 +58,7 @@ export type CleanupSummary = {
   /** Team inbox: messages whose content passed INBOX_RETENTION_DAYS and was deleted; conversations alerted as unanswered. */
   inboxContentDeleted?: number;
   inboxUnanswered?: number;
-  /** Orders another run was handling (locked), left for it. */
+  /** Orders another run was handling, left for it: 0 since the batches (no per-order lock; the conditional statement decides). Kept for the summary's shape. */
   skipped: number;
   /** Orders whose handling failed (left in place for the next run). */
   failed: number;
