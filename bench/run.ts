@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { startLocalStack, type LocalStack } from '../dev/stack.js';
 import { spawnBackend } from './backend.js';
 import { catalogScale } from './catalog-scale.js';
-import { cleanupScale } from './cleanup-scale.js';
+import { cleanupBatchTrips, cleanupIdleTrips, cleanupScale, cleanupTargets, cleanupWithSessions } from './cleanup-scale.js';
 import { remindersScale } from './reminders-scale.js';
 import { coldStart } from './cold-start.js';
 import { burstRows, buyersBurst, inboundBurst } from './burst.js';
@@ -158,7 +158,7 @@ function printFlows(delay: number) {
 let heavy: LocalStack | undefined;
 let heavyDriver: ShopDriver | undefined;
 for (const delay of DELAYS) {
-  const needed = !SKIP.has('flows') || (delay === HEAVY_DELAY && !(SKIP.has('fastack') && SKIP.has('contention') && SKIP.has('burst') && SKIP.has('catalog'))) || (delay === 0 && !(SKIP.has('cleanup') && SKIP.has('reminders')));
+  const needed = !SKIP.has('flows') || (delay === HEAVY_DELAY && !(SKIP.has('fastack') && SKIP.has('contention') && SKIP.has('burst') && SKIP.has('catalog') && SKIP.has('cleanup'))) || (delay === 0 && !(SKIP.has('cleanup') && SKIP.has('reminders')));
   if (!needed) continue;
   const s = await stackAt(delay);
   const backend = await spawnBackend(s);
@@ -202,6 +202,22 @@ for (const delay of DELAYS) {
       );
     }
     if (delay === HEAVY_DELAY) {
+      if (!SKIP.has('cleanup')) {
+        // Issue 30's cleanup targets: 1 000 lapsed orders with Checkout Sessions, Stripe answering after 400 ms.
+        const run = await cleanupWithSessions(d, delay);
+        const batches = await cleanupBatchTrips(d, [5, 50]);
+        const idle = await cleanupIdleTrips(d);
+        const targets = cleanupTargets(run, batches, idle);
+        results.cleanupAtDelay = { delayMs: delay, run, batches, idle };
+        results.cleanupTargets = targets;
+        print(
+          `\n### Cleanup in batches, ${delay} ms one-way delay: ${run.lapsed} lapsed orders with Checkout Sessions, Stripe answering after ${run.stripeMs} ms, one scheduled run\n`,
+          ...table(['N lapsed', 'expired', 'released', 'truncated', 'Postgres', 'Redis', 'Stripe', 'Graph', 'ms'], ['---:', '---:', '---:', '---', '---:', '---:', '---:', '---:', '---:'],
+            [[run.lapsed, run.expired, run.released, run.truncated ? 'yes' : 'no', run.trips.postgres, run.trips.redis, run.trips.stripe, run.trips.graph, run.ms]]),
+          '\nIssue 30, cleanup targets:\n',
+          ...table(['target', 'got', ''], ['---', '---', '---'], targets.map((t) => [t.target, t.got, t.met ? 'met' : 'not met'])),
+        );
+      }
       if (!SKIP.has('fastack')) {
         const rows = await fastAck(d);
         results.fastAck = { delayMs: delay, rows };

@@ -1,36 +1,37 @@
 import { db } from './db.js';
 import { log } from './log.js';
-import { retryDueMessages } from './messaging/retry.js';
-import { closeOrder } from './orders/close.js';
-import { isClosedUnpaid, isOpen } from './orders/lifecycle.js';
-import { getOrder } from './orders/order.js';
-import { forgetLapsedHold, holdState, holdStatus, lapsedHolds, notInExpiryIndex, releaseHold, withLock } from './stock/index.js';
+import { claimDueMessages, sendClaimedRetries } from './messaging/retry.js';
+import { closeLapsedOrders } from './orders/close-lapsed.js';
+import { lapsedHolds, lapsedHoldsAndFlips, notInExpiryIndex } from './stock/index.js';
 import { DUE_REMINDERS_SQL, dueReminderOf, reminderLeadSeconds, sendHoldReminders } from './orders/reminders.js';
 import { WAITLISTED_SKUS_SQL } from './waitlist/store.js';
 import { offerRestockedUnits } from './waitlist/offers.js';
-import { redriveUnprocessed } from './conversation/inbound-events.js';
-import { pushCatalogChanges } from './catalog/index.js';
-import { retryUndeliveredAlerts } from './ops-alerts.js';
+import { redriveRows, unprocessedEventsQuery } from './conversation/inbound-events.js';
+import { catalogChangedQuery, pushCatalogChanges } from './catalog/index.js';
+import { retryAlertRows, undeliveredAlertsQuery } from './ops-alerts.js';
 import { afterInboxMaintenance, inboxMaintenanceQuery } from './inbox/maintenance.js';
 
 /**
- * The reservation cleanup (scheduled every minute; also callable locally):
- *  1. lapsed holds, oldest first, from Redis's expiry index (cost grows with the number expired,
- *     not with all holds). For each order: expire its Checkout Session first so it can no longer
- *     be paid; if Stripe says the customer already paid, hand the session to the payment path
- *     instead; otherwise release the hold, mark the order expired with an order_events row and
- *     tell the customer once — all of it the one close path, closeOrder(…, 'expired_by_cleanup')
- *     in lib/orders/close.ts. Then the index entry is forgotten. Orders already paid or closed are only forgotten.
- *  2. reconcile: pending orders whose hold lapsed in Postgres but that Redis no longer knows
- *     (Redis lost its data) are closed the same way (partial index orders_open_by_expiry).
- *     The same statement finds due hold reminders and waitlisted SKUs (second chances,
- *     docs/second-chances.md): reminders are sent, then restocked units offered to the waitlist.
- *  3. outbox messages due for a retry; 4. Meta events recorded but never processed.
+ * The reservation cleanup (scheduled every minute; also callable locally), set-based (docs/scale.md "Cleanup in
+ * batches"):
+ *  1. lapsed holds, oldest first, from Redis's expiry index (cost grows with the number expired, not with all
+ *     holds), `batchSize` orders at a time through lib/orders/close-lapsed.ts: one read of the batch, its
+ *     Checkout Sessions expired at Stripe FIRST (bounded concurrency) so they can no longer be paid (a session
+ *     Stripe reports complete goes to the payment path instead), ONE statement closing the rest with their
+ *     order_events rows and notices, ONE Lua script releasing their holds and forgetting the handled index
+ *     entries, then the notices sent (bounded concurrency, outcomes recorded in one round trip). A batch's
+ *     Postgres and Redis round trips do not grow with its size.
+ *  2. ONE Postgres round trip for everything else the run checks: the reconcile (pending orders whose hold lapsed
+ *     in Postgres but that Redis no longer knows: closed the same way, partial index orders_open_by_expiry), due
+ *     hold reminders and waitlisted SKUs (second chances, docs/second-chances.md), the team inbox's maintenance,
+ *     3. outbox messages due for a retry, 4. Meta events recorded but never processed, 5. undelivered ops alerts.
+ *     Each step acts only on what that statement found, so a run with nothing lapsed or due costs 1 Redis
+ *     (the index) + 1 Postgres round trip (and the catalog push's, when a catalog is configured and something changed).
  * Bounded: at most `maxOrders` orders per run, and no new work starts after `budgetMs` (Netlify
- * ends scheduled functions at 30 s). Safe concurrently with itself and with payments: a short
- * per-order Redis lock keeps two runs off the same order, the Lua release returns a hold's units
- * at most once whatever its state, and closeUnpaidOrder / the payment path only change an order
- * with conditional UPDATEs (lib/orders/store.ts), so a paid order is never released.
+ * ends scheduled functions at 30 s). Safe concurrently with itself and with payments, without a per-order
+ * lock: the closing statement is conditional per order (only from the status the batch read; a paid order is
+ * never closed, only one run closes an order and records its notice), the Lua release returns a hold's units
+ * at most once whatever its state, and Stripe's expire is idempotent.
  */
 
 export type CleanupSummary = {
@@ -57,7 +58,7 @@ export type CleanupSummary = {
   /** Team inbox: messages whose content passed INBOX_RETENTION_DAYS and was deleted; conversations alerted as unanswered. */
   inboxContentDeleted?: number;
   inboxUnanswered?: number;
-  /** Orders another run was handling (locked), left for it. */
+  /** Orders another run was handling, left for it: 0 since the batches (no per-order lock; the conditional statement decides). Kept for the summary's shape. */
   skipped: number;
   /** Orders whose handling failed (left in place for the next run). */
   failed: number;
@@ -79,8 +80,7 @@ export type CleanupOptions = {
   waitlistSkus?: number;
 };
 
-const DEFAULTS: Required<CleanupOptions> = { batchSize: 100, maxOrders: 500, budgetMs: 20_000, concurrency: 8, messageLimit: 50, redriveLimit: 25, reminderLimit: 1000, waitlistSkus: 50 };
-const LOCK_MS = 30_000;
+const DEFAULTS: Required<CleanupOptions> = { batchSize: 250, maxOrders: 2_000, budgetMs: 20_000, concurrency: 32, messageLimit: 50, redriveLimit: 25, reminderLimit: 1000, waitlistSkus: 50 };
 
 /** Pending orders whose hold lapsed per Postgres, oldest first (served by the partial index orders_open_by_expiry). */
 export const RECONCILE_SQL = `SELECT id FROM orders WHERE payment_status = 'pending' AND hold_expires_at < now() ORDER BY hold_expires_at LIMIT $1`;
@@ -97,48 +97,19 @@ export const CLEANUP_DUE_SQL = `
 
 type Origin = 'index' | 'reconcile';
 
-/** Handles one order whose hold lapsed. Returns what happened, for the summary. */
-async function handleLapsedOrder(orderId: string, origin: Origin, summary: CleanupSummary): Promise<void> {
-  const outcome = await withLock(`order:${orderId}`, LOCK_MS, async () => {
-    const order = await getOrder(orderId);
-    if (!order) {
-      // A hold without an order: placeOrder took it but could not record the order (nor give it back).
-      if ((await holdState(orderId)) === 'held' && (await releaseHold(orderId)) === 'released') summary.released++;
-      await forgetLapsedHold(orderId);
-      log.warn('cleanup.orphan_hold', { orderId });
-      return;
-    }
-
-    if (isOpen(order.paymentStatus)) {
-      const hold = await holdStatus(orderId);
-      const before = hold?.state ?? null;
-      if (before === 'held' && hold!.extended && hold!.expiresAt && hold!.expiresAt.getTime() > Date.now()) {
-        // Extended ("Keep it", lib/orders/extend.ts) after this run read the index: not lapsed; its entry moved on.
-        log.info('cleanup.hold_extended', { orderId });
-        return;
-      }
-      const closed = await closeOrder(orderId, 'expired_by_cleanup');
-      if (closed.session === 'expired') summary.stripeExpired++;
-      if (closed.result === 'paid') {
-        summary.settled++;
-        log.info('cleanup.paid_before_expiry', { orderId, outcome: closed.reason });
-      } else if (closed.result === 'closed') {
-        if (origin === 'index') summary.expired++;
-        else summary.reconciled++;
-        if (before === 'held') summary.released++;
-      }
-      await forgetLapsedHold(orderId);
-      return;
-    }
-
-    if (isClosedUnpaid(order.paymentStatus) && (await holdState(orderId)) === 'held') {
-      // Closed in Postgres but its units still held (the closer died in between): give them back.
-      if ((await releaseHold(orderId)) === 'released') summary.released++;
-    }
-    // Paid or refunded orders: the payment path committed (or re-held) their stock; nothing to release.
-    await forgetLapsedHold(orderId);
-  });
-  if (outcome === 'locked') summary.skipped++;
+/**
+ * One batch of lapsed orders through the set-based close path (lib/orders/close-lapsed.ts). Returns its sends, for the
+ * caller to await (they overlap the next batch's Stripe calls; `deliver` never throws).
+ */
+async function handleLapsedBatch(orderIds: string[], origin: Origin, o: { concurrency: number }, summary: CleanupSummary): Promise<() => Promise<void>> {
+  const batch = await closeLapsedOrders(orderIds, { concurrency: o.concurrency });
+  if (origin === 'index') summary.expired += batch.closed.length;
+  else summary.reconciled += batch.closed.length;
+  summary.released += batch.released;
+  summary.stripeExpired += batch.stripeExpired;
+  summary.settled += batch.settled;
+  summary.failed += batch.failed;
+  return batch.deliver;
 }
 
 const emptySummary = (): CleanupSummary => ({
@@ -148,33 +119,16 @@ const emptySummary = (): CleanupSummary => ({
 
 /**
  * One order, on demand (the shop console's "re-run cleanup"): exactly what a run does for an order
- * whose hold lapsed (same lock, same steps). The caller decides that it lapsed (or that the order is
+ * whose hold lapsed (a batch of one). The caller decides that it lapsed (or that the order is
  * no longer open): an open order whose hold is still running must not be handed here.
  */
 export async function cleanupLapsedOrder(orderId: string): Promise<CleanupSummary> {
   const started = Date.now();
   const summary = emptySummary();
-  await handleLapsedOrder(orderId, 'index', summary);
+  await (await handleLapsedBatch([orderId], 'index', { concurrency: 1 }, summary))();
   summary.durationMs = Date.now() - started;
   log.info('cleanup.order', { orderId, ...summary });
   return summary;
-}
-
-/** Runs `work` over `ids` with bounded concurrency; starts nothing once `stop()` says so. */
-async function forEachBounded(ids: string[], concurrency: number, stop: () => boolean, work: (id: string) => Promise<void>): Promise<boolean> {
-  let next = 0;
-  let stopped = false;
-  const worker = async () => {
-    while (next < ids.length) {
-      if (stop()) {
-        stopped = true;
-        return;
-      }
-      await work(ids[next++]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, worker));
-  return stopped;
 }
 
 export async function runReservationCleanup(options: CleanupOptions = {}): Promise<CleanupSummary> {
@@ -182,6 +136,7 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
   const started = Date.now();
   const deadline = started + o.budgetMs;
   const outOfTime = () => Date.now() >= deadline;
+  const summary = emptySummary();
   /** Runs one independent step unless time is up; a failure is counted and logged, and the run goes on. */
   const step = async (name: string, work: () => Promise<void>) => {
     if (outOfTime()) {
@@ -195,19 +150,24 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
       log.error(`cleanup.${name}_failed`, { error });
     }
   };
-  const summary = emptySummary();
   const attempted = new Set<string>();
-  const handle = (origin: Origin) => async (orderId: string) => {
-    attempted.add(orderId);
+  // A batch's notices go out while the next batch talks to Stripe; all are awaited before the run's other steps.
+  const sending: Promise<void>[] = [];
+  const batchOf = async (ids: string[], origin: Origin) => {
+    for (const id of ids) attempted.add(id);
     try {
-      await handleLapsedOrder(orderId, origin, summary);
+      sending.push((await handleLapsedBatch(ids, origin, o, summary))());
     } catch (error) {
-      summary.failed++;
-      log.error('cleanup.order_failed', { orderId, origin, error });
+      // Nothing of the batch is lost: its ids stay in the expiry index (or lapsed in Postgres) for the next run.
+      summary.failed += ids.length;
+      log.error('cleanup.batch_failed', { origin, orders: ids.length, error });
     }
   };
 
-  // 1. Lapsed holds from the expiry index, in batches, skipping the ones this run already tried.
+  // 1. Lapsed holds from the expiry index, a batch at a time, skipping the ones this run already tried.
+  let first = true;
+  let availabilityChanged = true;
+  let catalogChanged = true;
   try {
     for (;;) {
       if (attempted.size >= o.maxOrders || outOfTime()) {
@@ -216,38 +176,57 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
       }
       // Entries this run could not finish stay in the index; ask for that many more, skip them.
       const limit = attempted.size + o.batchSize;
-      const window = await lapsedHolds(new Date(), limit);
-      const batch = window.filter((id) => !attempted.has(id)).slice(0, o.maxOrders - attempted.size);
+      // The first request also tells whether availability changed since the last catalog push (step 6).
+      let window: string[];
+      if (first) {
+        const peek = await lapsedHoldsAndFlips(new Date(), limit);
+        [window, availabilityChanged, first] = [peek.lapsed, peek.availabilityChanged, false];
+      } else window = await lapsedHolds(new Date(), limit);
+      const fresh = window.filter((id) => !attempted.has(id));
+      const batch = fresh.slice(0, Math.min(o.batchSize, o.maxOrders - attempted.size));
       if (batch.length === 0) break;
-      if (await forEachBounded(batch, o.concurrency, outOfTime, handle('index'))) {
-        summary.truncated = true;
-        break;
-      }
-      if (window.length < limit) break; // that was everything lapsed
+      await batchOf(batch, 'index');
+      if (window.length < limit && fresh.length === batch.length) break; // that was everything lapsed
     }
   } catch (error) {
     summary.failed++;
     log.error('cleanup.index_failed', { error });
   }
+  await Promise.all(sending.splice(0));
 
-  // 2. Reconcile: pending orders whose hold lapsed per Postgres but that Redis's index does not know
-  //    (with, in the same statement, the due reminders and the waitlisted SKUs: 2b).
+  // 2. Every other check of the run in ONE round trip: the reconcile (pending orders whose hold lapsed per Postgres
+  //    but that Redis's index does not know), due reminders, waitlisted SKUs, the team inbox's maintenance, outbox
+  //    messages due for a retry, Meta events never processed, ops alerts not delivered. Each step below only acts
+  //    on what this statement found: a run with nothing due makes no other Postgres round trip.
   let due: Record<string, unknown>[] = [];
-  if (!outOfTime()) {
+  let retries: Record<string, unknown>[] = [];
+  let unprocessed: Record<string, unknown>[] = [];
+  let alerts: Record<string, unknown>[] = [];
+  if (outOfTime()) summary.truncated = true;
+  else {
     try {
-      // The team inbox's retention and unanswered check ride in the same round trip (lib/inbox/maintenance.ts).
-      const [rows = [], inbox = []] = await db().transaction([
+      const alertsQuery = undeliveredAlertsQuery();
+      const catalogQuery = catalogChangedQuery();
+      const results = await db().transaction([
         db().query(CLEANUP_DUE_SQL, [o.batchSize, reminderLeadSeconds(), o.reminderLimit, o.waitlistSkus]),
         inboxMaintenanceQuery(),
+        claimDueMessages(o.messageLimit),
+        unprocessedEventsQuery(o.redriveLimit),
+        ...(alertsQuery ? [alertsQuery] : []),
+        ...(catalogQuery ? [catalogQuery] : []),
       ]);
-      due = rows;
+      const [rows = [], inbox = [], claimed = [], events = []] = results;
+      [due, retries, unprocessed] = [rows, claimed, events];
+      if (alertsQuery) alerts = results[4] ?? [];
+      catalogChanged = catalogQuery ? results.at(-1)?.[0]?.changed === true : false;
       const found = await afterInboxMaintenance(inbox);
       summary.inboxContentDeleted = found.cleared;
       summary.inboxUnanswered = found.unanswered;
       const ids = due.filter((r) => r.kind === 'lapsed').map((r) => r.id as string).filter((id) => !attempted.has(id));
       if (ids.length) {
         const vanished = await notInExpiryIndex(ids);
-        if (await forEachBounded(vanished, o.concurrency, outOfTime, handle('reconcile'))) summary.truncated = true;
+        if (vanished.length) await batchOf(vanished, 'reconcile');
+        await Promise.all(sending.splice(0));
       }
     } catch (error) {
       summary.failed++;
@@ -268,14 +247,23 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
   const waitlisted = due.filter((r) => r.kind === 'waitlist').map((r) => r.id as string);
   if (waitlisted.length) await step('waitlist', async () => void (summary.offered = (await offerRestockedUnits(waitlisted, outOfTime)).offered));
 
-  // 3. Outbox messages whose send failed transiently or whose sender died.
-  await step('outbox', async () => void (summary.retriedMessages = await retryDueMessages(o.messageLimit)));
+  // 3. Outbox messages whose send failed transiently or whose sender died (claimed by the statement above: sent
+  //    even when time is up, or they would wait for their claim to lapse).
+  if (retries.length) {
+    try {
+      summary.retriedMessages = await sendClaimedRetries(retries);
+    } catch (error) {
+      summary.failed++;
+      log.error('cleanup.outbox_failed', { error });
+    }
+  }
   // 4. Meta events recorded (and acknowledged) but never processed.
-  await step('redrive', async () => void (summary.redriven = await redriveUnprocessed(o.redriveLimit)));
+  if (unprocessed.length) await step('redrive', async () => void (summary.redriven = await redriveRows(unprocessed)));
   // 5. Ops alerts whose POST did not get through.
-  await step('alerts', async () => void (summary.alertsRetried = await retryUndeliveredAlerts()));
-  // 6. Prices and availability that changed since the last push to Meta's catalog.
-  await step('catalog_push', async () => {
+  if (alerts.length) await step('alerts', async () => void (summary.alertsRetried = await retryAlertRows(alerts)));
+  // 6. Prices and availability that changed since the last push to Meta's catalog (only when step 1's Redis request
+  //    or step 2's statement says something did: a variant or product changed, or a counter crossed zero).
+  if (catalogChanged || availabilityChanged) await step('catalog_push', async () => {
     const push = await pushCatalogChanges();
     summary.catalogPushed = push.status === 'pushed' ? push.pushed : 0;
     if (push.status === 'failed') throw new Error(push.error);

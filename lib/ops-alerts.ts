@@ -1,5 +1,5 @@
 import { getConfig } from './config.js';
-import { db } from './db.js';
+import { db, type Query } from './db.js';
 import { log } from './log.js';
 
 /**
@@ -69,11 +69,21 @@ async function deliver(id: string, payload: Record<string, unknown>): Promise<Al
 
 /** Re-POSTs alerts whose delivery failed (or whose sender died), oldest first. For the cleanup run. */
 export async function retryUndeliveredAlerts(limit = 50, olderThanSeconds = 30): Promise<number> {
-  if (!getConfig().OPS_ALERT_WEBHOOK_URL) return 0;
-  const rows = await db()`
+  const query = undeliveredAlertsQuery(limit, olderThanSeconds);
+  return query ? retryAlertRows(await query) : 0;
+}
+
+/** retryUndeliveredAlerts's read, not run yet (null: no OPS_ALERT_WEBHOOK_URL, nothing to re-post); the cleanup run batches it. */
+export function undeliveredAlertsQuery(limit = 50, olderThanSeconds = 30): Query | null {
+  if (!getConfig().OPS_ALERT_WEBHOOK_URL) return null;
+  return db()`
     SELECT id, payload FROM ops_alerts
     WHERE delivered_at IS NULL AND attempts < 10 AND created_at < now() - make_interval(secs => ${olderThanSeconds})
     ORDER BY created_at LIMIT ${limit}`;
+}
+
+/** Re-POSTs the alerts undeliveredAlertsQuery found; returns how many. */
+export async function retryAlertRows(rows: Record<string, unknown>[]): Promise<number> {
   for (const r of rows) await deliver(String(r.id), r.payload as Record<string, unknown>);
   return rows.length;
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../dev/stack.js';
 import { upsertCatalogProduct } from '../lib/catalog/index.js';
-import { RECONCILE_SQL, type CleanupSummary } from '../lib/cleanup.js';
+import { RECONCILE_SQL, runReservationCleanup, type CleanupSummary } from '../lib/cleanup.js';
 import { db } from '../lib/db.js';
 import { placeOrder, type Order } from '../lib/orders/place.js';
 import { ensureCheckoutSession } from '../lib/payments/payment-link.js';
@@ -144,6 +144,18 @@ describe('reservation-cleanup', () => {
     expect(await availableStock(SKUS)).toEqual(plus(before, qtyBySku(lapsing)));
     for (const o of lapsing) expect(sentTo(stack(), o.customerWaId!)).toHaveLength(1);
   }, 180_000);
+
+  it('more lapsed orders than a batch: one run closes them a batch at a time, each released and told once (issue 30)', async () => {
+    const lapsing = await ordersInParallel(7, (i) => [{ sku: SKUS[i % 3]!, quantity: 1 }], 7);
+    for (const o of lapsing) await ensureCheckoutSession(o);
+    for (const o of lapsing) await lapse(o);
+    const before = await availableStock(SKUS);
+    const summary = await runReservationCleanup({ batchSize: 3 });
+    expect(summary).toMatchObject({ expired: 7, released: 7, stripeExpired: 7, failed: 0, truncated: false });
+    expect(await availableStock(SKUS)).toEqual(plus(before, qtyBySku(lapsing)));
+    expect(Object.values(await statusOf(lapsing.map((o) => o.id)))).toEqual(Array(7).fill('expired'));
+    for (const o of lapsing) expect(sentTo(stack(), o.customerWaId!)).toHaveLength(1);
+  }, 60_000);
 
   it('two cleanups racing each other and payments arriving mid-run: nothing released twice, no paid order released', async () => {
     const batch = await ordersInParallel(6, (i) => [{ sku: SKUS[i % 3]!, quantity: 2 }], 6);

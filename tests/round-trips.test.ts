@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnBackend, type Backend } from '../bench/backend.js';
 import { ShopDriver, SYSTEMS, type Trips } from '../bench/driver.js';
 import { catalogScale, IMPORT_TRIPS } from '../bench/catalog-scale.js';
+import { cleanupBatchTrips } from '../bench/cleanup-scale.js';
 import { flows, seedBenchCatalog } from '../bench/flows.js';
 import { useStack } from './support/stack.js';
 
@@ -73,5 +74,14 @@ describe('round trips at scale', () => {
     if (process.env.PRINT_TRIPS) console.log(`TRIPS catalog-import ${JSON.stringify(row!.trips)}`);
     expect(row!.result).toContain('"created":10000');
     for (const s of SYSTEMS) expect(row!.trips[s], `${s} round trips of the import (got ${JSON.stringify(row!.trips)})`).toBeLessThanOrEqual(IMPORT_TRIPS[s]);
+  }, 120_000);
+
+  it('cleanup: closing 50 lapsed orders costs the Postgres and Redis round trips of 5 (issue 30: one batch)', async () => {
+    const [five, fifty] = await cleanupBatchTrips(driver, [5, 50]);
+    if (process.env.PRINT_TRIPS) console.log(`TRIPS cleanup-batch ${JSON.stringify([five, fifty])}`);
+    expect([five!.expired, fifty!.expired]).toEqual([5, 50]);
+    expect({ postgres: fifty!.trips.postgres, redis: fifty!.trips.redis }).toEqual({ postgres: five!.trips.postgres, redis: five!.trips.redis });
+    // One Checkout Session expiry and one notice per order, nothing more.
+    expect([fifty!.trips.stripe, fifty!.trips.graph]).toEqual([50, 50]);
   }, 120_000);
 });

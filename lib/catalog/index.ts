@@ -8,6 +8,6 @@ export { cachedSellableVariants, catalogVersionKey, currentCachedVariants, obser
 export { CSV_COLUMNS, CsvFormatError, parseCsv } from './csv.js';
 export { importCatalogCsv, importCatalogJson, upsertCatalogProduct, type ImportResult } from './import.js';
 export { listCatalog } from './listing.js';
-export { metaPrice, pendingCatalogChanges, pushCatalogChanges, BATCH_SIZE, type PushResult } from './push.js';
+export { catalogChangedQuery, metaPrice, pendingCatalogChanges, pushCatalogChanges, BATCH_SIZE, type PushResult } from './push.js';
 export { importRequest, type Rejection } from './schema.js';
 export { listSellableVariants, type CatalogProductInput, type CatalogRow, type Variant } from './store.js';

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { getConfig } from '../config.js';
+import type { Query } from '../db.js';
 import { log } from '../log.js';
 import { currencyDigits } from '../money.js';
-import { availableStockIfKnown, withLock } from '../stock/index.js';
-import { recordPushState, variantsWithPushState } from './store.js';
+import { availabilityVersion, availableStockIfKnown, markAvailabilityPushed, withLock } from '../stock/index.js';
+import { catalogChangedQuery as changedQuery, markPushChecked, recordPushState, variantsWithPushState } from './store.js';
 
 /**
  * Pushes each variant's price and availability to the shop's Meta catalog (WHATSAPP_CATALOG_ID)
@@ -76,8 +77,21 @@ function itemFields(r: Record<string, unknown>): ItemFields {
   };
 }
 
-/** The variants whose price/currency/availability differ from what Meta was last told. */
-export async function pendingCatalogChanges(): Promise<{ changed: PushItem[]; total: number }> {
+/**
+ * Whether a push may have something to send, as a statement not run yet (the cleanup run sends it with its other
+ * reads, one round trip; null: no catalog configured). Availability moved by stock holds is told by Redis
+ * (lib/stock lapsedHoldsAndFlips).
+ */
+export function catalogChangedQuery(): Query | null {
+  if (!getConfig().WHATSAPP_CATALOG_ID) return null;
+  return changedQuery();
+}
+
+/**
+ * The variants whose price/currency/availability differ from what Meta was last told; `seen`: per SKU, the version
+ * (latest updated_at of the variant and its product) the read saw, recorded as pushed_at once told.
+ */
+export async function pendingCatalogChanges(): Promise<{ changed: PushItem[]; total: number; seen: Map<string, string>; stale: string[] }> {
   const rows = await variantsWithPushState();
   const items = getConfig().CATALOG_PUSH_ITEMS === 'on';
   const counters = await availableStockIfKnown(rows.map((r) => r.sku as string));
@@ -96,7 +110,8 @@ export async function pendingCatalogChanges(): Promise<{ changed: PushItem[]; to
       changed.push({ sku, price: metaPrice(priceMinor, currency), priceMinor, currency, availability, fingerprint, ...item });
     }
   }
-  return { changed, total: rows.length };
+  const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v));
+  return { changed, total: rows.length, seen: new Map(rows.map((r) => [r.sku as string, iso(r.seen_at)])), stale: rows.filter((r) => r.stale === true).map((r) => r.sku as string) };
 }
 
 /** Pushes the changed rows to Meta's catalog in batches; see the header. */
@@ -104,9 +119,12 @@ export async function pushCatalogChanges(opts: { batchSize?: number } = {}): Pro
   const catalogId = getConfig().WHATSAPP_CATALOG_ID;
   if (!catalogId) return { status: 'skipped', reason: 'no_catalog_configured' };
   const outcome = await withLock('catalog-push', LOCK_MS, async (): Promise<PushResult> => {
-    const { changed, total } = await pendingCatalogChanges();
+    // Read before the counters: a flip after this read stays due for the next push.
+    const version = await availabilityVersion();
+    const { changed, total, seen, stale } = await pendingCatalogChanges();
     const size = Math.min(Math.max(1, opts.batchSize ?? BATCH_SIZE), 5000);
     const handles: string[] = [];
+    const refused = new Set<string>();
     let pushed = 0;
     let batches = 0;
     for (let i = 0; i < changed.length; i += size) {
@@ -122,10 +140,15 @@ export async function pushCatalogChanges(opts: { batchSize?: number } = {}): Pro
       // Items Meta refused at once are not recorded: the next push sends them again.
       const invalid = new Set(answer.invalid);
       if (invalid.size) log.warn('catalog.push_items_refused', { skus: [...invalid].slice(0, 50), count: invalid.size });
-      await recordPushed(batch.filter((b) => !invalid.has(b.sku)));
+      for (const sku of invalid) refused.add(sku);
+      await recordPushed(batch.filter((b) => !invalid.has(b.sku)), seen);
       pushed += batch.length - invalid.size;
       batches++;
     }
+    // Everything read is now told (refused items excepted: the next push sends them again): no longer due.
+    const pushedNow = new Set(changed.map((c) => c.sku));
+    await markChecked(stale.filter((sku) => !refused.has(sku) && !pushedNow.has(sku)), seen);
+    await markAvailabilityPushed(version);
     log.info('catalog.pushed', { pushed, batches, unchanged: total - changed.length });
     return { status: 'pushed', pushed, batches, unchanged: total - changed.length, handles };
   });
@@ -156,7 +179,14 @@ async function postItemsBatch(catalogId: string, items: PushItem[]): Promise<{ h
   return { handles: json?.handles ?? [], invalid };
 }
 
-async function recordPushed(items: PushItem[]): Promise<void> {
+/** `seen`: the version of each SKU the push read (a change after it stays due: catalogChangedQuery). */
+async function recordPushed(items: PushItem[], seen: Map<string, string>): Promise<void> {
   if (items.length === 0) return;
-  await recordPushState(items);
+  await recordPushState(items.map((i) => ({ sku: i.sku, fingerprint: i.fingerprint, availability: i.availability, seen_at: seen.get(i.sku) ?? null })));
+}
+
+/** Rows read unchanged: checked at the version the read saw (catalogChangedQuery no longer finds them due). */
+async function markChecked(skus: string[], seen: Map<string, string>): Promise<void> {
+  if (skus.length === 0) return;
+  await markPushChecked(skus.map((sku) => ({ sku, seen_at: seen.get(sku)! })));
 }

@@ -1,4 +1,4 @@
-import { db } from '../db.js';
+import { db, type Query } from '../db.js';
 import { log } from '../log.js';
 
 /**
@@ -153,17 +153,34 @@ export async function listAllVariants(): Promise<Omit<CatalogRow, 'available'>[]
 
 /** Every variant with its product's fields and the fingerprint last pushed to Meta's catalog (lib/catalog/push.ts). */
 export const variantsWithPushState = () => db()`
-  SELECT v.sku, v.price_minor, v.currency, v.stock, v.active, s.fingerprint AS pushed,
+  SELECT v.sku, v.price_minor, v.currency, v.stock, v.active, s.fingerprint AS pushed, GREATEST(v.updated_at, p.updated_at)::text AS seen_at, (s.pushed_at < GREATEST(v.updated_at, p.updated_at)) AS stale,
     p.name AS product_name, v.name AS variant_name, p.description, p.image_url, p.category
   FROM variants v JOIN products p ON p.id = v.product_id LEFT JOIN catalog_push_state s ON s.sku = v.sku
   ORDER BY v.sku`;
 
-/** What Meta was told, per SKU (catalog_push_state), after a push it accepted. */
-export async function recordPushState(items: { sku: string; fingerprint: string; availability: string }[]): Promise<void> {
+/**
+ * Whether a push may have something to send, as a statement not run yet (the cleanup run sends it with its other
+ * reads): a variant never pushed, or changed (it or its product) since its last push.
+ */
+export const catalogChangedQuery = (): Query => db()`
+  SELECT EXISTS (
+    SELECT 1 FROM variants v JOIN products p ON p.id = v.product_id LEFT JOIN catalog_push_state s ON s.sku = v.sku
+    WHERE s.sku IS NULL OR v.updated_at > s.pushed_at OR p.updated_at > s.pushed_at) AS changed`;
+
+/** What Meta was told, per SKU (catalog_push_state), after a push it accepted; `seen_at`: the version the push read. */
+export async function recordPushState(items: { sku: string; fingerprint: string; availability: string; seen_at: string | null }[]): Promise<void> {
   await db()`
     INSERT INTO catalog_push_state (sku, fingerprint, availability, pushed_at)
-    SELECT x.sku, x.fingerprint, x.availability, now()
-    FROM jsonb_to_recordset(${JSON.stringify(items.map((i) => ({ sku: i.sku, fingerprint: i.fingerprint, availability: i.availability })))}::jsonb)
-      AS x(sku text, fingerprint text, availability text)
+    SELECT x.sku, x.fingerprint, x.availability, COALESCE(x.seen_at, now())
+    FROM jsonb_to_recordset(${JSON.stringify(items)}::jsonb)
+      AS x(sku text, fingerprint text, availability text, seen_at timestamptz)
     ON CONFLICT (sku) DO UPDATE SET fingerprint = excluded.fingerprint, availability = excluded.availability, pushed_at = excluded.pushed_at`;
+}
+
+/** Rows a push read unchanged: checked at the version it saw (catalogChangedQuery no longer finds them due). */
+export async function markPushChecked(stale: { sku: string; seen_at: string }[]): Promise<void> {
+  await db()`
+    UPDATE catalog_push_state s SET pushed_at = x.seen_at
+    FROM jsonb_to_recordset(${JSON.stringify(stale)}::jsonb) AS x(sku text, seen_at timestamptz)
+    WHERE s.sku = x.sku AND s.pushed_at < x.seen_at`;
 }

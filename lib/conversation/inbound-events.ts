@@ -1,6 +1,6 @@
 import { catalogVersionKey, currentCachedVariants, observeCatalogVersion } from '../catalog/index.js';
 import { customerIdOf } from '../customers.js';
-import { db } from '../db.js';
+import { db, type Query } from '../db.js';
 import { log } from '../log.js';
 import { applyDeliveryStatus } from '../messaging/delivery-status.js';
 import { messageKeys, outboxKey } from '../messaging/keys.js';
@@ -271,10 +271,18 @@ async function processOne(e: RecordedEvent, rider: RedisRider): Promise<void> {
 
 /** Re-drives Meta events whose processing never finished (the function died after answering). */
 export async function redriveUnprocessed(limit: number, olderThanSeconds = 60): Promise<number> {
-  const rows = await db()`
+  return redriveRows(await unprocessedEventsQuery(limit, olderThanSeconds));
+}
+
+/** redriveUnprocessed's read, not run yet (the cleanup run sends it with its other reads, one round trip). */
+export const unprocessedEventsQuery = (limit: number, olderThanSeconds = 60): Query => db()`
     SELECT id, kind, payload FROM inbound_events
     WHERE source = 'meta' AND processed_at IS NULL AND attempts < 10 AND received_at < now() - make_interval(secs => ${olderThanSeconds})
     ORDER BY received_at LIMIT ${limit}`;
+
+/** Re-drives the events unprocessedEventsQuery found; returns how many. */
+export async function redriveRows(rows: Record<string, unknown>[]): Promise<number> {
+  if (rows.length === 0) return 0;
   const events: RecordedEvent[] = rows.map((r) => {
     const p = r.payload as Record<string, unknown>;
     if (r.kind === 'message') {

@@ -15,7 +15,10 @@ import { unclaim } from './retry.js';
 /** A message to record: `eventKey` from ./keys.ts; `fallback` is the template sent on 131047 (see ./window.ts). */
 export type Notice = OutboxMessage & { orderId?: string | null };
 
-/** The notices as the jsonb parameter of outboxCte: (key, kind, customer_id, template, payload, fallback_payload). */
+/**
+ * The notices as the jsonb parameter of outboxCte: (key, kind, customer_id, template, payload, fallback_payload,
+ * order_id). order_id lets a statement closing many orders match each row to its order (`where: 'WHERE m.order_id = updated.id'`).
+ */
 export function outboxRows(notices: Notice[]): string {
   return JSON.stringify(
     notices.map((n) => ({
@@ -25,6 +28,7 @@ export function outboxRows(notices: Notice[]): string {
       template: n.message.type === 'template' ? n.message.name : null,
       payload: n.message,
       fallback_payload: n.fallback ?? null,
+      order_id: n.orderId ?? null,
     })),
   );
 }
@@ -43,7 +47,7 @@ export function outboxCte(param: string, opts: { where?: string; source?: string
     : { columns: '', values: '', returning: '' };
   return `INSERT INTO outbound_messages (idempotency_key, kind, order_id, customer_id, template, payload, fallback_payload${claim.columns})
        SELECT m.key, m.kind, ${opts.orderId ?? `${source}.id`}, ${opts.customerId ?? 'm.customer_id'}, m.template, m.payload, m.fallback_payload${claim.values}
-       FROM ${source}, jsonb_to_recordset(${param}::jsonb) AS m(key text, kind text, customer_id uuid, template text, payload jsonb, fallback_payload jsonb)
+       FROM ${source}, jsonb_to_recordset(${param}::jsonb) AS m(key text, kind text, customer_id uuid, template text, payload jsonb, fallback_payload jsonb, order_id uuid)
        ${opts.where ?? ''}
        ON CONFLICT (idempotency_key) DO NOTHING ${claim.returning}`;
 }
@@ -96,6 +100,48 @@ export async function deliverClaimed(claimed: Claimed[]): Promise<SendOutcome[]>
   }
   await recordAttempts(attempts, rest.length ? [unclaim(rest.map((c) => c.id))] : []);
   return [...outcomes, ...attempts.map((a) => a.outcome)];
+}
+
+/**
+ * deliverClaimed for many recipients at once (a cleanup batch's notices): each recipient's rows in order, one after
+ * another, at most `concurrency` recipients at a time (the outbox's send pace still applies), and every outcome
+ * recorded in ONE round trip, with the rows a recipient's deferred (or thrown, or refused-with-fallback) send left
+ * behind given back unclaimed in it. A row whose attempt threw stays claimed until its lock lapses (the next run retakes it).
+ */
+export async function deliverClaimedMany(claimed: Claimed[], concurrency: number): Promise<SendOutcome[]> {
+  const byRecipient = new Map<string, Claimed[]>();
+  for (const c of claimed) {
+    const r = c.customerId ?? c.id;
+    byRecipient.set(r, [...(byRecipient.get(r) ?? []), c]);
+  }
+  const chains = [...byRecipient.values()];
+  const attempts: Attempt[] = [];
+  const rest: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < chains.length) {
+      const chain = chains[next++]!;
+      for (const [i, c] of chain.entries()) {
+        let attempt: Attempt;
+        try {
+          attempt = await attemptSend(c);
+        } catch (error) {
+          log.error('notice.send_failed', { kind: c.kind, orderId: c.orderId, error });
+          rest.push(...chain.slice(i + 1).map((x) => x.id));
+          break;
+        }
+        attempts.push(attempt);
+        // A deferred send, or a refusal whose template version goes out after it is recorded: the later rows wait.
+        if (attempt.outcome === 'retry_later' || (attempt.outcome === 'failed' && c.fallback)) {
+          rest.push(...chain.slice(i + 1).map((x) => x.id));
+          break;
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, concurrency), chains.length) }, worker));
+  await recordAttempts(attempts, rest.length ? [unclaim(rest)] : []);
+  return attempts.map((a) => a.outcome);
 }
 
 /**

@@ -12,7 +12,12 @@ import { isReserved } from './reply.js';
  * answer (./reply.ts) is never taken: it has nothing to send; its re-driven event answers it.
  */
 export async function retryDueMessages(limit: number): Promise<number> {
-  const due = await db().query(
+  return sendClaimedRetries(await claimDueMessages(limit));
+}
+
+/** The claim of retryDueMessages as a statement not run yet (the cleanup run sends it with its other reads, one round trip). */
+export function claimDueMessages(limit: number): Query {
+  return db().query(
     `WITH due AS (
        UPDATE outbound_messages SET status = 'sending', attempts = attempts + 1,
               locked_until = now() + make_interval(secs => $1), updated_at = now()
@@ -29,7 +34,11 @@ export async function retryDueMessages(limit: number): Promise<number> {
      )
      ${ADDRESSED_SQL('due')}`,
     [CLAIM_SECONDS, limit],
-  );
+  ) as unknown as Query;
+}
+
+/** Sends the rows claimDueMessages claimed (see retryDueMessages); returns how many. */
+export async function sendClaimedRetries(due: Record<string, unknown>[]): Promise<number> {
   const byRecipient = new Map<string, typeof due>();
   for (const r of [...due].sort((a, b) => Number(a.seq) - Number(b.seq))) {
     const recipient = String(r.customer_id ?? r.to_wa_id);

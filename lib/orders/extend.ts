@@ -13,7 +13,8 @@ import { orderColumns, toOrder, isOrderId, type Order } from './order.js';
  * first expiry + Stripe's 30-minute minimum (lib/payments/checkout.ts), so it already covers an
  * extension of up to 30 minutes: nothing at Stripe has to move, and a payment in the extended time
  * completes the same session. The extension ends at least 2 minutes before the session does.
- *   1. under the order's lock (the one the cleanup takes to close a lapsed order): the Redis hold,
+ *   1. under the order's lock (two "Keep it" apart; the cleanup takes no lock: it closes only lapsed holds, which
+ *      extendHold refuses, and skips an order whose extension runs): the Redis hold,
  *      atomically in every expiry index (lib/stock extendHold; once: `already` the second time);
  *   2. ONE conditional statement: orders.hold_expires_at (what the cleanup's reconcile and a Redis
  *      rebuild read) and hold_extended_at, with the `hold_extended` event. A crash between 1 and 2

@@ -112,6 +112,20 @@ export async function getOrder(orderId: string): Promise<Order | null> {
   return rows[0] ? toOrder(rows[0]) : null;
 }
 
+/**
+ * Many orders in one read (a cleanup batch), each with whether its hold still runs per Postgres (`holdLive`: extended
+ * and not yet run out: "Keep it" happened after the caller found it lapsed). Unknown or malformed ids are absent.
+ */
+export async function getOrdersWithHold(orderIds: string[]): Promise<Map<string, { order: Order; holdLive: boolean }>> {
+  const ids = orderIds.filter(isOrderId);
+  if (ids.length === 0) return new Map();
+  const rows = await db().query(
+    `SELECT ${orderColumns()}, (o.hold_extended_at IS NOT NULL AND o.hold_expires_at > now()) AS hold_live FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ANY($1::uuid[])`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id as string, { order: toOrder(r), holdLive: r.hold_live === true }]));
+}
+
 export async function latestOrderOf(customerId: string): Promise<Order | null> {
   const rows = await db().query(
     `SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.customer_id = $1 ORDER BY o.created_at DESC LIMIT 1`,

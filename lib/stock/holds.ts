@@ -65,6 +65,17 @@ export async function releaseHold(orderId: string): Promise<'released' | 'missin
   return (await runScript('release', [orderId])) as 'released' | 'missing' | 'committed';
 }
 
+/**
+ * A cleanup batch in ONE script (round trips do not grow with the batch): `release` holds return their units (at most
+ * once, like releaseHold) and leave the expiry index; `forget` ids only leave the index (unless extended meanwhile).
+ * Returns how many holds this call released.
+ */
+export async function releaseHolds(release: string[], forget: string[], now = new Date()): Promise<number> {
+  if (release.length === 0 && forget.length === 0) return 0;
+  const reply = (await runScript('releaseMany', [String(now.getTime()), String(release.length), ...release, ...forget])) as unknown[] | null;
+  return (reply ?? []).filter((r) => Number(r) === 1).length;
+}
+
 export type CommitResult = { status: 'committed' | 'reheld' | 'already' } | { status: 'short'; shortages: Shortage[] };
 
 /** Turns a paid order's hold into a sale (units leave for good). If the hold lapsed, tries to take the units again. */

@@ -15,6 +15,7 @@ export {
   notInExpiryIndex,
   readHold,
   releaseHold,
+  releaseHolds,
   reholdStock,
   reserveStock,
   type CommitResult,
@@ -25,4 +26,5 @@ export {
   type Shortage,
 } from './holds.js';
 export { withLock } from './lock.js';
+export { availabilityVersion, lapsedHoldsAndFlips, markAvailabilityPushed } from './availability.js';
 export { rebuildRedisStock, stockDrift, type StockDrift } from './resync.js';

@@ -5,6 +5,8 @@
  *   holds:sku:<sku>    zset orderId by expiry (lets a script purge that SKU's lapsed holds)
  *   holds:exp          zset orderId by expiry (lets cleanup find lapsed holds in O(expired))
  *   lock:<name>        short owner-token locks (withLock)
+ *   counters:flips     bumped whenever an available counter crosses zero (in stock <-> sold out), inside the scripts
+ *   counters:flips:pushed  the value the last catalog push covered (availability.ts)
  * Only lib/stock/ builds these keys (here and inside its Lua scripts, scripts.ts);
  * tests/architecture-stock.test.ts keeps it so.
  */
@@ -12,3 +14,5 @@ export const stockKey = (sku: string) => `stock:${sku}`;
 export const holdKey = (orderId: string) => `hold:${orderId}`;
 export const EXPIRY_INDEX = 'holds:exp';
 export const lockKey = (name: string) => `lock:${name}`;
+export const FLIPS = 'counters:flips';
+export const FLIPS_PUSHED = 'counters:flips:pushed';

@@ -6,6 +6,12 @@ import { redis, type RedisRider } from '../redis.js';
  * built inside the scripts (single-node Redis / Upstash).
  */
 const common = `
+-- An available counter that crossed zero (in stock <-> sold out) bumps 'counters:flips': the catalog push is due
+-- (lib/stock/availability.ts); the cleanup run reads it with its expiry index, so a run with nothing changed skips the push.
+local function moved(before, after)
+  if not before or (before > 0) ~= (after > 0) then redis.call('INCR', 'counters:flips') end
+end
+
 local function release_hold(oid)
   local hk = 'hold:' .. oid
   local state = redis.call('HGET', hk, 'state')
@@ -16,7 +22,11 @@ local function release_hold(oid)
     if string.sub(f, 1, 4) == 'sku:' then
       local sku = string.sub(f, 5)
       -- A missing counter is unknown (Redis lost it), not zero: leave it for the rebuild to count.
-      if redis.call('EXISTS', 'stock:' .. sku) == 1 then redis.call('INCRBY', 'stock:' .. sku, tonumber(fields[i + 1])) end
+      if redis.call('EXISTS', 'stock:' .. sku) == 1 then
+        local q = tonumber(fields[i + 1])
+        local after = redis.call('INCRBY', 'stock:' .. sku, q)
+        moved(after - q, after)
+      end
       redis.call('ZREM', 'holds:sku:' .. sku, oid)
     end
   end
@@ -49,7 +59,11 @@ local function take(now, args, start)
   end
   -- {unpack(t)}: some Lua hosts (ioredis-mock) only convert constructor-built tables.
   if #short > 1 then return {unpack(short)} end
-  for i = start, #args, 2 do redis.call('DECRBY', 'stock:' .. args[i], tonumber(args[i + 1])) end
+  for i = start, #args, 2 do
+    local q = tonumber(args[i + 1])
+    local after = redis.call('DECRBY', 'stock:' .. args[i], q)
+    moved(after + q, after)
+  end
   return nil
 end
 
@@ -98,7 +112,9 @@ local function set_available_held(sku, onhand, now)
   local held = held_units(sku, now)
   local avail = onhand - held
   if avail < 0 then avail = 0 end
+  local before = redis.call('GET', 'stock:' .. sku)
   redis.call('SET', 'stock:' .. sku, avail)
+  moved(before and tonumber(before), avail)
   return held
 end
 
@@ -155,6 +171,28 @@ return {'held', exp}`;
 // ARGV: orderId → released | missing | committed (nothing returned to stock twice)
 const release = `${common}
 return release_hold(ARGV[1])`;
+
+// ARGV: nowMs, n, then order ids: the first n are released (release_hold: units back at most once) and taken off
+// the expiry index; the rest are only taken off it, unless their expiry moved past nowMs meanwhile (extended: still
+// live). One script for a whole cleanup batch: its round trips do not grow with the batch. → each of the first n's
+// 1 if this call returned its units, else 0 (released, committed or missing already), in order.
+const releaseMany = `${common}
+local now, n = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV do
+  local oid = ARGV[i]
+  if i <= n + 2 then
+    -- 1 when this call returned the units (the hold was held), else 0 (released, committed or missing already).
+    local held = redis.call('HGET', 'hold:' .. oid, 'state') == 'held'
+    release_hold(oid)
+    if held then out[#out + 1] = 1 else out[#out + 1] = 0 end
+    redis.call('ZREM', 'holds:exp', oid)
+  else
+    local score = redis.call('ZSCORE', 'holds:exp', oid)
+    if score and tonumber(score) <= tonumber(now) then redis.call('ZREM', 'holds:exp', oid) end
+  end
+end
+return {unpack(out)}`;
 
 // ARGV: orderId, nowMs, keepMs, sku1, qty1, ... (the order's lines, to hold again if the hold lapsed)
 const commit = `${common}
@@ -240,7 +278,11 @@ while pos <= #ARGV do
   if relevant and fits and redis.call('EXISTS', hk) == 0 then
     for i = first, pos - 1, 2 do
       local sku, counter = ARGV[i], 'stock:' .. ARGV[i]
-      if not missing[sku] and redis.call('EXISTS', counter) == 1 then redis.call('DECRBY', counter, tonumber(ARGV[i + 1])) end
+      if not missing[sku] and redis.call('EXISTS', counter) == 1 then
+        local q = tonumber(ARGV[i + 1])
+        local after = redis.call('DECRBY', counter, q)
+        moved(after + q, after)
+      end
     end
     write_hold(hk, oid, exp, keep, ARGV, first, pos - 1)
   end
@@ -273,7 +315,7 @@ return {'extended', exp}`;
 // KEYS[1]: a lock key; ARGV[1]: its owner's token → deletes it only if that owner still holds it.
 const unlock = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-const LUA = { reserve, rehold, release, commit, setStock, setStocks, held, restore, rebuild, unlock, extend };
+const LUA = { reserve, rehold, release, releaseMany, commit, setStock, setStocks, held, restore, rebuild, unlock, extend };
 type Script = ReturnType<ReturnType<typeof redis>['createScript']>;
 const loaded = new WeakMap<object, Map<keyof typeof LUA, Script>>();
 
