@@ -15,7 +15,8 @@
  *
  * Knobs: BENCH_DELAYS_MS (default 0,20), BENCH_RUNS (latency runs per flow, default 10),
  * BENCH_CONCURRENCY (default 1,16,64), BENCH_FLOWS (comma-separated keys), BENCH_SKIP
- * (comma-separated sections: overhead,flows,fastack,contention,burst,cleanup,reminders,catalog,orders,cold).
+ * (comma-separated sections: overhead,flows,fastack,contention,burst,cleanup,reminders,catalog,orders,inbox,cold);
+ * BENCH_ONLY (comma-separated sections): only those, e.g. BENCH_ONLY=burst BENCH_DELAYS_MS=20 (a partial run).
  * BENCH_BURST="2000,10000,5000,500" sets the burst section's sizes (messages, window ms, buyers, units).
  */
 import { execSync } from 'node:child_process';
@@ -45,6 +46,9 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const CONCURRENCY = list(process.env.BENCH_CONCURRENCY, '1,16,64').map(Number);
 const ONLY = process.env.BENCH_FLOWS ? new Set(list(process.env.BENCH_FLOWS, '')) : undefined;
 const SKIP = new Set(list(process.env.BENCH_SKIP, ''));
+const SECTIONS = ['overhead', 'flows', 'fastack', 'contention', 'burst', 'cleanup', 'reminders', 'catalog', 'orders', 'inbox', 'cold'];
+// BENCH_ONLY: every other section skipped.
+if (process.env.BENCH_ONLY) for (const s of SECTIONS) if (!list(process.env.BENCH_ONLY, '').includes(s)) SKIP.add(s);
 const HEAVY_DELAY = DELAYS.includes(20) ? 20 : DELAYS.at(-1)!;
 const started = Date.now();
 await capConnections();

@@ -8,6 +8,7 @@ import { BODY_LIMITS, readBody } from './body.js';
 import { configProblem, ready, withConfig } from './edge.js';
 import { HttpError } from './errors.js';
 import { errorResponse, httpErrorResponse, methodNotAllowed, reply } from './respond.js';
+import { lazyModule } from '../lazy-module.js';
 
 /**
  * The order API (lib/order-api.ts has the contract), at its two doors:
@@ -22,7 +23,7 @@ import { errorResponse, httpErrorResponse, methodNotAllowed, reply } from './res
  * `Idempotency-Key` header (the proxy's 502/504 included), so a caller that sent none can still
  * retry an answer it never got (a timeout) without making a second order.
  */
-const orderApi = () => import('../order-api.js');
+const orderApi = lazyModule(() => import('../order-api.js'));
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 
