@@ -13,9 +13,7 @@ const identity = (value: string) => value;
 export function pgBackend(connectionString: string): SqlBackend {
   const pool = new pg.Pool({
     connectionString,
-    // Neon's HTTP endpoint gives each query a connection of its pooler (default_pool_size: about 90% of the compute's
-    // max_connections, ~90 for the smallest); 10 here queued a burst's statements in the bridge instead.
-    max: 32,
+    max: 10,
     types: { getTypeParser: (() => identity) as pg.CustomTypesConfig['getTypeParser'] },
   });
   // An idle client losing its connection (e.g. Postgres stopped) must not crash the process.
