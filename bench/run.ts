@@ -38,6 +38,7 @@ import { flows, seedBenchCatalog } from './flows.js';
 import { measureFlow, type FlowResult } from './measure.js';
 import { benchOrdersList } from './orders-list.js';
 import { benchInboxList } from './inbox-list.js';
+import { issue30Targets, targetsTable } from './targets.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const list = (v: string | undefined, d: string) => (v ?? d).split(',').map((s) => s.trim()).filter(Boolean);
@@ -258,6 +259,10 @@ results.flows = flowResults;
 if (!SKIP.has('orders')) print(...(await benchOrdersList([HEAVY_DELAY], 3)));
 if (!SKIP.has('inbox')) print(...(await benchInboxList([HEAVY_DELAY], 3)));
 if (!SKIP.has('cold')) print(await coldStart());
+
+// ---- Issue 30's targets, met / not met, from what this run measured (bench/targets.ts) ----
+results.targets = issue30Targets(results);
+print('\n### Targets (issue 30)\n', ...targetsTable(results.targets as ReturnType<typeof issue30Targets>));
 
 const seconds = Math.round((Date.now() - started) / 1000);
 print(`\nWhole bench: ${seconds} s on ${os.cpus().length} cores (load average ${os.loadavg().map((l) => l.toFixed(1)).join(', ')}), Node ${process.version}, commit ${String(results.commit).slice(0, 10)}.`);
