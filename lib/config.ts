@@ -252,7 +252,9 @@ function rawValue(env: Env, name: ConfigName): string | undefined {
   const q = found[0];
   return (q === '"' || q === "'") && found.length > 1 && found.endsWith(q) ? found.slice(1, -1) : found;
 }
-const lookupVariable = (env: Env, n: string) => (n === NETLIFY_DB_URL ? (netlifyRuntimeEnv(n) ?? env[n]) : env[n]);
+function lookupVariable(env: Env, n: string): string | undefined {
+  return n === NETLIFY_DB_URL ? (netlifyRuntimeEnv(n) ?? env[n]) : env[n];
+}
 
 function describe(name: ConfigName, issue: z.ZodIssue | undefined, raw: string | undefined): string {
   const alt = aliases[name];

@@ -13,9 +13,8 @@ import { getOrder, orderColumns, toOrder, type Order } from '../orders/order.js'
 import { closeCardPath } from '../orders/close.js';
 import { isOpen } from '../orders/lifecycle.js';
 import { payOrder, type SettleOutcome } from '../orders/pay.js';
-import type { PaidWith } from '../orders/store.js';
 import { inSequence } from '../orders/settlement.js';
-import { recordOrderEventOnce } from '../orders/store.js';
+import { recordOrderEventOnce, type PaidWith } from '../orders/store.js';
 import { raiseOpsAlert } from '../ops-alerts.js';
 import { e164ToWaId, normalizePhone } from '../phone.js';
 import { conflict, HttpError, invalidRequest, notFound } from '../http/errors.js';
