@@ -15,7 +15,8 @@
  *
  * Knobs: BENCH_DELAYS_MS (default 0,20), BENCH_RUNS (latency runs per flow, default 10),
  * BENCH_CONCURRENCY (default 1,16,64), BENCH_FLOWS (comma-separated keys), BENCH_SKIP
- * (comma-separated sections: overhead,flows,fastack,contention,burst,cleanup,reminders,catalog,orders,cold).
+ * (comma-separated sections: overhead,flows,fastack,contention,burst,cleanup,reminders,catalog,orders,inbox,cold);
+ * BENCH_ONLY (comma-separated sections): only those, e.g. BENCH_ONLY=burst BENCH_DELAYS_MS=20 (a partial run).
  * BENCH_BURST="2000,10000,5000,500" sets the burst section's sizes (messages, window ms, buyers, units).
  */
 import { execSync } from 'node:child_process';
@@ -37,6 +38,7 @@ import { flows, seedBenchCatalog } from './flows.js';
 import { measureFlow, type FlowResult } from './measure.js';
 import { benchOrdersList } from './orders-list.js';
 import { benchInboxList } from './inbox-list.js';
+import { issue30Targets, targetsTable } from './targets.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const list = (v: string | undefined, d: string) => (v ?? d).split(',').map((s) => s.trim()).filter(Boolean);
@@ -45,6 +47,9 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const CONCURRENCY = list(process.env.BENCH_CONCURRENCY, '1,16,64').map(Number);
 const ONLY = process.env.BENCH_FLOWS ? new Set(list(process.env.BENCH_FLOWS, '')) : undefined;
 const SKIP = new Set(list(process.env.BENCH_SKIP, ''));
+const SECTIONS = ['overhead', 'flows', 'fastack', 'contention', 'burst', 'cleanup', 'reminders', 'catalog', 'orders', 'inbox', 'cold'];
+// BENCH_ONLY: every other section skipped.
+if (process.env.BENCH_ONLY) for (const s of SECTIONS) if (!list(process.env.BENCH_ONLY, '').includes(s)) SKIP.add(s);
 const HEAVY_DELAY = DELAYS.includes(20) ? 20 : DELAYS.at(-1)!;
 const started = Date.now();
 await capConnections();
@@ -270,6 +275,10 @@ results.flows = flowResults;
 if (!SKIP.has('orders')) print(...(await benchOrdersList([HEAVY_DELAY], 3)));
 if (!SKIP.has('inbox')) print(...(await benchInboxList([HEAVY_DELAY], 3)));
 if (!SKIP.has('cold')) print(await coldStart());
+
+// ---- Issue 30's targets, met / not met, from what this run measured (bench/targets.ts) ----
+results.targets = issue30Targets(results);
+print('\n### Targets (issue 30)\n', ...targetsTable(results.targets as ReturnType<typeof issue30Targets>));
 
 const seconds = Math.round((Date.now() - started) / 1000);
 print(`\nWhole bench: ${seconds} s on ${os.cpus().length} cores (load average ${os.loadavg().map((l) => l.toFixed(1)).join(', ')}), Node ${process.version}, commit ${String(results.commit).slice(0, 10)}.`);

@@ -255,9 +255,19 @@ function netlifyRuntimeEnv(name: string): string | undefined {
 
 /** The raw value of a variable or its first alias set; one pair of surrounding quotes (from a pasted .env line) dropped. */
 function rawValue(env: Env, name: ConfigName): string | undefined {
-  const lookup = (n: string) => (n === NETLIFY_DB_URL ? (netlifyRuntimeEnv(n) ?? env[n]) : env[n]);
-  const found = [name, ...(aliases[name] ?? [])].map(lookup).find((v) => v !== undefined && v.trim() !== '');
-  return found === undefined ? undefined : found.trim().replace(/^(["'])(.*)\1$/s, '$2');
+  // Read on every config access (values follow process.env): no arrays or regular expressions on the common path.
+  let found = lookupVariable(env, name);
+  for (const alias of aliases[name] ?? []) {
+    if (found !== undefined && found.trim() !== '') break;
+    found = lookupVariable(env, alias);
+  }
+  if (found === undefined || found.trim() === '') return undefined;
+  found = found.trim();
+  const q = found[0];
+  return (q === '"' || q === "'") && found.length > 1 && found.endsWith(q) ? found.slice(1, -1) : found;
+}
+function lookupVariable(env: Env, n: string): string | undefined {
+  return n === NETLIFY_DB_URL ? (netlifyRuntimeEnv(n) ?? env[n]) : env[n];
 }
 
 function describe(name: ConfigName, issue: z.ZodIssue | undefined, raw: string | undefined): string {

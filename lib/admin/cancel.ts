@@ -2,12 +2,12 @@ import { messageKeys } from '../messaging/keys.js';
 import { applyClose } from '../orders/close.js';
 import { isOpen } from '../orders/lifecycle.js';
 import { getOrder, isOrderId, type Order } from '../orders/order.js';
-import { refundCancelledOrder } from '../orders/refund.js';
+import { cancelRefundDecision, refundCancelledOrder } from '../orders/refund.js';
 import { cancelRefundOf } from '../orders/store.js';
 import { releaseHold } from '../stock/index.js';
 import { notFound } from '../errors.js';
 import { stateConflict, type AdminResult } from './result.js';
-import { orderState, requestHash, sha256, storeAnswer, storedAnswerAndOrder } from './idempotency.js';
+import { orderState, requestHash, sha256, storeAnswer, storedAnswerOrderAndWrite } from './idempotency.js';
 
 /**
  * POST /api/orders/:id/cancel — the shop cancels an order that has not shipped.
@@ -41,8 +41,10 @@ export async function cancelOrder(orderId: string): Promise<AdminResult> {
   if (!isOrderId(orderId)) throw notFound('order');
   const key = sha256(cancelEventKey(orderId));
   const hash = requestHash({});
-  // Round trip 1: the stored answer and the order.
-  const { stored, order: found } = await storedAnswerAndOrder(key, hash, orderId);
+  // Round trip 1: the stored answer and the order, and — unless that answer stands — a paid order's refund decision
+  // (the conditional write that excludes a concurrent "shipped"; it does nothing for an order that is not paid and
+  // unfulfilled). The order comes back as it was before the decision.
+  const { stored, order: found, wrote: decision } = await storedAnswerOrderAndWrite(key, hash, orderId, cancelRefundDecision);
   if (stored) return stored;
 
   let order = found;
@@ -66,7 +68,7 @@ export async function cancelOrder(orderId: string): Promise<AdminResult> {
     if (order.paymentStatus !== 'cancelled') throw alreadyClosed(order); // expired (cleanup) or failed meanwhile
   } else if (order.paymentStatus === 'paid' || (order.paymentStatus === 'refunded' && !order.refundedAt)) {
     // The refund's statements leave it refunded (and unfulfilled: the decision's gate); the one recording the refund
-    // stores this answer too (round trips: the read, the decision, the record), and the notice goes after the answer.
+    // stores this answer too (round trips: the read with the decision, the record), and the notice goes after the answer.
     const refunded: Order = { ...order, paymentStatus: 'refunded' };
     const refundOf = (r: { method: 'stripe' | 'offline'; refundId: string | null }) => ({
       method: r.method,
@@ -75,7 +77,7 @@ export async function cancelOrder(orderId: string): Promise<AdminResult> {
       currency: refunded.currency,
       status: r.method === 'stripe' ? 'refunded' : 'manual',
     });
-    const r = await refundCancelledOrder(order, (made) => ({ key, hash, body: bodyOf(refunded, refundOf(made)), state: orderState(refunded).state }));
+    const r = await refundCancelledOrder(order, (made) => ({ key, hash, body: bodyOf(refunded, refundOf(made)), state: orderState(refunded).state }), decision);
     if ('refused' in r) throw lostTo(r.refused);
     refund = refundOf(r);
     order = refunded;

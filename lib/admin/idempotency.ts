@@ -47,6 +47,34 @@ export async function storedAnswerAndOrder(key: string, hash: string, orderId: s
   return { stored: answerOf(row?.answer as Record<string, unknown> | null, hash), order };
 }
 
+/** A write a staff action makes in its first round trip (a cancel's refund decision): CTEs, the select list reporting them. */
+export type FirstWrite<T> = {
+  /** The CTEs, with `unless` (an SQL condition) keeping the write from happening, parameters bound from $`first`. */
+  cte: (p: { orderId: string; unless: string; first: number }) => { sql: string; params: unknown[] };
+  columns: string;
+  parse: (row: Record<string, unknown> | undefined) => T;
+};
+
+/**
+ * storedAnswerAndOrder, and in the same statement a write (`write`) made only when no answer under the key would be
+ * replayed or refused (none stored, or a stale bound one): a staff action's first round trip that also decides. The
+ * order comes back as it was before the write (the statement's snapshot); the write reports what it did.
+ */
+export async function storedAnswerOrderAndWrite<T>(key: string, hash: string, orderId: string, write: FirstWrite<T>): Promise<{ stored: AdminResult | null; order: Order | null; wrote: T }> {
+  const current = `EXISTS (SELECT 1 FROM admin_requests r WHERE r.idempotency_key = $1
+       AND (r.request_hash <> $3 OR r.order_state IS NULL OR r.order_state IS NOT DISTINCT FROM ${CURRENT_STATE}))`;
+  const w = write.cte({ orderId: '$2', unless: current, first: 4 });
+  const [row] = await db().query(
+    `WITH ${w.sql}
+     SELECT ${storedAnswerSql('$1')} AS answer,
+            (SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $2::uuid) x) AS "order",
+            ${write.columns}`,
+    [key, orderId, hash, ...w.params],
+  );
+  const order = row?.order ? toOrder(row.order as Record<string, unknown>) : null;
+  return { stored: answerOf(row?.answer as Record<string, unknown> | null, hash), order, wrote: write.parse(row) };
+}
+
 /** A scalar subquery: the stored answer under the key (bound as `key`) as one jsonb row, for answerOf. */
 export const storedAnswerSql = (key: string) => `(SELECT to_jsonb(a) FROM (SELECT ${ANSWER_COLUMNS} FROM admin_requests r WHERE r.idempotency_key = ${key}) a)`;
 

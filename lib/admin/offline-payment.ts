@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { z } from '../zod.js';
 import { findOrCreateCustomer } from '../customers.js';
 import { BSUID_PATTERN } from '../identity.js';
-import { db } from '../db.js';
+import { db, pgErrorCode } from '../db.js';
 import { log } from '../log.js';
 import { formatMoney } from '../money.js';
 import { messageKeys } from '../messaging/keys.js';
@@ -12,7 +13,7 @@ import { closeCardPath } from '../orders/close.js';
 import { isOpen } from '../orders/lifecycle.js';
 import { payOrder, type SettleOutcome } from '../orders/pay.js';
 import { inSequence } from '../orders/settlement.js';
-import { recordOrderEventOnce } from '../orders/store.js';
+import { recordOrderEventOnce, type PaidWith } from '../orders/store.js';
 import { raiseOpsAlert } from '../ops-alerts.js';
 import { e164ToWaId, normalizePhone } from '../phone.js';
 import { conflict, invalidRequest, notFound } from '../errors.js';
@@ -69,6 +70,16 @@ export const offlinePaymentEventKey = messageKeys.offlinePayment;
 type PaymentRow = { id: string; orderId: string | null; waId: string | null; userId: string | null; name: string | null; amountMinor: number; currency: string; paidAt: Date };
 
 export async function recordOfflinePayment(input: OfflinePaymentRequest): Promise<AdminResult> {
+  try {
+    return await recordOnce(input);
+  } catch (error) {
+    // A concurrent request recorded this reference between our read and our write (paymentSql): start over, finding it.
+    if (pgErrorCode(error) !== '23505') throw error;
+    return recordOnce(input);
+  }
+}
+
+async function recordOnce(input: OfflinePaymentRequest): Promise<AdminResult> {
   const paidAt = new Date(input.paidAt);
   if (paidAt.getTime() > Date.now() + 24 * 3600 * 1000) throw invalidRequest([{ path: 'paidAt', message: 'is in the future' }]);
   let phoneWaId: string | null = null;
@@ -101,17 +112,21 @@ export async function recordOfflinePayment(input: OfflinePaymentRequest): Promis
   let known = seen.order;
   let notice: Notice | null = null;
   let payment = seen.payment;
+  // A new payment of an order is recorded by the statement that pays the order (below); otherwise now.
+  let unrecorded: Prepared | null = null;
   if (!payment) {
     if (input.orderId && !known) throw notFound('order');
-    ({ payment, order: known, notice } = await insertPayment(input, paidAt, phoneWaId, namedCustomer, known));
+    const prepared = await preparePayment(input, paidAt, phoneWaId, namedCustomer, known);
+    ({ order: known, notice, row: payment } = prepared);
+    if (prepared.order) unrecorded = prepared;
+    else payment = await insertPayment(prepared);
   }
   if (payment.amountMinor !== input.amountMinor || payment.currency !== input.currency || payment.paidAt.getTime() !== paidAt.getTime())
     throw conflict('idempotency_conflict', 'a payment with this reference was recorded with different details');
 
   const order = payment.orderId ? (known?.id === payment.orderId ? known : await getOrder(payment.orderId)) : null;
   const message = (notice ?? (await noticeOf({ ...payment, reference: input.reference }, order?.customerId ?? namedCustomer, order))).message;
-  const paid = payment;
-  const bodyOf = (outcome: SettleOutcome['status'] | null) => ({
+  const bodyOf = (paid: PaymentRow, outcome: SettleOutcome['status'] | null) => ({
     payment: {
       id: paid.id,
       reference: input.reference,
@@ -130,19 +145,21 @@ export async function recordOfflinePayment(input: OfflinePaymentRequest): Promis
   let sends = async () => {};
   if (order) {
     // The order as just read saves payOrder its read; its conditional write decides (a stale read costs a re-read only).
-    // The statement that pays the order stores this answer too (round trips: the read, the payment row, the order paid).
+    // The statement that pays the order stores this answer too, and records a new payment row with its notice (round
+    // trips: the read, the order paid). If it does not pay the order, the payment is recorded on its own below.
     const paying = await payOrder(
       order.id,
       { method: 'offline', amountMinor: payment.amountMinor, currency: payment.currency, reference: input.reference, paidAt },
-      { order, answer: { key, hash, body: bodyOf('paid'), state: null } },
+      { order, answer: { key, hash, body: bodyOf(payment, 'paid'), state: null }, ...(unrecorded ? { with: paymentCtes(unrecorded) } : {}) },
     );
     settled = paying.outcome;
     log.info('payment.offline_recorded', { orderId: order.id, outcome: settled.status });
-    if (paying.answered) return { status: 200, body: bodyOf('paid'), replayed: false, after: inSequence(paying.deliver, sendPaymentNotice) };
+    if (paying.answered) return { status: 200, body: bodyOf(payment, 'paid'), replayed: false, after: inSequence(paying.deliver, sendPaymentNotice) };
     sends = paying.deliver;
+    if (unrecorded) payment = await insertPayment(unrecorded);
     if (settled.status === 'already_paid') await paidTwice(order.id, input.reference, payment);
   }
-  const answer = await storeAnswer(key, hash, 200, bodyOf(settled?.status ?? null));
+  const answer = await storeAnswer(key, hash, 200, bodyOf(payment, settled?.status ?? null));
   return { ...answer, after: inSequence(sends, sendPaymentNotice) };
 }
 
@@ -180,14 +197,17 @@ function toPayment(r: Record<string, unknown>): PaymentRow {
   };
 }
 
-/** Resolves the linked order, checks it can take this payment, then records the payment (one row per reference). */
-async function insertPayment(
+/** A payment checked and its notice made, not recorded yet (insertPayment, or paymentCtes with the order's payment). */
+type Prepared = { input: OfflinePaymentRequest; row: PaymentRow; order: Order | null; notice: Notice };
+
+/** Resolves the linked order and checks it can take this payment (its card path closed), then makes the payment's row and notice. */
+async function preparePayment(
   input: OfflinePaymentRequest,
   paidAt: Date,
   phoneWaId: string | null,
   customerId: string | null,
   named: Order | null,
-): Promise<{ payment: PaymentRow; order: Order | null; notice: Notice }> {
+): Promise<Prepared> {
   let order: Order | null = null;
   if (input.orderId) {
     order = named;
@@ -227,29 +247,48 @@ async function insertPayment(
     }
   }
   const notice = await noticeOf({ ...input, name: input.customerName ?? null, orderId: order?.id ?? null, paidAt }, order?.customerId ?? customerId, order);
-  const [row] = await db().query(
-    `WITH inserted AS (
-       INSERT INTO payments (reference, method, order_id, customer_wa_id, customer_user_id, customer_name, amount_minor, currency, paid_at)
-       VALUES ($1, 'offline', $2, $3, $4, $5, $6, $7, $8)
-       ON CONFLICT (reference) DO NOTHING
+  const row: PaymentRow = {
+    // Chosen here so that the answer stored with the order's payment (the same statement) carries it.
+    id: randomUUID(),
+    orderId: order?.id ?? null,
+    waId: order ? order.customerWaId : phoneWaId,
+    userId: order ? order.customerUserId : (input.customerUserId ?? null),
+    name: input.customerName ?? null,
+    amountMinor: input.amountMinor,
+    currency: input.currency,
+    paidAt,
+  };
+  return { input, row, order, notice };
+}
+
+/**
+ * The payment's row and its notice as CTEs (`inserted`, `payment_outbox`), parameters from $`first`, made only `when`
+ * (an SQL clause). With the order's payment (storePaid's PaidWith) a row of this reference recorded meanwhile fails the
+ * whole statement (unique reference): nothing is paid twice, and recordOfflinePayment starts over.
+ */
+function paymentSql(p: Prepared, first: number, when: string, onConflict: string): { sql: string; params: unknown[] } {
+  const $ = (i: number) => `$${first + i}`;
+  return {
+    sql: `inserted AS (
+       INSERT INTO payments (id, reference, method, order_id, customer_wa_id, customer_user_id, customer_name, amount_minor, currency, paid_at)
+       SELECT ${$(0)}::uuid, ${$(1)}::text, 'offline', ${$(2)}::uuid, ${$(3)}::text, ${$(4)}::text, ${$(5)}::text, ${$(6)}::int, ${$(7)}::text, ${$(8)}::timestamptz
+       ${when}
+       ${onConflict}
        RETURNING *
-     ), outbox AS (
-       ${outboxCte('$9', { source: 'inserted', orderId: 'inserted.order_id' })}
-     )
-     SELECT * FROM inserted`,
-    [
-      input.reference,
-      order?.id ?? null,
-      order ? order.customerWaId : phoneWaId,
-      order ? order.customerUserId : (input.customerUserId ?? null),
-      input.customerName ?? null,
-      input.amountMinor,
-      input.currency,
-      paidAt.toISOString(),
-      outboxRows([notice]),
-    ],
-  );
-  return { payment: row ? toPayment(row) : (await findPayment(input.reference))!, order, notice };
+     ), payment_outbox AS (
+       ${outboxCte($(9), { source: 'inserted', orderId: 'inserted.order_id' })}
+     )`,
+    params: [p.row.id, p.input.reference, p.row.orderId, p.row.waId, p.row.userId, p.row.name, p.row.amountMinor, p.row.currency, p.row.paidAt.toISOString(), outboxRows([p.notice])],
+  };
+}
+
+const paymentCtes = (p: Prepared): PaidWith => (first) => paymentSql(p, first, 'WHERE EXISTS (SELECT 1 FROM updated)', '');
+
+/** Records the payment (one row per reference) with its notice; the row that stands for the reference. */
+async function insertPayment(p: Prepared): Promise<PaymentRow> {
+  const { sql, params } = paymentSql(p, 1, '', 'ON CONFLICT (reference) DO NOTHING');
+  const [row] = await db().query(`WITH ${sql} SELECT * FROM inserted`, params);
+  return row ? toPayment(row) : (await findPayment(p.input.reference))!;
 }
 
 /** The offline_payment notice (the name given with the payment, else the customer's first name). */

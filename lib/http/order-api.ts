@@ -9,6 +9,7 @@ import { BODY_LIMITS, readBody } from './body.js';
 import { configProblem, ready, withConfig } from './edge.js';
 import { DomainError } from './errors.js';
 import { domainErrorResponse, errorResponse, json, methodNotAllowed } from './respond.js';
+import { lazyModule } from '../lazy-module.js';
 
 /**
  * The order API (lib/order-api.ts has the contract), at its two doors:
@@ -23,7 +24,7 @@ import { domainErrorResponse, errorResponse, json, methodNotAllowed } from './re
  * `Idempotency-Key` header (the proxy's 502/504 included), so a caller that sent none can still
  * retry an answer it never got (a timeout) without making a second order.
  */
-const orderApi = () => import('../order-api.js');
+const orderApi = lazyModule(() => import('../order-api.js'));
 
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';

@@ -2,6 +2,7 @@ import { needs } from '../config-needs.js';
 import { log } from '../log.js';
 import { BODY_LIMITS, readBodyText } from './body.js';
 import { withConfig, type EdgeContext } from './edge.js';
+import { lazyModule } from '../lazy-module.js';
 import { domainErrorResponse, errorResponse, json, text } from './respond.js';
 
 /**
@@ -10,12 +11,14 @@ import { domainErrorResponse, errorResponse, json, text } from './respond.js';
  * WhatsApp messages are already in the outbox by then (a payment's claimed for this invocation) and go out after
  * the answer.
  */
+const stripeEvents = lazyModule(() => import('../payments/stripe-events.js'));
+
 export const handlePaymentCallback = (req: Request, context: EdgeContext): Promise<Response> =>
   withConfig('payment-callback', async () => {
     if (req.method !== 'POST') return text('method not allowed', 405);
     const raw = await readBodyText(req, BODY_LIMITS.paymentCallback);
     // Loaded here, not at import: keeps stripe out of the cold start of a request that isn't a POST.
-    const { handleStripeEvent, verifyStripeEvent } = await import('../payments/stripe-events.js');
+    const { handleStripeEvent, verifyStripeEvent } = await stripeEvents();
     const verified = await verifyStripeEvent(raw, req.headers.get('stripe-signature'));
     if (!verified) {
       log.warn('stripe.bad_signature', { bytes: raw.length });

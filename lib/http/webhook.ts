@@ -4,6 +4,7 @@ import { logSafe, parseStorableJson } from '../safe-text.js';
 import { verifyMetaSignature } from '../whatsapp/signature.js';
 import { BODY_LIMITS, readBody } from './body.js';
 import { withConfig, type EdgeContext } from './edge.js';
+import { lazyModule } from '../lazy-module.js';
 import { errorResponse, json, secretsEqual, text } from './respond.js';
 
 /**
@@ -13,6 +14,9 @@ import { errorResponse, json, secretsEqual, text } from './respond.js';
  * The handshake needs only WHATSAPP_VERIFY_TOKEN and loads nothing else; the POST path loads its
  * modules (zod, Postgres, Redis, the conversation) on first use, keeping the cold start small.
  */
+const inboundPayload = lazyModule(() => import('../whatsapp/inbound-payload.js'));
+const inboundEvents = lazyModule(() => import('../conversation/inbound-events.js'));
+
 export const handleWebhook = (req: Request, context: EdgeContext): Promise<Response> =>
   withConfig('webhook', async (config) => {
     if (req.method === 'GET') {
@@ -36,7 +40,7 @@ export const handleWebhook = (req: Request, context: EdgeContext): Promise<Respo
       log.warn('webhook.malformed', { reason: 'not JSON', bytes: raw.length });
       return json({ received: true, ignored: 'not JSON' });
     }
-    const { parseWebhookPayload } = await import('../whatsapp/inbound-payload.js');
+    const { parseWebhookPayload } = await inboundPayload();
     const parsed = parseWebhookPayload(body, config.WHATSAPP_PHONE_NUMBER_ID);
     if ('error' in parsed) {
       log.warn('webhook.malformed', { reason: parsed.error });
@@ -45,7 +49,7 @@ export const handleWebhook = (req: Request, context: EdgeContext): Promise<Respo
     if (parsed.rejected.length) log.warn('webhook.items_rejected', { reasons: parsed.rejected });
     if (parsed.foreign.length) log.info('webhook.other_number', { items: parsed.foreign.length, phoneNumberIds: [...new Set(parsed.foreign.map((f) => f.phoneNumberId))].slice(0, 5).map((id) => logSafe(id, 40)) });
 
-    const { processRecordedEvents, recordWebhookEvents } = await import('../conversation/inbound-events.js');
+    const { processRecordedEvents, recordWebhookEvents } = await inboundEvents();
     let recorded;
     try {
       recorded = await recordWebhookEvents(parsed);

@@ -9,7 +9,7 @@ import { refundLatePayment, settledAlready } from './refund.js';
 import { alert, alreadyPaid, ignored, inSequence, nothing, sendClaimed, sendPending, type PaymentRecord, type PaySettlement, type SettleOutcome } from './settlement.js';
 
 export type { PaymentRecord, SettleOutcome };
-import { recordOrderEvent, storeAwaitingPayment, storePaid, type ActionAnswer } from './store.js';
+import { recordOrderEvent, storeAwaitingPayment, storePaid, type ActionAnswer, type PaidWith } from './store.js';
 
 /**
  * Paying an order (event `paid`, or `late_payment` when the stock is gone): every route ends here
@@ -67,9 +67,10 @@ async function refuseMismatch(order: Order, payment: PaymentRecord): Promise<Pay
 
 /**
  * What the caller already has: the order as just read (null: unknown), the inbound event to mark processed with the
- * payment, a staff action's answer to store with it (only if this call pays the order).
+ * payment, a staff action's answer to store with it, and what else its owner records with it (`with`, storePaid's
+ * PaidWith) — the last two only if this call pays the order (`answered` when an answer was given).
  */
-export type KnownOrder = { order?: Order | null; inboundEventId?: string; answer?: ActionAnswer };
+export type KnownOrder = { order?: Order | null; inboundEventId?: string; answer?: ActionAnswer; with?: PaidWith };
 
 /** The order as the caller read it, when it is this one; else read now. */
 export const orderFor = async (orderId: string, known: KnownOrder): Promise<Order | null> =>
@@ -111,7 +112,7 @@ export async function payOrder(orderId: string, payment: PaymentRecord, known: K
     ...(fulfilment.mode !== 'none' || fulfilment.taxMinor ? { fulfilment: fulfilmentEvent(fulfilment) } : {}),
   };
   const ids = { sessionId: payment.stripeSessionId ?? null, paymentIntent: payment.stripePaymentIntent ?? null, paidAt: payment.paidAt ?? null, offline: payment.method === 'offline' };
-  const sends = await storePaid(orderId, ids, event, { token, expiresAt: inviteExpiry() }, notices, { inboundEventId: known.inboundEventId, fulfilment, answer: known.answer });
+  const sends = await storePaid(orderId, ids, event, { token, expiresAt: inviteExpiry() }, notices, { inboundEventId: known.inboundEventId, fulfilment, answer: known.answer, with: known.with });
   if (sends) {
     log.info('order.paid', { orderId, method: payment.method, hold: hold.status, from: order.paymentStatus });
     // A notice recorded before (not claimed now) is sent the usual way, after ours.

@@ -6,7 +6,7 @@ import { setAvailableStock, type Shortage } from '../stock/index.js';
 import { statusesFor, transition } from './lifecycle.js';
 import { getOrder, type Order } from './order.js';
 import { alert, alreadyPaid, ignored, inSequence, sendNotices, sendPending, type PaymentRecord, type PaySettlement } from './settlement.js';
-import { storeDuplicateRefund, storeRefundDecided, storeRefundDone, type ActionAnswer } from './store.js';
+import { REFUND_DECISION_COLUMNS, refundDecisionCte, refundDecisionOf, storeDuplicateRefund, storeRefundDecided, storeRefundDone, type ActionAnswer, type RefundDecision } from './store.js';
 
 /**
  * Refunds the shop decides itself, as a saga: (1) one statement decides (`refunded` + a
@@ -76,21 +76,41 @@ export async function refundLatePayment(order: Order, paymentIntent: string, sho
 /** `answered`: the staff action's answer was stored by the refund's closing statement (refundCancelledOrder's `answer`). */
 export type CancelRefund = { method: 'stripe' | 'offline'; refundId: string | null; deliver: () => Promise<void>; answered: boolean };
 
+const cancelRefundFrom = () => statusesFor('cancelled_by_shop').filter((s) => transition(s, 'cancelled_by_shop')!.to === 'refunded');
+const CANCEL_REFUND_EVENT = { reason: 'cancelled_by_shop' };
+
+/**
+ * The cancel's refund decision (step 1 of refundCancelledOrder) as CTEs for a staff action's first round trip
+ * (lib/admin/idempotency.ts storedAnswerOrderAndWrite): the same conditional write, in the statement that reads the
+ * stored answer and the order. Its outcome goes to refundCancelledOrder as `decision`.
+ */
+export const cancelRefundDecision = {
+  cte: (p: { orderId: string; unless: string; first: number }) => ({
+    sql: refundDecisionCte({ orderId: p.orderId, from: `$${p.first}`, sessionId: 'NULL', paymentIntent: 'NULL', restock: 'true', event: `$${p.first + 1}`, unless: p.unless }),
+    params: [cancelRefundFrom(), JSON.stringify(CANCEL_REFUND_EVENT)],
+  }),
+  columns: REFUND_DECISION_COLUMNS,
+  parse: refundDecisionOf,
+};
+
 /**
  * cancelled_by_shop of a paid, unfulfilled order: decided with the units back on hand, refunded, the customer told
  * (with a template outside the window). Stripe is called only when this call's decision won, or to resume a refund
  * the shop decided already and never recorded (refunded, refunded_at NULL: the same refund, under the same
  * idempotency key refund:<orderId>). Otherwise nothing is done and the order as it is now comes back (`refused`):
  * it shipped, or was refunded in Stripe, or paid no more, in the meantime.
+ * `decision`: the decision made already by the caller's first round trip (cancelRefundDecision), with `order` as read
+ * by that statement (before it); without it, this makes the decision.
  */
 export async function refundCancelledOrder(
   order: Order,
   answer?: (r: { method: CancelRefund['method']; refundId: string | null }) => ActionAnswer,
+  decision?: RefundDecision,
 ): Promise<CancelRefund | { refused: Order | null }> {
-  const fromPaid = statusesFor('cancelled_by_shop').filter((s) => transition(s, 'cancelled_by_shop')!.to === 'refunded');
-  const { decided, restocked } = await storeRefundDecided(order.id, fromPaid, { sessionId: null, paymentIntent: null }, true, { reason: 'cancelled_by_shop' });
+  const { decided, restocked } = decision ?? (await storeRefundDecided(order.id, cancelRefundFrom(), { sessionId: null, paymentIntent: null }, true, CANCEL_REFUND_EVENT));
   if (!decided) {
-    const now = await getOrder(order.id);
+    // A refund decided earlier and never recorded, as the caller's statement read it, resumes without another read.
+    const now = decision && order.paymentStatus === 'refunded' ? order : await getOrder(order.id);
     if (!now || now.paymentStatus !== 'refunded' || now.refundedAt || now.fulfillmentStatus !== 'unfulfilled') {
       log.warn('order.cancel_refund_not_decided', { orderId: order.id, status: now?.paymentStatus, fulfillment: now?.fulfillmentStatus });
       return { refused: now };

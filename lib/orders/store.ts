@@ -50,9 +50,10 @@ export async function storePaid(
   event: Record<string, unknown>,
   invite: { token: string; expiresAt: Date },
   notices: Notice[],
-  opts: { inboundEventId?: string; fulfilment?: PaidFulfilment; answer?: ActionAnswer } = {},
+  opts: { inboundEventId?: string; fulfilment?: PaidFulfilment; answer?: ActionAnswer; with?: PaidWith } = {},
 ): Promise<Claimed[] | null> {
   const f = opts.fulfilment;
+  const rider = opts.with?.(17) ?? { sql: '', params: [] };
   const rows = await db().query(
     `WITH updated AS (
        UPDATE orders SET payment_status = 'paid', paid_at = COALESCE($5::timestamptz, now()),
@@ -98,14 +99,21 @@ export async function storePaid(
        WHERE id = $10::bigint AND EXISTS (SELECT 1 FROM updated)
      ), answer AS (
        ${answerCte(13)}
-     )
+     )${rider.sql ? `, ${rider.sql}` : ''}
      SELECT id, stock_shortfall, (SELECT count(*) FROM stock)::int AS skus, ${claimedSendsSql('outbox')} AS sends FROM updated`,
     [orderId, PAYABLE, ids.sessionId, ids.paymentIntent, ids.paidAt?.toISOString() ?? null, json(event), invite.token, invite.expiresAt.toISOString(), outboxRows(notices), opts.inboundEventId ?? null,
-     ids.offline === true, f ? json(f) : null, ...answerParams(opts.answer)],
+     ids.offline === true, f ? json(f) : null, ...answerParams(opts.answer), ...rider.params],
   );
   if (rows[0]?.stock_shortfall) await alertStockShortfall(orderId, rows[0].stock_shortfall);
   return rows[0] ? claimedFrom(rows[0].sends, notices) : null;
 }
+
+/**
+ * More CTEs for storePaid's statement, made only if the order is paid (they test `EXISTS (SELECT 1 FROM updated)`),
+ * parameters bound from $`first`: what the payment's owner records with it (an offline payment's row and notice,
+ * lib/admin/offline-payment.ts). None of the CTE names of storePaid.
+ */
+export type PaidWith = (first: number) => { sql: string; params: unknown[] };
 
 /** The operators are told of a payment that took more units than were on hand (once per order; never fails the payment). */
 async function alertStockShortfall(orderId: string, lines: unknown): Promise<void> {
@@ -223,31 +231,51 @@ export async function storeRefundDecided(
   ids: PaymentIds,
   restock: boolean,
   event: Record<string, unknown>,
-): Promise<{ decided: boolean; restocked: { sku: string; stock: number }[] }> {
+): Promise<RefundDecision> {
   const [row] = await db().query(
-    `WITH decided AS (
-       UPDATE orders SET payment_status = 'refunded', stripe_session_id = COALESCE(stripe_session_id, $3),
-              stripe_payment_intent = COALESCE($4, stripe_payment_intent), updated_at = now()
-       WHERE id = $1 AND payment_status = ANY($2::text[]) AND fulfillment_status = 'unfulfilled'
-         AND ($3::text IS NULL OR stripe_session_id IS NULL OR stripe_session_id = $3)
+    `WITH ${refundDecisionCte({ orderId: '$1', from: '$2', sessionId: '$3', paymentIntent: '$4', restock: '$5', event: '$6' })}
+     SELECT ${REFUND_DECISION_COLUMNS}`,
+    [orderId, from, ids.sessionId, ids.paymentIntent, restock, json(event)],
+  );
+  return refundDecisionOf(row);
+}
+
+export type RefundDecision = { decided: boolean; restocked: { sku: string; stock: number }[] };
+
+/**
+ * The CTEs of storeRefundDecided (`decided`, `lines`, `stock`, `event`) with its parameters bound by the caller, for a
+ * statement that reads something else too (a staff cancel's first round trip, lib/admin/idempotency.ts): the conditional
+ * UPDATE is still the decision. `unless`: an SQL condition that, when true, keeps the decision from being made.
+ */
+export function refundDecisionCte(p: { orderId: string; from: string; sessionId: string; paymentIntent: string; restock: string; event: string; unless?: string }): string {
+  return `decided AS (
+       UPDATE orders SET payment_status = 'refunded', stripe_session_id = COALESCE(stripe_session_id, ${p.sessionId}::text),
+              stripe_payment_intent = COALESCE(${p.paymentIntent}::text, stripe_payment_intent), updated_at = now()
+       WHERE id = ${p.orderId}::uuid AND payment_status = ANY(${p.from}::text[]) AND fulfillment_status = 'unfulfilled'
+         AND (${p.sessionId}::text IS NULL OR stripe_session_id IS NULL OR stripe_session_id = ${p.sessionId}::text)
+         ${p.unless ? `AND NOT (${p.unless})` : ''}
        RETURNING id, items
      ), lines AS (
        SELECT i.sku, sum(i.quantity)::int AS quantity FROM decided, jsonb_to_recordset(decided.items) AS i(sku text, quantity int)
-       WHERE $5::boolean GROUP BY i.sku
+       WHERE ${p.restock}::boolean GROUP BY i.sku
      ), stock AS (
        UPDATE variants v SET stock = v.stock + lines.quantity, updated_at = now() FROM lines WHERE v.sku = lines.sku
        RETURNING v.sku, v.stock
      ), event AS (
        INSERT INTO order_events (order_id, type, data)
-       SELECT id, 'refund_required', $6::jsonb || CASE WHEN $5::boolean THEN jsonb_build_object('restocked', (SELECT count(*) FROM stock)) ELSE '{}'::jsonb END
+       SELECT id, 'refund_required', ${p.event}::jsonb || CASE WHEN ${p.restock}::boolean THEN jsonb_build_object('restocked', (SELECT count(*) FROM stock)) ELSE '{}'::jsonb END
        FROM decided
-     )
-     SELECT (SELECT count(*) FROM decided)::int AS decided,
-            COALESCE((SELECT jsonb_agg(jsonb_build_object('sku', sku, 'stock', stock)) FROM stock), '[]'::jsonb) AS restocked`,
-    [orderId, from, ids.sessionId, ids.paymentIntent, restock, json(event)],
-  );
-  return { decided: Number(row?.decided) > 0, restocked: (row?.restocked as { sku: string; stock: number }[]) ?? [] };
+     )`;
 }
+
+/** The select list reporting refundDecisionCte's outcome (refundDecisionOf reads it). */
+export const REFUND_DECISION_COLUMNS = `(SELECT count(*) FROM decided)::int AS decided,
+            COALESCE((SELECT jsonb_agg(jsonb_build_object('sku', sku, 'stock', stock)) FROM stock), '[]'::jsonb) AS restocked`;
+
+export const refundDecisionOf = (row: Record<string, unknown> | undefined): RefundDecision => ({
+  decided: Number(row?.decided) > 0,
+  restocked: ((row?.restocked as { sku: string; stock: number }[] | null) ?? []).map((r) => ({ sku: r.sku, stock: Number(r.stock) })),
+});
 
 /** The money went back: refunded_at, the `refunded` event, the customer's notice and a staff action's answer, once (the saga's resume point). */
 export async function storeRefundDone(orderId: string, event: Record<string, unknown>, notices: Notice[], answer?: ActionAnswer): Promise<boolean> {

@@ -14,7 +14,9 @@ let current: { key: string; base: string | undefined; client: Promise<Stripe> } 
 async function client(): Promise<Stripe> {
   const { STRIPE_SECRET_KEY: key, STRIPE_API_BASE: base } = getConfig();
   if (current && current.key === key && current.base === base) return current.client;
-  const options: Stripe.StripeConfig = { maxNetworkRetries: 2, timeout: 15_000 };
+  // telemetry off: the client would otherwise keep each request's latency to send with the next, and under a burst
+  // warn (a process warning per request) once that buffer is full.
+  const options: Stripe.StripeConfig = { maxNetworkRetries: 2, timeout: 15_000, telemetry: false };
   if (base) {
     const u = new URL(base);
     Object.assign(options, { host: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)), protocol: u.protocol.replace(':', '') as 'http' | 'https' });
