@@ -8,7 +8,7 @@ import { WAITLISTED_SKUS_SQL } from './waitlist/store.js';
 import { offerRestockedUnits } from './waitlist/offers.js';
 import { redriveRows, unprocessedEventsQuery } from './conversation/inbound-events.js';
 import { catalogChangedQuery, pushCatalogChanges } from './catalog/index.js';
-import { retryAlertRows, undeliveredAlertsQuery } from './ops-alerts.js';
+import { retryAlertRows, undeliveredAlertsQuery } from './alerts/ops-alerts.js';
 import { afterInboxMaintenance, inboxMaintenanceQuery } from './inbox/maintenance.js';
 
 /**

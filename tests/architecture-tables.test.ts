@@ -27,16 +27,16 @@ const OWNER: Record<string, string> = {
   products: 'lib/catalog/store.ts',
   variants: 'lib/catalog/store.ts',
   catalog_push_state: 'lib/catalog/store.ts',
-  customers: 'lib/customers.ts',
-  customer_identity_events: 'lib/customers.ts',
-  invite_tokens: 'lib/invites.ts',
-  invite_contacts: 'lib/invites.ts',
+  customers: 'lib/customers/store.ts',
+  customer_identity_events: 'lib/customers/store.ts',
+  invite_tokens: 'lib/invites/store.ts',
+  invite_contacts: 'lib/invites/store.ts',
   order_events: 'lib/orders/events.ts',
   conversations: 'lib/inbox/store.ts',
   conversation_messages: 'lib/inbox/store.ts',
   waitlist_entries: 'lib/waitlist/store.ts',
   admin_requests: 'lib/admin/idempotency.ts',
-  ops_alerts: 'lib/ops-alerts.ts',
+  ops_alerts: 'lib/alerts/ops-alerts.ts',
   payments: 'lib/admin/offline-payment.ts',
   stripe_refunds: 'lib/orders/store-refunds.ts',
   schema_migrations: 'lib/migrations.ts',
@@ -47,7 +47,7 @@ const OWNER: Record<string, string> = {
 
 /** Reads of a table joined into another store's own read (never a write): table → those stores. */
 const READS: Record<string, string[]> = {
-  customers: ['lib/inbox/store.ts', 'lib/invites.ts', 'lib/waitlist/store.ts'], // a conversation is a customer; contacts; who is waiting
+  customers: ['lib/inbox/store.ts', 'lib/invites/store.ts', 'lib/waitlist/store.ts'], // a conversation is a customer; contacts; who is waiting
   invite_tokens: ['lib/inbox/store.ts'], // the orders a conversation is linked to as an invited contact
   invite_contacts: ['lib/inbox/store.ts'],
 };
@@ -74,8 +74,8 @@ const NEXT_WAVE: { table: string; file: string; why: string }[] = [
   { table: 'orders', file: 'lib/inbox/maintenance.ts', why: ORDERS_SQL },
   { table: 'orders', file: 'lib/inbox/send.ts', why: ORDERS_SQL },
   { table: 'orders', file: 'lib/inbox/store.ts', why: ORDERS_SQL },
-  { table: 'orders', file: 'lib/invites.ts', why: ORDERS_SQL },
-  { table: 'orders', file: 'lib/ops-alerts.ts', why: ORDERS_SQL },
+  { table: 'orders', file: 'lib/invites/store.ts', why: ORDERS_SQL },
+  { table: 'orders', file: 'lib/alerts/ops-alerts.ts', why: ORDERS_SQL },
   { table: 'orders', file: 'lib/orders/extend.ts', why: ORDERS_SQL },
   { table: 'orders', file: 'lib/orders/order.ts', why: ORDERS_SQL },
   { table: 'orders', file: 'lib/orders/place.ts', why: ORDERS_SQL },

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { upsertCatalogProduct } from '../lib/catalog/index.js';
-import { customerIdOf } from '../lib/customers.js';
+import { customerIdOf } from '../lib/customers/store.js';
 import { db } from '../lib/db.js';
 import { placeOrder, type Order } from '../lib/orders/place.js';
 import { outboxKey } from '../lib/messaging/keys.js';

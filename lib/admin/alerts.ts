@@ -1,7 +1,7 @@
 import { z } from '../zod.js';
 import { db } from '../db.js';
 import { maskIdentity } from '../log.js';
-import { ALERTS_NEWEST_SQL, MESSAGE_ALERTED_SQL } from '../ops-alerts.js';
+import { ALERTS_NEWEST_SQL, MESSAGE_ALERTED_SQL } from '../alerts/ops-alerts.js';
 import { UNREACHABLE_CODES, REENGAGEMENT_CODE } from '../messaging/outbox.js';
 
 /** Meta: a BSUID recipient is not supported for this message. */

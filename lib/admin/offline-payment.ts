@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from '../zod.js';
-import { findOrCreateCustomer } from '../customers.js';
+import { findOrCreateCustomer } from '../customers/store.js';
 import { BSUID_PATTERN } from '../identity.js';
 import { db, pgErrorCode } from '../db.js';
 import { log } from '../log.js';
@@ -14,7 +14,7 @@ import { isOpen } from '../orders/lifecycle.js';
 import { payOrder, type SettleOutcome } from '../orders/pay.js';
 import { inSequence } from '../orders/settlement.js';
 import { recordOrderEventOnce, type PaidWith } from '../orders/store.js';
-import { raiseOpsAlert } from '../ops-alerts.js';
+import { raiseOpsAlert } from '../alerts/ops-alerts.js';
 import { e164ToWaId, normalizePhone } from '../phone.js';
 import { conflict, invalidRequest, notFound } from '../errors.js';
 import { stateConflict, type AdminResult } from './result.js';

@@ -1,5 +1,5 @@
 import { db } from '../db.js';
-import { inviteOfOrderQuery } from '../invites.js';
+import { inviteOfOrderQuery } from '../invites/store.js';
 import { log, maskBsuid, maskIdentity, maskPhone } from '../log.js';
 import { formatMoney } from '../money.js';
 import { eventsOfOrder } from '../orders/events.js';

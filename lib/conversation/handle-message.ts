@@ -1,5 +1,5 @@
 import { cachedSellableVariants } from '../catalog/index.js';
-import { changeCustomerIdentity } from '../customers.js';
+import { changeCustomerIdentity } from '../customers/store.js';
 import { log, maskIdentity } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
 import type { OutgoingMessage } from '../messaging/messages.js';

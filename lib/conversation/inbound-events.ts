@@ -1,5 +1,5 @@
 import { catalogVersionKey, currentCachedVariants, observeCatalogVersion } from '../catalog/index.js';
-import { customerIdOf } from '../customers.js';
+import { customerIdOf } from '../customers/store.js';
 import { db, type Query } from '../db.js';
 import { log } from '../log.js';
 import { applyDeliveryStatus } from '../messaging/delivery-status.js';

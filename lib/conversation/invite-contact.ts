@@ -1,5 +1,5 @@
 import { getConfig } from '../config.js';
-import { inviteKnownQuery, joinInviteQuery, TOKEN_SHAPE, type JoinInviteParts } from '../invites.js';
+import { inviteKnownQuery, joinInviteQuery, TOKEN_SHAPE, type JoinInviteParts } from '../invites/store.js';
 import { log } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
 import { inviteJoinedNotice } from '../messaging/order-notices.js';

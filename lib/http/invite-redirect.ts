@@ -12,7 +12,7 @@ const noStore = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer',
 export const handleInviteRedirect = (req: Request, context: EdgeContext): Promise<Response> =>
   withConfig('invite-redirect', async () => {
     if (req.method !== 'GET') return text('method not allowed', 405);
-    const { followInvite, invitePage } = await import('../invites.js');
+    const [{ followInvite }, { invitePage }] = await Promise.all([import('../invites/store.js'), import('../invites/links.js')]);
     const result = await followInvite(context.params.token ?? '');
     if (result.status === 'valid') return new Response(null, { status: 302, headers: { location: result.location, ...noStore } });
     return new Response(invitePage(result.status), {

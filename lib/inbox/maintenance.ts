@@ -1,7 +1,7 @@
 import { getConfig } from '../config.js';
 import { db, type Query } from '../db.js';
 import { log } from '../log.js';
-import { raiseOpsAlert } from '../ops-alerts.js';
+import { raiseOpsAlert } from '../alerts/ops-alerts.js';
 import { EFFECTIVE_MODE_SQL } from './handover-state.js';
 
 /**

@@ -1,6 +1,6 @@
 import { db } from '../db.js';
 import { conflict, DomainError, invalidRequest, notFound } from '../errors.js';
-import { INVITED_ORDER_SQL } from '../invites.js';
+import { INVITED_ORDER_SQL } from '../invites/store.js';
 import { log, maskIdentity } from '../log.js';
 import { messageKeys, outboxKey } from '../messaging/keys.js';
 import type { OutgoingMessage } from '../messaging/messages.js';

@@ -1,4 +1,4 @@
-import { inviteChatUrl, inviteUrl } from '../invites.js';
+import { inviteChatUrl, inviteUrl } from '../invites/links.js';
 import { formatMoney } from '../money.js';
 import { messageKeys } from './keys.js';
 import type { OutgoingMessage } from './messages.js';

@@ -1,7 +1,7 @@
 import { db, type Query } from '../db.js';
 import { sendAddressOf, type WaIdentity } from '../identity.js';
 import { log, maskIdentity } from '../log.js';
-import { raiseOpsAlert } from '../ops-alerts.js';
+import { raiseOpsAlert } from '../alerts/ops-alerts.js';
 import { postGraphMessage, WhatsAppSendError } from './graph-client.js';
 import { messageKeys, outboxKey } from './keys.js';
 import { toGraphBody, type OutgoingMessage } from './messages.js';

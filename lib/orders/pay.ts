@@ -1,4 +1,4 @@
-import { inviteExpiry, newInviteToken } from '../invites.js';
+import { inviteExpiry, newInviteToken } from '../invites/store.js';
 import { log } from '../log.js';
 import { confirmationNotice, inviteLinkNotice } from '../messaging/order-notices.js';
 import { commitHold, type Shortage } from '../stock/index.js';

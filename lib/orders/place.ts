@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { displayName } from '../catalog/store.js';
 import { getConfig } from '../config.js';
-import { FIND_OR_CREATE_CUSTOMER_SQL, resolvedCustomerOf } from '../customers.js';
+import { FIND_OR_CREATE_CUSTOMER_SQL, resolvedCustomerOf } from '../customers/store.js';
 import { db } from '../db.js';
 import { ADDRESSED_SQL, claimedOf, type Claimed } from '../messaging/outbox.js';
 import { paymentLinkNotice } from '../messaging/order-notices.js';

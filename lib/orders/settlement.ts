@@ -1,6 +1,6 @@
 import type { Claimed } from '../messaging/outbox.js';
 import { deliverClaimed, deliverNotices, deliverPendingNotices, sendQuietly, type Notice } from '../messaging/record.js';
-import { raiseOpsAlert, type OpsAlertInput } from '../ops-alerts.js';
+import { raiseOpsAlert, type OpsAlertInput } from '../alerts/ops-alerts.js';
 import type { CheckoutShippingFacts } from './shipping.js';
 
 /**

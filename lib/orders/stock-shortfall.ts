@@ -1,5 +1,5 @@
 import { log } from '../log.js';
-import { raiseOpsAlert } from '../ops-alerts.js';
+import { raiseOpsAlert } from '../alerts/ops-alerts.js';
 import { closeOrder } from './close.js';
 import { pendingOrdersHolding } from './order.js';
 import { recordOrderEvent } from './store.js';

@@ -1,6 +1,6 @@
 import { db } from '../db.js';
 import { log } from '../log.js';
-import { raiseOpsAlert } from '../ops-alerts.js';
+import { raiseOpsAlert } from '../alerts/ops-alerts.js';
 import type { Claimed } from '../messaging/outbox.js';
 import { claimedFrom, claimedSendsSql, outboxCte, outboxRows, type Notice } from '../messaging/record.js';
 import { PAYABLE, statusesFor, type PaymentStatus } from './lifecycle.js';

@@ -3,7 +3,7 @@ import { claimedFrom, claimedSendsSql, outboxCte, outboxRows, type Notice } from
 import type { Claimed } from '../messaging/outbox.js';
 import { PROACTIVE_KINDS } from '../orders/reminders.js';
 import { SERVICE_WINDOW_MS } from '../messaging/window.js';
-import { PROACTIVE_OPT_IN_SQL, PROACTIVE_STOP_SQL } from '../customers.js';
+import { PROACTIVE_OPT_IN_SQL, PROACTIVE_STOP_SQL } from '../customers/store.js';
 
 /**
  * The waitlist's table (waitlist_entries, migrations/032): every statement about it is here (the

@@ -13,7 +13,7 @@ import { buildEntry, buildInboundMessageValue, buildWebhookPayload, makeWamid, s
 import { projectRoot } from '../../dev/stack.js';
 import { upsertCatalogProduct } from '../../lib/catalog/index.js';
 import { db } from '../../lib/db.js';
-import { newInviteToken } from '../../lib/invites.js';
+import { newInviteToken } from '../../lib/invites/store.js';
 import { rebuildRedisStock } from '../../lib/stock/index.js';
 import { shop, type PaidOrder } from '../support/shop.js';
 import { newCustomer, sentTo, useStack } from '../support/stack.js';

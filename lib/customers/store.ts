@@ -1,5 +1,5 @@
-import { db } from './db.js';
-import type { WaIdentity } from './identity.js';
+import { db } from '../db.js';
+import type { WaIdentity } from '../identity.js';
 
 /**
  * The customer of a Meta-signed identity (a webhook message or status), created, linked or merged

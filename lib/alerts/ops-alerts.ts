@@ -1,6 +1,6 @@
-import { getConfig } from './config.js';
-import { db, type Query } from './db.js';
-import { log } from './log.js';
+import { getConfig } from '../config.js';
+import { db, type Query } from '../db.js';
+import { log } from '../log.js';
 
 /**
  * Alerts for the shop's operators, POSTed as JSON to OPS_ALERT_WEBHOOK_URL (when set).

@@ -1,14 +1,15 @@
 import { nanoid } from 'nanoid';
-import { getConfig } from './config.js';
-import { db, type Query } from './db.js';
-import { log } from './log.js';
+import { getConfig } from '../config.js';
+import { db, type Query } from '../db.js';
+import { log } from '../log.js';
+import { inviteChatUrl } from './links.js';
 
 /**
  * Order invites: when an order is paid, its customer gets a link to forward (to an elder, a
  * colleague) that opens a WhatsApp chat with the shop, prefilled with the order reference and
  * the invite token. The token row is created with the paid transition (lib/orders/store.ts storePaid);
- * this module builds the links and serves the redirect; lib/conversation/invite-contact.ts links
- * the contact who writes in.
+ * this module owns the two tables and counts the redirect's clicks (the links and the redirect's pages:
+ * ./links.ts); lib/conversation/invite-contact.ts links the contact who writes in.
  *
  *   invite_tokens    one per order: token (nanoid(32), 192 bits), expires_at, clicks, consumed_at
  *   invite_contacts  (invite, customer) of everyone who wrote in with the token (phone and/or BSUID)
@@ -26,28 +27,6 @@ export function newInviteToken(): string {
 
 export function inviteExpiry(now = new Date()): Date {
   return new Date(now.getTime() + getConfig().INVITE_TTL_DAYS * 24 * 3600 * 1000);
-}
-
-/** The forwardable link: APP_BASE_URL/w/invite/<token> (redirects to inviteChatUrl). */
-export function inviteUrl(token: string): string {
-  return `${getConfig().APP_BASE_URL}/w/invite/${token}`;
-}
-
-const businessDigits = () => getConfig().WHATSAPP_BUSINESS_NUMBER_E164.replace(/\D/g, '');
-
-/** The prefilled text the contact sends; the conversation recognises `Token: <token>` in it. */
-export function invitePrefill(reference: string, token: string): string {
-  return `Hi, I'm contacting on behalf of order ${reference}. Token: ${token}`;
-}
-
-/** https://wa.me/<business number>?text=<prefill>: a chat with the shop, on wa.me only. */
-export function inviteChatUrl(reference: string, token: string): string {
-  return `https://wa.me/${businessDigits()}?text=${encodeURIComponent(invitePrefill(reference, token))}`;
-}
-
-/** A plain chat with the shop, without any token (offered when an invite has expired). */
-export function shopChatUrl(text?: string): string {
-  return `https://wa.me/${businessDigits()}${text ? `?text=${encodeURIComponent(text)}` : ''}`;
 }
 
 export type InviteFollow = { status: 'valid'; location: string; orderId: string } | { status: 'expired' } | { status: 'unknown' };
@@ -130,24 +109,3 @@ export const inviteOfOrderQuery = (orderId: string): Query => db()`
                    'firstSeenAt', ic.first_seen_at, 'lastSeenAt', ic.last_seen_at) ORDER BY ic.first_seen_at)
                    FROM invite_contacts ic JOIN customers cc ON cc.id = ic.customer_id WHERE ic.invite_id = t.id), '[]'::jsonb) AS contacts
   FROM invite_tokens t WHERE t.order_id = ${orderId}`;
-
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-
-/** The small pages of the redirect when the token is unknown or expired. */
-export function invitePage(kind: 'unknown' | 'expired'): string {
-  const shop = escapeHtml(getConfig().SHOP_NAME);
-  const [title, text] =
-    kind === 'expired'
-      ? [
-          'This order link has expired',
-          `Order links stay valid for ${getConfig().INVITE_TTL_DAYS} days. You can still reach ${shop} on WhatsApp, and we'll gladly help with the order.`,
-        ]
-      : ['We could not find this link', `Please check that the whole link was copied, or ask the person who sent it to forward it again. You can also write to ${shop} on WhatsApp.`];
-  const contact = escapeHtml(shopChatUrl(kind === 'expired' ? 'Hi, my order link has expired. Could you help me?' : undefined));
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title>
-<style>body{margin:0;font:16px/1.5 system-ui,sans-serif;background:#f4f6f5;color:#1c2321}main{max-width:420px;margin:15vh auto;padding:24px;background:#fff;border-radius:12px}
-h1{font-size:20px;margin:0 0 8px}a.button{display:inline-block;margin-top:12px;padding:10px 16px;border-radius:8px;background:#128c7e;color:#fff;text-decoration:none}</style>
-</head><body><main><h1>${escapeHtml(title)}</h1><p>${text}</p><a class="button" href="${contact}">Chat with ${shop}</a></main></body></html>`;
-}
