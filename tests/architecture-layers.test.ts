@@ -242,7 +242,6 @@ const OVER_300: Record<string, number> = {
   'lib/messaging/outbox.ts': 332,
   'lib/stock/scripts.ts': 347,
   'lib/admin/offline-payment.ts': 318,
-  'lib/whatsapp/inbound-payload.ts': 349,
   'lib/orders/store.ts': 415,
 };
 
