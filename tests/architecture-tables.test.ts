@@ -45,6 +45,15 @@ const OWNER: Record<string, string> = {
   inbound_events: 'lib/conversation/inbound-events.ts',
 };
 
+/**
+ * A store split into files by concern (no file over 300 lines): each part counts as the store it belongs to,
+ * here and in READS / NEXT_WAVE.
+ */
+const STORE_PARTS: Record<string, string> = {
+  'lib/orders/store-close.ts': 'lib/orders/store.ts',
+  'lib/orders/store-fulfilment.ts': 'lib/orders/store.ts',
+};
+
 /** Reads of a table joined into another store's own read (never a write): table → those stores. */
 const READS: Record<string, string[]> = {
   customers: ['lib/inbox/store.ts', 'lib/invites/store.ts', 'lib/waitlist/store.ts'], // a conversation is a customer; contacts; who is waiting
@@ -274,7 +283,7 @@ function findings(): Finding[] {
   const known = new Set(tables());
   return SCANNED.flatMap((dir) => sourceFiles(dir)).flatMap((file) => {
     try {
-      return tablesNamed(readFileSync(path.join(root, file), 'utf8'), known).map((u) => ({ ...u, file }));
+      return tablesNamed(readFileSync(path.join(root, file), 'utf8'), known).map((u) => ({ ...u, file: STORE_PARTS[file] ?? file }));
     } catch (error) {
       throw new Error(`${file}: ${(error as Error).message}`);
     }

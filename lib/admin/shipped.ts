@@ -4,7 +4,7 @@ import { messageKeys } from '../messaging/keys.js';
 import { shippedNotice } from '../messaging/order-notices.js';
 import { deliverClaimed, deliverRecorded, sendQuietly } from '../messaging/record.js';
 import { isOrderId, type Order } from '../orders/order.js';
-import { storeShipped } from '../orders/store.js';
+import { storeShipped } from '../orders/store-fulfilment.js';
 import { invalidRequest, notFound } from '../errors.js';
 import { stateConflict, type AdminResult } from './result.js';
 import { requestHash, sha256, storedAnswerAndOrder } from './idempotency.js';

@@ -6,7 +6,7 @@ import { closeCardPath } from './close.js';
 import { isClosedUnpaid, isOpen, statusesFor, transition, type PaymentStatus } from './lifecycle.js';
 import { getOrdersWithHold, type Order } from './order.js';
 import type { PaySettlement } from './settlement.js';
-import { storeClosedMany } from './store.js';
+import { storeClosedMany } from './store-close.js';
 
 /**
  * The close path for a batch of orders whose hold lapsed (the cleanup run, docs/scale.md "Cleanup in batches"): the

@@ -7,7 +7,8 @@ import { PAYABLE, statusesFor, type PaymentStatus } from './lifecycle.js';
 import type { PaidFulfilment } from './shipping.js';
 
 /**
- * The only code that changes an order (with ./store-refunds.ts for refunds Stripe reports). Every
+ * The only code that changes an order (with ./store-refunds.ts for refunds Stripe reports, ./store-close.ts for a
+ * batch of closes and ./store-fulfilment.ts for shipping and delivery). Every
  * change is ONE statement whose conditional `UPDATE orders … WHERE payment_status = ANY(…)` is the
  * gate (concurrent duplicates find nothing to update), with its order_events row, its stock
  * change and its outbox rows (lib/messaging/record.ts) in the same statement: the messages are
@@ -180,47 +181,6 @@ export async function storeClosed(orderId: string, status: PaymentStatus, from: 
 }
 
 /**
- * Closing many open orders in ONE statement (a cleanup batch): each closes only from the status its caller read
- * (`seen`, one of `from`: a concurrent payment or close finds nothing to update, and vice versa), with its event
- * and its notices (matched to it by order id) recorded already claimed for the caller to send (deliverClaimedMany).
- * Returns the orders it closed, every other order's current status, and the claimed sends.
- */
-export async function storeClosedMany(
-  orders: { id: string; seen: PaymentStatus }[],
-  status: PaymentStatus,
-  from: PaymentStatus[],
-  reason: string,
-  notices: Notice[],
-): Promise<{ closed: Set<string>; statusOf: Map<string, PaymentStatus | null>; claimed: Claimed[] }> {
-  if (orders.length === 0) return { closed: new Set(), statusOf: new Map(), claimed: [] };
-  const [row] = await db().query(
-    `WITH input AS (
-       SELECT i.id, i.seen FROM jsonb_to_recordset($1::jsonb) AS i(id uuid, seen text)
-     ), updated AS (
-       UPDATE orders o SET payment_status = $2, updated_at = now()
-       FROM input i WHERE o.id = i.id AND o.payment_status = i.seen AND o.payment_status = ANY($3::text[])
-       RETURNING o.id
-     ), event AS (
-       INSERT INTO order_events (order_id, type, data) SELECT id, $2, jsonb_build_object('reason', $4::text) FROM updated
-     ), outbox AS (
-       ${outboxCte('$5', { where: 'WHERE m.order_id = updated.id', claim: true })}
-     )
-     SELECT (SELECT COALESCE(jsonb_agg(jsonb_build_object('id', i.id, 'closed', u.id IS NOT NULL, 'status', o.payment_status)), '[]'::jsonb)
-             FROM input i LEFT JOIN updated u ON u.id = i.id LEFT JOIN orders o ON o.id = i.id) AS orders,
-            ${claimedSendsSql('outbox')} AS sends`,
-    [json(orders), status, from, reason, outboxRows(notices)],
-  );
-  const closed = new Set<string>();
-  const statusOf = new Map<string, PaymentStatus | null>();
-  // The statement's own snapshot: `status` is the one it read, before its update.
-  for (const o of (row?.orders as { id: string; closed: boolean; status: PaymentStatus | null }[]) ?? []) {
-    if (o.closed) closed.add(o.id);
-    statusOf.set(o.id, o.closed ? status : o.status);
-  }
-  return { closed, statusOf, claimed: claimedFrom(row?.sends, notices) };
-}
-
-/**
  * A refund decided (status `refunded`, a `refund_required` event), before Stripe is called: from
  * `from` statuses of an unfulfilled order, only for this order's session; `restock` puts a paid
  * order's units back on hand. Returns the restocked counters (on hand) for Redis to follow.
@@ -295,82 +255,6 @@ export async function storeRefundDone(orderId: string, event: Record<string, unk
     [orderId, json(event), outboxRows(notices), ...answerParams(answer)],
   );
   return rows.length > 0;
-}
-
-export type Shipping = { shippedAt: string; carrier: string | null; trackingUrl: string | null; trackingSlug: string };
-
-/**
- * delivered: a paid, shipped order is delivered (a pickup order: collected) once, with its event (who said so: staff or
- * the carrier's tracking status) and the customer's notice.
- */
-export async function storeDelivered(orderId: string, data: Record<string, unknown>, notices: Notice[]): Promise<boolean> {
-  const rows = await db().query(
-    `WITH updated AS (
-       UPDATE orders SET fulfillment_status = 'delivered', delivered_at = now(), updated_at = now()
-       WHERE id = $1 AND payment_status = ANY($2::text[]) AND fulfillment_status = 'shipped'
-       RETURNING id
-     ), event AS (
-       INSERT INTO order_events (order_id, type, data) SELECT id, 'delivered', $3::jsonb FROM updated
-     ), outbox AS (
-       ${outboxCte('$4')}
-     )
-     SELECT id FROM updated`,
-    [orderId, statusesFor('delivered'), json(data), outboxRows(notices)],
-  );
-  return rows.length > 0;
-}
-
-/**
- * Staff corrected the delivery address before the order shipped: the address, the name, an address problem cleared,
- * and the timeline's event (old and new) in one statement; nothing once it shipped (or for an order that ships nothing).
- */
-export async function storeShippingAddress(orderId: string, name: string | null, address: Record<string, unknown>, data: Record<string, unknown>): Promise<boolean> {
-  const rows = await db().query(
-    `WITH before AS (
-       SELECT id, shipping_name, shipping_address FROM orders WHERE id = $1 FOR UPDATE
-     ), updated AS (
-       UPDATE orders o SET shipping_address = $3::jsonb, shipping_name = COALESCE($2, o.shipping_name), shipping_mode = 'delivery',
-              shipping_problem = NULL, updated_at = now()
-       FROM before WHERE o.id = before.id AND o.fulfillment_status = 'unfulfilled' AND o.shipping_mode <> 'none'
-         AND o.payment_status NOT IN ('refunded', 'expired', 'cancelled', 'payment_failed')
-       RETURNING o.id
-     ), event AS (
-       INSERT INTO order_events (order_id, type, data)
-       SELECT updated.id, 'shipping_address_changed', $4::jsonb || jsonb_build_object('from', jsonb_build_object('name', before.shipping_name, 'address', before.shipping_address))
-       FROM updated, before
-     )
-     SELECT id FROM updated`,
-    [orderId, name, json(address), json(data)],
-  );
-  return rows.length > 0;
-}
-
-/**
- * shipped: a paid, unfulfilled order with no refund decided ships once (the gate: a concurrent cancel's refund decision and
- * this write exclude each other), with its event, the admin answer (stored under its key) and the customer's notice,
- * recorded already claimed for the caller to send (deliverClaimed, after its answer). Null when the order did not ship.
- */
-export async function storeShipped(orderId: string, s: Shipping, answer: { key: string; hash: string; body: unknown }, notices: Notice[]): Promise<Claimed[] | null> {
-  const rows = await db().query(
-    `WITH updated AS (
-       UPDATE orders SET fulfillment_status = 'shipped', shipped_at = $2, carrier = $3, tracking_url = $4, tracking_slug = $5, updated_at = now()
-       WHERE id = $1 AND payment_status = ANY($6::text[]) AND fulfillment_status = 'unfulfilled'
-         AND NOT EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = orders.id AND e.type = 'refund_required')
-       RETURNING id
-     ), event AS (
-       INSERT INTO order_events (order_id, type, data)
-       SELECT id, 'shipped', jsonb_build_object('carrier', $3::text, 'trackingUrl', $4::text, 'trackingSlug', $5::text) FROM updated
-     ), answer AS (
-       INSERT INTO admin_requests (idempotency_key, request_hash, status, response)
-       SELECT $7, $8, 200, $9 FROM updated
-       ON CONFLICT (idempotency_key) DO NOTHING
-     ), outbox AS (
-       ${outboxCte('$10', { claim: true })}
-     )
-     SELECT id, ${claimedSendsSql('outbox')} AS sends FROM updated`,
-    [orderId, s.shippedAt, s.carrier, s.trackingUrl, s.trackingSlug, statusesFor('shipped'), answer.key, answer.hash, json(answer.body), outboxRows(notices)],
-  );
-  return rows[0] ? claimedFrom(rows[0].sends, notices) : null;
 }
 
 /**
