@@ -188,7 +188,7 @@ export const resetMisunderstoodQuery = (customerId: string): Query => db()`UPDAT
 
 /**
  * An invited contact starts with a person, for the order they came for: a CTE body over `from` (a FROM item
- * with its condition) where `customer` and `orderId` are SQL expressions (lib/invites.ts joinInvite).
+ * with its condition) where `customer` and `orderId` are SQL expressions (lib/invites/store.ts joinInviteQuery).
  */
 export const INVITE_HANDOVER_SQL = (p: { customer: string; orderId: string; from: string }) =>
   `INSERT INTO conversations (customer_id, mode, mode_changed_at, mode_changed_by, invited_order_id)

@@ -7,7 +7,7 @@ import { PROACTIVE_OPT_IN_SQL, PROACTIVE_STOP_SQL } from '../customers/store.js'
 
 /**
  * The waitlist's table (waitlist_entries, migrations/032): every statement about it is here (the
- * customers' "stop" flag rides in them as statement parts of lib/customers.ts). An entry: waiting → offering (its order id fixed before the order
+ * customers' "stop" flag rides in them as statement parts of lib/customers/store.ts). An entry: waiting → offering (its order id fixed before the order
  * is placed, so a crash between the steps resumes the same order) → offered (held and told), or
  * removed ("stop"). First come first served is the entry id's order.
  */
