@@ -22,10 +22,10 @@ export function redis(): Redis {
 }
 
 export type RedisPipeline = ReturnType<Redis['pipeline']>;
-type Ride = { add: (p: RedisPipeline) => void; what: string };
+type Ride = { add: (p: RedisPipeline) => void; what: string; use?: (results: unknown[]) => void };
 
 /**
- * Redis writes nobody waits for (the seen marks, the conversation state), held until the next Redis
+ * Redis writes nobody waits for (the conversation state), and reads nobody waits for (the catalog version), held until the next Redis
  * request of the same work and sent in its pipeline, so they cost no round trip of their own.
  * Requests made through the rider in the same turn of the event loop (the messages of one webhook
  * batch reaching their stock read together) share one pipeline too. `flush` sends what no request
@@ -38,6 +38,11 @@ export class RedisRider {
 
   add(what: string, add: (p: RedisPipeline) => void): void {
     this.waiting.push({ what, add });
+  }
+
+  /** A read nobody waits for (a hint, e.g. the catalog version): sent as a waiting write is; `use` gets its results (not called when it fails). */
+  read(what: string, add: (p: RedisPipeline) => void, use: (results: unknown[]) => void): void {
+    this.waiting.push({ what, add, use });
   }
 
   get hasWaiting(): boolean {
@@ -56,7 +61,7 @@ export class RedisRider {
     const batch = this.queued.splice(0);
     const riders = this.waiting.splice(0);
     const p = redis().pipeline();
-    for (const r of riders) r.add(p);
+    const rideRanges = addRiders(p, riders);
     const ridden = p.length();
     const ranges = batch.map((q) => {
       const start = p.length();
@@ -71,7 +76,7 @@ export class RedisRider {
       for (const q of batch) q.done({ error });
       return;
     }
-    logFailedRiders(riders, results.slice(0, ridden));
+    useRiders(riders, rideRanges, results.slice(0, ridden));
     batch.forEach((q, i) => {
       const own = results.slice(...ranges[i]!);
       const failed = own.find((r) => r.error);
@@ -84,13 +89,30 @@ export class RedisRider {
     const riders = this.waiting.splice(0);
     if (riders.length === 0) return;
     const p = redis().pipeline();
-    for (const r of riders) r.add(p);
+    const rideRanges = addRiders(p, riders);
     try {
-      logFailedRiders(riders, await p.exec({ keepErrors: true }));
+      useRiders(riders, rideRanges, await p.exec({ keepErrors: true }));
     } catch (error) {
       logRiderFailure(riders, error);
     }
   }
+}
+
+function addRiders(p: RedisPipeline, riders: Ride[]): (readonly [number, number])[] {
+  return riders.map((r) => {
+    const start = p.length();
+    r.add(p);
+    return [start, p.length()] as const;
+  });
+}
+
+/** Hands each read its results (when they came without error), and logs the failed rides. */
+function useRiders(riders: Ride[], ranges: (readonly [number, number])[], results: { error?: string; result?: unknown }[]): void {
+  riders.forEach((r, i) => {
+    const own = results.slice(...ranges[i]!);
+    if (r.use && !own.some((x) => x.error)) r.use(own.map((x) => x.result));
+  });
+  logFailedRiders(riders, results);
 }
 
 function logFailedRiders(riders: Ride[], results: { error?: string }[]): void {

@@ -6,7 +6,7 @@ import { applyDeliveryStatus } from '../messaging/delivery-status.js';
 import { messageKeys, outboxKey } from '../messaging/keys.js';
 import { ReplyReservedElsewhere, RESERVATION_JSON, reservationCte, reservationOf, type Reservation } from '../messaging/reply.js';
 import { outsideWindowSince } from '../messaging/window.js';
-import { redis, RedisRider } from '../redis.js';
+import { RedisRider } from '../redis.js';
 import type { DeliveryStatus, ForeignItem, InboundWhatsAppMessage, ParsedWebhook } from '../whatsapp/inbound-payload.js';
 import { placementOf, placementReadSql, type PlacementRead } from '../orders/place.js';
 import { handleCustomerMessage } from './handle-message.js';
@@ -16,13 +16,12 @@ import { storedContentOf } from '../inbox/content.js';
 import { INBOX_STATE_SQL, inboxStateOf, readInboxState, type InboxState } from '../inbox/handover-state.js';
 
 /**
- * Inbound WhatsApp events: recorded durably before Meta gets its 200, processed after.
- * Dedupe: Redis (24 h) answers "seen already?" without touching Postgres; the unique
- * (source, external_id) row in inbound_events is the durable guard, because Meta retries
- * for up to 7 days. The Redis key is only written once the row exists, so a crash can
- * never make a message look seen before it was recorded: the marks wait on the batch's RedisRider and
- * go with the first Redis request processing makes (or are flushed at its end).
- * The same MGET reads the catalog version (lib/catalog/cache.ts), so the cached catalog is checked for free.
+ * Inbound WhatsApp events: recorded durably before Meta gets its 200 (ONE Postgres round trip, no
+ * Redis), processed after. Dedupe: the unique (source, external_id) row in inbound_events, which
+ * the recording statement inserts ON CONFLICT DO NOTHING (Meta retries for up to 7 days; a replay
+ * costs that one round trip and nothing else).
+ * Processing reads the catalog version (lib/catalog/cache.ts) with its first Redis request (a read
+ * riding on the batch's RedisRider), so the cached catalog is checked for free for the next batch.
  *
  * The same statement links the sender of every newly recorded message to one customer row
  * (`link_customers`: phone, BSUID or both; two rows of one person are merged), so processing works
@@ -46,8 +45,6 @@ type Candidate =
   | { kind: 'status'; status: DeliveryStatus }
   | { kind: 'foreign'; item: ForeignItem };
 
-const SEEN_TTL_SECONDS = 24 * 3600;
-const seenKey = (externalId: string) => `seen:meta:${externalId}`;
 const identityKey = (m: { waId: string | null; userId: string | null }) => `${m.waId ?? ''}|${m.userId ?? ''}`;
 
 function externalIdOf(e: Candidate): string {
@@ -66,19 +63,8 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
   const unique = [...new Map(candidates.map((c) => [externalIdOf(c), c])).entries()];
   if (unique.length === 0) return [];
 
-  // Only a fast path: without Redis every item goes to Postgres, whose unique key is the real guard.
-  const seen = await redis()
-    .mget<(string | null)[]>(...unique.map(([id]) => seenKey(id)), catalogVersionKey())
-    .then((values) => {
-      observeCatalogVersion(values[unique.length]);
-      return values;
-    })
-    .catch((error) => {
-      log.warn('inbound.seen_check_failed', { error });
-      return unique.map(() => null);
-    });
-  const fresh = unique.filter((_, i) => seen[i] === null || seen[i] === undefined);
-  if (fresh.length === 0) return [];
+  // No Redis before the answer: the unique (source, external_id) key is the dedupe, in this one round trip.
+  const fresh = unique;
 
   const rows = fresh.map(([externalId, e]) =>
     e.kind === 'foreign'
@@ -222,9 +208,8 @@ const mayBeAnswered = (m: InboundWhatsAppMessage) => ANSWERED.has(m.content.type
 export async function processRecordedEvents(events: RecordedEvent[]): Promise<void> {
   if (events.length === 0) return;
   const rider = new RedisRider();
-  rider.add('seen marks', (p) => {
-    for (const e of events) p.set(seenKey(e.kind === 'message' ? e.message.wamid : externalIdOf(e)), 1, { ex: SEEN_TTL_SECONDS });
-  });
+  // The catalog version, for the cached catalog (lib/catalog/cache.ts): with the first Redis request processing makes.
+  if (events.some((e) => e.kind === 'message')) rider.read('catalog version', (p) => p.get(catalogVersionKey()), ([v]) => observeCatalogVersion(v));
   const byCustomer = new Map<string, RecordedEvent[]>();
   for (const e of events) {
     const k = e.kind === 'message' ? (e.customerId ?? identityKey(e.message)) : `status:${e.id}`;
@@ -269,13 +254,17 @@ async function processOne(e: RecordedEvent, rider: RedisRider): Promise<void> {
   }
 }
 
-/** Re-drives Meta events whose processing never finished (the function died after answering). */
+/**
+ * Re-drives inbound events whose processing never finished (the function died after answering, or processing
+ * failed): Meta's here, Stripe's through lib/payments/stripe-events.ts. One read for both.
+ */
 export async function redriveUnprocessed(limit: number, olderThanSeconds = 60): Promise<number> {
   const rows = await db()`
-    SELECT id, kind, payload FROM inbound_events
-    WHERE source = 'meta' AND processed_at IS NULL AND attempts < 10 AND received_at < now() - make_interval(secs => ${olderThanSeconds})
+    SELECT id, source, kind, payload FROM inbound_events
+    WHERE source IN ('meta', 'stripe') AND processed_at IS NULL AND attempts < 10 AND received_at < now() - make_interval(secs => ${olderThanSeconds})
     ORDER BY received_at LIMIT ${limit}`;
-  const events: RecordedEvent[] = rows.map((r) => {
+  const stripeRows = rows.filter((r) => r.source === 'stripe').map((r) => ({ id: String(r.id), payload: r.payload as unknown }));
+  const events: RecordedEvent[] = rows.filter((r) => r.source === 'meta').map((r) => {
     const p = r.payload as Record<string, unknown>;
     if (r.kind === 'message') {
       const m = p as unknown as InboundWhatsAppMessage;
@@ -294,5 +283,10 @@ export async function redriveUnprocessed(limit: number, olderThanSeconds = 60): 
     return { id: String(r.id), kind: 'status', status: { ...s, recipientWaId: s.recipientWaId ?? null, recipientUserId: s.recipientUserId ?? null, at: new Date(p.at as string) } };
   });
   await processRecordedEvents(events);
-  return events.length;
+  if (stripeRows.length) {
+    // Loaded only when there is one: keeps stripe out of the cleanup's cold start.
+    const { redriveStripeEvents } = await import('../payments/stripe-events.js');
+    await redriveStripeEvents(stripeRows);
+  }
+  return rows.length;
 }

@@ -8,7 +8,7 @@ import type { RedisRider } from '../redis.js';
 /**
  * One inbound event's processing, handed down to whoever sends its final message, so the work
  * around that send costs no round trips of its own:
- *  - `rider`: Redis writes waiting for the next Redis request (the batch's seen marks, the
+ *  - `rider`: Redis writes waiting for the next Redis request (the catalog version read, the
  *    conversation state); a stock read takes them along (`availableStock(skus, turn.rider)`).
  *  - `reply(m, { finish })`: the answer (key `reply:<wamid>`) through the outbox row the recording
  *    statement reserved for it (lib/messaging/reply.ts): no claim statement.

@@ -36,7 +36,7 @@ type PlaceOrderInput<C extends OrderCustomer = OrderCustomer> = {
   lines: RequestedLine[];
   /** The payment link will be sent (sendPaymentLink): the order's write claims it. Default: WhatsApp orders. */
   notify?: boolean;
-  /** Redis writes waiting to ride with the hold script (an inbound message's seen marks: lib/redis.ts). */
+  /** Redis writes waiting to ride with the hold script (an inbound message's conversation state, the catalog version read: lib/redis.ts). */
   rider?: RedisRider;
   /** Step 1 already made by the statement that recorded the inbound message (placementReadSql); used when it is for these lines. */
   prefetched?: PlacementRead | null;

@@ -16,7 +16,8 @@ import { applyChargeRefunded, applyRefund, type ChargeFacts, type RefundFacts } 
 import { stripeWebhooks } from './stripe-client.js';
 
 /**
- * Stripe webhook events: verified on the raw body, recorded durably, applied, then acknowledged.
+ * Stripe webhook events: verified on the raw body, recorded durably (one round trip), acknowledged, then applied
+ * after the answer (waitUntil; the cleanup's re-drive applies what a dead function left unprocessed).
  *
  * Dedupe: `inbound_events` (source 'stripe', external_id = event id) is the durable record and
  * guard (no Redis fast path: it would cost two Redis round trips per event to save one Postgres
@@ -27,10 +28,12 @@ import { stripeWebhooks } from './stripe-client.js';
  *
  * A Checkout Session that may pay its order has the order read in the round trip that records the
  * event, and the payment marks the event processed in its own statement (lib/orders/store.ts
- * storePaid): a paid event is record+read, commitHold (Redis), storePaid before the answer.
+ * storePaid): a paid event is record+read before the answer; commitHold (Redis), storePaid and the
+ * sends after it.
  *
- * The answer is 2xx only once the order's new state is committed; a failure answers 5xx so
- * Stripe redelivers (it retries for up to 3 days). A validly signed body that is not an event we
+ * The answer is 2xx once the event is recorded; only a failure to record it answers 5xx so Stripe
+ * redelivers (it retries for up to 3 days). A failure applying it is kept on its row and re-driven
+ * by the cleanup run (attempts < 10), as for Meta's events. A validly signed body that is not an event we
  * can use (no id/type/data, an object that is not what its type promises, an unknown type) is
  * recorded and acknowledged with 200 and the reason: a retry would bring the same bytes.
  * Strings go through pgSafe() before anything is stored (a NUL or a lone surrogate in, say,
@@ -126,7 +129,7 @@ export async function verifyStripeEvent(raw: string, signature: string | null): 
 export type StripeEventResult = {
   status: number;
   body: Record<string, unknown>;
-  /** The WhatsApp sends, to run after the answer (context.waitUntil). Never rejects. */
+  /** Applying the event and its WhatsApp sends, to run after the answer (context.waitUntil). Never rejects. */
   after?: () => Promise<void>;
 };
 
@@ -149,7 +152,13 @@ function resendPending(orderId: string | null): (() => Promise<void>) | undefine
   };
 }
 
-/** Records, dedupes and applies one verified event (the parsed, signed body). */
+/**
+ * Records and dedupes one verified event (the parsed, signed body) in ONE round trip, and answers: the event is
+ * durable. Applying it (payOrder, applyClose, refunds, disputes) and the sends are left to `after`
+ * (context.waitUntil): if the function dies after the answer, the event stays unprocessed and the re-drive
+ * (redriveStripeEvents, run by the cleanup) applies it. A replay of an event recorded but not processed yet
+ * applies it again (every state change is one conditional write: nothing happens twice).
+ */
 export async function handleStripeEvent(body: unknown): Promise<StripeEventResult> {
   const safe = pgSafe(body);
   const envelope = envelopeSchema.safeParse(safe);
@@ -167,21 +176,33 @@ export async function handleStripeEvent(body: unknown): Promise<StripeEventResul
     log.info('stripe.duplicate', { eventId: logSafe(event.id), type: logSafe(event.type) });
     return { status: 200, body: { received: true, duplicate: true }, after: resendPending(orderId) };
   }
+  return { status: 200, body: { received: true, recorded: true }, after: () => processStripeEvent(event, { order: recorded.order, inboundEventId: recorded.id }) };
+}
 
+/**
+ * Applies a recorded event and sends what it recorded (after the answer, or from the re-drive). Never rejects: a
+ * failure is kept on the event row (attempts, last_error), which stays unprocessed for the re-drive.
+ */
+export async function processStripeEvent(event: Stripe.Event, known: KnownOrder & { inboundEventId: string }): Promise<void> {
   let settled: Settlement<unknown>;
   try {
-    settled = await dispatch(event, { order: recorded.order, inboundEventId: recorded.id });
+    settled = await dispatch(event, known);
+    if (!settled.eventProcessed)
+      await db()`
+        UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = ${settled.summary}
+        WHERE id = ${known.inboundEventId}`;
   } catch (error) {
     log.error('stripe.processing_failed', { eventId: logSafe(event.id), type: logSafe(event.type), error });
-    await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${recorded.id}`.catch(() => {});
-    return { status: 500, body: errorBody('processing_failed', 'the event could not be applied; Stripe retries') };
+    await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${known.inboundEventId}`.catch(() => {});
+    return;
   }
-  if (!settled.eventProcessed)
-    await db()`
-      UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = ${settled.summary}
-      WHERE id = ${recorded.id}`;
   log.info('stripe.processed', { eventId: logSafe(event.id), type: logSafe(event.type), outcome: settled.summary });
-  return { status: 200, body: { received: true, outcome: settled.summary }, after: settled.deliver };
+  await settled.deliver();
+}
+
+/** The re-drive of Stripe events recorded but never processed (rows read by lib/conversation/inbound-events.ts redriveUnprocessed). */
+export async function redriveStripeEvents(rows: { id: string; payload: unknown }[]): Promise<void> {
+  for (const r of rows) await processStripeEvent(r.payload as Stripe.Event, { inboundEventId: r.id });
 }
 
 /**

@@ -42,7 +42,7 @@ function reserveResult(reply: unknown[]): ReserveResult {
  * order already has a hold, nothing changes and the answer is `exists` with that hold's state and
  * expiry (a retry of the same event learns the expiry the first attempt set) and whether it holds exactly
  * these lines (`sameLines`: another request under the same order id, i.e. a reused idempotency key, does not). With a rider (an inbound
- * message's seen marks), the script runs in one pipeline with its waiting writes.
+ * message's waiting Redis work: lib/redis.ts), the script runs in one pipeline with its waiting writes.
  */
 export async function reserveStock(orderId: string, lines: HoldLine[], expiresAt: Date, rider?: RedisRider): Promise<ReserveResult> {
   const exp = expiresAt.getTime();
