@@ -11,7 +11,7 @@ import { listSellableVariants, type Variant } from './store.js';
  *
  * Invalidation: every catalog write sets `catalog:version` in Redis to a new random value after it
  * commits (bumpCatalogVersion); the webhook's processing reads that key with its first Redis request
- * (observeCatalogVersion, riding on lib/conversation/inbound-events.ts's RedisRider), so a message
+ * (observeCatalogVersion, riding on the inbound flow's Work: lib/work.ts), so a message
  * uses the version the previous one observed; with none observed lately, the version is read before
  * the catalog is loaded (a cold instance only). The cache is used only while the version observed in the last
  * OBSERVED_FRESH_MS equals the version it was loaded under, and never longer than MAX_AGE_MS (a bump

@@ -7,13 +7,14 @@ import { inviteJoinedNotice } from '../messaging/order-notices.js';
 import { sendOnce } from '../messaging/outbox.js';
 import { orderColumns, toOrder } from '../orders/order.js';
 import type { InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
-import type { InboundTurn } from './turn.js';
+import { replyWithin } from '../messaging/reply.js';
+import type { Work } from '../work.js';
 import { orderStatus } from './replies.js';
 import { personWillAnswer } from './handover.js';
 
 /** A contact who opened an order's invite link and sent its prefilled text. */
-export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: string, customerId: string, turn: InboundTurn): Promise<void> {
-  const reply = (body: string) => turn.reply({ eventKey: messageKeys.reply(msg.wamid), kind: 'reply', customerId, message: { type: 'text', body } });
+export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: string, customerId: string, work: Work): Promise<void> {
+  const reply = (body: string) => replyWithin(work, { eventKey: messageKeys.reply(msg.wamid), kind: 'reply', customerId, message: { type: 'text', body } });
   const shop = getConfig().SHOP_NAME;
 
   const rows = TOKEN_SHAPE.test(token)

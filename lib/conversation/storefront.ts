@@ -6,7 +6,7 @@ import { availableStock } from '../stock/index.js';
 import { normalizeText } from './intents.js';
 import * as reply from './replies.js';
 import { saveState } from './state.js';
-import type { InboundTurn } from './turn.js';
+import type { Work } from '../work.js';
 import { withWaitlistOffer } from './second-chances.js';
 
 /**
@@ -23,7 +23,7 @@ import { withWaitlistOffer } from './second-chances.js';
  *    10 rows (9 products and a "More" row), every product reachable.
  *
  * Every answer costs what the old menu cost: the cached catalog (no round trip while current),
- * one Redis read of the counters carrying the conversation state (turn.rider), one send.
+ * one Redis read of the counters carrying the conversation state (the inbound Work's pending Redis writes), one send.
  */
 
 type Send = (message: OutgoingMessage) => Promise<unknown>;
@@ -189,10 +189,10 @@ export function searchMessage(matches: Variant[], available: Map<string, number>
 // ---- the answers ---------------------------------------------------------------------------------
 
 /** "menu" (and greetings): page `page` of the list, or the catalog's message. */
-export async function showMenu(turn: InboundTurn, customerId: string, page: number, send: Send, intro?: string): Promise<void> {
+export async function showMenu(work: Work, customerId: string, page: number, send: Send, intro?: string): Promise<void> {
   const variants = await cachedSellableVariants();
-  saveState(turn.rider, customerId, { page });
-  const available = await availableStock(variants.map((v) => v.sku), turn.rider);
+  saveState(work, customerId, { page });
+  const available = await availableStock(variants.map((v) => v.sku), work);
   await send(menuMessage(offered(variants, available), available, page, intro));
 }
 
@@ -200,11 +200,11 @@ export async function showMenu(turn: InboundTurn, customerId: string, page: numb
  * Free text that is no command: a search of the catalog. Matches → the results; none → the menu
  * with `fallbackIntro` (or, for an explicit search, "nothing found" above the menu).
  */
-export async function showSearch(turn: InboundTurn, customerId: string, query: string, page: number, send: Send, fallbackIntro?: string): Promise<void> {
+export async function showSearch(work: Work, customerId: string, query: string, page: number, send: Send, fallbackIntro?: string): Promise<void> {
   const variants = await cachedSellableVariants();
   // Written before the read so it rides along (no round trip): a search is on the menu's first page.
-  saveState(turn.rider, customerId, { page: 1 });
-  const available = await availableStock(variants.map((v) => v.sku), turn.rider);
+  saveState(work, customerId, { page: 1 });
+  const available = await availableStock(variants.map((v) => v.sku), work);
   const products = offered(variants, available);
   const matches = searchProducts(products, query);
   if (matches.length === 0) {
@@ -216,9 +216,9 @@ export async function showSearch(turn: InboundTurn, customerId: string, query: s
 }
 
 /** "show <product>": the best match as a single-product message (or its quantity question). */
-export async function showProduct(turn: InboundTurn, customerId: string, query: string, send: Send): Promise<void> {
+export async function showProduct(work: Work, customerId: string, query: string, send: Send): Promise<void> {
   const variants = await cachedSellableVariants();
-  const available = await availableStock(variants.map((v) => v.sku), turn.rider);
+  const available = await availableStock(variants.map((v) => v.sku), work);
   const best = searchProducts(variants, query)[0];
   if (!best) return void (await send(reply.notFound(query)));
   await answerProduct(best, available.get(best.sku) ?? 0, send);
@@ -235,16 +235,16 @@ async function answerProduct(v: Variant, available: number, send: Send): Promise
 }
 
 /** A tapped list row: a product (its quantity question, or a single-product message with a catalog), or a page. */
-export async function handleListReply(turn: InboundTurn, customerId: string, id: string, send: Send): Promise<void> {
+export async function handleListReply(work: Work, customerId: string, id: string, send: Send): Promise<void> {
   const page = /^page:(\d+)$/.exec(id);
-  if (page) return showMenu(turn, customerId, Number(page[1]), send);
+  if (page) return showMenu(work, customerId, Number(page[1]), send);
   const find = /^find:(\d+):(.+)$/s.exec(id);
-  if (find) return showSearch(turn, customerId, find[2]!, Number(find[1]), send);
+  if (find) return showSearch(work, customerId, find[2]!, Number(find[1]), send);
   const sku = /^variant:(.+)$/.exec(id)?.[1];
   const variant = sku ? (await cachedSellableVariants()).find((v) => v.sku === sku) : undefined;
   if (!variant) return void (await send(reply.choiceExpired()));
   // The state write rides the stock read (no round trip of its own).
-  saveState(turn.rider, customerId, { selectedSku: variant.sku });
-  const available = await availableStock([variant.sku], turn.rider);
+  saveState(work, customerId, { selectedSku: variant.sku });
+  const available = await availableStock([variant.sku], work);
   await answerProduct(variant, available.get(variant.sku) ?? 0, send);
 }

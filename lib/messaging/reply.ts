@@ -2,6 +2,7 @@ import { db, type Query } from '../db.js';
 import type { WaIdentity } from '../identity.js';
 import { ADDRESSED_SQL, attemptSend, CLAIM_SECONDS, claimedOf, recordAttempts, type Claimed, type OutboxMessage, type SendOutcome } from './outbox.js';
 import { outboxKey } from './keys.js';
+import type { Work } from '../work.js';
 
 /**
  * The answer to an inbound message (outbox key `reply:<wamid>`), with its outbox row claimed by the
@@ -105,6 +106,23 @@ export async function sendReply(m: OutboxMessage, reservation: Reservation | nul
   const attempt = await attemptSend(claimed);
   await recordAttempts([attempt], [...fill, ...alongside]);
   return attempt.outcome;
+}
+
+declare module '../work.js' {
+  interface ReadAhead {
+    /** The answer's outbox row, reserved by the inbound recording statement (`reply:<wamid>`): sent through without a claim. */
+    reply: Reservation;
+  }
+}
+
+/**
+ * Sends the answer of the work's message: through the reservation the work carries when it is this answer's
+ * (taken: used once), else by claiming its row. `flush`: the final send, the work's pending statements (the event
+ * finished with `outcome`) recorded in its round trip.
+ */
+export function replyWithin(work: Work, m: OutboxMessage, opts: { flush?: boolean; outcome?: string | null } = {}): Promise<SendOutcome> {
+  const mine = !work.flushed && work.ahead('reply')?.key === outboxKey(m.eventKey) ? work.take('reply') : null;
+  return sendReply(m, mine, opts.flush ? work.flush(opts.outcome ?? null) : []);
 }
 
 /** Deletes this request's unused reservation (it sends no answer), in the statement that finishes the event. */

@@ -1,8 +1,7 @@
 import { paymentLinkNotice } from '../messaging/order-notices.js';
 import type { Query } from '../db.js';
-import { deliver, recordAttempts, sendOnce } from '../messaging/outbox.js';
+import { deliver, recordAttempts, sendOnce, type Claimed } from '../messaging/outbox.js';
 import type { Order } from '../orders/order.js';
-import { takeClaimedPaymentLink } from '../orders/place.js';
 import { attachCheckoutSession } from '../orders/store.js';
 import { createCheckoutSession } from './checkout.js';
 
@@ -19,11 +18,12 @@ export async function ensureCheckoutSession(order: Order): Promise<string | null
 
 /**
  * Ensures the Checkout Session, then sends its link on WhatsApp once (outbox key "payment-link:<orderId>").
- * An order placeOrder just wrote has its link recorded and claimed by that write: it is delivered as it is.
- * `alongside` statements (an inbound event's finishing ones) run in the round trip that records the send, or alone.
+ * An order placeOrder just wrote has its link recorded and claimed by that write (`claimed`, from placeOrder's
+ * result): it is delivered as it is. `alongside` statements (an inbound event's finishing ones) run in the round
+ * trip that records the send, or alone.
  */
-export async function sendPaymentLink(order: Order, alongside: Query[] = []): Promise<{ checkoutUrl: string | null }> {
-  const claimed = takeClaimedPaymentLink(order);
+export async function sendPaymentLink(order: Order, opts: { claimed?: Claimed | null; alongside?: Query[] } = {}): Promise<{ checkoutUrl: string | null }> {
+  const { claimed, alongside = [] } = opts;
   if (claimed) {
     await deliver(claimed, alongside);
     return { checkoutUrl: order.checkoutUrl };
