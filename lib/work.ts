@@ -52,12 +52,21 @@ export class Work {
     this.statements.push(q);
   }
 
-  /** Hands the pending statements (the closing ones first) to the round trip that runs them: once; later calls get none. */
-  flush(outcome: string | null = null): Query[] {
+  /** The outcome the closing statements will record, when the flushing send is made before the flow knows it otherwise. */
+  finishAs(outcome: string | null): this {
+    if (!this.handedOut) this.closedWith = outcome;
+    return this;
+  }
+
+  /**
+   * Hands the pending statements (the closing ones first, recording `outcome`, else the one given to finishAs) to the
+   * round trip that runs them: once; later calls get none.
+   */
+  flush(outcome?: string | null): Query[] {
     if (this.handedOut) return [];
     this.handedOut = true;
-    this.closedWith = outcome;
-    return [...(this.closing?.(outcome) ?? []), ...this.statements.splice(0)];
+    if (outcome !== undefined) this.closedWith = outcome;
+    return [...(this.closing?.(this.closedWith) ?? []), ...this.statements.splice(0)];
   }
 
   /** Whether a round trip took the pending statements (and with them the duty to run them). */

@@ -63,7 +63,7 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     });
     if ('order' in result) {
       // The payment link is the last send: the event finishes in its round trip.
-      await sendPaymentLink(result.order, { claimed: result.paymentLink, alongside: work.flush() });
+      await sendPaymentLink(result.order, { claimed: result.paymentLink, work });
       return null;
     }
     log.info('order.refused', { reason: result.status, to: maskIdentity(msg) });
@@ -101,7 +101,7 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
       const bucket = Math.floor(msg.sentAt.getTime() / MEDIA_HELP_BUCKET_MS);
       const outcome = `answered: ${content.kind} (what the shop can do)`;
       const sender = `${msg.waId ?? ''}|${msg.userId ?? ''}`;
-      const sent = await sendOnce({ eventKey: messageKeys.mediaHelp(customerId, sender, bucket), kind: 'reply', customerId, message: reply.mediaHelp(content.kind) }, work.flush(outcome));
+      const sent = await sendOnce({ eventKey: messageKeys.mediaHelp(customerId, sender, bucket), kind: 'reply', customerId, message: reply.mediaHelp(content.kind) }, work.finishAs(outcome));
       // Never recorded as answered when the window's answer went out already (the outcome is corrected).
       return sent === 'duplicate' ? `not answered: ${content.kind} (the media answer of this 10-minute window was sent already)` : outcome;
     }

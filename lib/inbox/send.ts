@@ -9,6 +9,7 @@ import { isOrderId } from '../orders/order.js';
 import { z } from '../zod.js';
 import { markReadOnWhatsApp } from './graph.js';
 import { approvedTemplates, buildStaffTemplate } from './templates.js';
+import { Work } from '../work.js';
 
 /**
  * What staff do in a conversation: answer (through the outbox, keyed by the console's Idempotency-Key,
@@ -51,16 +52,15 @@ export async function sendStaffMessage(id: string, req: StaffMessageRequest, ide
     throw conflict('window_closed', 'free-form text only within 24 hours of the customer\'s last message; send an approved template', { windowEndsAt: endsAt });
   }
   const orderId = ((row.invited_order as string | null) ?? (row.own_order as string | null)) ?? null;
-  const alongside = [
-    db()`INSERT INTO conversations (customer_id, replied_at, replied_by) VALUES (${id}, now(), ${staff})
-         ON CONFLICT (customer_id) DO UPDATE SET replied_at = now(), replied_by = ${staff}`,
-    ...(orderId
-      ? [db()`INSERT INTO order_events (order_id, type, data)
-              SELECT ${orderId}, 'staff_message', jsonb_build_object('staff', ${staff}::text, 'conversationId', ${id}::text, 'messageKey', ${key}::text, 'kind', ${message.type}::text)
-              WHERE NOT EXISTS (SELECT 1 FROM order_events WHERE order_id = ${orderId} AND type = 'staff_message' AND data->>'messageKey' = ${key})`]
-      : []),
-  ];
-  const outcome = await sendOnce({ eventKey, kind: 'staff', customerId: id, orderId, message, sentBy: staff }, alongside);
+  // The conversation's reply mark and the order's event go in the round trip that records the send.
+  const work = new Work('staff message');
+  work.also(db()`INSERT INTO conversations (customer_id, replied_at, replied_by) VALUES (${id}, now(), ${staff})
+    ON CONFLICT (customer_id) DO UPDATE SET replied_at = now(), replied_by = ${staff}`);
+  if (orderId)
+    work.also(db()`INSERT INTO order_events (order_id, type, data)
+      SELECT ${orderId}, 'staff_message', jsonb_build_object('staff', ${staff}::text, 'conversationId', ${id}::text, 'messageKey', ${key}::text, 'kind', ${message.type}::text)
+      WHERE NOT EXISTS (SELECT 1 FROM order_events WHERE order_id = ${orderId} AND type = 'staff_message' AND data->>'messageKey' = ${key})`);
+  const outcome = await sendOnce({ eventKey, kind: 'staff', customerId: id, orderId, message, sentBy: staff }, work);
   log.info('inbox.staff_message', { staff, outcome, type: message.type, to: maskIdentity({ waId: row.wa_id as string | null, userId: row.bsuid as string | null }) });
   const [after] = await db()`SELECT id, status, wamid, error_title, payload, sent_by FROM outbound_messages WHERE idempotency_key = ${key}`;
   if (outcome === 'duplicate') return replayOf(after as Record<string, unknown>, message);

@@ -94,7 +94,7 @@ export async function deliverClaimed(claimed: Claimed[]): Promise<SendOutcome[]>
       outcomes.push(...recorded.map((a) => a.outcome));
     }
   }
-  await recordAttempts(attempts, rest.length ? [unclaim(rest.map((c) => c.id))] : []);
+  await recordAttempts(attempts, undefined, rest.length ? [unclaim(rest.map((c) => c.id))] : []);
   return [...outcomes, ...attempts.map((a) => a.outcome)];
 }
 
