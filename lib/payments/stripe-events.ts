@@ -5,10 +5,10 @@ import { getConfig } from '../config.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { deliverPendingNotices } from '../messaging/record.js';
-import { applyCheckoutSession, applyClose } from '../orders/close.js';
+import { applyCheckoutSession, close } from '../orders/close.js';
 import { isOrderId, orderColumns, toOrder, type Order } from '../orders/order.js';
-import type { KnownOrder } from '../orders/pay.js';
-import type { Settlement } from '../orders/settlement.js';
+import type { Settled } from '../orders/settlement.js';
+import { Work } from '../work.js';
 import { errorBody } from '../http/errors.js';
 import { logSafe, nestedDeeperThan, pgSafe } from '../safe-text.js';
 import { applyDispute, type DisputeFacts } from './disputes.js';
@@ -176,33 +176,41 @@ export async function handleStripeEvent(body: unknown): Promise<StripeEventResul
     log.info('stripe.duplicate', { eventId: logSafe(event.id), type: logSafe(event.type) });
     return { status: 200, body: { received: true, duplicate: true }, after: resendPending(orderId) };
   }
-  return { status: 200, body: { received: true, recorded: true }, after: () => processStripeEvent(event, { order: recorded.order, inboundEventId: recorded.id }) };
+  return { status: 200, body: { received: true, recorded: true }, after: () => processStripeEvent(event, recorded.id, recorded.order) };
 }
 
 /**
- * Applies a recorded event and sends what it recorded (after the answer, or from the re-drive). Never rejects: a
- * failure is kept on the event row (attempts, last_error), which stays unprocessed for the re-drive.
+ * The Stripe event's flow after the answer (or from the re-drive), as named steps over one Work
+ * (docs/unit-of-work.md):
+ *   1. open the work: the order read with the event's record (`order`, fused into recordEvent's transaction) and
+ *      the event to mark processed, which a payment's own statement takes (`inboundEvent`, fused into storePaid);
+ *   2. apply the event (dispatch: pay, close, refunds, disputes);
+ *   3. mark the event processed, unless the payment's statement did;
+ *   4. run what the steps left for after the commit (the WhatsApp sends, alerts).
+ * Never rejects: a failure is kept on the event row (attempts, last_error), which stays unprocessed for the re-drive.
  */
-export async function processStripeEvent(event: Stripe.Event, known: KnownOrder & { inboundEventId: string }): Promise<void> {
-  let settled: Settlement<unknown>;
+export async function processStripeEvent(event: Stripe.Event, inboundEventId: string, order?: Order | null): Promise<void> {
+  const work = new Work(`stripe ${logSafe(event.id)}`).readAhead('inboundEvent', inboundEventId);
+  if (order !== undefined) work.readAhead('order', { order });
+  let settled: Settled<unknown>;
   try {
-    settled = await dispatch(event, known);
-    if (!settled.eventProcessed)
+    settled = await dispatch(work, event);
+    if (work.take('inboundEvent'))
       await db()`
         UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = ${settled.summary}
-        WHERE id = ${known.inboundEventId}`;
+        WHERE id = ${inboundEventId}`;
   } catch (error) {
     log.error('stripe.processing_failed', { eventId: logSafe(event.id), type: logSafe(event.type), error });
-    await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${known.inboundEventId}`.catch(() => {});
+    await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${inboundEventId}`.catch(() => {});
     return;
   }
   log.info('stripe.processed', { eventId: logSafe(event.id), type: logSafe(event.type), outcome: settled.summary });
-  await settled.deliver();
+  await work.runAfter();
 }
 
 /** The re-drive of Stripe events recorded but never processed (rows read by lib/conversation/inbound-events.ts redriveUnprocessed). */
 export async function redriveStripeEvents(rows: { id: string; payload: unknown }[]): Promise<void> {
-  for (const r of rows) await processStripeEvent(r.payload as Stripe.Event, { inboundEventId: r.id });
+  for (const r of rows) await processStripeEvent(r.payload as Stripe.Event, r.id);
 }
 
 /**
@@ -243,9 +251,9 @@ async function acknowledgeMalformed(body: unknown, problems: string): Promise<St
   return { status: 200, body: { received: true, ignored: `malformed event: ${problems}`.slice(0, 300) } };
 }
 
-const ignore = (reason: string): Settlement<unknown> => ({ outcome: null, summary: `ignored: ${reason}`, deliver: async () => {} });
+const ignore = (reason: string): Settled<unknown> => ({ outcome: null, summary: `ignored: ${reason}` });
 
-function withShape<T>(event: Stripe.Event, schema: z.ZodType<T>, apply: (object: T) => Promise<Settlement<unknown>>): Promise<Settlement<unknown>> {
+function withShape<T>(event: Stripe.Event, schema: z.ZodType<T>, apply: (object: T) => Promise<Settled<unknown>>): Promise<Settled<unknown>> {
   const parsed = schema.safeParse(event.data.object);
   if (!parsed.success) {
     log.warn('stripe.malformed_object', { eventId: logSafe(event.id), type: logSafe(event.type), issues: parsed.error.issues.map((i) => i.path.join('.')).slice(0, 10) });
@@ -254,7 +262,7 @@ function withShape<T>(event: Stripe.Event, schema: z.ZodType<T>, apply: (object:
   return apply(parsed.data);
 }
 
-async function dispatch(event: Stripe.Event, known: KnownOrder): Promise<Settlement<unknown>> {
+async function dispatch(work: Work, event: Stripe.Event): Promise<Settled<unknown>> {
   switch (event.type) {
     case 'checkout.session.completed':
     case 'checkout.session.async_payment_succeeded':
@@ -262,15 +270,15 @@ async function dispatch(event: Stripe.Event, known: KnownOrder): Promise<Settlem
     case 'checkout.session.expired':
       break;
     case 'charge.refunded':
-      return withShape(event, chargeSchema, (charge) => applyChargeRefunded(charge as ChargeFacts));
+      return withShape(event, chargeSchema, (charge) => applyChargeRefunded(work, charge as ChargeFacts));
     case 'refund.created':
     case 'refund.updated':
     case 'refund.failed':
     case 'charge.refund.updated':
-      return withShape(event, refundSchema, (refund) => applyRefund(refund as RefundFacts));
+      return withShape(event, refundSchema, (refund) => applyRefund(work, refund as RefundFacts));
     case 'charge.dispute.created':
     case 'charge.dispute.closed':
-      return withShape(event, disputeSchema, (dispute) => applyDispute(dispute as DisputeFacts, event.type === 'charge.dispute.created' ? 'created' : 'closed'));
+      return withShape(event, disputeSchema, (dispute) => applyDispute(work, dispute as DisputeFacts, event.type === 'charge.dispute.created' ? 'created' : 'closed'));
     default:
       return ignore(`unhandled type ${logSafe(event.type, 80)}`);
   }
@@ -287,11 +295,11 @@ async function dispatch(event: Stripe.Event, known: KnownOrder): Promise<Settlem
   }
   switch (event.type) {
     case 'checkout.session.async_payment_failed':
-      return applyClose(orderId, 'payment_failed', { sessionId: session.id });
+      return close(work, orderId, 'payment_failed', { sessionId: session.id });
     case 'checkout.session.expired':
-      return applyClose(orderId, 'session_expired', { sessionId: session.id });
+      return close(work, orderId, 'session_expired', { sessionId: session.id });
     default:
       // completed (paid, or unpaid for a delayed method) and async_payment_succeeded
-      return applyCheckoutSession(session, known);
+      return applyCheckoutSession(work, session);
   }
 }
