@@ -45,9 +45,10 @@ export type CloseOptions = { sessionId?: string; order?: Order; answer?: ActionA
 
 /** Closes the order and sends the customer's notice (if the event has one). */
 export async function closeOrder(orderId: string, event: CloseEvent, opts: CloseOptions = {}): Promise<CloseResult> {
-  const settled = await applyClose(orderId, event, opts);
-  await settled.deliver();
-  return settled.outcome;
+  const work = new Work(`close ${orderId}`);
+  const closed = await close(work, orderId, event, opts);
+  await work.runAfter();
+  return closed.outcome;
 }
 
 /** The adapter for callers not on the Work yet (lib/admin/cancel.ts): see settlementOf. */
