@@ -12,7 +12,7 @@ import { redis, type RedisPipeline } from './redis.js';
  *   - `after(what, run)` / `runAfter()`: effects to run once the work's state is durable (WhatsApp sends, alerts).
  *   - `readAhead(slot, fact)` / `ahead(slot)` / `take(slot)`: facts an earlier statement read (or claimed) for a
  *     later step, so that step costs no round trip of its own. The flow that fuses them says so.
- * A Work is created by the flow of one entry point (lib/conversation/inbound-events.ts for an inbound event) and
+ * A Work is created by the flow of one entry point (lib/conversation/inbound-flow.ts for an inbound event) and
  * handed down; nothing here knows the domain: the slots are declared by the modules owning their facts
  * (`declare module '../work.js' { interface ReadAhead { … } }`).
  */
