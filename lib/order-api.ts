@@ -225,7 +225,7 @@ export async function createOrderFromApi(request: CreateOrderRequest): Promise<O
   }
   if (request.notify && order.paymentStatus === 'pending') {
     // The outbox sends the link once per order; a replay after a crash completes a missing send.
-    await sendPaymentLink(order).catch((error) => log.error('order_api.notify_failed', { orderId: order.id, error }));
+    await sendPaymentLink(order, { claimed: result.paymentLink }).catch((error) => log.error('order_api.notify_failed', { orderId: order.id, error }));
   }
   log.info(replayed ? 'order_api.replayed' : 'order_api.created', { orderId: order.id, to: maskIdentity(customer), lines: lines.length });
   return orderAnswer(order, checkoutUrl, replayed);

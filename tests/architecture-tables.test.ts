@@ -106,7 +106,7 @@ const NEXT_WAVE: { table: string; file: string; why: string }[] = [
   { table: 'outbound_messages', file: 'lib/orders/reminders.ts', why: OUTBOX_SQL },
   { table: 'outbound_messages', file: 'lib/orders/store-refunds.ts', why: OUTBOX_SQL },
   { table: 'outbound_messages', file: 'lib/waitlist/store.ts', why: OUTBOX_SQL },
-  { table: 'inbound_events', file: 'lib/conversation/turn.ts', why: INBOUND_SQL },
+  { table: 'inbound_events', file: 'lib/conversation/inbound-flow.ts', why: INBOUND_SQL },
   { table: 'inbound_events', file: 'lib/inbox/maintenance.ts', why: INBOUND_SQL },
   { table: 'inbound_events', file: 'lib/orders/store.ts', why: INBOUND_SQL },
   { table: 'inbound_events', file: 'lib/payments/stripe-events.ts', why: INBOUND_SQL },

@@ -125,17 +125,18 @@ describe('the answer reserved by the recording statement', () => {
   });
 });
 
-describe('Redis writes riding with the next request (RedisRider)', () => {
+describe("Redis writes riding with the work's next request (Work.redis, lib/work.ts)", () => {
   it('the hold script takes the waiting writes along: one request; a script Redis lost (NOSCRIPT) runs again alone', async () => {
-    const { RedisRider, redis } = await import('../lib/redis.js');
+    const { redis } = await import('../lib/redis.js');
+    const { Work } = await import('../lib/work.js');
     const { reserveStock } = await import('../lib/stock/index.js');
     const bridge = stack().upstashBridge!;
     for (const [i, flush] of [false, true].entries()) {
       if (flush) await redis().scriptFlush();
-      const rider = new RedisRider();
-      rider.add('test mark', (p) => p.set(`test:rider:${i}`, 'x', { ex: 60 }));
+      const work = new Work('test');
+      work.redis.add('test mark', (p) => p.set(`test:rider:${i}`, 'x', { ex: 60 }));
       const before = bridge.stats.requests;
-      const held = await reserveStock(`00000000-0000-4000-8000-00000000000${i}`, [{ sku: 'RES-1', quantity: 1 }], new Date(Date.now() + 60_000), rider);
+      const held = await reserveStock(`00000000-0000-4000-8000-00000000000${i}`, [{ sku: 'RES-1', quantity: 1 }], new Date(Date.now() + 60_000), work);
       expect(held).toMatchObject({ status: 'held', expiresAt: expect.any(Date) });
       expect(await redis().get(`test:rider:${i}`)).toBe('x');
       // Counted before the check's own GET: one pipeline, or after a flush that pipeline plus the script run alone (EVALSHA → EVAL).
@@ -144,13 +145,14 @@ describe('Redis writes riding with the next request (RedisRider)', () => {
   });
 
   it('a rider write that fails is logged, never fails the request it rode with', async () => {
-    const { RedisRider, redis } = await import('../lib/redis.js');
+    const { redis } = await import('../lib/redis.js');
+    const { PendingRedis } = await import('../lib/work.js');
     await redis().set('test:rider:string', 'not a hash');
-    const rider = new RedisRider();
-    rider.add('broken', (p) => p.hset('test:rider:string', { a: '1' }));
-    const [value] = await rider.pipeline((p) => p.get('test:rider:string'));
+    const pending = new PendingRedis();
+    pending.add('broken', (p) => p.hset('test:rider:string', { a: '1' }));
+    const [value] = await pending.pipeline((p) => p.get('test:rider:string'));
     expect(value).toBe('not a hash');
-    expect(rider.hasWaiting).toBe(false);
+    expect(pending.hasWaiting).toBe(false);
   });
 });
 

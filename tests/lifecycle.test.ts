@@ -25,6 +25,14 @@ import { ensureCheckoutSession } from '../lib/payments/payment-link.js';
 import { applyRefund } from '../lib/payments/stripe-refunds.js';
 import { holdState, releaseHold, setAvailableStock } from '../lib/stock/index.js';
 import { eventually, newCustomer, useStack } from './support/stack.js';
+import { Work } from '../lib/work.js';
+
+/** A step over its own Work, then what it left for after the commit (the flows do the same). */
+async function applied(step: (work: Work) => Promise<unknown>): Promise<void> {
+  const work = new Work('test');
+  await step(work);
+  await work.runAfter();
+}
 
 const stack = useStack({ functions: 'in-process' });
 const PRICE = 500;
@@ -98,8 +106,8 @@ async function orderIn(status: PaymentStatus): Promise<Case> {
       // Refunded in full in the Stripe dashboard (so a failed refund can reopen it).
       await standin(`sessions/${session}/complete`);
       await reach('paid');
-      c.refundId = `re_setup_${seq}`;
-      await (await applyRefund(syntheticRefund(c, c.refundId, 'succeeded'))).deliver();
+      const refundId = (c.refundId = `re_setup_${seq}`);
+      await applied((work) => applyRefund(work, syntheticRefund(c, refundId, 'succeeded')));
       break;
   }
   await reload(c);
@@ -127,7 +135,11 @@ async function apply(event: OrderEvent, c: Case): Promise<string | null> {
   try {
     switch (event) {
       case 'payment_submitted':
-        await (await awaitPayment(o.id, { ...stripePayment, stripeSessionId: o.stripeSessionId!, stripePaymentIntent: null })).deliver();
+        {
+          const work = new Work('test');
+          await awaitPayment(work, o.id, { ...stripePayment, stripeSessionId: o.stripeSessionId!, stripePaymentIntent: null });
+          await work.runAfter();
+        }
         break;
       case 'paid':
         await (await payOrder(o.id, { method: 'offline', amountMinor: TOTAL, currency: 'EUR', reference: `offline-${o.id}` })).deliver();
@@ -155,10 +167,10 @@ async function apply(event: OrderEvent, c: Case): Promise<string | null> {
         await cancelOrder(o.id);
         break;
       case 'refunded_in_stripe':
-        await (await applyRefund(syntheticRefund(c, `re_full_${o.id}`, 'succeeded'))).deliver();
+        await applied((work) => applyRefund(work, syntheticRefund(c, `re_full_${o.id}`, 'succeeded')));
         break;
       case 'refund_reverted':
-        await (await applyRefund(syntheticRefund(c, c.refundId ?? `re_failed_${o.id}`, 'failed'))).deliver();
+        await applied((work) => applyRefund(work, syntheticRefund(c, c.refundId ?? `re_failed_${o.id}`, 'failed')));
         break;
       case 'shipped':
         await (await markShipped(o.id, { trackingSlug: `track-${o.reference}` })).after?.();

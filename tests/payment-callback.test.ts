@@ -41,11 +41,22 @@ const post = (payload: string, stripeSignature: string | null) =>
   });
 /** POSTs exact bytes to payment-callback with a valid Stripe-Signature, as Stripe does. */
 const postSigned = (payload: string) => post(payload, signature(payload));
+/**
+ * The webhook answers once the event is recorded and applies it after the answer (waitUntil): a delivery returns once
+ * its event was applied (processed, or its failure recorded for the re-drive).
+ */
 async function deliver(eventId: string): Promise<Delivery> {
   const event = (await stripeEvents()).find((e) => e.id === eventId)!;
   const r = await postSigned(event.payload);
-  return { eventId, status: r.status, body: await r.text() };
+  const body = await r.text();
+  if (r.status === 200) await applied(eventId);
+  return { eventId, status: r.status, body };
 }
+const applied = (eventId: string) =>
+  until(async () => {
+    const row = (await db()`SELECT processed_at, attempts FROM inbound_events WHERE source = 'stripe' AND external_id = ${eventId}`)[0];
+    return !!row && (row.processed_at !== null || Number(row.attempts) > 0);
+  });
 async function trigger(path: string, body: unknown = {}): Promise<Delivery> {
   const c = await control(path, body);
   return { ...(await deliver(c.eventId)), session: c.session };
@@ -114,7 +125,8 @@ describe('checkout.session.completed (paid)', () => {
 
     const d = await complete(o.sessionId);
     expect(d.status).toBe(200);
-    // 2xx only once the new state is durable: no waiting here.
+    // 2xx once the event is durable; deliver() waited until it was applied (after the answer).
+    expect(JSON.parse(d.body)).toMatchObject({ received: true, recorded: true });
     const order = await orderRow(o.orderId);
     expect(order.payment_status).toBe('paid');
     expect(order.paid_at).toBeInstanceOf(Date);
@@ -174,8 +186,10 @@ describe('checkout.session.completed (paid)', () => {
     const other = JSON.stringify({ ...JSON.parse(payload), id: `evt_other_${o.orderId.slice(0, 8)}` });
     const responses = await Promise.all([...Array.from({ length: 10 }, () => postSigned(payload)), postSigned(other)]);
     expect(responses.map((r) => r.status)).toEqual(Array(11).fill(200));
-    const outcomes = await Promise.all(responses.map(async (r) => (await r.json()) as { outcome?: string; duplicate?: boolean }));
-    expect(outcomes.filter((b) => b.outcome === 'paid')).toHaveLength(1);
+    const answers = await Promise.all(responses.map(async (r) => (await r.json()) as { received?: boolean }));
+    expect(answers.every((b) => b.received === true)).toBe(true);
+    await applied(first.eventId);
+    await applied(JSON.parse(other).id as string);
     const recorded = await db()`SELECT processed_at FROM inbound_events WHERE source = 'stripe' AND external_id IN (${first.eventId}, ${JSON.parse(other).id as string})`;
     expect(recorded).toHaveLength(2);
     expect(recorded.every((r) => r.processed_at instanceof Date)).toBe(true);
@@ -317,7 +331,6 @@ describe('verification and cross-checks', () => {
       payment_intent: 'pi_tampered',
     });
     expect(d.status).toBe(200);
-    expect(JSON.parse(d.body)).toMatchObject({ outcome: 'ignored: amount_mismatch' });
     expect(await inboundRow(d.eventId)).toMatchObject({ outcome: 'ignored: amount_mismatch' });
     expect((await orderRow(o.orderId)).payment_status).toBe('pending');
     const [mismatch] = await db()`SELECT data FROM order_events WHERE order_id = ${o.orderId} AND type = 'payment_mismatch'`;
@@ -337,7 +350,7 @@ describe('verification and cross-checks', () => {
     const session = await sessionOf(o.sessionId);
     const d = await sendEvent('checkout.session.completed', { ...session, line_items: undefined, status: 'complete', payment_status: 'paid', client_reference_id: [o.orderId] });
     expect(d.status).toBe(200);
-    expect(JSON.parse(d.body)).toMatchObject({ outcome: 'ignored: malformed session' });
+    expect(await inboundRow(d.eventId)).toMatchObject({ outcome: 'ignored: malformed session' });
     expect((await orderRow(o.orderId)).payment_status).toBe('pending');
   });
 

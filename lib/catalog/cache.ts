@@ -10,8 +10,10 @@ import { listSellableVariants, type Variant } from './store.js';
  * cached variant may be stale.
  *
  * Invalidation: every catalog write sets `catalog:version` in Redis to a new random value after it
- * commits (bumpCatalogVersion); the webhook reads that key in the same MGET as its seen keys before
- * the 200 (observeCatalogVersion). The cache is used only while the version observed in the last
+ * commits (bumpCatalogVersion); the webhook's processing reads that key with its first Redis request
+ * (observeCatalogVersion, riding on the inbound flow's Work: lib/work.ts), so a message
+ * uses the version the previous one observed; with none observed lately, the version is read before
+ * the catalog is loaded (a cold instance only). The cache is used only while the version observed in the last
  * OBSERVED_FRESH_MS equals the version it was loaded under, and never longer than MAX_AGE_MS (a bump
  * lost to a Redis outage or a crash between commit and bump). A version observed before a write
  * and the list loaded after it only reloads once more; a random value (not INCR) cannot come back
@@ -43,7 +45,15 @@ export function currentCachedVariants(): Variant[] | null {
 export async function cachedSellableVariants(): Promise<Variant[]> {
   const current = currentCachedVariants();
   if (current) return current;
-  const now = Date.now();
+  let now = Date.now();
+  if (!observed || now - observed.at >= OBSERVED_FRESH_MS) {
+    // Nothing observed lately (a cold instance): the version first, so the list loaded after it can be cached under it.
+    await redis()
+      .get(VERSION_KEY)
+      .then(observeCatalogVersion)
+      .catch((error) => log.warn('catalog.version_read_failed', { error }));
+    now = Date.now();
+  }
   const version = observed && now - observed.at < OBSERVED_FRESH_MS ? observed.version : undefined;
   const variants = await listSellableVariants();
   cached = version === undefined ? undefined : { version, at: now, variants };

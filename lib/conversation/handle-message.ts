@@ -18,7 +18,8 @@ import { quantityButtonLine } from './order-intent.js';
 import * as reply from './replies.js';
 import { handleListReply, searchProducts, showMenu, showProduct, showSearch } from './storefront.js';
 import { answerOrderAgain, answerSecondChanceButton, answerStop, soldOutOf, withWaitlistOffer, type SecondChanceAnswer } from './second-chances.js';
-import type { InboundTurn } from './turn.js';
+import { replyWithin } from '../messaging/reply.js';
+import type { Work } from '../work.js';
 
 /** How often at most the media answer goes to one customer (an album of photos gets one answer). */
 const MEDIA_HELP_BUCKET_MS = 10 * 60 * 1000;
@@ -36,10 +37,9 @@ const MEDIA_HELP_BUCKET_MS = 10 * 60 * 1000;
  * never placed from it.
  *
  * The answer goes through the outbox row reserved when the message was recorded and also marks the
- * event processed (`turn.reply`, one round trip); the batch's seen marks ride with the stock read
- * (`turn.rider`).
+ * event processed (`replyWithin(work, …, { flush: true })`, one round trip).
  */
-export async function handleCustomerMessage(msg: InboundWhatsAppMessage, customerId: string, turn: InboundTurn): Promise<string | null> {
+export async function handleCustomerMessage(msg: InboundWhatsAppMessage, customerId: string, work: Work): Promise<string | null> {
   const content = msg.content;
   const notARequest = await recordNonRequest(msg, customerId, content);
   if (notARequest) return notARequest;
@@ -51,19 +51,18 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
   }
 
   // The answer is the last send of every path that answers: it finishes the event in its round trip.
-  const send = (message: OutgoingMessage, kind = 'reply') => turn.reply({ eventKey: messageKeys.reply(msg.wamid), kind, customerId, message }, { finish: true });
+  const send = (message: OutgoingMessage, kind = 'reply') => replyWithin(work, { eventKey: messageKeys.reply(msg.wamid), kind, customerId, message }, { flush: true });
   const order = async (lines: RequestedLine[]) => {
     const result = await placeOrder({
       customer: { id: customerId, waId: msg.waId, userId: msg.userId, profileName: msg.profileName },
       source: 'whatsapp',
       sourceKey: msg.wamid,
       lines,
-      rider: turn.rider,
-      prefetched: turn.placement,
+      work,
     });
     if ('order' in result) {
       // The payment link is the last send: the event finishes in its round trip.
-      await sendPaymentLink(result.order, turn.finish());
+      await sendPaymentLink(result.order, { claimed: result.paymentLink, work });
       return null;
     }
     log.info('order.refused', { reason: result.status, to: maskIdentity(msg) });
@@ -78,14 +77,14 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
   };
 
   // Team inbox (./handover.ts): the "Talk to a person" button.
-  const handedOver = await inboxButton(msg, customerId, turn);
+  const handedOver = await inboxButton(msg, customerId, work);
   if (handedOver !== undefined) return handedOver;
 
   switch (content.type) {
     case 'order':
       return order(content.items.map((i) => ({ sku: i.sku, quantity: i.quantity })));
     case 'list_reply':
-      await handleListReply(turn, content.id, send);
+      await handleListReply(work, content.id, send);
       return null;
     case 'button_reply': {
       const answer = await answerSecondChanceButton(content.id, customerId);
@@ -101,7 +100,7 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
       const bucket = Math.floor(msg.sentAt.getTime() / MEDIA_HELP_BUCKET_MS);
       const outcome = `answered: ${content.kind} (what the shop can do)`;
       const sender = `${msg.waId ?? ''}|${msg.userId ?? ''}`;
-      const sent = await sendOnce({ eventKey: messageKeys.mediaHelp(customerId, sender, bucket), kind: 'reply', customerId, message: reply.mediaHelp(content.kind) }, turn.finish(outcome));
+      const sent = await sendOnce({ eventKey: messageKeys.mediaHelp(customerId, sender, bucket), kind: 'reply', customerId, message: reply.mediaHelp(content.kind) }, work.finishAs(outcome));
       // Never recorded as answered when the window's answer went out already (the outcome is corrected).
       return sent === 'duplicate' ? `not answered: ${content.kind} (the media answer of this 10-minute window was sent already)` : outcome;
     }
@@ -115,20 +114,20 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
   // Team inbox (./handover.ts): asking for a person, staff mode's silence, the "didn't understand" count.
   // Free text is a catalog search: one that finds products was understood (the catalog is cached: no round trip).
   const finds = intent.type === 'unknown' && searchProducts(await cachedSellableVariants(), content.body).length > 0;
-  const inbox = await inboxText(msg, content.body, intent, customerId, turn, finds);
+  const inbox = await inboxText(msg, content.body, intent, customerId, work, finds);
   if (inbox !== undefined) return inbox;
   switch (intent.type) {
     case 'invite':
-      await handleInviteMessage(msg, intent.token, customerId, turn);
+      await handleInviteMessage(msg, intent.token, customerId, work);
       return null;
     case 'menu':
-      await showMenu(turn, 1, send);
+      await showMenu(work, 1, send);
       return null;
     case 'show':
-      await showProduct(turn, intent.query, send);
+      await showProduct(work, intent.query, send);
       return null;
     case 'search':
-      await showSearch(turn, intent.query, 1, send);
+      await showSearch(work, intent.query, 1, send);
       return null;
     case 'help':
       await send(reply.help());
@@ -157,7 +156,7 @@ export async function handleCustomerMessage(msg: InboundWhatsAppMessage, custome
     }
     case 'unknown':
       // Free text is a search of the catalog ("tea", "honey 500"); nothing found → the menu.
-      await showSearch(turn, content.body, 1, send, reply.DID_NOT_UNDERSTAND);
+      await showSearch(work, content.body, 1, send, reply.DID_NOT_UNDERSTAND);
       return null;
   }
 }

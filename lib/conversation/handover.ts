@@ -4,17 +4,18 @@ import { log, maskIdentity } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
 import type { InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
 import { normalizeText, type Intent } from './intents.js';
-import type { InboundTurn } from './turn.js';
+import { replyWithin } from '../messaging/reply.js';
+import type { Work } from '../work.js';
 
 /**
  * Handover between the bot and a person (team inbox, docs/inbox.md). Each conversation is in `bot` or
- * `staff` mode (table conversations; its mode in effect is read by the recording statement, `turn.inbox`):
+ * `staff` mode (table conversations; its mode in effect is read by the recording statement, `work.ahead('inbox')`):
  *  - the customer asks for a person (INBOX_HANDOVER_KEYWORDS, or the "Talk to a person" button the bot
  *    offers after two texts in a row it did not understand) → `staff`, told a person will answer (SHOP_HOURS);
  *  - in `staff` mode the bot stays silent on free text it would answer with the menu, help or "didn't
  *    understand"; buttons, lists, catalog orders, invite tokens, status, cancel and "buy" keep working;
  *  - staff hand back from the console; an idle conversation is back with the bot after INBOX_IDLE_RETURN_MINUTES.
- * The mode and counter writes ride with the statements finishing the event (`turn.also`): no round trip of their own.
+ * The mode and counter writes ride with the statements finishing the event (`work.also`): no round trip of their own.
  */
 
 export const HANDOVER_BUTTON_ID = 'handover:person';
@@ -32,17 +33,17 @@ export function personWillAnswer(): string {
   return `Thanks! A person from ${SHOP_NAME} will answer you here${SHOP_HOURS ? ` (we're available ${SHOP_HOURS})` : ' as soon as possible'}. You can keep writing; buttons and your order links still work.`;
 }
 
-async function handOver(msg: InboundWhatsAppMessage, customerId: string, turn: InboundTurn): Promise<string> {
-  if (turn.inbox?.mode === 'staff') return 'staff mode: asked for a person again (left for staff)';
-  turn.also(toStaffQuery(customerId));
+async function handOver(msg: InboundWhatsAppMessage, customerId: string, work: Work): Promise<string> {
+  if (work.ahead('inbox')?.mode === 'staff') return 'staff mode: asked for a person again (left for staff)';
+  work.also(toStaffQuery(customerId));
   log.info('inbox.handover', { to: 'staff', by: 'customer', from: maskIdentity(msg) });
-  await turn.reply({ eventKey: messageKeys.reply(msg.wamid), kind: 'reply', customerId, message: { type: 'text', body: personWillAnswer() } }, { finish: true });
+  await replyWithin(work, { eventKey: messageKeys.reply(msg.wamid), kind: 'reply', customerId, message: { type: 'text', body: personWillAnswer() } }, { flush: true });
   return 'handover: staff mode (the customer asked for a person)';
 }
 
 /** Before the request is handled: the "Talk to a person" button. Returns the outcome, or undefined to go on. */
-export async function inboxButton(msg: InboundWhatsAppMessage, customerId: string, turn: InboundTurn): Promise<string | null | undefined> {
-  if (msg.content.type === 'button_reply' && msg.content.id === HANDOVER_BUTTON_ID) return handOver(msg, customerId, turn);
+export async function inboxButton(msg: InboundWhatsAppMessage, customerId: string, work: Work): Promise<string | null | undefined> {
+  if (msg.content.type === 'button_reply' && msg.content.id === HANDOVER_BUTTON_ID) return handOver(msg, customerId, work);
   return undefined;
 }
 
@@ -52,22 +53,23 @@ export async function inboxText(
   body: string,
   intent: Intent,
   customerId: string,
-  turn: InboundTurn,
+  work: Work,
   /** The text finds products (it is answered as a search): understood, though no command. */
   findsProducts = false,
 ): Promise<string | null | undefined> {
-  if (intent.type !== 'invite' && wantsPerson(body)) return handOver(msg, customerId, turn);
+  if (intent.type !== 'invite' && wantsPerson(body)) return handOver(msg, customerId, work);
   const chatter = intent.type === 'menu' || intent.type === 'help' || intent.type === 'unknown';
-  if (turn.inbox?.mode === 'staff') return chatter ? 'staff mode: left for staff' : undefined;
-  const misunderstood = turn.inbox?.misunderstood ?? 0;
+  if (work.ahead('inbox')?.mode === 'staff') return chatter ? 'staff mode: left for staff' : undefined;
+  const misunderstood = work.ahead('inbox')?.misunderstood ?? 0;
   if (intent.type !== 'unknown' || findsProducts) {
-    if (misunderstood > 0) turn.also(resetMisunderstoodQuery(customerId));
+    if (misunderstood > 0) work.also(resetMisunderstoodQuery(customerId));
     return undefined;
   }
-  turn.also(countMisunderstoodQuery(customerId));
+  work.also(countMisunderstoodQuery(customerId));
   if (misunderstood < 1) return undefined;
   // The second text in a row the bot did not understand: offer a person.
-  await turn.reply(
+  await replyWithin(
+    work,
     {
       eventKey: messageKeys.reply(msg.wamid),
       kind: 'reply',
@@ -78,7 +80,7 @@ export async function inboxText(
         buttons: [{ id: HANDOVER_BUTTON_ID, title: 'Talk to a person' }],
       },
     },
-    { finish: true },
+    { flush: true },
   );
   return 'not understood twice: offered a person';
 }

@@ -1,28 +1,24 @@
-import { catalogVersionKey, currentCachedVariants, observeCatalogVersion } from '../catalog/index.js';
-import { customerIdOf } from '../customers/store.js';
+import { currentCachedVariants } from '../catalog/index.js';
 import { db, type Query } from '../db.js';
-import { log } from '../log.js';
-import { applyDeliveryStatus } from '../messaging/delivery-status.js';
 import { messageKeys, outboxKey } from '../messaging/keys.js';
-import { ReplyReservedElsewhere, RESERVATION_JSON, reservationCte, reservationOf, type Reservation } from '../messaging/reply.js';
+import { RESERVATION_JSON, reservationCte, reservationOf } from '../messaging/reply.js';
 import { outsideWindowSince } from '../messaging/window.js';
-import { redis, RedisRider } from '../redis.js';
 import type { DeliveryStatus, ForeignItem, InboundWhatsAppMessage, ParsedWebhook } from '../whatsapp/inbound-payload.js';
-import { placementOf, placementReadSql, type PlacementRead } from '../orders/place.js';
-import { handleCustomerMessage } from './handle-message.js';
+import { placementOf, placementReadSql } from '../orders/place.js';
+import { identityKey, processRecordedEvents, type RecordedEvent } from './inbound-flow.js';
 import { orderedLines } from './order-intent.js';
-import { InboundTurn } from './turn.js';
 import { storedContentOf } from '../inbox/content.js';
-import { INBOX_STATE_SQL, inboxStateOf, type InboxState } from '../inbox/handover-state.js';
+import { INBOX_STATE_SQL, inboxStateOf } from '../inbox/handover-state.js';
 
+// The flow after the answer (./inbound-flow.ts), re-exported for the webhook edge and the re-drive's callers.
+export { processRecordedEvents, type RecordedEvent };
 /**
- * Inbound WhatsApp events: recorded durably before Meta gets its 200, processed after.
- * Dedupe: Redis (24 h) answers "seen already?" without touching Postgres; the unique
- * (source, external_id) row in inbound_events is the durable guard, because Meta retries
- * for up to 7 days. The Redis key is only written once the row exists, so a crash can
- * never make a message look seen before it was recorded: the marks wait on the batch's RedisRider and
- * go with the first Redis request processing makes (or are flushed at its end).
- * The same MGET reads the catalog version (lib/catalog/cache.ts), so the cached catalog is checked for free.
+ * Inbound WhatsApp events: recorded durably before Meta gets its 200 (ONE Postgres round trip, no
+ * Redis), processed after (./inbound-flow.ts). Dedupe: the unique (source, external_id) row in inbound_events, which
+ * the recording statement inserts ON CONFLICT DO NOTHING (Meta retries for up to 7 days; a replay
+ * costs that one round trip and nothing else).
+ * Processing reads the catalog version (lib/catalog/cache.ts) with its first Redis request (a read
+ * waiting on the batch's pending Redis work, lib/work.ts), so the cached catalog is checked for free for the next batch.
  *
  * The same statement links the sender of every newly recorded message to one customer row
  * (`link_customers`: phone, BSUID or both; two rows of one person are merged), so processing works
@@ -37,18 +33,11 @@ import { INBOX_STATE_SQL, inboxStateOf, type InboxState } from '../inbox/handove
  * records it with the event processed: one Postgres round trip after this one.
  */
 
-export type RecordedEvent =
-  | { id: string; kind: 'message'; message: InboundWhatsAppMessage; customerId: string | null; reply?: Reservation; placement?: PlacementRead; inbox?: InboxState }
-  | { id: string; kind: 'status'; status: DeliveryStatus };
-
 type Candidate =
   | { kind: 'message'; message: InboundWhatsAppMessage }
   | { kind: 'status'; status: DeliveryStatus }
   | { kind: 'foreign'; item: ForeignItem };
 
-const SEEN_TTL_SECONDS = 24 * 3600;
-const seenKey = (externalId: string) => `seen:meta:${externalId}`;
-const identityKey = (m: { waId: string | null; userId: string | null }) => `${m.waId ?? ''}|${m.userId ?? ''}`;
 
 function externalIdOf(e: Candidate): string {
   if (e.kind === 'message') return e.message.wamid;
@@ -66,19 +55,8 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
   const unique = [...new Map(candidates.map((c) => [externalIdOf(c), c])).entries()];
   if (unique.length === 0) return [];
 
-  // Only a fast path: without Redis every item goes to Postgres, whose unique key is the real guard.
-  const seen = await redis()
-    .mget<(string | null)[]>(...unique.map(([id]) => seenKey(id)), catalogVersionKey())
-    .then((values) => {
-      observeCatalogVersion(values[unique.length]);
-      return values;
-    })
-    .catch((error) => {
-      log.warn('inbound.seen_check_failed', { error });
-      return unique.map(() => null);
-    });
-  const fresh = unique.filter((_, i) => seen[i] === null || seen[i] === undefined);
-  if (fresh.length === 0) return [];
+  // No Redis before the answer: the unique (source, external_id) key is the dedupe, in this one round trip.
+  const fresh = unique;
 
   const rows = fresh.map(([externalId, e]) =>
     e.kind === 'foreign'
@@ -218,72 +196,25 @@ function placementsOf(messages: InboundWhatsAppMessage[]) {
 const ANSWERED = new Set(['text', 'list_reply', 'button_reply', 'order']);
 const mayBeAnswered = (m: InboundWhatsAppMessage) => ANSWERED.has(m.content.type) && !outsideWindowSince(m.sentAt);
 
-/** Processes recorded events (after the 200): messages one customer at a time in order, statuses as they come. */
-export async function processRecordedEvents(events: RecordedEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  const rider = new RedisRider();
-  rider.add('seen marks', (p) => {
-    for (const e of events) p.set(seenKey(e.kind === 'message' ? e.message.wamid : externalIdOf(e)), 1, { ex: SEEN_TTL_SECONDS });
-  });
-  const byCustomer = new Map<string, RecordedEvent[]>();
-  for (const e of events) {
-    const k = e.kind === 'message' ? (e.customerId ?? identityKey(e.message)) : `status:${e.id}`;
-    byCustomer.set(k, [...(byCustomer.get(k) ?? []), e]);
-  }
-  try {
-    await Promise.all([...byCustomer.values()].map(async (list) => {
-      for (const e of list) await processOne(e, rider);
-    }));
-  } finally {
-    await rider.flush();
-  }
-}
-
-async function processOne(e: RecordedEvent, rider: RedisRider): Promise<void> {
-  const turn = new InboundTurn(e.id, rider, e.kind === 'message' ? messageKeys.reply(e.message.wamid) : null, e.kind === 'message' ? (e.reply ?? null) : null);
-  if (e.kind === 'message') {
-    turn.placement = e.placement ?? null;
-    turn.inbox = e.inbox ?? null;
-  }
-  try {
-    let outcome: string | null = null;
-    if (e.kind === 'message') {
-      const customerId = e.customerId ?? (await customerIdOf(e.message));
-      // A re-driven message had no recording statement to read its conversation's mode (team inbox).
-      if (!e.customerId) turn.inbox = await (await import('../inbox/store.js')).readInboxState(customerId);
-      outcome = await handleCustomerMessage(e.message, customerId, turn);
-    } else {
-      const applied = await applyDeliveryStatus(e.status);
-      outcome = applied.matched ? null : 'unmatched';
-    }
-    if (!turn.finished) {
-      const finish = turn.finish(outcome);
-      await (finish.length === 1 ? finish[0]! : db().transaction(finish));
-    }
-    else if (outcome !== turn.finishedWith) await db()`UPDATE inbound_events SET outcome = ${outcome} WHERE id = ${e.id}`;
-  } catch (error) {
-    // An answer reserved by the request that recorded the message is not a failure: the re-drive answers once its lock lapses.
-    if (error instanceof ReplyReservedElsewhere) log.info('inbound.answer_reserved_elsewhere', { eventId: e.id });
-    else log.error('inbound.processing_failed', { eventId: e.id, kind: e.kind, error });
-    await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${e.id}`.catch(() => {});
-  }
-}
-
-/** Re-drives Meta events whose processing never finished (the function died after answering). */
+/**
+ * Re-drives inbound events whose processing never finished (the function died after answering, or processing
+ * failed): Meta's here, Stripe's through lib/payments/stripe-events.ts. One read for both.
+ */
 export async function redriveUnprocessed(limit: number, olderThanSeconds = 60): Promise<number> {
   return redriveRows(await unprocessedEventsQuery(limit, olderThanSeconds));
 }
 
 /** redriveUnprocessed's read, not run yet (the cleanup run sends it with its other reads, one round trip). */
 export const unprocessedEventsQuery = (limit: number, olderThanSeconds = 60): Query => db()`
-    SELECT id, kind, payload FROM inbound_events
-    WHERE source = 'meta' AND processed_at IS NULL AND attempts < 10 AND received_at < now() - make_interval(secs => ${olderThanSeconds})
+    SELECT id, source, kind, payload FROM inbound_events
+    WHERE source IN ('meta', 'stripe') AND processed_at IS NULL AND attempts < 10 AND received_at < now() - make_interval(secs => ${olderThanSeconds})
     ORDER BY received_at LIMIT ${limit}`;
 
 /** Re-drives the events unprocessedEventsQuery found; returns how many. */
 export async function redriveRows(rows: Record<string, unknown>[]): Promise<number> {
   if (rows.length === 0) return 0;
-  const events: RecordedEvent[] = rows.map((r) => {
+  const stripeRows = rows.filter((r) => r.source === 'stripe').map((r) => ({ id: String(r.id), payload: r.payload as unknown }));
+  const events: RecordedEvent[] = rows.filter((r) => r.source === 'meta').map((r) => {
     const p = r.payload as Record<string, unknown>;
     if (r.kind === 'message') {
       const m = p as unknown as InboundWhatsAppMessage;
@@ -302,5 +233,10 @@ export async function redriveRows(rows: Record<string, unknown>[]): Promise<numb
     return { id: String(r.id), kind: 'status', status: { ...s, recipientWaId: s.recipientWaId ?? null, recipientUserId: s.recipientUserId ?? null, at: new Date(p.at as string) } };
   });
   await processRecordedEvents(events);
-  return events.length;
+  if (stripeRows.length) {
+    // Loaded only when there is one: keeps stripe out of the cleanup's cold start.
+    const { redriveStripeEvents } = await import('../payments/stripe-events.js');
+    await redriveStripeEvents(stripeRows);
+  }
+  return rows.length;
 }

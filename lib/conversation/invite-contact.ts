@@ -8,7 +8,8 @@ import { notBuyerSql, orderRowSql, toOrder } from '../orders/order.js';
 import { EVENTS_INSERT_SQL } from '../orders/events.js';
 import { INVITE_HANDOVER_SQL } from '../inbox/store.js';
 import type { InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
-import type { InboundTurn } from './turn.js';
+import { replyWithin } from '../messaging/reply.js';
+import type { Work } from '../work.js';
 import { orderStatus } from './replies.js';
 import { personWillAnswer } from './handover.js';
 
@@ -25,8 +26,8 @@ const joinParts: JoinInviteParts = {
 };
 
 /** A contact who opened an order's invite link and sent its prefilled text. */
-export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: string, customerId: string, turn: InboundTurn): Promise<void> {
-  const reply = (body: string) => turn.reply({ eventKey: messageKeys.reply(msg.wamid), kind: 'reply', customerId, message: { type: 'text', body } });
+export async function handleInviteMessage(msg: InboundWhatsAppMessage, token: string, customerId: string, work: Work): Promise<void> {
+  const reply = (body: string) => replyWithin(work, { eventKey: messageKeys.reply(msg.wamid), kind: 'reply', customerId, message: { type: 'text', body } });
   const shop = getConfig().SHOP_NAME;
 
   const rows = TOKEN_SHAPE.test(token) ? await joinInviteQuery(token, customerId, msg.profileName, msg.waId, joinParts) : [];

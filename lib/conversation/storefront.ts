@@ -5,7 +5,7 @@ import { formatMoney } from '../money.js';
 import { availableStock } from '../stock/index.js';
 import { normalizeText } from './intents.js';
 import * as reply from './replies.js';
-import type { InboundTurn } from './turn.js';
+import type { Work } from '../work.js';
 import { withWaitlistOffer } from './second-chances.js';
 
 /**
@@ -22,7 +22,7 @@ import { withWaitlistOffer } from './second-chances.js';
  *    10 rows (9 products and a "More" row), every product reachable.
  *
  * Every answer costs what the old menu cost: the cached catalog (no round trip while current),
- * one Redis read of the counters (carrying the turn's pending seen marks, turn.rider), one send.
+ * one Redis read of the counters (carrying the inbound Work's pending Redis writes), one send.
  */
 
 type Send = (message: OutgoingMessage) => Promise<unknown>;
@@ -188,9 +188,9 @@ export function searchMessage(matches: Variant[], available: Map<string, number>
 // ---- the answers ---------------------------------------------------------------------------------
 
 /** "menu" (and greetings): page `page` of the list, or the catalog's message. */
-export async function showMenu(turn: InboundTurn, page: number, send: Send, intro?: string): Promise<void> {
+export async function showMenu(work: Work, page: number, send: Send, intro?: string): Promise<void> {
   const variants = await cachedSellableVariants();
-  const available = await availableStock(variants.map((v) => v.sku), turn.rider);
+  const available = await availableStock(variants.map((v) => v.sku), work);
   await send(menuMessage(offered(variants, available), available, page, intro));
 }
 
@@ -198,9 +198,9 @@ export async function showMenu(turn: InboundTurn, page: number, send: Send, intr
  * Free text that is no command: a search of the catalog. Matches → the results; none → the menu
  * with `fallbackIntro` (or, for an explicit search, "nothing found" above the menu).
  */
-export async function showSearch(turn: InboundTurn, query: string, page: number, send: Send, fallbackIntro?: string): Promise<void> {
+export async function showSearch(work: Work, query: string, page: number, send: Send, fallbackIntro?: string): Promise<void> {
   const variants = await cachedSellableVariants();
-  const available = await availableStock(variants.map((v) => v.sku), turn.rider);
+  const available = await availableStock(variants.map((v) => v.sku), work);
   const products = offered(variants, available);
   const matches = searchProducts(products, query);
   if (matches.length === 0) {
@@ -212,9 +212,9 @@ export async function showSearch(turn: InboundTurn, query: string, page: number,
 }
 
 /** "show <product>": the best match as a single-product message (or its quantity question). */
-export async function showProduct(turn: InboundTurn, query: string, send: Send): Promise<void> {
+export async function showProduct(work: Work, query: string, send: Send): Promise<void> {
   const variants = await cachedSellableVariants();
-  const available = await availableStock(variants.map((v) => v.sku), turn.rider);
+  const available = await availableStock(variants.map((v) => v.sku), work);
   const best = searchProducts(variants, query)[0];
   if (!best) return void (await send(reply.notFound(query)));
   await answerProduct(best, available.get(best.sku) ?? 0, send);
@@ -231,14 +231,14 @@ async function answerProduct(v: Variant, available: number, send: Send): Promise
 }
 
 /** A tapped list row: a product (its quantity question, or a single-product message with a catalog), or a page. */
-export async function handleListReply(turn: InboundTurn, id: string, send: Send): Promise<void> {
+export async function handleListReply(work: Work, id: string, send: Send): Promise<void> {
   const page = /^page:(\d+)$/.exec(id);
-  if (page) return showMenu(turn, Number(page[1]), send);
+  if (page) return showMenu(work, Number(page[1]), send);
   const find = /^find:(\d+):(.+)$/s.exec(id);
-  if (find) return showSearch(turn, find[2]!, Number(find[1]), send);
+  if (find) return showSearch(work, find[2]!, Number(find[1]), send);
   const sku = /^variant:(.+)$/.exec(id)?.[1];
   const variant = sku ? (await cachedSellableVariants()).find((v) => v.sku === sku) : undefined;
   if (!variant) return void (await send(reply.choiceExpired()));
-  const available = await availableStock([variant.sku], turn.rider);
+  const available = await availableStock([variant.sku], work);
   await answerProduct(variant, available.get(variant.sku) ?? 0, send);
 }

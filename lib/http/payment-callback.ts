@@ -6,10 +6,9 @@ import { lazyModule } from '../lazy-module.js';
 import { domainErrorResponse, errorResponse, json, text } from './respond.js';
 
 /**
- * Stripe's webhook (Checkout Session, refund and dispute events). Verify the signature on the raw body, then record
- * and apply the event: the answer is 2xx only once the order's new state is durable. The
- * WhatsApp messages are already in the outbox by then (a payment's claimed for this invocation) and go out after
- * the answer.
+ * Stripe's webhook (Checkout Session, refund and dispute events). Verify the signature on the raw body, record the
+ * event (one Postgres round trip) and answer: the event is durable. Applying it and the WhatsApp messages go after
+ * the answer (waitUntil); a function that dies before it is done leaves the event unprocessed for the re-drive.
  */
 const stripeEvents = lazyModule(() => import('../payments/stripe-events.js'));
 

@@ -8,6 +8,13 @@ import { getConfig } from '../config.js';
  */
 export type InboxState = { mode: 'bot' | 'staff'; misunderstood: number; invitedOrderId: string | null };
 
+declare module '../work.js' {
+  interface ReadAhead {
+    /** The conversation's handover state, read by the inbound recording statement (null: bot mode, nothing recorded). */
+    inbox: InboxState;
+  }
+}
+
 /** The effective mode of a conversations row (alias `cv`): staff only while someone acted on it within the idle time. */
 export const EFFECTIVE_MODE_SQL = (cv: string) =>
   `CASE WHEN ${cv}.mode = 'staff' AND GREATEST(${cv}.mode_changed_at, ${cv}.replied_at) > now() - make_interval(mins => ${idleMinutes()}) THEN 'staff' ELSE 'bot' END`;

@@ -12,6 +12,7 @@ import { z } from '../zod.js';
 import { markReadOnWhatsApp } from './graph.js';
 import { lastMessageQuery, readQuery, repliedQuery, typingQuery } from './store.js';
 import { approvedTemplates, buildStaffTemplate } from './templates.js';
+import { Work } from '../work.js';
 
 /**
  * What staff do in a conversation: answer (through the outbox, keyed by the console's Idempotency-Key,
@@ -54,13 +55,11 @@ export async function sendStaffMessage(id: string, req: StaffMessageRequest, ide
     throw conflict('window_closed', 'free-form text only within 24 hours of the customer\'s last message; send an approved template', { windowEndsAt: endsAt });
   }
   const orderId = ((row.invited_order as string | null) ?? (row.own_order as string | null)) ?? null;
-  const alongside = [
-    repliedQuery(id, staff),
-    ...(orderId
-      ? [staffMessageEvent(orderId, { staff, conversationId: id, messageKey: key, kind: message.type })]
-      : []),
-  ];
-  const outcome = await sendOnce({ eventKey, kind: 'staff', customerId: id, orderId, message, sentBy: staff }, alongside);
+  // The conversation's reply mark and the order's event go in the round trip that records the send.
+  const work = new Work('staff message');
+  work.also(repliedQuery(id, staff));
+  if (orderId) work.also(staffMessageEvent(orderId, { staff, conversationId: id, messageKey: key, kind: message.type }));
+  const outcome = await sendOnce({ eventKey, kind: 'staff', customerId: id, orderId, message, sentBy: staff }, work);
   log.info('inbox.staff_message', { staff, outcome, type: message.type, to: maskIdentity({ waId: row.wa_id as string | null, userId: row.bsuid as string | null }) });
   const [after] = await db()`SELECT id, status, wamid, error_title, payload, sent_by FROM outbound_messages WHERE idempotency_key = ${key}`;
   if (outcome === 'duplicate') return replayOf(after as Record<string, unknown>, message);

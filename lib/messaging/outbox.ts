@@ -6,6 +6,7 @@ import { postGraphMessage, WhatsAppSendError } from './graph-client.js';
 import { messageKeys, outboxKey } from './keys.js';
 import { toGraphBody, type OutgoingMessage } from './messages.js';
 import { PAIR_RATE_CODE, PAIR_RATE_SECONDS } from './send-pace.js';
+import type { Work } from '../work.js';
 
 /**
  * The one way a WhatsApp message leaves the shop. Each send is a row keyed by
@@ -71,10 +72,11 @@ export const ADDRESSED_SQL = (claimed: string) => `
   FROM ${claimed} LEFT JOIN customers c ON c.id = ${claimed}.customer_id`;
 
 /**
- * Records the message (if new) and sends it unless it was already sent or is being sent. `alongside`
- * statements always run: in the round trip that records the outcome, or alone when there is nothing to send.
+ * Records the message (if new) and sends it unless it was already sent or is being sent. With a Work (lib/work.ts)
+ * this is its flushing send: the work's pending statements always run, in the round trip that records the
+ * outcome, or alone when there is nothing to send.
  */
-export async function sendOnce(m: OutboxMessage, alongside: Query[] = []): Promise<SendOutcome> {
+export async function sendOnce(m: OutboxMessage, work?: Work): Promise<SendOutcome> {
   const key = outboxKey(m.eventKey);
   const template = m.message.type === 'template' ? m.message.name : null;
   const rows = await db().query(
@@ -93,10 +95,10 @@ export async function sendOnce(m: OutboxMessage, alongside: Query[] = []): Promi
   );
   const claimed = rows[0];
   if (!claimed) {
-    await recordAttempts([], alongside);
+    await recordAttempts([], work);
     return 'duplicate';
   }
-  return deliver(claimedOf(claimed), alongside);
+  return deliver(claimedOf(claimed), work);
 }
 
 /** A claimed row (with its ADDRESSED_SQL address) as the send step takes it. */
@@ -140,20 +142,21 @@ export type Claimed = {
  */
 export type Attempt = { outcome: SendOutcome; record: Query; afterRecord?: () => Promise<unknown> };
 
-/** Sends a claimed row and records the outcome; `alongside` statements run in the same round trip as the record. */
-export async function deliver(c: Claimed, alongside: Query[] = []): Promise<SendOutcome> {
+/** Sends a claimed row and records the outcome; the work's pending statements (if any) run in the same round trip as the record. */
+export async function deliver(c: Claimed, work?: Work): Promise<SendOutcome> {
   const attempt = await attemptSend(c);
-  await recordAttempts([attempt], alongside);
+  await recordAttempts([attempt], work);
   return attempt.outcome;
 }
 
 /**
- * Records attempts (and `alongside`) in one round trip, then runs their follow-ups. A send that went
- * out but could not be recorded stays claimed: Meta's `sent` status (matched by the key in
- * biz_opaque_callback_data) records it before the claim lapses, and sending again would send twice.
+ * Records attempts (with the outbox's own statements `own`, and the work's pending statements, flushed here) in one
+ * round trip, then runs their follow-ups. A send that went out but could not be recorded stays claimed: Meta's
+ * `sent` status (matched by the key in biz_opaque_callback_data) records it before the claim lapses, and sending
+ * again would send twice.
  */
-export async function recordAttempts(attempts: Attempt[], alongside: Query[] = []): Promise<void> {
-  const queries = [...attempts.map((a) => a.record), ...alongside];
+export async function recordAttempts(attempts: Attempt[], work?: Work, own: Query[] = []): Promise<void> {
+  const queries = [...attempts.map((a) => a.record), ...own, ...(work?.flush() ?? [])];
   if (queries.length === 0) return;
   try {
     await (queries.length === 1 ? queries[0]! : db().transaction(queries));

@@ -98,7 +98,7 @@ export async function deliverClaimed(claimed: Claimed[]): Promise<SendOutcome[]>
       outcomes.push(...recorded.map((a) => a.outcome));
     }
   }
-  await recordAttempts(attempts, rest.length ? [unclaim(rest.map((c) => c.id))] : []);
+  await recordAttempts(attempts, undefined, rest.length ? [unclaim(rest.map((c) => c.id))] : []);
   return [...outcomes, ...attempts.map((a) => a.outcome)];
 }
 
@@ -140,7 +140,7 @@ export async function deliverClaimedMany(claimed: Claimed[], concurrency: number
     }
   };
   await Promise.all(Array.from({ length: Math.min(Math.max(1, concurrency), chains.length) }, worker));
-  await recordAttempts(attempts, rest.length ? [unclaim(rest)] : []);
+  await recordAttempts(attempts, undefined, rest.length ? [unclaim(rest)] : []);
   return attempts.map((a) => a.outcome);
 }
 

@@ -2,6 +2,7 @@ import { db, type Query } from '../db.js';
 import type { WaIdentity } from '../identity.js';
 import { ADDRESSED_SQL, attemptSend, CLAIM_SECONDS, claimedOf, recordAttempts, type Claimed, type OutboxMessage, type SendOutcome } from './outbox.js';
 import { outboxKey } from './keys.js';
+import type { Work } from '../work.js';
 
 /**
  * The answer to an inbound message (outbox key `reply:<wamid>`), with its outbox row claimed by the
@@ -87,9 +88,10 @@ export class ReplyReservedElsewhere extends Error {
 
 /**
  * Sends the answer once: through the reservation when this request holds it, else by claiming its
- * row. `alongside` runs in the round trip that records the outcome (or alone when nothing is sent).
+ * row. With a Work, this is its flushing send: the work's pending statements run in the round trip that records the
+ * outcome (or alone when nothing is sent).
  */
-export async function sendReply(m: OutboxMessage, reservation: Reservation | null, alongside: Query[] = []): Promise<SendOutcome> {
+export async function sendReply(m: OutboxMessage, reservation: Reservation | null, work?: Work): Promise<SendOutcome> {
   let claimed: Claimed | null;
   const fill: Query[] = [];
   if (reservation && reservation.key === outboxKey(m.eventKey)) {
@@ -99,12 +101,29 @@ export async function sendReply(m: OutboxMessage, reservation: Reservation | nul
     } else claimed = await reclaim(reservation, m);
   } else claimed = await claim(m);
   if (!claimed) {
-    await recordAttempts([], alongside);
+    await recordAttempts([], work);
     return 'duplicate';
   }
   const attempt = await attemptSend(claimed);
-  await recordAttempts([attempt], [...fill, ...alongside]);
+  await recordAttempts([attempt], work, fill);
   return attempt.outcome;
+}
+
+declare module '../work.js' {
+  interface ReadAhead {
+    /** The answer's outbox row, reserved by the inbound recording statement (`reply:<wamid>`): sent through without a claim. */
+    reply: Reservation;
+  }
+}
+
+/**
+ * Sends the answer of the work's message: through the reservation the work carries when it is this answer's
+ * (taken: used once), else by claiming its row. `flush`: the final send, the work's pending statements (the event
+ * finished with `outcome`) recorded in its round trip.
+ */
+export function replyWithin(work: Work, m: OutboxMessage, opts: { flush?: boolean; outcome?: string | null } = {}): Promise<SendOutcome> {
+  const mine = !work.flushed && work.ahead('reply')?.key === outboxKey(m.eventKey) ? work.take('reply') : null;
+  return sendReply(m, mine, opts.flush ? (opts.outcome !== undefined ? work.finishAs(opts.outcome) : work) : undefined);
 }
 
 /** Deletes this request's unused reservation (it sends no answer), in the statement that finishes the event. */

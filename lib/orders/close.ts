@@ -6,9 +6,9 @@ import { stripe } from '../payments/stripe-client.js';
 import { releaseHold } from '../stock/index.js';
 import { isClosedUnpaid, isOpen, refusal, statusesFor, transition, type OrderEvent, type PaymentStatus } from './lifecycle.js';
 import { getOrder, type Order } from './order.js';
-import type { KnownOrder } from './pay.js';
 import { applyCompletedSession, sessionFacts } from './session.js';
-import { ignored, nothing, sendNotices, sendPending, type PaySettlement, type Settlement } from './settlement.js';
+import { done, ignored, nothing, sendNotices, sendPending, settlementOf, type PaySettled, type PaySettlement, type Settled, type Settlement } from './settlement.js';
+import { Work } from '../work.js';
 import { storeClosed, type ActionAnswer } from './store.js';
 
 /**
@@ -45,15 +45,20 @@ export type CloseOptions = { sessionId?: string; order?: Order; answer?: ActionA
 
 /** Closes the order and sends the customer's notice (if the event has one). */
 export async function closeOrder(orderId: string, event: CloseEvent, opts: CloseOptions = {}): Promise<CloseResult> {
-  const settled = await applyClose(orderId, event, opts);
-  await settled.deliver();
-  return settled.outcome;
+  const work = new Work(`close ${orderId}`);
+  const closed = await close(work, orderId, event, opts);
+  await work.runAfter();
+  return closed.outcome;
 }
 
-/** Steps 1–4; the sends are left to `deliver`. */
-export async function applyClose(orderId: string, event: CloseEvent, opts: CloseOptions = {}): Promise<Settlement<CloseResult>> {
+/** The adapter for callers not on the Work yet (lib/admin/cancel.ts): see settlementOf. */
+export const applyClose = (orderId: string, event: CloseEvent, opts: CloseOptions = {}): Promise<Settlement<CloseResult>> =>
+  settlementOf({}, (work) => close(work, orderId, event, opts));
+
+/** Steps 1–4; the sends go on the work (`after`). */
+export async function close(work: Work, orderId: string, event: CloseEvent, opts: CloseOptions = {}): Promise<Settled<CloseResult>> {
   let session: CloseResult['session'] = null;
-  const notClosed = (reason: string, deliver = nothing): Settlement<CloseResult> => ({ outcome: { result: 'not_closed', reason, session }, summary: `not closed: ${reason}`, deliver });
+  const notClosed = (reason: string, deliver = nothing): Settled<CloseResult> => done(work, { outcome: { result: 'not_closed', reason, session }, summary: `not closed: ${reason}`, deliver });
   const releaseIfClosed = async (status: PaymentStatus | undefined) => {
     if (!status || !isClosedUnpaid(status)) return notClosed(status ?? 'unknown');
     await releaseHold(orderId);
@@ -69,7 +74,7 @@ export async function applyClose(orderId: string, event: CloseEvent, opts: Close
   if (!step) return isOpen(order.paymentStatus) ? notClosed(refusal(order.paymentStatus, event)!) : releaseIfClosed(order.paymentStatus);
 
   if (step.effects.includes('session_expired_first')) {
-    const card = await closeCardPath(order);
+    const card = await closeCardPathWithin(work, order);
     session = card.session;
     if (card.paid) return { ...card.paid, outcome: { result: 'paid', reason: card.paid.summary, session } };
     if (session === 'missing') log.warn('order.session_unknown_to_stripe', { orderId });
@@ -84,7 +89,7 @@ export async function applyClose(orderId: string, event: CloseEvent, opts: Close
   if (!(await storeClosed(orderId, status, statusesFor(event).filter(isOpen), reason, notices, opts.answer))) return releaseIfClosed((await getOrder(orderId))?.paymentStatus);
   const released = await releaseHold(orderId);
   log.info('order.closed', { orderId, status, reason, hold: released });
-  return { outcome: { result: 'closed', reason: status, session }, summary: `closed: ${status}`, deliver: sendNotices(orderId, notices) };
+  return done(work, { outcome: { result: 'closed', reason: status, session }, summary: `closed: ${status}`, deliver: sendNotices(orderId, notices) });
 }
 
 /**
@@ -93,37 +98,45 @@ export async function applyClose(orderId: string, event: CloseEvent, opts: Close
  * payment took the order — or submitted a delayed payment). The close path does this first; an offline payment
  * does it before it is recorded (lib/admin/offline-payment.ts).
  */
-export async function closeCardPath(order: Pick<Order, 'paymentStatus' | 'stripeSessionId'>): Promise<{ session: CloseResult['session']; paid: PaySettlement | null }> {
+export async function closeCardPathWithin(work: Work, order: Pick<Order, 'paymentStatus' | 'stripeSessionId'>): Promise<{ session: CloseResult['session']; paid: PaySettled | null }> {
   if (!isOpen(order.paymentStatus) || !order.stripeSessionId) return { session: null, paid: null };
   const session = await expireCheckoutSession(order.stripeSessionId);
-  return { session, paid: session === 'complete' ? await payCompletedSession(order.stripeSessionId) : null };
+  return { session, paid: session === 'complete' ? await payCompletedSession(work, order.stripeSessionId) : null };
+}
+
+/** The adapter for callers not on the Work yet (lib/admin/offline-payment.ts): the payment's sends handed back as `deliver`. */
+export async function closeCardPath(order: Pick<Order, 'paymentStatus' | 'stripeSessionId'>): Promise<{ session: CloseResult['session']; paid: PaySettlement | null }> {
+  const work = new Work('card path');
+  const card = await closeCardPathWithin(work, order);
+  return { session: card.session, paid: card.paid && { ...card.paid, deliver: () => work.runAfter() } };
 }
 
 /** A session Stripe reports complete: the payment path, never a release. */
-async function payCompletedSession(sessionId: string): Promise<PaySettlement> {
+async function payCompletedSession(work: Work, sessionId: string): Promise<PaySettled> {
   const facts = sessionFacts(await stripe().checkout.sessions.retrieve(sessionId));
   if (!facts.orderId) return ignored('no_order_reference');
-  return applyCompletedSession({ ...facts, orderId: facts.orderId });
+  return applyCompletedSession(work, { ...facts, orderId: facts.orderId });
 }
 
-/** A Checkout Session as Stripe reports it (completed/paid, unpaid, expired) → its order's lifecycle event. `known`: see payOrder. */
-export async function applyCheckoutSession(session: Stripe.Checkout.Session, known: KnownOrder = {}): Promise<PaySettlement> {
+/** A Checkout Session as Stripe reports it (completed/paid, unpaid, expired) → its order's lifecycle event; what the flow read ahead: see pay. */
+export async function applyCheckoutSession(work: Work, session: Stripe.Checkout.Session): Promise<PaySettled> {
   const s = sessionFacts(session);
   if (!s.orderId) {
     log.warn('checkout.session_without_order', { sessionId: s.id });
     return ignored('no_order_reference');
   }
-  if (s.status === 'complete') return applyCompletedSession({ ...s, orderId: s.orderId }, known);
+  if (s.status === 'complete') return applyCompletedSession(work, { ...s, orderId: s.orderId });
   if (s.status === 'expired') {
-    const closed = await applyClose(s.orderId, 'session_expired', { sessionId: s.id });
+    const closed = await close(work, s.orderId, 'session_expired', { sessionId: s.id });
     return { ...closed, outcome: { status: 'ignored', reason: closed.outcome.result === 'closed' ? 'closed_expired' : 'not_open' } };
   }
   return ignored('session_open');
 }
 
 /** Applies a session and sends what it recorded. */
-export async function settleCheckoutSession(session: Stripe.Checkout.Session): Promise<PaySettlement['outcome']> {
-  const settled = await applyCheckoutSession(session);
-  await settled.deliver();
+export async function settleCheckoutSession(session: Stripe.Checkout.Session): Promise<PaySettled['outcome']> {
+  const work = new Work('checkout session');
+  const settled = await applyCheckoutSession(work, session);
+  await work.runAfter();
   return settled.outcome;
 }

@@ -6,10 +6,11 @@ import { refusal } from './lifecycle.js';
 import { arrivalText, paidFulfilment, type PaidFulfilment } from './shipping.js';
 import { getOrder, type Order } from './order.js';
 import { refundLatePayment, settledAlready } from './refund.js';
-import { alert, alreadyPaid, ignored, inSequence, nothing, sendClaimed, sendPending, type PaymentRecord, type PaySettlement, type SettleOutcome } from './settlement.js';
+import { alert, alreadyPaid, done, ignored, inSequence, sendClaimed, sendPending, settlementOf, type KnownOrder, type PaymentRecord, type PaySettled, type PaySettlement, type SettleOutcome } from './settlement.js';
+import type { Work } from '../work.js';
 
-export type { PaymentRecord, SettleOutcome };
-import { recordOrderEvent, storeAwaitingPayment, storePaid, type ActionAnswer, type PaidWith } from './store.js';
+export type { KnownOrder, PaymentRecord, SettleOutcome };
+import { recordOrderEvent, storeAwaitingPayment, storePaid } from './store.js';
 
 /**
  * Paying an order (event `paid`, or `late_payment` when the stock is gone): every route ends here
@@ -21,10 +22,10 @@ import { recordOrderEvent, storeAwaitingPayment, storePaid, type ActionAnswer, t
  *   3. Postgres, ONE statement (store.ts storePaid): paid, its event, stock on hand, the invite
  *      token and the two notices (confirmation + invite link) recorded already claimed by this
  *      caller, and the Stripe event that paid it marked processed;
- *   4. the sends, left to `deliver`: no claim round trip, both outcomes recorded in one
- *      (lib/messaging/record.ts deliverClaimed).
- * The Stripe webhook passes the order it read in the round trip that recorded the event (`known`);
- * the other routes let step 1 read it.
+ *   4. the sends, left on the flow's Work (`work.after`, lib/work.ts): no claim round trip, both outcomes
+ *      recorded in one (lib/messaging/record.ts deliverClaimed).
+ * The Stripe event's flow puts on the Work the order it read in the round trip that recorded the event (the
+ * `order` fact) and the event for storePaid to mark processed (`inboundEvent`); the other routes let step 1 read it.
  * If step 2 finds the stock gone, a Stripe payment goes back (refund.ts); an offline one is alerted.
  * A Stripe payment (another payment intent) for an order already paid another way, or refunded, is a
  * duplicate: it goes back in full, with an order event and an ops alert (refund.ts refundDuplicatePayment),
@@ -38,6 +39,10 @@ export async function markOrderPaid(orderId: string, payment: PaymentRecord): Pr
   return settled.outcome;
 }
 
+/** The adapter for callers not on the Work yet (lib/admin/offline-payment.ts): see settlementOf. */
+export const payOrder = (orderId: string, payment: PaymentRecord, known: KnownOrder = {}): Promise<PaySettlement> =>
+  settlementOf(known, (work) => pay(work, orderId, payment));
+
 function mismatchOf(order: Order, payment: PaymentRecord): string | null {
   if (payment.stripeSessionId && order.stripeSessionId && payment.stripeSessionId !== order.stripeSessionId) return 'session_mismatch';
   if (payment.currency.toUpperCase() !== order.currency) return 'currency_mismatch';
@@ -47,14 +52,14 @@ function mismatchOf(order: Order, payment: PaymentRecord): string | null {
 }
 
 /** A payment that does not match its order: recorded and alerted, nothing changes. Null when it matches. */
-async function refuseMismatch(order: Order, payment: PaymentRecord): Promise<PaySettlement | null> {
+async function refuseMismatch(work: Work, order: Order, payment: PaymentRecord): Promise<PaySettled | null> {
   const mismatch = mismatchOf(order, payment);
   if (!mismatch) return null;
   const currency = payment.currency.toUpperCase();
   log.error('payment.mismatch', { orderId: order.id, reason: mismatch, expected: { amountMinor: order.totalMinor, currency: order.currency }, got: { amountMinor: payment.amountMinor, currency } });
   const { method, reference } = payment;
   await recordOrderEvent(order.id, 'payment_mismatch', { reason: mismatch, method, reference, sessionId: payment.stripeSessionId ?? null, amountMinor: payment.amountMinor, currency });
-  return {
+  return done(work, {
     ...ignored(mismatch),
     deliver: alert({
       key: `payment-mismatch:${order.id}:${reference}`,
@@ -62,41 +67,41 @@ async function refuseMismatch(order: Order, payment: PaymentRecord): Promise<Pay
       orderId: order.id,
       details: { reason: mismatch, method, expectedMinor: order.totalMinor, gotMinor: payment.amountMinor, gotCurrency: currency },
     }),
-  };
+  });
 }
 
 /**
- * What the caller already has: the order as just read (null: unknown), the inbound event to mark processed with the
- * payment, a staff action's answer to store with it, and what else its owner records with it (`with`, storePaid's
- * PaidWith) — the last two only if this call pays the order (`answered` when an answer was given).
+ * The order as the flow read it (the work's `order` fact, e.g. read with the Stripe event's record), when it is this
+ * one; else read now. The work may also carry the inbound event to mark processed with the payment, a staff
+ * action's answer to store with it and what else the action's owner records with it (`inboundEvent`, `answer`,
+ * `paidWith`: storePaid's PaidWith; each taken only if this step's statement pays the order).
  */
-export type KnownOrder = { order?: Order | null; inboundEventId?: string; answer?: ActionAnswer; with?: PaidWith };
+export const orderFor = async (work: Work, orderId: string): Promise<Order | null> => {
+  const known = work.take('order');
+  return !known || (known.order && known.order.id !== orderId) ? getOrder(orderId) : known.order;
+};
 
-/** The order as the caller read it, when it is this one; else read now. */
-export const orderFor = async (orderId: string, known: KnownOrder): Promise<Order | null> =>
-  known.order === undefined || (known.order && known.order.id !== orderId) ? getOrder(orderId) : known.order;
-
-/** Steps 1–3 of paying an order (see the header); the sends are left to `deliver`. */
-export async function payOrder(orderId: string, payment: PaymentRecord, known: KnownOrder = {}): Promise<PaySettlement> {
-  const order = await orderFor(orderId, known);
+/** Steps 1–3 of paying an order (see the header); the sends go on the work (`after`). */
+export async function pay(work: Work, orderId: string, payment: PaymentRecord): Promise<PaySettled> {
+  const order = await orderFor(work, orderId);
   if (!order) {
     log.error('payment.unknown_order', { method: payment.method });
     const details = { method: payment.method, reference: payment.reference };
-    return { ...ignored('unknown_order'), deliver: alert({ key: `payment-unknown-order:${payment.reference}`, kind: 'payment_unknown_order', details }) };
+    return done(work, { ...ignored('unknown_order'), deliver: alert({ key: `payment-unknown-order:${payment.reference}`, kind: 'payment_unknown_order', details }) });
   }
   // A second Stripe payment of an order paid another way (or refunded) goes back; the same payment again is already paid.
-  const settled = await settledAlready(order, payment);
+  const settled = await settledAlready(work, order, payment);
   if (settled) return settled;
   if (order.paymentStatus === 'refunded') {
     // A refund decided but not recorded yet (refunded_at NULL) resumes at the Stripe call.
-    if (!order.refundedAt && order.stripePaymentIntent) return refundLatePayment(order, order.stripePaymentIntent, []);
-    return { outcome: { status: 'refunded', orderId }, summary: 'already_refunded', deliver: sendPending(orderId) };
+    if (!order.refundedAt && order.stripePaymentIntent) return refundLatePayment(work, order, order.stripePaymentIntent, []);
+    return done(work, { outcome: { status: 'refunded', orderId }, summary: 'already_refunded', deliver: sendPending(orderId) });
   }
-  const refused = await refuseMismatch(order, payment);
+  const refused = await refuseMismatch(work, order, payment);
   if (refused) return refused;
 
   const hold = await commitHold(orderId, order.items.map((i) => ({ sku: i.sku, quantity: i.quantity })));
-  if (hold.status === 'short') return stockGone(order, payment, hold.shortages);
+  if (hold.status === 'short') return stockGone(work, order, payment, hold.shortages);
 
   const token = newInviteToken();
   const fulfilment = paidFulfilment(order, payment.checkout ?? null);
@@ -112,17 +117,21 @@ export async function payOrder(orderId: string, payment: PaymentRecord, known: K
     ...(fulfilment.mode !== 'none' || fulfilment.taxMinor ? { fulfilment: fulfilmentEvent(fulfilment) } : {}),
   };
   const ids = { sessionId: payment.stripeSessionId ?? null, paymentIntent: payment.stripePaymentIntent ?? null, paidAt: payment.paidAt ?? null, offline: payment.method === 'offline' };
-  const sends = await storePaid(orderId, ids, event, { token, expiresAt: inviteExpiry() }, notices, { inboundEventId: known.inboundEventId, fulfilment, answer: known.answer, with: known.with });
+  const sends = await storePaid(orderId, ids, event, { token, expiresAt: inviteExpiry() }, notices, { inboundEventId: work.ahead('inboundEvent') ?? undefined, fulfilment, answer: work.ahead('answer') ?? undefined, with: work.ahead('paidWith') ?? undefined });
   if (sends) {
     log.info('order.paid', { orderId, method: payment.method, hold: hold.status, from: order.paymentStatus });
     // A notice recorded before (not claimed now) is sent the usual way, after ours.
     const sent = sends.length === notices.length ? sendClaimed(orderId, sends) : inSequence(sendClaimed(orderId, sends), sendPending(orderId));
     const deliver = fulfilment.problem ? inSequence(sent, shippingProblemAlert(order, fulfilment)) : sent;
-    return { outcome: { status: 'paid', orderId }, summary: 'paid', deliver, eventProcessed: known.inboundEventId !== undefined, answered: known.answer !== undefined };
+    // This statement marked the inbound event processed and stored the staff answer: taken.
+    work.take('inboundEvent');
+    work.take('answer');
+    work.take('paidWith');
+    return done(work, { outcome: { status: 'paid', orderId }, summary: 'paid', deliver });
   }
   const now = await getOrder(orderId);
   // Paid (or refunded) by another payment that won the race: this one goes back if it is a second payment.
-  const lost = now ? await settledAlready(now, payment) : null;
+  const lost = now ? await settledAlready(work, now, payment) : null;
   if (lost) return lost;
   // Only a race with another state change lands here (the checks above passed).
   log.error('payment.not_applied', { orderId, status: now?.paymentStatus, hold: hold.status });
@@ -148,27 +157,27 @@ function shippingProblemAlert(order: Order, f: PaidFulfilment) {
 }
 
 /** The hold lapsed and the units sold meanwhile: a Stripe payment goes back (late_payment); an offline one is the shop's to sort out. */
-async function stockGone(order: Order, payment: PaymentRecord, shortages: Shortage[]): Promise<PaySettlement> {
-  if (payment.method === 'stripe' && payment.stripePaymentIntent) return refundLatePayment(order, payment.stripePaymentIntent, shortages, payment.stripeSessionId ?? null);
+async function stockGone(work: Work, order: Order, payment: PaymentRecord, shortages: Shortage[]): Promise<PaySettled> {
+  if (payment.method === 'stripe' && payment.stripePaymentIntent) return refundLatePayment(work, order, payment.stripePaymentIntent, shortages, payment.stripeSessionId ?? null);
   log.error('payment.stock_gone', { orderId: order.id, method: payment.method, shortages });
   await recordOrderEvent(order.id, 'payment_unfulfillable', { method: payment.method, reference: payment.reference, shortages });
   const details = { method: payment.method, shortages };
-  return { ...ignored('out_of_stock'), deliver: alert({ key: `payment-unfulfillable:${order.id}:${payment.reference}`, kind: 'payment_unfulfillable', orderId: order.id, details }) };
+  return done(work, { ...ignored('out_of_stock'), deliver: alert({ key: `payment-unfulfillable:${order.id}:${payment.reference}`, kind: 'payment_unfulfillable', orderId: order.id, details }) });
 }
 
 /** payment_submitted: a delayed payment method (SEPA, bank transfer) was submitted; the order waits for it, keeping its hold. */
-export async function awaitPayment(orderId: string, payment: PaymentRecord & { stripeSessionId: string }, known: KnownOrder = {}): Promise<PaySettlement> {
-  const order = await orderFor(orderId, known);
+export async function awaitPayment(work: Work, orderId: string, payment: PaymentRecord & { stripeSessionId: string }): Promise<PaySettled> {
+  const order = await orderFor(work, orderId);
   if (!order) return ignored('unknown_order');
-  if (order.paymentStatus === 'paid') return alreadyPaid(orderId);
-  const refused = await refuseMismatch(order, payment);
+  if (order.paymentStatus === 'paid') return alreadyPaid(work, orderId);
+  const refused = await refuseMismatch(work, order, payment);
   if (refused) return refused;
   if (await storeAwaitingPayment(orderId, { sessionId: payment.stripeSessionId, paymentIntent: payment.stripePaymentIntent ?? null })) {
     log.info('order.awaiting_payment', { orderId });
-    return { outcome: { status: 'awaiting_payment', orderId }, summary: 'awaiting_payment', deliver: nothing };
+    return { outcome: { status: 'awaiting_payment', orderId }, summary: 'awaiting_payment' };
   }
   const now = await getOrder(orderId);
-  if (now?.paymentStatus === 'awaiting_payment') return { outcome: { status: 'awaiting_payment', orderId }, summary: 'already_awaiting_payment', deliver: nothing };
+  if (now?.paymentStatus === 'awaiting_payment') return { outcome: { status: 'awaiting_payment', orderId }, summary: 'already_awaiting_payment' };
   log.info('order.not_awaiting', { orderId, why: now ? refusal(now.paymentStatus, 'payment_submitted') : 'unknown order' });
   return ignored(`not_pending_${now?.paymentStatus ?? 'unknown'}`);
 }

@@ -7,11 +7,11 @@ import { ADDRESSED_SQL, claimedOf, type Claimed } from '../messaging/outbox.js';
 import { paymentLinkNotice } from '../messaging/order-notices.js';
 import { outboxCte, outboxRows } from '../messaging/record.js';
 import { createCheckoutSession } from '../payments/checkout.js';
-import type { RedisRider } from '../redis.js';
 import { reholdStock, releaseHold, reserveStock, type ReserveResult, type Shortage } from '../stock/index.js';
 import { getOrder, orderColumns, orderIdFor, toOrder, type Order, type OrderItem } from './order.js';
 import { shippingModeFor, type ShippingChoice, type ShippingMode } from './shipping.js';
 import { DomainError } from '../errors.js';
+import type { Work } from '../work.js';
 
 export type { Order };
 
@@ -20,7 +20,8 @@ export type OrderCustomer = { id?: string; waId: string | null; userId: string |
 export type RequestedLine = { sku: string; quantity: number };
 
 export type PlaceOrderResult =
-  | { status: 'created' | 'existing'; order: Order; customerId: string }
+  /** `paymentLink`: the payment link the order's own write recorded already claimed (notify), for sendPaymentLink to deliver. */
+  | { status: 'created' | 'existing'; order: Order; customerId: string; paymentLink?: Claimed | null }
   | { status: 'unknown_skus'; skus: string[] }
   | { status: 'invalid_quantity'; sku: string; max: number; quantity: number; name: string }
   | { status: 'mixed_currency' }
@@ -37,10 +38,12 @@ type PlaceOrderInput<C extends OrderCustomer = OrderCustomer> = {
   lines: RequestedLine[];
   /** The payment link will be sent (sendPaymentLink): the order's write claims it. Default: WhatsApp orders. */
   notify?: boolean;
-  /** Redis writes waiting to ride with the hold script (an inbound message's seen marks: lib/redis.ts). */
-  rider?: RedisRider;
-  /** Step 1 already made by the statement that recorded the inbound message (placementReadSql); used when it is for these lines. */
-  prefetched?: PlacementRead | null;
+  /**
+   * The caller's unit of work (lib/work.ts): its pending Redis writes ride with the hold script, and step 1 is taken
+   * from its `placement` fact when an earlier statement read it for these lines (the inbound flow's recording
+   * statement, placementReadSql).
+   */
+  work?: Work;
   /** The order API's shipping choice (validated there): a rate, pickup, and/or the address; else Checkout asks. */
   shipping?: ShippingChoice | null;
   /** The hold's length when not RESERVATION_TTL_SECONDS (a back-in-stock offer's own hold: lib/waitlist). */
@@ -58,16 +61,11 @@ export function placementOf(sourceKey: string, lines: RequestedLine[]): { orderI
 
 const sameSkus = (a: string[], b: string[]) => a.length === b.length && a.every((s) => b.includes(s));
 
-/**
- * Payment links the order's own write recorded and claimed for sending (placeOrder with notify), by the
- * order they belong to: sendPaymentLink (lib/payments/payment-link.ts) delivers one without a claim round
- * trip. Never taken (the caller died): the claim lapses and the outbox retry sends it.
- */
-const claimedLinks = new WeakMap<Order, Claimed>();
-export function takeClaimedPaymentLink(order: Order): Claimed | null {
-  const claimed = claimedLinks.get(order) ?? null;
-  claimedLinks.delete(order);
-  return claimed;
+declare module '../work.js' {
+  interface ReadAhead {
+    /** An order's step 1, read by an earlier statement of the flow (the inbound recording statement: placementReadSql). */
+    placement: PlacementRead;
+  }
 }
 
 /**
@@ -105,7 +103,8 @@ export class IdempotencyKeyReusedError extends DomainError {
  *   2. hold every line (Redis, all or nothing), with the expiry of a hold an earlier attempt took;
  *   3. the Checkout Session (Stripe), every parameter derived from the event and the hold;
  *   4. write: the order with its session, its `created` event and (notify) its payment link recorded and
- *      claimed in the outbox, in one statement; sendPaymentLink(order) then sends that link.
+ *      claimed in the outbox, in one statement; the result carries that claim (`paymentLink`) and
+ *      sendPaymentLink(order, { claimed }) sends it.
  * A crash anywhere converges on the retry of the same event: before 4 nothing is recorded but the
  * hold (reused, same expiry, so Stripe returns the same session for the same idempotency key), after
  * 4 the read finds the order. A hold whose order is never written is released by the cleanup once it
@@ -116,7 +115,7 @@ export function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResult | C
 export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResult | CustomerConflict> {
   const config = getConfig();
   const { orderId, skus, references } = placementOf(input.sourceKey, input.lines);
-  const p = input.prefetched;
+  const p = input.work?.ahead('placement');
   const read = p && p.orderId === orderId && sameSkus(p.skus, skus) ? p.row : await readForPlacement(orderId, input.customer, skus, references);
 
   const customer = resolvedCustomerOf(read);
@@ -142,7 +141,7 @@ export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResu
   const items = [...merged].map(([sku, quantity]) => lineOf(catalog.get(sku)!, quantity));
   // An API key reused for other lines at the same time finds the order id held for those: refused, never
   // written with a hold that is not its own (nor a Checkout Session Stripe would refuse with idempotency_error).
-  const hold = await holdLines(orderId, items, { rider: input.rider, sameLinesOnly: input.source === 'api', holdSeconds: input.holdSeconds });
+  const hold = await holdLines(orderId, items, { work: input.work, sameLinesOnly: input.source === 'api', holdSeconds: input.holdSeconds });
   if (hold.status === 'short') {
     const name = (sku: string) => (catalog.get(sku) ? nameOf(catalog.get(sku)!) : sku);
     return { status: 'out_of_stock', shortages: hold.shortages.map((s) => ({ ...s, name: name(s.sku) })) };
@@ -172,8 +171,9 @@ export async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResu
     await releaseHold(orderId);
     return { status: 'too_many_open_orders', max: config.MAX_ACTIVE_HOLDS_PER_CUSTOMER };
   }
-  if (written.link) claimedLinks.set(written.order, written.link);
-  return { status: written.status, order: written.order, customerId };
+  // The payment link the write recorded already claimed goes back to the caller, who delivers it (sendPaymentLink);
+  // never delivered (the caller died): the claim lapses and the outbox retry sends it.
+  return { status: written.status, order: written.order, customerId, paymentLink: written.link ?? null };
 }
 
 type CatalogRow = { sku: string; product_name: string; variant_name: string; price_minor: number; currency: string; requires_shipping?: boolean; weight_grams?: number | null };
@@ -230,11 +230,11 @@ type Held = { status: 'held'; expiresAt: Date } | Extract<ReserveResult, { statu
  * took (its expiry, so the session's parameters are the same). A hold that lapsed, or is about to, or
  * that the cleanup released as an orphan (a late retry) is taken again from now.
  */
-async function holdLines(orderId: string, items: OrderItem[], opts: { rider?: RedisRider; sameLinesOnly?: boolean; holdSeconds?: number } = {}): Promise<Held> {
-  const { rider, sameLinesOnly = false } = opts;
+async function holdLines(orderId: string, items: OrderItem[], opts: { work?: Work; sameLinesOnly?: boolean; holdSeconds?: number } = {}): Promise<Held> {
+  const { work, sameLinesOnly = false } = opts;
   const ttlMs = (opts.holdSeconds ?? getConfig().RESERVATION_TTL_SECONDS) * 1000;
   const until = () => new Date(Date.now() + ttlMs);
-  let r = await reserveStock(orderId, items, until(), rider);
+  let r = await reserveStock(orderId, items, until(), work);
   if (r.status !== 'exists') return r;
   if (sameLinesOnly && !r.sameLines) throw new IdempotencyKeyReusedError(orderId);
   const live = r.state === 'held' && r.expiresAt !== null && r.expiresAt.getTime() > Date.now() + Math.min(30_000, ttlMs / 4);

@@ -5,7 +5,8 @@ import { stripe } from '../payments/stripe-client.js';
 import { setAvailableStock, type Shortage } from '../stock/index.js';
 import { statusesFor, transition } from './lifecycle.js';
 import { getOrder, type Order } from './order.js';
-import { alert, alreadyPaid, ignored, inSequence, sendNotices, sendPending, type PaymentRecord, type PaySettlement } from './settlement.js';
+import { alert, alreadyPaid, done, ignored, inSequence, sendNotices, sendPending, type PaymentRecord, type PaySettled } from './settlement.js';
+import type { Work } from '../work.js';
 import { REFUND_DECISION_COLUMNS, refundDecisionCte, refundDecisionOf, storeDuplicateRefund, storeRefundDecided, storeRefundDone, type ActionAnswer, type RefundDecision } from './store.js';
 
 /**
@@ -43,19 +44,19 @@ export async function refundOrder(
 }
 
 /** late_payment: paid after the hold lapsed and the units sold meanwhile; the money goes back. */
-export async function refundLatePayment(order: Order, paymentIntent: string, shortages: Shortage[], sessionId: string | null = null): Promise<PaySettlement> {
+export async function refundLatePayment(work: Work, order: Order, paymentIntent: string, shortages: Shortage[], sessionId: string | null = null): Promise<PaySettled> {
   if (order.paymentStatus !== 'refunded') {
     const event = { reason: 'out_of_stock', shortages, from: order.paymentStatus };
     const { decided } = await storeRefundDecided(order.id, statusesFor('late_payment'), { sessionId, paymentIntent }, false, event);
     if (!decided) {
       const now = await getOrder(order.id);
       // Paid another way meanwhile: this payment is a second one, and goes back as such.
-      if (now?.paymentStatus === 'paid') return (await settledAlready(now, { method: 'stripe', amountMinor: order.totalMinor, currency: order.currency, reference: sessionId ?? paymentIntent, stripeSessionId: sessionId, stripePaymentIntent: paymentIntent }))!;
+      if (now?.paymentStatus === 'paid') return (await settledAlready(work, now, { method: 'stripe', amountMinor: order.totalMinor, currency: order.currency, reference: sessionId ?? paymentIntent, stripeSessionId: sessionId, stripePaymentIntent: paymentIntent }))!;
       if (now?.paymentStatus !== 'refunded') {
         log.error('payment.refund_not_decided', { orderId: order.id, status: now?.paymentStatus });
         return ignored(`not_refundable_in_status_${now?.paymentStatus ?? 'unknown'}`);
       }
-      if (now.refundedAt) return { outcome: { status: 'refunded', orderId: order.id }, summary: 'already_refunded', deliver: sendPending(order.id) };
+      if (now.refundedAt) return done(work, { outcome: { status: 'refunded', orderId: order.id }, summary: 'already_refunded', deliver: sendPending(order.id) });
     }
     log.warn('order.refund_required', { orderId: order.id, shortages });
   }
@@ -64,13 +65,13 @@ export async function refundLatePayment(order: Order, paymentIntent: string, sho
   const { refundId, recorded } = await refundOrder(withIntent, notice, { paymentIntent });
   if (recorded) log.warn('order.refunded', { orderId: order.id, refundId });
   const details = { refundId, amountMinor: order.totalMinor, currency: order.currency };
-  return {
+  return done(work, {
     outcome: { status: 'refunded', orderId: order.id },
     summary: recorded ? 'refunded' : 'already_refunded',
     deliver: recorded
       ? inSequence(sendNotices(order.id, [notice]), alert({ key: `late-payment-refunded:${order.id}`, kind: 'late_payment_refunded', orderId: order.id, details }))
       : sendPending(order.id),
-  };
+  });
 }
 
 /** `answered`: the staff action's answer was stored by the refund's closing statement (refundCancelledOrder's `answer`). */
@@ -123,7 +124,7 @@ export async function refundCancelledOrder(
   const notice = cancelledByShopNotice(order, method, order.insideWindow);
   const { refundId, recorded } = await refundOrder(order, notice, { reason: 'cancelled_by_shop', method }, answer && ((refundId) => answer({ method, refundId })));
   log.warn('order.cancelled_refunded', { orderId: order.id, method, refundId, resumed: !decided });
-  // Sent by `deliver`; if this process dies first, the cleanup run's outbox retry sends the pending row.
+  // Sent by the caller's `deliver`; if this process dies first, the cleanup run's outbox retry sends the pending row.
   return { method, refundId, deliver: sendNotices(order.id, [notice]), answered: recorded && answer !== undefined };
 }
 
@@ -140,7 +141,7 @@ export function duplicatePaymentIntent(order: Order, payment: Pick<PaymentRecord
  * one order event records it; the shop is alerted. The order and the customer's notices stay as they are.
  * Stripe redelivers the event until it is acknowledged, so a crash between the two steps is resumed.
  */
-export async function refundDuplicatePayment(order: Order, payment: PaymentRecord, paymentIntent: string): Promise<PaySettlement> {
+export async function refundDuplicatePayment(work: Work, order: Order, payment: PaymentRecord, paymentIntent: string): Promise<PaySettled> {
   let refundId: string | null = null;
   try {
     const refund = await stripe().refunds.create(
@@ -155,16 +156,16 @@ export async function refundDuplicatePayment(order: Order, payment: PaymentRecor
   const details = { refundId, paymentIntent, sessionId: payment.stripeSessionId ?? null, amountMinor: payment.amountMinor, currency: order.currency, orderStatus: order.paymentStatus, paidBy };
   const recorded = await storeDuplicateRefund(order.id, statusesFor('duplicate_payment'), paymentIntent, details);
   log.warn('payment.duplicate_refunded', { orderId: order.id, refundId, recorded, orderStatus: order.paymentStatus });
-  return {
+  return done(work, {
     outcome: order.paymentStatus === 'paid' ? { status: 'already_paid', orderId: order.id } : { status: 'refunded', orderId: order.id },
     summary: 'duplicate_payment_refunded',
     deliver: inSequence(alert({ key: `duplicate-payment-refunded:${paymentIntent}`, kind: 'duplicate_payment_refunded', orderId: order.id, details }), sendPending(order.id)),
-  };
+  });
 }
 
 /** The order is paid or refunded already: a second Stripe payment goes back; the same payment is already paid. */
-export async function settledAlready(order: Order, payment: PaymentRecord): Promise<PaySettlement | null> {
+export async function settledAlready(work: Work, order: Order, payment: PaymentRecord): Promise<PaySettled | null> {
   const pi = duplicatePaymentIntent(order, payment);
-  if (pi) return refundDuplicatePayment(order, payment, pi);
-  return order.paymentStatus === 'paid' ? alreadyPaid(order.id) : null;
+  if (pi) return refundDuplicatePayment(work, order, payment, pi);
+  return order.paymentStatus === 'paid' ? alreadyPaid(work, order.id) : null;
 }

@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
-import { awaitPayment, payOrder, type KnownOrder } from './pay.js';
-import type { PaySettlement } from './settlement.js';
+import { awaitPayment, pay } from './pay.js';
+import type { PaySettled } from './settlement.js';
+import type { Work } from '../work.js';
 import { checkoutShippingFacts, type CheckoutShippingFacts } from './shipping.js';
 
 /** The facts of a Stripe Checkout Session the lifecycle relies on. */
@@ -31,8 +32,8 @@ export function sessionFacts(session: Stripe.Checkout.Session): CheckoutSessionF
 }
 
 /** A complete session: `paid` when the money is there, else `payment_submitted` (a delayed method). */
-export function applyCompletedSession(s: CheckoutSessionFacts & { orderId: string }, known: KnownOrder = {}): Promise<PaySettlement> {
+export function applyCompletedSession(work: Work, s: CheckoutSessionFacts & { orderId: string }): Promise<PaySettled> {
   const payment = { method: 'stripe' as const, amountMinor: s.amountTotal ?? -1, currency: s.currency ?? '', reference: s.id, stripeSessionId: s.id, stripePaymentIntent: s.paymentIntent, checkout: s.shipping };
-  if (s.paymentStatus === 'paid' || s.paymentStatus === 'no_payment_required') return payOrder(s.orderId, payment, known);
-  return awaitPayment(s.orderId, payment, known);
+  if (s.paymentStatus === 'paid' || s.paymentStatus === 'no_payment_required') return pay(work, s.orderId, payment);
+  return awaitPayment(work, s.orderId, payment);
 }

@@ -1,7 +1,8 @@
 import { dateFromUnixSeconds } from '../safe-text.js';
 import { log } from '../log.js';
 import { stripeKeyedEvent } from '../orders/events.js';
-import { alert, nothing, type Settlement } from '../orders/settlement.js';
+import { alert, done, type Settled } from '../orders/settlement.js';
+import type { Work } from '../work.js';
 import { idOf, ignored, orderOf, type StripeIdRef } from './stripe-refunds.js';
 import { stripe } from './stripe-client.js';
 
@@ -34,7 +35,7 @@ async function paymentIntentOfCharge(chargeId: string): Promise<string | null> {
 }
 
 /** charge.dispute.created / charge.dispute.closed: one order event and one alert per dispute and phase. */
-export async function applyDispute(dispute: DisputeFacts, phase: 'created' | 'closed'): Promise<Settlement<unknown>> {
+export async function applyDispute(work: Work, dispute: DisputeFacts, phase: 'created' | 'closed'): Promise<Settled<unknown>> {
   let paymentIntent = idOf(dispute.payment_intent);
   const chargeId = idOf(dispute.charge);
   if (!paymentIntent && chargeId) paymentIntent = await paymentIntentOfCharge(chargeId);
@@ -53,11 +54,11 @@ export async function applyDispute(dispute: DisputeFacts, phase: 'created' | 'cl
     evidenceDueBy: dateFromUnixSeconds(dispute.evidence_details?.due_by)?.toISOString() ?? null,
   };
   const [row] = await stripeKeyedEvent(orderId, phase === 'created' ? 'dispute_opened' : 'dispute_closed', { ...details, stripeKey });
-  if (!row) return { outcome: { orderId }, summary: `dispute_${phase}_already_recorded`, deliver: nothing };
+  if (!row) return { outcome: { orderId }, summary: `dispute_${phase}_already_recorded` };
   log.warn(`order.dispute_${phase}`, { orderId, disputeId: dispute.id, status: dispute.status });
-  return {
+  return done(work, {
     outcome: { orderId, disputeId: dispute.id },
     summary: `dispute_${phase}`,
     deliver: alert({ key: stripeKey, kind: phase === 'created' ? 'dispute_created' : 'dispute_closed', orderId, details }),
-  };
+  });
 }

@@ -1,10 +1,9 @@
 import { paymentLinkNotice } from '../messaging/order-notices.js';
-import type { Query } from '../db.js';
-import { deliver, recordAttempts, sendOnce } from '../messaging/outbox.js';
+import { deliver, recordAttempts, sendOnce, type Claimed } from '../messaging/outbox.js';
 import type { Order } from '../orders/order.js';
-import { takeClaimedPaymentLink } from '../orders/place.js';
 import { attachCheckoutSession } from '../orders/store.js';
 import { createCheckoutSession } from './checkout.js';
+import type { Work } from '../work.js';
 
 /** Makes sure a pending order has its Checkout Session; returns its URL (null once the order is no longer pending). */
 export async function ensureCheckoutSession(order: Order): Promise<string | null> {
@@ -19,20 +18,21 @@ export async function ensureCheckoutSession(order: Order): Promise<string | null
 
 /**
  * Ensures the Checkout Session, then sends its link on WhatsApp once (outbox key "payment-link:<orderId>").
- * An order placeOrder just wrote has its link recorded and claimed by that write: it is delivered as it is.
- * `alongside` statements (an inbound event's finishing ones) run in the round trip that records the send, or alone.
+ * An order placeOrder just wrote has its link recorded and claimed by that write (`claimed`, from placeOrder's
+ * result): it is delivered as it is. With a Work (an inbound event's), this is its flushing send: the work's
+ * pending statements run in the round trip that records the send, or alone.
  */
-export async function sendPaymentLink(order: Order, alongside: Query[] = []): Promise<{ checkoutUrl: string | null }> {
-  const claimed = takeClaimedPaymentLink(order);
+export async function sendPaymentLink(order: Order, opts: { claimed?: Claimed | null; work?: Work } = {}): Promise<{ checkoutUrl: string | null }> {
+  const { claimed, work } = opts;
   if (claimed) {
-    await deliver(claimed, alongside);
+    await deliver(claimed, work);
     return { checkoutUrl: order.checkoutUrl };
   }
   const url = await ensureCheckoutSession(order);
   if (!url || order.paymentStatus !== 'pending') {
-    await recordAttempts([], alongside);
+    await recordAttempts([], work);
     return { checkoutUrl: url };
   }
-  await sendOnce(paymentLinkNotice(order, url), alongside);
+  await sendOnce(paymentLinkNotice(order, url), work);
   return { checkoutUrl: url };
 }

@@ -6,17 +6,19 @@ import { db } from '../db.js';
 import { DomainError } from '../errors.js';
 import { log } from '../log.js';
 import { deliverPendingNotices } from '../messaging/record.js';
-import { applyCheckoutSession, applyClose } from '../orders/close.js';
+import { applyCheckoutSession, close } from '../orders/close.js';
 import { isOrderId, orderColumns, toOrder, type Order } from '../orders/order.js';
-import type { KnownOrder } from '../orders/pay.js';
-import type { Settlement } from '../orders/settlement.js';
+import type { Settled } from '../orders/settlement.js';
+import { Work } from '../work.js';
 import { logSafe, nestedDeeperThan, pgSafe } from '../safe-text.js';
 import { applyDispute, type DisputeFacts } from './disputes.js';
 import { applyChargeRefunded, applyRefund, type ChargeFacts, type RefundFacts } from './stripe-refunds.js';
 import { stripeWebhooks } from './stripe-client.js';
+import { chargeSchema, disputeSchema, envelopeSchema, refundSchema, sessionSchema } from './stripe-object-schemas.js';
 
 /**
- * Stripe webhook events: verified on the raw body, recorded durably, applied, then acknowledged.
+ * Stripe webhook events: verified on the raw body, recorded durably (one round trip), acknowledged, then applied
+ * after the answer (waitUntil; the cleanup's re-drive applies what a dead function left unprocessed).
  *
  * Dedupe: `inbound_events` (source 'stripe', external_id = event id) is the durable record and
  * guard (no Redis fast path: it would cost two Redis round trips per event to save one Postgres
@@ -27,10 +29,12 @@ import { stripeWebhooks } from './stripe-client.js';
  *
  * A Checkout Session that may pay its order has the order read in the round trip that records the
  * event, and the payment marks the event processed in its own statement (lib/orders/store.ts
- * storePaid): a paid event is record+read, commitHold (Redis), storePaid before the answer.
+ * storePaid): a paid event is record+read before the answer; commitHold (Redis), storePaid and the
+ * sends after it.
  *
- * The answer is 2xx only once the order's new state is committed; a failure answers 5xx so
- * Stripe redelivers (it retries for up to 3 days). A validly signed body that is not an event we
+ * The answer is 2xx once the event is recorded; only a failure to record it answers 5xx so Stripe
+ * redelivers (it retries for up to 3 days). A failure applying it is kept on its row and re-driven
+ * by the cleanup run (attempts < 10), as for Meta's events. A validly signed body that is not an event we
  * can use (no id/type/data, an object that is not what its type promises, an unknown type) is
  * recorded and acknowledged with 200 and the reason: a retry would bring the same bytes.
  * Strings go through pgSafe() before anything is stored (a NUL or a lone surrogate in, say,
@@ -39,67 +43,8 @@ import { stripeWebhooks } from './stripe-client.js';
 
 /** Stripe's events nest a dozen levels at most. */
 const MAX_EVENT_DEPTH = 64;
-/** The events that may pay their order (dispatch → payOrder), whose order is read with the event's record. */
+/** The events that may pay their order (dispatch → pay), whose order is read with the event's record. */
 const PAYING = new Set(['checkout.session.completed', 'checkout.session.async_payment_succeeded']);
-
-/** The Checkout Session fields the payment path relies on; anything else Stripe sends is kept as is. */
-const sessionSchema = z.looseObject({
-  id: z.string().min(1),
-  object: z.literal('checkout.session'),
-  status: z.enum(['open', 'complete', 'expired']).nullable(),
-  payment_status: z.enum(['paid', 'unpaid', 'no_payment_required']),
-  client_reference_id: z.string().nullable().optional(),
-  metadata: z.record(z.string(), z.string()).nullable().optional(),
-  amount_total: z.number().int().nullable(),
-  currency: z.string().nullable(),
-  payment_intent: z.union([z.string(), z.looseObject({ id: z.string() })]).nullable().optional(),
-});
-
-const stripeId = z.string().min(1).max(255);
-const idRef = z.union([stripeId, z.looseObject({ id: stripeId })]).nullable().optional();
-const metadata = z.record(z.string(), z.string()).nullable().optional();
-
-/** What every event must carry to be applied; anything else is acknowledged and ignored. */
-const envelopeSchema = z.looseObject({
-  id: stripeId,
-  type: z.string().min(1).max(255),
-  data: z.looseObject({ object: z.looseObject({}) }),
-});
-
-const refundSchema = z.looseObject({
-  id: stripeId,
-  object: z.literal('refund'),
-  amount: z.number().int().nonnegative().max(2_147_483_647),
-  currency: z.string().length(3),
-  status: z.string().nullable(),
-  reason: z.string().nullable().optional(),
-  charge: idRef,
-  payment_intent: idRef,
-  metadata,
-});
-
-const chargeSchema = z.looseObject({
-  id: stripeId,
-  object: z.literal('charge'),
-  amount_refunded: z.number().int().nonnegative(),
-  refunded: z.boolean(),
-  payment_intent: idRef,
-  metadata,
-  refunds: z.looseObject({ data: z.array(refundSchema), has_more: z.boolean() }).nullable().optional(),
-});
-
-const disputeSchema = z.looseObject({
-  id: stripeId,
-  object: z.literal('dispute'),
-  amount: z.number().int().nonnegative(),
-  currency: z.string().length(3),
-  status: z.string(),
-  reason: z.string(),
-  charge: idRef,
-  payment_intent: idRef,
-  metadata,
-  evidence_details: z.looseObject({ due_by: z.number().nullable().optional() }).nullable().optional(),
-});
 
 /**
  * Verifies the `Stripe-Signature` header over the raw body (default tolerance, 300 s): the parsed body, or null when
@@ -152,7 +97,13 @@ function resendPending(orderId: string | null): (() => Promise<void>) | undefine
   };
 }
 
-/** Records, dedupes and applies one verified event (the parsed, signed body). */
+/**
+ * Records and dedupes one verified event (the parsed, signed body) in ONE round trip, and answers: the event is
+ * durable. Applying it (payOrder, applyClose, refunds, disputes) and the sends are left to `after`
+ * (context.waitUntil): if the function dies after the answer, the event stays unprocessed and the re-drive
+ * (redriveStripeEvents, run by the cleanup) applies it. A replay of an event recorded but not processed yet
+ * applies it again (every state change is one conditional write: nothing happens twice).
+ */
 export async function handleStripeEvent(body: unknown): Promise<StripeEventResult> {
   const safe = pgSafe(body);
   const envelope = envelopeSchema.safeParse(safe);
@@ -170,21 +121,41 @@ export async function handleStripeEvent(body: unknown): Promise<StripeEventResul
     log.info('stripe.duplicate', { eventId: logSafe(event.id), type: logSafe(event.type) });
     return { received: { duplicate: true }, after: resendPending(orderId) };
   }
+  return { received: { recorded: true }, after: () => processStripeEvent(event, recorded.id, recorded.order) };
+}
 
-  let settled: Settlement<unknown>;
+/**
+ * The Stripe event's flow after the answer (or from the re-drive), as named steps over one Work
+ * (docs/unit-of-work.md):
+ *   1. open the work: the order read with the event's record (`order`, fused into recordEvent's transaction) and
+ *      the event to mark processed, which a payment's own statement takes (`inboundEvent`, fused into storePaid);
+ *   2. apply the event (dispatch: pay, close, refunds, disputes);
+ *   3. mark the event processed, unless the payment's statement did;
+ *   4. run what the steps left for after the commit (the WhatsApp sends, alerts).
+ * Never rejects: a failure is kept on the event row (attempts, last_error), which stays unprocessed for the re-drive.
+ */
+export async function processStripeEvent(event: Stripe.Event, inboundEventId: string, order?: Order | null): Promise<void> {
+  const work = new Work(`stripe ${logSafe(event.id)}`).readAhead('inboundEvent', inboundEventId);
+  if (order !== undefined) work.readAhead('order', { order });
+  let settled: Settled<unknown>;
   try {
-    settled = await dispatch(event, { order: recorded.order, inboundEventId: recorded.id });
+    settled = await dispatch(work, event);
+    if (work.take('inboundEvent'))
+      await db()`
+        UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = ${settled.summary}
+        WHERE id = ${inboundEventId}`;
   } catch (error) {
     log.error('stripe.processing_failed', { eventId: logSafe(event.id), type: logSafe(event.type), error });
-    await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${recorded.id}`.catch(() => {});
-    return { refused: new DomainError('failed', 'processing_failed', 'the event could not be applied; Stripe retries') };
+    await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${inboundEventId}`.catch(() => {});
+    return;
   }
-  if (!settled.eventProcessed)
-    await db()`
-      UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = ${settled.summary}
-      WHERE id = ${recorded.id}`;
   log.info('stripe.processed', { eventId: logSafe(event.id), type: logSafe(event.type), outcome: settled.summary });
-  return { received: { outcome: settled.summary }, after: settled.deliver };
+  await work.runAfter();
+}
+
+/** The re-drive of Stripe events recorded but never processed (rows read by lib/conversation/inbound-events.ts redriveUnprocessed). */
+export async function redriveStripeEvents(rows: { id: string; payload: unknown }[]): Promise<void> {
+  for (const r of rows) await processStripeEvent(r.payload as Stripe.Event, r.id);
 }
 
 /**
@@ -225,9 +196,9 @@ async function acknowledgeMalformed(body: unknown, problems: string): Promise<St
   return { received: { ignored: `malformed event: ${problems}`.slice(0, 300) } };
 }
 
-const ignore = (reason: string): Settlement<unknown> => ({ outcome: null, summary: `ignored: ${reason}`, deliver: async () => {} });
+const ignore = (reason: string): Settled<unknown> => ({ outcome: null, summary: `ignored: ${reason}` });
 
-function withShape<T>(event: Stripe.Event, schema: z.ZodType<T>, apply: (object: T) => Promise<Settlement<unknown>>): Promise<Settlement<unknown>> {
+function withShape<T>(event: Stripe.Event, schema: z.ZodType<T>, apply: (object: T) => Promise<Settled<unknown>>): Promise<Settled<unknown>> {
   const parsed = schema.safeParse(event.data.object);
   if (!parsed.success) {
     log.warn('stripe.malformed_object', { eventId: logSafe(event.id), type: logSafe(event.type), issues: parsed.error.issues.map((i) => i.path.join('.')).slice(0, 10) });
@@ -236,7 +207,7 @@ function withShape<T>(event: Stripe.Event, schema: z.ZodType<T>, apply: (object:
   return apply(parsed.data);
 }
 
-async function dispatch(event: Stripe.Event, known: KnownOrder): Promise<Settlement<unknown>> {
+async function dispatch(work: Work, event: Stripe.Event): Promise<Settled<unknown>> {
   switch (event.type) {
     case 'checkout.session.completed':
     case 'checkout.session.async_payment_succeeded':
@@ -244,15 +215,15 @@ async function dispatch(event: Stripe.Event, known: KnownOrder): Promise<Settlem
     case 'checkout.session.expired':
       break;
     case 'charge.refunded':
-      return withShape(event, chargeSchema, (charge) => applyChargeRefunded(charge as ChargeFacts));
+      return withShape(event, chargeSchema, (charge) => applyChargeRefunded(work, charge as ChargeFacts));
     case 'refund.created':
     case 'refund.updated':
     case 'refund.failed':
     case 'charge.refund.updated':
-      return withShape(event, refundSchema, (refund) => applyRefund(refund as RefundFacts));
+      return withShape(event, refundSchema, (refund) => applyRefund(work, refund as RefundFacts));
     case 'charge.dispute.created':
     case 'charge.dispute.closed':
-      return withShape(event, disputeSchema, (dispute) => applyDispute(dispute as DisputeFacts, event.type === 'charge.dispute.created' ? 'created' : 'closed'));
+      return withShape(event, disputeSchema, (dispute) => applyDispute(work, dispute as DisputeFacts, event.type === 'charge.dispute.created' ? 'created' : 'closed'));
     default:
       return ignore(`unhandled type ${logSafe(event.type, 80)}`);
   }
@@ -269,11 +240,11 @@ async function dispatch(event: Stripe.Event, known: KnownOrder): Promise<Settlem
   }
   switch (event.type) {
     case 'checkout.session.async_payment_failed':
-      return applyClose(orderId, 'payment_failed', { sessionId: session.id });
+      return close(work, orderId, 'payment_failed', { sessionId: session.id });
     case 'checkout.session.expired':
-      return applyClose(orderId, 'session_expired', { sessionId: session.id });
+      return close(work, orderId, 'session_expired', { sessionId: session.id });
     default:
       // completed (paid, or unpaid for a delayed method) and async_payment_succeeded
-      return applyCheckoutSession(session, known);
+      return applyCheckoutSession(work, session);
   }
 }

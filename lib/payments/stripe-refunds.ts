@@ -3,7 +3,8 @@ import { log } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
 import { fullRefundNotice } from '../messaging/order-notices.js';
 import { getOrder, isOrderId } from '../orders/order.js';
-import { alert, inSequence, nothing, sendNotices, type Settlement } from '../orders/settlement.js';
+import { alert, done, inSequence, sendNotices, type Settled } from '../orders/settlement.js';
+import type { Work } from '../work.js';
 import { storeStripeRefund } from '../orders/store-refunds.js';
 import { storeDuplicateRefundSeen } from '../orders/store.js';
 import { stripe } from './stripe-client.js';
@@ -55,7 +56,7 @@ export type ChargeFacts = {
   refunds?: { data: RefundFacts[]; has_more: boolean } | null;
 };
 export const idOf = (ref: StripeIdRef): string | null => (typeof ref === 'string' ? ref : (ref?.id ?? null));
-export const ignored = (reason: string): Settlement<unknown> => ({ outcome: null, summary: `ignored: ${reason}`, deliver: nothing });
+export const ignored = (reason: string): Settled<unknown> => ({ outcome: null, summary: `ignored: ${reason}` });
 
 /**
  * The order a Stripe payment object belongs to: by its payment intent (recorded when the order was
@@ -82,25 +83,24 @@ export async function orderOf(paymentIntent: string | null, metadata: Record<str
 }
 
 /** charge.refunded: the charge's refunds (listed in the event, or fetched when the API version leaves them out), each applied once. */
-export async function applyChargeRefunded(charge: ChargeFacts): Promise<Settlement<unknown>> {
+export async function applyChargeRefunded(work: Work, charge: ChargeFacts): Promise<Settled<unknown>> {
   let refunds = charge.refunds && !charge.refunds.has_more ? charge.refunds.data : [];
   if (refunds.length === 0 && charge.amount_refunded > 0) {
     const listed = await stripe().refunds.list({ charge: charge.id, limit: 100 });
     refunds = listed.data as unknown as RefundFacts[];
   }
   if (refunds.length === 0) return ignored('charge without refunds');
-  const outcomes: Settlement<unknown>[] = [];
+  const outcomes: Settled<unknown>[] = [];
   // Oldest first, so the refund that completes the full amount is the one recorded as `refunded`.
-  for (const r of [...refunds].reverse()) outcomes.push(await applyRefund({ ...r, payment_intent: r.payment_intent ?? charge.payment_intent, charge: charge.id }));
+  for (const r of [...refunds].reverse()) outcomes.push(await applyRefund(work, { ...r, payment_intent: r.payment_intent ?? charge.payment_intent, charge: charge.id }));
   return {
     outcome: outcomes.map((o) => o.outcome),
     summary: outcomes.map((o) => o.summary).join('; ').slice(0, 500),
-    deliver: inSequence(...outcomes.map((o) => o.deliver)),
   };
 }
 
 /** refund.created / refund.updated / refund.failed (and charge.refunded, per refund). */
-export async function applyRefund(refund: RefundFacts): Promise<Settlement<unknown>> {
+export async function applyRefund(work: Work, refund: RefundFacts): Promise<Settled<unknown>> {
   const orderId = await orderOf(idOf(refund.payment_intent), refund.metadata);
   if (!orderId) {
     log.info('refund.not_ours', { refundId: refund.id });
@@ -110,7 +110,7 @@ export async function applyRefund(refund: RefundFacts): Promise<Settlement<unkno
   if (!order) return ignored('unknown order');
   if (refund.currency.toUpperCase() !== order.currency) {
     log.error('refund.currency_mismatch', { orderId, refundId: refund.id });
-    return { ...ignored('currency mismatch'), deliver: alert({ key: `refund-mismatch:${refund.id}`, kind: 'refund_currency_mismatch', orderId, details: { refundId: refund.id, currency: refund.currency } }) };
+    return done(work, { ...ignored('currency mismatch'), deliver: alert({ key: `refund-mismatch:${refund.id}`, kind: 'refund_currency_mismatch', orderId, details: { refundId: refund.id, currency: refund.currency } }) });
   }
   const pi = idOf(refund.payment_intent);
   if (pi && pi !== order.stripePaymentIntent && (order.paymentStatus === 'paid' || order.paymentStatus === 'refunded')) {
@@ -160,10 +160,10 @@ export async function applyRefund(refund: RefundFacts): Promise<Settlement<unkno
     const reopenedDetails = reopened ? { orderStatus: row.paymentStatus, reopened, refundNotice: row.noticeStatus ?? 'none' } : {};
     steps.push(alert({ key: `refund-failed:${refund.id}`, kind: 'refund_failed', orderId, details: { ...details, refundedMinor, ...reopenedDetails } }));
   }
-  return {
+  return done(work, {
     outcome: { orderId, refundId: refund.id, refundedMinor, paymentStatus: row.paymentStatus },
     summary: recorded ?? (row.failed ? 'refund_failed' : 'refund_already_recorded'),
     deliver: inSequence(...steps),
-  };
+  });
 }
 

@@ -1,7 +1,8 @@
 import { chunks } from '../chunks.js';
 import { db } from '../db.js';
 import { log } from '../log.js';
-import { redis, type RedisRider } from '../redis.js';
+import { redis } from '../redis.js';
+import type { Work } from '../work.js';
 import { stockKey } from './keys.js';
 import { flatten, KEEP_MS, runScript } from './scripts.js';
 
@@ -67,12 +68,12 @@ export async function availableStockIfKnown(skus: string[]): Promise<Map<string,
 
 /**
  * Available units per SKU; a counter Redis lost is rebuilt from Postgres first (never read as 0).
- * With a rider, the read goes in one pipeline with its waiting writes (no round trip of their own).
+ * With a Work, the read goes in one pipeline with its pending Redis writes (no round trip of their own).
  */
-export async function availableStock(skus: string[], rider?: RedisRider): Promise<Map<string, number>> {
+export async function availableStock(skus: string[], work?: Work): Promise<Map<string, number>> {
   if (skus.length === 0) return new Map();
   const read = () => redis().mget<(string | number | null)[]>(...skus.map(stockKey));
-  let values = rider ? ((await rider.pipeline((p) => p.mget(...skus.map(stockKey))))[0] as (string | number | null)[]) : await read();
+  let values = work ? ((await work.redis.pipeline((p) => p.mget(...skus.map(stockKey))))[0] as (string | number | null)[]) : await read();
   const missing = skus.filter((_, i) => values[i] === null || values[i] === undefined);
   if (missing.length) {
     await rebuildStockCounters(missing);

@@ -1,4 +1,5 @@
-import { redis, type RedisRider } from '../redis.js';
+import { redis } from '../redis.js';
+import type { Work } from '../work.js';
 import { withKnownCounters } from './counters.js';
 import { EXPIRY_INDEX, holdKey } from './keys.js';
 import { flatten, KEEP_MS, runScript, runScriptWith, type HoldLine } from './scripts.js';
@@ -41,12 +42,12 @@ function reserveResult(reply: unknown[]): ReserveResult {
  * Holds every line for the order until expiresAt, or nothing. Idempotent per order id: when the
  * order already has a hold, nothing changes and the answer is `exists` with that hold's state and
  * expiry (a retry of the same event learns the expiry the first attempt set) and whether it holds exactly
- * these lines (`sameLines`: another request under the same order id, i.e. a reused idempotency key, does not). With a rider (an inbound
- * message's seen marks), the script runs in one pipeline with its waiting writes.
+ * these lines (`sameLines`: another request under the same order id, i.e. a reused idempotency key, does not). With a Work (an inbound
+ * message's: lib/work.ts), the script runs in one pipeline with the work's pending Redis writes.
  */
-export async function reserveStock(orderId: string, lines: HoldLine[], expiresAt: Date, rider?: RedisRider): Promise<ReserveResult> {
+export async function reserveStock(orderId: string, lines: HoldLine[], expiresAt: Date, work?: Work): Promise<ReserveResult> {
   const exp = expiresAt.getTime();
-  return reserveResult(await withKnownCounters(() => runScriptWith(rider, 'reserve', [orderId, String(Date.now()), String(exp), String(exp + KEEP_MS), ...flatten(lines)])));
+  return reserveResult(await withKnownCounters(() => runScriptWith(work, 'reserve', [orderId, String(Date.now()), String(exp), String(exp + KEEP_MS), ...flatten(lines)])));
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { redis, type RedisRider } from '../redis.js';
+import { redis } from '../redis.js';
+import type { Work } from '../work.js';
 
 /**
  * The Lua scripts of lib/stock (key layout in keys.ts). Each runs atomically in Redis; keys are
@@ -323,13 +324,13 @@ const sha1s = new Map<keyof typeof LUA, string>();
 const sha1Of = (name: keyof typeof LUA) => sha1s.get(name) ?? (sha1s.set(name, createHash('sha1').update(LUA[name]).digest('hex')), sha1s.get(name)!);
 
 /**
- * runScript, with the rider's waiting writes in the same pipeline (one round trip). A script Redis
+ * runScript, with the Work's pending Redis writes in the same pipeline (one round trip). A script Redis
  * has not loaded yet (NOSCRIPT) runs again alone, which loads it.
  */
-export async function runScriptWith(rider: RedisRider | undefined, name: keyof typeof LUA, args: string[], keys: string[] = []): Promise<unknown> {
-  if (!rider?.hasWaiting) return runScript(name, args, keys);
+export async function runScriptWith(work: Work | undefined, name: keyof typeof LUA, args: string[], keys: string[] = []): Promise<unknown> {
+  if (!work?.redis.hasWaiting) return runScript(name, args, keys);
   try {
-    return (await rider.pipeline((p) => p.evalsha(sha1Of(name), keys, args)))[0];
+    return (await work.redis.pipeline((p) => p.evalsha(sha1Of(name), keys, args)))[0];
   } catch (error) {
     if (!/NOSCRIPT/i.test(String((error as Error).message))) throw error;
     return runScript(name, args, keys);

@@ -8,6 +8,7 @@ import { expect } from 'vitest';
 import { buildEntry, buildInboundMessageValue, buildWebhookPayload, makeWamid, signMetaPayload, type InboundInput } from '../../dev/standins/graph.js';
 import { loadFunctions, type InProcessFunctions } from '../../dev/invoke.js';
 import { db } from '../../lib/db.js';
+import { pgSafe } from '../../lib/safe-text.js';
 import { bodyOf, eventually, newCustomer, sentTo, type TestStack } from './stack.js';
 
 export type PlacedOrder = { waId: string; orderId: string; reference: string; sessionId: string; totalMinor: number };
@@ -39,7 +40,10 @@ export function shop(stack: () => TestStack, options: { inProcess?: boolean } = 
     const r = await invokeInProcess('webhook', `${stack().url}/.netlify/functions/webhook`, { method: 'POST', headers, body: raw });
     expect(r.status).toBe(200);
   };
-  /** POSTs exact bytes with a valid Stripe-Signature, as Stripe does. */
+  /**
+   * POSTs exact bytes with a valid Stripe-Signature, as Stripe does. The webhook answers once the event is recorded
+   * and applies it after the answer: this waits until it was applied, and adds the outcome its row recorded.
+   */
   const postStripe = async (payload: string) => {
     const init = { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8', 'stripe-signature': signature(payload) }, body: payload };
     const r = options.inProcess ? await invokeInProcess('payment-callback', callbackUrl(), init) : await fetch(callbackUrl(), init);
@@ -49,6 +53,16 @@ export function shop(stack: () => TestStack, options: { inProcess?: boolean } = 
       body = JSON.parse(text) as Record<string, unknown>;
     } catch {
       /* not JSON: the status tells */
+    }
+    if (r.status === 200 && body.recorded === true) {
+      // Stored as the webhook stores it (NULs and lone surrogates replaced: lib/safe-text.ts).
+      const id = (pgSafe(JSON.parse(payload)) as { id: string }).id;
+      const row = async () => (await db()`SELECT processed_at, attempts, outcome FROM inbound_events WHERE source = 'stripe' AND external_id = ${id}`)[0];
+      await eventually(async () => {
+        const x = await row();
+        return !!x && (x.processed_at !== null || Number(x.attempts) > 0);
+      }, 60_000);
+      body.outcome = (await row())?.outcome ?? null;
     }
     return { status: r.status, body, text };
   };

@@ -1,5 +1,6 @@
 import { bumpCatalogVersion } from '../../lib/catalog/cache.js';
 import { importCatalogJson } from '../../lib/catalog/index.js';
+import { makeWamid } from '../../dev/standins/graph.js';
 import { db } from '../../lib/db.js';
 import { eventually, sentTo, type TestStack } from './stack.js';
 
@@ -43,8 +44,12 @@ export async function sellOnly(skus: string[]): Promise<void> {
 /** Sends an inbound message and waits for the shop's next answer to it. */
 export async function ask(stack: () => TestStack, waId: string, input: Record<string, unknown>) {
   const before = sentTo(stack(), waId).length + stack().graph.messages({ to: waId, status: 'rejected' }).length;
-  await stack().graph.sendInbound({ from: waId, ...input } as never);
+  const wamid = makeWamid(waId);
+  await stack().graph.sendInbound({ from: waId, wamid, ...input } as never);
   await eventually(() => sentTo(stack(), waId).length + stack().graph.messages({ to: waId, status: 'rejected' }).length > before, 30_000, 20);
+  // The answer goes out before the statement finishing the event (with its conversation counters) commits: wait for it,
+  // so the next message reads them (the webhook answers after one round trip: the next message may be recorded at once).
+  await eventually(async () => (await db()`SELECT processed_at FROM inbound_events WHERE source = 'meta' AND external_id = ${wamid}`)[0]?.processed_at != null, 30_000, 20);
   const all = stack().graph.messages({ to: waId });
   return all[all.length - 1]!;
 }
