@@ -97,7 +97,7 @@ export const LAYERS: { name: string; files: string[] }[] = [
     name: 'kernel',
     files: [
       'lib/config.ts', 'lib/config-schema.ts', 'lib/config-needs.ts', 'lib/log.ts', 'lib/db.ts', 'lib/redis.ts', 'lib/money.ts', 'lib/phone.ts', 'lib/identity.ts',
-      'lib/zod.ts', 'lib/safe-text.ts', 'lib/chunks.ts', 'lib/lazy-require.ts', 'lib/lazy-module.ts', 'lib/work.ts', 'lib/errors.ts', 'lib/migrations.ts',
+      'lib/zod.ts', 'lib/safe-text.ts', 'lib/chunks.ts', 'lib/bytes.ts', 'lib/lazy-require.ts', 'lib/lazy-module.ts', 'lib/work.ts', 'lib/errors.ts', 'lib/migrations.ts',
     ],
   },
   { name: 'adapters', files: ['lib/whatsapp/', 'lib/messaging/graph-client.ts', 'lib/messaging/send-pace.ts', 'lib/payments/stripe-client.ts', 'lib/stock/'] },

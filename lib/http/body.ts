@@ -1,4 +1,5 @@
 import { DomainError } from './errors.js';
+import { readCapped } from '../bytes.js';
 
 /**
  * Reading a request body, never past its route's limit (issue 31). The one place every entry reads
@@ -35,34 +36,9 @@ export function payloadTooLarge(maxBytes: number): DomainError {
  * The body's bytes, at most `maxBytes` of them; more throws a too_large DomainError (413 payload_too_large, with
  * maxBytes), from `Content-Length` before reading, or as soon as the running count passes the limit.
  */
-export async function readBody(req: Request, maxBytes: number): Promise<Uint8Array> {
+export function readBody(req: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = req.headers.get('content-length');
-  if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared) > maxBytes) {
-    await req.body?.cancel().catch(() => {});
-    throw payloadTooLarge(maxBytes);
-  }
-  if (!req.body) return new Uint8Array(0);
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw payloadTooLarge(maxBytes);
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  return readCapped(req.body, maxBytes, declared !== null && /^\d+$/.test(declared.trim()) ? Number(declared) : null, () => payloadTooLarge(maxBytes));
 }
 
 /** The body as UTF-8 text (invalid sequences replaced), at most `maxBytes` bytes of it. */

@@ -1,4 +1,5 @@
 import { getConfig } from '../config.js';
+import { readCapped } from '../bytes.js';
 import { DomainError } from '../errors.js';
 
 /**
@@ -55,31 +56,8 @@ export async function mediaInfo(mediaId: string): Promise<MediaInfo> {
 export async function downloadMedia(url: string, maxBytes: number): Promise<Uint8Array> {
   const r = await graphFetch(url);
   if (!r.ok) throw new DomainError('upstream_failed', 'whatsapp_refused', `the media download answered HTTP ${r.status}`);
-  const declared = Number(r.headers.get('content-length') ?? 0);
-  if (declared > maxBytes) {
-    await r.body?.cancel().catch(() => {});
-    throw new DomainError('too_large', 'media_too_large', `the file is larger than ${maxBytes} bytes`);
-  }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = r.body!.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new DomainError('too_large', 'media_too_large', `the file is larger than ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  const tooLarge = () => new DomainError('too_large', 'media_too_large', `the file is larger than ${maxBytes} bytes`);
+  return readCapped(r.body, maxBytes, Number(r.headers.get('content-length') ?? 0), tooLarge);
 }
 
 export type GraphTemplate = { name: string; language: string; status: string; category: string | null; components: { type: string; format?: string; text?: string; buttons?: { type: string; url?: string; text?: string }[] }[] };
