@@ -54,6 +54,18 @@ export function findRedisServer(): string | null {
 }
 
 export async function startRedisServer(): Promise<{ port: number; client: Redis; stop(): Promise<void> }> {
+  // A free port can be taken by another process between freePort() and redis-server's bind (test files start
+  // their stacks in parallel): then a new port, a few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRedisServerOnce();
+    } catch (error) {
+      if (attempt >= 5 || !/Address already in use/.test(String((error as Error).message))) throw error;
+    }
+  }
+}
+
+async function startRedisServerOnce(): Promise<{ port: number; client: Redis; stop(): Promise<void> }> {
   const bin = findRedisServer();
   if (!bin) throw new Error('redis-server not found: apt-get install -y redis-server');
 
