@@ -99,7 +99,7 @@ function resendPending(orderId: string | null): (() => Promise<void>) | undefine
 
 /**
  * Records and dedupes one verified event (the parsed, signed body) in ONE round trip, and answers: the event is
- * durable. Applying it (payOrder, applyClose, refunds, disputes) and the sends are left to `after`
+ * durable. Applying it (pay, close, refunds, disputes) and the sends are left to `after`
  * (context.waitUntil): if the function dies after the answer, the event stays unprocessed and the re-drive
  * (redriveStripeEvents, run by the cleanup) applies it. A replay of an event recorded but not processed yet
  * applies it again (every state change is one conditional write: nothing happens twice).
