@@ -3,7 +3,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../dev/stack.js';
 import { upsertCatalogProduct } from '../lib/catalog/index.js';
-import { RECONCILE_SQL, runReservationCleanup, type CleanupSummary } from '../lib/cleanup.js';
+import { RECONCILE_SQL, runReservationCleanup, type CleanupSummary } from '../lib/flows/cleanup.js';
 import { db } from '../lib/db.js';
 import { placeOrder, type Order } from '../lib/orders/place.js';
 import { ensureCheckoutSession } from '../lib/payments/payment-link.js';

@@ -13,7 +13,7 @@ import { cancelOrder } from '../lib/admin/cancel.js';
 import { markShipped } from '../lib/admin/shipped.js';
 import { markDelivered } from '../lib/admin/fulfilment.js';
 import { upsertCatalogProduct } from '../lib/catalog/index.js';
-import { cleanupLapsedOrder } from '../lib/cleanup.js';
+import { cleanupLapsedOrder } from '../lib/flows/cleanup.js';
 import { db } from '../lib/db.js';
 import { messageKeys, outboxKey } from '../lib/messaging/keys.js';
 import { closeOrder } from '../lib/orders/close.js';

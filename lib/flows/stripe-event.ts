@@ -11,10 +11,10 @@ import { isOrderId, orderColumns, toOrder, type Order } from '../orders/order.js
 import type { Settled } from '../orders/settlement.js';
 import { Work } from '../work.js';
 import { logSafe, nestedDeeperThan, pgSafe } from '../safe-text.js';
-import { applyDispute, type DisputeFacts } from './disputes.js';
-import { applyChargeRefunded, applyRefund, type ChargeFacts, type RefundFacts } from './stripe-refunds.js';
-import { stripeWebhooks } from './stripe-client.js';
-import { chargeSchema, disputeSchema, envelopeSchema, refundSchema, sessionSchema } from './stripe-object-schemas.js';
+import { applyDispute, type DisputeFacts } from '../payments/disputes.js';
+import { applyChargeRefunded, applyRefund, type ChargeFacts, type RefundFacts } from '../payments/stripe-refunds.js';
+import { stripeWebhooks } from '../payments/stripe-client.js';
+import { chargeSchema, disputeSchema, envelopeSchema, refundSchema, sessionSchema } from '../payments/stripe-object-schemas.js';
 
 /**
  * Stripe webhook events: verified on the raw body, recorded durably (one round trip), acknowledged, then applied
@@ -153,7 +153,7 @@ export async function processStripeEvent(event: Stripe.Event, inboundEventId: st
   await work.runAfter();
 }
 
-/** The re-drive of Stripe events recorded but never processed (rows read by lib/conversation/inbound-events.ts redriveUnprocessed). */
+/** The re-drive of Stripe events recorded but never processed (rows read by lib/conversation/inbound-events.ts unprocessedEventsQuery, handed over by lib/flows/cleanup.ts). */
 export async function redriveStripeEvents(rows: { id: string; payload: unknown }[]): Promise<void> {
   for (const r of rows) await processStripeEvent(r.payload as Stripe.Event, r.id);
 }
