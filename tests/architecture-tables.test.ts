@@ -92,7 +92,7 @@ const NEXT_WAVE: { table: string; file: string; why: string }[] = [
   { table: 'orders', file: 'lib/orders/reminders.ts', why: ORDERS_SQL },
   { table: 'orders', file: 'lib/orders/store-refunds.ts', why: ORDERS_SQL },
   { table: 'orders', file: 'lib/flows/stripe-event.ts', why: ORDERS_SQL },
-  { table: 'orders', file: 'lib/payments/stripe-refunds.ts', why: ORDERS_SQL },
+  { table: 'orders', file: 'lib/orders/stripe-refunds.ts', why: ORDERS_SQL },
   { table: 'orders', file: 'lib/stock/counters.ts', why: ORDERS_SQL },
   { table: 'orders', file: 'lib/stock/resync.ts', why: ORDERS_SQL },
   { table: 'outbound_messages', file: 'lib/admin/alerts.ts', why: OUTBOX_SQL },

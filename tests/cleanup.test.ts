@@ -6,7 +6,7 @@ import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { RECONCILE_SQL, runReservationCleanup, type CleanupSummary } from '../lib/flows/cleanup.js';
 import { db } from '../lib/db.js';
 import { placeOrder, type Order } from '../lib/orders/place.js';
-import { ensureCheckoutSession } from '../lib/payments/payment-link.js';
+import { ensureCheckoutSession } from '../lib/orders/payment-link.js';
 import { redis } from '../lib/redis.js';
 import { availableStock } from '../lib/stock/index.js';
 import { newCustomer, sentTo, useStack } from './support/stack.js';

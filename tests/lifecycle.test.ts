@@ -21,8 +21,8 @@ import { LIFECYCLE, ORDER_EVENTS, PAYMENT_STATUSES, refusal, transition, type Ef
 import { getOrder, type Order } from '../lib/orders/order.js';
 import { awaitPayment, markOrderPaid } from '../lib/orders/pay.js';
 import { placeOrder } from '../lib/orders/place.js';
-import { ensureCheckoutSession } from '../lib/payments/payment-link.js';
-import { applyRefund } from '../lib/payments/stripe-refunds.js';
+import { ensureCheckoutSession } from '../lib/orders/payment-link.js';
+import { applyRefund } from '../lib/orders/stripe-refunds.js';
 import { holdState, releaseHold, setAvailableStock } from '../lib/stock/index.js';
 import { eventually, newCustomer, useStack } from './support/stack.js';
 import { Work } from '../lib/work.js';

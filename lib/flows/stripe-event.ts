@@ -11,8 +11,8 @@ import { isOrderId, orderColumns, toOrder, type Order } from '../orders/order.js
 import type { Settled } from '../orders/settlement.js';
 import { Work } from '../work.js';
 import { logSafe, nestedDeeperThan, pgSafe } from '../safe-text.js';
-import { applyDispute, type DisputeFacts } from '../payments/disputes.js';
-import { applyChargeRefunded, applyRefund, type ChargeFacts, type RefundFacts } from '../payments/stripe-refunds.js';
+import { applyDispute, type DisputeFacts } from '../orders/disputes.js';
+import { applyChargeRefunded, applyRefund, type ChargeFacts, type RefundFacts } from '../orders/stripe-refunds.js';
 import { stripeWebhooks } from '../payments/stripe-client.js';
 import { chargeSchema, disputeSchema, envelopeSchema, refundSchema, sessionSchema } from '../payments/stripe-object-schemas.js';
 
