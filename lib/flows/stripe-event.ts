@@ -126,7 +126,7 @@ export async function handleStripeEvent(body: unknown): Promise<StripeEventResul
 
 /**
  * The Stripe event's flow after the answer (or from the re-drive), as named steps over one Work
- * (docs/unit-of-work.md):
+ * (docs/architecture.md, "The unit of work"):
  *   1. open the work: the order read with the event's record (`order`, fused into recordEvent's transaction) and
  *      the event to mark processed, which a payment's own statement takes (`inboundEvent`, fused into storePaid);
  *   2. apply the event (dispatch: pay, close, refunds, disputes);
