@@ -269,6 +269,19 @@ describe('reservation-cleanup', () => {
     expect(await availableStock(['FL-A', 'FL-B'])).toEqual(expected);
   }, 120_000);
 
+  it('a Stripe event recorded but never processed is re-driven through the Stripe flow (lib/flows/stripe-event.ts)', async () => {
+    const id = `evt_redrive_${process.pid}_${Date.now()}`;
+    const event = { id, object: 'event', type: 'customer.created', data: { object: { id: 'cus_1', object: 'customer' } } };
+    await db()`
+      INSERT INTO inbound_events (source, external_id, kind, payload, received_at)
+      VALUES ('stripe', ${id}, ${event.type}, ${JSON.stringify(event)}::jsonb, now() - interval '5 minutes')`;
+    const summary = await runCleanup();
+    expect(summary.redriven).toBeGreaterThanOrEqual(1);
+    const [row] = await db()`SELECT processed_at, outcome FROM inbound_events WHERE source = 'stripe' AND external_id = ${id}`;
+    expect(row!.processed_at).not.toBeNull();
+    expect(row!.outcome).toBe('ignored: unhandled type customer.created');
+  });
+
   it('the reconcile query uses the partial index orders_open_by_expiry', async () => {
     await db()`ANALYZE orders`;
     const plan = await db().query(`EXPLAIN ${RECONCILE_SQL}`, [100]);
