@@ -46,7 +46,7 @@ async function seedHolds(count: number, expiresAt: number, prefix: string): Prom
 /** How Postgres serves the reconcile query (pending orders whose hold lapsed): the index it uses, or a scan. */
 async function reconcilePlan(): Promise<string> {
   const { db } = await import('../lib/db.js');
-  const { RECONCILE_SQL } = await import('../lib/cleanup.js');
+  const { RECONCILE_SQL } = await import('../lib/flows/cleanup.js');
   const [plan] = await db().query(`EXPLAIN (FORMAT JSON) ${RECONCILE_SQL}`, [100]);
   const found: string[] = [];
   const walk = (node: Record<string, unknown>) => {

@@ -213,7 +213,7 @@ export const flows: Flow[] = [
     request: () => ['/.netlify/functions/reservation-cleanup', { method: 'POST' }],
     check: ok(200),
     throughput: false,
-    // Issue 30: the run's checks share one Postgres statement and one Redis request (lib/cleanup.ts).
+    // Issue 30: the run's checks share one Postgres statement and one Redis request (lib/flows/cleanup.ts).
     floor: { total: { postgres: 1, redis: 1, stripe: 0, graph: 0 } },
     ceiling: { total: { postgres: 1, redis: 1, stripe: 0, graph: 0 } },
   }),

@@ -46,7 +46,7 @@ async function seed(count: number, expiresAt: number, prefix: string, withCustom
 /** How Postgres serves the cleanup's due statement (reconcile + due reminders + waitlisted SKUs): the indexes it uses. */
 async function duePlan(): Promise<string> {
   const { db } = await import('../lib/db.js');
-  const { CLEANUP_DUE_SQL } = await import('../lib/cleanup.js');
+  const { CLEANUP_DUE_SQL } = await import('../lib/flows/cleanup.js');
   const [plan] = await db().query(`EXPLAIN (FORMAT JSON) ${CLEANUP_DUE_SQL}`, [100, 180, 1000, 50]);
   const found = new Set<string>();
   const walk = (node: Record<string, unknown>) => {

@@ -3,7 +3,7 @@ import { log } from './log.js';
 import { redis, type RedisPipeline } from './redis.js';
 
 /**
- * One explicit unit of work (docs/unit-of-work.md): what a flow has decided but not yet sent, carried through
+ * One explicit unit of work (docs/architecture.md, "The unit of work"): what a flow has decided but not yet sent, carried through
  * its steps and flushed at exactly the points where its round trips happen.
  *   - `also(q)` / `flush(outcome)`: Postgres statements waiting for the next round trip that takes them (the final
  *     send's "sent" record, or alone at the end), with the statements that close the work (`closeWith`).

@@ -11,7 +11,8 @@ if (!file) {
   process.exit(2);
 }
 await runScript('npm run catalog:import', needs.catalogImport, async () => {
-  const { CsvFormatError, importCatalogCsv, importCatalogJson } = await import('../lib/catalog/index.js');
+  const { CsvFormatError } = await import('../lib/catalog/index.js');
+  const { importCatalogCsv, importCatalogJson } = await import('../lib/admin/catalog-import.js');
   let result;
   try {
     const text = await readFile(file, 'utf8');

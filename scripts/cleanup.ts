@@ -4,6 +4,6 @@ import { needs } from '../lib/config-needs.js';
 import { runScript } from './cli.js';
 
 await runScript('npm run cleanup', needs.reservationCleanup, async () => {
-  const { runReservationCleanup } = await import('../lib/cleanup.js');
+  const { runReservationCleanup } = await import('../lib/flows/cleanup.js');
   console.log(JSON.stringify(await runReservationCleanup()));
 });

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { upsertCatalogProduct } from '../lib/catalog/index.js';
 import { db } from '../lib/db.js';
 import { placeOrder, type Order } from '../lib/orders/place.js';
-import { ensureCheckoutSession } from '../lib/payments/payment-link.js';
+import { ensureCheckoutSession } from '../lib/orders/payment-link.js';
 import { availableStock } from '../lib/stock/index.js';
 import { bodyOf, eventually, newCustomer, sentTo, useStack, waitForMessages, type Body } from './support/stack.js';
 

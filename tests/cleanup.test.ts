@@ -3,10 +3,10 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../dev/stack.js';
 import { upsertCatalogProduct } from '../lib/catalog/index.js';
-import { RECONCILE_SQL, runReservationCleanup, type CleanupSummary } from '../lib/cleanup.js';
+import { RECONCILE_SQL, runReservationCleanup, type CleanupSummary } from '../lib/flows/cleanup.js';
 import { db } from '../lib/db.js';
 import { placeOrder, type Order } from '../lib/orders/place.js';
-import { ensureCheckoutSession } from '../lib/payments/payment-link.js';
+import { ensureCheckoutSession } from '../lib/orders/payment-link.js';
 import { redis } from '../lib/redis.js';
 import { availableStock } from '../lib/stock/index.js';
 import { newCustomer, sentTo, useStack } from './support/stack.js';
@@ -268,6 +268,19 @@ describe('reservation-cleanup', () => {
     expect(await runCleanup()).toMatchObject({ reconciled: 0, expired: 0, released: 0 });
     expect(await availableStock(['FL-A', 'FL-B'])).toEqual(expected);
   }, 120_000);
+
+  it('a Stripe event recorded but never processed is re-driven through the Stripe flow (lib/flows/stripe-event.ts)', async () => {
+    const id = `evt_redrive_${process.pid}_${Date.now()}`;
+    const event = { id, object: 'event', type: 'customer.created', data: { object: { id: 'cus_1', object: 'customer' } } };
+    await db()`
+      INSERT INTO inbound_events (source, external_id, kind, payload, received_at)
+      VALUES ('stripe', ${id}, ${event.type}, ${JSON.stringify(event)}::jsonb, now() - interval '5 minutes')`;
+    const summary = await runCleanup();
+    expect(summary.redriven).toBeGreaterThanOrEqual(1);
+    const [row] = await db()`SELECT processed_at, outcome FROM inbound_events WHERE source = 'stripe' AND external_id = ${id}`;
+    expect(row!.processed_at).not.toBeNull();
+    expect(row!.outcome).toBe('ignored: unhandled type customer.created');
+  });
 
   it('the reconcile query uses the partial index orders_open_by_expiry', async () => {
     await db()`ANALYZE orders`;

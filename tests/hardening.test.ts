@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { upsertCatalogProduct } from '../lib/catalog/index.js';
-import { type CleanupSummary } from '../lib/cleanup.js';
+import { type CleanupSummary } from '../lib/flows/cleanup.js';
 import { db } from '../lib/db.js';
 import { redis } from '../lib/redis.js';
 import { bodyOf, eventually, newCustomer, sentTo, useStack, type Body } from './support/stack.js';

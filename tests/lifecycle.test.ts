@@ -13,16 +13,16 @@ import { cancelOrder } from '../lib/admin/cancel.js';
 import { markShipped } from '../lib/admin/shipped.js';
 import { markDelivered } from '../lib/admin/fulfilment.js';
 import { upsertCatalogProduct } from '../lib/catalog/index.js';
-import { cleanupLapsedOrder } from '../lib/cleanup.js';
+import { cleanupLapsedOrder } from '../lib/flows/cleanup.js';
 import { db } from '../lib/db.js';
 import { messageKeys, outboxKey } from '../lib/messaging/keys.js';
 import { closeOrder } from '../lib/orders/close.js';
 import { LIFECYCLE, ORDER_EVENTS, PAYMENT_STATUSES, refusal, transition, type Effect, type OrderEvent, type PaymentStatus } from '../lib/orders/lifecycle.js';
 import { getOrder, type Order } from '../lib/orders/order.js';
-import { awaitPayment, payOrder } from '../lib/orders/pay.js';
+import { awaitPayment, markOrderPaid } from '../lib/orders/pay.js';
 import { placeOrder } from '../lib/orders/place.js';
-import { ensureCheckoutSession } from '../lib/payments/payment-link.js';
-import { applyRefund } from '../lib/payments/stripe-refunds.js';
+import { ensureCheckoutSession } from '../lib/orders/payment-link.js';
+import { applyRefund } from '../lib/orders/stripe-refunds.js';
 import { holdState, releaseHold, setAvailableStock } from '../lib/stock/index.js';
 import { eventually, newCustomer, useStack } from './support/stack.js';
 import { Work } from '../lib/work.js';
@@ -142,14 +142,14 @@ async function apply(event: OrderEvent, c: Case): Promise<string | null> {
         }
         break;
       case 'paid':
-        await (await payOrder(o.id, { method: 'offline', amountMinor: TOTAL, currency: 'EUR', reference: `offline-${o.id}` })).deliver();
+        await markOrderPaid(o.id, { method: 'offline', amountMinor: TOTAL, currency: 'EUR', reference: `offline-${o.id}` });
         break;
       case 'late_payment': {
         // The hold lapsed and the units sold meanwhile.
         await releaseHold(o.id);
         await setAvailableStock(c.sku, 0);
         const pi = await strayPaymentIntent();
-        await (await payOrder(o.id, { ...stripePayment, stripePaymentIntent: pi })).deliver();
+        await markOrderPaid(o.id, { ...stripePayment, stripePaymentIntent: pi });
         break;
       }
       case 'payment_failed':
@@ -180,7 +180,7 @@ async function apply(event: OrderEvent, c: Case): Promise<string | null> {
         if (o.paymentStatus !== 'paid' && o.paymentStatus !== 'refunded') break;
         const pi = await strayPaymentIntent();
         c.duplicate = pi;
-        await (await payOrder(o.id, { ...stripePayment, stripePaymentIntent: pi })).deliver();
+        await markOrderPaid(o.id, { ...stripePayment, stripePaymentIntent: pi });
         break;
       }
       case 'delivered':

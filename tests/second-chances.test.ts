@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeWamid } from '../dev/standins/graph.js';
 import { upsertCatalogProduct } from '../lib/catalog/index.js';
-import { cleanupLapsedOrder, type CleanupSummary } from '../lib/cleanup.js';
+import { cleanupLapsedOrder, type CleanupSummary } from '../lib/flows/cleanup.js';
 import { db } from '../lib/db.js';
 import { messageKeys, outboxKey } from '../lib/messaging/keys.js';
 import { orderIdFor } from '../lib/orders/order.js';

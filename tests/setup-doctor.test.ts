@@ -54,7 +54,7 @@ describe('what setup submits and checks is what the code does', () => {
   });
 
   it('the endpoint subscribes exactly the Stripe events payment-callback applies', async () => {
-    const source = await readFile(path.join(root, 'lib/payments/stripe-events.ts'), 'utf8');
+    const source = await readFile(path.join(root, 'lib/flows/stripe-event.ts'), 'utf8');
     const dispatch = source.slice(source.indexOf('async function dispatch('));
     const cases = [...dispatch.slice(0, dispatch.indexOf('default:')).matchAll(/case '([a-z_.]+)':/g)].map((m) => m[1]);
     expect(new Set(cases)).toEqual(new Set([...subscribedStripeEvents, ...acceptedLegacyStripeEvents]));

@@ -1,11 +1,12 @@
 import { messageKeys } from '../messaging/keys.js';
-import { applyClose } from '../orders/close.js';
+import { close } from '../orders/close.js';
 import { isOpen } from '../orders/lifecycle.js';
 import { getOrder, isOrderId, type Order } from '../orders/order.js';
 import { cancelRefundDecision, refundCancelledOrder } from '../orders/refund.js';
 import { cancelRefundOf } from '../orders/store.js';
 import { releaseHold } from '../stock/index.js';
 import { notFound } from '../errors.js';
+import { Work } from '../work.js';
 import { stateConflict, type AdminResult } from './result.js';
 import { orderState, requestHash, sha256, storeAnswer, storedAnswerOrderAndWrite } from './idempotency.js';
 
@@ -52,6 +53,9 @@ export async function cancelOrder(orderId: string): Promise<AdminResult> {
   // A fast refusal; the decision below is made by the conditional write itself, never by this read.
   if (order.fulfillmentStatus !== 'unfulfilled') throw alreadyShipped(order);
 
+  // One Work for the action: the facts its steps use instead of a round trip (the order as read, the answer their
+  // statement stores) and the customer's notices, sent after the answer.
+  const work = new Work(`cancel ${orderId}`);
   let refund: Record<string, unknown> | null = null;
   let after: (() => Promise<void>) | undefined;
   if (isOpen(order.paymentStatus)) {
@@ -60,9 +64,10 @@ export async function cancelOrder(orderId: string): Promise<AdminResult> {
     // the closing statement stores it; the customer's notice goes after the answer.
     const cancelled: Order = { ...order, paymentStatus: 'cancelled' };
     const body = bodyOf(cancelled, null);
-    const settled = await applyClose(orderId, 'cancelled_by_shop', { order, answer: { key, hash, body, state: orderState(cancelled).state } });
-    if (settled.outcome.result === 'closed') return { status: 200, body, replayed: false, after: settled.deliver };
-    await settled.deliver(); // what the card path's payment (or a replayed close) recorded
+    work.readAhead('order', { order }).readAhead('answer', { key, hash, body, state: orderState(cancelled).state });
+    const settled = await close(work, orderId, 'cancelled_by_shop');
+    if (settled.outcome.result === 'closed') return { status: 200, body, replayed: false, after: () => work.runAfter() };
+    await work.runAfter(); // what the card path's payment (or a replayed close) recorded
     order = (await getOrder(orderId))!;
     if (isOpen(order.paymentStatus) || order.paymentStatus === 'paid') throw paymentInProgress(order);
     if (order.paymentStatus !== 'cancelled') throw alreadyClosed(order); // expired (cleanup) or failed meanwhile
@@ -77,12 +82,14 @@ export async function cancelOrder(orderId: string): Promise<AdminResult> {
       currency: refunded.currency,
       status: r.method === 'stripe' ? 'refunded' : 'manual',
     });
-    const r = await refundCancelledOrder(order, (made) => ({ key, hash, body: bodyOf(refunded, refundOf(made)), state: orderState(refunded).state }), decision);
+    work.readAhead('cancelAnswer', (made) => ({ key, hash, body: bodyOf(refunded, refundOf(made)), state: orderState(refunded).state }));
+    const r = await refundCancelledOrder(work, order, decision);
     if ('refused' in r) throw lostTo(r.refused);
     refund = refundOf(r);
     order = refunded;
-    if (r.answered) return { status: 200, body: bodyOf(order, refund), replayed: false, after: r.deliver };
-    after = r.deliver;
+    after = () => work.runAfter();
+    // The statement recording the refund stored the answer (took it): answered.
+    if (!work.ahead('cancelAnswer')) return { status: 200, body: bodyOf(order, refund), replayed: false, after };
   } else if (order.paymentStatus === 'refunded') {
     // Refunded by an earlier cancel whose answer was never stored (it died after the refund): that answer again.
     const made = await cancelRefundOf(orderId);

@@ -9,9 +9,9 @@ import { messageKeys } from '../messaging/keys.js';
 import { firstName, offlinePaymentNotice } from '../messaging/order-notices.js';
 import { deliverRecorded, sendQuietly, type Notice } from '../messaging/record.js';
 import { getOrder, type Order } from '../orders/order.js';
-import { closeCardPath } from '../orders/close.js';
+import { closeCardPathWithin } from '../orders/close.js';
 import { isOpen } from '../orders/lifecycle.js';
-import { payOrder, type SettleOutcome } from '../orders/pay.js';
+import { pay, type SettleOutcome } from '../orders/pay.js';
 import { inSequence } from '../orders/settlement.js';
 import { recordOrderEventOnce } from '../orders/store.js';
 import { raiseOpsAlert } from '../alerts/ops-alerts.js';
@@ -21,11 +21,12 @@ import { stateConflict, type AdminResult } from './result.js';
 import { requestHash, sha256, storeAnswer } from './idempotency.js';
 import { insertPayment, lookup, paymentCtes, type PaymentRow, type Prepared } from './payments-store.js';
 import { adminDate } from './dates.js';
+import { Work } from '../work.js';
 
 /**
  * POST /api/offline-payments — a payment the shop received itself (bank transfer, cash).
  *
- * The order's card path is closed first (its Checkout Session expired, lib/orders/close.ts closeCardPath), so
+ * The order's card path is closed first (its Checkout Session expired, lib/orders/close.ts closeCardPathWithin), so
  * the customer cannot also pay the link still open in the chat; if they just did, the card payment stands and
  * this one is refused (409 already_paid, nothing recorded). A card payment that still arrives later (a delayed
  * method submitted before) goes back automatically (lib/orders/refund.ts refundDuplicatePayment).
@@ -108,6 +109,9 @@ async function recordOnce(input: OfflinePaymentRequest): Promise<AdminResult> {
     if (!resolved.ok) throw invalidRequest([{ path: resolved.field, message: resolved.message }]);
     namedCustomer = resolved.id;
   }
+  // One Work for the action: the facts the payment's statement uses (the order as read, the answer and the payment row
+  // it stores) and the sends its steps leave for after the answer.
+  const work = new Work(`offline payment ${input.orderId ?? 'by customer'}`);
   let known = seen.order;
   let notice: Notice | null = null;
   let payment = seen.payment;
@@ -115,7 +119,7 @@ async function recordOnce(input: OfflinePaymentRequest): Promise<AdminResult> {
   let unrecorded: Prepared | null = null;
   if (!payment) {
     if (input.orderId && !known) throw notFound('order');
-    const prepared = await preparePayment(input, paidAt, phoneWaId, namedCustomer, known);
+    const prepared = await preparePayment(work, input, paidAt, phoneWaId, namedCustomer, known);
     ({ order: known, notice, row: payment } = prepared);
     if (prepared.order) unrecorded = prepared;
     else payment = await insertPayment(prepared);
@@ -143,18 +147,19 @@ async function recordOnce(input: OfflinePaymentRequest): Promise<AdminResult> {
   let settled: SettleOutcome | null = null;
   let sends = async () => {};
   if (order) {
-    // The order as just read saves payOrder its read; its conditional write decides (a stale read costs a re-read only).
+    // The order as just read saves pay its read; its conditional write decides (a stale read costs a re-read only).
     // The statement that pays the order stores this answer too, and records a new payment row with its notice (round
     // trips: the read, the order paid). If it does not pay the order, the payment is recorded on its own below.
-    const paying = await payOrder(
-      order.id,
-      { method: 'offline', amountMinor: payment.amountMinor, currency: payment.currency, reference: input.reference, paidAt },
-      { order, answer: { key, hash, body: bodyOf(payment, 'paid'), state: null }, ...(unrecorded ? { with: paymentCtes(unrecorded) } : {}) },
-    );
+    work
+      .readAhead('order', { order })
+      .readAhead('answer', { key, hash, body: bodyOf(payment, 'paid'), state: null })
+      .readAhead('paidWith', unrecorded ? paymentCtes(unrecorded) : null);
+    const paying = await pay(work, order.id, { method: 'offline', amountMinor: payment.amountMinor, currency: payment.currency, reference: input.reference, paidAt });
     settled = paying.outcome;
     log.info('payment.offline_recorded', { orderId: order.id, outcome: settled.status });
-    if (paying.answered) return { status: 200, body: bodyOf(payment, 'paid'), replayed: false, after: inSequence(paying.deliver, sendPaymentNotice) };
-    sends = paying.deliver;
+    sends = () => work.runAfter();
+    // The statement that paid the order stored the answer (took it): answered.
+    if (!work.ahead('answer')) return { status: 200, body: bodyOf(payment, 'paid'), replayed: false, after: inSequence(sends, sendPaymentNotice) };
     if (unrecorded) payment = await insertPayment(unrecorded);
     if (settled.status === 'already_paid') await paidTwice(order.id, input.reference, payment);
   }
@@ -164,6 +169,7 @@ async function recordOnce(input: OfflinePaymentRequest): Promise<AdminResult> {
 
 /** Resolves the linked order and checks it can take this payment (its card path closed), then makes the payment's row and notice. */
 async function preparePayment(
+  work: Work,
   input: OfflinePaymentRequest,
   paidAt: Date,
   phoneWaId: string | null,
@@ -199,9 +205,9 @@ async function preparePayment(
     // session the customer completed meanwhile goes to the payment path; if that paid the order, the card won
     // and this payment is not recorded (409 with the order's state). A delayed method merely submitted leaves
     // the order awaiting: this payment goes ahead, and if that one succeeds later it goes back (duplicate_payment).
-    const card = await closeCardPath(order);
+    const card = await closeCardPathWithin(work, order);
     if (card.paid) {
-      await card.paid.deliver();
+      await work.runAfter(); // what the card payment recorded
       const now = (await getOrder(order.id)) ?? order;
       if (!isOpen(now.paymentStatus))
         throw stateConflict('already_paid', `the customer paid by card meanwhile (the order is ${now.paymentStatus}); this offline payment was not recorded`, now);

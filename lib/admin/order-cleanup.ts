@@ -1,4 +1,4 @@
-import { cleanupLapsedOrder } from '../cleanup.js';
+import { cleanupLapsedOrder } from '../flows/cleanup.js';
 import { isOpen } from '../orders/lifecycle.js';
 import { getOrder } from '../orders/order.js';
 import { conflict, notFound } from '../errors.js';
@@ -6,7 +6,7 @@ import type { AdminResult } from './result.js';
 import { isUuid } from './order-view.js';
 
 /**
- * POST /api/orders/:id/cleanup — the scheduled cleanup's work for one order, now (lib/cleanup.ts,
+ * POST /api/orders/:id/cleanup — the scheduled cleanup's work for one order, now (lib/flows/cleanup.ts,
  * cleanupLapsedOrder): a lapsed unpaid order has its Checkout Session expired, then is closed
  * `expired` with its hold released and the customer told once — or, if Stripe says it was paid,
  * goes down the payment path; a closed order still holding units gives them back. Converges, so a

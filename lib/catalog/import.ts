@@ -1,7 +1,6 @@
 import { chunks } from '../chunks.js';
 import { getConfig } from '../config.js';
 import { log } from '../log.js';
-import { alertStockBelowHeld, releaseHoldsAbove, type ReleasedOrder, type StockCut } from '../orders/stock-shortfall.js';
 import { heldUnits, syncAvailableStock } from '../stock/index.js';
 import { bumpCatalogVersion } from './cache.js';
 import { candidatesFromCsv } from './csv.js';
@@ -30,6 +29,18 @@ import { retireUnlistedVariants, upsertProducts, variantsOf, type CatalogProduct
  */
 
 export type ImportResult = { created: number; updated: number; variants: number; rejected: Rejection[]; released?: ReleasedOrder[] };
+
+/** A SKU's new stock below the units its active holds take. */
+export type StockCut = { sku: string; stock: number; held: number };
+export type ReleasedOrder = { orderId: string; reference: string; skus: string[] };
+/**
+ * The import's stock-shortfall step, the orders' (lib/orders/stock-shortfall.ts), handed in by the import's flow
+ * (lib/admin/catalog-import.ts): the catalog knows no orders.
+ */
+export type StockShortfall = {
+  releaseHoldsAbove: (cuts: StockCut[]) => Promise<ReleasedOrder[]>;
+  alertStockBelowHeld: (cuts: StockCut[], context: string) => Promise<void>;
+};
 
 /**
  * Products per upsert statement, and their JSON's bytes (a statement's request stays far below the Neon
@@ -72,9 +83,9 @@ export async function upsertCatalogProduct(p: CatalogProductInput): Promise<{ cr
   return { created: created.has(p.sku) };
 }
 
-export async function importCandidates(parsed: Parsed): Promise<ImportResult> {
+export async function importCandidates(parsed: Parsed, shortfall: StockShortfall): Promise<ImportResult> {
   try {
-    return await importAll(parsed);
+    return await importAll(parsed, shortfall);
   } finally {
     // Whatever was written (also by a failed import), instances reload their cached catalog.
     await bumpCatalogVersion();
@@ -103,7 +114,7 @@ function refuseBelowHeld(candidates: Candidate[], cuts: StockCut[], rejected: Re
   });
 }
 
-async function importAll(parsed: Parsed): Promise<ImportResult> {
+async function importAll(parsed: Parsed, { releaseHoldsAbove, alertStockBelowHeld }: StockShortfall): Promise<ImportResult> {
   const result: ImportResult = { created: 0, updated: 0, variants: 0, rejected: [...parsed.rejected] };
   const done: Candidate[] = [];
   const mode = getConfig().STOCK_BELOW_HELD;
@@ -142,10 +153,10 @@ async function importAll(parsed: Parsed): Promise<ImportResult> {
   return result;
 }
 
-export async function importCatalogJson(body: unknown): Promise<ImportResult> {
-  return importCandidates(candidatesFromJson(importRequest.parse(body)));
+export async function importCatalogJson(body: unknown, shortfall: StockShortfall): Promise<ImportResult> {
+  return importCandidates(candidatesFromJson(importRequest.parse(body)), shortfall);
 }
 
-export async function importCatalogCsv(text: string): Promise<ImportResult> {
-  return importCandidates(candidatesFromCsv(text));
+export async function importCatalogCsv(text: string, shortfall: StockShortfall): Promise<ImportResult> {
+  return importCandidates(candidatesFromCsv(text), shortfall);
 }

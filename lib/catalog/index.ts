@@ -6,7 +6,7 @@
  */
 export { cachedSellableVariants, catalogVersionKey, currentCachedVariants, observeCatalogVersion } from './cache.js';
 export { CSV_COLUMNS, CsvFormatError, parseCsv } from './csv.js';
-export { importCatalogCsv, importCatalogJson, upsertCatalogProduct, type ImportResult } from './import.js';
+export { importCatalogCsv, importCatalogJson, upsertCatalogProduct, type ImportResult, type ReleasedOrder, type StockCut, type StockShortfall } from './import.js';
 export { listCatalog } from './listing.js';
 export { catalogChangedQuery, metaPrice, pendingCatalogChanges, pushCatalogChanges, BATCH_SIZE, type PushResult } from './push.js';
 export { importRequest, type Rejection } from './schema.js';

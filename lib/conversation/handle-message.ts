@@ -8,7 +8,7 @@ import { outsideWindowSince } from '../messaging/window.js';
 import { closeOrder } from '../orders/close.js';
 import { latestOrderOf, openOrderOf } from '../orders/order.js';
 import { placeOrder, type RequestedLine } from '../orders/place.js';
-import { sendPaymentLink } from '../payments/payment-link.js';
+import { sendPaymentLink } from '../orders/payment-link.js';
 import type { InboundContent, InboundWhatsAppMessage } from '../whatsapp/inbound-payload.js';
 import { findVariant } from './find-variant.js';
 import { handleInviteMessage } from './invite-contact.js';

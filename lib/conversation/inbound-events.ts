@@ -198,8 +198,10 @@ const mayBeAnswered = (m: InboundWhatsAppMessage) => ANSWERED.has(m.content.type
 
 /**
  * Re-drives inbound events whose processing never finished (the function died after answering, or processing
- * failed): Meta's here, Stripe's through lib/payments/stripe-events.ts. One read for both.
+ * failed): Meta's here; Stripe's, found by the same read, through the Stripe flow (lib/flows/cleanup.ts hands them
+ * to lib/flows/stripe-event.ts).
  */
+/** The Meta part alone (its Stripe rows are left for the cleanup run's re-drive). */
 export async function redriveUnprocessed(limit: number, olderThanSeconds = 60): Promise<number> {
   return redriveRows(await unprocessedEventsQuery(limit, olderThanSeconds));
 }
@@ -210,11 +212,11 @@ export const unprocessedEventsQuery = (limit: number, olderThanSeconds = 60): Qu
     WHERE source IN ('meta', 'stripe') AND processed_at IS NULL AND attempts < 10 AND received_at < now() - make_interval(secs => ${olderThanSeconds})
     ORDER BY received_at LIMIT ${limit}`;
 
-/** Re-drives the events unprocessedEventsQuery found; returns how many. */
+/** Re-drives the Meta events unprocessedEventsQuery found (its Stripe rows are the Stripe flow's); returns how many. */
 export async function redriveRows(rows: Record<string, unknown>[]): Promise<number> {
-  if (rows.length === 0) return 0;
-  const stripeRows = rows.filter((r) => r.source === 'stripe').map((r) => ({ id: String(r.id), payload: r.payload as unknown }));
-  const events: RecordedEvent[] = rows.filter((r) => r.source === 'meta').map((r) => {
+  const meta = rows.filter((r) => r.source === 'meta');
+  if (meta.length === 0) return 0;
+  const events: RecordedEvent[] = meta.map((r) => {
     const p = r.payload as Record<string, unknown>;
     if (r.kind === 'message') {
       const m = p as unknown as InboundWhatsAppMessage;
@@ -233,10 +235,5 @@ export async function redriveRows(rows: Record<string, unknown>[]): Promise<numb
     return { id: String(r.id), kind: 'status', status: { ...s, recipientWaId: s.recipientWaId ?? null, recipientUserId: s.recipientUserId ?? null, at: new Date(p.at as string) } };
   });
   await processRecordedEvents(events);
-  if (stripeRows.length) {
-    // Loaded only when there is one: keeps stripe out of the cleanup's cold start.
-    const { redriveStripeEvents } = await import('../payments/stripe-events.js');
-    await redriveStripeEvents(stripeRows);
-  }
-  return rows.length;
+  return meta.length;
 }

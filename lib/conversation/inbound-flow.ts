@@ -12,7 +12,7 @@ import { PendingRedis, Work } from '../work.js';
 import { handleCustomerMessage } from './handle-message.js';
 
 /**
- * The inbound WhatsApp event's flow after the webhook's answer (docs/unit-of-work.md): what the recording statement
+ * The inbound WhatsApp event's flow after the webhook's answer (docs/architecture.md, "The unit of work"): what the recording statement
  * (./inbound-events.ts recordWebhookEvents) returned, processed as named steps over one Work per event.
  */
 
@@ -49,7 +49,7 @@ export async function processRecordedEvents(events: RecordedEvent[]): Promise<vo
 }
 
 /**
- * One inbound event, as named steps over one Work (docs/unit-of-work.md):
+ * One inbound event, as named steps over one Work (docs/architecture.md, "The unit of work"):
  *   1. open the work: the facts the recording statement read ahead (the answer's reservation, the order's first
  *      read, the conversation's handover state), and what closes it (the event marked processed, an unused
  *      reservation deleted);

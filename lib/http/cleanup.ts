@@ -8,6 +8,6 @@ import { json } from './respond.js';
  */
 export const handleReservationCleanup = (): Promise<Response> =>
   withConfig('reservation-cleanup', async () => {
-    const { runReservationCleanup } = await import('../cleanup.js');
+    const { runReservationCleanup } = await import('../flows/cleanup.js');
     return json(await runReservationCleanup());
   }, needs.reservationCleanup);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../config.js';
 import { needs } from '../config-needs.js';
 import { log } from '../log.js';
-import type { OrderApiAnswer } from '../order-api.js';
+import type { OrderApiAnswer } from '../flows/order-api.js';
 import { requireBearer } from './auth.js';
 import { forwardCreateOrder, proxyTarget, verifyForward } from './backend-proxy.js';
 import { BODY_LIMITS, readBody } from './body.js';
@@ -12,7 +12,7 @@ import { domainErrorResponse, errorResponse, json, methodNotAllowed } from './re
 import { lazyModule } from '../lazy-module.js';
 
 /**
- * The order API (lib/order-api.ts has the contract), at its two doors:
+ * The order API (lib/flows/order-api.ts has the contract), at its two doors:
  * - `handleCreateOrder`, the create-order-proxy function: `Authorization: Bearer <ADMIN_API_KEY>`;
  *   BACKEND_MODE=inline creates the order here, BACKEND_MODE=proxy validates here, then forwards
  *   the request, signed, to the dedicated backend and relays its answer (./backend-proxy.ts);
@@ -24,7 +24,7 @@ import { lazyModule } from '../lazy-module.js';
  * `Idempotency-Key` header (the proxy's 502/504 included), so a caller that sent none can still
  * retry an answer it never got (a timeout) without making a second order.
  */
-const orderApi = lazyModule(() => import('../order-api.js'));
+const orderApi = lazyModule(() => import('../flows/order-api.js'));
 
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';

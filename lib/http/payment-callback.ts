@@ -10,7 +10,7 @@ import { domainErrorResponse, errorResponse, json, text } from './respond.js';
  * event (one Postgres round trip) and answer: the event is durable. Applying it and the WhatsApp messages go after
  * the answer (waitUntil); a function that dies before it is done leaves the event unprocessed for the re-drive.
  */
-const stripeEvents = lazyModule(() => import('../payments/stripe-events.js'));
+const stripeEvents = lazyModule(() => import('../flows/stripe-event.js'));
 
 export const handlePaymentCallback = (req: Request, context: EdgeContext): Promise<Response> =>
   withConfig('payment-callback', async () => {

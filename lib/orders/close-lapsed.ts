@@ -2,10 +2,10 @@ import { log } from '../log.js';
 import { deliverClaimedMany } from '../messaging/record.js';
 import { closedNotice } from '../messaging/order-notices.js';
 import { releaseHolds } from '../stock/index.js';
-import { closeCardPath } from './close.js';
+import { closeCardPathWithin } from './close.js';
 import { isClosedUnpaid, isOpen, statusesFor, transition, type PaymentStatus } from './lifecycle.js';
 import { getOrdersWithHold, type Order } from './order.js';
-import type { PaySettlement } from './settlement.js';
+import { Work } from '../work.js';
 import { storeClosedMany } from './store-close.js';
 
 /**
@@ -15,7 +15,7 @@ import { storeClosedMany } from './store-close.js';
  *   1. ONE read of the batch's orders (with whether Postgres says the hold still runs: extended meanwhile);
  *   2. the Checkout Sessions of the open ones are expired at Stripe FIRST, `concurrency` at a time: after that
  *      Stripe accepts no payment for them, so releasing the stock cannot strand a payment. A session Stripe
- *      reports complete goes to the payment path instead (closeCardPath), never to the release; an
+ *      reports complete goes to the payment path instead (closeCardPathWithin), never to the release; an
  *      awaiting_payment order whose session Stripe still knows stays with the payment path;
  *   3. ONE statement closes the rest (store.ts storeClosedMany): each order only from the status step 1 read, with its
  *      order_events row and its notice recorded already claimed. An order paid or closed meanwhile is not touched;
@@ -58,7 +58,7 @@ export async function closeLapsedOrders(orderIds: string[], opts: { concurrency:
   const found = await getOrdersWithHold(orderIds);
   const release: string[] = [];
   const forget: string[] = [];
-  const paid: PaySettlement[] = [];
+  const paid: Work[] = []; // each order's card-path payment: its sends
   let stripeExpired = 0;
   let failed = 0;
   const open: Order[] = [];
@@ -81,11 +81,12 @@ export async function closeLapsedOrders(orderIds: string[], opts: { concurrency:
   await eachBounded(open, opts.concurrency, async (order) => {
     const step = transition(order.paymentStatus, 'expired_by_cleanup');
     if (!step) return void forget.push(order.id);
-    let session: Awaited<ReturnType<typeof closeCardPath>>['session'] = null;
+    let session: Awaited<ReturnType<typeof closeCardPathWithin>>['session'] = null;
     if (step.effects.includes('session_expired_first')) {
-      let card: Awaited<ReturnType<typeof closeCardPath>>;
+      const work = new Work(`cleanup ${order.id}`);
+      let card: Awaited<ReturnType<typeof closeCardPathWithin>>;
       try {
-        card = await closeCardPath(order);
+        card = await closeCardPathWithin(work, order);
       } catch (error) {
         failed++;
         log.error('cleanup.order_failed', { orderId: order.id, error });
@@ -95,7 +96,7 @@ export async function closeLapsedOrders(orderIds: string[], opts: { concurrency:
       if (session === 'expired') stripeExpired++;
       if (card.paid) {
         log.info('cleanup.paid_before_expiry', { orderId: order.id, outcome: card.paid.summary });
-        paid.push(card.paid);
+        paid.push(work);
         return void forget.push(order.id);
       }
       if (session === 'missing') log.warn('order.session_unknown_to_stripe', { orderId: order.id });
@@ -142,7 +143,7 @@ export async function closeLapsedOrders(orderIds: string[], opts: { concurrency:
         // The rows stay claimed until their lock lapses: the next run's outbox retry sends them.
         log.error('notice.delivery_failed', { what: 'cleanup_batch', error });
       }
-      await eachBounded(paid, opts.concurrency, (p) => p.deliver());
+      await eachBounded(paid, opts.concurrency, (w) => w.runAfter());
     },
   };
 }

@@ -7,7 +7,7 @@ import { releaseHold } from '../stock/index.js';
 import { isClosedUnpaid, isOpen, refusal, statusesFor, transition, type OrderEvent, type PaymentStatus } from './lifecycle.js';
 import { getOrder, type Order } from './order.js';
 import { applyCompletedSession, sessionFacts } from './session.js';
-import { done, ignored, nothing, sendNotices, sendPending, settlementOf, type PaySettled, type PaySettlement, type Settled, type Settlement } from './settlement.js';
+import { done, ignored, nothing, sendNotices, sendPending, type PaySettled, type Settled } from './settlement.js';
 import { Work } from '../work.js';
 import { storeClosed, type ActionAnswer } from './store.js';
 
@@ -37,11 +37,11 @@ const REASONS: Record<CloseEvent, string> = {
 };
 
 /**
- * `sessionId`: the session Stripe reported, which must be the order's. `order`: the order as the caller just read it
- * (saves the read; the conditional write still decides). `answer`: a staff action's answer, stored by the closing
- * statement (lib/orders/store.ts storeClosed).
+ * `sessionId`: the session Stripe reported, which must be the order's. What the flow put on its Work: the order as it
+ * just read it (the `order` fact: saves the read; the conditional write still decides) and a staff action's answer
+ * (`answer`), stored by the closing statement (lib/orders/store.ts storeClosed) and then taken.
  */
-export type CloseOptions = { sessionId?: string; order?: Order; answer?: ActionAnswer };
+export type CloseOptions = { sessionId?: string };
 
 /** Closes the order and sends the customer's notice (if the event has one). */
 export async function closeOrder(orderId: string, event: CloseEvent, opts: CloseOptions = {}): Promise<CloseResult> {
@@ -51,12 +51,18 @@ export async function closeOrder(orderId: string, event: CloseEvent, opts: Close
   return closed.outcome;
 }
 
-/** The adapter for callers not on the Work yet (lib/admin/cancel.ts): see settlementOf. */
-export const applyClose = (orderId: string, event: CloseEvent, opts: CloseOptions = {}): Promise<Settlement<CloseResult>> =>
-  settlementOf({}, (work) => close(work, orderId, event, opts));
-
-/** Steps 1–4; the sends go on the work (`after`). */
+/**
+ * Steps 1–4; the sends go on the work (`after`). A staff action's `answer` on the work is held aside (the card path's
+ * payment must not store it) and taken only when the closing statement stored it.
+ */
 export async function close(work: Work, orderId: string, event: CloseEvent, opts: CloseOptions = {}): Promise<Settled<CloseResult>> {
+  const answer = work.take('answer');
+  const closed = await closeSteps(work, orderId, event, opts, answer ?? undefined);
+  if (closed.outcome.result !== 'closed') work.readAhead('answer', answer);
+  return closed;
+}
+
+async function closeSteps(work: Work, orderId: string, event: CloseEvent, opts: CloseOptions, answer: ActionAnswer | undefined): Promise<Settled<CloseResult>> {
   let session: CloseResult['session'] = null;
   const notClosed = (reason: string, deliver = nothing): Settled<CloseResult> => done(work, { outcome: { result: 'not_closed', reason, session }, summary: `not closed: ${reason}`, deliver });
   const releaseIfClosed = async (status: PaymentStatus | undefined) => {
@@ -64,7 +70,8 @@ export async function close(work: Work, orderId: string, event: CloseEvent, opts
     await releaseHold(orderId);
     return notClosed(status, sendPending(orderId));
   };
-  const order = opts.order ?? (await getOrder(orderId));
+  const known = work.take('order');
+  const order = known?.order?.id === orderId ? known.order : await getOrder(orderId);
   if (!order) return notClosed('unknown_order');
   if (opts.sessionId && order.stripeSessionId && order.stripeSessionId !== opts.sessionId) {
     log.warn('order.close_session_mismatch', { orderId });
@@ -86,7 +93,7 @@ export async function close(work: Work, orderId: string, event: CloseEvent, opts
   const status = step.to as ClosedStatus;
   const notices = step.effects.includes('notice:closed') ? [closedNotice(order, status, order.insideWindow)] : [];
   const reason = REASONS[event];
-  if (!(await storeClosed(orderId, status, statusesFor(event).filter(isOpen), reason, notices, opts.answer))) return releaseIfClosed((await getOrder(orderId))?.paymentStatus);
+  if (!(await storeClosed(orderId, status, statusesFor(event).filter(isOpen), reason, notices, answer))) return releaseIfClosed((await getOrder(orderId))?.paymentStatus);
   const released = await releaseHold(orderId);
   log.info('order.closed', { orderId, status, reason, hold: released });
   return done(work, { outcome: { result: 'closed', reason: status, session }, summary: `closed: ${status}`, deliver: sendNotices(orderId, notices) });
@@ -102,13 +109,6 @@ export async function closeCardPathWithin(work: Work, order: Pick<Order, 'paymen
   if (!isOpen(order.paymentStatus) || !order.stripeSessionId) return { session: null, paid: null };
   const session = await expireCheckoutSession(order.stripeSessionId);
   return { session, paid: session === 'complete' ? await payCompletedSession(work, order.stripeSessionId) : null };
-}
-
-/** The adapter for callers not on the Work yet (lib/admin/offline-payment.ts): the payment's sends handed back as `deliver`. */
-export async function closeCardPath(order: Pick<Order, 'paymentStatus' | 'stripeSessionId'>): Promise<{ session: CloseResult['session']; paid: PaySettlement | null }> {
-  const work = new Work('card path');
-  const card = await closeCardPathWithin(work, order);
-  return { session: card.session, paid: card.paid && { ...card.paid, deliver: () => work.runAfter() } };
 }
 
 /** A session Stripe reports complete: the payment path, never a release. */

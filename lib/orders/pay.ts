@@ -6,10 +6,10 @@ import { refusal } from './lifecycle.js';
 import { arrivalText, paidFulfilment, type PaidFulfilment } from './shipping.js';
 import { getOrder, type Order } from './order.js';
 import { refundLatePayment, settledAlready } from './refund.js';
-import { alert, alreadyPaid, done, ignored, inSequence, sendClaimed, sendPending, settlementOf, type KnownOrder, type PaymentRecord, type PaySettled, type PaySettlement, type SettleOutcome } from './settlement.js';
-import type { Work } from '../work.js';
+import { alert, alreadyPaid, done, ignored, inSequence, sendClaimed, sendPending, type PaymentRecord, type PaySettled, type SettleOutcome } from './settlement.js';
+import { Work } from '../work.js';
 
-export type { KnownOrder, PaymentRecord, SettleOutcome };
+export type { PaymentRecord, SettleOutcome };
 import { recordOrderEvent, storeAwaitingPayment, storePaid } from './store.js';
 
 /**
@@ -34,14 +34,11 @@ import { recordOrderEvent, storeAwaitingPayment, storePaid } from './store.js';
 
 /** Marks the order paid (commits or re-holds its stock; refunds when the stock is gone), then sends confirmation + invite link once. */
 export async function markOrderPaid(orderId: string, payment: PaymentRecord): Promise<SettleOutcome> {
-  const settled = await payOrder(orderId, payment);
-  await settled.deliver();
+  const work = new Work(`pay ${orderId}`);
+  const settled = await pay(work, orderId, payment);
+  await work.runAfter();
   return settled.outcome;
 }
-
-/** The adapter for callers not on the Work yet (lib/admin/offline-payment.ts): see settlementOf. */
-export const payOrder = (orderId: string, payment: PaymentRecord, known: KnownOrder = {}): Promise<PaySettlement> =>
-  settlementOf(known, (work) => pay(work, orderId, payment));
 
 function mismatchOf(order: Order, payment: PaymentRecord): string | null {
   if (payment.stripeSessionId && order.stripeSessionId && payment.stripeSessionId !== order.stripeSessionId) return 'session_mismatch';

@@ -6,7 +6,7 @@ import { db } from '../db.js';
 import { ADDRESSED_SQL, claimedOf, type Claimed } from '../messaging/outbox.js';
 import { paymentLinkNotice } from '../messaging/order-notices.js';
 import { outboxCte, outboxRows } from '../messaging/record.js';
-import { createCheckoutSession } from '../payments/checkout.js';
+import { createCheckoutSession } from './checkout.js';
 import { reholdStock, releaseHold, reserveStock, type ReserveResult, type Shortage } from '../stock/index.js';
 import { getOrder, orderColumns, orderIdFor, toOrder, type Order, type OrderItem } from './order.js';
 import { shippingModeFor, type ShippingChoice, type ShippingMode } from './shipping.js';

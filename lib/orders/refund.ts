@@ -74,8 +74,15 @@ export async function refundLatePayment(work: Work, order: Order, paymentIntent:
   });
 }
 
-/** `answered`: the staff action's answer was stored by the refund's closing statement (refundCancelledOrder's `answer`). */
-export type CancelRefund = { method: 'stripe' | 'offline'; refundId: string | null; deliver: () => Promise<void>; answered: boolean };
+/** What a shop's cancel refunded: how, and Stripe's refund id (none for an offline payment). */
+export type CancelRefund = { method: 'stripe' | 'offline'; refundId: string | null };
+
+declare module '../work.js' {
+  interface ReadAhead {
+    /** A staff cancel's answer for the refund it made, stored by the refund's closing statement (then taken). */
+    cancelAnswer: (r: CancelRefund) => ActionAnswer;
+  }
+}
 
 const cancelRefundFrom = () => statusesFor('cancelled_by_shop').filter((s) => transition(s, 'cancelled_by_shop')!.to === 'refunded');
 const CANCEL_REFUND_EVENT = { reason: 'cancelled_by_shop' };
@@ -101,13 +108,10 @@ export const cancelRefundDecision = {
  * idempotency key refund:<orderId>). Otherwise nothing is done and the order as it is now comes back (`refused`):
  * it shipped, or was refunded in Stripe, or paid no more, in the meantime.
  * `decision`: the decision made already by the caller's first round trip (cancelRefundDecision), with `order` as read
- * by that statement (before it); without it, this makes the decision.
+ * by that statement (before it); without it, this makes the decision. The work's `cancelAnswer` is stored by the
+ * statement recording the refund (then taken); the customer's notice goes on the work (`after`).
  */
-export async function refundCancelledOrder(
-  order: Order,
-  answer?: (r: { method: CancelRefund['method']; refundId: string | null }) => ActionAnswer,
-  decision?: RefundDecision,
-): Promise<CancelRefund | { refused: Order | null }> {
+export async function refundCancelledOrder(work: Work, order: Order, decision?: RefundDecision): Promise<CancelRefund | { refused: Order | null }> {
   const { decided, restocked } = decision ?? (await storeRefundDecided(order.id, cancelRefundFrom(), { sessionId: null, paymentIntent: null }, true, CANCEL_REFUND_EVENT));
   if (!decided) {
     // A refund decided earlier and never recorded, as the caller's statement read it, resumes without another read.
@@ -122,10 +126,13 @@ export async function refundCancelledOrder(
   await Promise.all(restocked.map((r) => setAvailableStock(r.sku, Number(r.stock))));
   const method = order.stripePaymentIntent ? 'stripe' : 'offline';
   const notice = cancelledByShopNotice(order, method, order.insideWindow);
-  const { refundId, recorded } = await refundOrder(order, notice, { reason: 'cancelled_by_shop', method }, answer && ((refundId) => answer({ method, refundId })));
+  const answer = work.ahead('cancelAnswer');
+  const { refundId, recorded } = await refundOrder(order, notice, { reason: 'cancelled_by_shop', method }, answer ? (refundId) => answer({ method, refundId }) : undefined);
+  if (recorded) work.take('cancelAnswer');
   log.warn('order.cancelled_refunded', { orderId: order.id, method, refundId, resumed: !decided });
-  // Sent by the caller's `deliver`; if this process dies first, the cleanup run's outbox retry sends the pending row.
-  return { method, refundId, deliver: sendNotices(order.id, [notice]), answered: recorded && answer !== undefined };
+  // Sent after the flow's answer; if this process dies first, the cleanup run's outbox retry sends the pending row.
+  work.after('cancel refund: notice', sendNotices(order.id, [notice]));
+  return { method, refundId };
 }
 
 /** The Stripe payment intent of `payment` when it is a second payment of `order` (paid another way, or refunded): null otherwise. */

@@ -4,11 +4,11 @@ import { raiseOpsAlert, type OpsAlertInput } from '../alerts/ops-alerts.js';
 import type { CheckoutShippingFacts } from './shipping.js';
 import type { Order } from './order.js';
 import type { ActionAnswer, PaidWith } from './store.js';
-import { Work } from '../work.js';
+import type { Work } from '../work.js';
 
 /**
  * What a lifecycle step did. What to send once that is durable goes on the flow's Work (`work.after`, lib/work.ts):
- * the Stripe webhook's flow runs it after its answer; the other callers at once. A send never throws: everything it
+ * the Stripe webhook's flow runs it after its answer, a staff action after its answer, the other callers at once. A send never throws: everything it
  * sends is in the outbox (the next replay or the cleanup run sends what it could not).
  */
 export type Settled<T> = { outcome: T; summary: string };
@@ -19,7 +19,7 @@ declare module '../work.js' {
     order: { order: Order | null };
     /** The inbound event a payment's own statement marks processed (taken by the step whose statement did). */
     inboundEvent: string;
-    /** A staff action's answer, stored by the statement that pays the order (taken by the step whose statement did). */
+    /** A staff action's answer, stored by the statement that pays or closes the order (taken by the step whose statement did). */
     answer: ActionAnswer;
     /** What else the owner of a staff action records with the payment (storePaid's PaidWith), taken with `answer`. */
     paidWith: PaidWith;
@@ -30,26 +30,6 @@ declare module '../work.js' {
 export function done<T>(work: Work, s: Settled<T> & { deliver?: () => Promise<void> }): Settled<T> {
   if (s.deliver && s.deliver !== nothing) work.after(`${s.summary}: sends`, s.deliver);
   return { outcome: s.outcome, summary: s.summary };
-}
-
-/**
- * The adapter for callers not on the Work yet (lib/admin/*, lib/cleanup.ts: next wave): a step over a Work made of
- * what they know, its sends handed back as `deliver`, and whether its own statement marked the inbound event
- * processed / stored the staff action's answer.
- */
-export type Settlement<T> = Settled<T> & { deliver: () => Promise<void>; eventProcessed?: boolean; answered?: boolean };
-export type KnownOrder = { order?: Order | null; inboundEventId?: string; answer?: ActionAnswer; with?: PaidWith };
-export async function settlementOf<T>(known: KnownOrder, step: (work: Work) => Promise<Settled<T>>): Promise<Settlement<T>> {
-  const work = new Work('settlement');
-  if (known.order !== undefined) work.readAhead('order', { order: known.order });
-  work.readAhead('inboundEvent', known.inboundEventId).readAhead('answer', known.answer).readAhead('paidWith', known.with);
-  const settled = await step(work);
-  return {
-    ...settled,
-    deliver: () => work.runAfter(),
-    eventProcessed: known.inboundEventId !== undefined && work.ahead('inboundEvent') === null,
-    answered: known.answer !== undefined && work.ahead('answer') === null,
-  };
 }
 
 export const nothing = async () => {};
@@ -85,8 +65,6 @@ export type SettleOutcome =
   | { status: 'ignored'; reason: string };
 
 export type PaySettled = Settled<SettleOutcome>;
-/** The adapter's shape (see settlementOf). */
-export type PaySettlement = Settlement<SettleOutcome>;
 
 export function ignored(reason: string): PaySettled {
   return { outcome: { status: 'ignored', reason }, summary: `ignored: ${reason}` };

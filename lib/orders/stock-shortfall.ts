@@ -3,6 +3,7 @@ import { raiseOpsAlert } from '../alerts/ops-alerts.js';
 import { closeOrder } from './close.js';
 import { pendingOrdersHolding } from './order.js';
 import { recordOrderEvent } from './store.js';
+import type { ReleasedOrder, StockCut, StockShortfall } from '../catalog/import.js';
 
 /**
  * Stock set below what open orders hold (docs/reliability.md "Stock shortfall rule"). With
@@ -11,8 +12,7 @@ import { recordOrderEvent } from './store.js';
  * expired first, its hold released, its customer told) with a `released_for_stock` event saying why.
  */
 
-export type StockCut = { sku: string; stock: number; held: number };
-export type ReleasedOrder = { orderId: string; reference: string; skus: string[] };
+export type { ReleasedOrder, StockCut };
 
 /** Cancels the newest pending orders holding these SKUs until each SKU's holds fit its new stock. */
 export async function releaseHoldsAbove(cuts: StockCut[]): Promise<ReleasedOrder[]> {
@@ -43,3 +43,6 @@ export async function alertStockBelowHeld(cuts: StockCut[], context: string): Pr
     log.error('ops.alert_failed', { error }),
   );
 }
+
+/** The catalog import's stock-shortfall step (handed to it by lib/admin/catalog-import.ts). */
+export const stockShortfall: StockShortfall = { releaseHoldsAbove, alertStockBelowHeld };

@@ -1,7 +1,5 @@
 import type Stripe from 'stripe';
 import { getConfig } from '../config.js';
-import type { Order } from '../orders/order.js';
-import { offeredRates, type ShippingChoice, type ShippingMode } from '../orders/shipping.js';
 import { stripe } from './stripe-client.js';
 
 /** Stripe accepts `expires_at` from 30 minutes to 24 hours after the session is created. */
@@ -9,32 +7,37 @@ const STRIPE_MIN_EXPIRY_SECONDS = 30 * 60;
 const STRIPE_MAX_EXPIRY_SECONDS = 24 * 3600;
 const MARGIN_SECONDS = 60;
 
-/** What a Checkout Session is made from: an order, or one about to be recorded (lib/orders/place.ts). */
-export type CheckoutOrder = Pick<Order, 'id' | 'reference' | 'items' | 'currency'> & {
+/**
+ * Stripe Checkout Sessions (the adapter: it knows Stripe, not orders). What a session is made from, as the domain
+ * hands it over (lib/orders/checkout.ts makes it from an order, or one about to be recorded).
+ */
+export type CheckoutRate = { id: string; name: string; amountMinor: number; minDays: number | null; maxDays: number | null };
+export type CheckoutRequest = {
+  id: string;
+  reference: string;
+  currency: string;
+  items: { name: string; quantity: number; unitPriceMinor: number }[];
   holdExpiresAt: Date | null;
   createdAt?: Date;
-  /** Fulfilment (lib/orders/shipping.ts): absent or `none`, no address and no shipping options. */
-  shippingMode?: ShippingMode;
-  shippingChoice?: ShippingChoice | null;
+  /** The shipping options offered, in their order (the completed session's rate is found again by its position). */
+  rates: CheckoutRate[];
+  /** The countries a delivery address is collected for (none: no address collected). */
+  collectCountries: string[] | null;
 };
 
 /**
- * The session's shipping and tax parameters, from config and the order alone: the delivery address
- * (`shipping_address_collection`, the countries shipped to) unless the order API gave one, the
- * offered rates as `shipping_options` (`shipping_rate_data`: fixed amount, delivery estimate in
- * business days), in the order lib/orders/shipping.ts offeredRates lists them (the completed
- * session's rate is found again by its position); no phone collection (the WhatsApp identity is
- * known). With STRIPE_AUTOMATIC_TAX, Stripe Tax adds the tax on top (prices tax-exclusive).
+ * The session's shipping and tax parameters: the delivery address (`shipping_address_collection`, the countries
+ * shipped to) when asked, the offered rates as `shipping_options` (`shipping_rate_data`: fixed amount, delivery
+ * estimate in business days); no phone collection (the WhatsApp identity is known). With STRIPE_AUTOMATIC_TAX,
+ * Stripe Tax adds the tax on top (prices tax-exclusive).
  */
-export function checkoutShippingParams(order: CheckoutOrder): Pick<Stripe.Checkout.SessionCreateParams, 'shipping_address_collection' | 'shipping_options' | 'automatic_tax'> {
-  const config = getConfig();
-  const tax = config.STRIPE_AUTOMATIC_TAX;
-  const mode = order.shippingMode ?? 'none';
-  const itemsMinor = order.items.reduce((s, i) => s + i.lineTotalMinor, 0);
-  const rates = offeredRates({ shippingMode: mode, shippingChoice: order.shippingChoice ?? null, itemsMinor, currency: order.currency });
-  const collect = mode === 'delivery' && !order.shippingChoice?.address && config.SHIPPING_COUNTRIES;
+export function checkoutShippingParams(order: CheckoutRequest): Pick<Stripe.Checkout.SessionCreateParams, 'shipping_address_collection' | 'shipping_options' | 'automatic_tax'> {
+  const tax = getConfig().STRIPE_AUTOMATIC_TAX;
+  const rates = order.rates;
   return {
-    ...(collect ? { shipping_address_collection: { allowed_countries: config.SHIPPING_COUNTRIES as Stripe.Checkout.SessionCreateParams.ShippingAddressCollection.AllowedCountry[] } } : {}),
+    ...(order.collectCountries
+      ? { shipping_address_collection: { allowed_countries: order.collectCountries as Stripe.Checkout.SessionCreateParams.ShippingAddressCollection.AllowedCountry[] } }
+      : {}),
     ...(rates.length
       ? {
           shipping_options: rates.map((r) => ({
@@ -63,14 +66,14 @@ export function checkoutShippingParams(order: CheckoutOrder): Pick<Stripe.Checko
  * RESERVATION_TTL_SECONDS). The cleanup run expires the session once the hold lapses, so the extra
  * time is never payable for long.
  */
-export function checkoutExpiresAt(order: Pick<CheckoutOrder, 'holdExpiresAt' | 'createdAt'>): number {
+export function checkoutExpiresAt(order: Pick<CheckoutRequest, 'holdExpiresAt' | 'createdAt'>): number {
   const hold = Math.floor((order.holdExpiresAt ?? order.createdAt ?? new Date(0)).getTime() / 1000);
   const heldAt = hold - getConfig().RESERVATION_TTL_SECONDS;
   return Math.min(hold + STRIPE_MIN_EXPIRY_SECONDS + MARGIN_SECONDS, heldAt + STRIPE_MAX_EXPIRY_SECONDS - MARGIN_SECONDS);
 }
 
 /** The Stripe idempotency key: one session per order, reference and hold (a hold taken again after it lapsed is a new session). */
-export const checkoutIdempotencyKey = (order: CheckoutOrder) => `checkout:${order.id}:${order.reference}:${checkoutExpiresAt(order)}`;
+export const checkoutIdempotencyKey = (order: CheckoutRequest) => `checkout:${order.id}:${order.reference}:${checkoutExpiresAt(order)}`;
 
 /**
  * One Checkout Session per order and hold: the Stripe idempotency key and every parameter derive
@@ -79,7 +82,7 @@ export const checkoutIdempotencyKey = (order: CheckoutOrder) => `checkout:${orde
  * idempotency_error. lib/orders/place.ts calls it before the order row is written (the row then
  * carries the session), so everything here comes from the arguments, nothing from Postgres.
  */
-export async function createCheckoutSession(order: CheckoutOrder): Promise<Stripe.Checkout.Session> {
+export async function createStripeCheckoutSession(order: CheckoutRequest): Promise<Stripe.Checkout.Session> {
   const config = getConfig();
   const expiresAt = checkoutExpiresAt(order);
   return stripe().checkout.sessions.create(

@@ -1,5 +1,5 @@
 /**
- * The Stripe events the payment-callback endpoint subscribes to: exactly those stripe-events.ts
+ * The Stripe events the payment-callback endpoint subscribes to: exactly those lib/flows/stripe-event.ts
  * `dispatch` applies (tests/setup-doctor.test.ts keeps both in step). `npm run setup` creates the
  * endpoint with these, `npm run doctor` checks them.
  */

@@ -1,6 +1,6 @@
 import { z } from '../zod.js';
 
-/** The shapes of the Stripe objects stripe-events.ts applies (each parsed once, at the edge of its flow). */
+/** The shapes of the Stripe objects the Stripe flow (lib/flows/stripe-event.ts) applies (each parsed once, at the edge of its flow). */
 
 /** The Checkout Session fields the payment path relies on; anything else Stripe sends is kept as is. */
 export const sessionSchema = z.looseObject({

@@ -196,7 +196,7 @@ describe('credential comparisons are constant-time', () => {
         'lib/http/webhook.ts:secretsEqual(',
         'lib/whatsapp/signature.ts:timingSafeEqual(',
         'lib/http/backend-proxy.ts:timingSafeEqual(',
-        'lib/payments/stripe-events.ts:signature!.verifyHeader(',
+        'lib/flows/stripe-event.ts:signature!.verifyHeader(',
       ]),
     );
     // secretsEqual compares fixed-length digests, so neither the length nor a common prefix shows in the time taken.

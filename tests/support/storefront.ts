@@ -1,5 +1,5 @@
 import { bumpCatalogVersion } from '../../lib/catalog/cache.js';
-import { importCatalogJson } from '../../lib/catalog/index.js';
+import { importCatalogJson } from '../../lib/admin/catalog-import.js';
 import { makeWamid } from '../../dev/standins/graph.js';
 import { db } from '../../lib/db.js';
 import { eventually, sentTo, type TestStack } from './stack.js';

@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { z } from './zod.js';
-import { getConfig } from './config.js';
-import { BSUID_PATTERN, type WaIdentity } from './identity.js';
-import { log, maskIdentity } from './log.js';
-import { CheckoutUnavailableError, IdempotencyKeyReusedError, placeOrder, type Order, type RequestedLine } from './orders/place.js';
-import { ensureCheckoutSession, sendPaymentLink } from './payments/payment-link.js';
-import { e164ToWaId, normalizePhone } from './phone.js';
-import { conflict, DomainError, fieldPath, invalidRequest, zodFields, type FieldError } from './errors.js';
-import { UNSAFE_TEXT_MESSAGE, unsafeTextPath } from './safe-text.js';
-import { choiceProblem, type ShippingChoice } from './orders/shipping.js';
-import { shippingChoiceSchema } from './orders/shipping-schema.js';
+import { z } from '../zod.js';
+import { getConfig } from '../config.js';
+import { BSUID_PATTERN, type WaIdentity } from '../identity.js';
+import { log, maskIdentity } from '../log.js';
+import { CheckoutUnavailableError, IdempotencyKeyReusedError, placeOrder, type Order, type RequestedLine } from '../orders/place.js';
+import { ensureCheckoutSession, sendPaymentLink } from '../orders/payment-link.js';
+import { e164ToWaId, normalizePhone } from '../phone.js';
+import { conflict, DomainError, fieldPath, invalidRequest, zodFields, type FieldError } from '../errors.js';
+import { UNSAFE_TEXT_MESSAGE, unsafeTextPath } from '../safe-text.js';
+import { choiceProblem, type ShippingChoice } from '../orders/shipping.js';
+import { shippingChoiceSchema } from '../orders/shipping-schema.js';
 
 /**
  * The order API for storefronts and integrations (server to server): request schema and the

@@ -1,10 +1,10 @@
 import { dateFromUnixSeconds } from '../safe-text.js';
 import { log } from '../log.js';
-import { stripeKeyedEvent } from '../orders/events.js';
-import { alert, done, type Settled } from '../orders/settlement.js';
+import { stripeKeyedEvent } from './events.js';
+import { alert, done, type Settled } from './settlement.js';
 import type { Work } from '../work.js';
 import { idOf, ignored, orderOf, type StripeIdRef } from './stripe-refunds.js';
-import { stripe } from './stripe-client.js';
+import { stripe } from '../payments/stripe-client.js';
 
 /**
  * Disputes: charge.dispute.created / charge.dispute.closed each record one order event (unique per

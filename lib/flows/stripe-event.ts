@@ -11,10 +11,10 @@ import { isOrderId, orderColumns, toOrder, type Order } from '../orders/order.js
 import type { Settled } from '../orders/settlement.js';
 import { Work } from '../work.js';
 import { logSafe, nestedDeeperThan, pgSafe } from '../safe-text.js';
-import { applyDispute, type DisputeFacts } from './disputes.js';
-import { applyChargeRefunded, applyRefund, type ChargeFacts, type RefundFacts } from './stripe-refunds.js';
-import { stripeWebhooks } from './stripe-client.js';
-import { chargeSchema, disputeSchema, envelopeSchema, refundSchema, sessionSchema } from './stripe-object-schemas.js';
+import { applyDispute, type DisputeFacts } from '../orders/disputes.js';
+import { applyChargeRefunded, applyRefund, type ChargeFacts, type RefundFacts } from '../orders/stripe-refunds.js';
+import { stripeWebhooks } from '../payments/stripe-client.js';
+import { chargeSchema, disputeSchema, envelopeSchema, refundSchema, sessionSchema } from '../payments/stripe-object-schemas.js';
 
 /**
  * Stripe webhook events: verified on the raw body, recorded durably (one round trip), acknowledged, then applied
@@ -99,7 +99,7 @@ function resendPending(orderId: string | null): (() => Promise<void>) | undefine
 
 /**
  * Records and dedupes one verified event (the parsed, signed body) in ONE round trip, and answers: the event is
- * durable. Applying it (payOrder, applyClose, refunds, disputes) and the sends are left to `after`
+ * durable. Applying it (pay, close, refunds, disputes) and the sends are left to `after`
  * (context.waitUntil): if the function dies after the answer, the event stays unprocessed and the re-drive
  * (redriveStripeEvents, run by the cleanup) applies it. A replay of an event recorded but not processed yet
  * applies it again (every state change is one conditional write: nothing happens twice).
@@ -126,7 +126,7 @@ export async function handleStripeEvent(body: unknown): Promise<StripeEventResul
 
 /**
  * The Stripe event's flow after the answer (or from the re-drive), as named steps over one Work
- * (docs/unit-of-work.md):
+ * (docs/architecture.md, "The unit of work"):
  *   1. open the work: the order read with the event's record (`order`, fused into recordEvent's transaction) and
  *      the event to mark processed, which a payment's own statement takes (`inboundEvent`, fused into storePaid);
  *   2. apply the event (dispatch: pay, close, refunds, disputes);
@@ -153,7 +153,7 @@ export async function processStripeEvent(event: Stripe.Event, inboundEventId: st
   await work.runAfter();
 }
 
-/** The re-drive of Stripe events recorded but never processed (rows read by lib/conversation/inbound-events.ts redriveUnprocessed). */
+/** The re-drive of Stripe events recorded but never processed (rows read by lib/conversation/inbound-events.ts unprocessedEventsQuery, handed over by lib/flows/cleanup.ts). */
 export async function redriveStripeEvents(rows: { id: string; payload: unknown }[]): Promise<void> {
   for (const r of rows) await processStripeEvent(r.payload as Stripe.Event, r.id);
 }

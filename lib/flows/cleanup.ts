@@ -1,15 +1,22 @@
-import { db } from './db.js';
-import { log } from './log.js';
-import { claimDueMessages, sendClaimedRetries } from './messaging/retry.js';
-import { closeLapsedOrders } from './orders/close-lapsed.js';
-import { lapsedHolds, lapsedHoldsAndFlips, notInExpiryIndex } from './stock/index.js';
-import { DUE_REMINDERS_SQL, dueReminderOf, reminderLeadSeconds, sendHoldReminders } from './orders/reminders.js';
-import { WAITLISTED_SKUS_SQL } from './waitlist/store.js';
-import { offerRestockedUnits } from './waitlist/offers.js';
-import { redriveRows, unprocessedEventsQuery } from './conversation/inbound-events.js';
-import { catalogChangedQuery, pushCatalogChanges } from './catalog/index.js';
-import { retryAlertRows, undeliveredAlertsQuery } from './alerts/ops-alerts.js';
-import { afterInboxMaintenance, inboxMaintenanceQuery } from './inbox/maintenance.js';
+import { db } from '../db.js';
+import { log } from '../log.js';
+import { claimDueMessages, sendClaimedRetries } from '../messaging/retry.js';
+import { closeLapsedOrders } from '../orders/close-lapsed.js';
+import { lapsedHolds, lapsedHoldsAndFlips, notInExpiryIndex } from '../stock/index.js';
+import { DUE_REMINDERS_SQL, dueReminderOf, reminderLeadSeconds, sendHoldReminders } from '../orders/reminders.js';
+import { WAITLISTED_SKUS_SQL } from '../waitlist/store.js';
+import { offerRestockedUnits } from '../waitlist/offers.js';
+import { redriveRows, unprocessedEventsQuery } from '../conversation/inbound-events.js';
+
+/** The Stripe rows of the re-drive, through the Stripe flow (loaded only when there is one: keeps stripe out of the cold start). */
+async function redriveStripeRows(rows: Record<string, unknown>[]): Promise<number> {
+  const stripeRows = rows.filter((r) => r.source === 'stripe').map((r) => ({ id: String(r.id), payload: r.payload as unknown }));
+  if (stripeRows.length) await (await import('./stripe-event.js')).redriveStripeEvents(stripeRows);
+  return stripeRows.length;
+}
+import { catalogChangedQuery, pushCatalogChanges } from '../catalog/index.js';
+import { retryAlertRows, undeliveredAlertsQuery } from '../alerts/ops-alerts.js';
+import { afterInboxMaintenance, inboxMaintenanceQuery } from '../inbox/maintenance.js';
 
 /**
  * The reservation cleanup (scheduled every minute; also callable locally), set-based (docs/scale.md "Cleanup in
@@ -257,8 +264,8 @@ export async function runReservationCleanup(options: CleanupOptions = {}): Promi
       log.error('cleanup.outbox_failed', { error });
     }
   }
-  // 4. Meta events recorded (and acknowledged) but never processed.
-  if (unprocessed.length) await step('redrive', async () => void (summary.redriven = await redriveRows(unprocessed)));
+  // 4. Meta and Stripe events recorded (and acknowledged) but never processed: each through its flow.
+  if (unprocessed.length) await step('redrive', async () => void (summary.redriven = await redriveRows(unprocessed) + (await redriveStripeRows(unprocessed))));
   // 5. Ops alerts whose POST did not get through.
   if (alerts.length) await step('alerts', async () => void (summary.alertsRetried = await retryAlertRows(alerts)));
   // 6. Prices and availability that changed since the last push to Meta's catalog (only when step 1's Redis request

@@ -1,7 +1,7 @@
 import { paymentLinkNotice } from '../messaging/order-notices.js';
 import { deliver, recordAttempts, sendOnce, type Claimed } from '../messaging/outbox.js';
-import type { Order } from '../orders/order.js';
-import { attachCheckoutSession } from '../orders/store.js';
+import type { Order } from './order.js';
+import { attachCheckoutSession } from './store.js';
 import { createCheckoutSession } from './checkout.js';
 import type { Work } from '../work.js';
 

@@ -2,12 +2,12 @@ import { db } from '../db.js';
 import { log } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
 import { fullRefundNotice } from '../messaging/order-notices.js';
-import { getOrder, isOrderId } from '../orders/order.js';
-import { alert, done, inSequence, sendNotices, type Settled } from '../orders/settlement.js';
+import { getOrder, isOrderId } from './order.js';
+import { alert, done, inSequence, sendNotices, type Settled } from './settlement.js';
 import type { Work } from '../work.js';
-import { storeStripeRefund } from '../orders/store-refunds.js';
-import { storeDuplicateRefundSeen } from '../orders/store.js';
-import { stripe } from './stripe-client.js';
+import { storeStripeRefund } from './store-refunds.js';
+import { storeDuplicateRefundSeen } from './store.js';
+import { stripe } from '../payments/stripe-client.js';
 
 /**
  * Money that moves after Checkout, reported by Stripe: refunds made outside the shop (the Stripe
