@@ -64,3 +64,9 @@ export async function linkRecipient(phone: string, userId: string): Promise<stri
   const [linked] = await db()`SELECT link_customer(${phone}, ${userId}, NULL, NULL, NULL, NULL) AS id`;
   return linked ? (linked.id as string) : null;
 }
+
+/** The customer's WhatsApp profile name, if known. */
+export async function profileName(customerId: string): Promise<string | null> {
+  const [c] = await db()`SELECT profile_name FROM customers WHERE id = ${customerId}`;
+  return (c?.profile_name as string | null) ?? null;
+}
