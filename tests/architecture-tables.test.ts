@@ -35,11 +35,11 @@ const OWNER: Record<string, string> = {
   customer_identity_events: 'lib/customers/store.ts',
   invite_tokens: 'lib/invites/store.ts',
   invite_contacts: 'lib/invites/store.ts',
-  order_events: 'lib/orders/events.ts',
+  order_events: 'lib/orders/store.ts', // events.ts: an order's history, written with its transitions
   conversations: 'lib/inbox/store.ts',
   conversation_messages: 'lib/inbox/store.ts',
   waitlist_entries: 'lib/waitlist/store.ts',
-  admin_requests: 'lib/admin/idempotency.ts',
+  admin_requests: 'lib/orders/store.ts', // store-answers.ts: a staff action's answer, stored with the order's change
   ops_alerts: 'lib/alerts/ops-alerts.ts',
   payments: 'lib/admin/payments-store.ts',
   stripe_refunds: 'lib/orders/store.ts', // store-refunds.ts: a refund is recorded with the order's transition
@@ -54,6 +54,8 @@ const OWNER: Record<string, string> = {
  * here and in READS / NEXT_WAVE.
  */
 const STORE_PARTS: Record<string, string> = {
+  'lib/orders/events.ts': 'lib/orders/store.ts', // order_events: the history, its parts fused into the transitions
+  'lib/orders/store-answers.ts': 'lib/orders/store.ts', // admin_requests: staff answers bound to the order's state
   'lib/orders/store-order.ts': 'lib/orders/store.ts', // the Order row: type, columns, mapping, plain reads
   'lib/orders/store-close.ts': 'lib/orders/store.ts',
   'lib/orders/store-fulfilment.ts': 'lib/orders/store.ts',
@@ -77,7 +79,6 @@ const READS: Record<string, string[]> = {
     'lib/invites/store.ts', // contacts
     'lib/waitlist/store.ts', // who is waiting
     'lib/orders/store.ts', // an order's customer (orderColumns)
-    'lib/admin/idempotency.ts', // a stored answer with the order as it is now
     'lib/admin/payments-store.ts', // a payment with its order
     'lib/messaging/outbox-store.ts', // a message's recipient
     'lib/admin/alerts-store.ts',
@@ -87,7 +88,6 @@ const READS: Record<string, string[]> = {
   orders: [
     'lib/inbox/store.ts', // a conversation's linked orders; the unanswered alert's order
     'lib/invites/store.ts', // the order of an invite
-    'lib/admin/idempotency.ts',
     'lib/admin/payments-store.ts',
     'lib/alerts/ops-alerts.ts', // an alert's order reference
     'lib/admin/alerts-store.ts',
@@ -104,6 +104,7 @@ const READS: Record<string, string[]> = {
 
 /** Why an exception stays this wave. */
 const REWRITTEN = "in a file rewritten by another helper this wave (the unit of work): its SQL moves into the owner's store next";
+const PAID_EVENT = "the paid transition marks the Stripe event that paid it processed (storePaid): becomes a statement part of inbound_events' owner once that store is below the domain (lib/conversation/inbound-events.ts, being rewritten this wave)";
 const SCRUB = "the inbox retention also scrubs inbound_events' content: becomes a statement part of inbound_events' owner (lib/conversation/inbound-events.ts, being rewritten this wave)";
 
 /** SQL not in its store yet, each with the file it is in and why it stays this wave (`*`: SQL naming no table). */
@@ -141,6 +142,7 @@ const NEXT_WAVE: { table: string; file: string; why: string }[] = [
   { table: 'variants', file: 'lib/orders/place.ts', why: REWRITTEN },
   { table: 'variants', file: 'lib/stock/counters.ts', why: REWRITTEN },
   { table: 'inbound_events', file: 'lib/inbox/store.ts', why: SCRUB },
+  { table: 'inbound_events', file: 'lib/orders/store.ts', why: PAID_EVENT },
 ];
 
 // ---------------------------------------------------------------------------------------------------------
@@ -319,6 +321,7 @@ function violations(found: Finding[]): string[] {
       const why = broken(f);
       return why ? [`${f.table} ${f.file} (${f.write ? 'write' : 'read'}): ${why}`] : [];
     })
+    .filter((v, i, all) => all.indexOf(v) === i)
     .sort();
 }
 
@@ -367,7 +370,7 @@ describe('one owner per table', () => {
   });
 
   it('the exceptions are only files being rewritten this wave (NEXT_WAVE names no store but those files)', () => {
-    expect(NEXT_WAVE.filter((e) => e.why !== REWRITTEN && e.why !== SCRUB)).toEqual([]);
+    expect(NEXT_WAVE.filter((e) => e.why !== REWRITTEN && e.why !== SCRUB && e.why !== PAID_EVENT)).toEqual([]);
   });
 
   it('SQL only in stores, a write only in its owner, a read in its owner or READS (or where NEXT_WAVE says)', () => {
