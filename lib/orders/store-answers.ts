@@ -14,6 +14,9 @@ const ANSWER_COLUMNS = `r.request_hash, r.status, r.response, r.order_state, ${C
 /** A scalar subquery: the stored answer under the key (bound as `key`) as one jsonb row, for answerOf. */
 export const storedAnswerSql = (key: string) => `(SELECT to_jsonb(a) FROM (SELECT ${ANSWER_COLUMNS} FROM admin_requests r WHERE r.idempotency_key = ${key}) a)`;
 
+/** The order $2 as one jsonb value (orderColumns), read with an answer. */
+const ORDER_OF_PARAM2 = `(SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $2::uuid) x)`;
+
 /** The stored answer's row under `key` (storedAnswerSql's columns), if any. */
 export async function answerRow(key: string): Promise<Record<string, unknown> | undefined> {
   const [row] = await db().query(`SELECT ${ANSWER_COLUMNS} FROM admin_requests r WHERE r.idempotency_key = $1`, [key]);
@@ -24,7 +27,7 @@ export async function answerRow(key: string): Promise<Record<string, unknown> | 
 export async function answerAndOrderRow(key: string, orderId: string): Promise<Record<string, unknown> | undefined> {
   const [row] = await db().query(
     `SELECT ${storedAnswerSql('$1')} AS answer,
-            (SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $2::uuid) x) AS "order"`,
+            ${ORDER_OF_PARAM2} AS "order"`,
     [key, orderId],
   );
   return row;
@@ -46,7 +49,7 @@ export async function answerOrderAndWriteRow(key: string, hash: string, orderId:
   const [row] = await db().query(
     `WITH ${w.sql}
      SELECT ${storedAnswerSql('$1')} AS answer,
-            (SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $2::uuid) x) AS "order",
+            ${ORDER_OF_PARAM2} AS "order",
             ${write.columns}`,
     [key, orderId, hash, ...w.params],
   );
