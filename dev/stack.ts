@@ -229,7 +229,7 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
     if (opts.seedDemoCatalog ?? true) await seedWhenEmpty();
     // Redis may have lost everything (an embedded one starts empty every time): holds of open orders
     // and every counter are rebuilt from Postgres before the first request.
-    const { rebuildRedisStock } = await import('../lib/stock/index.js');
+    const { rebuildRedisStock } = await import('../lib/orders/stock-resync.js');
     const redisRebuilt = await rebuildRedisStock();
 
     // Netlify's local runtime serves public/ with netlify.toml's headers and redirects, and (unless

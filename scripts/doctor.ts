@@ -69,7 +69,7 @@ async function checkRedis(postgresOk: boolean): Promise<void> {
   }
   if (!postgresOk) return report.warn('stock counters', 'not compared: Postgres is not reachable');
   try {
-    const { stockDrift } = await import('../lib/stock/index.js');
+    const { stockDrift } = await import('../lib/orders/stock-resync.js');
     let drift = await timeout(stockDrift());
     // A hold placed while reading shows once: compare again before calling it off.
     if (drift.off.length) {

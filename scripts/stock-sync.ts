@@ -3,7 +3,7 @@ import { needs } from '../lib/config-needs.js';
 import { runScript } from './cli.js';
 
 await runScript('npm run stock:sync', needs.stockSync, async () => {
-  const { rebuildRedisStock } = await import('../lib/stock/index.js');
+  const { rebuildRedisStock } = await import('../lib/orders/stock-resync.js');
   const result = await rebuildRedisStock();
   console.log(`stock synced: ${result.skus} SKUs, ${result.holdsRestored} holds restored`);
 });

@@ -87,7 +87,7 @@ describe('team inbox (lib/inbox)', () => {
   const filesWith = (pattern: RegExp) => sourceFiles().filter((f) => pattern.test(f.text)).map((f) => f.path).sort();
 
   it('message content is written only by the recording statement and the retention run', () => {
-    expect(filesWith(WRITE_CONVERSATION_MESSAGES)).toEqual(['lib/conversation/inbound-events.ts', 'lib/inbox/maintenance.ts']);
+    expect(filesWith(WRITE_CONVERSATION_MESSAGES)).toEqual(['lib/conversation/inbound-events.ts', 'lib/inbox/store-maintenance.ts']);
   });
 
   it('a conversation\'s mode and marks are written only by lib/inbox (the handover and an invite contact\'s first message use its statements)', () => {

@@ -54,7 +54,7 @@ describe('log lines of a whole run', () => {
 
     const { upsertCatalogProduct } = await import('../lib/catalog/index.js');
     await upsertCatalogProduct({ sku: 'SCAN-1', name: 'Scan tea', priceMinor: 500, currency: 'EUR', stock: 1 });
-    const { rebuildRedisStock } = await import('../lib/stock/index.js');
+    const { rebuildRedisStock } = await import('../lib/orders/stock-resync.js');
     await rebuildRedisStock();
 
     const waId = newCustomer();

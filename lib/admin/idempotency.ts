@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { db } from '../db.js';
 import { conflict } from '../errors.js';
-import { orderColumns, toOrder, type Order } from '../orders/order.js';
+import { toOrder, type Order } from '../orders/order.js';
+import { answerAndOrderRow, answerOrderAndWriteRow, answerRow, insertAnswer, type FirstWrite } from '../orders/store-answers.js';
 import type { AdminResult } from './result.js';
+
+export { storedAnswerSql, type FirstWrite } from '../orders/store-answers.js';
 
 /**
  * Stored answers of idempotent admin requests. The key is sha256 of the business event
@@ -23,14 +25,10 @@ export function requestHash(input: unknown): string {
 export type BoundState = { orderId: string; state: string };
 /** The state an answer about `order` is bound to. */
 export const orderState = (order: Pick<Order, 'id' | 'paymentStatus' | 'fulfillmentStatus'>): BoundState => ({ orderId: order.id, state: `${order.paymentStatus}/${order.fulfillmentStatus}` });
-const CURRENT_STATE = `(SELECT o.payment_status || '/' || o.fulfillment_status FROM orders o WHERE o.id = r.order_id)`;
-
-const ANSWER_COLUMNS = `r.request_hash, r.status, r.response, r.order_state, ${CURRENT_STATE} AS current_state`;
 
 /** The stored answer, or null when there is none or the order it was bound to has changed since. */
 export async function storedAnswer(key: string, hash: string): Promise<AdminResult | null> {
-  const [row] = await db().query(`SELECT ${ANSWER_COLUMNS} FROM admin_requests r WHERE r.idempotency_key = $1`, [key]);
-  return answerOf(row, hash);
+  return answerOf(await answerRow(key), hash);
 }
 
 /**
@@ -38,22 +36,10 @@ export async function storedAnswer(key: string, hash: string): Promise<AdminResu
  * `order` is null for an unknown order.
  */
 export async function storedAnswerAndOrder(key: string, hash: string, orderId: string): Promise<{ stored: AdminResult | null; order: Order | null }> {
-  const [row] = await db().query(
-    `SELECT ${storedAnswerSql('$1')} AS answer,
-            (SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $2::uuid) x) AS "order"`,
-    [key, orderId],
-  );
+  const row = await answerAndOrderRow(key, orderId);
   const order = row?.order ? toOrder(row.order as Record<string, unknown>) : null;
   return { stored: answerOf(row?.answer as Record<string, unknown> | null, hash), order };
 }
-
-/** A write a staff action makes in its first round trip (a cancel's refund decision): CTEs, the select list reporting them. */
-export type FirstWrite<T> = {
-  /** The CTEs, with `unless` (an SQL condition) keeping the write from happening, parameters bound from $`first`. */
-  cte: (p: { orderId: string; unless: string; first: number }) => { sql: string; params: unknown[] };
-  columns: string;
-  parse: (row: Record<string, unknown> | undefined) => T;
-};
 
 /**
  * storedAnswerAndOrder, and in the same statement a write (`write`) made only when no answer under the key would be
@@ -61,22 +47,10 @@ export type FirstWrite<T> = {
  * order comes back as it was before the write (the statement's snapshot); the write reports what it did.
  */
 export async function storedAnswerOrderAndWrite<T>(key: string, hash: string, orderId: string, write: FirstWrite<T>): Promise<{ stored: AdminResult | null; order: Order | null; wrote: T }> {
-  const current = `EXISTS (SELECT 1 FROM admin_requests r WHERE r.idempotency_key = $1
-       AND (r.request_hash <> $3 OR r.order_state IS NULL OR r.order_state IS NOT DISTINCT FROM ${CURRENT_STATE}))`;
-  const w = write.cte({ orderId: '$2', unless: current, first: 4 });
-  const [row] = await db().query(
-    `WITH ${w.sql}
-     SELECT ${storedAnswerSql('$1')} AS answer,
-            (SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $2::uuid) x) AS "order",
-            ${write.columns}`,
-    [key, orderId, hash, ...w.params],
-  );
+  const row = await answerOrderAndWriteRow(key, hash, orderId, write);
   const order = row?.order ? toOrder(row.order as Record<string, unknown>) : null;
   return { stored: answerOf(row?.answer as Record<string, unknown> | null, hash), order, wrote: write.parse(row) };
 }
-
-/** A scalar subquery: the stored answer under the key (bound as `key`) as one jsonb row, for answerOf. */
-export const storedAnswerSql = (key: string) => `(SELECT to_jsonb(a) FROM (SELECT ${ANSWER_COLUMNS} FROM admin_requests r WHERE r.idempotency_key = ${key}) a)`;
 
 /** A stored answer's row (storedAnswerSql) as the answer to replay: null when none or stale; 409 for other details. */
 export function answerOf(row: Record<string, unknown> | null | undefined, hash: string): AdminResult | null {
@@ -92,15 +66,7 @@ export function answerOf(row: Record<string, unknown> | null | undefined, hash: 
  * answer that stands.
  */
 export async function storeAnswer(key: string, hash: string, status: number, body: unknown, bound: BoundState | null = null): Promise<AdminResult> {
-  const [row] = await db().query(
-    `INSERT INTO admin_requests AS r (idempotency_key, request_hash, status, response, order_id, order_state)
-     VALUES ($1, $2, $3, $4, $5::uuid, $6)
-     ON CONFLICT (idempotency_key) DO UPDATE SET status = excluded.status, response = excluded.response, order_id = excluded.order_id,
-       order_state = excluded.order_state, created_at = now()
-     WHERE r.request_hash = excluded.request_hash AND r.order_state IS NOT NULL AND r.order_state IS DISTINCT FROM ${CURRENT_STATE}
-     RETURNING idempotency_key`,
-    [key, hash, status, JSON.stringify(body), bound?.orderId ?? null, bound?.state ?? null],
-  );
+  const row = await insertAnswer(key, hash, status, body, bound);
   if (row) return { status, body, replayed: false };
   // A current answer stood already (a concurrent first request's); if even that is stale by now, ours is the news.
   return (await storedAnswer(key, hash)) ?? { status, body, replayed: false };

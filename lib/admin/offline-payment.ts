@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { z } from '../zod.js';
-import { findOrCreateCustomer } from '../customers/store.js';
+import { findOrCreateCustomer, profileName } from '../customers/store.js';
 import { BSUID_PATTERN } from '../identity.js';
-import { db, pgErrorCode } from '../db.js';
+import { pgErrorCode } from '../db.js';
 import { log } from '../log.js';
 import { formatMoney } from '../money.js';
 import { messageKeys } from '../messaging/keys.js';
@@ -14,6 +14,7 @@ import { isOpen } from '../orders/lifecycle.js';
 import { pay, type SettleOutcome } from '../orders/pay.js';
 import { inSequence } from '../orders/settlement.js';
 import { recordOrderEventOnce } from '../orders/store.js';
+import { latestOpenOrderId } from '../orders/store-jobs.js';
 import { raiseOpsAlert } from '../alerts/ops-alerts.js';
 import { e164ToWaId, normalizePhone } from '../phone.js';
 import { conflict, invalidRequest, notFound } from '../errors.js';
@@ -185,11 +186,8 @@ async function preparePayment(
     if (input.customerUserId && input.customerUserId !== order.customerUserId)
       throw invalidRequest([{ path: 'customerUserId', message: "is not the order's customer" }]);
   } else if (customerId) {
-    const [latest] = await db()`
-      SELECT o.id FROM orders o
-      WHERE o.customer_id = ${customerId} AND o.payment_status IN ('pending', 'awaiting_payment')
-      ORDER BY o.created_at DESC LIMIT 1`;
-    order = latest ? await getOrder(latest.id as string) : null;
+    const latest = await latestOpenOrderId(customerId);
+    order = latest ? await getOrder(latest) : null;
   }
   if (order) {
     if (order.currency !== input.currency)
@@ -235,11 +233,6 @@ async function noticeOf(p: Omit<PaymentRow, 'id' | 'waId' | 'userId'> & { refere
   const name = p.name ?? firstName(order?.customerName ?? (await profileName(customerId)));
   // A TemplateParameterError (an empty name) is the refusal itself: invalid, template_parameters.
   return offlinePaymentNotice({ reference: p.reference, customerId, orderId: order?.id ?? null, name, amountMinor: p.amountMinor, currency: p.currency, paidAt: p.paidAt });
-}
-
-async function profileName(customerId: string): Promise<string | null> {
-  const [c] = await db()`SELECT profile_name FROM customers WHERE id = ${customerId}`;
-  return (c?.profile_name as string | null) ?? null;
 }
 
 /**

@@ -1,5 +1,4 @@
 import { z } from '../zod.js';
-import { db } from '../db.js';
 import { isBsuid } from '../identity.js';
 import { maskBsuid, maskPhone } from '../log.js';
 import { formatMoney } from '../money.js';
@@ -7,6 +6,7 @@ import { e164ToWaId, normalizePhone } from '../phone.js';
 import { invalidRequest } from '../errors.js';
 import { adminDate, instantOf, isCursorTime } from './dates.js';
 import { addressText, type ShippingAddress, type ShippingRate } from '../orders/shipping.js';
+import { CUSTOMER_MATCHERS, orderPage, type CustomerKey, type Cursor, type OrderFilter } from '../orders/store-console.js';
 
 /**
  * GET /api/orders — the shop's order list: filters, newest first, cursor pages, and the totals
@@ -43,23 +43,8 @@ export const orderListQuery = z
   .strict();
 export type OrderListQuery = z.infer<typeof orderListQuery>;
 
-export type OrderFilter = {
-  paymentStatus?: string[];
-  fulfillmentStatus?: string;
-  createdFrom?: Date;
-  createdTo?: Date;
-  customer?: CustomerKey;
-  reference?: string;
-};
-/** How the staff named a customer: a phone number or a BSUID. */
-export type CustomerKey = { raw: string; waId: string | null; userId: string | null };
-export type Cursor = { t: string; id: string };
-
-/** The ways a customer filter matches a `customers` row (alias cu), any of them. */
-const CUSTOMER_MATCHERS: ((c: CustomerKey, p: (v: unknown) => string) => string | null)[] = [
-  (c, p) => (c.waId ? `cu.wa_id = ${p(c.waId)}` : null),
-  (c, p) => (c.userId ? `cu.bsuid = ${p(c.userId)}` : null),
-];
+export type { CustomerKey, Cursor, OrderFilter } from '../orders/store-console.js';
+export { orderPageSql } from '../orders/store-console.js';
 
 export function parseCustomer(raw: string): CustomerKey {
   if (isBsuid(raw)) return { raw, waId: null, userId: raw };
@@ -141,56 +126,10 @@ export type Total = { status?: string; currency: string; count: number; sumMinor
 export type Totals = { byCurrency: Total[]; paymentStatus: Total[]; fulfillmentStatus: Total[] };
 export type OrderPage = { orders: OrderRow[]; nextCursor: string | null; totals?: Totals };
 
-/** The WHERE clause of a filter (orders alias o), with its positional parameters. */
-function where(f: OrderFilter, params: unknown[]): string {
-  const p = (v: unknown) => `$${params.push(v)}`;
-  const conds: string[] = [];
-  if (f.paymentStatus?.length) conds.push(`o.payment_status = ANY(${p(f.paymentStatus)}::text[])`);
-  if (f.fulfillmentStatus) conds.push(`o.fulfillment_status = ${p(f.fulfillmentStatus)}`);
-  if (f.createdFrom) conds.push(`o.created_at >= ${p(f.createdFrom.toISOString())}::timestamptz`);
-  if (f.createdTo) conds.push(`o.created_at < ${p(f.createdTo.toISOString())}::timestamptz`);
-  if (f.reference) conds.push(`o.reference = ${p(f.reference)}`);
-  if (f.customer) {
-    const c = f.customer;
-    const matches = CUSTOMER_MATCHERS.map((m) => m(c, p)).filter((s): s is string => s !== null);
-    conds.push(`o.customer_id IN (SELECT cu.id FROM customers cu WHERE ${matches.join(' OR ')})`);
-  }
-  return conds.length ? conds.join(' AND ') : 'true';
-}
-
-/** One statement: the page (limit + 1 rows, to know whether there is a next one) and, unless skipped, the totals. */
-export function orderPageSql(f: OrderFilter, cursor: Cursor | null, limit: number, withTotals: boolean): { text: string; params: unknown[] } {
-  const params: unknown[] = [];
-  const filtered = where(f, params);
-  const after = cursor ? `AND (o.created_at, o.id) < ($${params.push(cursor.t)}::timestamptz, $${params.push(cursor.id)}::uuid)` : '';
-  const text = `
-    WITH page AS (
-      SELECT o.id, o.reference, o.created_at, o.payment_status, o.fulfillment_status, o.total_minor, o.currency, o.paid_at,
-             o.shipped_at, o.carrier, o.tracking_url, o.tracking_slug, o.stock_shortfall, c.wa_id, c.bsuid, c.profile_name,
-             o.shipping_mode, o.shipping_name, o.shipping_address, o.shipping_rate, o.shipping_minor, o.tax_minor, o.shipping_problem, o.delivered_at,
-             (SELECT sum((i->>'quantity')::int * (i->>'weightGrams')::int) FROM jsonb_array_elements(o.items) i)::int AS weight_grams,
-             to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_t,
-             (SELECT string_agg((i->>'quantity') || ' × ' || (i->>'name'), ', ') FROM jsonb_array_elements(o.items) i) AS item_summary
-      FROM orders o JOIN customers c ON c.id = o.customer_id
-      WHERE ${filtered} ${after}
-      ORDER BY o.created_at DESC, o.id DESC
-      LIMIT $${params.push(limit + 1)}
-    )${withTotals ? `, totals AS (
-      SELECT o.payment_status, o.fulfillment_status, o.currency, count(*)::int AS n, sum(o.total_minor)::bigint AS s,
-             GROUPING(o.payment_status) AS gp, GROUPING(o.fulfillment_status) AS gf
-      FROM orders o WHERE ${filtered}
-      GROUP BY GROUPING SETS ((o.currency), (o.payment_status, o.currency), (o.fulfillment_status, o.currency))
-    )` : ''}
-    SELECT (SELECT COALESCE(json_agg(page ORDER BY created_at DESC, id DESC), '[]'::json) FROM page) AS page,
-           ${withTotals ? `(SELECT COALESCE(json_agg(totals), '[]'::json) FROM totals)` : `NULL::json`} AS totals`;
-  return { text, params };
-}
-
 /** `phones`: each row also carries the customer's full phone (the courier CSV with ?full=1; never in the JSON list). */
 export async function listOrders(f: OrderFilter, cursor: Cursor | null, limit: number, opts: { totals?: boolean; phones?: boolean } = {}): Promise<OrderPage> {
   const withTotals = opts.totals ?? true;
-  const { text, params } = orderPageSql(f, cursor, limit, withTotals);
-  const [row] = await db().query(text, params);
+  const row = await orderPage(f, cursor, limit, withTotals);
   const rows = (row?.page ?? []) as Record<string, unknown>[];
   const more = rows.length > limit;
   const pageRows = more ? rows.slice(0, limit) : rows;

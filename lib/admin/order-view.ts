@@ -1,4 +1,7 @@
 import { db } from '../db.js';
+import { messagesOfOrderQuery } from '../messaging/outbox-store.js';
+import { orderViewQuery } from '../orders/store-console.js';
+import { paymentsOfOrderQuery } from './payments-store.js';
 import { inviteOfOrderQuery } from '../invites/store.js';
 import { log, maskBsuid, maskIdentity, maskPhone } from '../log.js';
 import { formatMoney } from '../money.js';
@@ -61,14 +64,11 @@ export async function getOrderView(orderId: string, opts: { full?: boolean } = {
   const [batch, hold] = await Promise.all([
     sql.transaction(
       [
-        sql`SELECT o.*, c.wa_id, c.bsuid, c.username, c.profile_name, c.last_inbound_at, c.unreachable_at
-            FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ${orderId}`,
+        orderViewQuery(orderId),
         eventsOfOrder(orderId),
         // An unsent row has no address yet: show the one it will be sent to (the customer's current phone, else BSUID).
-        sql`SELECT m.id, m.kind, m.template, m.status, m.attempts, m.delivery_status, m.delivery_statuses, m.error_code, m.error_title, m.sent_at, m.created_at,
-                   COALESCE(m.to_wa_id, CASE WHEN m.to_user_id IS NULL THEN mc.wa_id END) AS to_wa_id, COALESCE(m.to_user_id, mc.bsuid) AS to_user_id
-            FROM outbound_messages m LEFT JOIN customers mc ON mc.id = m.customer_id WHERE m.order_id = ${orderId} ORDER BY m.created_at, m.id`,
-        sql`SELECT reference, method, amount_minor, currency, paid_at, created_at FROM payments WHERE order_id = ${orderId} ORDER BY created_at`,
+        messagesOfOrderQuery(orderId),
+        paymentsOfOrderQuery(orderId),
         inviteOfOrderQuery(orderId),
       ],
       { readOnly: true },

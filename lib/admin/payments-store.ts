@@ -1,4 +1,4 @@
-import { db } from '../db.js';
+import { db, type Query } from '../db.js';
 import { outboxCte, outboxRows, type Notice } from '../messaging/record.js';
 import { orderColumns, toOrder, type Order } from '../orders/order.js';
 import type { PaidWith } from '../orders/store.js';
@@ -79,3 +79,7 @@ export async function insertPayment(p: Prepared): Promise<PaymentRow> {
   const [row] = await db().query(`WITH ${sql} SELECT * FROM inserted`, params);
   return row ? toPayment(row) : (await findPayment(p.input.reference))!;
 }
+
+/** An order's offline payments (the console's order view, a statement of its read-only batch). */
+export const paymentsOfOrderQuery = (orderId: string): Query =>
+  db()`SELECT reference, method, amount_minor, currency, paid_at, created_at FROM payments WHERE order_id = ${orderId} ORDER BY created_at`;

@@ -184,3 +184,11 @@ export async function markPushChecked(stale: { sku: string; seen_at: string }[])
     FROM jsonb_to_recordset(${JSON.stringify(stale)}::jsonb) AS x(sku text, seen_at timestamptz)
     WHERE s.sku = x.sku AND s.pushed_at < x.seen_at`;
 }
+
+/** A paid order's units leave the shelf (never below 0; a shortfall is flagged by the payment): a part of lib/orders/store.ts's statement, over its `lines` (sku, quantity). */
+export const STOCK_TAKEN_SQL = `UPDATE variants v SET stock = GREATEST(v.stock - lines.quantity, 0), updated_at = now()
+       FROM lines WHERE v.sku = lines.sku
+       RETURNING v.sku`;
+/** A refunded order's units come back on hand (a part as STOCK_TAKEN_SQL). */
+export const STOCK_RETURNED_SQL = `UPDATE variants v SET stock = v.stock + lines.quantity, updated_at = now() FROM lines WHERE v.sku = lines.sku
+       RETURNING v.sku, v.stock`;

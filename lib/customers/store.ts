@@ -58,3 +58,15 @@ export async function changeCustomerIdentity(customerId: string, change: { newWa
 export const PROACTIVE_STOP_SQL = (customer: string) => `UPDATE customers SET proactive_stopped_at = now() WHERE id = ${customer}`;
 export const PROACTIVE_OPT_IN_SQL = (customer: string) =>
   `UPDATE customers SET proactive_stopped_at = NULL WHERE id = ${customer} AND proactive_stopped_at IS NOT NULL`;
+
+/** Links a Meta-signed BSUID to a phone (a delivery status naming both): the customer id it resolves to. */
+export async function linkRecipient(phone: string, userId: string): Promise<string | null> {
+  const [linked] = await db()`SELECT link_customer(${phone}, ${userId}, NULL, NULL, NULL, NULL) AS id`;
+  return linked ? (linked.id as string) : null;
+}
+
+/** The customer's WhatsApp profile name, if known. */
+export async function profileName(customerId: string): Promise<string | null> {
+  const [c] = await db()`SELECT profile_name FROM customers WHERE id = ${customerId}`;
+  return (c?.profile_name as string | null) ?? null;
+}

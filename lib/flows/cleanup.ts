@@ -1,4 +1,5 @@
 import { db } from '../db.js';
+import { cleanupDueSql, RECONCILE_SQL } from '../orders/store-jobs.js';
 import { log } from '../log.js';
 import { claimDueMessages, sendClaimedRetries } from '../messaging/retry.js';
 import { closeLapsedOrders } from '../orders/close-lapsed.js';
@@ -90,17 +91,14 @@ export type CleanupOptions = {
 const DEFAULTS: Required<CleanupOptions> = { batchSize: 250, maxOrders: 2_000, budgetMs: 20_000, concurrency: 32, messageLimit: 50, redriveLimit: 25, reminderLimit: 1000, waitlistSkus: 50 };
 
 /** Pending orders whose hold lapsed per Postgres, oldest first (served by the partial index orders_open_by_expiry). */
-export const RECONCILE_SQL = `SELECT id FROM orders WHERE payment_status = 'pending' AND hold_expires_at < now() ORDER BY hold_expires_at LIMIT $1`;
+export { RECONCILE_SQL };
 
 /**
  * Step 2's one statement: the reconcile's lapsed orders, the due hold reminders (O(due), index
  * orders_reminder_due) and the SKUs somebody waits for, as (kind, id, data) rows. $1: batch size,
  * $2: the reminder's lead in seconds, $3: reminders per run, $4: waitlisted SKUs per run.
  */
-export const CLEANUP_DUE_SQL = `
-  SELECT 'lapsed' AS kind, r.id::text AS id, NULL::jsonb AS data FROM (${RECONCILE_SQL}) r
-  UNION ALL SELECT 'reminder', d.id::text, d.data FROM (${DUE_REMINDERS_SQL('$2', '$3')}) d
-  UNION ALL SELECT 'waitlist', w.sku, NULL FROM (${WAITLISTED_SKUS_SQL('$4')}) w`;
+export const CLEANUP_DUE_SQL = cleanupDueSql(DUE_REMINDERS_SQL('$2', '$3'), WAITLISTED_SKUS_SQL('$4'));
 
 type Origin = 'index' | 'reconcile';
 

@@ -109,3 +109,9 @@ export const inviteOfOrderQuery = (orderId: string): Query => db()`
                    'firstSeenAt', ic.first_seen_at, 'lastSeenAt', ic.last_seen_at) ORDER BY ic.first_seen_at)
                    FROM invite_contacts ic JOIN customers cc ON cc.id = ic.customer_id WHERE ic.invite_id = t.id), '[]'::jsonb) AS contacts
   FROM invite_tokens t WHERE t.order_id = ${orderId}`;
+
+/** A statement part of the paid transition (lib/orders/store.ts storePaid): the order's invite token, made once, for each row of `from`. */
+export const INVITE_TOKEN_INSERT_SQL = (token: string, expiresAt: string, from: string) => `INSERT INTO invite_tokens (order_id, token, expires_at)
+       SELECT id, ${token}, ${expiresAt} FROM ${from}
+       ON CONFLICT (order_id) DO NOTHING
+       RETURNING id`;

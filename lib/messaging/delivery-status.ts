@@ -1,8 +1,9 @@
-import { db } from '../db.js';
+import { linkRecipient } from '../customers/store.js';
 import { log } from '../log.js';
 import type { OutgoingMessage } from './messages.js';
 import { handleFailedMessage, type FailureHandling } from './outbox.js';
-import { TRACKED_STATUSES, type DeliveryStatus } from '../whatsapp/inbound-payload.js';
+import { customerOfMessage, recordDeliveryStatus } from './outbox-store.js';
+import type { DeliveryStatus } from '../whatsapp/inbound-payload.js';
 
 /**
  * Applies one of Meta's delivery statuses to its outbox row, found by wamid or, when the
@@ -25,36 +26,8 @@ import { TRACKED_STATUSES, type DeliveryStatus } from '../whatsapp/inbound-paylo
 export async function applyDeliveryStatus(
   s: DeliveryStatus,
 ): Promise<{ matched: boolean; failedNow: boolean; fallback?: FailureHandling }> {
-  const entry = JSON.stringify([{ status: s.status, at: s.at.toISOString(), errors: s.errors }]);
   const error = s.errors[0];
-  const tracked = (TRACKED_STATUSES as readonly string[]).includes(s.status);
-  const rows = await db()`
-    WITH target AS (
-      SELECT id, delivery_status AS previous FROM outbound_messages
-      WHERE wamid = ${s.wamid} OR (wamid IS NULL AND ${s.callbackKey}::text IS NOT NULL AND idempotency_key = ${s.callbackKey})
-      LIMIT 1 FOR UPDATE
-    ), updated AS (
-    UPDATE outbound_messages m SET
-      wamid = COALESCE(m.wamid, ${s.wamid}),
-      status = CASE WHEN m.status IN ('pending', 'sending') THEN 'sent' ELSE m.status END,
-      sent_at = COALESCE(m.sent_at, ${s.at.toISOString()}::timestamptz),
-      locked_until = NULL,
-      -- A redriven event (processing failed after this update) is not recorded twice.
-      delivery_statuses = CASE WHEN m.delivery_statuses @> ${entry}::jsonb THEN m.delivery_statuses ELSE m.delivery_statuses || ${entry}::jsonb END,
-      delivery_status = CASE
-        WHEN NOT ${tracked}::boolean THEN m.delivery_status
-        WHEN ${s.status} = 'failed' THEN CASE WHEN m.delivery_status IN ('delivered', 'read') THEN m.delivery_status ELSE 'failed' END
-        WHEN m.delivery_status IS NULL OR m.delivery_status = 'failed' THEN ${s.status}
-        WHEN array_position(ARRAY['sent', 'delivered', 'read'], ${s.status}::text) > array_position(ARRAY['sent', 'delivered', 'read'], m.delivery_status)
-          THEN ${s.status}
-        ELSE m.delivery_status END,
-      error_code = CASE WHEN ${s.status} = 'failed' THEN ${error?.code ?? null}::int ELSE m.error_code END,
-      error_title = CASE WHEN ${s.status} = 'failed' THEN ${error?.title ?? null}::text ELSE m.error_title END,
-      updated_at = now()
-    FROM target WHERE m.id = target.id
-    RETURNING m.id, m.idempotency_key, m.kind, m.order_id, m.customer_id, m.to_wa_id, m.to_user_id, m.template, m.fallback_payload, target.previous
-  )
-  SELECT u.*, c.wa_id AS customer_wa_id, c.bsuid AS customer_bsuid FROM updated u LEFT JOIN customers c ON c.id = u.customer_id`;
+  const rows = await recordDeliveryStatus(s);
   const row = rows[0];
   if (!row) {
     log.info('whatsapp.status_unmatched', { status: s.status });
@@ -64,11 +37,8 @@ export async function applyDeliveryStatus(
   const phone = s.recipientWaId ?? (row.customer_wa_id as string | null) ?? null;
   if (s.recipientUserId && phone && !(phone === row.customer_wa_id && s.recipientUserId === row.customer_bsuid)) {
     // Linking may merge the message's customer into another row: the send moves with it.
-    const [linked] = await db()`SELECT link_customer(${phone}, ${s.recipientUserId}, NULL, NULL, NULL, NULL) AS id`;
-    if (customerId && linked && customerId !== linked.id) {
-      const [m] = await db()`SELECT customer_id FROM outbound_messages WHERE id = ${row.id}`;
-      customerId = (m?.customer_id as string | null) ?? customerId;
-    }
+    const linked = await linkRecipient(phone, s.recipientUserId);
+    if (customerId && linked && customerId !== linked) customerId = (await customerOfMessage(row.id as string)) ?? customerId;
   }
   const previous = row.previous as string | null;
   const deliveredBefore = previous === 'delivered' || previous === 'read';

@@ -1,7 +1,9 @@
-import { db, type Query } from '../db.js';
 import { log, maskIdentity } from '../log.js';
-import { ADDRESSED_SQL, CLAIM_SECONDS, claimedOf, deliver, type SendOutcome } from './outbox.js';
-import { isReserved } from './reply.js';
+import { claimDueMessages, unclaim } from './outbox-store.js';
+import { claimedOf, deliver, type SendOutcome } from './outbox.js';
+
+/** The claim (a statement not run yet: the cleanup run sends it with its other reads, one round trip) and its undo, in the store. */
+export { claimDueMessages, unclaim };
 
 /**
  * Sends messages whose earlier attempt failed transiently or whose sender died. Used by the cleanup run.
@@ -13,28 +15,6 @@ import { isReserved } from './reply.js';
  */
 export async function retryDueMessages(limit: number): Promise<number> {
   return sendClaimedRetries(await claimDueMessages(limit));
-}
-
-/** The claim of retryDueMessages as a statement not run yet (the cleanup run sends it with its other reads, one round trip). */
-export function claimDueMessages(limit: number): Query {
-  return db().query(
-    `WITH due AS (
-       UPDATE outbound_messages SET status = 'sending', attempts = attempts + 1,
-              locked_until = now() + make_interval(secs => $1), updated_at = now()
-       WHERE id IN (
-         SELECT m.id FROM outbound_messages m
-         WHERE ((m.status = 'pending' AND m.next_attempt_at <= now()) OR (m.status = 'sending' AND m.locked_until < now()))
-           AND NOT ${isReserved('m')}
-           AND NOT EXISTS (
-             SELECT 1 FROM outbound_messages e
-             WHERE e.customer_id = m.customer_id AND e.seq < m.seq AND e.status IN ('pending', 'sending') AND NOT ${isReserved('e')}
-               AND ((e.status = 'pending' AND e.next_attempt_at > now()) OR (e.status = 'sending' AND e.locked_until >= now())))
-         ORDER BY m.seq LIMIT $2 FOR UPDATE SKIP LOCKED)
-       RETURNING id, idempotency_key, customer_id, to_wa_id, kind, order_id, payload, fallback_payload, attempts, seq
-     )
-     ${ADDRESSED_SQL('due')}`,
-    [CLAIM_SECONDS, limit],
-  ) as unknown as Query;
 }
 
 /** Sends the rows claimDueMessages claimed (see retryDueMessages); returns how many. */
@@ -65,9 +45,3 @@ export async function sendClaimedRetries(due: Record<string, unknown>[]): Promis
   );
   return due.length;
 }
-
-
-/** Gives claimed rows back unsent (due now, their attempt not counted), for rows that must wait behind a deferred one. */
-export const unclaim = (ids: string[]): Query => db()`
-  UPDATE outbound_messages SET status = 'pending', attempts = attempts - 1, locked_until = NULL, next_attempt_at = now(), updated_at = now()
-  WHERE id = ANY(${ids}::uuid[]) AND status = 'sending'`;

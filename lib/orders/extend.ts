@@ -1,11 +1,10 @@
 import { getConfig } from '../config.js';
-import { db } from '../db.js';
 import { log } from '../log.js';
 import { checkoutExpiresAt } from '../payments/checkout.js';
 import { extendHold, withLock } from '../stock/index.js';
-import { EVENTS_INSERT_SQL } from './events.js';
 import { isOpen } from './lifecycle.js';
-import { orderColumns, toOrder, isOrderId, type Order } from './order.js';
+import { toOrder, isOrderId, type Order } from './order.js';
+import { orderForExtension, storeHoldExtended } from './store-reminders.js';
 
 /**
  * "Keep it": one extension of an order's hold (docs/second-chances.md), HOLD_EXTENSION_SECONDS long,
@@ -35,7 +34,7 @@ export async function extendOrderHold(orderId: string, customerId: string): Prom
   const seconds = getConfig().HOLD_EXTENSION_SECONDS;
   if (seconds <= 0) return { status: 'disabled' };
   if (!isOrderId(orderId)) return { status: 'unknown' };
-  const [row] = await db().query(`SELECT ${orderColumns()}, o.hold_extended_at FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $1`, [orderId]);
+  const row = await orderForExtension(orderId);
   if (!row || row.customer_id !== customerId) return { status: 'unknown' };
   const order = toOrder(row);
   if (order.paymentStatus === 'paid' || order.paymentStatus === 'refunded') return { status: 'paid', order };
@@ -70,20 +69,4 @@ export async function extendOrderHold(orderId: string, customerId: string): Prom
     }
   });
   return outcome === 'locked' ? { status: 'busy' } : outcome;
-}
-
-/** Step 2: the extension recorded once (hold_extended_at is the gate), with its event. */
-async function storeHoldExtended(orderId: string, until: Date): Promise<boolean> {
-  const rows = await db().query(
-    `WITH updated AS (
-       UPDATE orders SET hold_expires_at = $2, hold_extended_at = now(), updated_at = now()
-       WHERE id = $1 AND payment_status IN ('pending', 'awaiting_payment') AND hold_extended_at IS NULL
-       RETURNING id, hold_expires_at
-     ), event AS (
-       ${EVENTS_INSERT_SQL({ orderId: 'id', type: `'hold_extended'`, data: `jsonb_build_object('holdExpiresAt', hold_expires_at)`, from: 'updated' })}
-     )
-     SELECT id FROM updated`,
-    [orderId, until.toISOString()],
-  );
-  return rows.length > 0;
 }

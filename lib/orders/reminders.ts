@@ -1,14 +1,13 @@
 import { getConfig } from '../config.js';
-import { db } from '../db.js';
 import { log } from '../log.js';
 import { messageKeys, outboxKey } from '../messaging/keys.js';
 import type { OutgoingMessage } from '../messaging/messages.js';
 import { orderSummaryLines } from '../messaging/order-notices.js';
 import { attemptSend, recordAttempts, type Attempt, type Claimed } from '../messaging/outbox.js';
-import { claimedFrom, claimedSendsSql, outboxCte, outboxRows, type Notice } from '../messaging/record.js';
+import { claimedFrom, outboxRows, type Notice } from '../messaging/record.js';
 import { SERVICE_WINDOW_MS } from '../messaging/window.js';
-import { EVENTS_INSERT_SQL } from './events.js';
 import type { OrderItem } from './order.js';
+import { recordReminders } from './store-reminders.js';
 
 /**
  * The one reminder before an order's hold lapses (docs/second-chances.md). The cleanup run finds the
@@ -41,13 +40,7 @@ export function reminderLeadSeconds(): number {
 /** "Keep 10 more min" (Meta: a reply button's title is at most 20 characters). */
 export const keepButtonTitle = (seconds: number) => `Keep ${Math.max(1, Math.round(seconds / 60))} more min`;
 
-/** Pending orders whose reminder is due (hold lapses within `lead` seconds), by expiry; `lead`/`limit` are SQL parameters. */
-export const DUE_REMINDERS_SQL = (lead: string, limit: string) => `
-  SELECT o.id, jsonb_build_object('reference', o.reference, 'customerId', o.customer_id, 'checkoutUrl', o.checkout_url,
-           'holdExpiresAt', o.hold_expires_at, 'items', o.items, 'totalMinor', o.total_minor, 'currency', o.currency) AS data
-  FROM orders o
-  WHERE o.payment_status = 'pending' AND o.reminded_at IS NULL AND o.hold_expires_at > now() AND o.hold_expires_at <= now() + make_interval(secs => ${lead})
-  ORDER BY o.hold_expires_at LIMIT ${limit}`;
+export { DUE_REMINDERS_SQL } from './store-reminders.js';
 
 export type DueReminder = {
   id: string;
@@ -113,36 +106,12 @@ export async function sendHoldReminders(due: DueReminder[], stop: () => boolean 
   for (let i = 0; i < due.length && !stop(); i += BATCH) {
     const batch = due.slice(i, i + BATCH);
     const notices = batch.map((o): Notice => ({ eventKey: messageKeys.reminder(o.id), kind: 'hold_reminder', customerId: o.customerId, orderId: o.id, message: reminderMessage(o) }));
-    const [row] = await db().query(
-      `WITH input AS (
-         SELECT * FROM jsonb_to_recordset($1::jsonb) AS k(order_id uuid, key text)
-       ), o AS (
-         SELECT o.id, o.customer_id,
-                CASE WHEN c.proactive_stopped_at IS NOT NULL THEN 'stopped'
-                     WHEN c.unreachable_at IS NOT NULL AND (c.last_inbound_at IS NULL OR c.last_inbound_at < date_trunc('second', c.unreachable_at)) THEN 'unreachable'
-                     WHEN c.last_inbound_at IS NULL OR c.last_inbound_at <= $3::timestamptz THEN 'outside_window'
-                     WHEN (SELECT count(*) FROM outbound_messages m WHERE m.customer_id = o.customer_id AND m.kind = ANY($5::text[])
-                             AND m.created_at >= date_trunc('day', now())) + row_number() OVER (PARTITION BY o.customer_id ORDER BY o.hold_expires_at) - 1 >= $4 THEN 'daily_cap'
-                     WHEN o.checkout_url IS NULL THEN 'no_link' END AS skip
-         FROM input JOIN orders o ON o.id = input.order_id JOIN customers c ON c.id = o.customer_id
-         WHERE o.payment_status = 'pending' AND o.reminded_at IS NULL AND o.hold_expires_at > now()
-       ), updated AS (
-         UPDATE orders SET reminded_at = now(), updated_at = now() FROM o
-         WHERE orders.id = o.id AND orders.reminded_at IS NULL AND orders.payment_status = 'pending'
-         RETURNING orders.id, orders.customer_id, o.skip
-       ), event AS (
-         ${EVENTS_INSERT_SQL({ orderId: 'id', type: `CASE WHEN skip IS NULL THEN 'reminder_sent' ELSE 'reminder_skipped' END`, data: `jsonb_build_object('reason', skip)`, from: 'updated' })}
-       ), sent AS (
-         ${outboxCte('$2', { source: 'updated', where: 'WHERE updated.skip IS NULL AND EXISTS (SELECT 1 FROM input WHERE input.order_id = updated.id AND input.key = m.key)', claim: true, customerId: 'updated.customer_id' })}
-       )
-       SELECT (SELECT COALESCE(jsonb_agg(jsonb_build_object('id', id, 'skip', skip)), '[]'::jsonb) FROM updated) AS decided, ${claimedSendsSql('sent')} AS claimed`,
-      [
-        JSON.stringify(batch.map((o) => ({ order_id: o.id, key: outboxKey(messageKeys.reminder(o.id)) }))),
-        outboxRows(notices),
-        new Date(Date.now() - SERVICE_WINDOW_MS).toISOString(),
-        getConfig().PROACTIVE_DAILY_CAP,
-        PROACTIVE_KINDS,
-      ],
+    const [row] = await recordReminders(
+      JSON.stringify(batch.map((o) => ({ order_id: o.id, key: outboxKey(messageKeys.reminder(o.id)) }))),
+      outboxRows(notices),
+      new Date(Date.now() - SERVICE_WINDOW_MS).toISOString(),
+      getConfig().PROACTIVE_DAILY_CAP,
+      PROACTIVE_KINDS,
     );
     for (const d of (row?.decided ?? []) as { id: string; skip: ReminderOutcome | null }[]) {
       outcomes.set(d.id, d.skip ?? 'sent');

@@ -1,9 +1,12 @@
 import { db } from '../db.js';
 import { log } from '../log.js';
 import { raiseOpsAlert } from '../alerts/ops-alerts.js';
+import { STOCK_RETURNED_SQL, STOCK_TAKEN_SQL } from '../catalog/store.js';
+import { INVITE_TOKEN_INSERT_SQL } from '../invites/store.js';
 import type { Claimed } from '../messaging/outbox.js';
 import { claimedFrom, claimedSendsSql, outboxCte, outboxRows, type Notice } from '../messaging/record.js';
 import { PAYABLE, statusesFor, type PaymentStatus } from './lifecycle.js';
+import { answerCte } from './store-answers.js';
 import type { PaidFulfilment } from './shipping.js';
 
 /**
@@ -78,9 +81,7 @@ export async function storePaid(
        SELECT i.sku, sum(i.quantity)::int AS quantity
        FROM updated, jsonb_to_recordset(updated.items) AS i(sku text, quantity int) GROUP BY i.sku
      ), stock AS (
-       UPDATE variants v SET stock = GREATEST(v.stock - lines.quantity, 0), updated_at = now()
-       FROM lines WHERE v.sku = lines.sku
-       RETURNING v.sku
+       ${STOCK_TAKEN_SQL}
      ), event AS (
        INSERT INTO order_events (order_id, type, data)
        SELECT id, 'paid', $6::jsonb || jsonb_build_object('stockShortfall',
@@ -89,10 +90,7 @@ export async function storePaid(
        UNION ALL
        SELECT id, 'stock_shortfall', jsonb_build_object('lines', stock_shortfall) FROM updated WHERE stock_shortfall IS NOT NULL
      ), invite AS (
-       INSERT INTO invite_tokens (order_id, token, expires_at)
-       SELECT id, $7, $8 FROM updated
-       ON CONFLICT (order_id) DO NOTHING
-       RETURNING id
+       ${INVITE_TOKEN_INSERT_SQL('$7', '$8', 'updated')}
      ), outbox AS (
        ${outboxCte('$9', { where: "WHERE m.kind <> 'invite_link' OR EXISTS (SELECT 1 FROM invite)", claim: true })}
      ), processed AS (
@@ -146,15 +144,6 @@ export async function storeAwaitingPayment(orderId: string, ids: PaymentIds & { 
  */
 export type ActionAnswer = { key: string; hash: string; body: unknown; state: string | null };
 
-/** The CTE body storing an ActionAnswer (answerParams bound from $first: key, hash, body, state) for the row in `updated`, if any. */
-const answerCte = (first: number) => {
-  const [key, hash, body, state] = [0, 1, 2, 3].map((i) => `$${first + i}::text`);
-  return `INSERT INTO admin_requests AS r (idempotency_key, request_hash, status, response, order_id, order_state)
-       SELECT ${key}, ${hash}, 200, ${body}, id, ${state} FROM updated WHERE ${key} IS NOT NULL
-       ON CONFLICT (idempotency_key) DO UPDATE SET status = excluded.status, response = excluded.response, order_id = excluded.order_id,
-         order_state = excluded.order_state, created_at = now()
-       WHERE r.request_hash = excluded.request_hash AND excluded.order_state IS NOT NULL`;
-};
 const answerParams = (a: ActionAnswer | undefined) => [a?.key ?? null, a?.hash ?? null, a ? json(a.body) : null, a?.state ?? null];
 
 /**
@@ -219,8 +208,7 @@ export function refundDecisionCte(p: { orderId: string; from: string; sessionId:
        SELECT i.sku, sum(i.quantity)::int AS quantity FROM decided, jsonb_to_recordset(decided.items) AS i(sku text, quantity int)
        WHERE ${p.restock}::boolean GROUP BY i.sku
      ), stock AS (
-       UPDATE variants v SET stock = v.stock + lines.quantity, updated_at = now() FROM lines WHERE v.sku = lines.sku
-       RETURNING v.sku, v.stock
+       ${STOCK_RETURNED_SQL}
      ), event AS (
        INSERT INTO order_events (order_id, type, data)
        SELECT id, 'refund_required', ${p.event}::jsonb || CASE WHEN ${p.restock}::boolean THEN jsonb_build_object('restocked', (SELECT count(*) FROM stock)) ELSE '{}'::jsonb END

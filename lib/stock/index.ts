@@ -27,4 +27,4 @@ export {
 } from './holds.js';
 export { withLock } from './lock.js';
 export { availabilityVersion, lapsedHoldsAndFlips, markAvailabilityPushed } from './availability.js';
-export { rebuildRedisStock, stockDrift, type StockDrift } from './resync.js';
+export { rebuildRedisStockFrom, stockDriftFrom, type RebuildRows, type StockDrift } from './resync.js';

@@ -17,7 +17,7 @@ import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEntry, buildInboundMessageValue, buildStatusValue, buildWebhookPayload, signMetaPayload, type InboundInput } from '../../dev/standins/graph.js';
 import { upsertCatalogProduct } from '../../lib/catalog/index.js';
-import { rebuildRedisStock } from '../../lib/stock/index.js';
+import { rebuildRedisStock } from '../../lib/orders/stock-resync.js';
 import { shop } from '../support/shop.js';
 import { newCustomer, useStack } from '../support/stack.js';
 import { bigBodies, bodyText, contentType, FULL, hostileString, NASTY_STRINGS, SEED } from './support/hostile.js';

@@ -14,7 +14,7 @@
 import { describe, expect, it } from 'vitest';
 import { db } from '../../lib/db.js';
 import { upsertCatalogProduct } from '../../lib/catalog/index.js';
-import { rebuildRedisStock } from '../../lib/stock/index.js';
+import { rebuildRedisStock } from '../../lib/orders/stock-resync.js';
 import { shop } from '../support/shop.js';
 import { bodyOf, newCustomer, sentTo, useStack } from '../support/stack.js';
 import { FULL } from './support/hostile.js';

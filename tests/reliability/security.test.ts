@@ -14,7 +14,7 @@ import { projectRoot } from '../../dev/stack.js';
 import { upsertCatalogProduct } from '../../lib/catalog/index.js';
 import { db } from '../../lib/db.js';
 import { newInviteToken } from '../../lib/invites/store.js';
-import { rebuildRedisStock } from '../../lib/stock/index.js';
+import { rebuildRedisStock } from '../../lib/orders/stock-resync.js';
 import { shop, type PaidOrder } from '../support/shop.js';
 import { newCustomer, sentTo, useStack } from '../support/stack.js';
 import { SQL_AND_LUA } from './support/hostile.js';
