@@ -3,7 +3,7 @@ import { log } from '../log.js';
 import { raiseOpsAlert } from '../alerts/ops-alerts.js';
 
 /**
- * The team inbox's part of the cleanup run (lib/cleanup.ts), one statement run in the same round trip as the
+ * The team inbox's part of the cleanup run (lib/flows/cleanup.ts), one statement run in the same round trip as the
  * run's reconcile read (so the run costs no round trip more):
  *  - retention: message content older than INBOX_RETENTION_DAYS is deleted, in batches; only metadata stays
  *    (kind, time, customer, the message it was about). The inbound_events payload of such a message loses its

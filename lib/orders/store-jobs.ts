@@ -1,7 +1,7 @@
 import { db } from '../db.js';
 
 /**
- * The orders store's statements for jobs (part of lib/orders/store.ts): the cleanup run's due work (lib/cleanup.ts),
+ * The orders store's statements for jobs (part of lib/orders/store.ts): the cleanup run's due work (lib/flows/cleanup.ts),
  * the offline payment's open order of a customer (lib/admin/offline-payment.ts), and the stock rebuild's live
  * holds read with the on-hand units (./stock-resync.ts: lib/stock is below the domain and is handed these rows).
  */
