@@ -233,7 +233,6 @@ const ROOT_PENDING: string[] = [];
  */
 const OVER_300: Record<string, number> = {
   'lib/orders/place.ts': 311,
-  'lib/messaging/outbox.ts': 332,
   'lib/stock/scripts.ts': 347,
 };
 

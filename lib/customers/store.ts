@@ -55,6 +55,9 @@ export async function changeCustomerIdentity(customerId: string, change: { newWa
  * The customer's "stop" (no proactive message any more, lib/waitlist/) and its undo when they join a waitlist
  * again, as statement parts (CTE bodies) for the waitlist's own statements; `customer` is an SQL expression.
  */
+/** Meta said this customer cannot receive WhatsApp messages (until they write to us again: see the outbox's address). */
+export const markUnreachableQuery = (customerId: string) => db()`UPDATE customers SET unreachable_at = now() WHERE id = ${customerId}`;
+
 export const PROACTIVE_STOP_SQL = (customer: string) => `UPDATE customers SET proactive_stopped_at = now() WHERE id = ${customer}`;
 export const PROACTIVE_OPT_IN_SQL = (customer: string) =>
   `UPDATE customers SET proactive_stopped_at = NULL WHERE id = ${customer} AND proactive_stopped_at IS NOT NULL`;

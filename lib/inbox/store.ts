@@ -6,6 +6,7 @@ import { invalidRequest, notFound } from '../errors.js';
 import type { ConversationListQuery } from './requests.js';
 import { EFFECTIVE_MODE_SQL, INBOX_STATE_SQL, inboxStateOf, type InboxState } from './handover-state.js';
 import { foldThread } from './thread.js';
+import { INVITED_ORDER_SQL } from '../invites/store.js';
 
 /**
  * The team inbox's reads and the staff's writes on a conversation (tables conversation_messages and
@@ -238,3 +239,14 @@ export const typingQuery = (customerId: string, intervalSeconds: number): Query 
      SELECT (SELECT wamid FROM last) AS wamid, EXISTS (SELECT 1 FROM claimed) AS claimed`,
     [customerId, intervalSeconds],
   );
+
+/**
+ * A staff message's target (lib/inbox/send.ts): the customer, the message already sent under its key (hashed), and
+ * the order it is about (the invited order, else the customer's newest open one).
+ */
+export const staffMessageTargetQuery = (id: string, key: string) => db()`
+    SELECT c.id, c.wa_id, c.bsuid, c.last_inbound_at,
+           (SELECT to_jsonb(x) FROM (SELECT id, status, wamid, error_title, payload, sent_by FROM outbound_messages WHERE idempotency_key = ${key}) x) AS existing,
+           (SELECT o.id FROM orders o WHERE o.customer_id = c.id ORDER BY (o.payment_status IN ('pending', 'awaiting_payment', 'paid')) DESC, o.created_at DESC LIMIT 1) AS own_order,
+           ${db().unsafe(INVITED_ORDER_SQL('c.id'))} AS invited_order
+    FROM customers c WHERE c.id = ${id}`;
