@@ -103,7 +103,7 @@ export const LAYERS: { name: string; files: string[] }[] = [
   { name: 'adapters', files: ['lib/whatsapp/', 'lib/messaging/graph-client.ts', 'lib/messaging/send-pace.ts', 'lib/payments/', 'lib/stock/'] },
   {
     name: 'domain',
-    files: ['lib/orders/', 'lib/messaging/', 'lib/catalog/', 'lib/customers/', 'lib/invites/', 'lib/alerts/', 'lib/waitlist/', 'lib/inbox/'],
+    files: ['lib/orders/', 'lib/messaging/', 'lib/inbound/', 'lib/catalog/', 'lib/customers/', 'lib/invites/', 'lib/alerts/', 'lib/waitlist/', 'lib/inbox/'],
   },
   { name: 'flows', files: ['lib/flows/', 'lib/conversation/', 'lib/admin/'] },
   { name: 'http', files: ['lib/http/'] },

@@ -46,7 +46,7 @@ const OWNER: Record<string, string> = {
   schema_migrations: 'lib/migrations.ts',
   orders: 'lib/orders/store.ts',
   outbound_messages: 'lib/messaging/outbox-store.ts',
-  inbound_events: 'lib/conversation/inbound-events.ts',
+  inbound_events: 'lib/inbound/store.ts', // Meta's and Stripe's events: recorded, processed, re-driven
 };
 
 /**
@@ -109,29 +109,18 @@ const SCRUB = "the inbox retention also scrubs inbound_events' content: becomes 
 
 /** SQL not in its store yet, each with the file it is in and why it stays this wave (`*`: SQL naming no table). */
 const NEXT_WAVE: { table: string; file: string; why: string }[] = [
-  { table: '*', file: 'lib/conversation/inbound-flow.ts', why: REWRITTEN },
   { table: '*', file: 'lib/orders/place.ts', why: REWRITTEN },
-  { table: '*', file: 'lib/flows/stripe-event.ts', why: REWRITTEN },
   { table: '*', file: 'lib/orders/stripe-refunds.ts', why: REWRITTEN },
   { table: '*', file: 'lib/stock/counters.ts', why: REWRITTEN },
-  { table: 'conversation_messages', file: 'lib/conversation/inbound-events.ts', why: REWRITTEN },
-  { table: 'conversations', file: 'lib/conversation/inbound-events.ts', why: REWRITTEN },
   { table: 'customer_identity_events', file: 'lib/orders/place.ts', why: REWRITTEN },
-  { table: 'customers', file: 'lib/conversation/inbound-events.ts', why: REWRITTEN },
   { table: 'customers', file: 'lib/orders/place.ts', why: REWRITTEN },
-  { table: 'customers', file: 'lib/flows/stripe-event.ts', why: REWRITTEN },
-  { table: 'inbound_events', file: 'lib/conversation/inbound-flow.ts', why: REWRITTEN },
-  { table: 'inbound_events', file: 'lib/flows/stripe-event.ts', why: REWRITTEN },
   { table: 'order_events', file: 'lib/orders/place.ts', why: REWRITTEN },
   { table: 'orders', file: 'lib/orders/place.ts', why: REWRITTEN },
-  { table: 'orders', file: 'lib/flows/stripe-event.ts', why: REWRITTEN },
   { table: 'orders', file: 'lib/orders/stripe-refunds.ts', why: REWRITTEN },
   { table: 'orders', file: 'lib/stock/counters.ts', why: REWRITTEN },
   { table: 'products', file: 'lib/orders/place.ts', why: REWRITTEN },
   { table: 'variants', file: 'lib/orders/place.ts', why: REWRITTEN },
   { table: 'variants', file: 'lib/stock/counters.ts', why: REWRITTEN },
-  { table: 'inbound_events', file: 'lib/inbox/store.ts', why: SCRUB },
-  { table: 'inbound_events', file: 'lib/orders/store.ts', why: PAID_EVENT },
 ];
 
 // ---------------------------------------------------------------------------------------------------------

@@ -147,6 +147,13 @@ export const RESERVATION_JSON = `jsonb_build_object('id', r.id, 'key', r.idempot
     'waId', c.wa_id, 'bsuid', c.bsuid,
     'unreachableAt', CASE WHEN c.unreachable_at IS NOT NULL AND (GREATEST(c.last_inbound_at, m.at) IS NULL OR GREATEST(c.last_inbound_at, m.at) < date_trunc('second', c.unreachable_at)) THEN c.unreachable_at END)`;
 
+/**
+ * A SELECT (what, id, key, jsonb) of each row of the CTE `reserved` (reservationCte) for the message of `messages` it
+ * answers, with its customer's address (the inbound recording statement's 'reply' rows).
+ */
+export const RESERVED_REPLIES_SQL = (reserved: string, messages: string) => `SELECT 'reply', r.id::text, m.wamid, ${RESERVATION_JSON}
+    FROM ${reserved} r JOIN ${messages} m ON m.reply_key = r.idempotency_key LEFT JOIN customers c ON c.id = r.customer_id`;
+
 /** Deletes a holder's unused reservation (it sends no answer), by its lock. */
 export const releaseReservationQuery = (id: string, lockedUntil: string): Query =>
   db()`DELETE FROM outbound_messages WHERE id = ${id} AND status = 'sending' AND payload = ${RESERVED_PAYLOAD}::jsonb AND locked_until = ${lockedUntil}::timestamptz`;
