@@ -1,6 +1,6 @@
 import { observeCatalogVersion, catalogVersionKey } from '../catalog/index.js';
 import { customerIdOf } from '../customers/store.js';
-import { db, type Query } from '../db.js';
+import { db } from '../db.js';
 import { markProcessed, recordFailure, setOutcome } from '../inbound/store.js';
 import { log } from '../log.js';
 import { applyDeliveryStatus } from '../messaging/delivery-status.js';

@@ -4,7 +4,7 @@ import { sendAddressOf, type WaIdentity } from '../identity.js';
 import { log, maskIdentity } from '../log.js';
 import { raiseOpsAlert } from '../alerts/ops-alerts.js';
 import { postGraphMessage, WhatsAppSendError } from './graph-client.js';
-import { messageKeys, outboxKey } from './keys.js';
+import { messageKeys } from './keys.js';
 import { toGraphBody, type OutgoingMessage } from './messages.js';
 import { claimedOf, claimRow, templateOf, type Attempt, type Claimed, type OutboxMessage, type SendOutcome } from './claimed.js';
 import { CLAIM_SECONDS, claimStatement, markDeferred, markFailed, markSent } from './outbox-store.js';
