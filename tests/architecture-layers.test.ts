@@ -103,7 +103,7 @@ export const LAYERS: { name: string; files: string[] }[] = [
   { name: 'adapters', files: ['lib/whatsapp/', 'lib/messaging/graph-client.ts', 'lib/messaging/send-pace.ts', 'lib/payments/', 'lib/stock/'] },
   {
     name: 'domain',
-    files: ['lib/orders/', 'lib/messaging/', 'lib/catalog/', 'lib/customers/', 'lib/invites/', 'lib/alerts/', 'lib/waitlist/', 'lib/inbox/'],
+    files: ['lib/orders/', 'lib/messaging/', 'lib/inbound/', 'lib/catalog/', 'lib/customers/', 'lib/invites/', 'lib/alerts/', 'lib/waitlist/', 'lib/inbox/'],
   },
   { name: 'flows', files: ['lib/flows/', 'lib/conversation/', 'lib/admin/'] },
   { name: 'http', files: ['lib/http/'] },
@@ -232,9 +232,6 @@ const ROOT_PENDING: string[] = [];
  * fails when it grows over 300, a listed one fails once it is 300 or shorter (then it leaves the list).
  */
 const OVER_300: Record<string, number> = {
-  'lib/orders/place.ts': 311,
-  'lib/messaging/outbox.ts': 332,
-  'lib/stock/scripts.ts': 347,
 };
 
 const lineCount = (file: string) => {

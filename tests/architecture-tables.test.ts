@@ -14,8 +14,8 @@
  *   (b) a WRITE of table T (INSERT INTO / UPDATE / DELETE FROM / TRUNCATE / LOCK / COPY / ALTER, CREATE, DROP TABLE)
  *       only in T's owner (or its parts);
  *   (c) a READ of T (FROM / JOIN) in its owner, or in another store that joins it into its own read (READS);
- *   anything else is an exception of NEXT_WAVE: SQL in a file another helper is rewriting this wave (REWRITTEN:
- *   the files of the unit-of-work rewrite), named, for the helper after it.
+ *   anything else is an exception of NEXT_WAVE, named with its reason (one is left: lib/stock's counter rebuild,
+ *   STOCK_ADAPTER).
  * Every entry of READS and NEXT_WAVE must still be true (a stale one fails), so the lists only shrink.
  * The map is documented in docs/architecture.md ("Who owns each table and key").
  */
@@ -46,7 +46,7 @@ const OWNER: Record<string, string> = {
   schema_migrations: 'lib/migrations.ts',
   orders: 'lib/orders/store.ts',
   outbound_messages: 'lib/messaging/outbox-store.ts',
-  inbound_events: 'lib/conversation/inbound-events.ts',
+  inbound_events: 'lib/inbound/store.ts', // Meta's and Stripe's events: recorded, processed, re-driven
 };
 
 /**
@@ -62,6 +62,7 @@ const STORE_PARTS: Record<string, string> = {
   'lib/orders/store-refunds.ts': 'lib/orders/store.ts',
   'lib/orders/store-reminders.ts': 'lib/orders/store.ts', // due reminders, the reminder decision, the hold extension
   'lib/orders/store-console.ts': 'lib/orders/store.ts', // the console's order view and order list (the orders read model)
+  'lib/orders/store-place.ts': 'lib/orders/store.ts', // placing an order: step 1's read (fused by the inbound recording statement), step 4's write
   'lib/orders/store-jobs.ts': 'lib/orders/store.ts', // the cleanup's due work, the offline payment's order lookup, the stock rebuild's holds
   'lib/inbox/store-maintenance.ts': 'lib/inbox/store.ts', // retention and unanswered conversations (the cleanup run)
 };
@@ -102,47 +103,21 @@ const READS: Record<string, string[]> = {
   variants: ['lib/orders/store.ts'], // the stock rebuild's on-hand units, read with the live holds
 };
 
-/** Why an exception stays this wave. */
-const REWRITTEN = "in a file rewritten by another helper this wave (the unit of work): its SQL moves into the owner's store next";
-const PAID_EVENT = "the paid transition marks the Stripe event that paid it processed (storePaid): becomes a statement part of inbound_events' owner once that store is below the domain (lib/conversation/inbound-events.ts, being rewritten this wave)";
-const SCRUB = "the inbox retention also scrubs inbound_events' content: becomes a statement part of inbound_events' owner (lib/conversation/inbound-events.ts, being rewritten this wave)";
+/**
+ * Why the last exception stays: lib/stock is an adapter below the domain, so it cannot call the orders and catalog
+ * stores above it, yet it rebuilds a counter Redis lost inside its own reads and hold scripts (availableStock,
+ * withKnownCounters: reached from 15 modules and most tests). Its two reads (variants' units on hand, the live holds
+ * of open orders, for the lost SKUs) move into the orders store (store-jobs.ts has their unfiltered twins,
+ * liveHoldsAndStock) once lib/stock is handed their source from above (a port the domain provides at start, as
+ * lib/orders/stock-resync.ts hands rebuildRedisStockFrom its rows): a change to every entry point that touches stock.
+ */
+const STOCK_ADAPTER = "lib/stock (below the domain) rebuilds a lost counter from Postgres in its own reads and hold scripts: its two reads move into the orders store once lib/stock is handed their source from above";
 
-/** SQL not in its store yet, each with the file it is in and why it stays this wave (`*`: SQL naming no table). */
+/** SQL not in its store yet, each with the file it is in and why it stays (`*`: SQL naming no table). */
 const NEXT_WAVE: { table: string; file: string; why: string }[] = [
-  { table: '*', file: 'lib/conversation/inbound-flow.ts', why: REWRITTEN },
-  { table: '*', file: 'lib/inbox/send.ts', why: REWRITTEN },
-  { table: '*', file: 'lib/messaging/outbox.ts', why: REWRITTEN },
-  { table: '*', file: 'lib/messaging/record.ts', why: REWRITTEN },
-  { table: '*', file: 'lib/messaging/reply.ts', why: REWRITTEN },
-  { table: '*', file: 'lib/orders/place.ts', why: REWRITTEN },
-  { table: '*', file: 'lib/flows/stripe-event.ts', why: REWRITTEN },
-  { table: '*', file: 'lib/orders/stripe-refunds.ts', why: REWRITTEN },
-  { table: '*', file: 'lib/stock/counters.ts', why: REWRITTEN },
-  { table: 'conversation_messages', file: 'lib/conversation/inbound-events.ts', why: REWRITTEN },
-  { table: 'conversations', file: 'lib/conversation/inbound-events.ts', why: REWRITTEN },
-  { table: 'customer_identity_events', file: 'lib/orders/place.ts', why: REWRITTEN },
-  { table: 'customers', file: 'lib/conversation/inbound-events.ts', why: REWRITTEN },
-  { table: 'customers', file: 'lib/inbox/send.ts', why: REWRITTEN },
-  { table: 'customers', file: 'lib/messaging/outbox.ts', why: REWRITTEN },
-  { table: 'customers', file: 'lib/orders/place.ts', why: REWRITTEN },
-  { table: 'customers', file: 'lib/flows/stripe-event.ts', why: REWRITTEN },
-  { table: 'inbound_events', file: 'lib/conversation/inbound-flow.ts', why: REWRITTEN },
-  { table: 'inbound_events', file: 'lib/flows/stripe-event.ts', why: REWRITTEN },
-  { table: 'order_events', file: 'lib/orders/place.ts', why: REWRITTEN },
-  { table: 'orders', file: 'lib/inbox/send.ts', why: REWRITTEN },
-  { table: 'orders', file: 'lib/orders/place.ts', why: REWRITTEN },
-  { table: 'orders', file: 'lib/flows/stripe-event.ts', why: REWRITTEN },
-  { table: 'orders', file: 'lib/orders/stripe-refunds.ts', why: REWRITTEN },
-  { table: 'orders', file: 'lib/stock/counters.ts', why: REWRITTEN },
-  { table: 'outbound_messages', file: 'lib/inbox/send.ts', why: REWRITTEN },
-  { table: 'outbound_messages', file: 'lib/messaging/outbox.ts', why: REWRITTEN },
-  { table: 'outbound_messages', file: 'lib/messaging/record.ts', why: REWRITTEN },
-  { table: 'outbound_messages', file: 'lib/messaging/reply.ts', why: REWRITTEN },
-  { table: 'products', file: 'lib/orders/place.ts', why: REWRITTEN },
-  { table: 'variants', file: 'lib/orders/place.ts', why: REWRITTEN },
-  { table: 'variants', file: 'lib/stock/counters.ts', why: REWRITTEN },
-  { table: 'inbound_events', file: 'lib/inbox/store.ts', why: SCRUB },
-  { table: 'inbound_events', file: 'lib/orders/store.ts', why: PAID_EVENT },
+  { table: '*', file: 'lib/stock/counters.ts', why: STOCK_ADAPTER },
+  { table: 'orders', file: 'lib/stock/counters.ts', why: STOCK_ADAPTER },
+  { table: 'variants', file: 'lib/stock/counters.ts', why: STOCK_ADAPTER },
 ];
 
 // ---------------------------------------------------------------------------------------------------------
@@ -369,8 +344,8 @@ describe('one owner per table', () => {
     expect(holdsSql("const c = 'Select a size from the list'; // SELECT 1")).toBe(false);
   });
 
-  it('the exceptions are only files being rewritten this wave (NEXT_WAVE names no store but those files)', () => {
-    expect(NEXT_WAVE.filter((e) => e.why !== REWRITTEN && e.why !== SCRUB && e.why !== PAID_EVENT)).toEqual([]);
+  it('the exceptions are only the stock adapter\'s counter rebuild (NEXT_WAVE names no other file)', () => {
+    expect(NEXT_WAVE.filter((e) => e.why !== STOCK_ADAPTER || e.file !== 'lib/stock/counters.ts')).toEqual([]);
   });
 
   it('SQL only in stores, a write only in its owner, a read in its owner or READS (or where NEXT_WAVE says)', () => {

@@ -192,3 +192,11 @@ export const STOCK_TAKEN_SQL = `UPDATE variants v SET stock = GREATEST(v.stock -
 /** A refunded order's units come back on hand (a part as STOCK_TAKEN_SQL). */
 export const STOCK_RETURNED_SQL = `UPDATE variants v SET stock = v.stock + lines.quantity, updated_at = now() FROM lines WHERE v.sku = lines.sku
        RETURNING v.sku, v.stock`;
+
+/**
+ * Statement part (a scalar subquery): the active variants of the SKUs `skus` (an SQL text[] expression) with their
+ * product's name and shipping, as one jsonb array (an order's step 1, lib/orders/store-place.ts).
+ */
+export const SELLABLE_LINES_SQL = (skus: string) => `(SELECT COALESCE(jsonb_agg(jsonb_build_object('sku', v.sku, 'product_name', p.name, 'variant_name', v.name, 'price_minor', v.price_minor, 'currency', v.currency,
+                 'requires_shipping', p.requires_shipping, 'weight_grams', v.weight_grams)), '[]'::jsonb)
+          FROM variants v JOIN products p ON p.id = v.product_id WHERE v.active AND v.sku = ANY(${skus}))`;

@@ -1,14 +1,16 @@
 import { currentCachedVariants } from '../catalog/index.js';
-import { db, type Query } from '../db.js';
+import { recordMetaEventsQuery, unprocessedEventsQuery } from '../inbound/store.js';
 import { messageKeys, outboxKey } from '../messaging/keys.js';
-import { RESERVATION_JSON, reservationCte, reservationOf } from '../messaging/reply.js';
+import { reservationOf } from '../messaging/reply.js';
+import { RESERVED_REPLIES_SQL, reservationCte } from '../messaging/outbox-store.js';
 import { outsideWindowSince } from '../messaging/window.js';
 import type { DeliveryStatus, ForeignItem, InboundWhatsAppMessage, ParsedWebhook } from '../whatsapp/inbound-payload.js';
 import { placementOf, placementReadSql } from '../orders/place.js';
 import { identityKey, processRecordedEvents, type RecordedEvent } from './inbound-flow.js';
 import { orderedLines } from './order-intent.js';
 import { storedContentOf } from '../inbox/content.js';
-import { INBOX_STATE_SQL, inboxStateOf } from '../inbox/handover-state.js';
+import { inboxStateOf } from '../inbox/handover-state.js';
+import { INBOX_STATES_SQL, STORE_CONTENTS_SQL } from '../inbox/store.js';
 
 // The flow after the answer (./inbound-flow.ts), re-exported for the webhook edge and the re-drive's callers.
 export { processRecordedEvents, type RecordedEvent };
@@ -67,59 +69,16 @@ export async function recordWebhookEvents(parsed: ParsedWebhook): Promise<Record
   const placements = placementsOf(fresh.flatMap(([, e]) => (e.kind === 'message' ? [e.message] : [])));
   const contents = contentsOf(fresh.flatMap(([, e]) => (e.kind === 'message' ? [e.message] : [])));
   const sentAt = Date.now();
-  const result = await db()`
-    WITH events AS (
-      INSERT INTO inbound_events (source, external_id, kind, payload, outcome, processed_at)
-      SELECT 'meta', r.external_id, r.kind, r.payload, r.outcome, CASE WHEN r.processed THEN now() END
-      FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(external_id text, kind text, payload jsonb, outcome text, processed boolean)
-      ON CONFLICT (source, external_id) DO NOTHING
-      RETURNING id, external_id
-    ), messages AS (
-      -- Only messages whose event row was inserted now (not redeliveries), in batch order.
-      SELECT m.* FROM jsonb_to_recordset(${JSON.stringify(senders)}::jsonb)
-        AS m(ord int, wamid text, key text, wa_id text, user_id text, parent_user_id text, username text, profile_name text, at timestamptz, reply_key text)
-      JOIN events e ON e.external_id = m.wamid
-    ), senders AS (
-      -- One row per sender: the newest profile data, the newest window-opening time.
-      SELECT key, min(wa_id) AS wa_id, min(user_id) AS user_id,
-             (array_agg(parent_user_id ORDER BY ord DESC) FILTER (WHERE parent_user_id IS NOT NULL))[1] AS parent_user_id,
-             (array_agg(username ORDER BY ord DESC) FILTER (WHERE username IS NOT NULL))[1] AS username,
-             (array_agg(profile_name ORDER BY ord DESC) FILTER (WHERE profile_name IS NOT NULL))[1] AS profile_name,
-             max(at) AS at
-      FROM messages GROUP BY key
-    ), linked AS (
-      -- Senders known by both identities first, so a merge happens before the single-identity ones are looked up.
-      SELECT l.key, l.customer_id FROM link_customers((
-        SELECT jsonb_agg(to_jsonb(s) ORDER BY (s.wa_id IS NOT NULL AND s.user_id IS NOT NULL) DESC, s.key) FROM senders s)) l
-    ), reserved AS (
-      ${db().unsafe(reservationCte('messages', 'linked'))}
-    ), placement AS (
-      -- An order's first read (lib/orders/place.ts) for its buyer, now that the sender is linked.
-      SELECT pl.wamid, l.customer_id AS id, NULL::text AS conflict,
-        ${db().unsafe(placementReadSql({ buyerId: 'l.customer_id', orderId: 'pl.order_id', skus: 'pl.skus', references: 'pl.refs' }))}
-      FROM jsonb_to_recordset(${JSON.stringify(placements)}::jsonb) AS pl(wamid text, key text, order_id uuid, skus text[], refs text[])
-      JOIN messages m ON m.wamid = pl.wamid
-      JOIN linked l ON l.key = pl.key
-    ), stored AS (
-      -- The team inbox's copy of each new message's content (lib/inbox), kept once, here.
-      INSERT INTO conversation_messages (customer_id, wamid, kind, at, body, data, ref_wamid)
-      SELECT l.customer_id, c.wamid, c.kind, c.at, c.body, c.data, c.ref_wamid
-      FROM jsonb_to_recordset(${JSON.stringify(contents)}::jsonb) AS c(wamid text, key text, kind text, at timestamptz, body text, data jsonb, ref_wamid text)
-      JOIN messages m ON m.wamid = c.wamid
-      JOIN linked l ON l.key = c.key
-      ON CONFLICT (wamid) DO NOTHING
-    )
-    SELECT 'event' AS what, id::text AS id, external_id AS key, NULL::jsonb AS reply FROM events
-    UNION ALL
-    SELECT 'customer', customer_id::text, key, NULL FROM linked
-    UNION ALL
-    SELECT 'reply', r.id::text, m.wamid, ${db().unsafe(RESERVATION_JSON)}
-    FROM reserved r JOIN messages m ON m.reply_key = r.idempotency_key LEFT JOIN customers c ON c.id = r.customer_id
-    UNION ALL
-    SELECT 'placement', NULL, wamid, to_jsonb(placement) - 'wamid' FROM placement
-    UNION ALL
-    SELECT 'inbox', l.customer_id::text, l.key, ${db().unsafe(INBOX_STATE_SQL('cv'))}
-    FROM linked l JOIN conversations cv ON cv.customer_id = l.customer_id`;
+  const result = await recordMetaEventsQuery(
+    { rows, senders, placements, contents },
+    {
+      reserve: reservationCte('messages', 'linked'),
+      placementRead: placementReadSql({ buyerId: 'l.customer_id', orderId: 'pl.order_id', skus: 'pl.skus', references: 'pl.refs' }),
+      storeContents: STORE_CONTENTS_SQL('$4', 'messages', 'linked'),
+      replies: RESERVED_REPLIES_SQL('reserved', 'messages'),
+      inboxStates: INBOX_STATES_SQL('linked'),
+    },
+  );
   const customerIds = new Map(result.filter((r) => r.what === 'customer').map((r) => [r.key as string, r.id as string]));
   const replies = new Map(result.filter((r) => r.what === 'reply').map((r) => [r.key as string, r.reply as Record<string, unknown>]));
   const reads = new Map(result.filter((r) => r.what === 'placement').map((r) => [r.key as string, r.reply as Record<string, unknown>]));
@@ -205,12 +164,6 @@ const mayBeAnswered = (m: InboundWhatsAppMessage) => ANSWERED.has(m.content.type
 export async function redriveUnprocessed(limit: number, olderThanSeconds = 60): Promise<number> {
   return redriveRows(await unprocessedEventsQuery(limit, olderThanSeconds));
 }
-
-/** redriveUnprocessed's read, not run yet (the cleanup run sends it with its other reads, one round trip). */
-export const unprocessedEventsQuery = (limit: number, olderThanSeconds = 60): Query => db()`
-    SELECT id, source, kind, payload FROM inbound_events
-    WHERE source IN ('meta', 'stripe') AND processed_at IS NULL AND attempts < 10 AND received_at < now() - make_interval(secs => ${olderThanSeconds})
-    ORDER BY received_at LIMIT ${limit}`;
 
 /** Re-drives the Meta events unprocessedEventsQuery found (its Stripe rows are the Stripe flow's); returns how many. */
 export async function redriveRows(rows: Record<string, unknown>[]): Promise<number> {

@@ -1,6 +1,7 @@
 import { observeCatalogVersion, catalogVersionKey } from '../catalog/index.js';
 import { customerIdOf } from '../customers/store.js';
-import { db, type Query } from '../db.js';
+import { db } from '../db.js';
+import { markProcessed, recordFailure, setOutcome } from '../inbound/store.js';
 import { log } from '../log.js';
 import { applyDeliveryStatus } from '../messaging/delivery-status.js';
 import { messageKeys } from '../messaging/keys.js';
@@ -74,12 +75,12 @@ async function processOne(e: RecordedEvent, batchRedis: PendingRedis): Promise<v
     if (!work.flushed) {
       const finish = work.flush(outcome);
       await (finish.length === 1 ? finish[0]! : db().transaction(finish));
-    } else if (outcome !== work.outcome) await db()`UPDATE inbound_events SET outcome = ${outcome} WHERE id = ${e.id}`;
+    } else if (outcome !== work.outcome) await setOutcome(e.id, outcome);
   } catch (error) {
     // An answer reserved by the request that recorded the message is not a failure: the re-drive answers once its lock lapses.
     if (error instanceof ReplyReservedElsewhere) log.info('inbound.answer_reserved_elsewhere', { eventId: e.id });
     else log.error('inbound.processing_failed', { eventId: e.id, kind: e.kind, error });
-    await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${e.id}`.catch(() => {});
+    await recordFailure(e.id, error).catch(() => {});
   }
 }
 
@@ -97,6 +98,4 @@ function openWork(e: RecordedEvent, batchRedis: PendingRedis): Work {
   });
 }
 
-export const markProcessed = (eventId: string, outcome: string | null): Query =>
-  db()`UPDATE inbound_events SET processed_at = now(), attempts = attempts + 1, last_error = NULL, outcome = COALESCE(${outcome}, outcome) WHERE id = ${eventId}`;
 

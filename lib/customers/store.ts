@@ -34,6 +34,18 @@ export async function findOrCreateCustomer(identity: WaIdentity & { profileName?
 export const FIND_OR_CREATE_CUSTOMER_SQL = (waId: string, userId: string, profileName: string) =>
   `find_or_create_customer(${waId}::text, ${userId}::text, ${profileName}::text)`;
 
+/**
+ * Statement part (a SELECT of customers rows): the customer of id `id` (an SQL uuid expression), or, when a link merged
+ * it into another row meanwhile, the survivor (whose 'merged' identity event names this id).
+ */
+export const CUSTOMER_OR_SURVIVOR_SQL = (id: string) => `
+         SELECT * FROM customers WHERE id = ${id}::uuid
+         UNION ALL
+         SELECT c.* FROM customers c
+         WHERE NOT EXISTS (SELECT 1 FROM customers WHERE id = ${id}::uuid)
+           AND c.id = (SELECT e.customer_id FROM customer_identity_events e
+                       WHERE e.type = 'merged' AND e.data->>'from' = ${id}::text ORDER BY e.id DESC LIMIT 1)`;
+
 /** The (id, conflict) row of FIND_OR_CREATE_CUSTOMER_SQL as findOrCreateCustomer answers it. */
 export function resolvedCustomerOf(row: Record<string, unknown> | undefined): ResolvedCustomer {
   if (row?.id) return { ok: true, id: row.id as string };
@@ -55,6 +67,9 @@ export async function changeCustomerIdentity(customerId: string, change: { newWa
  * The customer's "stop" (no proactive message any more, lib/waitlist/) and its undo when they join a waitlist
  * again, as statement parts (CTE bodies) for the waitlist's own statements; `customer` is an SQL expression.
  */
+/** Meta said this customer cannot receive WhatsApp messages (until they write to us again: see the outbox's address). */
+export const markUnreachableQuery = (customerId: string) => db()`UPDATE customers SET unreachable_at = now() WHERE id = ${customerId}`;
+
 export const PROACTIVE_STOP_SQL = (customer: string) => `UPDATE customers SET proactive_stopped_at = now() WHERE id = ${customer}`;
 export const PROACTIVE_OPT_IN_SQL = (customer: string) =>
   `UPDATE customers SET proactive_stopped_at = NULL WHERE id = ${customer} AND proactive_stopped_at IS NOT NULL`;

@@ -7,7 +7,8 @@ import { lapsedHolds, lapsedHoldsAndFlips, notInExpiryIndex } from '../stock/ind
 import { DUE_REMINDERS_SQL, dueReminderOf, reminderLeadSeconds, sendHoldReminders } from '../orders/reminders.js';
 import { WAITLISTED_SKUS_SQL } from '../waitlist/store.js';
 import { offerRestockedUnits } from '../waitlist/offers.js';
-import { redriveRows, unprocessedEventsQuery } from '../conversation/inbound-events.js';
+import { redriveRows } from '../conversation/inbound-events.js';
+import { unprocessedEventsQuery } from '../inbound/store.js';
 
 /** The Stripe rows of the re-drive, through the Stripe flow (loaded only when there is one: keeps stripe out of the cold start). */
 async function redriveStripeRows(rows: Record<string, unknown>[]): Promise<number> {

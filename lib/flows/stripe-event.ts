@@ -7,7 +7,8 @@ import { DomainError } from '../errors.js';
 import { log } from '../log.js';
 import { deliverPendingNotices } from '../messaging/record.js';
 import { applyCheckoutSession, close } from '../orders/close.js';
-import { isOrderId, orderColumns, toOrder, type Order } from '../orders/order.js';
+import { isOrderId, orderQuery, toOrder, type Order } from '../orders/order.js';
+import { markProcessedOnce, recordFailure, recordMalformedStripeEvent, recordStripeEventQuery } from '../inbound/store.js';
 import type { Settled } from '../orders/settlement.js';
 import { Work } from '../work.js';
 import { logSafe, nestedDeeperThan, pgSafe } from '../safe-text.js';
@@ -141,19 +142,17 @@ export async function processStripeEvent(event: Stripe.Event, inboundEventId: st
   try {
     settled = await dispatch(work, event);
     if (work.take('inboundEvent'))
-      await db()`
-        UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = ${settled.summary}
-        WHERE id = ${inboundEventId}`;
+      await markProcessedOnce(inboundEventId, settled.summary);
   } catch (error) {
     log.error('stripe.processing_failed', { eventId: logSafe(event.id), type: logSafe(event.type), error });
-    await db()`UPDATE inbound_events SET attempts = attempts + 1, last_error = ${String((error as Error).message).slice(0, 500)} WHERE id = ${inboundEventId}`.catch(() => {});
+    await recordFailure(inboundEventId, error).catch(() => {});
     return;
   }
   log.info('stripe.processed', { eventId: logSafe(event.id), type: logSafe(event.type), outcome: settled.summary });
   await work.runAfter();
 }
 
-/** The re-drive of Stripe events recorded but never processed (rows read by lib/conversation/inbound-events.ts unprocessedEventsQuery, handed over by lib/flows/cleanup.ts). */
+/** The re-drive of Stripe events recorded but never processed (rows read by lib/inbound/store.ts unprocessedEventsQuery, handed over by lib/flows/cleanup.ts). */
 export async function redriveStripeEvents(rows: { id: string; payload: unknown }[]): Promise<void> {
   for (const r of rows) await processStripeEvent(r.payload as Stripe.Event, r.id);
 }
@@ -163,13 +162,9 @@ export async function redriveStripeEvents(rows: { id: string; payload: unknown }
  * transaction of two statements): `order` is then the order as read (null: unknown).
  */
 async function recordEvent(event: Stripe.Event, orderId: string | null): Promise<{ id: string; processed: boolean; order?: Order | null }> {
-  const record = db()`
-    INSERT INTO inbound_events (source, external_id, kind, payload)
-    VALUES ('stripe', ${event.id}, ${event.type}, ${JSON.stringify(event)}::jsonb)
-    ON CONFLICT (source, external_id) DO UPDATE SET kind = excluded.kind
-    RETURNING id, processed_at`;
+  const record = recordStripeEventQuery(event.id, event.type, JSON.stringify(event));
   const [rows, orders] = orderId
-    ? await db().transaction([record, db().query(`SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $1`, [orderId])])
+    ? await db().transaction([record, orderQuery(orderId)])
     : [await record, undefined];
   const row = rows[0]!;
   return { id: String(row.id), processed: row.processed_at !== null, ...(orders ? { order: orders[0] ? toOrder(orders[0]) : null } : {}) };
@@ -185,10 +180,7 @@ async function acknowledgeMalformed(body: unknown, problems: string): Promise<St
   const b = (body && typeof body === 'object' ? body : {}) as { id?: unknown; type?: unknown };
   log.warn('stripe.malformed_event', { id: logSafe(b.id), type: logSafe(b.type), problems: logSafe(problems, 200) });
   try {
-    await db()`
-      INSERT INTO inbound_events (source, external_id, kind, payload, processed_at, attempts, outcome)
-      VALUES ('stripe', ${key}, 'malformed', ${text}::jsonb, now(), 1, ${`ignored: malformed event (${problems})`.slice(0, 500)})
-      ON CONFLICT (source, external_id) DO NOTHING`;
+    await recordMalformedStripeEvent(key, text, `ignored: malformed event (${problems})`.slice(0, 500));
   } catch (error) {
     log.error('stripe.record_failed', { eventId: key, error });
     return notRecorded();

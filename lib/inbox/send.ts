@@ -1,16 +1,15 @@
-import { db } from '../db.js';
 import { conflict, DomainError, invalidRequest, notFound } from '../errors.js';
-import { INVITED_ORDER_SQL } from '../invites/store.js';
 import { log, maskIdentity } from '../log.js';
 import { messageKeys, outboxKey } from '../messaging/keys.js';
 import type { OutgoingMessage } from '../messaging/messages.js';
 import { sendOnce } from '../messaging/outbox.js';
+import { staffMessageByKey } from '../messaging/outbox-store.js';
 import { insideWindow, SERVICE_WINDOW_MS } from '../messaging/window.js';
 import { staffMessageEvent } from '../orders/events.js';
 import { isOrderId } from '../orders/order.js';
 import { z } from '../zod.js';
 import { markReadOnWhatsApp } from './graph.js';
-import { lastMessageQuery, readQuery, repliedQuery, typingQuery } from './store.js';
+import { lastMessageQuery, readQuery, repliedQuery, staffMessageTargetQuery, typingQuery } from './store.js';
 import { approvedTemplates, buildStaffTemplate } from './templates.js';
 import { Work } from '../work.js';
 
@@ -36,12 +35,7 @@ export async function sendStaffMessage(id: string, req: StaffMessageRequest, ide
   if (!isOrderId(id)) throw notFound('conversation');
   const eventKey = messageKeys.staff(id, idempotencyKey);
   const key = outboxKey(eventKey);
-  const [row] = await db()`
-    SELECT c.id, c.wa_id, c.bsuid, c.last_inbound_at,
-           (SELECT to_jsonb(x) FROM (SELECT id, status, wamid, error_title, payload, sent_by FROM outbound_messages WHERE idempotency_key = ${key}) x) AS existing,
-           (SELECT o.id FROM orders o WHERE o.customer_id = c.id ORDER BY (o.payment_status IN ('pending', 'awaiting_payment', 'paid')) DESC, o.created_at DESC LIMIT 1) AS own_order,
-           ${db().unsafe(INVITED_ORDER_SQL('c.id'))} AS invited_order
-    FROM customers c WHERE c.id = ${id}`;
+  const [row] = await staffMessageTargetQuery(id, key);
   if (!row) throw notFound('conversation');
 
   let message: OutgoingMessage;
@@ -61,7 +55,7 @@ export async function sendStaffMessage(id: string, req: StaffMessageRequest, ide
   if (orderId) work.also(staffMessageEvent(orderId, { staff, conversationId: id, messageKey: key, kind: message.type }));
   const outcome = await sendOnce({ eventKey, kind: 'staff', customerId: id, orderId, message, sentBy: staff }, work);
   log.info('inbox.staff_message', { staff, outcome, type: message.type, to: maskIdentity({ waId: row.wa_id as string | null, userId: row.bsuid as string | null }) });
-  const [after] = await db()`SELECT id, status, wamid, error_title, payload, sent_by FROM outbound_messages WHERE idempotency_key = ${key}`;
+  const [after] = await staffMessageByKey(key);
   if (outcome === 'duplicate') return replayOf(after as Record<string, unknown>, message);
   const body = { message: outboundFacts(after as Record<string, unknown>) };
   if (outcome === 'failed' || outcome === 'skipped') throw new DomainError('upstream_failed', 'whatsapp_refused', `WhatsApp did not take the message: ${String(after?.error_title ?? outcome)}`, undefined, body);

@@ -1,6 +1,7 @@
 import { getConfig } from '../config.js';
 import { db, type Query } from '../db.js';
 import { EFFECTIVE_MODE_SQL } from './handover-state.js';
+import { SCRUB_CONTENT_SQL } from '../inbound/store.js';
 
 /**
  * The inbox store's cleanup statement (part of lib/inbox/store.ts; the run in ./maintenance.ts): retention of
@@ -19,11 +20,7 @@ export function inboxMaintenanceQuery(limit = 500): Query {
       SET body = NULL, data = CASE WHEN m.data ? 'mediaId' THEN jsonb_build_object('mimeType', m.data->'mimeType') END, content_deleted_at = now()
       FROM expired e WHERE m.id = e.id
       RETURNING m.id
-    ), scrubbed AS (
-      UPDATE inbound_events ev
-      SET payload = ev.payload || jsonb_build_object('content', jsonb_build_object('type', ev.payload->'content'->'type', 'deleted', true))
-      FROM expired e WHERE ev.source = 'meta' AND ev.external_id = e.wamid AND ev.processed_at IS NOT NULL
-      RETURNING ev.id
+    ), scrubbed AS (${db().unsafe(SCRUB_CONTENT_SQL('expired'))}
     ), waiting AS (
       SELECT cv.customer_id, to_char(cu.last_inbound_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS waiting_since,
              COALESCE(cv.invited_order_id, (SELECT o.id FROM orders o WHERE o.customer_id = cu.id ORDER BY o.created_at DESC LIMIT 1)) AS order_id

@@ -6,6 +6,7 @@ import { invalidRequest, notFound } from '../errors.js';
 import type { ConversationListQuery } from './requests.js';
 import { EFFECTIVE_MODE_SQL, INBOX_STATE_SQL, inboxStateOf, type InboxState } from './handover-state.js';
 import { foldThread } from './thread.js';
+import { INVITED_ORDER_SQL } from '../invites/store.js';
 
 /**
  * The team inbox's reads and the staff's writes on a conversation (tables conversation_messages and
@@ -238,3 +239,32 @@ export const typingQuery = (customerId: string, intervalSeconds: number): Query 
      SELECT (SELECT wamid FROM last) AS wamid, EXISTS (SELECT 1 FROM claimed) AS claimed`,
     [customerId, intervalSeconds],
   );
+
+/**
+ * A staff message's target (lib/inbox/send.ts): the customer, the message already sent under its key (hashed), and
+ * the order it is about (the invited order, else the customer's newest open one).
+ */
+export const staffMessageTargetQuery = (id: string, key: string) => db()`
+    SELECT c.id, c.wa_id, c.bsuid, c.last_inbound_at,
+           (SELECT to_jsonb(x) FROM (SELECT id, status, wamid, error_title, payload, sent_by FROM outbound_messages WHERE idempotency_key = ${key}) x) AS existing,
+           (SELECT o.id FROM orders o WHERE o.customer_id = c.id ORDER BY (o.payment_status IN ('pending', 'awaiting_payment', 'paid')) DESC, o.created_at DESC LIMIT 1) AS own_order,
+           ${db().unsafe(INVITED_ORDER_SQL('c.id'))} AS invited_order
+    FROM customers c WHERE c.id = ${id}`;
+
+/**
+ * Statement part (a CTE body): the team inbox's copy of each new message's content (./content.ts), kept once, from
+ * the contents bound as `param`, for the messages of `messages` whose sender `linked` (key → customer) links (the
+ * inbound recording statement, lib/inbound/store.ts).
+ */
+export const STORE_CONTENTS_SQL = (param: string, messages: string, linked: string) => `
+      -- The team inbox's copy of each new message's content (lib/inbox), kept once, here.
+      INSERT INTO conversation_messages (customer_id, wamid, kind, at, body, data, ref_wamid)
+      SELECT l.customer_id, c.wamid, c.kind, c.at, c.body, c.data, c.ref_wamid
+      FROM jsonb_to_recordset(${param}::jsonb) AS c(wamid text, key text, kind text, at timestamptz, body text, data jsonb, ref_wamid text)
+      JOIN ${messages} m ON m.wamid = c.wamid
+      JOIN ${linked} l ON l.key = c.key
+      ON CONFLICT (wamid) DO NOTHING`;
+
+/** A SELECT ('inbox', customer id, key, jsonb) of the conversation state of each sender of `linked` (key → customer) that has one. */
+export const INBOX_STATES_SQL = (linked: string) => `SELECT 'inbox', l.customer_id::text, l.key, ${INBOX_STATE_SQL('cv')}
+    FROM ${linked} l JOIN conversations cv ON cv.customer_id = l.customer_id`;

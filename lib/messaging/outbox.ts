@@ -1,10 +1,13 @@
 import { db, type Query } from '../db.js';
+import { markUnreachableQuery } from '../customers/store.js';
 import { sendAddressOf, type WaIdentity } from '../identity.js';
 import { log, maskIdentity } from '../log.js';
 import { raiseOpsAlert } from '../alerts/ops-alerts.js';
 import { postGraphMessage, WhatsAppSendError } from './graph-client.js';
-import { messageKeys, outboxKey } from './keys.js';
+import { messageKeys } from './keys.js';
 import { toGraphBody, type OutgoingMessage } from './messages.js';
+import { claimedOf, claimRow, templateOf, type Attempt, type Claimed, type OutboxMessage, type SendOutcome } from './claimed.js';
+import { CLAIM_SECONDS, claimStatement, markDeferred, markFailed, markSent } from './outbox-store.js';
 import { PAIR_RATE_CODE, PAIR_RATE_SECONDS } from './send-pace.js';
 import type { Work } from '../work.js';
 
@@ -38,23 +41,11 @@ import type { Work } from '../work.js';
  * merge re-addresses pending and retried sends. to_wa_id / to_user_id record the last address used.
  */
 
-export type OutboxMessage = {
-  eventKey: string;
-  kind: string;
-  customerId: string;
-  message: OutgoingMessage;
-  orderId?: string | null;
-  /** The approved-template version of a free-form message, sent if Meta answers 131047 (outside the 24-hour window). */
-  fallback?: OutgoingMessage | null;
-  /** The staff member who wrote it (team inbox, lib/inbox). */
-  sentBy?: string | null;
-};
-
-export type SendOutcome = 'sent' | 'duplicate' | 'retry_later' | 'failed' | 'skipped';
-
-export const CLAIM_SECONDS = 120;
 const MAX_ATTEMPTS = 8;
 const IN_PROCESS_TRIES = 3;
+
+export { claimedOf, claimRow };
+export type { Attempt, Claimed, OutboxMessage, SendOutcome };
 
 /** Meta codes meaning the number can't receive WhatsApp messages (not on WhatsApp, invalid, or cannot be reached). */
 /** 131062: a BSUID recipient is not supported for this message (e.g. authentication templates need a phone). */
@@ -63,36 +54,12 @@ export const UNREACHABLE_CODES = new Set([131026, 1013, 131021, 131062]);
 export const REENGAGEMENT_CODE = 131047;
 
 /**
- * The claimed rows with their customer's current address. The customer counts as unreachable if
- * Meta said so after their last message to us. Rows written before customer_id existed keep to_wa_id.
- */
-export const ADDRESSED_SQL = (claimed: string) => `
-  SELECT ${claimed}.*, COALESCE(c.wa_id, CASE WHEN c.id IS NULL THEN ${claimed}.to_wa_id END) AS address_wa_id, c.bsuid AS address_user_id,
-         CASE WHEN c.unreachable_at IS NOT NULL AND (c.last_inbound_at IS NULL OR c.last_inbound_at < date_trunc('second', c.unreachable_at)) THEN c.unreachable_at END AS unreachable_at
-  FROM ${claimed} LEFT JOIN customers c ON c.id = ${claimed}.customer_id`;
-
-/**
  * Records the message (if new) and sends it unless it was already sent or is being sent. With a Work (lib/work.ts)
  * this is its flushing send: the work's pending statements always run, in the round trip that records the
  * outcome, or alone when there is nothing to send.
  */
 export async function sendOnce(m: OutboxMessage, work?: Work): Promise<SendOutcome> {
-  const key = outboxKey(m.eventKey);
-  const template = m.message.type === 'template' ? m.message.name : null;
-  const rows = await db().query(
-    `WITH claimed AS (
-       INSERT INTO outbound_messages (idempotency_key, kind, order_id, customer_id, template, payload, fallback_payload, status, attempts, locked_until, sent_by)
-       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 'sending', 1, now() + make_interval(secs => $8), $9)
-       ON CONFLICT (idempotency_key) DO UPDATE
-         SET status = 'sending', attempts = outbound_messages.attempts + 1,
-             locked_until = now() + make_interval(secs => $8), updated_at = now()
-         WHERE (outbound_messages.status = 'pending' AND outbound_messages.next_attempt_at <= now())
-            OR (outbound_messages.status = 'sending' AND outbound_messages.locked_until < now())
-       RETURNING id, idempotency_key, customer_id, to_wa_id, kind, order_id, payload, fallback_payload, attempts
-     )
-     ${ADDRESSED_SQL('claimed')}`,
-    [key, m.kind, m.orderId ?? null, m.customerId, template, JSON.stringify(m.message), m.fallback ? JSON.stringify(m.fallback) : null, CLAIM_SECONDS, m.sentBy ?? null],
-  );
+  const rows = await claimStatement(claimRow(m));
   const claimed = rows[0];
   if (!claimed) {
     await recordAttempts([], work);
@@ -100,47 +67,6 @@ export async function sendOnce(m: OutboxMessage, work?: Work): Promise<SendOutco
   }
   return deliver(claimedOf(claimed), work);
 }
-
-/** A claimed row (with its ADDRESSED_SQL address) as the send step takes it. */
-export function claimedOf(r: Record<string, unknown>): Claimed {
-  return {
-    id: r.id as string,
-    key: r.idempotency_key as string,
-    customerId: (r.customer_id as string | null) ?? null,
-    to: addressOf(r),
-    kind: r.kind as string,
-    orderId: (r.order_id as string | null) ?? null,
-    message: r.payload as OutgoingMessage,
-    fallback: (r.fallback_payload as OutgoingMessage | null) ?? null,
-    attempts: r.attempts as number,
-    unreachableAt: r.unreachable_at ? new Date(r.unreachable_at as string) : null,
-  };
-}
-
-function addressOf(r: Record<string, unknown>): WaIdentity {
-  return { waId: (r.address_wa_id as string | null) ?? null, userId: (r.address_user_id as string | null) ?? null };
-}
-
-export type Claimed = {
-  id: string;
-  key: string;
-  customerId: string | null;
-  to: WaIdentity;
-  kind: string;
-  orderId: string | null;
-  message: OutgoingMessage;
-  fallback: OutgoingMessage | null;
-  attempts: number;
-  unreachableAt: Date | null;
-};
-
-/**
- * One send attempt and the statement that records its outcome, built but not run: the caller runs it
- * (recordAttempts), alone or in the same round trip as its own statements (the inbound event marked
- * processed, a second notice's outcome). `afterRecord` is the follow-up once it is recorded (the
- * template fallback, the ops alert).
- */
-export type Attempt = { outcome: SendOutcome; record: Query; afterRecord?: () => Promise<unknown> };
 
 /** Sends a claimed row and records the outcome; the work's pending statements (if any) run in the same round trip as the record. */
 export async function deliver(c: Claimed, work?: Work): Promise<SendOutcome> {
@@ -191,12 +117,7 @@ export async function attemptSend(c: Claimed): Promise<Attempt> {
     log.info('whatsapp.sent', { kind: c.kind, to: maskIdentity(c.to), attempt: c.attempts + i });
     return {
       outcome: 'sent',
-      record: db()`
-        UPDATE outbound_messages
-        SET status = 'sent', wamid = ${wamid}, sent_at = now(), locked_until = NULL, error_code = NULL, error_title = NULL,
-            to_wa_id = ${'to' in address ? address.to : null}, to_user_id = ${'recipient' in address ? address.recipient : null},
-            delivery_status = COALESCE(delivery_status, 'sent'), updated_at = now()
-        WHERE id = ${c.id}`,
+      record: markSent(c.id, wamid, 'to' in address ? address.to : null, 'recipient' in address ? address.recipient : null),
     };
   }
   const e = lastError!;
@@ -205,9 +126,7 @@ export async function attemptSend(c: Claimed): Promise<Attempt> {
     log.warn('whatsapp.send_failed', { kind: c.kind, to: maskIdentity(c.to), status: e.status, code: e.code, title: e.title });
     return {
       outcome: 'failed',
-      record: db()`
-        UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = ${code}, error_title = ${e.title}, updated_at = now()
-        WHERE id = ${c.id}`,
+      record: markFailed(c.id, code, e.title),
       afterRecord: () =>
         handleFailedMessage(
           { id: c.id, key: c.key, kind: c.kind, orderId: c.orderId, customerId: c.customerId, to: c.to, template: templateOf(c.message), fallback: c.fallback },
@@ -221,11 +140,7 @@ export async function attemptSend(c: Claimed): Promise<Attempt> {
   log.warn('whatsapp.send_deferred', { kind: c.kind, to: maskIdentity(c.to), status: e.status, code: e.code });
   return {
     outcome: 'retry_later',
-    record: db()`
-      UPDATE outbound_messages
-      SET status = 'pending', locked_until = NULL, next_attempt_at = now() + make_interval(secs => ${waitSeconds}),
-          error_code = ${code}, error_title = ${e.title}, updated_at = now()
-      WHERE id = ${c.id}`,
+    record: markDeferred(c.id, waitSeconds, code, e.title),
   };
 }
 
@@ -234,9 +149,7 @@ function failWithoutAddress(c: Claimed): Attempt {
   log.error('whatsapp.send_unaddressed', { kind: c.kind, messageId: c.id });
   return {
     outcome: 'failed',
-    record: db()`
-      UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = NULL, error_title = 'no phone or BSUID to address', updated_at = now()
-      WHERE id = ${c.id}`,
+    record: markFailed(c.id, null, 'no phone or BSUID to address'),
   };
 }
 
@@ -245,9 +158,7 @@ function skipUnreachable(c: Claimed): Attempt {
   log.warn('whatsapp.send_skipped', { kind: c.kind, to: maskIdentity(c.to), reason: 'unreachable' });
   return {
     outcome: 'skipped',
-    record: db()`
-      UPDATE outbound_messages SET status = 'failed', locked_until = NULL, error_code = NULL, error_title = ${title}, updated_at = now()
-      WHERE id = ${c.id}`,
+    record: markFailed(c.id, null, title),
     afterRecord: () => alertMessage('message_skipped', { id: c.id, kind: c.kind, orderId: c.orderId, template: templateOf(c.message), to: c.to }, { code: null, title }, { reason: 'customer_unreachable' }),
   };
 }
@@ -315,15 +226,11 @@ async function alertMessage(
 
 async function markCustomerUnreachable(customerId: string, to: WaIdentity): Promise<void> {
   try {
-    await db()`UPDATE customers SET unreachable_at = now() WHERE id = ${customerId}`;
+    await markUnreachableQuery(customerId);
     log.warn('customer.unreachable', { to: maskIdentity(to) });
   } catch (error) {
     log.error('customer.mark_unreachable_failed', { to: maskIdentity(to), error });
   }
-}
-
-function templateOf(message: OutgoingMessage): string | null {
-  return message.type === 'template' ? message.name : null;
 }
 
 /** Exponential backoff with jitter: ~250 ms, 500 ms, 1 s, … capped at 60 s (half fixed, half random). */

@@ -1,15 +1,16 @@
-import { db } from '../db.js';
 import { log } from '../log.js';
 import { orderNoticeKeys, outboxKey } from './keys.js';
 import type { OutgoingMessage } from './messages.js';
-import { ADDRESSED_SQL, attemptSend, CLAIM_SECONDS, claimedOf, recordAttempts, sendOnce, type Attempt, type Claimed, type OutboxMessage, type SendOutcome } from './outbox.js';
-import { unclaim } from './retry.js';
+import { attemptSend, claimedOf, recordAttempts, sendOnce, type Attempt, type Claimed, type OutboxMessage, type SendOutcome } from './outbox.js';
+import { statusOf, unclaim, unsentRows } from './outbox-store.js';
+
+export { claimedSendsSql, outboxCte } from './outbox-store.js';
 
 /**
  * Messages caused by a state change are written to the outbox by that change's own statement (the
  * rows are recorded iff the change happened), then sent once it is durable. A state-changing
  * statement takes its rows as one jsonb parameter (`outboxRows`) and the insert as a CTE
- * (`outboxCte`), so `INSERT INTO outbound_messages` is written only in lib/messaging/.
+ * (`outboxCte`, a part of ./outbox-store.ts, the one store of outbound_messages).
  */
 
 /** A message to record: `eventKey` from ./keys.ts; `fallback` is the template sent on 131047 (see ./window.ts). */
@@ -32,30 +33,6 @@ export function outboxRows(notices: Notice[]): string {
     })),
   );
 }
-
-/**
- * The CTE body that records outboxRows() (bound as `param`) for each row of the statement's
- * `source` CTE (`updated` by default), the order id read from `orderId` (the customer from `customerId`, else
- * each row's own); `where` filters further.
- */
-export function outboxCte(param: string, opts: { where?: string; source?: string; orderId?: string; customerId?: string; claim?: boolean } = {}): string {
-  const source = opts.source ?? 'updated';
-  // `claim`: the rows are recorded already claimed by this caller (as sendOnce's claim would), so it sends them
-  // without a claim round trip (deliverClaimed); the CTE returns them for claimedSendsSql.
-  const claim = opts.claim
-    ? { columns: ', status, attempts, locked_until', values: `, 'sending', 1, now() + make_interval(secs => ${CLAIM_SECONDS})`, returning: `RETURNING ${CLAIMED_COLUMNS}` }
-    : { columns: '', values: '', returning: '' };
-  return `INSERT INTO outbound_messages (idempotency_key, kind, order_id, customer_id, template, payload, fallback_payload${claim.columns})
-       SELECT m.key, m.kind, ${opts.orderId ?? `${source}.id`}, ${opts.customerId ?? 'm.customer_id'}, m.template, m.payload, m.fallback_payload${claim.values}
-       FROM ${source}, jsonb_to_recordset(${param}::jsonb) AS m(key text, kind text, customer_id uuid, template text, payload jsonb, fallback_payload jsonb, order_id uuid)
-       ${opts.where ?? ''}
-       ON CONFLICT (idempotency_key) DO NOTHING ${claim.returning}`;
-}
-
-const CLAIMED_COLUMNS = 'id, idempotency_key, customer_id, to_wa_id, kind, order_id, payload, fallback_payload, attempts';
-
-/** A scalar subquery: the rows an `outboxCte(…, { claim: true })` named `cte` recorded, with their address, as one jsonb array. */
-export const claimedSendsSql = (cte: string) => `(SELECT COALESCE(jsonb_agg(s), '[]'::jsonb) FROM (${ADDRESSED_SQL(cte)}) s)`;
 
 /** claimedSendsSql's array as claimed rows, in the notices' order (a row recorded earlier is not there: it is not ours to send). */
 export function claimedFrom(rows: unknown, notices: Notice[]): Claimed[] {
@@ -168,8 +145,8 @@ export async function deliverNotices(notices: Notice[]): Promise<SendOutcome[]> 
 }
 
 async function stillUnsent(n: Notice): Promise<boolean> {
-  const rows = await db()`SELECT status FROM outbound_messages WHERE idempotency_key = ${outboxKey(n.eventKey)}`;
-  return rows[0]?.status === 'pending' || rows[0]?.status === 'sending';
+  const status = await statusOf(outboxKey(n.eventKey));
+  return status === 'pending' || status === 'sending';
 }
 
 /**
@@ -179,9 +156,7 @@ async function stillUnsent(n: Notice): Promise<boolean> {
  */
 export async function deliverRecorded(eventKeys: string[]): Promise<number> {
   const byHash = new Map(eventKeys.map((k, i) => [outboxKey(k), { eventKey: k, position: i }]));
-  const rows = await db()`
-    SELECT idempotency_key, kind, customer_id, order_id, payload, fallback_payload FROM outbound_messages
-    WHERE idempotency_key = ANY(${[...byHash.keys()]}::text[]) AND status IN ('pending', 'sending')`;
+  const rows = await unsentRows([...byHash.keys()]);
   const notices = rows
     .map((r) => ({ row: r, key: byHash.get(r.idempotency_key as string)! }))
     .sort((a, b) => a.key.position - b.key.position)

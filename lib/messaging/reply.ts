@@ -1,6 +1,7 @@
 import { db, type Query } from '../db.js';
 import type { WaIdentity } from '../identity.js';
-import { ADDRESSED_SQL, attemptSend, CLAIM_SECONDS, claimedOf, recordAttempts, type Claimed, type OutboxMessage, type SendOutcome } from './outbox.js';
+import { attemptSend, claimedOf, claimRow, recordAttempts, type Claimed, type OutboxMessage, type SendOutcome } from './outbox.js';
+import { CLAIM_SECONDS, claimStatement, fillReservation, reclaimReservation, releaseLapsedReservationQuery, releaseReservationQuery, reservedQuery } from './outbox-store.js';
 import { outboxKey } from './keys.js';
 import type { Work } from '../work.js';
 
@@ -25,9 +26,7 @@ import type { Work } from '../work.js';
  * row sent before the lock lapses, as for any claim; the payload then stays RESERVED.
  */
 
-export const RESERVED_PAYLOAD = '{"type": "reserved"}';
-/** SQL: the row `alias` is a reservation nobody filled (no answer to send). */
-export const isReserved = (alias: string) => `${alias}.payload = '${RESERVED_PAYLOAD}'::jsonb`;
+export { isReserved, RESERVATION_JSON, RESERVED_PAYLOAD, reservationCte } from './outbox-store.js';
 
 /** The lock time a holder keeps for the send itself (in-process tries: 3 × 10 s timeout + backoff). */
 const SEND_MARGIN_SECONDS = 60;
@@ -44,27 +43,6 @@ export type Reservation = {
   to: WaIdentity;
   unreachableAt: Date | null;
 };
-
-/**
- * The CTE body that reserves the answer's row for each row of `messages` with a `reply_key`,
- * addressed to the customer of `linked` (key → customer_id). Returns the jsonb each Reservation is
- * read from (reservationOf), with the customer's address as it was before the statement (the
- * message's own identity is preferred by the caller) and whether Meta marked them unreachable after
- * their last message (this one included).
- */
-export function reservationCte(messages: string, linked: string): string {
-  return `INSERT INTO outbound_messages (idempotency_key, kind, customer_id, payload, status, attempts, locked_until)
-       SELECT m.reply_key, 'reply', l.customer_id, '${RESERVED_PAYLOAD}'::jsonb, 'sending', 1, now() + make_interval(secs => ${CLAIM_SECONDS})
-       FROM ${messages} m JOIN ${linked} l ON l.key = m.key
-       WHERE m.reply_key IS NOT NULL
-       ON CONFLICT (idempotency_key) DO NOTHING
-       RETURNING id, idempotency_key, customer_id, locked_until`;
-}
-
-/** The select list (after FROM `reserved` r JOIN `messages` m ON m.reply_key = r.idempotency_key LEFT JOIN customers c) of one reservation. */
-export const RESERVATION_JSON = `jsonb_build_object('id', r.id, 'key', r.idempotency_key, 'customerId', r.customer_id, 'lockedUntil', r.locked_until,
-    'waId', c.wa_id, 'bsuid', c.bsuid,
-    'unreachableAt', CASE WHEN c.unreachable_at IS NOT NULL AND (GREATEST(c.last_inbound_at, m.at) IS NULL OR GREATEST(c.last_inbound_at, m.at) < date_trunc('second', c.unreachable_at)) THEN c.unreachable_at END)`;
 
 export function reservationOf(j: Record<string, unknown>, from: WaIdentity, sentAt: number): Reservation {
   return {
@@ -97,7 +75,7 @@ export async function sendReply(m: OutboxMessage, reservation: Reservation | nul
   if (reservation && reservation.key === outboxKey(m.eventKey)) {
     if (Date.now() < reservation.trustUntil) {
       claimed = { id: reservation.id, key: reservation.key, customerId: reservation.customerId, to: reservation.to, kind: m.kind, orderId: null, message: m.message, fallback: m.fallback ?? null, attempts: 1, unreachableAt: reservation.unreachableAt };
-      fill.push(fillPayload(reservation.id, m));
+      fill.push(fillReservation(reservation.id, claimRow(m)));
     } else claimed = await reclaim(reservation, m);
   } else claimed = await claim(m);
   if (!claimed) {
@@ -127,61 +105,24 @@ export function replyWithin(work: Work, m: OutboxMessage, opts: { flush?: boolea
 }
 
 /** Deletes this request's unused reservation (it sends no answer), in the statement that finishes the event. */
-export const releaseReservation = (r: Reservation): Query =>
-  db()`DELETE FROM outbound_messages WHERE id = ${r.id} AND status = 'sending' AND payload = ${RESERVED_PAYLOAD}::jsonb AND locked_until = ${r.lockedUntil}::timestamptz`;
+export const releaseReservation = (r: Reservation): Query => releaseReservationQuery(r.id, r.lockedUntil);
 
 /** Deletes a lapsed reservation of this answer left by a request that died (the re-drive finishing the event). */
-export const releaseLapsedReservation = (eventKey: string): Query =>
-  db()`DELETE FROM outbound_messages WHERE idempotency_key = ${outboxKey(eventKey)} AND status = 'sending' AND payload = ${RESERVED_PAYLOAD}::jsonb AND locked_until < now()`;
-
-const fillPayload = (id: string, m: OutboxMessage): Query =>
-  db()`UPDATE outbound_messages SET payload = ${JSON.stringify(m.message)}::jsonb, fallback_payload = ${m.fallback ? JSON.stringify(m.fallback) : null}::jsonb,
-         template = ${m.message.type === 'template' ? m.message.name : null}, kind = ${m.kind}
-       WHERE id = ${id} AND payload = ${RESERVED_PAYLOAD}::jsonb`;
-
-const RETURNED = 'id, idempotency_key, customer_id, to_wa_id, kind, order_id, payload, fallback_payload, attempts';
+export const releaseLapsedReservation = (eventKey: string): Query => releaseLapsedReservationQuery(outboxKey(eventKey));
 
 /** The holder, past its trust window, retakes its reservation by its lock (nobody else could have). */
 async function reclaim(r: Reservation, m: OutboxMessage): Promise<Claimed | null> {
-  const rows = await db().query(
-    `WITH claimed AS (
-       UPDATE outbound_messages SET payload = $2::jsonb, fallback_payload = $3::jsonb, template = $4, kind = $5, attempts = attempts + 1,
-              locked_until = now() + make_interval(secs => $6), updated_at = now()
-       WHERE id = $1 AND status = 'sending' AND ${isReserved('outbound_messages')} AND locked_until = $7::timestamptz
-       RETURNING ${RETURNED}
-     )
-     ${ADDRESSED_SQL('claimed')}`,
-    [r.id, JSON.stringify(m.message), m.fallback ? JSON.stringify(m.fallback) : null, m.message.type === 'template' ? m.message.name : null, m.kind, CLAIM_SECONDS, r.lockedUntil],
-  );
+  const rows = await reclaimReservation(r.id, r.lockedUntil, claimRow(m));
   return rows[0] ? claimedOf(rows[0]) : null;
 }
 
 /**
- * outbox.ts's claim (insert-or-retake) for an answer: a retaken reservation gets its payload; a live
- * reservation held elsewhere throws ReplyReservedElsewhere. One round trip (claim, then the check).
+ * The outbox's claim (insert-or-retake, ./outbox-store.ts) for an answer: a retaken reservation gets its payload; a
+ * live reservation held elsewhere throws ReplyReservedElsewhere. One round trip (claim, then the check).
  */
 async function claim(m: OutboxMessage): Promise<Claimed | null> {
-  const key = outboxKey(m.eventKey);
-  const sql = db();
-  const [rows = [], reserved = []] = await sql.transaction([
-    sql.query(
-      `WITH claimed AS (
-         INSERT INTO outbound_messages (idempotency_key, kind, order_id, customer_id, template, payload, fallback_payload, status, attempts, locked_until)
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 'sending', 1, now() + make_interval(secs => $8))
-         ON CONFLICT (idempotency_key) DO UPDATE
-           SET status = 'sending', attempts = outbound_messages.attempts + 1,
-               locked_until = now() + make_interval(secs => $8), updated_at = now(),
-               payload = CASE WHEN ${isReserved('outbound_messages')} THEN excluded.payload ELSE outbound_messages.payload END,
-               fallback_payload = CASE WHEN ${isReserved('outbound_messages')} THEN excluded.fallback_payload ELSE outbound_messages.fallback_payload END
-           WHERE (outbound_messages.status = 'pending' AND outbound_messages.next_attempt_at <= now())
-              OR (outbound_messages.status = 'sending' AND outbound_messages.locked_until < now())
-         RETURNING ${RETURNED}
-       )
-       ${ADDRESSED_SQL('claimed')}`,
-      [key, m.kind, m.orderId ?? null, m.customerId, m.message.type === 'template' ? m.message.name : null, JSON.stringify(m.message), m.fallback ? JSON.stringify(m.fallback) : null, CLAIM_SECONDS],
-    ),
-    sql.query(`SELECT 1 AS reserved FROM outbound_messages o WHERE o.idempotency_key = $1 AND o.status = 'sending' AND ${isReserved('o')}`, [key]),
-  ]);
+  const row = claimRow(m);
+  const [rows = [], reserved = []] = await db().transaction([claimStatement(row, { fillReserved: true }), reservedQuery(row.key)]);
   if (rows[0]) return claimedOf(rows[0]);
   if (reserved[0]) throw new ReplyReservedElsewhere();
   return null;

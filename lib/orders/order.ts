@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
  */
 export type { PaymentStatus } from './lifecycle.js';
 export type { Order, OrderItem } from './store-order.js';
-export { getOrder, getOrdersWithHold, isOrderId, latestOrderOf, notBuyerSql, openOrderOf, orderColumns, orderRowSql, pendingOrdersHolding, toOrder } from './store-order.js';
+export { getOrder, getOrdersWithHold, isOrderId, latestOrderOf, notBuyerSql, openOrderOf, orderColumns, orderQuery, orderRowSql, pendingOrdersHolding, toOrder } from './store-order.js';
 
 /** Order ids derive from the business event (wamid, API idempotency key), so a replay holds nothing twice. */
 export function orderIdFor(sourceKey: string): string {

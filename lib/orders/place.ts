@@ -1,19 +1,21 @@
 import { createHash } from 'node:crypto';
 import { displayName } from '../catalog/store.js';
 import { getConfig } from '../config.js';
-import { FIND_OR_CREATE_CUSTOMER_SQL, resolvedCustomerOf } from '../customers/store.js';
-import { db } from '../db.js';
-import { ADDRESSED_SQL, claimedOf, type Claimed } from '../messaging/outbox.js';
+import { resolvedCustomerOf } from '../customers/store.js';
+import { claimedOf, type Claimed } from '../messaging/outbox.js';
 import { paymentLinkNotice } from '../messaging/order-notices.js';
-import { outboxCte, outboxRows } from '../messaging/record.js';
+import { outboxRows } from '../messaging/record.js';
 import { createCheckoutSession } from './checkout.js';
 import { reholdStock, releaseHold, reserveStock, type ReserveResult, type Shortage } from '../stock/index.js';
-import { getOrder, orderColumns, orderIdFor, toOrder, type Order, type OrderItem } from './order.js';
+import { getOrder, orderIdFor, toOrder, type Order, type OrderItem } from './order.js';
+import { insertPendingOrderRow, placementReadSql, readForPlacement } from './store-place.js';
 import { shippingModeFor, type ShippingChoice, type ShippingMode } from './shipping.js';
 import { DomainError } from '../errors.js';
 import type { Work } from '../work.js';
 
 export type { Order };
+/** Step 1's select list (./store-place.ts), fused by the inbound recording statement. */
+export { placementReadSql };
 
 /** A known customer (`id`), or an identity to find or create one by (never linked: see findOrCreateCustomer). */
 export type OrderCustomer = { id?: string; waId: string | null; userId: string | null; profileName: string | null };
@@ -196,33 +198,6 @@ export function referenceFor(orderId: string, n: number): string {
   return Array.from(bytes.subarray(0, 8), (b) => REFERENCE_ALPHABET[b % 32]).join('');
 }
 
-/**
- * Step 1's select list for one buyer, given SQL expressions for the buyer's id, the order id, the SKUs
- * and the candidate references: also run by the statement that records an inbound WhatsApp order
- * (lib/conversation/inbound-events.ts), which knows the buyer once it linked the sender.
- */
-export const placementReadSql = (e: { buyerId: string; orderId: string; skus: string; references: string }) => `
-       (SELECT to_jsonb(x) FROM (SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = ${e.orderId}) x) AS existing,
-       (SELECT COALESCE(jsonb_agg(jsonb_build_object('sku', v.sku, 'product_name', p.name, 'variant_name', v.name, 'price_minor', v.price_minor, 'currency', v.currency,
-                 'requires_shipping', p.requires_shipping, 'weight_grams', v.weight_grams)), '[]'::jsonb)
-          FROM variants v JOIN products p ON p.id = v.product_id WHERE v.active AND v.sku = ANY(${e.skus})) AS variants,
-       (SELECT count(*) FROM orders o WHERE o.customer_id = ${e.buyerId} AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> ${e.orderId})::int AS open_orders,
-       ARRAY(SELECT reference FROM orders WHERE reference = ANY(${e.references})) AS taken`;
-
-/** Step 1: one statement (the customer found or created when given by identity: a write, so not a read-only batch). */
-async function readForPlacement(orderId: string, customer: OrderCustomer, skus: string[], references: string[]): Promise<Record<string, unknown>> {
-  const buyer = customer.id
-    ? { sql: 'SELECT $4::uuid AS id, NULL::text AS conflict', params: [customer.id] }
-    : { sql: `SELECT id, conflict FROM ${FIND_OR_CREATE_CUSTOMER_SQL('$4', '$5', '$6')}`, params: [customer.waId, customer.userId, customer.profileName] };
-  const [row] = await db().query(
-    `WITH buyer AS (${buyer.sql})
-     SELECT b.id, b.conflict, ${placementReadSql({ buyerId: 'b.id', orderId: '$1', skus: '$2::text[]', references: '$3::text[]' })}
-     FROM buyer b`,
-    [orderId, skus, references, ...buyer.params],
-  );
-  return row!;
-}
-
 type Held = { status: 'held'; expiresAt: Date } | Extract<ReserveResult, { status: 'short' }>;
 
 /**
@@ -265,42 +240,11 @@ async function insertPendingOrder(
   link: string,
   maxOpen: number,
 ): Promise<{ status: 'created' | 'existing'; order: Order; link?: Claimed } | { status: 'too_many_open_orders' }> {
-  const total = totalOf(order.items);
-  const [, rows] = await db().transaction([
-    db()`SELECT pg_advisory_xact_lock(hashtextextended(${`open-orders:${customerId}`}, 0))`,
-    db().query(
-      `WITH customer AS (
-         -- The customer may have been merged into another row meanwhile (a webhook linked their
-         -- phone and BSUID): the order goes to the survivor, whose 'merged' event names this id.
-         SELECT * FROM customers WHERE id = $2::uuid
-         UNION ALL
-         SELECT c.* FROM customers c
-         WHERE NOT EXISTS (SELECT 1 FROM customers WHERE id = $2::uuid)
-           AND c.id = (SELECT e.customer_id FROM customer_identity_events e
-                       WHERE e.type = 'merged' AND e.data->>'from' = $2::text ORDER BY e.id DESC LIMIT 1)
-       ), open AS (
-         SELECT count(*)::int AS n FROM orders o, customer
-         WHERE o.customer_id = customer.id AND o.payment_status IN ('pending', 'awaiting_payment') AND o.id <> $1
-       ), inserted AS (
-         INSERT INTO orders (id, reference, customer_id, source, source_key, items, total_minor, currency, hold_expires_at, stripe_session_id, checkout_url,
-                             shipping_mode, shipping_choice, shipping_name, shipping_address)
-         SELECT $1, $3, customer.id, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $14, $15::jsonb, $15::jsonb->>'name', $15::jsonb->'address'
-         FROM customer, open WHERE open.n < $13
-         ON CONFLICT (id) DO NOTHING
-         RETURNING *
-       ), event AS (
-         INSERT INTO order_events (order_id, type, data)
-         SELECT id, 'created', jsonb_build_object('source', source, 'holdExpiresAt', hold_expires_at) FROM inserted
-       ), link AS (
-         ${outboxCte('$12', { source: 'inserted', customerId: 'inserted.customer_id', claim: true })}
-       )
-       SELECT x.*, (SELECT to_jsonb(a) FROM (${ADDRESSED_SQL('link')}) a) AS payment_link, open.n AS open_orders
-       FROM open LEFT JOIN LATERAL (SELECT ${orderColumns()} FROM inserted o, customer c) x ON true`,
-      [order.id, customerId, order.reference, input.source, input.sourceKey, JSON.stringify(order.items), total, order.currency, order.holdExpiresAt.toISOString(), session.id, session.url, link, maxOpen,
-       order.shippingMode, order.shippingChoice ? JSON.stringify(order.shippingChoice) : null],
-    ),
-  ]);
-  const row = (rows as Record<string, unknown>[])[0];
+  const row = await insertPendingOrderRow({
+    id: order.id, reference: order.reference, customerId, source: input.source, sourceKey: input.sourceKey, items: JSON.stringify(order.items), total: totalOf(order.items),
+    currency: order.currency, holdExpiresAt: order.holdExpiresAt.toISOString(), sessionId: session.id, sessionUrl: session.url, link, maxOpen,
+    shippingMode: order.shippingMode, shippingChoice: order.shippingChoice ? JSON.stringify(order.shippingChoice) : null,
+  });
   if (row?.id) return { status: 'created', order: toOrder(row), ...(row.payment_link ? { link: claimedOf(row.payment_link as Record<string, unknown>) } : {}) };
   // Written by a concurrent attempt for the same event (rare: the read found none), or refused by the limit.
   const existing = await getOrder(order.id);

@@ -3,8 +3,21 @@ import { db } from '../db.js';
 /**
  * The orders store's statements for jobs (part of lib/orders/store.ts): the cleanup run's due work (lib/flows/cleanup.ts),
  * the offline payment's open order of a customer (lib/admin/offline-payment.ts), and the stock rebuild's live
- * holds read with the on-hand units (./stock-resync.ts: lib/stock is below the domain and is handed these rows).
+ * holds read with the on-hand units (./stock-resync.ts: lib/stock is below the domain and is handed these rows), and
+ * the order a Stripe payment object names (./stripe-refunds.ts).
  */
+
+/** The order paid by this payment intent (recorded when it was paid), if any. */
+export async function orderIdByPaymentIntent(paymentIntent: string): Promise<string | null> {
+  const [row] = await db()`SELECT id FROM orders WHERE stripe_payment_intent = ${paymentIntent} LIMIT 1`;
+  return row ? (row.id as string) : null;
+}
+
+/** The id, when an order of this id exists. */
+export async function existingOrderId(id: string): Promise<string | null> {
+  const [row] = await db()`SELECT id FROM orders WHERE id = ${id}`;
+  return row ? (row.id as string) : null;
+}
 
 /** Pending orders whose hold lapsed per Postgres, oldest first ($1: the limit; served by the partial index orders_open_by_expiry). */
 export const RECONCILE_SQL = `SELECT id FROM orders WHERE payment_status = 'pending' AND hold_expires_at < now() ORDER BY hold_expires_at LIMIT $1`;

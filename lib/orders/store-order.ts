@@ -1,4 +1,4 @@
-import { db } from '../db.js';
+import { db, type Query } from '../db.js';
 import { insideWindow } from '../messaging/window.js';
 import type { PaymentStatus } from './lifecycle.js';
 import type { ShippingAddress, ShippingChoice, ShippingMode, ShippingRate } from './shipping.js';
@@ -102,10 +102,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** An order id as we issue them; anything else (another type from a hostile body included) is not. */
 export const isOrderId = (s: unknown): s is string => typeof s === 'string' && UUID.test(s);
 
+/** The one read of an order as a statement not run yet (a flow fuses it into a round trip of its own); rows for toOrder. */
+export const orderQuery = (orderId: string): Query =>
+  db().query(`SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $1`, [orderId]) as unknown as Query;
+
 /** The one read of an order (null for an unknown or malformed id). */
 export async function getOrder(orderId: string): Promise<Order | null> {
   if (!isOrderId(orderId)) return null;
-  const rows = await db().query(`SELECT ${orderColumns()} FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.id = $1`, [orderId]);
+  const rows = await orderQuery(orderId);
   return rows[0] ? toOrder(rows[0]) : null;
 }
 

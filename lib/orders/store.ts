@@ -2,6 +2,7 @@ import { db } from '../db.js';
 import { log } from '../log.js';
 import { raiseOpsAlert } from '../alerts/ops-alerts.js';
 import { STOCK_RETURNED_SQL, STOCK_TAKEN_SQL } from '../catalog/store.js';
+import { MARK_PROCESSED_IF_SQL } from '../inbound/store.js';
 import { INVITE_TOKEN_INSERT_SQL } from '../invites/store.js';
 import type { Claimed } from '../messaging/outbox.js';
 import { claimedFrom, claimedSendsSql, outboxCte, outboxRows, type Notice } from '../messaging/record.js';
@@ -93,9 +94,7 @@ export async function storePaid(
        ${INVITE_TOKEN_INSERT_SQL('$7', '$8', 'updated')}
      ), outbox AS (
        ${outboxCte('$9', { where: "WHERE m.kind <> 'invite_link' OR EXISTS (SELECT 1 FROM invite)", claim: true })}
-     ), processed AS (
-       UPDATE inbound_events SET processed_at = COALESCE(processed_at, now()), attempts = attempts + 1, last_error = NULL, outcome = 'paid'
-       WHERE id = $10::bigint AND EXISTS (SELECT 1 FROM updated)
+     ), processed AS (${MARK_PROCESSED_IF_SQL('$10', 'paid', 'updated')}
      ), answer AS (
        ${answerCte(13)}
      )${rider.sql ? `, ${rider.sql}` : ''}

@@ -1,10 +1,10 @@
-import { db } from '../db.js';
 import { log } from '../log.js';
 import { messageKeys } from '../messaging/keys.js';
 import { fullRefundNotice } from '../messaging/order-notices.js';
 import { getOrder, isOrderId } from './order.js';
 import { alert, done, inSequence, sendNotices, type Settled } from './settlement.js';
 import type { Work } from '../work.js';
+import { existingOrderId, orderIdByPaymentIntent } from './store-jobs.js';
 import { storeStripeRefund } from './store-refunds.js';
 import { storeDuplicateRefundSeen } from './store.js';
 import { stripe } from '../payments/stripe-client.js';
@@ -65,21 +65,20 @@ export const ignored = (reason: string): Settled<unknown> => ({ outcome: null, s
  */
 export async function orderOf(paymentIntent: string | null, metadata: Record<string, string> | null | undefined): Promise<string | null> {
   if (paymentIntent) {
-    const [row] = await db()`SELECT id FROM orders WHERE stripe_payment_intent = ${paymentIntent} LIMIT 1`;
-    if (row) return row.id as string;
+    const id = await orderIdByPaymentIntent(paymentIntent);
+    if (id) return id;
   }
   const hinted = metadata?.order_id;
   if (hinted && isOrderId(hinted)) {
-    const [row] = await db()`SELECT id FROM orders WHERE id = ${hinted}`;
-    if (row) return row.id as string;
+    const id = await existingOrderId(hinted);
+    if (id) return id;
   }
   if (!paymentIntent) return null;
   const sessions = await stripe().checkout.sessions.list({ payment_intent: paymentIntent, limit: 1 });
   const session = sessions.data[0];
   const fromSession = session?.client_reference_id ?? session?.metadata?.order_id ?? null;
   if (!fromSession || !isOrderId(fromSession)) return null;
-  const [row] = await db()`SELECT id FROM orders WHERE id = ${fromSession}`;
-  return row ? (row.id as string) : null;
+  return existingOrderId(fromSession);
 }
 
 /** charge.refunded: the charge's refunds (listed in the event, or fetched when the API version leaves them out), each applied once. */
