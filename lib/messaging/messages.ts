@@ -100,16 +100,7 @@ export function toGraphBody(address: SendAddress, message: OutgoingMessage, call
     case 'cta_url':
       return interactive('cta_url', message, { name: 'cta_url', parameters: { display_text: clip(message.displayText, LIMITS.ctaDisplayText), url: message.url } });
     case 'catalog':
-      return {
-        ...base,
-        type: 'interactive',
-        interactive: {
-          type: 'catalog_message',
-          body: { text: clip(message.body, LIMITS.interactiveBody) },
-          ...footer(message.footer),
-          action: { name: 'catalog_message', parameters: { thumbnail_product_retailer_id: message.thumbnailSku } },
-        },
-      };
+      return interactive('catalog_message', { body: message.body, footer: message.footer }, { name: 'catalog_message', parameters: { thumbnail_product_retailer_id: message.thumbnailSku } });
     case 'product_list': {
       let budget: number = LIMITS.productListItems;
       const sections = message.sections
@@ -134,21 +125,13 @@ export function toGraphBody(address: SendAddress, message: OutgoingMessage, call
         },
       };
     case 'carousel':
-      return {
-        ...base,
-        type: 'interactive',
-        interactive: {
-          type: 'carousel',
-          body: { text: clip(message.body, LIMITS.interactiveBody) },
-          action: {
-            cards: message.skus.slice(0, LIMITS.carouselMaxCards).map((sku, i) => ({
-              card_index: i,
-              type: 'product',
-              action: { product_retailer_id: sku, catalog_id: message.catalogId },
-            })),
-          },
-        },
-      };
+      return interactive('carousel', { body: message.body }, {
+        cards: message.skus.slice(0, LIMITS.carouselMaxCards).map((sku, i) => ({
+          card_index: i,
+          type: 'product',
+          action: { product_retailer_id: sku, catalog_id: message.catalogId },
+        })),
+      });
     case 'template':
       return {
         ...base,

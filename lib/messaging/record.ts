@@ -52,31 +52,40 @@ export function claimedFrom(rows: unknown, notices: Notice[]): Claimed[] {
 export async function deliverClaimed(claimed: Claimed[]): Promise<SendOutcome[]> {
   const attempts: Attempt[] = [];
   const outcomes: SendOutcome[] = [];
-  let rest: Claimed[] = [];
-  for (const [i, c] of claimed.entries()) {
+  // A refused message with a template version may be re-sent as that template (131047) once recorded: that
+  // happens before the next row goes out (one more round trip, only then).
+  const rest = await sendChain(claimed, attempts, async () => {
+    const recorded = attempts.splice(0);
+    await recordAttempts(recorded);
+    outcomes.push(...recorded.map((a) => a.outcome));
+  });
+  await recordAttempts(attempts, undefined, rest.length ? [unclaim(rest)] : []);
+  return [...outcomes, ...attempts.map((a) => a.outcome)];
+}
+
+/**
+ * One recipient's rows in order, each attempt pushed to `attempts`; stops at a thrown attempt, a deferred send or
+ * (without `onFallback`) a refusal whose template version goes out after it is recorded. Returns the ids of the rows
+ * left behind, to give back unclaimed.
+ */
+async function sendChain(chain: Claimed[], attempts: Attempt[], onFallback?: () => Promise<void>): Promise<string[]> {
+  const left = (i: number) => chain.slice(i + 1).map((x) => x.id);
+  for (const [i, c] of chain.entries()) {
     let attempt: Attempt;
     try {
       attempt = await attemptSend(c);
     } catch (error) {
       log.error('notice.send_failed', { kind: c.kind, orderId: c.orderId, error });
-      rest = claimed.slice(i + 1);
-      break;
+      return left(i);
     }
     attempts.push(attempt);
-    if (attempt.outcome === 'retry_later') {
-      rest = claimed.slice(i + 1);
-      break;
-    }
-    // A refused message with a template version may be re-sent as that template (131047) once recorded: that
-    // happens before the next row goes out (one more round trip, only then).
-    if (attempt.outcome === 'failed' && c.fallback && i + 1 < claimed.length) {
-      const recorded = attempts.splice(0);
-      await recordAttempts(recorded);
-      outcomes.push(...recorded.map((a) => a.outcome));
+    if (attempt.outcome === 'retry_later') return left(i);
+    if (attempt.outcome === 'failed' && c.fallback && i + 1 < chain.length) {
+      if (!onFallback) return left(i);
+      await onFallback();
     }
   }
-  await recordAttempts(attempts, undefined, rest.length ? [unclaim(rest.map((c) => c.id))] : []);
-  return [...outcomes, ...attempts.map((a) => a.outcome)];
+  return [];
 }
 
 /**
@@ -96,25 +105,7 @@ export async function deliverClaimedMany(claimed: Claimed[], concurrency: number
   const rest: string[] = [];
   let next = 0;
   const worker = async () => {
-    while (next < chains.length) {
-      const chain = chains[next++]!;
-      for (const [i, c] of chain.entries()) {
-        let attempt: Attempt;
-        try {
-          attempt = await attemptSend(c);
-        } catch (error) {
-          log.error('notice.send_failed', { kind: c.kind, orderId: c.orderId, error });
-          rest.push(...chain.slice(i + 1).map((x) => x.id));
-          break;
-        }
-        attempts.push(attempt);
-        // A deferred send, or a refusal whose template version goes out after it is recorded: the later rows wait.
-        if (attempt.outcome === 'retry_later' || (attempt.outcome === 'failed' && c.fallback)) {
-          rest.push(...chain.slice(i + 1).map((x) => x.id));
-          break;
-        }
-      }
-    }
+    while (next < chains.length) rest.push(...(await sendChain(chains[next++]!, attempts)));
   };
   await Promise.all(Array.from({ length: Math.min(Math.max(1, concurrency), chains.length) }, worker));
   await recordAttempts(attempts, undefined, rest.length ? [unclaim(rest)] : []);
