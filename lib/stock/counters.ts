@@ -1,9 +1,9 @@
 import { chunks } from '../chunks.js';
-import { db } from '../db.js';
 import { log } from '../log.js';
 import { redis } from '../redis.js';
 import type { Work } from '../work.js';
 import { stockKey } from './keys.js';
+import { lostCountersRows } from './rebuild-store.js';
 import { flatten, KEEP_MS, runScript } from './scripts.js';
 
 /**
@@ -98,16 +98,7 @@ export async function withKnownCounters(run: () => Promise<unknown>): Promise<un
  * counter to on hand − active holds, atomically and only where the counter is still absent.
  */
 export async function rebuildStockCounters(skus: string[]): Promise<void> {
-  const sql = db();
-  const [variants = [], pending = []] = await sql.transaction(
-    [
-      sql`SELECT sku, stock FROM variants WHERE sku = ANY(${skus}::text[])`,
-      sql`SELECT id, items, hold_expires_at FROM orders
-          WHERE payment_status IN ('pending', 'awaiting_payment') AND hold_expires_at > now()
-            AND EXISTS (SELECT 1 FROM jsonb_array_elements(items) i WHERE i->>'sku' = ANY(${skus}::text[]))`,
-    ],
-    { readOnly: true },
-  );
+  const { variants, pending } = await lostCountersRows(skus);
   const onHand = new Map(variants.map((v) => [v.sku as string, Number(v.stock)]));
   const now = Date.now();
   const holds = pending.flatMap((o) => {
