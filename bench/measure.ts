@@ -5,6 +5,7 @@
  */
 import { percentile, ShopDriver, type Counted, type Timed, type Trips } from './driver.js';
 import type { Flow } from './flows.js';
+import type { LocalStack } from '../dev/stack.js';
 
 export type Latency = { n: number; ackP50: number; ackP95: number; ackP99: number; doneP50: number; doneP95: number; doneP99: number };
 export type FlowResult = { key: string; name: string; before200: Trips; total: Trips; latency: Latency; throughput: { concurrency: number; n: number; perSecond: number; ackP99: number; failed: number; firstFailure?: string }[] };
@@ -92,4 +93,23 @@ export async function measureFlow(d: ShopDriver, flow: Flow, o: MeasureOptions):
     }
     return { key: flow.key, name: flow.name, before200: counted.before200, total: counted.total, latency: latencyOf(runs), throughput };
   });
+}
+
+/**
+ * A console read measured (bench/orders-list.ts, bench/inbox-list.ts): one warm-up, then `runs` timed reads, each in
+ * exactly ONE Postgres round trip (anything else throws: the run fails); the last answer and the median ms.
+ */
+export async function oneTripReads<T>(s: Pick<LocalStack, 'neonBridge'>, name: string, runs: number, read: () => Promise<T>): Promise<{ last: T; medianMs: number }> {
+  await read();
+  const times: number[] = [];
+  let last: T | undefined;
+  for (let i = 0; i < runs; i++) {
+    const before = s.neonBridge!.stats.requests;
+    const t = Date.now();
+    last = await read();
+    times.push(Date.now() - t);
+    const trips = s.neonBridge!.stats.requests - before;
+    if (trips !== 1) throw new Error(`${name}: ${trips} Postgres round trips, expected 1`);
+  }
+  return { last: last as T, medianMs: [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] ?? NaN };
 }

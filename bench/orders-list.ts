@@ -6,9 +6,9 @@
  */
 import { seedOrders } from '../dev/seed-orders.js';
 import { startLocalStack, type LocalStack } from '../dev/stack.js';
+import { oneTripReads } from './measure.js';
 
 const ORDERS = Number(process.env.BENCH_ORDERS ?? 10_000);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 type Case = { name: string; query: (s: LocalStack, ctx: Ctx) => Record<string, string> };
 type Ctx = { customer: string; cursor?: string };
@@ -66,19 +66,8 @@ export async function benchOrdersList(delays: number[], runs: number): Promise<s
       out.push('| --- | ---: | ---: | ---: | --- | ---: |');
       for (const c of cases) {
         const query = c.query(s, ctx);
-        await get(s, query); // warm-up
-        const times: number[] = [];
-        let trips = 0;
-        let page: Awaited<ReturnType<typeof get>> | undefined;
-        for (let i = 0; i < runs; i++) {
-          const before = s.neonBridge!.stats.requests;
-          const t = Date.now();
-          page = await get(s, query);
-          times.push(Date.now() - t);
-          trips = s.neonBridge!.stats.requests - before;
-          if (trips !== 1) throw new Error(`${c.name}: ${trips} Postgres round trips, expected 1`);
-        }
-        out.push(`| ${c.name} | ${trips} | ${page!.orders.length} | ${page!.totals.byCurrency[0]?.count ?? 0} | ${await indexesFor(query)} | ${median(times)} |`);
+        const { last: page, medianMs } = await oneTripReads(s, c.name, runs, () => get(s, query));
+        out.push(`| ${c.name} | 1 | ${page.orders.length} | ${page.totals.byCurrency[0]?.count ?? 0} | ${await indexesFor(query)} | ${medianMs} |`);
       }
     } finally {
       await s.stop();

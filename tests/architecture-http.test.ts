@@ -11,34 +11,13 @@
  * - zod comes only through lib/zod.ts (kept out of the functions' cold start);
  * - a request body is read only through lib/http/body.ts (its route's limit, issue 31).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { BACKEND_FUNCTIONS, functionPaths } from '../lib/http/routes.js';
 
-const root = path.resolve(import.meta.dirname, '..');
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(path.join(root, dir)).flatMap((name) => {
-    const rel = path.join(dir, name);
-    if (statSync(path.join(root, rel)).isDirectory()) return sourceFiles(rel);
-    return rel.endsWith('.ts') ? [rel] : [];
-  });
-}
-
-const parse = (file: string, text = readFileSync(path.join(root, file), 'utf8')) => ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
-
-function importsOf(source: ts.SourceFile): string[] {
-  const out: string[] = [];
-  const visit = (node: ts.Node) => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) out.push(node.moduleSpecifier.text);
-    if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] && ts.isStringLiteral(node.arguments[0])) out.push(node.arguments[0].text);
-    ts.forEachChild(node, visit);
-  };
-  visit(source);
-  return out;
-}
+import { importsOf, parse, root, sourceFiles } from './support/sources.js';
 
 const propertyNamed = (o: ts.ObjectLiteralExpression, name: string) =>
   o.properties.some((p) => (ts.isPropertyAssignment(p) || ts.isShorthandPropertyAssignment(p)) && p.name.getText() === name);

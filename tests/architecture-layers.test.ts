@@ -12,40 +12,19 @@
  * - no loose file at the root of lib/ beyond the kernel (LAYERS[0]), and no lib/ file over 300 lines
  *   (each a shrinking ratchet: ROOT_PENDING, OVER_300).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { functionPaths, ROUTES } from '../lib/http/routes.js';
 
-const root = path.resolve(import.meta.dirname, '..');
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(path.join(root, dir)).flatMap((name) => {
-    const rel = `${dir}/${name}`;
-    if (statSync(path.join(root, rel)).isDirectory()) return sourceFiles(rel);
-    return rel.endsWith('.ts') ? [rel] : [];
-  });
-}
-
-const parse = (file: string) => ts.createSourceFile(file, readFileSync(path.join(root, file), 'utf8'), ts.ScriptTarget.Latest, true);
-
-function specifiers(source: ts.SourceFile): string[] {
-  const out: string[] = [];
-  const visit = (node: ts.Node) => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) out.push(node.moduleSpecifier.text);
-    if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] && ts.isStringLiteral(node.arguments[0])) out.push(node.arguments[0].text);
-    ts.forEachChild(node, visit);
-  };
-  visit(source);
-  return out;
-}
+import { importsOf, parse, root, sourceFiles } from './support/sources.js';
 
 /** lib/'s import graph: file → the lib/ files it imports (`./x.js` → `lib/.../x.ts`). */
 function libGraph(): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   for (const file of sourceFiles('lib')) {
-    const targets = specifiers(parse(file))
+    const targets = importsOf(parse(file))
       .filter((s) => s.startsWith('.'))
       .map((s) => path.posix.normalize(path.posix.join(path.posix.dirname(file), s)).replace(/\.js$/, '.ts'));
     graph.set(file, [...new Set(targets.filter((t) => t.startsWith('lib/')))]);
