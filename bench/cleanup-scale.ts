@@ -7,6 +7,7 @@
  * most 500 orders).
  */
 import { trips, tripsBetween, type ShopDriver, type Trips } from './driver.js';
+import { cleanupUntilDone } from './measure.js';
 
 export type CleanupRow = { expired: number; live: number; runs: number; trips: Trips; ms: number; expiredByRuns: number; reconcilePlan: string };
 
@@ -59,21 +60,9 @@ async function reconcilePlan(): Promise<string> {
 }
 
 async function runUntilDone(d: ShopDriver, expected?: number): Promise<Omit<CleanupRow, 'expired' | 'live' | 'reconcilePlan'>> {
-  const before = trips(d.stack);
-  const t = performance.now();
-  let runs = 0;
-  let expired = 0;
-  for (;;) {
-    runs++;
-    const { response, background } = await d.call('/.netlify/functions/reservation-cleanup', { method: 'POST' });
-    const summary = (await response.json()) as { expired: number; truncated: boolean };
-    await background;
-    expired += summary.expired;
-    if (!summary.truncated || runs >= 10) break;
-  }
-  const ms = Math.round(performance.now() - t);
+  const { runs, counted: expired, trips: spent, ms } = await cleanupUntilDone(d, 'expired');
   if (expected !== undefined && expired !== expected) throw new Error(`cleanup expired ${expired} orders, expected ${expected}`);
-  return { runs, trips: tripsBetween(before, trips(d.stack)), ms, expiredByRuns: expired };
+  return { runs, trips: spent, ms, expiredByRuns: expired };
 }
 
 export async function cleanupScale(d: ShopDriver, rows: [number, number][] = [[10, 1_000], [10, 100_000], [1_000, 100_000]]): Promise<CleanupRow[]> {

@@ -5,7 +5,7 @@
  */
 import { seedOrders } from '../dev/seed-orders.js';
 import { startLocalStack, type LocalStack } from '../dev/stack.js';
-import { oneTripReads } from './measure.js';
+import { oneTripReads, planIndexes } from './measure.js';
 
 const CONVERSATIONS = Number(process.env.BENCH_CONVERSATIONS ?? 10_000);
 
@@ -28,18 +28,10 @@ async function get(s: LocalStack, query: Record<string, string>) {
 }
 
 async function indexesFor(query: Record<string, string>): Promise<string> {
-  const { db } = await import('../lib/db.js');
   const { conversationPageSql } = await import('../lib/inbox/store.js');
   const { conversationListQuery } = await import('../lib/inbox/requests.js');
   const { text, params } = conversationPageSql(conversationListQuery.parse(query));
-  const [plan] = await db().query(`EXPLAIN (FORMAT JSON) ${text}`, params);
-  const names = new Set<string>();
-  const walk = (node: Record<string, unknown>) => {
-    if (typeof node['Index Name'] === 'string') names.add(node['Index Name']);
-    for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
-  };
-  walk(((plan!['QUERY PLAN'] as { Plan: Record<string, unknown> }[])[0]!).Plan);
-  return [...names].join(', ') || 'none (sequential scan)';
+  return planIndexes(text, params);
 }
 
 /** 10 000 customers who wrote (3 messages each), every tenth handed to staff, 500 of them with orders. */

@@ -3,7 +3,7 @@
  * latency at concurrency 1, and its throughput at higher concurrency. Setups run before the clock
  * starts, several at a time; the measured requests run with the flow's env.
  */
-import { percentile, ShopDriver, type Counted, type Timed, type Trips } from './driver.js';
+import { percentile, ShopDriver, trips, tripsBetween, type Counted, type Timed, type Trips } from './driver.js';
 import type { Flow } from './flows.js';
 import type { LocalStack } from '../dev/stack.js';
 
@@ -112,4 +112,37 @@ export async function oneTripReads<T>(s: Pick<LocalStack, 'neonBridge'>, name: s
     if (trips !== 1) throw new Error(`${name}: ${trips} Postgres round trips, expected 1`);
   }
   return { last: last as T, medianMs: [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] ?? NaN };
+}
+
+/** The indexes Postgres would use for a statement (EXPLAIN), joined for a table cell; a sequential scan says so. */
+export async function planIndexes(text: string, params: unknown[]): Promise<string> {
+  const { db } = await import('../lib/db.js');
+  const [plan] = await db().query(`EXPLAIN (FORMAT JSON) ${text}`, params);
+  const names = new Set<string>();
+  const walk = (node: Record<string, unknown>) => {
+    if (typeof node['Index Name'] === 'string') names.add(node['Index Name']);
+    for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+  };
+  walk(((plan!['QUERY PLAN'] as { Plan: Record<string, unknown> }[])[0]!).Plan);
+  return [...names].join(', ') || 'none (sequential scan)';
+}
+
+/**
+ * The scheduled cleanup invoked until a run is no longer truncated (at most 10 runs), as the scheduler would each
+ * minute: the runs, the sum of one summary count (`expired`, `reminded`), the round trips and the time of them all.
+ */
+export async function cleanupUntilDone(d: ShopDriver, count: 'expired' | 'reminded'): Promise<{ runs: number; counted: number; trips: Trips; ms: number }> {
+  const before = trips(d.stack);
+  const t = performance.now();
+  let runs = 0;
+  let counted = 0;
+  for (;;) {
+    runs++;
+    const { response, background } = await d.call('/.netlify/functions/reservation-cleanup', { method: 'POST' });
+    const summary = (await response.json()) as Record<string, number> & { truncated: boolean };
+    await background;
+    counted += summary[count] ?? 0;
+    if (!summary.truncated || runs >= 10) break;
+  }
+  return { runs, counted, trips: tripsBetween(before, trips(d.stack)), ms: Math.round(performance.now() - t) };
 }

@@ -6,7 +6,7 @@
  */
 import { seedOrders } from '../dev/seed-orders.js';
 import { startLocalStack, type LocalStack } from '../dev/stack.js';
-import { oneTripReads } from './measure.js';
+import { oneTripReads, planIndexes } from './measure.js';
 
 const ORDERS = Number(process.env.BENCH_ORDERS ?? 10_000);
 
@@ -31,18 +31,10 @@ async function get(s: LocalStack, query: Record<string, string>) {
 
 /** The indexes the planner uses for this filter's statement. */
 async function indexesFor(query: Record<string, string>): Promise<string> {
-  const { db } = await import('../lib/db.js');
   const { orderListQuery, orderPageSql, toFilter } = await import('../lib/admin/order-list.js');
   const { filter, cursor, limit } = toFilter(orderListQuery.parse(query));
   const { text, params } = orderPageSql(filter, cursor, limit, true);
-  const [plan] = await db().query(`EXPLAIN (FORMAT JSON) ${text}`, params);
-  const names = new Set<string>();
-  const walk = (node: Record<string, unknown>) => {
-    if (typeof node['Index Name'] === 'string') names.add(node['Index Name']);
-    for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
-  };
-  walk(((plan!['QUERY PLAN'] as { Plan: Record<string, unknown> }[])[0]!).Plan);
-  return [...names].join(', ') || 'none (sequential scan)';
+  return planIndexes(text, params);
 }
 
 export async function benchOrdersList(delays: number[], runs: number): Promise<string[]> {

@@ -7,6 +7,7 @@
  * in process until it has nothing left to do. Run alone: BENCH_SKIP=overhead,flows,fastack,contention,cleanup,catalog,orders,cold npm run bench
  */
 import { trips, tripsBetween, type ShopDriver, type Trips } from './driver.js';
+import { cleanupUntilDone } from './measure.js';
 
 export type RemindersRow = { due: number; live: number; runs: number; reminded: number; trips: Trips; ms: number; duePlan: string };
 
@@ -71,20 +72,8 @@ export async function remindersScale(d: ShopDriver, rows: [number, number][] = [
     }
     await seed(n, Date.now() + 90_000, `SCALE-RD${seq++}-`, true);
     const plan = await duePlan();
-    const before = trips(d.stack);
-    const t = performance.now();
-    let runs = 0;
-    let reminded = 0;
-    for (;;) {
-      runs++;
-      const { response, background } = await d.call('/.netlify/functions/reservation-cleanup', { method: 'POST' });
-      const summary = (await response.json()) as { reminded: number; truncated: boolean };
-      await background;
-      reminded += summary.reminded;
-      if (!summary.truncated || runs >= 10) break;
-    }
-    const ms = Math.round(performance.now() - t);
-    out.push({ due: n, live: m, runs, reminded, trips: tripsBetween(before, trips(d.stack)), ms, duePlan: plan });
+    const { runs, counted: reminded, trips: spent, ms } = await cleanupUntilDone(d, 'reminded');
+    out.push({ due: n, live: m, runs, reminded, trips: spent, ms, duePlan: plan });
   }
   return out;
 }
