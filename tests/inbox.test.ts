@@ -259,6 +259,10 @@ describe('the console inbox (chromium)', () => {
     const sent = sentTo(stack(), o.waId).length;
     await s.inbound({ from: o.waId, name: 'Ada', text: 'Hello! The jar lid is cracked, see the photo.' });
     await eventually(() => sentTo(stack(), o.waId).length === sent + 1);
+    // The thread places an answer at its recorded send time: the photo comes after the answer is recorded sent
+    // (the webhook answers Meta before processing, so without this the photo could be recorded first).
+    await eventually(async () => (await db()`SELECT count(*)::int AS n FROM outbound_messages m JOIN customers c ON c.id = m.customer_id
+      WHERE c.wa_id = ${o.waId} AND m.kind = 'reply' AND m.status = 'sent'`)[0]!.n === 1);
     const mediaId = await photo(o.waId, 'cracked lid');
     await eventually(() => sentTo(stack(), o.waId).length === sent + 2);
     const id = await conversationOf(o.waId);
